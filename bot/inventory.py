@@ -1,0 +1,182 @@
+"""The token inventory: which tokens the bot manages, their expected zones and permissions, and their consumers."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ALL_ZONES = "*"
+_HEX_ID = re.compile(r"^[0-9a-f]{32}$")
+_TOKEN_NAME = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")
+COMPANIONS = ("__EXPIRES_AT", "__SCOPES", "__TOKEN_ID")
+
+
+class InventoryError(Exception):
+    """The inventory file is unreadable or inconsistent; the message names the file, line and problem."""
+
+
+class Consumer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    who: str
+    how: str
+
+
+class Token(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    token_id: str | None = None
+    scope: str
+    zones: tuple[str, ...]
+    permissions: tuple[str, ...] = Field(min_length=1)
+    cadence_days: int
+    unblocks: str = ""
+    consumers: tuple[Consumer, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> Token:
+        if not _TOKEN_NAME.match(self.name) or "__" in self.name:
+            raise ValueError(f"name {self.name!r} must be UPPER_SNAKE_CASE without '__'")
+        if self.token_id is not None and not _HEX_ID.match(self.token_id):
+            raise ValueError(f"token_id {self.token_id!r} must be 32 lowercase hex characters")
+        if not 1 <= self.cadence_days <= 3650:
+            raise ValueError(f"cadence_days {self.cadence_days} must be between 1 and 3650")
+        if ALL_ZONES in self.zones and len(self.zones) > 1:
+            raise ValueError(f'zones {list(self.zones)}: "*" means all zones and stands alone')
+        return self
+
+    @property
+    def all_zones(self) -> bool:
+        return self.zones == (ALL_ZONES,)
+
+    def companion(self, suffix: str) -> str:
+        """Vault key of a companion secret, e.g. companion("__EXPIRES_AT")."""
+        return self.name + suffix
+
+
+class Vault(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    environment: str
+
+
+class Inventory(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vault: Vault
+    management_token: str
+    zones: dict[str, str]
+    permission_groups: dict[str, str]
+    tokens: tuple[Token, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Inventory:
+        for table in ("zones", "permission_groups"):
+            for key, value in getattr(self, table).items():
+                if not _HEX_ID.match(value):
+                    raise ValueError(f"[{table}] {key!r} = {value!r}: IDs are 32 lowercase hex characters")
+        seen: set[str] = set()
+        for token in self.tokens:
+            if token.name in seen:
+                raise ValueError(f"token {token.name} is listed twice")
+            seen.add(token.name)
+            for zone in token.zones:
+                if zone != ALL_ZONES and zone not in self.zones:
+                    raise ValueError(f"token {token.name}: unknown zone {zone!r} (known: {', '.join(self.zones)})")
+            for permission in token.permissions:
+                if permission not in self.permission_groups:
+                    raise ValueError(
+                        f"token {token.name}: unknown permission {permission!r} "
+                        f"(known: {', '.join(self.permission_groups)})"
+                    )
+        if self.management_token not in seen:
+            raise ValueError(f"management_token {self.management_token!r} is not one of the tokens")
+        return self
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(token.name for token in self.tokens)
+
+    def find(self, name: str) -> Token | None:
+        """The token called `name`, matched case-insensitively, or None."""
+        wanted = name.strip().upper()
+        return next((token for token in self.tokens if token.name == wanted), None)
+
+    def suggest(self, name: str) -> str | None:
+        """The inventory name closest to a misspelt `name`, if any is close enough."""
+        matches = difflib.get_close_matches(name.strip().upper(), self.names, n=1, cutoff=0.6)
+        return matches[0] if matches else None
+
+    def is_management(self, token: Token) -> bool:
+        return token.name == self.management_token
+
+    @property
+    def management(self) -> Token:
+        token = self.find(self.management_token)
+        assert token is not None  # guaranteed by _check
+        return token
+
+    def zone_ids(self, token: Token) -> frozenset[str]:
+        return frozenset(self.zones[zone] for zone in token.zones if zone != ALL_ZONES)
+
+    def permission_ids(self, token: Token) -> frozenset[str]:
+        return frozenset(self.permission_groups[name] for name in token.permissions)
+
+    def permission_name(self, group_id: str) -> str:
+        return next((name for name, gid in self.permission_groups.items() if gid == group_id), group_id)
+
+    def zone_name(self, zone_id: str) -> str:
+        return next((name for name, zid in self.zones.items() if zid == zone_id), zone_id)
+
+
+def load_inventory(path: Path | str) -> Inventory:
+    """Read and validate the inventory file; any problem raises InventoryError naming the line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError(f"{path}: cannot read the inventory ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InventoryError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Inventory.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        line = _line_of(text, data, loc, error["msg"])
+        where = f"{path}:{line}" if line else str(path)
+        field = ".".join(str(part) for part in loc) or "file"
+        message = error["msg"].removeprefix("Value error, ")
+        raise InventoryError(f"{where}: {field}: {message}") from None
+
+
+def _line_of(text: str, data: dict, loc: tuple, message: str) -> int | None:
+    """Best-effort line number for a validation error: the offending key or token block in the TOML text."""
+    lines = text.splitlines()
+    if loc[:1] == ("tokens",) and len(loc) >= 2 and isinstance(loc[1], int):
+        block_starts = [i for i, line in enumerate(lines) if line.strip() == "[[tokens]]"]
+        if loc[1] < len(block_starts):
+            start = block_starts[loc[1]]
+            key = str(loc[2]) if len(loc) > 2 else "name"
+            for i in range(start, len(lines)):
+                if lines[i].split("=")[0].strip() == key:
+                    return i + 1
+            return start + 1
+    quoted = re.findall(r"'([^']+)'", message)
+    for needle in quoted:
+        for i, line in enumerate(lines):
+            if needle in line and not line.lstrip().startswith("#"):
+                return i + 1
+    if loc:
+        for i, line in enumerate(lines):
+            if line.split("=")[0].strip() == str(loc[0]) or line.strip() == f"[{loc[0]}]":
+                return i + 1
+    return None
