@@ -84,7 +84,7 @@ class Inventory(BaseModel):
         seen: set[str] = set()
         for token in self.tokens:
             if token.name in seen:
-                raise ValueError(f"token {token.name} is listed twice")
+                raise ValueError(f"token {token.name!r} is listed twice")
             seen.add(token.name)
             for zone in token.zones:
                 if zone != ALL_ZONES and zone not in self.zones:
@@ -165,15 +165,16 @@ def _line_of(text: str, data: dict, loc: tuple, message: str) -> int | None:
         block_starts = [i for i, line in enumerate(lines) if line.strip() == "[[tokens]]"]
         if loc[1] < len(block_starts):
             start = block_starts[loc[1]]
-            key = str(loc[2]) if len(loc) > 2 else "name"
+            key = str(loc[2]) if len(loc) > 2 else message.split(" ", 1)[0]
             for i in range(start, len(lines)):
                 if lines[i].split("=")[0].strip() == key:
                     return i + 1
             return start + 1
+    # The value the message quotes; its last occurrence, so a duplicate points at the second entry.
     quoted = re.findall(r"'([^']+)'", message)
     for needle in quoted:
-        for i, line in enumerate(lines):
-            if needle in line and not line.lstrip().startswith("#"):
+        for i in reversed(range(len(lines))):
+            if needle in lines[i] and not lines[i].lstrip().startswith("#"):
                 return i + 1
     if loc:
         for i, line in enumerate(lines):

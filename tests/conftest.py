@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from bot.settings import Settings
+from standins.redis_server import EmbeddedRedis, answers
 
 TEST_CHANNEL = "C0SRE0001"
 APPROVER_A = "U0ALICE01"
@@ -15,26 +16,26 @@ APPROVER_B = "U0BOB0002"
 ENGINEER = "U0CAROL03"  # on the team, not an approver
 
 
-def _real_redis() -> redis.Redis | None:
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of a Redis server over TCP: REDIS_URL when it answers (CI), else an embedded fakeredis server.
+
+    The URL is exported as REDIS_URL so worker subprocesses started by tests share the same server.
+    """
     url = os.environ.get("REDIS_URL")
-    if not url:
-        return None
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.RedisError:
-        return None
-    return client
+    if url and answers(url):
+        yield url
+        return
+    embedded = EmbeddedRedis().start()
+    os.environ["REDIS_URL"] = embedded.url
+    yield embedded.url
+    embedded.stop()
 
 
 @pytest.fixture
-def redis_conn():
-    """A flushed Redis: the real server at REDIS_URL when it answers (CI), fakeredis otherwise."""
-    client = _real_redis()
-    if client is None:
-        import fakeredis
-
-        client = fakeredis.FakeRedis()
+def redis_conn(redis_url: str):
+    """A flushed Redis connection for one test (real in CI, embedded fakeredis otherwise)."""
+    client = redis.Redis.from_url(redis_url)
     client.flushdb()
     yield client
     client.flushdb()
@@ -42,15 +43,9 @@ def redis_conn():
 
 
 @pytest.fixture
-def real_redis():
-    """The real Redis at REDIS_URL (flushed), or skip-free failure: integration tests that need it say so."""
-    client = _real_redis()
-    if client is None:
-        pytest.fail("this test needs a real Redis: set REDIS_URL (make test does when one answers)")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+def real_redis(redis_conn):
+    """Alias kept for tests that stress server-side atomicity: in CI this is the real Redis server."""
+    return redis_conn
 
 
 def make_settings(**overrides: object) -> Settings:

@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+
+from bot.inventory import InventoryError, load_inventory
+from bot.settings import DEFAULT_INVENTORY
+
+SHIPPED = DEFAULT_INVENTORY.read_text()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "inventory.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_inventory_holds_the_runbooks_tokens():
+    inventory = load_inventory(DEFAULT_INVENTORY)
+
+    assert inventory.names == (
+        "CF_WAF_EDIT_RAXX_APP",
+        "CF_DNS_EDIT_GETRAXX_COM",
+        "CF_PAGES_DEPLOY",
+        "CF_ACCESS_MGMT",
+        "CF_PAGES_READ",
+    )
+    waf = inventory.find("CF_WAF_EDIT_RAXX_APP")
+    assert waf.token_id == "d0cf0adeda107092f6e8c0646460f8f8"
+    assert inventory.zone_ids(waf) == {"f12dbb5cac57d5591a5058874498a6d1"}
+    assert inventory.permission_ids(waf) == {"fb6778dc191143babbfaa57993f1d275", "c8fed203ed3043cba015a93ad1616f1f"}
+    assert inventory.management.name == "CF_ACCESS_MGMT"
+    assert inventory.find("CF_PAGES_DEPLOY").token_id is None  # read from __TOKEN_ID at run time
+    assert inventory.find("CF_PAGES_DEPLOY").all_zones
+    assert inventory.vault.path == "/MooseQuest/cloudflare"
+
+
+def test_names_match_case_insensitively_and_misspellings_get_a_suggestion():
+    inventory = load_inventory(DEFAULT_INVENTORY)
+
+    assert inventory.find("cf_dns_edit_getraxx_com").name == "CF_DNS_EDIT_GETRAXX_COM"
+    assert inventory.find("CF_WAF_EDIT_RAXX_APPP") is None
+    assert inventory.suggest("CF_WAF_EDIT_RAX_APP") == "CF_WAF_EDIT_RAXX_APP"
+    assert inventory.suggest("completely-different") is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('zones = ["raxx.app"]', 'zones = ["raxx.apq"]', r"inventory.toml:\d+: file: token CF_WAF_EDIT_RAXX_APP: unknown zone 'raxx.apq'"),
+        ('permissions = ["DNS Write", "Zone Read"]', 'permissions = ["DNS Wrote", "Zone Read"]', r"unknown permission 'DNS Wrote'"),
+        ("cadence_days = 90\nunblocks = \"Pages deploys\"", "cadence_days = 0\nunblocks = \"Pages deploys\"", r"inventory.toml:\d+: tokens.2: cadence_days 0 must be between 1 and 3650"),
+        ('name = "CF_PAGES_READ"', 'name = "CF_PAGES_DEPLOY"', r"inventory.toml:\d+: file: token 'CF_PAGES_DEPLOY' is listed twice"),
+        ('token_id = "d0cf0adeda107092f6e8c0646460f8f8"', 'token_id = "not-hex"', r"token_id 'not-hex' must be 32 lowercase hex"),
+        ('"raxx.io" = "f3d1b89d86d1aa63a003f2826a8f841c"', '"raxx.io" = "xyz"', r"\[zones\] 'raxx.io' = 'xyz'"),
+        ('management_token = "CF_ACCESS_MGMT"', 'management_token = "CF_NOPE"', r"management_token 'CF_NOPE' is not one of the tokens"),
+        ("cadence_days = 90\nunblocks = \"Console", "cadence = 90\nunblocks = \"Console", r"tokens.4.cadence"),
+    ],
+)
+def test_a_bad_inventory_is_rejected_with_a_message_naming_the_problem(tmp_path, old, new, expected):
+    assert old in SHIPPED
+    path = write(tmp_path, SHIPPED.replace(old, new, 1))
+
+    with pytest.raises(InventoryError, match=expected):
+        load_inventory(path)
+
+
+def test_the_error_names_the_line_of_the_bad_value(tmp_path):
+    text = SHIPPED.replace('zones = ["getraxx.com"]', 'zones = ["getraxx.org"]')
+    line = text.splitlines().index('zones = ["getraxx.org"]') + 1
+
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(write(tmp_path, text))
+
+    assert f"inventory.toml:{line}:" in str(caught.value)
+
+
+def test_invalid_toml_and_a_missing_file_are_reported_plainly(tmp_path):
+    with pytest.raises(InventoryError, match="not valid TOML"):
+        load_inventory(write(tmp_path, "[zones\n"))
+    with pytest.raises(InventoryError, match="cannot read the inventory"):
+        load_inventory(tmp_path / "absent.toml")
