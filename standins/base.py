@@ -199,6 +199,7 @@ class StandIn:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 pass
@@ -239,7 +240,9 @@ class StandIn:
             request_queue_size = 128
 
         self._server = _Server((host, port), _Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"{self.name}-standin", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{self.name}-standin", daemon=True
+        )
         self._thread.start()
         return self
 
