@@ -1,0 +1,437 @@
+"""Slack stand-in: the Web API methods the bot calls, response_url endpoints, and the channel it records.
+
+Run it alone, seeded with the SRE channel C0SRE0001 and three people (bot token `xoxb-standin-token`):
+
+    python -m standins.slack --port 8004
+
+Point clients at `WebClient(token=..., base_url=standin.url + "/api/")`. Errors are HTTP 200 `{"ok": false,
+"error": code}` as Slack sends them; faults answer 429 `ratelimited` with Retry-After, or 5xx.
+
+Decided here, unconfirmed against real Slack: a response_url is refused after 5 uses or 30 minutes (by
+`self.clock`) with 404 `{"ok": false, "error": "expired_url"}`; its default response_type is ephemeral; the
+bot's channel membership is a flag (`add_channel(..., bot_member=True)`), not listed in conversations.members.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import copy
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forever
+
+SCOPES = "commands,chat:write,usergroups:read,users:read,channels:read,groups:read"
+RESPONSE_URL_USES = 5
+RESPONSE_URL_LIFETIME = timedelta(minutes=30)
+AUTH_ERRORS = ("not_authed", "invalid_auth")
+
+
+class SlackError(Exception):
+    """An `ok: false` answer; the argument is Slack's error code."""
+
+
+@dataclass(frozen=True)
+class Version:
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+@dataclass
+class Message:
+    ts: str
+    channel: str
+    user: str  # who posted: a person's user id, or the bot's user id
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    thread_ts: str | None = None
+    ephemeral_for: str | None = None
+    bot_id: str | None = None
+    edits: list[Version] = field(default_factory=list)  # previous versions, oldest first
+    deleted: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        """The message object as Slack returns it (and as a block_actions payload carries it)."""
+        body: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
+        if self.bot_id:
+            body["bot_id"] = self.bot_id
+        if self.blocks:
+            body["blocks"] = self.blocks
+        if self.thread_ts:
+            body["thread_ts"] = self.thread_ts
+        return body
+
+
+@dataclass
+class _ResponseUrl:
+    user: str
+    channel: str
+    message_ts: str | None  # the clicked message, for a button's response_url
+    created: datetime
+    uses: int = 0
+    last_posted: str | None = None  # the latest message this URL posted
+
+
+class SlackStandIn(StandIn):
+    """Slack Web API + response_url stand-in that records every message per channel."""
+
+    name = "slack"
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        bot_token: str = "xoxb-standin-token",  # noqa: S107
+        team_id: str = "T0CFTOKEN",
+    ) -> None:
+        super().__init__(clock)
+        self.bot_token, self.team_id = bot_token, team_id
+        self.bot_user_id, self.bot_id = "U0CFTBOT1", "B0CFTBOT1"
+        self.users: dict[str, dict[str, Any]] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+        self._messages: list[Message] = []
+        self._response_urls: dict[str, _ResponseUrl] = {}
+        self._last_ts = 0
+        self.add_user(self.bot_user_id, "cftoken", "cftoken", is_bot=True)
+        self.route("POST", r"/api/(?P<method>[\w.]+)", self._api)
+        self.route("GET", r"/api/(?P<method>[\w.]+)", self._api)
+        self.route("POST", r"/response/(?P<rid>\w+)", self._response)
+        self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "usergroups.users.list": self._usergroup_users,
+            "users.info": self._user_info,
+            "conversations.members": self._members,
+        }
+
+    def add_user(self, user_id: str, name: str, real_name: str, *, is_bot: bool = False) -> None:
+        with self.lock:
+            self.users[user_id] = {
+                "id": user_id, "team_id": self.team_id, "name": name, "real_name": real_name,
+                "deleted": False, "tz": "Europe/London", "is_admin": False, "is_owner": False,
+                "is_bot": is_bot, "is_app_user": False, "is_restricted": False, "is_ultra_restricted": False,
+                "profile": {"display_name": name, "real_name": real_name, "email": f"{name}@example.test"},
+            }  # fmt: skip
+
+    def add_usergroup(self, group_id: str, user_ids: list[str]) -> None:
+        with self.lock:
+            self.usergroups[group_id] = list(user_ids)
+
+    def add_channel(self, channel_id: str, name: str, members: list[str], *, bot_member: bool = True) -> None:
+        with self.lock:
+            self.channels[channel_id] = {"name": name, "members": list(members), "bot_member": bot_member}
+
+    def new_response_url(self, user: str, channel: str, message_ts: str | None = None) -> str:
+        """A response_url for a command (or, with message_ts, a button click on that message)."""
+        rid = secrets.token_hex(12)
+        with self.lock:
+            self._response_urls[rid] = _ResponseUrl(user, channel, message_ts, self.clock.now())
+        return f"{self.url}/response/{rid}"
+
+    def messages(
+        self, channel: str, *, visible_to: str | None = None, include_threads: bool = True
+    ) -> list[Message]:
+        """Live messages in ts order; ephemeral ones only for the user they were for."""
+        with self.lock:
+            return [
+                copy.deepcopy(m)
+                for m in self._messages
+                if m.channel == channel and not m.deleted and m.ephemeral_for in (None, visible_to)
+                and (include_threads or m.thread_ts in (None, m.ts))
+            ]  # fmt: skip
+
+    def message(self, channel: str, ts: str) -> Message | None:
+        """One message by ts, deleted or not."""
+        with self.lock:
+            found = self._find(channel, ts)
+            return copy.deepcopy(found) if found else None
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        """The parent and its replies, in ts order."""
+        return [m for m in self.messages(channel) if m.ts == ts or m.thread_ts == ts]
+
+    def as_text(self, message: Message) -> str:
+        """What a person reads: Block Kit rendered to lines (mrkdwn left as written), or the text."""
+        lines = [line for block in message.blocks for line in _render_block(block)]
+        return "\n".join(lines) if lines else message.text
+
+    def channel_transcript(self, channel: str, visible_to: str | None = None) -> str:
+        """The channel as a person sees it: top-level messages with their thread replies indented."""
+        shown = self.messages(channel, visible_to=visible_to)
+        out: list[str] = []
+        for top in (m for m in shown if m.thread_ts in (None, m.ts)):
+            out.append(self._render_entry(top, ""))
+            replies = (r for r in shown if r.thread_ts == top.ts and r.ts != top.ts)
+            out.extend(self._render_entry(reply, "    ↳ ") for reply in replies)
+        return "\n".join(out)
+
+    def wait_for(self, predicate: Callable[[Message], bool], timeout: float = 5.0) -> Message:
+        """Poll every recorded message (any channel, deleted too) until one satisfies `predicate`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                snapshot = copy.deepcopy(self._messages)
+            for candidate in snapshot:
+                if predicate(candidate):
+                    return candidate
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no matching Slack message within {timeout}s; {len(snapshot)} recorded")
+            time.sleep(0.02)
+
+    def _render_entry(self, message: Message, prefix: str) -> str:
+        who = self.users.get(message.user, {}).get("name", message.user)
+        flags = " (only visible to you)" if message.ephemeral_for else ""
+        flags += " (edited)" if message.edits else ""
+        body = self.as_text(message).replace("\n", "\n" + " " * (len(prefix) + 2))
+        return f"{prefix}{who}{flags}:\n{' ' * (len(prefix) + 2)}{body}"
+
+    def fault_response(self, fault: _Fault) -> Response:
+        if fault.kind == "429":
+            headers = {"Retry-After": str(fault.retry_after)}
+            return Response(429, {"ok": False, "error": "ratelimited"}, headers)
+        return Response(int(fault.kind), {"ok": False, "error": "fatal_error"})
+
+    def _api(self, request: Request) -> Response:
+        handler = self._methods.get(request.params["method"])
+        try:
+            if handler is None:
+                raise SlackError("unknown_method")
+            args = _args(request)
+            self._authenticate(request.bearer() or args.get("token"))
+            body = {"ok": True, **handler(args)}
+        except SlackError as exc:
+            body = {"ok": False, "error": str(exc)}
+        return Response(200, body, {"x-oauth-scopes": SCOPES})
+
+    def _authenticate(self, token: str | None) -> None:
+        if not token:
+            raise SlackError("not_authed")
+        if not secrets.compare_digest(token, self.bot_token):
+            raise SlackError("invalid_auth")
+
+    def _auth_test(self, _args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "https://cftoken.slack.com/", "team": "cftoken", "user": "cftoken",
+                "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
+                "is_enterprise_install": False}  # fmt: skip
+
+    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._bot_channel(args)
+        text, blocks = _content(args)
+        message = self._record(channel, text, blocks, thread_ts=args.get("thread_ts") or None)
+        return {"channel": channel, "ts": message.ts, "message": message.to_api()}
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args)
+        message = self._find(channel, str(args.get("ts", "")))
+        if message is None or message.deleted or message.ephemeral_for:
+            raise SlackError("message_not_found")
+        if message.user != self.bot_user_id:
+            raise SlackError("cant_update_message")
+        text, blocks = _content(args)
+        message.edits.append(Version(message.text, message.blocks))
+        # Slack keeps the previous blocks when an update omits them; `blocks: []` clears them.
+        message.text, message.blocks = text, message.blocks if args.get("blocks") is None else blocks
+        return {"channel": channel, "ts": message.ts, "text": text, "message": message.to_api()}
+
+    def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._bot_channel(args)
+        user = str(args.get("user", ""))
+        if user not in self.channels[channel]["members"]:
+            raise SlackError("user_not_in_channel")
+        text, blocks = _content(args)
+        thread_ts = args.get("thread_ts") or None
+        message = self._record(channel, text, blocks, thread_ts=thread_ts, ephemeral_for=user)
+        return {"message_ts": message.ts}
+
+    def _usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = self.usergroups.get(str(args.get("usergroup", "")))
+        if users is None:
+            raise SlackError("no_such_subteam")
+        return {"users": list(users)}
+
+    def _user_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(args.get("user", "")))
+        if user is None:
+            raise SlackError("user_not_found")
+        return {"user": copy.deepcopy(user)}
+
+    def _members(self, args: dict[str, Any]) -> dict[str, Any]:
+        members = self.channels[self._channel(args)]["members"]
+        try:
+            limit = int(args.get("limit") or 100)
+        except ValueError:
+            raise SlackError("invalid_limit") from None
+        if not 1 <= limit <= 1000:
+            raise SlackError("invalid_limit")
+        start = _cursor_position(str(args.get("cursor") or ""), members)
+        page = members[start : start + limit]
+        rest = members[start + limit :]
+        cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
+        return {"members": page, "response_metadata": {"next_cursor": cursor}}
+
+    def _channel(self, args: dict[str, Any]) -> str:
+        """The channel id named by `channel` (an id, or a name with or without '#')."""
+        wanted = str(args.get("channel", ""))
+        for channel_id, channel in self.channels.items():
+            if wanted in (channel_id, channel["name"], "#" + channel["name"]):
+                return channel_id
+        raise SlackError("channel_not_found")
+
+    def _bot_channel(self, args: dict[str, Any]) -> str:
+        channel = self._channel(args)
+        if not self.channels[channel]["bot_member"]:
+            raise SlackError("not_in_channel")
+        return channel
+
+    def _record(self, channel: str, text: str, blocks: list[dict[str, Any]], **extra: Any) -> Message:
+        ts = self._next_ts()
+        message = Message(ts, channel, self.bot_user_id, text, blocks, bot_id=self.bot_id, **extra)
+        self._messages.append(message)
+        return message
+
+    def _find(self, channel: str, ts: str) -> Message | None:
+        return next((m for m in self._messages if m.channel == channel and m.ts == ts), None)
+
+    def _next_ts(self) -> str:
+        """A Slack ts from the clock, strictly increasing."""
+        micros = max(int(self.clock.now().timestamp() * 1_000_000), self._last_ts + 1)
+        self._last_ts = micros
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _response(self, request: Request) -> Response:
+        entry = self._response_urls.get(request.params["rid"])
+        if entry is None or not self._usable(entry):
+            return Response(404, {"ok": False, "error": "expired_url"})
+        try:
+            self._apply_response(entry, request.json())
+        except (ValueError, AttributeError):
+            return Response(400, {"ok": False, "error": "invalid_payload"})
+        except SlackError as exc:
+            return Response(404 if str(exc) == "message_not_found" else 400, {"ok": False, "error": str(exc)})
+        entry.uses += 1
+        return Response(200, {"ok": True})
+
+    def _usable(self, entry: _ResponseUrl) -> bool:
+        return entry.uses < RESPONSE_URL_USES and self.clock.now() - entry.created <= RESPONSE_URL_LIFETIME
+
+    def _apply_response(self, entry: _ResponseUrl, payload: dict[str, Any]) -> None:
+        if payload.get("delete_original") or payload.get("replace_original"):
+            # Without a clicked message (a command's URL), the original is this URL's latest response.
+            original = self._find(entry.channel, entry.message_ts or entry.last_posted or "")
+            if original is None or original.deleted:
+                raise SlackError("message_not_found")
+            if payload.get("delete_original"):
+                original.deleted = True
+                return
+            text, blocks = _content(payload)
+            original.edits.append(Version(original.text, original.blocks))
+            original.text, original.blocks = text, blocks
+            return
+        text, blocks = _content(payload)
+        ephemeral_for = None if payload.get("response_type") == "in_channel" else entry.user
+        message = self._record(entry.channel, text, blocks, thread_ts=payload.get("thread_ts"),
+                               ephemeral_for=ephemeral_for)  # fmt: skip
+        entry.last_posted = message.ts
+
+
+def _args(request: Request) -> dict[str, Any]:
+    """Query string plus a form or JSON body, as Slack accepts either."""
+    args: dict[str, Any] = {key: values[0] for key, values in request.query.items()}
+    if "json" in (request.header("content-type") or ""):
+        try:
+            args.update(request.json())
+        except ValueError:
+            raise SlackError("invalid_json") from None
+    elif request.body:
+        args.update(request.form())
+    return args
+
+
+def _content(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """(text, blocks) of a message; blocks may arrive as a JSON string in form bodies."""
+    blocks = args.get("blocks") or []
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            raise SlackError("invalid_blocks") from None
+    text = str(args.get("text") or "")
+    if not text and not blocks:
+        raise SlackError("no_text")
+    return text, blocks
+
+
+def _cursor_position(cursor: str, members: list[str]) -> int:
+    if not cursor:
+        return 0
+    try:
+        kind, _, user = base64.b64decode(cursor, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise SlackError("invalid_cursor") from None
+    if kind != "user" or user not in members:
+        raise SlackError("invalid_cursor")
+    return members.index(user)
+
+
+def _render_block(block: dict[str, Any]) -> list[str]:
+    """One Block Kit block as the lines a person reads."""
+    kind = block.get("type")
+    if kind in ("section", "header"):
+        lines = [block["text"]["text"]] if block.get("text") else []
+        lines += [f["text"] for f in block.get("fields", [])]
+        accessory = block.get("accessory")
+        if accessory:
+            lines.append(_render_element(accessory))
+        return lines
+    if kind == "context":
+        return ["  ".join(_render_element(e) for e in block.get("elements", []))]
+    if kind == "actions":
+        return [" ".join(_render_element(e) for e in block.get("elements", []))]
+    if kind == "divider":
+        return ["---"]
+    if kind == "image":
+        return [f"[image: {block.get('alt_text', '')}]"]
+    return []
+
+
+def _render_element(element: dict[str, Any]) -> str:
+    if element.get("type") in ("mrkdwn", "plain_text"):
+        return str(element.get("text", ""))
+    if element.get("type") == "image":
+        return f"[image: {element.get('alt_text', '')}]"
+    label = element.get("text") or element.get("placeholder") or {"text": element.get("type", "")}
+    return f"[{label['text']}]"
+
+
+def seed(standin: SlackStandIn) -> SlackStandIn:
+    """The sandbox's workspace: the SRE channel, three people, an approvers group."""
+    standin.add_user("U0ALICE01", "alice", "Alice Approver")
+    standin.add_user("U0BOB0002", "bob", "Bob Approver")
+    standin.add_user("U0CAROL03", "carol", "Carol Engineer")
+    standin.add_usergroup("S0SREAPPR", ["U0ALICE01", "U0BOB0002"])
+    standin.add_channel("C0SRE0001", "sre", ["U0ALICE01", "U0BOB0002", "U0CAROL03"])
+    return standin
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the seeded Slack stand-in in the foreground."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8004)
+    args = parser.parse_args(argv)
+    standin = seed(SlackStandIn())
+    print(f"bot token: {standin.bot_token}; Web API base: http://127.0.0.1:{args.port}/api/", flush=True)
+    serve_forever(standin, args.port)
+
+
+if __name__ == "__main__":
+    main()
