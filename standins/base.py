@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -194,7 +194,7 @@ class StandIn:
             return sum(1 for m, p in self.requests if (method in (None, m)) and p.startswith(prefix))
 
     # -- serving ---------------------------------------------------------------------------------
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> StandIn:
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Self:
         standin = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -258,7 +258,7 @@ class StandIn:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self) -> Self:
         return self.start() if self._server is None else self
 
     def __exit__(self, *exc: object) -> None:
