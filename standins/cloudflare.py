@@ -1,0 +1,322 @@
+"""Cloudflare stand-in: user API tokens (verify, list, create, get, update, roll, delete), permission groups and
+zones, under `/client/v4` with Cloudflare's envelope, per api-contracts.md §1.
+
+Run it alone with a management token (API Tokens Write) and the runbook's zones seeded:
+
+    python -m standins.cloudflare --port 8001
+
+It prints the management token's id and value; point the bot at `<url>/client/v4`.
+
+Decisions where the contract is unconfirmed (tests should not depend on them):
+- an unknown token id answers 404 with errors 7003 + 7000;
+- a disabled, expired or not-yet-valid token answers like an unknown one: 401 code 1000;
+- a missing Authorization header answers like a malformed one: 400 code 6003 (chain 6111);
+- invalid bodies and paging arguments answer 400 code 1001 (code unconfirmed), malformed JSON 400 code 6007;
+- `per_page` must be 5..50 (the OpenAPI schema's bounds), default 20; pages past the end are `result: []`;
+- `rate_limit` counts requests per bearer value in a sliding five-minute window of `self.clock`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from standins import cloudflare_state as state
+from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forever
+
+API = "/client/v4"
+_TOKEN = API + r"/user/tokens/(?P<token_id>[^/]+)"
+_WINDOW = timedelta(minutes=5)
+_INVALID_TOKEN = (1000, "Invalid API Token")
+_FORBIDDEN = (9109, "Unauthorized to access requested resource")
+_THROTTLED = (971, "Please wait and consider throttling your request speed")
+Guarded = Callable[[Request, dict[str, Any]], Response]
+
+
+class _Refusal(Exception):
+    """An error answer raised from inside a handler."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def ok(result: Any, *, info: dict[str, Any] | None = None, messages: list[dict] | None = None) -> Response:
+    """A success envelope; `result_info` only on list endpoints."""
+    body = {"success": True, "errors": [], "messages": messages or [], "result": result}
+    return Response(200, body if info is None else {**body, "result_info": info})
+
+
+def fail(status: int, *errors: tuple[int, str], **extra: Any) -> Response:
+    """A failure envelope; `extra` is added to the first error (e.g. error_chain)."""
+    items = [{"code": code, "message": message} for code, message in errors]
+    items[0].update(extra)
+    return Response(status, {"success": False, "errors": items, "messages": [], "result": None})
+
+
+def _refuse(status: int, *errors: tuple[int, str], **extra: Any) -> _Refusal:
+    return _Refusal(fail(status, *errors, **extra))
+
+
+def _no_such_token(token_id: str) -> _Refusal:
+    # The real status for an unknown token id is unconfirmed (400 and 404 both seen for 7003); 404 chosen.
+    return _refuse(404, (7003, f"Could not route to /user/tokens/{token_id}, perhaps your object identifier is "
+                               "invalid?"), (7000, "No route for that URI"))
+
+
+class CloudflareStandIn(StandIn):
+    name = "cloudflare"
+
+    def __init__(self, clock: Clock | None = None, *, rate_limit: int | None = None) -> None:
+        super().__init__(clock)
+        self.user_resource = state.USER_RESOURCE + state.new_id()
+        self.reset(rate_limit=rate_limit)
+        read, write = (state.TOKENS_READ, state.TOKENS_WRITE), (state.TOKENS_WRITE,)
+        # First match wins: the fixed paths come before the {token_id} patterns.
+        for method, pattern, handler, needs in (
+            ("GET", "/user/tokens/verify", self._verify, None),
+            ("GET", "/user/tokens/permission_groups", self._permission_groups, None),
+            ("GET", "/zones", self._list_zones, None),
+            ("GET", "/user/tokens", self._list, read),
+            ("POST", "/user/tokens", self._create, write),
+        ):
+            self.route(method, API + pattern, self._guard(handler, needs))
+        self.route("PUT", _TOKEN + "/value", self._guard(self._roll, write))
+        self.route("GET", _TOKEN, self._guard(self._get, read))
+        self.route("PUT", _TOKEN, self._guard(self._update, write))
+        self.route("DELETE", _TOKEN, self._guard(self._delete, write))
+
+    # -- seeding and inspection (tests, sandbox) -------------------------------------------------
+    def reset(self, *, rate_limit: int | None = None) -> None:
+        """Forget every token, zone, request and fault: lets one running server serve many tests."""
+        with self.lock:
+            self.rate_limit = rate_limit
+            self._tokens: dict[str, dict[str, Any]] = {}
+            self._values: dict[str, str] = {}  # live value -> token id
+            self._groups: dict[str, dict[str, Any]] = {}
+            self._zones: dict[str, dict[str, Any]] = {}
+            self._hits: dict[str, deque[datetime]] = {}
+            self.requests.clear()
+            self.faults.clear()
+            for group_name, group_id, scopes in state.DEFAULT_PERMISSION_GROUPS:
+                self.permission_group(group_name, group_id, scopes)
+
+    def permission_group(self, name: str, group_id: str, scopes: tuple[str, ...] | list[str]) -> None:
+        with self.lock:
+            self._groups[group_id] = {"id": group_id, "name": name, "scopes": list(scopes)}
+
+    def add_zone(self, name: str, zone_id: str, *, account_id: str = "01a7362d577a6c3019a474fd6f485823") -> None:
+        with self.lock:
+            self._zones[zone_id] = state.zone_record(name, zone_id, account_id, self.clock.now())
+
+    def add_token(self, name: str, *, policies: list[dict[str, Any]], expires_on: datetime | str | None = None,
+                  not_before: datetime | str | None = None, status: str = "active", token_id: str | None = None,
+                  value: str | None = None) -> tuple[str, str]:
+        """Seed a token; returns (id, value)."""
+        with self.lock:
+            record = state.token_record(
+                name, state.normalise_policies(policies, self._group_names()), self.clock.now(),
+                expires_on=expires_on, not_before=not_before, status=status, token_id=token_id)
+            return record["id"], self._store(record, value or state.new_value())
+
+    def value_of(self, token_id: str) -> str | None:
+        with self.lock:
+            return next((value for value, owner in self._values.items() if owner == token_id), None)
+
+    def token(self, token_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            record = self._tokens.get(token_id)
+            return None if record is None else state.public_token(record)
+
+    def tokens(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [state.public_token(record) for record in self._tokens.values()]
+
+    def set_status(self, token_id: str, status: str) -> None:
+        with self.lock:
+            self._tokens[token_id]["status"] = status
+
+    def remove(self, token_id: str) -> None:
+        with self.lock:
+            self._tokens.pop(token_id, None)
+            self._values = {value: owner for value, owner in self._values.items() if owner != token_id}
+
+    # -- Cloudflare's shapes ---------------------------------------------------------------------
+    def fault_response(self, fault: _Fault) -> Response:
+        if fault.kind == "429":
+            response = fail(429, _THROTTLED)
+            response.headers["Retry-After"] = str(fault.retry_after)
+            return response
+        # 10001, not 10000: 10000 is also Cloudflare's "Authentication error", which means failure mode A.
+        return fail(int(fault.kind), (10001, "Internal error"))
+
+    def not_found(self, request: Request) -> Response:
+        path = request.path.removeprefix(API)
+        return fail(404, (7003, f"Could not route to {path}, perhaps your object identifier is invalid?"),
+                    (7000, "No route for that URI"))
+
+    def _group_names(self) -> dict[str, str]:
+        return {group_id: group["name"] for group_id, group in self._groups.items()}
+
+    def _store(self, record: dict[str, Any], value: str) -> str:
+        self._tokens[record["id"]] = record
+        self._values = {v: owner for v, owner in self._values.items() if owner != record["id"]}
+        self._values[value] = record["id"]
+        return value
+
+    # -- auth, permissions, rate limit -----------------------------------------------------------
+    def _guard(self, handler: Guarded, needs: tuple[str, ...] | None) -> Callable[[Request], Response]:
+        """Authenticate the bearer, count it against the rate limit, check `needs`, then run the handler."""
+
+        def guarded(request: Request) -> Response:
+            try:
+                caller = self._authenticate(request)
+                if needs and not state.grants(caller, needs):
+                    raise _refuse(403, _FORBIDDEN)
+                return handler(request, caller)
+            except _Refusal as refusal:
+                return refusal.response
+
+        return guarded
+
+    def _authenticate(self, request: Request) -> dict[str, Any]:
+        value = request.bearer()
+        if not value or any(ch.isspace() for ch in value):
+            raise _refuse(400, (6003, "Invalid request headers"),
+                          error_chain=[{"code": 6111, "message": "Invalid format for Authorization header"}])
+        now = self.clock.now()
+        self._throttle(value, now)
+        record = self._tokens.get(self._values.get(value, ""))
+        if record is None or state.refusal_reason(record, now) is not None:
+            raise _refuse(401, _INVALID_TOKEN)
+        record["last_used_on"] = now
+        return record
+
+    def _throttle(self, key: str, now: datetime) -> None:
+        if self.rate_limit is None:
+            return
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - _WINDOW:
+            hits.popleft()
+        if len(hits) >= self.rate_limit:
+            wait = math.ceil((hits[0] + _WINDOW - now).total_seconds())
+            refusal = _refuse(429, _THROTTLED)
+            refusal.response.headers["Retry-After"] = str(max(1, wait))
+            raise refusal
+        hits.append(now)
+
+    # -- endpoints -------------------------------------------------------------------------------
+    def _verify(self, request: Request, caller: dict[str, Any]) -> Response:
+        shown = state.public_token(caller)
+        result = {key: shown[key] for key in ("id", "status", "not_before", "expires_on") if key in shown}
+        return ok(result, messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}])
+
+    def _list(self, request: Request, caller: dict[str, Any]) -> Response:
+        return _page(request, [state.public_token(record) for record in self._tokens.values()])
+
+    def _get(self, request: Request, caller: dict[str, Any]) -> Response:
+        return ok(state.public_token(self._record(request)))
+
+    def _create(self, request: Request, caller: dict[str, Any]) -> Response:
+        body = _body(request)
+        record = _valid(lambda: state.token_record(
+            body.get("name"), state.normalise_policies(body.get("policies"), self._group_names()),
+            self.clock.now(), not_before=body.get("not_before"), expires_on=body.get("expires_on"),
+            condition=body.get("condition")))
+        value = self._store(record, state.new_value())
+        return ok({**state.public_token(record), "value": value})
+
+    def _update(self, request: Request, caller: dict[str, Any]) -> Response:
+        record, body = self._record(request), _body(request)
+        if "status" not in body:
+            raise _refuse(400, (1001, "status: required"))
+        replaced = _valid(lambda: state.token_record(
+            body.get("name"), state.normalise_policies(body.get("policies"), self._group_names()),
+            self.clock.now(), token_id=record["id"], status=body["status"], not_before=body.get("not_before"),
+            expires_on=body.get("expires_on"), condition=body.get("condition")))
+        record.update({key: replaced[key] for key in ("name", "status", "not_before", "expires_on", "policies",
+                                                      "condition", "modified_on")})
+        return ok(state.public_token(record))
+
+    def _roll(self, request: Request, caller: dict[str, Any]) -> Response:
+        record = self._record(request)
+        _body(request)
+        record["modified_on"] = self.clock.now()
+        return ok(self._store(record, state.new_value()))
+
+    def _delete(self, request: Request, caller: dict[str, Any]) -> Response:
+        record = self._record(request)
+        self.remove(record["id"])
+        return ok({"id": record["id"]})
+
+    def _permission_groups(self, request: Request, caller: dict[str, Any]) -> Response:
+        name, scope = request.arg("name"), request.arg("scope")
+        found = [group for group in self._groups.values()
+                 if name in (None, group["name"]) and (scope is None or scope in group["scopes"])]
+        return ok(found)
+
+    def _list_zones(self, request: Request, caller: dict[str, Any]) -> Response:
+        name = request.arg("name")
+        return _page(request, [zone for zone in self._zones.values() if name in (None, zone["name"])])
+
+    def _record(self, request: Request) -> dict[str, Any]:
+        record = self._tokens.get(request.params["token_id"])
+        if record is None:
+            raise _no_such_token(request.params["token_id"])
+        return record
+
+
+def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _refuse(400, (6007, "Malformed JSON in request body"))
+    return body
+
+
+def _valid(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return build()
+    except state.Invalid as exc:
+        raise _refuse(400, (1001, str(exc))) from None
+
+
+def _page(request: Request, items: list[dict[str, Any]]) -> Response:
+    """One page of `items` with result_info; pages past the end have an empty result."""
+    try:
+        page, per_page = int(request.arg("page", "1") or 1), int(request.arg("per_page", "20") or 20)
+    except ValueError:
+        raise _refuse(400, (1001, "page and per_page must be integers")) from None
+    if page < 1 or not 5 <= per_page <= 50:
+        raise _refuse(400, (1001, "page must be at least 1 and per_page between 5 and 50"))
+    chunk = items[(page - 1) * per_page: page * per_page]
+    info = {"page": page, "per_page": per_page, "count": len(chunk), "total_count": len(items),
+            "total_pages": math.ceil(len(items) / per_page)}
+    return ok(chunk, info=info)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in in the foreground with a management token and the runbook's zones."""
+    parser = argparse.ArgumentParser(description="Cloudflare stand-in")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--rate-limit", type=int, default=None, help="requests per 5 minutes per token")
+    args = parser.parse_args(argv)
+    standin = CloudflareStandIn(rate_limit=args.rate_limit)
+    for zone, zone_id in (("raxx.app", "f12dbb5cac57d5591a5058874498a6d1"),
+                          ("getraxx.com", "0bdcee38d1da2d021eb6166f0bd6204f"),
+                          ("raxx.io", "f3d1b89d86d1aa63a003f2826a8f841c")):
+        standin.add_zone(zone, zone_id)
+    token_id, value = standin.add_token(
+        "CF_ACCESS_MGMT", policies=[state.policy(state.TOKENS_WRITE, resource=standin.user_resource)])
+    print(f"management token {token_id}: {value}", flush=True)
+    serve_forever(standin, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Cloudflare stand-in data: token and zone records, secret values, permission groups and policy checks.
+
+Plain functions over plain dicts, no I/O and no locking: `standins.cloudflare` owns the lock and the routes.
+Records keep datetimes internally; `public_token` renders them as the API shows them (never the value).
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import zlib
+from datetime import UTC, datetime
+from typing import Any
+
+from standins.base import iso
+
+TOKENS_WRITE = "686d18d5ac6c441c867cbf6771e58a0a"
+TOKENS_READ = "0cc3a61731504c89b99ec1be78b77aa0"
+USER_RESOURCE = "com.cloudflare.api.user."
+STATUSES = ("active", "disabled", "expired")
+
+_ZONE_SCOPE = "com.cloudflare.api.account.zone"
+_ACCOUNT_SCOPE = "com.cloudflare.api.account"
+DEFAULT_PERMISSION_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Zone WAF Write", "fb6778dc191143babbfaa57993f1d275", (_ZONE_SCOPE,)),
+    ("Zone WAF Read", "dbc512b354774852af2b5a5f4ba3d470", (_ZONE_SCOPE,)),
+    ("DNS Write", "4755a26eedb94da69e1066d98aa820be", (_ZONE_SCOPE,)),
+    ("DNS Read", "82e64a83756745bbbb1c9c2701bf816b", (_ZONE_SCOPE,)),
+    ("Zone Read", "c8fed203ed3043cba015a93ad1616f1f", (_ZONE_SCOPE,)),
+    ("Pages Write", "8d28297797f24fb8a0c332fe0866ec89", (_ACCOUNT_SCOPE,)),
+    ("Pages Read", "e247aedd66bd41cc9193af0213416666", (_ACCOUNT_SCOPE,)),
+    ("API Tokens Write", TOKENS_WRITE, ("com.cloudflare.api.user",)),
+    ("API Tokens Read", TOKENS_READ, ("com.cloudflare.api.user",)),
+    ("Access: Apps and Policies Write", "959972745952452f8be2452be8cbb9f2", (_ACCOUNT_SCOPE,)),
+)
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+class Invalid(ValueError):
+    """A request body field that Cloudflare would reject; the message names the field."""
+
+
+def new_id() -> str:
+    """A Cloudflare-style identifier: 32 lowercase hex characters."""
+    return secrets.token_hex(16)
+
+
+def new_value() -> str:
+    """A scannable user-token value: cfut_ + 40 alphanumerics + an 8-hex checksum (53 chars, within 40–80)."""
+    body = "".join(secrets.choice(_ALPHANUMERIC) for _ in range(40))
+    return f"cfut_{body}{zlib.crc32(body.encode()):08x}"
+
+
+def policy(*group_ids: str, resource: str = USER_RESOURCE + "*", effect: str = "allow") -> dict[str, Any]:
+    """A policy granting `group_ids` on one resource key; the default resource is the user."""
+    return {"effect": effect, "resources": {resource: "*"}, "permission_groups": [{"id": g} for g in group_ids]}
+
+
+def parse_time(value: Any, field: str) -> datetime | None:
+    """An ISO-8601 timestamp (or datetime, or None) as an aware UTC datetime."""
+    if value is None or isinstance(value, datetime):
+        return value.astimezone(UTC) if value is not None else None
+    if not isinstance(value, str):
+        raise Invalid(f"{field}: expected an ISO-8601 timestamp")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"{field}: {value!r} is not an ISO-8601 timestamp") from None
+    return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+
+
+def normalise_policies(raw: Any, group_names: dict[str, str]) -> list[dict[str, Any]]:
+    """Validate policies and fill in what Cloudflare adds: a policy id and each group's name."""
+    if not isinstance(raw, list) or not raw:
+        raise Invalid("policies: at least one policy is required")
+    policies = []
+    for index, item in enumerate(raw):
+        groups = item.get("permission_groups") if isinstance(item, dict) else None
+        if not isinstance(groups, list) or not groups or not isinstance(item.get("resources"), dict):
+            raise Invalid(f"policies[{index}]: resources and permission_groups are required")
+        if item.get("effect", "allow") not in ("allow", "deny"):
+            raise Invalid(f"policies[{index}].effect: must be allow or deny")
+        if not all(isinstance(group, dict) and isinstance(group.get("id"), str) for group in groups):
+            raise Invalid(f"policies[{index}].permission_groups: every group needs an id")
+        policies.append({
+            "id": item.get("id") or new_id(),
+            "effect": item.get("effect", "allow"),
+            "resources": item["resources"],
+            "permission_groups": [{"id": g["id"], "name": group_names.get(g["id"], g.get("name"))}
+                                  for g in groups],
+        })
+    return policies
+
+
+def normalise_condition(raw: Any) -> dict[str, Any] | None:
+    """Accept `request.ip` (how-to docs, cloudflare-go) or `request_ip` (API reference); store `request_ip`."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise Invalid("condition: must be an object")
+    ip = raw.get("request_ip", raw.get("request.ip"))
+    if ip is None and isinstance(raw.get("request"), dict):
+        ip = raw["request"].get("ip")
+    return {"request_ip": ip} if ip is not None else {}
+
+
+def token_record(name: Any, policies: list[dict[str, Any]], now: datetime, **fields: Any) -> dict[str, Any]:
+    """A new stored token (without its value)."""
+    if not isinstance(name, str) or not name.strip():
+        raise Invalid("name: required")
+    status = fields.get("status", "active")
+    if status not in STATUSES:
+        raise Invalid(f"status: must be one of {', '.join(STATUSES)}")
+    return {
+        "id": fields.get("token_id") or new_id(), "name": name, "status": status,
+        "issued_on": now, "modified_on": now, "last_used_on": None,
+        "not_before": parse_time(fields.get("not_before"), "not_before"),
+        "expires_on": parse_time(fields.get("expires_on"), "expires_on"),
+        "policies": policies, "condition": normalise_condition(fields.get("condition")),
+    }
+
+
+def public_token(record: dict[str, Any]) -> dict[str, Any]:
+    """The token as GET /user/tokens/{id} shows it; optional fields are left out when unset."""
+    shown: dict[str, Any] = {}
+    for key, value in record.items():
+        if value is None and key in ("not_before", "expires_on", "last_used_on", "condition"):
+            continue
+        shown[key] = iso(value) if isinstance(value, datetime) else value
+    return shown
+
+
+def refusal_reason(record: dict[str, Any], now: datetime) -> str | None:
+    """Why a known token may not authenticate now (for debugging only; Cloudflare always says 1000)."""
+    if record["status"] != "active":
+        return record["status"]
+    if record["expires_on"] is not None and record["expires_on"] <= now:
+        return "expired"
+    if record["not_before"] is not None and record["not_before"] > now:
+        return "not yet valid"
+    return None
+
+
+def grants(record: dict[str, Any], group_ids: tuple[str, ...]) -> bool:
+    """Whether the token's policies allow one of `group_ids` on a user resource (explicit deny wins)."""
+    allowed = denied = False
+    for item in record["policies"]:
+        on_user = any(key.startswith(USER_RESOURCE) for key in item["resources"])
+        has_group = any(group["id"] in group_ids for group in item["permission_groups"])
+        if on_user and has_group:
+            denied = denied or item["effect"] == "deny"
+            allowed = allowed or item["effect"] == "allow"
+    return allowed and not denied
+
+
+def zone_record(name: str, zone_id: str, account_id: str, now: datetime) -> dict[str, Any]:
+    """A zone as GET /zones shows it (the fields the bot and the SDK read, plus a few for realism)."""
+    return {
+        "id": zone_id, "name": name, "status": "active", "paused": False, "type": "full",
+        "development_mode": 0, "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
+        "original_name_servers": [], "original_registrar": None, "original_dnshost": None,
+        "created_on": iso(now), "modified_on": iso(now), "activated_on": iso(now),
+        "account": {"id": account_id, "name": "Stand-in account"},
+        "owner": {"id": None, "name": None, "type": "user"},
+        "meta": {"step": 2, "phishing_detected": False}, "permissions": [],
+        "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website"},
+    }
