@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     cftoken_revoke_approvals: int = Field(default=1, ge=1, le=5)
     cftoken_warn_days: str = "14,7,3,1"
     cftoken_scan_interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    cftoken_lock_seconds: int = Field(default=120, ge=1, le=3600)
 
     redis_url: str = "redis://localhost:6379/0"
 

@@ -5,6 +5,8 @@ Every stand-in (Cloudflare, Infisical, FreeScout, Slack) subclasses StandIn and 
 sandbox start a stand-in with `start()` (port 0 by default) and read `url`.
 
 Faults, switched on by tests:
+    hold = standin.faults.hold("/client/v4/user/tokens/abc/value", method="PUT")   # park the next such call;
+    hold.wait_until_arrived(); ...; hold.release(proceed=False)                   # then drop (or handle) it
     standin.faults.latency = 0.05                        # every request waits 50 ms first
     standin.faults.fail_next("/user/tokens", 2, "429", retry_after=1)
     standin.faults.fail_next("/api/v4/secrets", 1, "500")
@@ -106,35 +108,90 @@ class _Fault:
     kind: str
     retry_after: int
     method: str | None
+    exact: bool = False
+
+    def matches(self, method: str, path: str) -> bool:
+        hit = path == self.prefix if self.exact else path.startswith(self.prefix)
+        return hit and self.method in (None, method)
+
+
+class Hold:
+    """A request parked inside the stand-in until released: lets a test kill a client mid-call."""
+
+    def __init__(self, path: str, method: str | None) -> None:
+        self.path, self.method = path, method
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+        self.proceed = True
+
+    def wait_until_arrived(self, timeout: float = 10.0) -> None:
+        if not self.arrived.wait(timeout):
+            raise TimeoutError(f"no {self.method or ''} request to {self.path} arrived within {timeout}s")
+
+    def release(self, *, proceed: bool) -> None:
+        """proceed=True: handle the request (its answer goes to whoever is still listening); False: drop it."""
+        self.proceed = proceed
+        self._released.set()
+
+    def wait_for_release(self, timeout: float = 60.0) -> bool:
+        self._released.wait(timeout)
+        return self.proceed
 
 
 class Faults:
-    """Switchable misbehaviour: latency for every request, and the next N calls to a path failing."""
+    """Switchable misbehaviour: latency for every request, the next N calls to a path failing, held requests."""
 
     KINDS = ("429", "500", "502", "503", "drop")
 
     def __init__(self) -> None:
         self.latency = 0.0
         self._pending: list[_Fault] = []
+        self._holds: list[Hold] = []
         self._lock = threading.Lock()
 
     def fail_next(
-        self, prefix: str, count: int = 1, kind: str = "500", *, retry_after: int = 1, method: str | None = None
+        self,
+        prefix: str,
+        count: int = 1,
+        kind: str = "500",
+        *,
+        retry_after: int = 1,
+        method: str | None = None,
+        exact: bool = False,
     ) -> None:
+        """The next `count` requests under `prefix` (or to exactly that path) fail as `kind`."""
         if kind not in self.KINDS:
             raise ValueError(f"fault kind must be one of {self.KINDS}")
         with self._lock:
-            self._pending.append(_Fault(prefix, count, kind, retry_after, method))
+            self._pending.append(_Fault(prefix, count, kind, retry_after, method, exact))
+
+    def hold(self, path: str, *, method: str | None = None) -> Hold:
+        """Park the next request to exactly `path` (and `method`) until the test releases it."""
+        hold = Hold(path, method)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
+    def take_hold(self, method: str, path: str) -> Hold | None:
+        with self._lock:
+            for hold in self._holds:
+                if hold.path == path and hold.method in (None, method):
+                    self._holds.remove(hold)
+                    return hold
+        return None
 
     def clear(self) -> None:
         with self._lock:
             self._pending.clear()
+            for hold in self._holds:
+                hold.release(proceed=False)
+            self._holds.clear()
             self.latency = 0.0
 
     def take(self, method: str, path: str) -> _Fault | None:
         with self._lock:
             for fault in self._pending:
-                if path.startswith(fault.prefix) and fault.method in (None, method):
+                if fault.matches(method, path):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._pending.remove(fault)
@@ -217,6 +274,12 @@ class StandIn:
                 )
                 if standin.faults.latency:
                     time.sleep(standin.faults.latency)
+                hold = standin.faults.take_hold(request.method, request.path)
+                if hold is not None:
+                    hold.arrived.set()
+                    if not hold.wait_for_release():
+                        self.close_connection = True
+                        return
                 response = standin.dispatch(request)
                 if response is None:
                     self.close_connection = True

@@ -97,6 +97,7 @@ class CloudflareStandIn(StandIn):
             self.rate_limit = rate_limit
             self._tokens: dict[str, dict[str, Any]] = {}
             self._values: dict[str, str] = {}  # live value -> token id
+            self._issued: list[str] = []  # every value ever issued, live or dead (leak scans)
             self._groups: dict[str, dict[str, Any]] = {}
             self._zones: dict[str, dict[str, Any]] = {}
             self._hits: dict[str, deque[datetime]] = {}
@@ -126,6 +127,11 @@ class CloudflareStandIn(StandIn):
     def value_of(self, token_id: str) -> str | None:
         with self.lock:
             return next((value for value, owner in self._values.items() if owner == token_id), None)
+
+    def issued_values(self) -> list[str]:
+        """Every token value this stand-in ever issued, including rolled-away ones (for leak scans)."""
+        with self.lock:
+            return list(self._issued)
 
     def token(self, token_id: str) -> dict[str, Any] | None:
         with self.lock:
@@ -166,6 +172,7 @@ class CloudflareStandIn(StandIn):
         self._tokens[record["id"]] = record
         self._values = {v: owner for v, owner in self._values.items() if owner != record["id"]}
         self._values[value] = record["id"]
+        self._issued.append(value)
         return value
 
     # -- auth, permissions, rate limit -----------------------------------------------------------

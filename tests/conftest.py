@@ -70,3 +70,30 @@ def make_settings(**overrides: object) -> Settings:
 @pytest.fixture
 def settings() -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+def world():
+    """The runbook's world on four fresh stand-ins (Cloudflare, Infisical, FreeScout, Slack)."""
+    from standins.world import World
+
+    started = World.start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def world_settings(world, redis_url) -> Settings:
+    """Settings that point the bot at the world's stand-ins and the test Redis."""
+    return make_settings(**world.settings_values(redis_url=redis_url))
+
+
+@pytest.fixture
+def services(world_settings, redis_conn, world):
+    """Job services on the world, with the stand-ins' clock and retries that do not sleep."""
+    from workers.clients.http import RetryPolicy
+    from workers.services import build_services
+
+    built = build_services(world_settings, clock=world.clock.now, retry=RetryPolicy.instant())
+    yield built
+    built.close()

@@ -1,0 +1,175 @@
+"""The runbook's world on the stand-ins, set up by one call: zones, tokens and policies at Cloudflare, the vault
+folder with values and companions, a FreeScout mailbox, and the SRE channel with two approvers and an engineer.
+
+    world = World.start()                 # four stand-ins on loopback, one shared clock, seeded
+    world.settings_env(redis_url=...)     # the environment that points the bot at them (web, worker, clock)
+    world.cloudflare.value_of(world.token_ids["CF_WAF_EDIT_RAXX_APP"])
+    world.vault_value("CF_WAF_EDIT_RAXX_APP")
+    world.stop()
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.inventory import Inventory, Token, load_inventory
+from bot.settings import DEFAULT_INVENTORY
+from standins.base import Clock, iso
+from standins.cloudflare import CloudflareStandIn
+from standins.freescout import FreeScoutStandIn
+from standins.infisical import InfisicalStandIn
+from standins.slack import SlackStandIn
+from standins.slack import seed as seed_slack
+
+PROJECT_ID = "proj-moosequest"
+CLIENT_ID = "cftoken-bot-identity"
+CLIENT_SECRET = "cftoken-bot-identity-secret"  # a stand-in credential, not a real one
+FREESCOUT_KEY = "freescout-standin-key"
+SIGNING_SECRET = "standin-signing-secret"
+SECRET_KEY = "standin-secret-key-for-sealing-new-values-0123456789"
+USER_TAG = "5c0f9d5a2b8f4b3c9a1e2d3f4a5b6c7d"
+ACCOUNT_ID = "01a7362d577a6c3019a474fd6f485823"
+CHANNEL = "C0SRE0001"
+APPROVERS = ("U0ALICE01", "U0BOB0002")
+ENGINEER = "U0CAROL03"
+
+# Days to expiry for each token when the world is seeded (None: no expiry at Cloudflare).
+DEFAULT_EXPIRY_DAYS: dict[str, int | None] = {
+    "CF_WAF_EDIT_RAXX_APP": 62,
+    "CF_DNS_EDIT_GETRAXX_COM": 41,
+    "CF_PAGES_DEPLOY": 20,
+    "CF_ACCESS_MGMT": 75,
+    "CF_PAGES_READ": None,
+}
+
+
+def policies_for(token: Token, inventory: Inventory) -> list[dict[str, Any]]:
+    """Cloudflare policies granting exactly what the inventory expects of `token`."""
+    groups = [{"id": inventory.permission_groups[name], "name": name} for name in token.permissions]
+    if token.name == inventory.management_token:
+        return [
+            {"effect": "allow", "resources": {f"com.cloudflare.api.user.{USER_TAG}": "*"},
+             "permission_groups": [g for g in groups if g["name"].startswith("API Tokens")]},
+            {"effect": "allow", "resources": {f"com.cloudflare.api.account.{ACCOUNT_ID}": "*"},
+             "permission_groups": [g for g in groups if not g["name"].startswith("API Tokens")]},
+        ]  # fmt: skip
+    if token.all_zones:
+        resources: dict[str, Any] = {"com.cloudflare.api.account.zone.*": "*"}
+    else:
+        resources = {f"com.cloudflare.api.account.zone.{zone_id}": "*" for zone_id in sorted(inventory.zone_ids(token))}
+    return [{"effect": "allow", "resources": resources, "permission_groups": groups}]
+
+
+@dataclass
+class World:
+    clock: Clock
+    inventory: Inventory
+    cloudflare: CloudflareStandIn
+    infisical: InfisicalStandIn
+    freescout: FreeScoutStandIn
+    slack: SlackStandIn
+    token_ids: dict[str, str] = field(default_factory=dict)
+    environment: str = "prod"
+
+    @classmethod
+    def start(cls, *, inventory: Inventory | None = None, expiry_days: dict[str, int | None] | None = None) -> World:
+        """Start the four stand-ins on loopback ports and seed the runbook's world."""
+        clock = Clock()
+        world = cls(
+            clock=clock,
+            inventory=inventory or load_inventory(DEFAULT_INVENTORY),
+            cloudflare=CloudflareStandIn(clock).start(),
+            infisical=InfisicalStandIn(clock).start(),
+            freescout=FreeScoutStandIn(clock, api_key=FREESCOUT_KEY).start(),
+            slack=SlackStandIn(clock).start(),
+        )
+        world.seed(DEFAULT_EXPIRY_DAYS if expiry_days is None else expiry_days)
+        return world
+
+    def seed(self, expiry_days: dict[str, int | None]) -> None:
+        for name, zone_id in self.inventory.zones.items():
+            self.cloudflare.add_zone(name, zone_id, account_id=ACCOUNT_ID)
+        self.infisical.add_identity(CLIENT_ID, CLIENT_SECRET, project_id=PROJECT_ID)
+        for token in self.inventory.tokens:
+            self.add_token(token, expiry_days.get(token.name))
+        self.freescout.add_mailbox(1, "SRE incidents", "sre-incidents@example.test")
+        self.freescout.add_user(1, "cftoken", "Bot", "cftoken@example.test")
+        seed_slack(self.slack)
+
+    def add_token(self, token: Token, days: int | None, *, with_companions: bool = True) -> str:
+        """Create `token` at Cloudflare (expiring in `days`) and in the vault with its companions; return its id."""
+        expires_on = (self.clock.now() + timedelta(days=days)).replace(microsecond=0) if days is not None else None
+        token_id, value = self.cloudflare.add_token(
+            token.name,
+            policies=policies_for(token, self.inventory),
+            expires_on=expires_on,
+            token_id=token.token_id or secrets.token_hex(16),
+        )
+        self.token_ids[token.name] = token_id
+        self.put(token.name, value)
+        if with_companions:
+            self.put(token.companion("__SCOPES"), token.scope)
+            self.put(token.companion("__TOKEN_ID"), token_id)
+            if expires_on is not None:
+                self.put(token.companion("__EXPIRES_AT"), iso(expires_on))
+        return token_id
+
+    # -- the vault folder ------------------------------------------------------------------------
+    @property
+    def vault_path(self) -> str:
+        return self.inventory.vault.path
+
+    def put(self, name: str, value: str) -> None:
+        self.infisical.put_secret(PROJECT_ID, self.environment, self.vault_path, name, value)
+
+    def vault_value(self, name: str) -> str | None:
+        return self.infisical.values(PROJECT_ID, self.environment, self.vault_path).get(name)
+
+    def vault(self) -> dict[str, str]:
+        return self.infisical.values(PROJECT_ID, self.environment, self.vault_path)
+
+    def remove(self, name: str) -> None:
+        self.infisical.remove_secret(PROJECT_ID, self.environment, self.vault_path, name)
+
+    def live_value(self, name: str) -> str | None:
+        """The value Cloudflare currently accepts for inventory token `name`."""
+        return self.cloudflare.value_of(self.token_ids[name])
+
+    def expires_on(self, name: str) -> datetime | None:
+        record = self.cloudflare.token(self.token_ids[name])
+        value = record.get("expires_on") if record else None
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+    # -- pointing the bot at it ------------------------------------------------------------------
+    def settings_values(self, *, redis_url: str) -> dict[str, str]:
+        """Setting name → value, as Settings keyword arguments (lower case) or environment (upper case)."""
+        return {
+            "slack_bot_token": self.slack.bot_token,
+            "slack_signing_secret": SIGNING_SECRET,
+            "slack_api_url": self.slack.url + "/api/",
+            "cftoken_channel_id": CHANNEL,
+            "cftoken_approvers": ",".join(APPROVERS),
+            "cftoken_secret_key": SECRET_KEY,
+            "redis_url": redis_url,
+            "cloudflare_api_url": self.cloudflare.url + "/client/v4",
+            "infisical_api_url": self.infisical.url,
+            "infisical_client_id": CLIENT_ID,
+            "infisical_client_secret": CLIENT_SECRET,
+            "infisical_project_id": PROJECT_ID,
+            "infisical_environment": self.environment,
+            "infisical_secret_path": self.vault_path,
+            "freescout_url": self.freescout.url,
+            "freescout_api_key": FREESCOUT_KEY,
+            "freescout_mailbox_id": "1",
+        }
+
+    def settings_env(self, *, redis_url: str, **overrides: str) -> dict[str, str]:
+        values = {**self.settings_values(redis_url=redis_url), **overrides}
+        return {name.upper(): value for name, value in values.items()}
+
+    def stop(self) -> None:
+        for standin in (self.cloudflare, self.infisical, self.freescout, self.slack):
+            standin.stop()

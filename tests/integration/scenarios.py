@@ -1,0 +1,73 @@
+"""Arrangements shared by the worker tests: an approved request, and a scan for leaked token values."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import timedelta
+
+import redis
+
+from bot import approvals
+from standins.world import APPROVERS, CHANNEL, World
+
+
+def approved_request(conn: redis.Redis, world: World, action: str, token: str, reason: str = "scheduled") -> str:
+    """A request asked by the first approver, approved by the second, its message posted: ready to run."""
+    now = world.clock.now()
+    request = approvals.open_request(
+        conn, action=action, token=token, requester=APPROVERS[0], reason=reason, needed=1,
+        ttl=timedelta(minutes=30), channel=CHANNEL, now=now,
+    )  # fmt: skip
+    ts = _post_as_bot(world, f"{action} {token} requested")
+    approvals.attach_message(conn, request.id, channel=CHANNEL, message_ts=ts, now=now)
+    approvals.approve(conn, request.id, user=APPROVERS[1], approvers=APPROVERS, now=now)
+    approvals.mark_queued(conn, request.id, now=now)
+    return request.id
+
+
+def _post_as_bot(world: World, text: str) -> str:
+    from slack_sdk import WebClient
+
+    client = WebClient(token=world.slack.bot_token, base_url=world.slack.url + "/api/")
+    return client.chat_postMessage(channel=CHANNEL, text=text)["ts"]
+
+
+def token_values(world: World) -> set[str]:
+    """Every token value the world ever held: issued by Cloudflare, or seeded in the vault."""
+    return {v for v in world.cloudflare.issued_values() if len(v) > 8}
+
+
+def redis_dump(conn: redis.Redis) -> bytes:
+    """Every key and value in Redis, as raw bytes (strings, hashes, lists, sets, sorted sets, streams)."""
+    chunks: list[bytes] = []
+    for key in conn.scan_iter(count=1000):
+        chunks.append(key)
+        kind = conn.type(key).decode()
+        if kind == "string":
+            chunks.append(conn.get(key) or b"")
+        elif kind == "hash":
+            for field, value in conn.hgetall(key).items():
+                chunks += [field, value, _inflated(value)]
+        elif kind == "list":
+            chunks += conn.lrange(key, 0, -1)
+        elif kind == "set":
+            chunks += list(conn.smembers(key))
+        elif kind == "zset":
+            chunks += [member for member, _ in conn.zrange(key, 0, -1, withscores=True)]
+        elif kind == "stream":
+            chunks += [b for _, fields in conn.xrange(key) for pair in fields.items() for b in pair]
+    return b"\n".join(chunks)
+
+
+def _inflated(value: bytes) -> bytes:
+    """RQ stores job data zlib-compressed: look inside it too."""
+    try:
+        return zlib.decompress(value)
+    except zlib.error:
+        return b""
+
+
+def leaks(haystack: str | bytes, values: set[str]) -> list[str]:
+    """The values (shown by their last 4 characters only) that occur in `haystack`."""
+    text = haystack.decode(errors="replace") if isinstance(haystack, bytes) else haystack
+    return [f"…{value[-4:]}" for value in values if value in text]

@@ -1,0 +1,160 @@
+"""roll NAME on the worker side, in-process, against the stand-ins and Redis."""
+
+from datetime import timedelta
+
+import pytest
+
+from bot import approvals
+from standins.world import CHANNEL
+from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
+from workers.checkpoints import Checkpoint, unfinished
+from workers.reconcile import reconcile
+from workers.rotation import roll_token
+
+pytestmark = pytest.mark.integration
+DNS = "CF_DNS_EDIT_GETRAXX_COM"
+SECRETS = "/api/v4/secrets"
+
+
+def channel(world) -> str:
+    return world.slack.channel_transcript(CHANNEL)
+
+
+def posted(world, prefix: str) -> int:
+    """How many messages the bot posted that start with `prefix` (the approval message is not one of them)."""
+    return sum(1 for message in world.slack.messages(CHANNEL) if message.text.startswith(prefix))
+
+
+def test_a_roll_stores_a_new_live_value_and_moves_both_expiries(world, services, redis_conn):
+    old_value = world.vault_value(DNS)
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+
+    roll_token(services, request_id)
+
+    new_value = world.vault_value(DNS)
+    assert new_value != old_value and new_value.startswith("cfut_")
+    assert world.live_value(DNS) == new_value
+    expected_expiry = (world.clock.now() + timedelta(days=90)).replace(microsecond=0)
+    assert abs(world.expires_on(DNS) - expected_expiry) < timedelta(seconds=5)
+    assert world.vault_value(DNS + "__EXPIRES_AT") == world.expires_on(DNS).strftime("%Y-%m-%dT%H:%M:%SZ")
+    request = approvals.load(redis_conn, request_id, now=world.clock.now())
+    assert request.state == "succeeded"
+    assert posted(world, f"✅ Rolled {DNS}") == 1
+    assert unfinished(redis_conn) == []
+
+
+def test_the_approval_message_shows_the_result_and_loses_its_buttons(world, services, redis_conn):
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+    ts = approvals.load(redis_conn, request_id, now=world.clock.now()).message_ts
+
+    roll_token(services, request_id)
+
+    message = world.slack.as_text(world.slack.message(CHANNEL, ts))
+    assert f"Roll {DNS}* — done" in message
+    assert "[Approve]" not in message
+
+
+def test_a_roll_leaves_no_token_value_in_redis_the_channel_or_logs(world, services, redis_conn, caplog):
+    caplog.set_level("DEBUG")
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+
+    roll_token(services, request_id)
+
+    values = token_values(world)
+    assert len(values) >= 6  # five seeded, one rolled
+    assert leaks(redis_dump(redis_conn), values) == []
+    assert leaks(channel(world), values) == []
+    assert leaks(caplog.text, values) == []
+
+
+def test_a_broken_management_token_stops_the_roll_before_anything_changes(world, services, redis_conn):
+    world.cloudflare.set_status(world.token_ids["CF_ACCESS_MGMT"], "disabled")
+    old_value = world.vault_value(DNS)
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+
+    roll_token(services, request_id)
+
+    assert world.vault_value(DNS) == old_value == world.live_value(DNS)
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
+    text = channel(world)
+    assert f"❌ Roll of {DNS} stopped at pre-flight" in text
+    assert "Nothing was changed" in text and "Failure mode D" in text
+    assert unfinished(redis_conn) == []
+
+
+def test_a_cloudflare_error_on_the_roll_itself_is_not_retried_and_changes_nothing(world, services, redis_conn):
+    token_id = world.token_ids[DNS]
+    world.cloudflare.faults.fail_next(f"/client/v4/user/tokens/{token_id}/value", 1, "500")
+    old_value = world.vault_value(DNS)
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+
+    roll_token(services, request_id)
+
+    assert world.cloudflare.count("PUT", f"/client/v4/user/tokens/{token_id}/value") == 1
+    assert world.vault_value(DNS) == old_value == world.live_value(DNS)
+    assert "Nothing was changed" in channel(world)
+
+
+def test_rate_limits_and_a_5xx_burst_during_pre_flight_are_retried(world, services, redis_conn):
+    world.cloudflare.faults.fail_next(f"/client/v4/user/tokens/{world.token_ids[DNS]}", 1, "429", method="GET")
+    world.infisical.faults.fail_next(SECRETS, 2, "503", method="GET")
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+
+    roll_token(services, request_id)
+
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert world.live_value(DNS) == world.vault_value(DNS)
+
+
+def test_a_vault_outage_after_the_roll_pauses_with_the_value_sealed_then_the_reconciler_finishes(
+    world, services, redis_conn
+):
+    world.infisical.faults.fail_next(f"{SECRETS}/{DNS}", 8, "503", method="PATCH", exact=True)
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+
+    roll_token(services, request_id)
+
+    assert unfinished(redis_conn) == [request_id]
+    checkpoint = Checkpoint.load(redis_conn, request_id)
+    assert checkpoint.step == "rolled" and checkpoint.sealed()
+    assert world.live_value(DNS) not in redis_dump(redis_conn).decode(errors="replace")
+    assert f"⚠️ Roll of {DNS} paused at storing the new value in the vault" in channel(world)
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "running"
+
+    world.infisical.faults.clear()
+    reconcile(services)
+
+    assert world.vault_value(DNS) == world.live_value(DNS)
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert posted(world, f"✅ Rolled {DNS}") == 1
+    assert Checkpoint.load(redis_conn, request_id).sealed() is None
+    assert unfinished(redis_conn) == []
+
+
+def test_a_token_without_expiry_keeps_no_expiry(world, services, redis_conn):
+    request_id = approved_request(redis_conn, world, "roll", "CF_PAGES_READ")
+
+    roll_token(services, request_id)
+
+    assert world.expires_on("CF_PAGES_READ") is None
+    assert world.vault_value("CF_PAGES_READ__EXPIRES_AT") is None
+    assert world.live_value("CF_PAGES_READ") == world.vault_value("CF_PAGES_READ")
+
+
+def test_a_token_whose_id_comes_from_the_vault_companion_rolls(world, services, redis_conn):
+    request_id = approved_request(redis_conn, world, "roll", "CF_PAGES_DEPLOY")
+
+    roll_token(services, request_id)
+
+    assert world.live_value("CF_PAGES_DEPLOY") == world.vault_value("CF_PAGES_DEPLOY")
+
+
+def test_running_a_finished_roll_again_changes_nothing(world, services, redis_conn):
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+    roll_token(services, request_id)
+    value = world.vault_value(DNS)
+
+    roll_token(services, request_id)
+
+    assert world.vault_value(DNS) == value == world.live_value(DNS)
+    assert posted(world, f"✅ Rolled {DNS}") == 1

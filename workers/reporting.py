@@ -1,0 +1,58 @@
+"""Keep the channel in step with an operation: the approval message updated in place, one result message."""
+
+from __future__ import annotations
+
+import logging
+
+from bot import approvals
+from bot.approvals import Request
+from bot.errors import CftokenError
+from bot.messages import render_request
+from workers.checkpoints import Checkpoint
+from workers.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def refresh_message(services: Services, request: Request) -> None:
+    """Redraw the request's approval message; a Slack outage is logged, never allowed to stop the work."""
+    if not request.message_ts:
+        return
+    text, blocks = render_request(request, services.inventory)
+    try:
+        services.slack.update(request.message_ts, text, blocks)
+    except CftokenError as exc:
+        log.warning("request %s: could not update the approval message: %s", request.id, exc)
+
+
+def show_step(services: Services, request_id: str, step: str) -> Request:
+    """Record the step in progress on the request and show it on the approval message."""
+    request = approvals.set_step(services.redis, request_id, step, now=services.now())
+    refresh_message(services, request)
+    return request
+
+
+def conclude(
+    services: Services,
+    checkpoint: Checkpoint,
+    *,
+    ok: bool,
+    result: str,
+    ticket_url: str | None = None,
+) -> Request:
+    """End the request (succeeded/failed), redraw its message and post the result once, in its thread."""
+    request = approvals.finish(
+        services.redis, checkpoint.request_id, ok=ok, result=result, now=services.now(), ticket_url=ticket_url
+    )
+    refresh_message(services, request)
+    if checkpoint.claim_post():
+        post(services, result, thread_ts=None)
+    return request
+
+
+def post(services: Services, text: str, *, thread_ts: str | None) -> None:
+    """Post a message to the channel, logging (not raising) a Slack failure."""
+    try:
+        services.slack.post(text, thread_ts=thread_ts)
+    except CftokenError as exc:
+        log.warning("could not post to the channel: %s", exc)

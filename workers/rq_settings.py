@@ -1,0 +1,7 @@
+"""Settings module for `rq worker --config` and `rq cron --config`: Redis from REDIS_URL, Heroku TLS included."""
+
+import os
+
+from bot.redis_conn import rq_url
+
+REDIS_URL = rq_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))

@@ -1,0 +1,33 @@
+"""Encrypt a new token value for the short time it is held outside the vault (between roll and store)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from cryptography.fernet import Fernet, InvalidToken
+from pydantic import SecretStr
+
+from bot.errors import CftokenError
+
+
+class SealBroken(CftokenError):
+    runbook = "The sealed value cannot be opened (CFTOKEN_SECRET_KEY changed?): the rotation rolls again."
+
+
+def _fernet(key: SecretStr) -> Fernet:
+    digest = hashlib.sha256(b"cftoken-seal-v1:" + key.get_secret_value().encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def seal(value: SecretStr, key: SecretStr) -> bytes:
+    """Authenticated ciphertext of `value` under a key derived from CFTOKEN_SECRET_KEY."""
+    return _fernet(key).encrypt(value.get_secret_value().encode())
+
+
+def unseal(sealed: bytes, key: SecretStr) -> SecretStr:
+    """The value sealed by `seal`; SealBroken if the key differs or the bytes were altered."""
+    try:
+        return SecretStr(_fernet(key).decrypt(sealed).decode())
+    except InvalidToken:
+        raise SealBroken("the sealed token value could not be decrypted") from None
