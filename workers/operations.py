@@ -69,9 +69,11 @@ class Vault:
     environment: str
 
     def value(self, name: str) -> SecretStr:
-        if name not in self.values:
+        """A token value; a blank one counts as missing (it would only reach Cloudflare as 'Bearer ')."""
+        value = self.values.get(name)
+        if value is None or not value.get_secret_value().strip():
             raise VaultSecretMissing(name, self.path, self.environment)
-        return self.values[name]
+        return value
 
     def text(self, name: str) -> str | None:
         """A companion's plain text (IDs, timestamps, scope strings are not secrets), or None."""

@@ -5,9 +5,10 @@ Steps (the checkpoint holds the last one completed):
     preflight  → rolling: intent recorded, then PUT /user/tokens/{id}/value
     rolling    → rolled: the new value sealed (encrypted) into the checkpoint
     rolled     → stored: the new value written to the vault; the sealed copy dropped in the same write
-    stored     → verified: the vault's value verified active at Cloudflare
-    verified   → expiry: Cloudflare's expires_on and __EXPIRES_AT moved to the same instant (now + cadence)
-    expiry     → done: result posted
+    stored     → expiry: Cloudflare's expires_on and __EXPIRES_AT moved to the same instant (now + cadence),
+                 before the verify, so that rolling an expired token makes it work again
+    expiry     → verified: the vault's value verified active at Cloudflare
+    verified   → done: result posted
 Resume rules: a checkpoint at "rolling" holds no value, so the roll is repeated (the lost value is already dead);
 a vault value that fails verification sends the rotation back to roll again; at most MAX_ROLLS rolls.
 Before the roll nothing has changed, so an error ends the request as failed. After it, an error pauses the
@@ -45,6 +46,10 @@ MAX_ROLLS = 3
 BEFORE_ROLL = ("queued", "preflight")
 
 
+class TokenDisabled(CftokenError):
+    runbook = "Someone disabled it on purpose? Re-enable it in the Cloudflare dashboard, or revoke it."
+
+
 class RollLoop(CftokenError):
     runbook = "Cloudflare kept rejecting freshly rolled values: check the token at the dashboard; escalate."
 
@@ -62,9 +67,9 @@ class Rotation:
             "preflight": self.roll,
             "rolling": self.roll,
             "rolled": self.store,
-            "stored": self.verify,
-            "verified": self.extend_expiry,
-            "expiry": self.report,
+            "stored": self.extend_expiry,
+            "expiry": self.verify,
+            "verified": self.report,
         }
 
     def run(self) -> None:
@@ -81,7 +86,8 @@ class Rotation:
         if self.services.settings.cftoken_secret_key is None:
             raise CftokenError("CFTOKEN_SECRET_KEY is not set, so a new value could not be held safely")
         token_id = token_id_of(self.token, self.vault)
-        self.cloudflare.get_token(token_id)  # the management token works and the token exists
+        if self.cloudflare.get_token(token_id).status == "disabled":  # also proves the management token works
+            raise TokenDisabled(f"{self.token.name} is disabled at Cloudflare; a roll would not make it work")
         scopes = self.token.companion("__SCOPES")
         current = self.vault.values.get(scopes, SecretStr(self.token.scope))
         self.services.infisical.set(scopes, current)  # proves the folder is writable, changes nothing
@@ -136,8 +142,10 @@ class Rotation:
         planned = self.checkpoint.get("expires_on")
         if planned is None:  # fix the instant once, so a resumed step writes the same one
             planned = (self.services.now() + timedelta(days=self.token.cadence_days)).replace(microsecond=0).isoformat()
-            self.save("verified", expires_on=planned)
+            self.save("stored", expires_on=planned)
         expires_on = _parse(planned)
+        if current.status == "expired":  # a new expiry revives it; a full-replace PUT must say so
+            current = current.model_copy(update={"status": "active"})
         self.cloudflare.update_token(current, expires_on=expires_on)
         self.services.infisical.set(self.token.companion("__EXPIRES_AT"), SecretStr(_iso_z(expires_on)))
         self.save("expiry")
@@ -240,9 +248,9 @@ _STEP_NAMES = {
     "preflight": "the roll at Cloudflare",
     "rolling": "the roll at Cloudflare",
     "rolled": "storing the new value in the vault",
-    "stored": "verifying the new value",
-    "verified": "moving the expiry",
-    "expiry": "reporting",
+    "stored": "moving the expiry",
+    "expiry": "verifying the new value",
+    "verified": "reporting",
 }
 
 

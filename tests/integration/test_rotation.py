@@ -158,3 +158,26 @@ def test_running_a_finished_roll_again_changes_nothing(world, services, redis_co
 
     assert world.vault_value(DNS) == value == world.live_value(DNS)
     assert posted(world, f"✅ Rolled {DNS}") == 1
+
+
+def test_rolling_an_expired_token_makes_it_work_again(world, services, redis_conn):
+    world.clock.advance(timedelta(days=45))  # CF_DNS_EDIT_GETRAXX_COM expired four days ago
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+
+    roll_token(services, request_id)
+
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert world.live_value(DNS) == world.vault_value(DNS)
+    assert world.expires_on(DNS) > world.clock.now() + timedelta(days=89)
+
+
+def test_a_disabled_token_is_not_rolled(world, services, redis_conn):
+    world.cloudflare.set_status(world.token_ids[DNS], "disabled")
+    old_value = world.vault_value(DNS)
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+
+    roll_token(services, request_id)
+
+    assert world.vault_value(DNS) == old_value
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
+    assert "is disabled at Cloudflare" in channel(world)

@@ -1,0 +1,145 @@
+"""revoke NAME on the worker side, in-process, against the stand-ins and Redis."""
+
+import pytest
+
+from bot import approvals
+from standins.world import APPROVERS, CHANNEL
+from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
+from workers.checkpoints import unfinished
+from workers.reconcile import reconcile
+from workers.revocation import revoke_token
+
+pytestmark = pytest.mark.integration
+WAF = "CF_WAF_EDIT_RAXX_APP"
+
+
+def posted(world, prefix: str) -> list[str]:
+    return [m.text for m in world.slack.messages(CHANNEL) if m.text.startswith(prefix)]
+
+
+def test_a_revoke_deletes_the_token_leaves_a_placeholder_and_opens_one_incident(world, services, redis_conn):
+    token_id = world.token_ids[WAF]
+    old_value = world.vault_value(WAF)
+    request_id = approved_request(redis_conn, world, "revoke", WAF, reason="leaked in a CI log <!channel>")
+
+    revoke_token(services, request_id)
+
+    assert world.cloudflare.token(token_id) is None
+    assert world.cloudflare.value_of(token_id) is None
+    assert world.vault_value(WAF).startswith("REVOKED ")
+    assert world.vault_value(WAF + "__TOKEN_ID") == token_id
+    [conversation] = world.freescout.conversations()
+    assert WAF in conversation["subject"] and request_id in conversation["subject"]
+    note = conversation["_embedded"]["threads"][0]["body"]
+    for expected in (
+        WAF,
+        "Zone:WAF:Edit, Zone:Zone:Read",
+        "raxx.app",
+        APPROVERS[0],
+        APPROVERS[1],
+        "leaked in a CI log",
+        "sre-agent (CI/scripted)",
+        "cloudflare-rate-limiting.md",
+    ):
+        assert expected in note
+    assert old_value not in note
+    [result] = posted(world, f"✅ Revoked {WAF}")
+    assert f"/conversation/{conversation['id']}" in result
+    request = approvals.load(redis_conn, request_id, now=world.clock.now())
+    assert request.state == "succeeded" and request.ticket_url.endswith(f"/conversation/{conversation['id']}")
+    assert unfinished(redis_conn) == []
+
+
+def test_a_token_already_gone_at_cloudflare_counts_as_revoked(world, services, redis_conn):
+    world.cloudflare.remove(world.token_ids[WAF])
+    request_id = approved_request(redis_conn, world, "revoke", WAF, reason="gone")
+
+    revoke_token(services, request_id)
+
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert world.vault_value(WAF).startswith("REVOKED ")
+    assert len(world.freescout.conversations()) == 1
+
+
+def test_a_freescout_outage_does_not_block_the_revocation_and_the_ticket_follows_exactly_once(
+    world, services, redis_conn
+):
+    world.freescout.faults.fail_next("/api/conversations", 50, "503")
+    request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
+
+    revoke_token(services, request_id)
+
+    assert world.cloudflare.token(world.token_ids[WAF]) is None
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    [result] = posted(world, f"✅ Revoked {WAF}")
+    assert "ticket could not be opened yet" in result
+    assert unfinished(redis_conn) == [request_id]
+
+    world.freescout.faults.clear()
+    reconcile(services)
+    reconcile(services)
+
+    [conversation] = world.freescout.conversations()
+    assert posted(world, f"🎫 Incident for revoked {WAF}") == [
+        f"🎫 Incident for revoked {WAF}: {world.freescout.url}/conversation/{conversation['id']}"
+    ]
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).ticket_url.endswith(
+        f"/conversation/{conversation['id']}"
+    )
+    assert unfinished(redis_conn) == []
+
+
+def test_a_ticket_created_but_unrecorded_is_found_not_duplicated(world, services, redis_conn):
+    world.freescout.faults.fail_next("/api/conversations", 1, "drop", method="POST")
+    request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
+
+    revoke_token(services, request_id)
+    reconcile(services)
+
+    assert len(world.freescout.conversations()) == 1
+
+
+def test_a_refused_management_token_ends_the_revoke_before_anything_changes(world, services, redis_conn):
+    world.cloudflare.set_status(world.token_ids["CF_ACCESS_MGMT"], "disabled")
+    old_value = world.vault_value(WAF)
+    request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
+
+    revoke_token(services, request_id)
+
+    assert world.cloudflare.token(world.token_ids[WAF]) is not None
+    assert world.vault_value(WAF) == old_value
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
+    [result] = posted(world, f"❌ Revoke of {WAF} stopped before anything changed")
+    assert "Failure mode D" in result
+    assert world.freescout.conversations() == []
+
+
+def test_a_cloudflare_outage_on_delete_pauses_and_the_reconciler_finishes(world, services, redis_conn):
+    token_id = world.token_ids[WAF]
+    world.cloudflare.faults.fail_next(f"/client/v4/user/tokens/{token_id}", 20, "502", method="DELETE")
+    request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
+
+    revoke_token(services, request_id)
+
+    assert world.cloudflare.token(token_id) is not None
+    assert unfinished(redis_conn) == [request_id]
+    world.cloudflare.faults.clear()
+
+    reconcile(services)
+
+    assert world.cloudflare.token(token_id) is None
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert len(world.freescout.conversations()) == 1
+
+
+def test_revocation_leaves_no_token_value_in_redis_tickets_or_the_channel(world, services, redis_conn, caplog):
+    caplog.set_level("DEBUG")
+    request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
+
+    revoke_token(services, request_id)
+
+    values = token_values(world)
+    assert leaks(redis_dump(redis_conn), values) == []
+    assert leaks(world.slack.channel_transcript(CHANNEL), values) == []
+    assert leaks(str(world.freescout.conversations()), values) == []
+    assert leaks(caplog.text, values) == []

@@ -1,0 +1,464 @@
+"""verify NAME, decided: the facts fetched about one token → a Diagnosis in the runbook's terms (pure, no I/O).
+
+Checks, in order: the vault value (failure mode C), GET /user/tokens/verify (failure mode B, and which kind),
+the management token's view of the token (failure mode D when that token fails), zones and permission groups
+against the inventory (failure mode A), then the companions __EXPIRES_AT, __TOKEN_ID and __SCOPES (drift).
+Facts hold no token value: only whether one is present, the companions' plain text, and Cloudflare's answers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from bot.errors import (
+    CftokenError,
+    ManagementTokenInvalid,
+    NotAuthorized,
+    RateLimited,
+    ServiceUnavailable,
+    TokenInvalid,
+    TokenNotFound,
+)
+from bot.inventory import Inventory, Token
+from bot.messages import escape
+from workers.clients.cloudflare import CfToken, Verification
+
+Status = Literal["ok", "warn", "fail"]
+State = Literal["healthy", "warning", "failing"]
+
+DASHBOARD = "https://dash.cloudflare.com/profile/api-tokens"
+EXPIRY_WARNING_DAYS = 14
+ZONE_PREFIX = "com.cloudflare.api.account.zone."
+ALL_ZONES_KEY = ZONE_PREFIX + "*"
+_ACCOUNT_KEY = re.compile(r"^com\.cloudflare\.api\.account\.[0-9a-f]{32}$")
+NOT_CHECKED_NO_VIEW = "not checked: needs the management token's view of the token (see above)"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What verify fetched about one token; never a token value."""
+
+    token: Token
+    now: datetime
+    vault_path: str
+    vault_environment: str
+    vault_error: CftokenError | None = None  # the folder itself could not be listed
+    value_present: bool = False
+    expires_at_text: str | None = None
+    scopes_text: str | None = None
+    token_id_text: str | None = None
+    verification: Verification | CftokenError | None = None  # None: not attempted (no value)
+    management_missing: bool = False
+    management: CfToken | CftokenError | None = None  # None: not attempted
+    token_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    status: Status
+    title: str
+    detail: str
+    next_step: str | None = None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    token_name: str
+    state: State
+    checks: tuple[Check, ...]
+    summary: str
+    checked_at: datetime
+    expires_on: datetime | None = None
+
+
+def diagnose(facts: Facts, inventory: Inventory) -> Diagnosis:
+    """Every check, in the runbook's order, and the overall state they add up to."""
+    view = facts.management if isinstance(facts.management, CfToken) else None
+    checks = (
+        vault_check(facts, inventory),
+        verify_check(facts, inventory),
+        management_check(facts, inventory),
+        zones_check(facts.token, view, inventory),
+        permissions_check(facts.token, view, inventory),
+        expires_at_check(facts),
+        token_id_check(facts),
+        scopes_check(facts),
+    )
+    state: State = "failing" if _any(checks, "fail") else "warning" if _any(checks, "warn") else "healthy"
+    return Diagnosis(
+        token_name=facts.token.name,
+        state=state,
+        checks=checks,
+        summary=summarise(checks, _cloudflare_expiry(facts), facts.now),
+        checked_at=facts.now,
+        expires_on=_cloudflare_expiry(facts),
+    )
+
+
+# -- the checks ----------------------------------------------------------------------------------
+def vault_check(facts: Facts, inventory: Inventory) -> Check:
+    """Failure mode C: the value is at the configured path and environment."""
+    where = f"{facts.vault_path} (env {facts.vault_environment})"
+    if facts.vault_error is not None:
+        return Check("fail", "Vault", f"could not list {where}: {facts.vault_error}", facts.vault_error.runbook)
+    if facts.value_present:
+        return Check("ok", "Vault", f"{facts.token.name} is present at {where}")
+    return Check(
+        "fail", "Vault", f"{facts.token.name} is missing at {facts.vault_path} in env {facts.vault_environment}",
+        f"Failure mode C: confirm the path is {facts.vault_path} and the env is {facts.vault_environment}; "
+        "restore the secret from Infisical's version history, or provision a replacement token.",
+    )  # fmt: skip
+
+
+def verify_check(facts: Facts, inventory: Inventory) -> Check:
+    """Failure mode B: Cloudflare accepts the vault's value, and if not, why not."""
+    title = "Active at Cloudflare"
+    outcome = facts.verification
+    if outcome is None:
+        return Check("warn", title, "not checked: there is no value to verify (see above)")
+    if isinstance(outcome, Verification):
+        if outcome.status == "active":
+            return Check("ok", title, "GET /user/tokens/verify answers active")
+        return Check("fail", title, f"GET /user/tokens/verify answers status {outcome.status}",
+                     f"Failure mode B: roll the token (`/cftoken roll {facts.token.name}`).")
+    if not isinstance(outcome, TokenInvalid):
+        return _unavailable(title, "verify the value", outcome)
+    if inventory.is_management(facts.token):
+        return Check("fail", title, "Cloudflare rejects the vault's value of the management token itself "
+                     "(expired, revoked, disabled or out of step)", escalation(inventory))
+    detail, next_step = _why_invalid(facts)
+    return Check("fail", title, detail, next_step)
+
+
+def _why_invalid(facts: Facts) -> tuple[str, str]:
+    """Which failure mode B it is, read from the management token's view of the token."""
+    name, view, now = facts.token.name, facts.management, facts.now
+    roll = f"`/cftoken roll {name}`"
+    if isinstance(view, TokenNotFound):
+        return (f"Cloudflare rejects the vault's value: the token was deleted (revoked) at Cloudflare, "
+                f"no token has id {facts.token_id}",
+                "Failure mode B (revoked): provision a replacement token (runbook: provisioning procedure), "
+                "store it with its companions, and clean up its consumers.")
+    if isinstance(view, CfToken):
+        if view.status == "disabled":
+            return ("Cloudflare rejects the vault's value: the token is disabled at Cloudflare",
+                    f"Failure mode B (disabled): if that was a mistake, re-enable it in the dashboard ({DASHBOARD}); "
+                    f"if it was deliberate, revoke it (`/cftoken revoke {name} reason`).")
+        if view.status == "expired" or (view.expires_on is not None and view.expires_on <= now):
+            when = f" on {stamp(view.expires_on)}" if view.expires_on else ""
+            return (f"Cloudflare rejects the vault's value: the token expired{when} (past expires_on)",
+                    f"Failure mode B (expired): confirm with {name}__EXPIRES_AT, move expires_on forward "
+                    f"in the dashboard ({DASHBOARD}), then roll the token ({roll}).")
+        if view.not_before is not None and view.not_before > now:
+            return (f"Cloudflare rejects the vault's value: the token is not valid before {stamp(view.not_before)}",
+                    "Failure mode B: wait for not_before, or correct it in the dashboard.")
+        return ("the vault holds a value Cloudflare no longer accepts — the token is active at Cloudflare, so the "
+                "vault is out of step (e.g. a roll outside the bot)",
+                f"Failure mode B (vault out of step): roll the token ({roll}) so the vault and Cloudflare agree "
+                "again, and find out who rolled it outside the bot.")
+    hint = ""
+    expires_at = parse_stamp(facts.expires_at_text)
+    if expires_at is not None and expires_at <= now:
+        hint = f"; {name}__EXPIRES_AT says it expired on {stamp(expires_at)}"
+    return (f"Cloudflare rejects the vault's value; without the management token's view the bot cannot tell "
+            f"whether it expired, was disabled or revoked, or the vault is out of step{hint}",
+            f"Failure mode B: check {name}__EXPIRES_AT; once the management token works, verify again, then roll "
+            f"({roll}).")
+
+
+def management_check(facts: Facts, inventory: Inventory) -> Check:
+    """The management token's view (failure mode D when it cannot give one): status, expiry, last use."""
+    title = "Cloudflare record"
+    mgmt = inventory.management_token
+    view = facts.management
+    if facts.management_missing:
+        return Check("fail", title, f"not checked: the management token {mgmt} is missing at {facts.vault_path} "
+                     f"in env {facts.vault_environment}", escalation(inventory))
+    if isinstance(view, ManagementTokenInvalid):
+        return Check("fail", title, f"not checked: Cloudflare rejects the management token {mgmt}",
+                     escalation(inventory))
+    if isinstance(view, NotAuthorized):
+        return Check("fail", title, f"not checked: the management token {mgmt} may not read API tokens",
+                     escalation(inventory))
+    if isinstance(view, TokenNotFound):
+        if isinstance(facts.verification, Verification):
+            return Check("fail", title, f"Cloudflare has no token with id {facts.token_id}, yet the vault's value "
+                         f"works (it belongs to token {facts.verification.id})",
+                         f"Fix the token id: set {facts.token.name}__TOKEN_ID (or token_id in the inventory) "
+                         f"to {facts.verification.id}.")
+        return Check("fail", title, f"Cloudflare has no token with id {facts.token_id}: deleted or revoked",
+                     "Failure mode B (revoked): see the line above.")
+    if isinstance(view, CftokenError):
+        if isinstance(view, ServiceUnavailable | RateLimited):
+            return _unavailable(title, "read the token", view)
+        return Check("fail", title, f"not checked: {view}", view.runbook or None)
+    if view is None:
+        return Check("warn", title, "not checked: the vault could not be read (see above)")
+    return _record_check(title, facts, view)
+
+
+def _record_check(title: str, facts: Facts, view: CfToken) -> Check:
+    """Status, expires_on and last_used_on as Cloudflare shows them."""
+    expired = view.status == "expired" or (view.expires_on is not None and view.expires_on <= facts.now)
+    parts = [f"status {view.status}"]
+    parts.append(f"expires_on {stamp(view.expires_on)} ({_days_text(view.expires_on, facts.now)})"
+                 if view.expires_on else "no expiry")
+    parts.append(f"last used {stamp(view.last_used_on)}" if view.last_used_on else "never used")
+    detail = ", ".join(parts)
+    if view.status != "active" or expired:
+        return Check("fail", title, detail, "Failure mode B: see the line above.")
+    if view.expires_on is not None and (view.expires_on - facts.now).days < EXPIRY_WARNING_DAYS:
+        return Check("warn", title, detail,
+                     f"Roll it before it expires (`/cftoken roll {facts.token.name}`).")
+    return Check("ok", title, detail)
+
+
+def zones_check(token: Token, view: CfToken | None, inventory: Inventory) -> Check:
+    """Failure mode A, zones: the allow policies' zone resources are exactly the inventory's zones."""
+    title = "Zones"
+    if not token.zones:
+        return Check("ok", title, "not zone-scoped (the inventory lists no zones): not checked")
+    if view is None:
+        return Check("warn", title, NOT_CHECKED_NO_VIEW)
+    granted, all_granted = granted_zones(view)
+    expected = inventory.zone_ids(token)
+    if token.all_zones:
+        if all_granted:
+            return Check("ok", title, "all zones, as the inventory expects")
+        names = ", ".join(sorted(inventory.zone_name(z) for z in granted)) or "none"
+        return Check("fail", title, f"grants only {names}; the inventory expects all zones",
+                     _fix_policy(token, "zone resources: all zones"))
+    only = _zone_names(expected, inventory)
+    if all_granted:
+        return Check("fail", title, f"grants all zones; the inventory expects only {only}",
+                     _fix_policy(token, f"zone resources: only {only}"))
+    problems = _differences(expected - granted, granted - expected, inventory.zone_name)
+    if not problems:
+        return Check("ok", title, f"{only}, as the inventory expects")
+    return Check("fail", title, problems, _fix_policy(token, f"zone resources: only {only}"))
+
+
+def permissions_check(token: Token, view: CfToken | None, inventory: Inventory) -> Check:
+    """Failure mode A, permissions: the allow policies' permission groups are exactly the inventory's."""
+    title = "Permissions"
+    if view is None:
+        return Check("warn", title, NOT_CHECKED_NO_VIEW)
+    cloudflare_names = {g.id: g.name for p in view.policies for g in p.permission_groups if g.name}
+    granted = frozenset(g.id for p in view.policies if p.effect == "allow" for g in p.permission_groups)
+    expected = inventory.permission_ids(token)
+
+    def name_of(group_id: str) -> str:
+        known = inventory.permission_name(group_id)
+        return cloudflare_names.get(group_id, group_id) if known == group_id else known
+
+    problems = _differences(expected - granted, granted - expected, name_of)
+    wanted = ", ".join(token.permissions)
+    if not problems:
+        return Check("ok", title, f"{wanted}, as the inventory expects")
+    return Check("fail", title, problems, _fix_policy(token, f"permission groups: exactly {wanted}"))
+
+
+def expires_at_check(facts: Facts) -> Check:
+    """__EXPIRES_AT agrees with Cloudflare's expires_on, to the second."""
+    name = facts.token.companion("__EXPIRES_AT")
+    text = facts.expires_at_text
+    if facts.vault_error is not None:
+        return Check("warn", name, "not checked: the vault could not be read (see above)")
+    known, cloudflare = _expiry_known(facts), _cloudflare_expiry(facts)
+    if not known:
+        if text is None:
+            return Check("warn", name, "missing; not compared: needs Cloudflare's expires_on (see above)",
+                         f"Set {name} once Cloudflare's expires_on can be read.")
+        return Check("warn", name, f"not checked: says {text}; needs Cloudflare's expires_on (see above)")
+    if text is None:
+        if cloudflare is None:
+            return Check("ok", name, "absent, and the token has no expiry at Cloudflare")
+        return Check("warn", name, f"missing; Cloudflare's expires_on is {stamp(cloudflare)}",
+                     f"Set {name} to {stamp(cloudflare)}.")
+    ours = parse_stamp(text)
+    if ours is None:
+        return Check("warn", name, f"{text!r} is not an ISO-8601 timestamp",
+                     f"Set {name} to {stamp(cloudflare) if cloudflare else 'an ISO-8601 timestamp'}.")
+    if cloudflare is None:
+        return Check("warn", name, f"drift: says {stamp(ours)}, but the token has no expiry at Cloudflare",
+                     f"Remove {name}, or set the expiry at Cloudflare to match.")
+    if _to_second(ours) != _to_second(cloudflare):
+        return Check("warn", name, f"drift: says {stamp(ours)}, Cloudflare's expires_on is {stamp(cloudflare)}",
+                     f"Set {name} to {stamp(cloudflare)} (Cloudflare is the source of truth).")
+    return Check("ok", name, f"{stamp(ours)}, agrees with Cloudflare's expires_on")
+
+
+def token_id_check(facts: Facts) -> Check:
+    """__TOKEN_ID agrees with the inventory's token_id, or with the id in use (and the value's own id)."""
+    name = facts.token.companion("__TOKEN_ID")
+    text = facts.token_id_text
+    if facts.vault_error is not None:
+        return Check("warn", name, "not checked: the vault could not be read (see above)")
+    actual = facts.verification.id if isinstance(facts.verification, Verification) else None
+    expected = facts.token.token_id or actual or facts.token_id
+    if text is None:
+        fix = f"Set {name} to {expected}." if expected else f"Set {name} to the token's Cloudflare id."
+        return Check("warn", name, "missing", fix)
+    if facts.token.token_id and text != facts.token.token_id:
+        return Check("warn", name, f"drift: says {text}, the inventory's token_id is {facts.token.token_id}",
+                     f"Set {name} to {facts.token.token_id}.")
+    if actual and text != actual:
+        return Check("warn", name, f"drift: says {text}, but the vault's value belongs to token {actual}",
+                     f"Set {name} to {actual} (and token_id in the inventory, if it has one).")
+    return Check("ok", name, f"{text}, agrees with the {'inventory' if facts.token.token_id else 'id in use'}")
+
+
+def scopes_check(facts: Facts) -> Check:
+    """__SCOPES is present (a human-readable scope string)."""
+    name = facts.token.companion("__SCOPES")
+    if facts.vault_error is not None:
+        return Check("warn", name, "not checked: the vault could not be read (see above)")
+    if not facts.scopes_text:
+        return Check("warn", name, "missing", f"Set {name} to {facts.token.scope!r} (the inventory's scope).")
+    return Check("ok", name, f"present: {facts.scopes_text}")
+
+
+def escalation(inventory: Inventory) -> str:
+    """Failure mode D's next step."""
+    return (f"Failure mode D: escalate to an operator; rotate {inventory.management_token} in the dashboard "
+            f"({DASHBOARD}). The bot cannot roll it.")
+
+
+def summarise(checks: tuple[Check, ...], expires_on: datetime | None, now: datetime) -> str:
+    """One line for `/cftoken list`: the first failure (else warning), or, when all is well, the expiry."""
+    problems = [check for check in checks if check.status != "ok"]
+    if not problems:
+        return f"active, {_days_text(expires_on, now)}"
+    worst = next((c for c in problems if c.status == "fail"), problems[0])
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{worst.title}: {worst.detail}{more}"
+
+
+# -- rendering -----------------------------------------------------------------------------------
+ICONS = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
+STATE_WORDS = {"healthy": "✅ healthy", "warning": "⚠️ warning", "failing": "❌ failing"}
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def render_diagnosis(diagnosis: Diagnosis, *, requested_by: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """The report as (fallback text, Block Kit): header, one line per check with next steps, then when and who."""
+    headline = f"verify {diagnosis.token_name}: {diagnosis.state}"
+    lines = []
+    for check in diagnosis.checks:
+        line = f"{ICONS[check.status]} *{check.title}* — {check.detail}"
+        if check.next_step and check.status != "ok":
+            line += f"\n      ↳ _Next:_ {check.next_step}"
+        lines.append(line)
+    asked = f" · asked by {_who(requested_by)}" if requested_by else ""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"verify {diagnosis.token_name}"[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{diagnosis.token_name}* is "
+                                     f"*{STATE_WORDS[diagnosis.state]}* — {diagnosis.summary}"[:3000]}},
+        *({"type": "section", "text": {"type": "mrkdwn", "text": line[:3000]}} for line in lines),
+        {"type": "context", "elements": [{"type": "mrkdwn",
+                                          "text": f"Checked {stamp(diagnosis.checked_at)}{asked}"}]},
+    ]  # fmt: skip
+    return f"{headline} — {diagnosis.summary}", blocks
+
+
+def _who(user: str) -> str:
+    return f"<@{user}>" if _USER_ID.match(user) else escape(user)
+
+
+# -- small pure helpers --------------------------------------------------------------------------
+def granted_zones(view: CfToken) -> tuple[frozenset[str], bool]:
+    """Zone ids the allow policies grant, and whether they grant all zones (deny policies ignored)."""
+    zones: set[str] = set()
+    every = False
+    for policy in view.policies:
+        if policy.effect != "allow":
+            continue
+        for key, value in _resource_keys(policy.resources):
+            if key == ALL_ZONES_KEY or (_ACCOUNT_KEY.match(key) and value == "*"):
+                every = True
+            elif key.startswith(ZONE_PREFIX):
+                zones.add(key.removeprefix(ZONE_PREFIX))
+    return frozenset(zones), every
+
+
+def _resource_keys(resources: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Every (key, value) of a resources map, nested account maps flattened."""
+    found: list[tuple[str, Any]] = []
+    for key, value in resources.items():
+        if isinstance(value, dict):
+            found += _resource_keys(value)
+        else:
+            found.append((key, value))
+    return found
+
+
+def _differences(missing: frozenset[str], extra: frozenset[str], name_of: Any) -> str:
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(sorted(name_of(item) for item in missing)))
+    if extra:
+        parts.append("extra " + ", ".join(sorted(name_of(item) for item in extra)))
+    return "; ".join(parts)
+
+
+def _zone_names(zone_ids: frozenset[str], inventory: Inventory) -> str:
+    return ", ".join(sorted(inventory.zone_name(zone_id) for zone_id in zone_ids))
+
+
+def _fix_policy(token: Token, what: str) -> str:
+    return (f"Failure mode A: edit {token.name}'s policy in the dashboard ({DASHBOARD}) so its {what} — or "
+            "update the inventory if the change was intended.")
+
+
+def _unavailable(title: str, what: str, error: CftokenError) -> Check:
+    return Check("warn", title, f"could not {what}: {error}", error.runbook or "Run verify again.")
+
+
+def _expiry_known(facts: Facts) -> bool:
+    """Whether Cloudflare's expires_on was read (from the management view, or from verify)."""
+    return isinstance(facts.management, CfToken) or isinstance(facts.verification, Verification)
+
+
+def _cloudflare_expiry(facts: Facts) -> datetime | None:
+    if isinstance(facts.management, CfToken):
+        return facts.management.expires_on
+    if isinstance(facts.verification, Verification):
+        return facts.verification.expires_on
+    return None
+
+
+def _any(checks: tuple[Check, ...], status: Status) -> bool:
+    return any(check.status == status for check in checks)
+
+
+def _to_second(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _days_text(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "no expiry"
+    if moment <= now:
+        ago = (now - moment).days
+        return f"expired {ago} days ago" if ago > 1 else "expired"
+    days = (moment - now).days
+    return f"{days} days left" if days != 1 else "1 day left"
+
+
+def stamp(moment: datetime) -> str:
+    """UTC, to the second, as Cloudflare writes it: 2026-07-05T12:00:00Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(text: str | None) -> datetime | None:
+    """An ISO-8601 timestamp (Z or offset; naive means UTC), or None if absent or unreadable."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=moment.tzinfo or UTC)
