@@ -6,6 +6,7 @@ snapshots (`cftoken:status:<NAME>`), each saying when and by which job it was ta
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -30,23 +31,41 @@ def status_key(name: str) -> str:
     return STATUS_PREFIX + name
 
 
+# Newer wins, atomically: a slow verify must not overwrite a scan that finished after it.
+_RECORD_IF_NEWER = """
+local at = redis.call('HGET', KEYS[1], 'at')
+if at and tonumber(at) > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'at', ARGV[2])
+return 1
+"""
+
+
+def record_statuses(conn: redis.Redis, snapshots: Mapping[str, TokenStatus]) -> None:
+    """Store each snapshot as its token's last known state unless a newer one is stored (one round trip)."""
+    script = conn.register_script(_RECORD_IF_NEWER)
+    pipe = conn.pipeline(transaction=False)
+    for name, snapshot in snapshots.items():
+        script(keys=[status_key(name)], args=[snapshot.model_dump_json(), snapshot.checked_at.timestamp()], client=pipe)
+    pipe.execute()
+
+
 def record_status(conn: redis.Redis, name: str, snapshot: TokenStatus) -> None:
     """Store `snapshot` as the token's last known state, unless a newer one is already stored."""
-    current = read_status(conn, name)
-    if current is not None and current.checked_at > snapshot.checked_at:
-        return
-    conn.set(status_key(name), snapshot.model_dump_json())
+    record_statuses(conn, {name: snapshot})
 
 
 def read_status(conn: redis.Redis, name: str) -> TokenStatus | None:
-    raw = conn.get(status_key(name))
+    raw = conn.hget(status_key(name), "json")
     return TokenStatus.model_validate_json(raw) if raw is not None else None
 
 
 def read_statuses(conn: redis.Redis) -> dict[str, TokenStatus]:
     """Every stored snapshot by token name."""
-    keys = sorted(conn.scan_iter(match=STATUS_PREFIX + "*", count=100))
-    values = conn.mget(keys) if keys else []
+    keys = sorted(conn.scan_iter(match=STATUS_PREFIX + "*", count=1000))
+    pipe = conn.pipeline(transaction=False)
+    for key in keys:
+        pipe.hget(key, "json")
+    values = pipe.execute() if keys else []
     return {
         _text(key).removeprefix(STATUS_PREFIX): TokenStatus.model_validate_json(raw)
         for key, raw in zip(keys, values, strict=True)
@@ -59,9 +78,10 @@ def record_rotation(conn: redis.Redis, name: str, *, at: datetime) -> None:
     conn.set(ROTATED_PREFIX + name, at.isoformat())
 
 
-def last_rotation(conn: redis.Redis, name: str) -> datetime | None:
-    raw = conn.get(ROTATED_PREFIX + name)
-    return datetime.fromisoformat(_text(raw)) if raw is not None else None
+def last_rotations(conn: redis.Redis, names: Sequence[str]) -> dict[str, datetime]:
+    """When the bot last rolled each of `names` (those it ever rolled), in one round trip."""
+    values = conn.mget([ROTATED_PREFIX + name for name in names]) if names else []
+    return {name: datetime.fromisoformat(_text(raw)) for name, raw in zip(names, values, strict=True) if raw}
 
 
 def _text(value: bytes | str) -> str:

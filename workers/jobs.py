@@ -47,9 +47,16 @@ def run_request(request_id: str) -> None:
 
 
 def scan_expiry() -> None:
-    """Warn the channel about tokens nearing expiry, and about drift."""
+    """Warn the channel about tokens nearing expiry, and about drift (one scan at a time: one digest)."""
     with job_services() as services:
-        expiry.scan(services)
+        lock = services.redis.lock("cftoken:lock:expiry-scan", timeout=600, blocking_timeout=0)
+        if not lock.acquire():
+            log.info("an expiry scan is already running; this one stands down")
+            return
+        try:
+            expiry.scan(services)
+        finally:
+            lock.release()
 
 
 def reconcile() -> None:

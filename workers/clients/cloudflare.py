@@ -133,7 +133,7 @@ class CloudflareClient:
         return _parse(CfToken, envelope.result)
 
     def list_tokens(self) -> list[CfToken]:
-        """Every token of the user, requesting page+1 until a short or empty page."""
+        """Every token of the user: page+1 until the last page by total_pages, or a short or empty page."""
         tokens: list[CfToken] = []
         page = 1
         while True:
@@ -141,7 +141,9 @@ class CloudflareClient:
                                   params={"page": page, "per_page": PER_PAGE})
             items = envelope.result if isinstance(envelope.result, list) else []
             tokens += [_parse(CfToken, item) for item in items]
-            if len(items) < int(envelope.info.get("per_page") or PER_PAGE):
+            total_pages = envelope.info.get("total_pages")
+            last_page = isinstance(total_pages, int) and page >= total_pages
+            if last_page or len(items) < int(envelope.info.get("per_page") or PER_PAGE):
                 return tokens
             page += 1
 

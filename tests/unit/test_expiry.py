@@ -1,0 +1,383 @@
+"""Pure expiry decisions: thresholds, de-dup keys, drift, the no-expiry reminder, statuses and the digest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import SecretStr
+
+from bot.inventory import Consumer, Token, load_inventory
+from bot.settings import DEFAULT_INVENTORY
+from workers.clients.cloudflare import CfToken
+from workers.expiry import (
+    EXPIRED,
+    Assessment,
+    Findings,
+    Reminder,
+    assess,
+    cadence_reminder,
+    detect_drift,
+    drift_fingerprint,
+    gather_facts,
+    reminder_key,
+    status_of,
+    threshold_for,
+    thresholds,
+    warning_key,
+)
+from workers.expiry_messages import MAX_BLOCKS, render_digest, time_left_text
+from workers.operations import Vault
+
+NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+LEVELS = thresholds((14, 7, 3, 1))
+INVENTORY = load_inventory(DEFAULT_INVENTORY)
+WAF = INVENTORY.find("CF_WAF_EDIT_RAXX_APP")
+PAGES = INVENTORY.find("CF_PAGES_DEPLOY")
+MGMT = INVENTORY.management
+WAF_ID = "d0cf0adeda107092f6e8c0646460f8f8"
+PAGES_ID = "0123456789abcdef0123456789abcdef"
+
+
+def vault_of(**values: str) -> Vault:
+    return Vault({name: SecretStr(value) for name, value in values.items()}, "/MooseQuest/cloudflare", "prod")
+
+
+def listed(token_id: str, name: str, expires_on: datetime | None, **extra: object) -> CfToken:
+    return CfToken(id=token_id, name=name, status="active", expires_on=expires_on, **extra)
+
+
+def waf_vault(expires_at: datetime | None = NOW + timedelta(days=10), token_id: str = WAF_ID) -> Vault:
+    values = {"CF_WAF_EDIT_RAXX_APP": "cfut_value", "CF_WAF_EDIT_RAXX_APP__TOKEN_ID": token_id}
+    if expires_at is not None:
+        values["CF_WAF_EDIT_RAXX_APP__EXPIRES_AT"] = expires_at.isoformat()
+    return vault_of(**values)
+
+
+def assessment_of(token: Token, days_left: float | None, **changes: object) -> Assessment:
+    expires_on = NOW + timedelta(days=days_left) if days_left is not None else None
+    values: dict[str, object] = {
+        "token": token, "expires_on": expires_on, "time_left": expires_on - NOW if expires_on else None,
+        "threshold": threshold_for(expires_on - NOW, LEVELS) if expires_on else None, "reminder": None,
+        "drift": (), "cloudflare_status": "active", "listing_read": True,
+    }  # fmt: skip
+    values.update(changes)
+    return Assessment(**values)  # type: ignore[arg-type]
+
+
+# -- thresholds ----------------------------------------------------------------------------------
+def test_thresholds_run_loosest_first_and_end_with_expired():
+    assert thresholds((1, 14, 3, 7, 7)) == (14, 7, 3, 1, EXPIRED)
+
+
+def test_no_threshold_applies_with_more_time_left_than_the_loosest():
+    assert threshold_for(timedelta(days=20), LEVELS) is None
+    assert threshold_for(timedelta(days=14, seconds=1), LEVELS) is None
+
+
+def test_a_threshold_applies_from_the_moment_it_is_reached():
+    assert threshold_for(timedelta(days=14), LEVELS) == 14
+    assert threshold_for(timedelta(days=6, hours=23), LEVELS) == 7
+
+
+def test_only_the_tightest_threshold_applies_after_a_gap():
+    assert threshold_for(timedelta(hours=12), LEVELS) == 1
+
+
+def test_no_time_left_is_the_expired_threshold():
+    assert threshold_for(timedelta(0), LEVELS) == EXPIRED
+    assert threshold_for(-timedelta(days=3), LEVELS) == EXPIRED
+
+
+def test_configured_thresholds_replace_the_defaults():
+    levels = thresholds((30, 10))
+
+    assert threshold_for(timedelta(days=25), levels) == 30
+    assert threshold_for(timedelta(days=2), levels) == 10
+
+
+# -- de-dup keys ---------------------------------------------------------------------------------
+def test_warning_key_names_token_expiry_instant_and_threshold():
+    key = warning_key("CF_PAGES_DEPLOY", datetime(2026, 6, 1, tzinfo=UTC), 7)
+
+    assert key == "cftoken:warned:CF_PAGES_DEPLOY:1780272000:7d"
+    assert warning_key("CF_PAGES_DEPLOY", datetime(2026, 6, 1, tzinfo=UTC), EXPIRED).endswith(":expired")
+
+
+def test_a_moved_expiry_gives_fresh_warning_keys():
+    before = warning_key("CF_PAGES_DEPLOY", datetime(2026, 6, 1, tzinfo=UTC), 14)
+    after = warning_key("CF_PAGES_DEPLOY", datetime(2026, 8, 30, tzinfo=UTC), 14)
+
+    assert before != after
+
+
+def test_drift_fingerprint_ignores_order_and_follows_the_details():
+    facts = gather_facts(WAF, waf_vault(token_id="f" * 32), {}, None)
+    drift = detect_drift(facts)
+
+    assert drift_fingerprint(drift) == drift_fingerprint(tuple(reversed(drift)))
+    assert drift_fingerprint(drift) != drift_fingerprint(drift[:1])
+
+
+# -- the no-expiry cadence reminder --------------------------------------------------------------
+def test_no_reminder_before_the_cadence_has_run_out():
+    assert cadence_reminder(NOW - timedelta(days=89), 90, NOW) is None
+
+
+def test_reminder_once_the_cadence_has_run_out():
+    reminder = cadence_reminder(NOW - timedelta(days=91), 90, NOW)
+
+    assert reminder == Reminder(NOW - timedelta(days=91), NOW - timedelta(days=1), 1)
+
+
+def test_reminder_period_counts_whole_cadences_so_each_fires_once():
+    first = cadence_reminder(NOW - timedelta(days=100), 90, NOW)
+    second = cadence_reminder(NOW - timedelta(days=181), 90, NOW)
+
+    assert first is not None and second is not None
+    assert (first.period, second.period) == (1, 2)
+    assert reminder_key("CF_PAGES_READ", first) != reminder_key("CF_PAGES_READ", second)
+
+
+def test_no_reminder_without_a_known_last_rotation():
+    assert cadence_reminder(None, 90, NOW) is None
+
+
+def test_recorded_roll_time_wins_over_cloudflare_modified_on_for_the_reminder():
+    token = INVENTORY.find("CF_PAGES_READ")
+    record = listed("a" * 32, token.name, None, modified_on=NOW - timedelta(days=10))
+    vault = vault_of(CF_PAGES_READ="v", CF_PAGES_READ__TOKEN_ID="a" * 32)
+
+    from_cloudflare = assess(gather_facts(token, vault, {"a" * 32: record}, None), NOW, LEVELS)
+    from_roll = assess(gather_facts(token, vault, {"a" * 32: record}, NOW - timedelta(days=95)), NOW,
+                       LEVELS)  # fmt: skip
+
+    assert from_cloudflare.reminder is None
+    assert from_roll.reminder is not None and from_roll.reminder.period == 1
+
+
+def test_a_token_with_an_expiry_gets_no_cadence_reminder():
+    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=10), modified_on=NOW - timedelta(days=200))
+
+    assessment = assess(gather_facts(WAF, waf_vault(), {WAF_ID: record}, None), NOW, LEVELS)
+
+    assert assessment.reminder is None
+
+
+# -- expiry source -------------------------------------------------------------------------------
+def test_time_left_comes_from_cloudflare_expires_on():
+    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=6))
+
+    assessment = assess(gather_facts(WAF, waf_vault(NOW + timedelta(days=6)), {WAF_ID: record}, None), NOW, LEVELS)
+
+    assert assessment.time_left == timedelta(days=6)
+    assert assessment.threshold == 7
+
+
+def test_time_left_falls_back_to_expires_at_where_cloudflare_has_none():
+    record = listed(WAF_ID, WAF.name, None)
+
+    assessment = assess(gather_facts(WAF, waf_vault(NOW + timedelta(days=2)), {WAF_ID: record}, None), NOW, LEVELS)
+
+    assert assessment.expires_on == NOW + timedelta(days=2)
+    assert assessment.threshold == 3
+
+
+def test_time_left_falls_back_to_expires_at_when_cloudflare_could_not_be_read():
+    assessment = assess(gather_facts(WAF, waf_vault(NOW - timedelta(hours=1)), None, None), NOW, LEVELS)
+
+    assert assessment.threshold == EXPIRED
+    assert assessment.drift == ()
+
+
+# -- drift ---------------------------------------------------------------------------------------
+def test_agreeing_vault_inventory_and_cloudflare_have_no_drift():
+    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=10))
+
+    assert detect_drift(gather_facts(WAF, waf_vault(), {WAF_ID: record}, None)) == ()
+
+
+def test_expires_at_within_a_minute_of_cloudflare_is_not_drift():
+    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=10, seconds=30))
+
+    assert detect_drift(gather_facts(WAF, waf_vault(), {WAF_ID: record}, None)) == ()
+
+
+def test_expires_at_disagreeing_with_cloudflare_is_drift_naming_both_times():
+    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=40))
+
+    (drift,) = detect_drift(gather_facts(WAF, waf_vault(NOW + timedelta(days=10)), {WAF_ID: record}, None))
+
+    assert drift.kind == "expires_at"
+    assert "2026-05-14 12:00 UTC" in drift.detail and "Cloudflare says 2026-06-13 12:00 UTC" in drift.detail
+
+
+def test_missing_expires_at_while_cloudflare_has_an_expiry_is_drift():
+    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=40))
+
+    (drift,) = detect_drift(gather_facts(WAF, waf_vault(expires_at=None), {WAF_ID: record}, None))
+
+    assert drift.kind == "expires_at" and "is missing" in drift.detail
+
+
+def test_unreadable_expires_at_is_drift_that_does_not_echo_the_text():
+    vault = vault_of(CF_WAF_EDIT_RAXX_APP="v", CF_WAF_EDIT_RAXX_APP__EXPIRES_AT="cfut_pasted_by_mistake")
+
+    (drift,) = detect_drift(gather_facts(WAF, vault, None, None))
+
+    assert drift.kind == "expires_at"
+    assert "cfut_pasted_by_mistake" not in drift.detail
+
+
+def test_token_id_disagreeing_with_the_inventory_is_drift():
+    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=10))
+
+    drift = detect_drift(gather_facts(WAF, waf_vault(token_id="e" * 32), {WAF_ID: record}, None))
+
+    assert [d.kind for d in drift] == ["token_id"]
+    assert "e" * 32 in drift[0].detail and WAF_ID in drift[0].detail
+
+
+def test_a_token_cloudflare_does_not_list_is_missing_at_cloudflare():
+    drift = detect_drift(gather_facts(WAF, waf_vault(), {}, None))
+
+    assert [d.kind for d in drift] == ["missing_at_cloudflare"]
+
+
+def test_a_token_with_no_id_anywhere_is_missing_at_cloudflare():
+    vault = vault_of(CF_PAGES_DEPLOY="v")
+
+    (drift,) = detect_drift(gather_facts(PAGES, vault, {}, None))
+
+    assert drift.kind == "missing_at_cloudflare" and "no token id" in drift.detail
+
+
+def test_nothing_is_missing_at_cloudflare_when_its_list_could_not_be_read():
+    assert detect_drift(gather_facts(WAF, waf_vault(), None, None)) == ()
+
+
+def test_a_missing_vault_value_is_drift():
+    record = listed(PAGES_ID, PAGES.name, None)
+    vault = vault_of(CF_PAGES_DEPLOY__TOKEN_ID=PAGES_ID)
+
+    drift = detect_drift(gather_facts(PAGES, vault, {PAGES_ID: record}, None))
+
+    assert [d.kind for d in drift] == ["vault_value_missing"]
+
+
+# -- status for /cftoken list --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("assessment", "state", "summary"),
+    [
+        (assessment_of(WAF, 40), "healthy", ""),
+        (assessment_of(WAF, 6), "warning", "7-day warning"),
+        (assessment_of(WAF, -1), "failing", "expired"),
+        (assessment_of(WAF, None, reminder=Reminder(NOW, NOW, 1)), "warning", "rotation due"),
+        (assessment_of(WAF, 40, cloudflare_status="disabled"), "failing", "disabled at Cloudflare"),
+        (assessment_of(WAF, 40, listing_read=False), "unknown", "Cloudflare's token list was unreadable"),
+    ],
+)
+def test_status_reflects_the_findings(assessment: Assessment, state: str, summary: str):
+    status = status_of(assessment, NOW)
+
+    assert (status.state, status.summary, status.source, status.checked_at) == (state, summary, "scan", NOW)
+    assert status.expires_on == assessment.expires_on
+
+
+# -- the digest ----------------------------------------------------------------------------------
+def sections(blocks: list[dict]) -> list[dict]:
+    return [block for block in blocks if block["type"] == "section"]
+
+
+def test_digest_has_one_section_per_token_with_a_request_roll_button():
+    findings = Findings(warnings=(assessment_of(WAF, 6), assessment_of(PAGES, -2)))
+
+    ((text, blocks),) = render_digest(findings, INVENTORY, NOW)
+
+    buttons = [s["accessory"] for s in sections(blocks) if "accessory" in s]
+    assert [b["value"] for b in buttons] == ["CF_PAGES_DEPLOY", "CF_WAF_EDIT_RAXX_APP"]  # the tightest first
+    assert {b["action_id"] for b in buttons} == {"request_roll"}
+    assert buttons[0]["text"] == {"type": "plain_text", "text": "Request roll"}
+    assert "CF_PAGES_DEPLOY expired" in text and "CF_WAF_EDIT_RAXX_APP expires in 6 days" in text
+
+
+def test_a_warning_section_shows_zones_consumers_days_left_and_expiry_time():
+    ((_, blocks),) = render_digest(Findings(warnings=(assessment_of(WAF, 6.5),)), INVENTORY, NOW)
+
+    waf = next(s["text"]["text"] for s in sections(blocks) if "CF_WAF_EDIT_RAXX_APP" in s["text"]["text"])
+    assert "expires in *6 days 12 h* (7-day warning)" in waf
+    assert "*Expires* 2026-05-11 00:00 UTC" in waf
+    assert "*Zones* raxx.app" in waf
+    assert "sre-agent (CI/scripted): Deploy and update WAF rate-limit rules" in waf
+
+
+def test_the_management_token_warning_has_no_button_and_says_why():
+    ((_, blocks),) = render_digest(Findings(warnings=(assessment_of(MGMT, 3),)), INVENTORY, NOW)
+
+    (mgmt,) = [s for s in sections(blocks) if "CF_ACCESS_MGMT" in s["text"]["text"]]
+    assert "accessory" not in mgmt
+    assert "failure mode D" in mgmt["text"]["text"]
+
+
+def test_a_cadence_reminder_section_names_the_last_rotation_and_has_a_button():
+    token = INVENTORY.find("CF_PAGES_READ")
+    reminder = Reminder(NOW - timedelta(days=91), NOW - timedelta(days=1), 1)
+
+    ((text, blocks),) = render_digest(Findings(reminders=(assessment_of(token, None, reminder=reminder),)),
+                                      INVENTORY, NOW)  # fmt: skip
+
+    (section,) = [s for s in sections(blocks) if "CF_PAGES_READ" in s["text"]["text"]]
+    assert "has no expiry; its 90-day rotation is due" in section["text"]["text"]
+    assert "2026-02-02 12:00 UTC (91 days ago)" in section["text"]["text"]
+    assert section["accessory"]["value"] == "CF_PAGES_READ"
+    assert "CF_PAGES_READ is due for rotation" in text
+
+
+def test_drift_is_listed_in_its_own_section_of_the_same_message():
+    drifting = gather_facts(WAF, waf_vault(token_id="e" * 32), {}, None)
+    findings = Findings(warnings=(assessment_of(PAGES, 2),),
+                        drift=(assessment_of(WAF, 10, drift=detect_drift(drifting)),))  # fmt: skip
+
+    ((_, blocks),) = render_digest(findings, INVENTORY, NOW)
+
+    drift = next(s["text"]["text"] for s in sections(blocks) if s["text"]["text"].startswith(":mag: *Drift*"))
+    assert "• *CF_WAF_EDIT_RAXX_APP*: CF_WAF_EDIT_RAXX_APP__TOKEN_ID is eeee" in drift
+    assert "• *CF_WAF_EDIT_RAXX_APP*: Cloudflare has no token with id" in drift
+
+
+def test_inventory_text_is_escaped_in_the_digest():
+    token = PAGES.model_copy(update={"consumers": (Consumer(who="<!channel>", how="a & b"),)})
+
+    ((_, blocks),) = render_digest(Findings(warnings=(assessment_of(token, 1),)), INVENTORY, NOW)
+
+    text = " ".join(s["text"]["text"] for s in sections(blocks))
+    assert "&lt;!channel&gt;: a &amp; b" in text and "<!channel>" not in text
+
+
+def test_a_digest_past_slacks_block_limit_continues_in_a_second_message():
+    many = tuple(
+        assessment_of(Token(name=f"CF_BULK_{i:03d}", zones=("raxx.app",), permissions=("Zone Read",),
+                            scope="Zone:Zone:Read", cadence_days=90), 5)
+        for i in range(60)
+    )  # fmt: skip
+
+    messages = render_digest(Findings(warnings=many), INVENTORY, NOW)
+
+    assert [len(blocks) for _, blocks in messages] == [MAX_BLOCKS, 62 - MAX_BLOCKS]
+    assert messages[0][0].endswith("(part 1 of 2)")
+    values = [s["accessory"]["value"] for _, blocks in messages for s in sections(blocks) if "accessory" in s]
+    assert len(values) == len(set(values)) == 60
+
+
+@pytest.mark.parametrize(
+    ("left", "text"),
+    [
+        (timedelta(days=13, hours=23, minutes=59), "13 days 23 h"),
+        (timedelta(days=7), "7 days"),
+        (timedelta(days=1, hours=2), "1 day 2 h"),
+        (timedelta(hours=5, minutes=30), "5 h"),
+        (timedelta(minutes=20), "under an hour"),
+    ],
+)
+def test_time_left_reads_in_days_and_hours(left: timedelta, text: str):
+    assert time_left_text(left) == text
