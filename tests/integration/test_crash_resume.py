@@ -1,0 +1,112 @@
+"""A worker killed (SIGKILL) at any step of a roll loses nothing: a new worker resumes and finishes it.
+
+Real `rq worker` processes (the Procfile's command), real Redis, the stand-ins. The stand-in parks the
+request of interest (`faults.hold`) so the test can kill the worker's whole process group while that call is
+in flight, then lets the parked call either vanish (the kill came before it) or complete (the kill came after
+it, and the answer was lost with the worker).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rq import Queue
+
+from bot import approvals
+from bot.queueing import enqueue_request
+from standins.world import CHANNEL
+from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
+
+pytestmark = pytest.mark.integration
+DNS = "CF_DNS_EDIT_GETRAXX_COM"
+LOCK_SECONDS = 2
+RQ = str(Path(sys.executable).with_name("rq"))
+
+
+def start_worker(world, redis_url: str) -> subprocess.Popen:
+    env = {**os.environ, **world.settings_env(redis_url=redis_url, cftoken_lock_seconds=str(LOCK_SECONDS))}
+    command = [RQ, "worker", "--config", "workers.rq_settings", "--worker-class", "workers.worker.CftokenWorker",
+               "--burst", "default"]  # fmt: skip
+    return subprocess.Popen(
+        command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (RQ's work horse runs in a session of its own, so not in our group)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def kill_worker(worker: subprocess.Popen) -> None:
+    """SIGKILL the worker and its work horse at once, as a dyno restart would."""
+    for pid in [*children(worker.pid), worker.pid]:
+        os.kill(pid, signal.SIGKILL)
+    worker.communicate(timeout=10)
+
+
+def wait_for_lock_to_lapse(conn, name: str) -> None:
+    deadline = time.monotonic() + LOCK_SECONDS + 5
+    while conn.exists(f"cftoken:lock:{name}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def results(world, prefix: str) -> int:
+    return sum(1 for message in world.slack.messages(CHANNEL) if message.text.startswith(prefix))
+
+
+def crash_paths(world) -> dict[str, tuple[str, str]]:
+    token_id = world.token_ids[DNS]
+    return {
+        "roll": ("PUT", f"/client/v4/user/tokens/{token_id}/value"),
+        "vault write": ("PATCH", f"/api/v4/secrets/{DNS}"),
+        "expiry update": ("PUT", f"/client/v4/user/tokens/{token_id}"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("call", "completes"),
+    [
+        ("roll", False),  # killed before the Cloudflare call
+        ("roll", True),  # killed after Cloudflare rolled: the new value died with the worker
+        ("vault write", False),  # killed before the vault write (the value is sealed in Redis)
+        ("vault write", True),  # killed after the vault write, before the checkpoint
+        ("expiry update", True),  # killed after Cloudflare's expiry moved, before __EXPIRES_AT
+    ],
+)
+def test_a_roll_killed_mid_call_is_finished_by_the_next_worker(world, redis_conn, redis_url, call, completes):
+    method, path = crash_paths(world)[call]
+    hold = (world.cloudflare if path.startswith("/client") else world.infisical).faults.hold(path, method=method)
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+    assert enqueue_request(Queue(connection=redis_conn), request_id)
+    first = start_worker(world, redis_url)
+
+    hold.wait_until_arrived(timeout=60)
+    kill_worker(first)
+    hold.release(proceed=completes)
+    wait_for_lock_to_lapse(redis_conn, DNS)
+    second = start_worker(world, redis_url)
+    output, _ = second.communicate(timeout=120)
+
+    assert second.returncode == 0, output
+    vault_value = world.vault_value(DNS)
+    assert vault_value == world.live_value(DNS), f"vault out of step with Cloudflare after a kill at {call}"
+    assert world.cloudflare.token(world.token_ids[DNS])["status"] == "active"
+    assert world.vault_value(DNS + "__EXPIRES_AT") == world.expires_on(DNS).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert world.vault_value(DNS + "__TOKEN_ID") == world.token_ids[DNS]
+    assert results(world, f"✅ Rolled {DNS}") == 1
+    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert leaks(redis_dump(redis_conn), token_values(world)) == []
