@@ -1,0 +1,5 @@
+"""`python -m bench` (make bench): the acknowledgement benchmark with its defaults."""
+
+from bench.ack import main
+
+main()

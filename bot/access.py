@@ -1,0 +1,66 @@
+"""Pure decisions on who may do what, and where; each refusal says why and what to do instead."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from bot.errors import CftokenError
+from bot.inventory import Inventory, Token
+
+
+class Refused(CftokenError):
+    """The person may not do this (here, or now); the message is a polite explanation."""
+
+
+def check_channel(channel_id: str, sre_channel: str) -> None:
+    """Commands are taken only in the SRE channel, where everyone can see what was asked."""
+    if channel_id != sre_channel:
+        raise Refused(f"Sorry, /cftoken works only in <#{sre_channel}>, so the team sees every request. Type it there.")
+
+
+def check_requester(user_id: str, approvers: Collection[str], action: str) -> None:
+    """Only approvers may ask for a destructive action."""
+    if user_id not in approvers:
+        raise Refused(
+            f"Sorry, only approvers can ask for a {action}: {_people(approvers)}. "
+            f"Ask one of them, or run `/cftoken verify NAME`, which anyone here can."
+        )
+
+
+def check_not_management(token: Token, inventory: Inventory, action: str) -> None:
+    """The management token is rolled by an operator in the dashboard (runbook failure mode D), never by the bot."""
+    if inventory.is_management(token):
+        raise Refused(
+            f"The bot cannot {action} {token.name}: it is the management token the bot itself uses to {action} "
+            "tokens, so a failed change would lock the bot out (runbook failure mode D). An operator must "
+            f"{action} it in the Cloudflare dashboard (https://dash.cloudflare.com/profile/api-tokens) and "
+            "store the new value in the vault. No request was opened."
+        )
+
+
+def check_approval(user_id: str, *, requester: str, approved_by: Collection[str], approvers: Collection[str]) -> None:
+    """An approval counts only from an approver who is not the requester and has not approved already."""
+    if user_id == requester:
+        raise Refused("You asked for this, so you cannot approve it: another approver has to.")
+    if user_id not in approvers:
+        raise Refused(f"Sorry, only approvers can approve: {_people(approvers)}.")
+    if user_id in approved_by:
+        raise Refused("You have already approved this request; your approval counts once.")
+
+
+def check_denial(user_id: str, *, requester: str, approvers: Collection[str]) -> None:
+    """Any approver other than the requester may deny; the requester withdraws with Cancel."""
+    if user_id == requester:
+        raise Refused("This is your own request: press Cancel to withdraw it.")
+    if user_id not in approvers:
+        raise Refused(f"Sorry, only approvers can deny: {_people(approvers)}.")
+
+
+def check_cancel(user_id: str, *, requester: str) -> None:
+    """Only the requester may cancel; approvers who disagree press Deny."""
+    if user_id != requester:
+        raise Refused(f"Only <@{requester}>, who asked, can cancel this request. Approvers can press Deny.")
+
+
+def _people(user_ids: Collection[str]) -> str:
+    return ", ".join(f"<@{user}>" for user in sorted(user_ids)) or "nobody is configured"

@@ -1,0 +1,46 @@
+"""build_app: one Bolt App wired to its settings, Redis, queue and inventory; no module-level state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import datetime
+
+import redis
+from rq import Queue
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot import listeners
+from bot.approvals import utc_now
+from bot.inventory import Inventory
+from bot.settings import Settings, SettingsError
+
+
+def build_app(
+    settings: Settings,
+    redis: redis.Redis,
+    queue: Queue,
+    inventory: Inventory,
+    client: WebClient | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    listener_executor: Executor | None = None,
+) -> App:
+    """The Bolt app for /cftoken and its buttons; `client` defaults to the Web API at SLACK_API_URL."""
+    socket_mode = settings.slack_app_token is not None
+    if settings.slack_signing_secret is None and not socket_mode:
+        raise SettingsError("SLACK_SIGNING_SECRET is not set: Slack requests cannot be verified without it")
+    if client is None:
+        if settings.slack_bot_token is None:
+            raise SettingsError("SLACK_BOT_TOKEN is not set: the bot cannot post without it")
+        client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
+        request_verification_enabled=not socket_mode,
+        token_verification_enabled=False,  # no Slack call at start-up; Bolt checks the token on the first request
+        listener_executor=listener_executor,
+    )
+    listeners.register(app, listeners.Deps(settings, redis, queue, inventory, clock))
+    return app

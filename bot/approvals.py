@@ -1,0 +1,365 @@
+"""Two-person requests: one Redis record per request and its atomic state transitions.
+
+    pending → approved → queued → running → succeeded | failed
+    pending → denied | cancelled | expired
+
+Each transition is a pure function on a Request (below `# transitions`); `_apply` runs it under WATCH/MULTI
+on the request key, so concurrent clicks serialise: exactly one of many simultaneous approvals moves a
+request to `approved`, and the audit events commit in the same MULTI as the state they describe. A pending
+request past its deadline reads as expired wherever it is loaded, and the first writer to touch it stores that.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import redis
+from pydantic import BaseModel
+
+from bot import access, audit
+from bot.errors import CftokenError
+
+Action = Literal["roll", "revoke"]
+State = Literal["pending", "approved", "queued", "running", "succeeded", "failed", "denied", "cancelled", "expired"]
+OPEN_STATES = frozenset({"pending", "approved", "queued", "running"})
+FINAL_STATES = frozenset({"succeeded", "failed", "denied", "cancelled", "expired"})
+PENDING_INDEX = "cftoken:pending"  # sorted set: request id scored by its deadline (unix seconds)
+RETAIN_FINISHED = timedelta(days=30)  # the audit streams keep the history after this
+BOT = "cftoken"
+_REQUEST_ID = re.compile(r"^(roll|revoke)-[0-9a-f]{12}$")
+_MAX_ATTEMPTS = 200
+
+
+class Approval(BaseModel):
+    user: str
+    at: datetime
+
+
+class Request(BaseModel):
+    id: str
+    action: Action
+    token: str
+    requester: str
+    reason: str
+    state: State
+    needed: int
+    approvals: list[Approval] = []
+    denied_by: str | None = None
+    created_at: datetime
+    expires_at: datetime
+    channel: str
+    message_ts: str | None = None
+    step: str | None = None
+    result: str | None = None
+    ticket_url: str | None = None
+    updated_at: datetime
+
+    @property
+    def approved_by(self) -> list[str]:
+        return [approval.user for approval in self.approvals]
+
+    def overdue(self, now: datetime) -> bool:
+        return self.state == "pending" and now >= self.expires_at
+
+
+_Outcome = tuple[Request, audit.AuditEvent | None]
+_FROM = {"queued": ("approved",), "running": ("approved", "queued")}  # a fast worker may start before "queued"
+_PROGRESS = {"approved": "being queued", "queued": "queued", "running": "running", "succeeded": "done"}
+_ALREADY = {"queued": ("queued", "running", *FINAL_STATES), "running": ("running",)}
+
+
+def utc_now() -> datetime:
+    """The default clock."""
+    return datetime.now(UTC)
+
+
+class RequestNotFound(CftokenError):
+    """No request has that id (never existed, long finished, or a forged button value)."""
+
+
+class RequestClosed(CftokenError):
+    """The request is no longer in a state that allows this; `.request` is its current record."""
+
+    def __init__(self, message: str, request: Request) -> None:
+        super().__init__(message)
+        self.request = request
+
+
+class AlreadyOpen(CftokenError):
+    """The token already has an unfinished request for this action; `.request` is that one."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(f"A {request.action} of {request.token} is already open ({request.id}, {request.state}).")
+        self.request = request
+
+
+def request_key(request_id: str) -> str:
+    return f"cftoken:request:{request_id}"
+
+
+def open_key(action: str, token: str) -> str:
+    return f"cftoken:open:{action}:{token}"
+
+
+def new_request_id(action: str) -> str:
+    """An id usable as an RQ job id (letters, digits, '-') that names the action."""
+    return f"{action}-{secrets.token_hex(6)}"
+
+
+def load(conn: redis.Redis, request_id: str, *, now: datetime) -> Request | None:
+    """The request as it stands at `now` (a pending one past its deadline reads as expired), or None."""
+    if not _REQUEST_ID.match(request_id):
+        return None
+    raw = conn.get(request_key(request_id))
+    if raw is None:
+        return None
+    return _as_of(Request.model_validate_json(raw), now)[0]
+
+
+def open_request(
+    conn: redis.Redis,
+    *,
+    action: Action,
+    token: str,
+    requester: str,
+    reason: str,
+    needed: int,
+    ttl: timedelta,
+    channel: str,
+    now: datetime,
+) -> Request:
+    """Record a new pending request; raise AlreadyOpen when the token has an unfinished one for `action`."""
+    key = open_key(action, token)
+    for _ in range(_MAX_ATTEMPTS):
+        with conn.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                existing_id = pipe.get(key)
+                if existing_id is not None:
+                    pipe.watch(request_key(existing_id.decode()))
+                    existing = load(pipe, existing_id.decode(), now=now)
+                    if existing is not None and existing.state in OPEN_STATES:
+                        raise AlreadyOpen(existing)
+                request = Request(
+                    id=new_request_id(action), action=action, token=token, requester=requester, reason=reason,
+                    state="pending", needed=needed, created_at=now, expires_at=now + ttl, channel=channel,
+                    updated_at=now,
+                )  # fmt: skip
+                pipe.multi()
+                _save(pipe, request)
+                pipe.set(key, request.id)
+                audit.append(pipe, _event(request, "requested", requester, now, reason))
+                pipe.execute()
+                return request
+            except redis.WatchError:
+                continue
+    raise CftokenError("Too many people opened requests at once; try again.")
+
+
+def attach_message(conn: redis.Redis, request_id: str, *, channel: str, message_ts: str, now: datetime) -> Request:
+    """Remember which channel message shows the request, so every later transition can update it."""
+    where = {"channel": channel, "message_ts": message_ts}
+    return _apply(conn, request_id, now, lambda r: (r.model_copy(update=where), None))
+
+
+def approve(conn: redis.Redis, request_id: str, *, user: str, approvers: Collection[str], now: datetime) -> Request:
+    """Count `user`'s approval; the request becomes `approved` once it has as many as it needs."""
+    return _apply(conn, request_id, now, lambda r: _approved(r, user, approvers, now))
+
+
+def deny(conn: redis.Redis, request_id: str, *, user: str, approvers: Collection[str], now: datetime) -> Request:
+    """An approver's denial ends the request."""
+    return _apply(conn, request_id, now, lambda r: _denied(r, user, approvers, now))
+
+
+def cancel(conn: redis.Redis, request_id: str, *, user: str, now: datetime) -> Request:
+    """The requester withdraws the request."""
+    return _apply(conn, request_id, now, lambda r: _cancelled(r, user, now))
+
+
+def mark_queued(conn: redis.Redis, request_id: str, *, now: datetime) -> Request:
+    """approved → queued; a no-op when a fast worker has already moved it further."""
+    return _apply(conn, request_id, now, lambda r: _moved(r, "queued", now))
+
+
+def mark_running(conn: redis.Redis, request_id: str, *, now: datetime) -> Request:
+    """queued (or approved) → running; idempotent so that a resumed job may call it again."""
+    return _apply(conn, request_id, now, lambda r: _moved(r, "running", now))
+
+
+def set_step(conn: redis.Redis, request_id: str, step: str, *, now: datetime) -> Request:
+    """Record progress of a running request (e.g. "pre-flight", "rolled", "stored", "verified", "done")."""
+    return _apply(conn, request_id, now, lambda r: _stepped(r, step, now))
+
+
+def finish(
+    conn: redis.Redis, request_id: str, *, ok: bool, result: str, now: datetime, ticket_url: str | None = None
+) -> Request:
+    """running → succeeded | failed with the result to show; a no-op when it has already finished."""
+    return _apply(conn, request_id, now, lambda r: _finished(r, ok, result, ticket_url, now))
+
+
+def attach_ticket(conn: redis.Redis, request_id: str, *, ticket_url: str, now: datetime) -> Request:
+    """Add the incident link to a revoke that finished while FreeScout was down."""
+    return _apply(
+        conn, request_id, now, lambda r: (r.model_copy(update={"ticket_url": ticket_url, "updated_at": now}), None)
+    )
+
+
+def expire_overdue(conn: redis.Redis, *, now: datetime) -> list[Request]:
+    """Store `expired` on every pending request past its deadline and return them (to update their messages)."""
+    expired = []
+    for raw_id in conn.zrangebyscore(PENDING_INDEX, "-inf", now.timestamp()):
+        request_id = raw_id.decode()
+        try:
+            request, wrote = _transact(conn, request_id, now, lambda r: (r, None))
+        except RequestNotFound:
+            conn.zrem(PENDING_INDEX, request_id)
+            continue
+        if wrote and request.state == "expired":
+            expired.append(request)
+    return expired
+
+
+def open_requests(conn: redis.Redis, *, now: datetime) -> list[Request]:
+    """Every pending request, oldest first (for a reconciler or an operator)."""
+    ids = [raw.decode() for raw in conn.zrange(PENDING_INDEX, 0, -1)]
+    return [request for request in (load(conn, i, now=now) for i in ids) if request is not None]
+
+
+# transitions: pure functions Request -> (Request, audit event or None); they raise to refuse
+
+
+def _approved(request: Request, user: str, approvers: Collection[str], now: datetime) -> _Outcome:
+    _require_pending(request, "approve")
+    access.check_approval(user, requester=request.requester, approved_by=request.approved_by, approvers=approvers)
+    approvals = [*request.approvals, Approval(user=user, at=now)]
+    state = "approved" if len(approvals) >= request.needed else "pending"
+    changed = request.model_copy(update={"approvals": approvals, "state": state, "updated_at": now})
+    return changed, _event(changed, "approved", user, now, f"{len(approvals)} of {request.needed}")
+
+
+def _denied(request: Request, user: str, approvers: Collection[str], now: datetime) -> _Outcome:
+    _require_pending(request, "deny")
+    access.check_denial(user, requester=request.requester, approvers=approvers)
+    changed = request.model_copy(update={"state": "denied", "denied_by": user, "updated_at": now})
+    return changed, _event(changed, "denied", user, now)
+
+
+def _cancelled(request: Request, user: str, now: datetime) -> _Outcome:
+    _require_pending(request, "cancel")
+    access.check_cancel(user, requester=request.requester)
+    changed = request.model_copy(update={"state": "cancelled", "updated_at": now})
+    return changed, _event(changed, "cancelled", user, now)
+
+
+def _moved(request: Request, target: str, now: datetime) -> _Outcome:
+    if request.state in _ALREADY[target]:
+        return request, None
+    if request.state not in _FROM[target]:
+        raise RequestClosed(f"Request {request.id} is {request.state}; it cannot become {target}.", request)
+    changed = request.model_copy(update={"state": target, "updated_at": now})
+    return changed, _event(changed, "ran" if target == "running" else target, BOT, now)
+
+
+def _stepped(request: Request, step: str, now: datetime) -> _Outcome:
+    if request.state != "running":
+        raise RequestClosed(f"Request {request.id} is {request.state}, not running.", request)
+    return request.model_copy(update={"step": step, "updated_at": now}), None
+
+
+def _finished(request: Request, ok: bool, result: str, ticket_url: str | None, now: datetime) -> _Outcome:
+    if request.state in ("succeeded", "failed"):
+        return request, None
+    if request.state != "running":
+        raise RequestClosed(f"Request {request.id} is {request.state}, not running.", request)
+    state = "succeeded" if ok else "failed"
+    changed = request.model_copy(update={"state": state, "result": result, "ticket_url": ticket_url, "updated_at": now})
+    return changed, _event(changed, state, BOT, now, result)
+
+
+def _require_pending(request: Request, verb: str) -> None:
+    if request.state == "pending":
+        return
+    by = ", ".join(f"<@{user}>" for user in request.approved_by)
+    why = {
+        "expired": f"it expired at {request.expires_at:%H:%M} UTC without enough approvals",
+        "denied": f"<@{request.denied_by}> denied it",
+        "cancelled": f"<@{request.requester}> cancelled it",
+    }.get(request.state, f"it was already approved by {by} and is {_PROGRESS.get(request.state, request.state)}")
+    again = f" Ask again with `/cftoken {request.action} {request.token}`." if request.state in FINAL_STATES else ""
+    raise RequestClosed(f"Nothing to {verb}: {why}.{again}", request)
+
+
+def _as_of(request: Request, now: datetime) -> tuple[Request, list[audit.AuditEvent]]:
+    """The request as it stands at `now`: an overdue pending one is expired (with the event to record)."""
+    if not request.overdue(now):
+        return request, []
+    expired = request.model_copy(update={"state": "expired", "updated_at": now})
+    return expired, [_event(expired, "expired", BOT, now)]
+
+
+def _event(request: Request, event: str, who: str, now: datetime, detail: str = "") -> audit.AuditEvent:
+    return audit.AuditEvent(
+        at=now, who=who, event=event, token=request.token, action=request.action, request_id=request.id, detail=detail
+    )
+
+
+def _apply(conn: redis.Redis, request_id: str, now: datetime, change: Callable[[Request], _Outcome]) -> Request:
+    return _transact(conn, request_id, now, change)[0]
+
+
+def _transact(
+    conn: redis.Redis, request_id: str, now: datetime, change: Callable[[Request], _Outcome]
+) -> tuple[Request, bool]:
+    """Run `change` on the stored request under WATCH; store the result and its audit events atomically.
+
+    An overdue pending request is stored as expired even when `change` then refuses (it raises RequestClosed
+    carrying the expired record, so the caller can update the message). Returns (request, whether it wrote).
+    """
+    if not _REQUEST_ID.match(request_id):
+        raise RequestNotFound("That request does not exist.")
+    key = request_key(request_id)
+    for _ in range(_MAX_ATTEMPTS):
+        with conn.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                raw = pipe.get(key)
+                if raw is None:
+                    raise RequestNotFound("That request does not exist (or finished long ago).")
+                stored = Request.model_validate_json(raw)
+                current, events = _as_of(stored, now)
+                refusal: CftokenError | None = None
+                try:
+                    current, event = change(current)
+                    events += [event] if event else []
+                except CftokenError as exc:
+                    refusal = exc
+                wrote = current != stored
+                if wrote:
+                    pipe.multi()
+                    _save(pipe, current)
+                    for event in events:
+                        audit.append(pipe, event)
+                    pipe.execute()
+                if refusal is not None:
+                    raise refusal
+                return current, wrote
+            except redis.WatchError:
+                continue
+    raise CftokenError("Too many clicks at once on this request; try again.")
+
+
+def _save(pipe: redis.client.Pipeline, request: Request) -> None:
+    key = request_key(request.id)
+    if request.state == "pending":
+        pipe.set(key, request.model_dump_json())
+        pipe.zadd(PENDING_INDEX, {request.id: request.expires_at.timestamp()})
+        return
+    pipe.zrem(PENDING_INDEX, request.id)
+    retain = RETAIN_FINISHED if request.state in FINAL_STATES else None
+    pipe.set(key, request.model_dump_json(), ex=retain)

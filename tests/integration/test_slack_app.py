@@ -1,0 +1,456 @@
+"""/cftoken as people in the SRE channel use it: signed requests into the Bolt app, the channel read back."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Executor, Future
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from rq import Queue
+from slack_bolt.request import BoltRequest
+from slack_sdk import WebClient
+
+from bot import approvals
+from bot.app import build_app
+from bot.inventory import load_inventory
+from bot.settings import DEFAULT_INVENTORY
+from bot.status import TokenStatus, record_status
+from standins.slack import Message, SlackStandIn, seed
+from standins.slack_requests import block_action, slash_command
+from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
+
+pytestmark = pytest.mark.integration
+
+SECRET = "test-signing-secret"
+DAVE = "U0DAVE004"
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class InlineExecutor(Executor):
+    """Runs each listener to completion inside dispatch(), after its ack, so a test reads a settled channel."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.current = T0
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+class Workspace:
+    """Type commands and click buttons as a person, then read what the channel shows."""
+
+    def __init__(self, slack: SlackStandIn, conn: redis.Redis, *, queue: Queue | None = None, **settings) -> None:
+        self.slack, self.redis, self.clock = slack, conn, FrozenClock()
+        self.queue = queue or Queue(connection=conn)
+        client = WebClient(base_url=slack.url + "/api/", token="xoxb-standin-token")
+        self.app = build_app(
+            make_settings(**settings), conn, self.queue, load_inventory(DEFAULT_INVENTORY), client,
+            clock=self.clock.now, listener_executor=InlineExecutor(),
+        )  # fmt: skip
+
+    def type(self, text: str, *, user: str = APPROVER_A, channel: str = TEST_CHANNEL, secret: str = SECRET, **extra):
+        url = self.slack.new_response_url(user, channel)
+        body, headers = slash_command(
+            signing_secret=secret, text=text, user_id=user, channel_id=channel, response_url=url, **extra
+        )
+        return self.app.dispatch(BoltRequest(body=body, headers=headers))
+
+    def click(self, action_id: str, message: Message, *, user: str, value: str | None = None, secret: str = SECRET):
+        if value is None:
+            value = next(
+                e["value"] for b in message.blocks for e in b.get("elements", []) if e.get("action_id") == action_id
+            )
+        body, headers = block_action(
+            signing_secret=secret, action_id=action_id, value=value, user_id=user, channel_id=message.channel,
+            message_ts=message.ts, message=message.to_api(),
+            response_url=self.slack.new_response_url(user, message.channel, message.ts),
+        )  # fmt: skip
+        return self.app.dispatch(BoltRequest(body=body, headers=headers))
+
+    def public(self) -> list[Message]:
+        return self.slack.messages(TEST_CHANNEL)
+
+    def request_message(self) -> Message:
+        """The latest approval message, as it reads now."""
+        (last,) = self.public()[-1:]
+        return last
+
+    def read(self, message: Message) -> str:
+        return self.slack.as_text(self.slack.message(message.channel, message.ts))
+
+    def told(self, user: str, channel: str = TEST_CHANNEL) -> str:
+        """The last answer only `user` could see."""
+        private = [m for m in self.slack.messages(channel, visible_to=user) if m.ephemeral_for == user]
+        assert private, f"{user} was told nothing"
+        return self.slack.as_text(private[-1])
+
+    def buttons(self, message: Message) -> list[str]:
+        current = self.slack.message(message.channel, message.ts)
+        return [e["action_id"] for b in current.blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+@pytest.fixture
+def slack():
+    standin = seed(SlackStandIn()).start()
+    standin.add_user(DAVE, "dave", "Dave Approver")
+    standin.add_channel("C0RANDOM1", "random", [APPROVER_A, APPROVER_B, ENGINEER, DAVE])
+    standin.channels[TEST_CHANNEL]["members"].append(DAVE)
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def ws(slack, redis_conn):
+    return Workspace(slack, redis_conn)
+
+
+# -- commands that need no approval
+
+
+def test_help_lists_the_commands_tokens_and_approvers_to_the_asker_only(ws):
+    response = ws.type("help", user=ENGINEER)
+
+    answer = ws.told(ENGINEER)
+    assert response.status == 200
+    assert "`/cftoken roll NAME [reason]`" in answer and "`/cftoken revoke NAME reason`" in answer
+    assert "CF_WAF_EDIT_RAXX_APP" in answer and "CF_PAGES_READ" in answer
+    assert f"<@{APPROVER_A}>" in answer and f"<@{APPROVER_B}>" in answer
+    assert ws.public() == []
+
+
+def test_list_shows_every_token_with_its_last_known_state_and_age(ws):
+    record_status(
+        ws.redis, "CF_WAF_EDIT_RAXX_APP",
+        TokenStatus(checked_at=T0 - timedelta(hours=2), source="verify", state="healthy",
+                    expires_on=T0 + timedelta(days=42), summary="value matches Cloudflare"),
+    )  # fmt: skip
+
+    ws.type("list", user=ENGINEER)
+
+    answer = ws.told(ENGINEER)
+    waf_line = next(line for line in answer.splitlines() if "CF_WAF_EDIT_RAXX_APP" in line)
+    assert "Zone:WAF:Edit, Zone:Zone:Read · raxx.app · roll every 90 days" in waf_line
+    assert "healthy · expires 2026-04-12 (in 42 days) · by verify 2 h ago · value matches Cloudflare" in answer
+    assert "CF_PAGES_DEPLOY* — CF Pages write · all zones" in answer
+    assert "CF_ACCESS_MGMT* — CF Access management, User:API Tokens:Edit · not zone-scoped" in answer
+    assert answer.count("not checked yet") == 4
+
+
+def test_verify_is_queued_at_once_and_the_asker_is_told_where_the_report_goes(ws):
+    ws.type("verify cf_dns_edit_getraxx_com", user=ENGINEER)
+
+    (job,) = ws.queue.jobs
+    assert job.func_name == "workers.jobs.verify_token"
+    assert job.kwargs == {"name": "CF_DNS_EDIT_GETRAXX_COM", "requested_by": ENGINEER}
+    assert "Verify of *CF_DNS_EDIT_GETRAXX_COM* is queued" in ws.told(ENGINEER)
+    assert "report will appear in this channel" in ws.told(ENGINEER)
+
+
+def test_history_shows_the_last_20_events_with_who_and_when(ws):
+    for minute in range(12):  # 12 × (requested, cancelled) = 24 events
+        ws.clock.current = T0 + timedelta(minutes=minute)
+        ws.type("roll CF_PAGES_DEPLOY")
+        ws.click("cancel", ws.request_message(), user=APPROVER_A)
+
+    ws.type("history CF_PAGES_DEPLOY", user=ENGINEER)
+
+    lines = [line for line in ws.told(ENGINEER).splitlines() if " UTC · " in line]
+    assert len(lines) == 20
+    assert lines[0].startswith("2026-03-01 12:11 UTC · *cancelled roll* by <@U0ALICE01>")
+    assert lines[1].startswith("2026-03-01 12:11 UTC · *requested roll* by <@U0ALICE01>")
+
+
+@pytest.mark.parametrize(
+    ("text", "told"),
+    [
+        ("frobnicate CF_WAF_EDIT_RAXX_APP", "`frobnicate` is not a /cftoken command"),
+        ("verify", "`/cftoken verify` needs a token name"),
+        ("roll", "`/cftoken roll` needs a token name"),
+        ("verify CF_WAF_EDIT_RAXX_APX", "did you mean CF_WAF_EDIT_RAXX_APP?"),
+        ("roll CF_WAF_EDIT_RAXX", "did you mean CF_WAF_EDIT_RAXX_APP?"),
+        ("revoke CF_WAF_EDIT_RAXX_APP", "A revoke needs a reason"),
+        ("verify CF_WAF_EDIT_RAXX_APP please", "takes only a token name"),
+        ("list all", "`/cftoken list` takes nothing after it"),
+    ],
+)
+def test_bad_input_gets_a_private_answer_and_queues_nothing(ws, text, told):
+    ws.type(text, user=APPROVER_A)
+
+    assert told in ws.told(APPROVER_A)
+    assert ws.public() == []
+    assert ws.queue.count == 0
+    assert approvals.open_requests(ws.redis, now=T0) == []
+
+
+def test_commands_from_another_channel_are_politely_refused(ws):
+    ws.type("verify CF_WAF_EDIT_RAXX_APP", channel="C0RANDOM1")
+
+    assert f"only in <#{TEST_CHANNEL}>" in ws.told(APPROVER_A, channel="C0RANDOM1")
+    assert ws.queue.count == 0
+
+
+# -- opening requests
+
+
+def test_roll_posts_an_approval_message_that_says_what_will_happen(ws):
+    ws.type("roll CF_WAF_EDIT_RAXX_APP quarterly rotation", user=APPROVER_A)
+
+    text = ws.read(ws.request_message())
+    assert "*Roll CF_WAF_EDIT_RAXX_APP* — waiting for approval" in text
+    assert f"*Asked by*\n<@{APPROVER_A}>" in text
+    assert "*Reason*\nquarterly rotation" in text
+    assert "*Scope*\nZone:WAF:Edit, Zone:Zone:Read" in text and "*Zones*\nraxx.app" in text
+    assert "sre-agent (CI/scripted)" in text
+    assert "the current value stops working immediately; consumers reading from the vault pick up the new one" in text
+    assert "0 of 1 needed · expires at 12:30 UTC" in text
+    assert "[Approve] [Deny] [Cancel]" in text
+    assert ws.queue.count == 0
+
+
+def test_revoke_message_warns_of_deletion_and_its_approve_asks_for_confirmation(ws):
+    ws.type("revoke CF_PAGES_READ seen in a public gist", user=APPROVER_B)
+
+    message = ws.request_message()
+    approve = next(
+        e for b in message.blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "approve"
+    )
+    assert "the token is deleted at Cloudflare; an incident is opened" in ws.read(message)
+    assert approve["confirm"]["confirm"]["text"] == "Revoke it"
+
+
+def test_a_reason_cannot_ping_the_channel(ws):
+    ws.type("roll CF_PAGES_DEPLOY <!channel> & <@U0BOB0002> please", user=APPROVER_A)
+
+    text = ws.read(ws.request_message())
+    assert "&lt;!channel&gt; &amp; &lt;@U0BOB0002&gt; please" in text
+    assert "<!channel>" not in text
+
+
+def test_a_second_roll_points_to_the_pending_one(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    first = ws.request_message()
+
+    ws.type("roll CF_PAGES_DEPLOY again", user=APPROVER_B)
+
+    answer = ws.told(APPROVER_B)
+    assert "A roll of *CF_PAGES_DEPLOY* is already open (waiting for approval" in answer
+    assert f"https://slack.com/archives/{TEST_CHANNEL}/p{first.ts.replace('.', '')}" in answer
+    assert len(ws.public()) == 1
+
+
+def test_someone_who_is_not_an_approver_cannot_ask_for_a_roll(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=ENGINEER)
+
+    assert "only approvers can ask for a roll" in ws.told(ENGINEER)
+    assert ws.public() == []
+
+
+@pytest.mark.parametrize("text", ["roll CF_ACCESS_MGMT", "revoke cf_access_mgmt compromised"])
+def test_the_management_token_is_refused_with_the_operator_path(ws, text):
+    ws.type(text, user=APPROVER_A)
+
+    answer = ws.told(APPROVER_A)
+    assert "failure mode D" in answer and "Cloudflare dashboard" in answer and "No request was opened" in answer
+    assert ws.public() == []
+
+
+def test_approvers_may_be_a_user_group_resolved_once_and_cached(slack, redis_conn):
+    ws = Workspace(slack, redis_conn, cftoken_approvers="S0SREAPPR")
+
+    ws.type("roll CF_PAGES_DEPLOY", user=ENGINEER)
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_B)
+
+    assert "only approvers can ask for a roll" in ws.told(ENGINEER)
+    assert "waiting for approval" in ws.read(ws.request_message())
+    assert slack.count(prefix="/api/usergroups.users.list") == 1
+
+
+# -- deciding requests
+
+
+def test_happy_path_another_approver_approves_and_exactly_one_job_is_queued(ws):
+    ws.type("roll CF_WAF_EDIT_RAXX_APP quarterly", user=APPROVER_A)
+    message = ws.request_message()
+    ws.clock.advance(timedelta(minutes=3))
+
+    ws.click("approve", message, user=APPROVER_B)
+
+    (job,) = ws.queue.jobs
+    (request,) = [approvals.load(ws.redis, job.id, now=ws.clock.now())]
+    assert job.func_name == "workers.jobs.run_request" and job.kwargs == {"request_id": request.id}
+    assert request.state == "queued"
+    text = ws.read(message)
+    assert "— approved and queued" in text
+    assert f"Approved by <@{APPROVER_B}> at 12:03 UTC" in text
+    assert "Queued: waiting for a worker" in text
+    assert ws.buttons(message) == []
+
+
+def test_the_requester_cannot_approve_their_own_request(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.click("approve", message, user=APPROVER_A)
+
+    assert "You asked for this, so you cannot approve it" in ws.told(APPROVER_A)
+    assert ws.buttons(message) == ["approve", "deny", "cancel"]
+    assert ws.queue.count == 0
+
+
+def test_someone_who_is_not_an_approver_cannot_approve(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+
+    ws.click("approve", ws.request_message(), user=ENGINEER)
+
+    assert "only approvers can approve" in ws.told(ENGINEER)
+    assert ws.queue.count == 0
+
+
+def test_with_two_approvals_needed_one_is_not_enough(slack, redis_conn):
+    ws = Workspace(slack, redis_conn, cftoken_approvers=f"{APPROVER_A},{APPROVER_B},{DAVE}", cftoken_roll_approvals=2)
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.click("approve", message, user=APPROVER_B)
+    halfway = ws.read(message)
+    ws.click("approve", message, user=DAVE)
+
+    assert "1 of 2 needed" in halfway and ws.queue.count == 1
+    assert f"Approved by <@{APPROVER_B}> at 12:00 UTC, <@{DAVE}> at 12:00 UTC" in ws.read(message)
+
+
+def test_a_click_on_a_decided_request_changes_nothing_and_says_why(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+    ws.click("approve", message, user=APPROVER_B)
+
+    ws.click("approve", message, user=APPROVER_B)
+    ws.click("deny", message, user=APPROVER_B)
+
+    assert f"Nothing to deny: it was already approved by <@{APPROVER_B}> and is queued" in ws.told(APPROVER_B)
+    assert ws.queue.count == 1
+
+
+def test_deny_ends_the_request_and_removes_the_buttons(ws):
+    ws.type("revoke CF_PAGES_READ suspicious use", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.click("deny", message, user=APPROVER_B)
+    ws.click("approve", message, user=APPROVER_B)
+
+    assert "— denied" in ws.read(message) and f"denied by <@{APPROVER_B}>" in ws.read(message)
+    assert ws.buttons(message) == []
+    assert f"Nothing to approve: <@{APPROVER_B}> denied it" in ws.told(APPROVER_B)
+    assert ws.queue.count == 0
+
+
+def test_the_requester_cancels_and_nobody_else_can(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.click("cancel", message, user=APPROVER_B)
+    still_pending = ws.buttons(message)
+    ws.click("cancel", message, user=APPROVER_A)
+
+    assert f"Only <@{APPROVER_A}>, who asked, can cancel" in ws.told(APPROVER_B)
+    assert still_pending == ["approve", "deny", "cancel"]
+    assert "— cancelled" in ws.read(message) and ws.buttons(message) == []
+
+
+def test_an_expired_request_cannot_be_approved_and_its_message_says_expired(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+    ws.clock.advance(timedelta(minutes=31))
+
+    ws.click("approve", message, user=APPROVER_B)
+
+    assert "Nothing to approve: it expired at 12:30 UTC" in ws.told(APPROVER_B)
+    assert "— expired" in ws.read(message) and ws.buttons(message) == []
+    assert ws.queue.count == 0
+
+
+def test_a_request_left_unattended_shows_expired_once_anyone_uses_the_bot(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+    ws.clock.advance(timedelta(minutes=45))
+
+    ws.type("list", user=ENGINEER)
+
+    assert "— expired" in ws.read(message) and "expired at 12:30 UTC; nothing was done" in ws.read(message)
+    assert ws.buttons(message) == []
+
+
+def test_expiry_is_configurable(slack, redis_conn):
+    ws = Workspace(slack, redis_conn, cftoken_request_ttl_minutes=5)
+
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+
+    assert "expires at 12:05 UTC" in ws.read(ws.request_message())
+
+
+def test_a_forged_request_id_is_refused(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.click("approve", message, user=APPROVER_B, value="roll-0123456789ab")
+    ws.click("approve", message, user=APPROVER_B, value="workers.jobs.evil")
+
+    assert "That request does not exist" in ws.told(APPROVER_B)
+    assert ws.buttons(message) == ["approve", "deny", "cancel"] and ws.queue.count == 0
+
+
+def test_request_roll_from_an_expiry_warning_opens_a_normal_request(ws, slack):
+    posted = WebClient(base_url=slack.url + "/api/", token="xoxb-standin-token").chat_postMessage(
+        channel=TEST_CHANNEL, text="CF_PAGES_DEPLOY expires in 7 days",
+        blocks=[{"type": "actions", "elements": [{"type": "button", "action_id": "request_roll",
+                 "value": "CF_PAGES_DEPLOY", "text": {"type": "plain_text", "text": "Request roll"}}]}],
+    )  # fmt: skip
+    warning = slack.message(TEST_CHANNEL, posted["ts"])
+
+    ws.click("request_roll", warning, user=ENGINEER)
+    ws.click("request_roll", warning, user=APPROVER_B)
+
+    assert "only approvers can ask for a roll" in ws.told(ENGINEER)
+    text = ws.read(ws.request_message())
+    assert "*Roll CF_PAGES_DEPLOY* — waiting for approval" in text and "*Reason*\nexpiry warning" in text
+    assert f"<@{APPROVER_B}>" in text
+
+
+# -- signatures and errors
+
+
+@pytest.mark.parametrize("forgery", [{"secret": "wrong-secret"}, {"timestamp": "stale"}])
+def test_unsigned_or_stale_requests_get_401_and_change_nothing(ws, forgery):
+    if forgery.get("timestamp"):
+        forgery = {"timestamp": int(datetime.now(UTC).timestamp()) - 6 * 60}
+
+    response = ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A, **forgery)
+
+    assert response.status == 401
+    assert ws.slack.messages(TEST_CHANNEL, visible_to=APPROVER_A) == []
+    assert approvals.open_requests(ws.redis, now=T0) == []
+
+
+def test_an_unexpected_failure_answers_with_a_reference_that_is_in_the_log(slack, redis_conn, caplog):
+    broken = Queue(connection=redis.Redis(host="127.0.0.1", port=1, retry=None))
+    ws = Workspace(slack, redis_conn, queue=broken)
+
+    with caplog.at_level(logging.ERROR):
+        ws.type("verify CF_PAGES_DEPLOY", user=ENGINEER)
+
+    answer = ws.told(ENGINEER)
+    reference = answer.split("Quote reference `")[1].split("`")[0]
+    assert "something went wrong on our side" in answer
+    assert any(reference in record.getMessage() for record in caplog.records)

@@ -1,0 +1,176 @@
+"""The web process as deployed: gunicorn serving bot.web:application, Slack's signed requests over HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
+
+import pytest
+from rq import Queue
+
+from bot import approvals
+from standins.slack import SlackStandIn, seed
+from standins.slack_requests import block_action, slash_command
+from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
+
+pytestmark = pytest.mark.integration
+
+SECRET = "gunicorn-signing-secret"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def gunicorn(redis_url: str, slack_url: str) -> Iterator[str]:
+    """Run `gunicorn bot.web:application` on a free port with the environment DESIGN.md names; yield its URL."""
+    env = {
+        **os.environ, "REDIS_URL": redis_url, "SLACK_API_URL": slack_url + "/api/",
+        "SLACK_BOT_TOKEN": "xoxb-standin-token", "SLACK_SIGNING_SECRET": SECRET,
+        "CFTOKEN_CHANNEL_ID": TEST_CHANNEL, "CFTOKEN_APPROVERS": f"{APPROVER_A},{APPROVER_B}",
+        "INFISICAL_CLIENT_ID": "test", "INFISICAL_CLIENT_SECRET": "test", "INFISICAL_PROJECT_ID": "test",
+    }  # fmt: skip
+    env.pop("SLACK_APP_TOKEN", None)
+    command = [sys.executable, "-m", "gunicorn", "bot.web:application", "--bind", "127.0.0.1:0",
+               "--workers", "1", "--worker-class", "gthread", "--threads", "4"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    found: list[str] = []
+    ready = threading.Event()
+
+    def drain() -> None:  # keep reading so gunicorn never blocks on a full pipe
+        for line in process.stderr:
+            match = re.search(r"Listening at: (http://\S+)", line)
+            if match and not found:
+                found.append(match.group(1))
+                ready.set()
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    try:
+        assert ready.wait(15), "gunicorn did not start"
+        _wait_until_serving(found[0])
+        yield found[0]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        drainer.join(timeout=5)
+        process.stderr.close()
+
+
+def _wait_until_serving(url: str) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if get(url + "/healthz")[0] in (200, 503):
+            return
+        time.sleep(0.05)
+    raise TimeoutError("gunicorn never answered /healthz")
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def post(url: str, body: str, headers: dict[str, str]) -> tuple[int, float]:
+    """POST a signed Slack request; (status, seconds until the answer)."""
+    started = time.monotonic()
+    try:
+        with urlopen(Request(url, data=body.encode(), headers=headers, method="POST"), timeout=10) as response:
+            return response.status, time.monotonic() - started
+    except HTTPError as error:
+        return error.code, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def slack():
+    standin = seed(SlackStandIn()).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
+def web(redis_url, slack):
+    with gunicorn(redis_url, slack.url) as url:
+        yield url
+
+
+def command(web: str, slack: SlackStandIn, text: str, user: str, **signing) -> tuple[int, float]:
+    signing.setdefault("signing_secret", SECRET)
+    url = slack.new_response_url(user, TEST_CHANNEL)
+    body, headers = slash_command(text=text, user_id=user, channel_id=TEST_CHANNEL, response_url=url, **signing)
+    return post(web + "/slack/events", body, headers)
+
+
+def test_healthz_answers_200_when_redis_answers(web, redis_conn):
+    assert get(web + "/healthz") == (200, "ok\n")
+
+
+def test_healthz_answers_503_when_redis_does_not(slack):
+    with gunicorn("redis://127.0.0.1:1/0", slack.url) as url:
+        assert get(url + "/healthz") == (503, "redis unreachable\n")
+
+
+def test_other_paths_are_not_found(web):
+    assert get(web + "/")[0] == 404
+
+
+def test_verify_over_http_is_acked_at_once_and_queued(web, slack, redis_conn):
+    status, seconds = command(web, slack, "verify CF_PAGES_READ", ENGINEER)
+
+    answer = slack.wait_for(lambda m: m.ephemeral_for == ENGINEER and "CF_PAGES_READ" in m.text)
+    (job,) = Queue(connection=redis_conn).jobs
+    assert (status, job.func_name, job.kwargs["name"]) == (200, "workers.jobs.verify_token", "CF_PAGES_READ")
+    assert seconds < 3
+    assert "queued" in slack.as_text(answer)
+
+
+def test_bad_input_over_http_is_acked_and_answered(web, slack, redis_conn):
+    status, _ = command(web, slack, "revoke CF_PAGES_READ", APPROVER_B)
+
+    slack.wait_for(lambda m: m.ephemeral_for == APPROVER_B and "A revoke needs a reason" in m.text)
+    assert status == 200
+    assert Queue(connection=redis_conn).count == 0
+
+
+@pytest.mark.parametrize("forgery", ["wrong secret", "six minutes old"])
+def test_forged_or_stale_requests_get_401_and_change_nothing(web, slack, redis_conn, forgery):
+    signing = (
+        {"signing_secret": "not-the-secret"} if forgery == "wrong secret" else {"timestamp": int(time.time()) - 6 * 60}
+    )
+    before = len(slack.messages(TEST_CHANNEL, visible_to=APPROVER_A))
+
+    status, _ = command(web, slack, "roll CF_DNS_EDIT_GETRAXX_COM", APPROVER_A, **signing)
+
+    assert status == 401
+    time.sleep(0.2)
+    assert len(slack.messages(TEST_CHANNEL, visible_to=APPROVER_A)) == before
+    assert approvals.open_requests(redis_conn, now=approvals.utc_now()) == []
+
+
+def test_roll_then_approve_over_http_queues_the_request_job(web, slack, redis_conn):
+    command(web, slack, "roll CF_DNS_EDIT_GETRAXX_COM over http", APPROVER_A)
+    posted = slack.wait_for(lambda m: "over http" in slack.as_text(m) and m.ephemeral_for is None)
+    request_id = re.search(r"Request `(roll-[0-9a-f]+)`", slack.as_text(posted)).group(1)
+
+    body, headers = block_action(
+        signing_secret=SECRET, action_id="approve", value=request_id, user_id=APPROVER_B, channel_id=TEST_CHANNEL,
+        message_ts=posted.ts, message=posted.to_api(),
+        response_url=slack.new_response_url(APPROVER_B, TEST_CHANNEL, posted.ts),
+    )  # fmt: skip
+    status, _ = post(web + "/slack/events", body, headers)
+
+    slack.wait_for(lambda m: m.ts == posted.ts and "approved and queued" in slack.as_text(m))
+    (job,) = Queue(connection=redis_conn).jobs
+    assert (status, job.id, job.func_name) == (200, request_id, "workers.jobs.run_request")

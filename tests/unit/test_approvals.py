@@ -1,0 +1,223 @@
+"""Request records and their transitions in Redis: the two-person rule's bookkeeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot import approvals, audit
+from bot.access import Refused
+from bot.approvals import AlreadyOpen, RequestClosed, RequestNotFound
+from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+TTL = timedelta(minutes=30)
+APPROVERS = frozenset({APPROVER_A, APPROVER_B, "U0DAVE004"})
+
+
+def open_roll(conn, *, needed=1, now=T0, token="CF_WAF_EDIT_RAXX_APP", action="roll", requester=APPROVER_A):
+    return approvals.open_request(
+        conn, action=action, token=token, requester=requester, reason="quarterly", needed=needed, ttl=TTL,
+        channel=TEST_CHANNEL, now=now,
+    )  # fmt: skip
+
+
+def events(conn, token="CF_WAF_EDIT_RAXX_APP"):
+    return [(e.event, e.who) for e in reversed(audit.recent(conn, token))]
+
+
+def test_opening_a_request_stores_it_pending_with_its_deadline(redis_conn):
+    request = open_roll(redis_conn)
+
+    stored = approvals.load(redis_conn, request.id, now=T0)
+    assert stored == request
+    assert (stored.state, stored.requester, stored.expires_at) == ("pending", APPROVER_A, T0 + TTL)
+    assert events(redis_conn) == [("requested", APPROVER_A)]
+
+
+def test_a_second_roll_of_the_same_token_points_to_the_open_one(redis_conn):
+    first = open_roll(redis_conn)
+
+    with pytest.raises(AlreadyOpen) as refused:
+        open_roll(redis_conn, requester=APPROVER_B, now=T0 + timedelta(minutes=5))
+
+    assert refused.value.request.id == first.id
+
+
+def test_a_revoke_may_be_opened_while_a_roll_waits(redis_conn):
+    open_roll(redis_conn)
+
+    revoke = open_roll(redis_conn, action="revoke")
+
+    assert revoke.state == "pending"
+
+
+def test_a_new_roll_may_be_opened_once_the_old_one_has_expired(redis_conn):
+    open_roll(redis_conn)
+
+    again = open_roll(redis_conn, now=T0 + TTL + timedelta(seconds=1))
+
+    assert again.state == "pending"
+
+
+def test_an_approval_from_another_approver_approves(redis_conn):
+    request = open_roll(redis_conn)
+
+    approved = approvals.approve(
+        redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0 + timedelta(minutes=1)
+    )
+
+    assert approved.state == "approved"
+    assert approved.approvals == [approvals.Approval(user=APPROVER_B, at=T0 + timedelta(minutes=1))]
+    assert approvals.load(redis_conn, request.id, now=T0) == approved
+    assert events(redis_conn) == [("requested", APPROVER_A), ("approved", APPROVER_B)]
+
+
+def test_with_two_needed_the_first_approval_leaves_it_pending(redis_conn):
+    request = open_roll(redis_conn, needed=2)
+
+    once = approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    twice = approvals.approve(redis_conn, request.id, user="U0DAVE004", approvers=APPROVERS, now=T0)
+
+    assert once.state == "pending"
+    assert twice.state == "approved"
+    assert twice.approved_by == [APPROVER_B, "U0DAVE004"]
+
+
+def test_the_same_person_approving_twice_counts_once(redis_conn):
+    request = open_roll(redis_conn, needed=2)
+    approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+
+    with pytest.raises(Refused, match="already approved"):
+        approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+
+    stored = approvals.load(redis_conn, request.id, now=T0)
+    assert (stored.state, stored.approved_by) == ("pending", [APPROVER_B])
+
+
+@pytest.mark.parametrize(("user", "why"), [(APPROVER_A, "cannot approve it"), (ENGINEER, "only approvers")])
+def test_refused_approvals_change_nothing(redis_conn, user, why):
+    request = open_roll(redis_conn)
+
+    with pytest.raises(Refused, match=why):
+        approvals.approve(redis_conn, request.id, user=user, approvers=APPROVERS, now=T0)
+
+    assert approvals.load(redis_conn, request.id, now=T0) == request
+    assert events(redis_conn) == [("requested", APPROVER_A)]
+
+
+def test_a_denial_ends_the_request_and_later_approvals_are_told_why(redis_conn):
+    request = open_roll(redis_conn)
+    denied = approvals.deny(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+
+    with pytest.raises(RequestClosed, match=f"<@{APPROVER_B}> denied it"):
+        approvals.approve(redis_conn, request.id, user="U0DAVE004", approvers=APPROVERS, now=T0)
+
+    assert (denied.state, denied.denied_by) == ("denied", APPROVER_B)
+    assert events(redis_conn)[-1] == ("denied", APPROVER_B)
+
+
+def test_the_requester_cancels_and_others_cannot(redis_conn):
+    request = open_roll(redis_conn)
+
+    with pytest.raises(Refused, match="who asked, can cancel"):
+        approvals.cancel(redis_conn, request.id, user=APPROVER_B, now=T0)
+    cancelled = approvals.cancel(redis_conn, request.id, user=APPROVER_A, now=T0)
+
+    assert cancelled.state == "cancelled"
+    assert events(redis_conn)[-1] == ("cancelled", APPROVER_A)
+
+
+def test_a_pending_request_reads_as_expired_after_its_deadline_without_any_click(redis_conn):
+    request = open_roll(redis_conn)
+
+    assert approvals.load(redis_conn, request.id, now=T0 + TTL - timedelta(seconds=1)).state == "pending"
+    assert approvals.load(redis_conn, request.id, now=T0 + TTL).state == "expired"
+
+
+def test_a_click_after_the_deadline_stores_the_expiry_and_is_refused(redis_conn):
+    request = open_roll(redis_conn)
+
+    with pytest.raises(RequestClosed, match="expired at 12:30 UTC") as refused:
+        approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0 + TTL)
+
+    assert refused.value.request.state == "expired"
+    assert approvals.load(redis_conn, request.id, now=T0).state == "expired"
+    assert events(redis_conn) == [("requested", APPROVER_A), ("expired", "cftoken")]
+
+
+def test_expire_overdue_expires_each_overdue_request_once(redis_conn):
+    late = open_roll(redis_conn)
+    fresh = open_roll(redis_conn, token="CF_PAGES_DEPLOY", now=T0 + timedelta(minutes=20))
+
+    first = approvals.expire_overdue(redis_conn, now=T0 + TTL)
+    second = approvals.expire_overdue(redis_conn, now=T0 + TTL)
+
+    assert [r.id for r in first] == [late.id]
+    assert second == []
+    assert approvals.load(redis_conn, fresh.id, now=T0 + TTL).state == "pending"
+
+
+def test_the_worker_lifecycle_queued_running_steps_result(redis_conn):
+    request = open_roll(redis_conn)
+    approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+
+    queued = approvals.mark_queued(redis_conn, request.id, now=T0)
+    running = approvals.mark_running(redis_conn, request.id, now=T0)
+    resumed = approvals.mark_running(redis_conn, request.id, now=T0 + timedelta(minutes=1))
+    stepped = approvals.set_step(redis_conn, request.id, "rolled", now=T0)
+    done = approvals.finish(redis_conn, request.id, ok=True, result="new value stored and verified", now=T0)
+    again = approvals.finish(redis_conn, request.id, ok=False, result="late retry", now=T0)
+
+    assert [queued.state, running.state, resumed.state, stepped.step] == ["queued", "running", "running", "rolled"]
+    assert (done.state, done.result) == ("succeeded", "new value stored and verified")
+    assert again == done
+    assert [e for e, _ in events(redis_conn)] == ["requested", "approved", "queued", "ran", "succeeded"]
+
+
+def test_a_fast_worker_may_start_before_the_web_marks_it_queued(redis_conn):
+    request = open_roll(redis_conn)
+    approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+
+    approvals.mark_running(redis_conn, request.id, now=T0)
+    late = approvals.mark_queued(redis_conn, request.id, now=T0)
+
+    assert late.state == "running"
+
+
+def test_a_finished_roll_frees_the_token_for_a_new_one(redis_conn):
+    request = open_roll(redis_conn)
+    approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    approvals.mark_running(redis_conn, request.id, now=T0)
+    with pytest.raises(AlreadyOpen):
+        open_roll(redis_conn)
+    approvals.finish(redis_conn, request.id, ok=False, result="Cloudflare refused", now=T0)
+
+    assert open_roll(redis_conn).state == "pending"
+
+
+def test_a_failed_revoke_keeps_its_ticket_link(redis_conn):
+    request = open_roll(redis_conn, action="revoke")
+    approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    approvals.mark_running(redis_conn, request.id, now=T0)
+
+    done = approvals.finish(
+        redis_conn, request.id, ok=True, result="revoked", now=T0, ticket_url="https://support.example/c/7"
+    )
+
+    assert (done.state, done.ticket_url) == ("succeeded", "https://support.example/c/7")
+
+
+@pytest.mark.parametrize("forged", ["roll-000000000000", "../etc", "", "roll-ZZZ"])
+def test_an_unknown_or_forged_request_id_is_not_found(redis_conn, forged):
+    assert approvals.load(redis_conn, forged, now=T0) is None
+    with pytest.raises(RequestNotFound):
+        approvals.approve(redis_conn, forged, user=APPROVER_B, approvers=APPROVERS, now=T0)
+
+
+def test_steps_are_refused_for_a_request_that_is_not_running(redis_conn):
+    request = open_roll(redis_conn)
+
+    with pytest.raises(RequestClosed):
+        approvals.set_step(redis_conn, request.id, "rolled", now=T0)

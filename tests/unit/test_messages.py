@@ -1,0 +1,141 @@
+"""What the bot's messages say, read as a person reads them in Slack."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.approvals import Approval, Request
+from bot.audit import AuditEvent
+from bot.errors import ManagementTokenInvalid
+from bot.inventory import load_inventory
+from bot.messages import escape, render_error, render_help, render_history, render_list, render_request
+from bot.settings import DEFAULT_INVENTORY
+from bot.status import TokenStatus
+from standins.slack import Message, SlackStandIn
+from tests.conftest import APPROVER_A, APPROVER_B, TEST_CHANNEL
+
+INVENTORY = load_inventory(DEFAULT_INVENTORY)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+READER = SlackStandIn()  # never started: used only to render Block Kit as text
+
+
+def read(message: tuple[str, list[dict]]) -> str:
+    text, blocks = message
+    return READER.as_text(Message("1.0", TEST_CHANNEL, "U0CFTBOT1", text, blocks))
+
+
+def buttons(message: tuple[str, list[dict]]) -> list[tuple[str, str]]:
+    return [(e["action_id"], e["value"]) for b in message[1] if b["type"] == "actions" for e in b["elements"]]
+
+
+def request(**changes) -> Request:
+    values = dict(
+        id="roll-0123456789ab", action="roll", token="CF_WAF_EDIT_RAXX_APP", requester=APPROVER_A,
+        reason="quarterly", state="pending", needed=1, created_at=T0, expires_at=T0 + timedelta(minutes=30),
+        channel=TEST_CHANNEL, message_ts="1.0", updated_at=T0,
+    )  # fmt: skip
+    values.update(changes)
+    return Request(**values)
+
+
+def test_a_pending_request_has_buttons_that_carry_only_its_id():
+    shown = render_request(request(), INVENTORY)
+
+    assert buttons(shown) == [("approve", "roll-0123456789ab"), ("deny", "roll-0123456789ab"),
+                              ("cancel", "roll-0123456789ab")]  # fmt: skip
+    assert "No approvals yet · 0 of 1 needed · expires at 12:30 UTC unless approved" in read(shown)
+
+
+@pytest.mark.parametrize(
+    "state", ["approved", "queued", "running", "succeeded", "failed", "denied", "cancelled", "expired"]
+)
+def test_a_decided_request_has_no_buttons(state):
+    assert buttons(render_request(request(state=state, denied_by=APPROVER_B), INVENTORY)) == []
+
+
+def test_the_approval_message_names_token_scope_zones_consumers_and_consequence():
+    text = read(render_request(request(), INVENTORY))
+
+    assert "*Roll CF_WAF_EDIT_RAXX_APP* — waiting for approval" in text
+    assert "*Scope*\nZone:WAF:Edit, Zone:Zone:Read" in text and "*Zones*\nraxx.app" in text
+    assert "• sre-agent (CI/scripted): Deploy and update WAF rate-limit rules" in text
+    assert "consumers reading from the vault pick up the new one" in text
+
+
+def test_approvals_are_listed_with_names_and_times():
+    approvals = [Approval(user=APPROVER_B, at=T0 + timedelta(minutes=4))]
+
+    text = read(render_request(request(state="queued", approvals=approvals), INVENTORY))
+
+    assert f"Approved by <@{APPROVER_B}> at 12:04 UTC" in text
+    assert "Queued: waiting for a worker" in text
+
+
+def test_progress_and_results_are_shown_in_place():
+    running = read(render_request(request(state="running", step="stored"), INVENTORY))
+    done = read(render_request(request(state="succeeded", result="new value verified at Cloudflare"), INVENTORY))
+    failed = read(render_request(request(state="failed", result="Cloudflare said 1000"), INVENTORY))
+    revoked = read(render_request(request(action="revoke", state="succeeded", result="revoked",
+                                          ticket_url="https://support.example/conversation/7"), INVENTORY))  # fmt: skip
+
+    assert "Running (step: stored)" in running
+    assert "Done: new value verified at Cloudflare" in done
+    assert "Failed: Cloudflare said 1000" in failed
+    assert "Incident ticket: <https://support.example/conversation/7>" in revoked
+
+
+def test_revoke_approval_asks_for_confirmation():
+    (approve,) = [e for b in render_request(request(action="revoke"), INVENTORY)[1] if b["type"] == "actions"
+                  for e in b["elements"] if e["action_id"] == "approve"]  # fmt: skip
+
+    assert approve["confirm"]["title"]["text"] == "Revoke for good?"
+
+
+def test_a_typed_reason_cannot_mention_anyone():
+    text = read(render_request(request(reason="<!channel> <@U0BOB0002> & co"), INVENTORY))
+
+    assert "&lt;!channel&gt; &lt;@U0BOB0002&gt; &amp; co" in text
+    assert escape("a<b>&c") == "a&lt;b&gt;&amp;c"
+
+
+def test_list_shows_expiry_health_and_age_without_asking_anyone():
+    statuses = {
+        "CF_PAGES_DEPLOY": TokenStatus(checked_at=T0 - timedelta(minutes=20), source="scan", state="warning",
+                                       expires_on=T0 + timedelta(days=6, hours=1)),
+        "CF_PAGES_READ": TokenStatus(checked_at=T0 - timedelta(days=3), source="verify", state="failing",
+                                     expires_on=T0 - timedelta(days=1), summary="token expired"),
+    }  # fmt: skip
+
+    text = read(render_list(INVENTORY, statuses, T0, {"CF_PAGES_DEPLOY": T0 - timedelta(days=84)}))
+
+    assert ":large_yellow_circle: warning · expires 2026-03-07 (in 6 days) · by scan 20 min ago" in text
+    assert "by scan 20 min ago · last rolled by the bot 2025-12-07" in text
+    assert text.count("not rolled by the bot yet") == 4
+    assert ":red_circle: failing · expired 2026-02-28 · by verify 3 days ago · token expired" in text
+    assert text.count("not checked yet") == 3
+
+
+def test_history_lists_who_did_what_and_when():
+    events = [
+        AuditEvent(at=T0 + timedelta(minutes=2), who=APPROVER_B, event="approved", token="CF_PAGES_DEPLOY",
+                   action="roll", request_id="roll-0123456789ab", detail="1 of 1"),
+        AuditEvent(at=T0, who=APPROVER_A, event="requested", token="CF_PAGES_DEPLOY", action="roll",
+                   request_id="roll-0123456789ab", detail="<!here> rotate"),
+    ]  # fmt: skip
+
+    text = read(render_history(INVENTORY.find("CF_PAGES_DEPLOY"), events))
+
+    assert "2026-03-01 12:02 UTC · *approved roll* by <@U0BOB0002> `roll-0123456789ab` — 1 of 1" in text
+    assert "2026-03-01 12:00 UTC · *requested roll* by <@U0ALICE01> `roll-0123456789ab` — &lt;!here&gt; rotate" in text
+
+
+def test_help_names_the_approvers():
+    assert f"<@{APPROVER_A}>, <@{APPROVER_B}>" in read(render_help(INVENTORY, {APPROVER_B, APPROVER_A}))
+
+
+def test_typed_errors_show_the_runbooks_next_step():
+    text = read(render_error(ManagementTokenInvalid("CF_ACCESS_MGMT was refused")))
+
+    assert "CF_ACCESS_MGMT was refused" in text and "Failure mode D" in text
