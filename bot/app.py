@@ -12,7 +12,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot import listeners
-from bot.approvals import utc_now
+from bot.clock import utc_now
 from bot.inventory import Inventory
 from bot.settings import Settings, SettingsError
 

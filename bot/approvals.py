@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Collection
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import redis
@@ -70,11 +70,6 @@ _Outcome = tuple[Request, audit.AuditEvent | None]
 _FROM = {"queued": ("approved",), "running": ("approved", "queued")}  # a fast worker may start before "queued"
 _PROGRESS = {"approved": "being queued", "queued": "queued", "running": "running", "succeeded": "done"}
 _ALREADY = {"queued": ("queued", "running", *FINAL_STATES), "running": ("running",)}
-
-
-def utc_now() -> datetime:
-    """The default clock."""
-    return datetime.now(UTC)
 
 
 class RequestNotFound(CftokenError):

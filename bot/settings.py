@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     cftoken_warn_days: str = "14,7,3,1"
     cftoken_scan_interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
     cftoken_lock_seconds: int = Field(default=120, ge=1, le=3600)
+    cftoken_clock_offset_key: str | None = None  # sandbox only: Redis key holding a time shift in seconds
 
     redis_url: str = "redis://localhost:6379/0"
 

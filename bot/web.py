@@ -18,6 +18,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import build_app
+from bot.clock import make_clock
 from bot.inventory import load_inventory
 from bot.redis_conn import connect
 from bot.settings import Settings, load_settings
@@ -52,7 +53,8 @@ class WebApplication:
 def create_app(settings: Settings) -> tuple[App, redis.Redis]:
     conn = connect(settings.redis_url)
     inventory = load_inventory(settings.cftoken_inventory)
-    return build_app(settings, conn, Queue(connection=conn), inventory), conn
+    clock = make_clock(conn, settings.cftoken_clock_offset_key)
+    return build_app(settings, conn, Queue(connection=conn), inventory, clock=clock), conn
 
 
 def create_application(settings: Settings | None = None) -> WebApplication:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import redis
 from pydantic import SecretStr
 
+from bot.clock import make_clock, utc_now
 from bot.inventory import Inventory, load_inventory
 from bot.redis_conn import connect
 from bot.settings import Settings, load_settings
@@ -17,10 +18,6 @@ from workers.clients.freescout import FreeScoutClient
 from workers.clients.http import RetryPolicy
 from workers.clients.infisical import InfisicalClient
 from workers.clients.slack import SlackClient
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -60,17 +57,18 @@ class Services:
 def build_services(
     settings: Settings | None = None,
     *,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Callable[[], datetime] | None = None,
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, safe as a default
 ) -> Services:
     """Services for one job, from the environment's settings (tests pass theirs, and a no-wait retry policy)."""
     settings = settings or load_settings()
     settings.require("SLACK_BOT_TOKEN")
     assert settings.slack_bot_token is not None
+    conn = connect(settings.redis_url)
     return Services(
         settings=settings,
         inventory=load_inventory(settings.cftoken_inventory),
-        redis=connect(settings.redis_url),
+        redis=conn,
         infisical=InfisicalClient(
             base_url=settings.infisical_api_url,
             client_id=settings.infisical_client_id,
@@ -85,6 +83,6 @@ def build_services(
             token=settings.slack_bot_token,
             channel=settings.cftoken_channel_id,
         ),
-        clock=clock,
+        clock=clock or make_clock(conn, settings.cftoken_clock_offset_key),
         retry=retry,
     )

@@ -18,6 +18,7 @@ import pytest
 from rq import Queue
 
 from bot import approvals
+from bot.clock import utc_now
 from standins.slack import SlackStandIn, seed
 from standins.slack_requests import block_action, slash_command
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
@@ -156,7 +157,7 @@ def test_forged_or_stale_requests_get_401_and_change_nothing(web, slack, redis_c
     assert status == 401
     time.sleep(0.2)
     assert len(slack.messages(TEST_CHANNEL, visible_to=APPROVER_A)) == before
-    assert approvals.open_requests(redis_conn, now=approvals.utc_now()) == []
+    assert approvals.open_requests(redis_conn, now=utc_now()) == []
 
 
 def test_roll_then_approve_over_http_queues_the_request_job(web, slack, redis_conn):
