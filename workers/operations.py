@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -12,6 +12,7 @@ from redis.exceptions import LockError
 
 from bot.errors import CftokenError, VaultSecretMissing
 from bot.inventory import Token
+from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
 from workers.services import Services
 
@@ -58,6 +59,24 @@ class TokenLock:
             self._lock.reacquire()  # type: ignore[attr-defined]
         except LockError:
             raise OperationLost("the token lock expired while this worker held it") from None
+
+
+class StepMachine:
+    """An operation as named steps: `steps` maps the checkpoint's last completed step to the next one to run."""
+
+    services: Services
+    checkpoint: Checkpoint
+    lock: TokenLock
+    steps: dict[str, Callable[[], None]]
+
+    def run(self) -> None:
+        """Run steps until done, renewing the token lock before each (a lost lock stops this worker)."""
+        while self.checkpoint.step != "done":
+            self.lock.renew()
+            self.steps[self.checkpoint.step]()
+
+    def save(self, step: str, **values: str) -> None:
+        self.checkpoint.save(now=self.services.now(), step=step, **values)
 
 
 @dataclass

@@ -22,7 +22,15 @@ from bot.approvals import Request
 from bot.errors import CftokenError, ManagementTokenInvalid, NotAuthorized, TokenNotFound
 from bot.inventory import Inventory, Token
 from workers.checkpoints import Checkpoint
-from workers.operations import OperationLost, TokenLock, management_client, read_vault, token_id_of, token_lock
+from workers.operations import (
+    OperationLost,
+    StepMachine,
+    TokenLock,
+    management_client,
+    read_vault,
+    token_id_of,
+    token_lock,
+)
 from workers.reporting import conclude, post, refresh_message, show_step
 from workers.services import Services
 
@@ -30,7 +38,7 @@ log = logging.getLogger(__name__)
 BEFORE_DELETE = ("queued",)
 
 
-class Revocation:
+class Revocation(StepMachine):
     """One revocation in progress, advanced one checkpointed step at a time."""
 
     def __init__(
@@ -47,14 +55,6 @@ class Revocation:
             "vaulted": self.open_ticket,
             "ticketed": self.report,
         }
-
-    def run(self) -> None:
-        while self.checkpoint.step != "done":
-            self.lock.renew()
-            self.steps[self.checkpoint.step]()
-
-    def save(self, step: str, **values: str) -> None:
-        self.checkpoint.save(now=self.services.now(), step=step, **values)
 
     def preflight(self) -> None:
         show_step(self.services, self.checkpoint.request_id, "pre-flight")

@@ -30,6 +30,7 @@ from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import (
     OperationLost,
+    StepMachine,
     TokenLock,
     Vault,
     management_client,
@@ -54,7 +55,7 @@ class RollLoop(CftokenError):
     runbook = "Cloudflare kept rejecting freshly rolled values: check the token at the dashboard; escalate."
 
 
-class Rotation:
+class Rotation(StepMachine):
     """One roll in progress: the checkpoint plus the clients it needs, advanced one step at a time."""
 
     def __init__(self, services: Services, checkpoint: Checkpoint, token: Token, lock: TokenLock) -> None:
@@ -71,14 +72,6 @@ class Rotation:
             "expiry": self.verify,
             "verified": self.report,
         }
-
-    def run(self) -> None:
-        while self.checkpoint.step != "done":
-            self.lock.renew()
-            self.steps[self.checkpoint.step]()
-
-    def save(self, step: str, **values: str) -> None:
-        self.checkpoint.save(now=self.services.now(), step=step, **values)
 
     # -- steps -----------------------------------------------------------------------------------
     def preflight(self) -> None:
