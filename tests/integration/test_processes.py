@@ -1,0 +1,60 @@
+"""The Procfile's `worker` and `clock` commands, run as real processes against the stand-ins and Redis."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rq import Queue
+
+from bot.queueing import enqueue_verify
+from standins.world import APPROVERS, CHANNEL
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).parents[2]
+
+
+def procfile_command(process: str) -> list[str]:
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith(f"{process}:"))
+    return shlex.split(line.split(":", 1)[1])
+
+
+def run_env(world, redis_url: str) -> dict[str, str]:
+    """The world's settings, with this interpreter's bin directory first so `rq` is the project's."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, **world.settings_env(redis_url=redis_url)}
+
+
+def test_the_worker_process_runs_a_queued_verify_and_posts_the_report(world, redis_conn, redis_url):
+    enqueue_verify(Queue(connection=redis_conn), name="CF_WAF_EDIT_RAXX_APP", requested_by=APPROVERS[0])
+
+    result = subprocess.run(
+        [*procfile_command("worker"), "--burst"], env=run_env(world, redis_url), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    transcript = world.slack.channel_transcript(CHANNEL)
+    assert "CF_WAF_EDIT_RAXX_APP" in transcript and "healthy" in transcript.lower()
+
+
+def test_the_clock_process_schedules_the_scan_the_reconciler_and_request_expiry(world, redis_conn, redis_url):
+    clock = subprocess.Popen(
+        procfile_command("clock"), env=run_env(world, redis_url), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    queue = Queue(connection=redis_conn)
+    deadline = time.monotonic() + 30
+    while len(queue.jobs) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    clock.terminate()
+    output, _ = clock.communicate(timeout=20)
+
+    assert sorted(job.func_name for job in queue.jobs) == [
+        "workers.jobs.expire_requests", "workers.jobs.reconcile", "workers.jobs.scan_expiry",
+    ], output  # fmt: skip
