@@ -223,9 +223,18 @@ def _status_line(status: TokenStatus | None, now: datetime) -> str:
 def _expiry_text(expires_on: datetime | None, now: datetime) -> str:
     if expires_on is None:
         return "no expiry"
-    days = (expires_on - now).days
     when = f"{expires_on.astimezone(UTC):%Y-%m-%d}"
-    return f"expires {when} (in {days} days)" if expires_on > now else f"expired {when}"
+    return f"expires {when} (in {time_left_text(expires_on - now)})" if expires_on > now else f"expired {when}"
+
+
+def time_left_text(time_left: timedelta) -> str:
+    """`6 days 23 h`, `1 day 2 h`, `5 h`, `under an hour`."""
+    days, hours = time_left.days, time_left.seconds // 3600
+    if days >= 2:
+        return f"{days} days" + (f" {hours} h" if hours else "")
+    if days == 1:
+        return "1 day" + (f" {hours} h" if hours else "")
+    return f"{hours} h" if hours else "under an hour"
 
 
 def _age(delta: timedelta) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.inventory import Inventory, Token
-from bot.messages import Blocks, Message, clock_time, escape, zones_text
+from bot.messages import Blocks, Message, clock_time, escape, time_left_text, zones_text
 from workers.expiry import EXPIRED, Assessment, Findings, stamp
 
 MAX_BLOCKS = 50  # Slack's limit per message; a bigger digest continues in a second message
@@ -42,16 +42,6 @@ def render_digest(
     if len(chunks) == 1:
         return [(text, chunks[0])]
     return [(f"{text} (part {n} of {len(chunks)})", chunk) for n, chunk in enumerate(chunks, start=1)]
-
-
-def time_left_text(time_left: timedelta) -> str:
-    """`6 days 23 h`, `1 day 2 h`, `5 h`, `under an hour`."""
-    days, hours = time_left.days, time_left.seconds // 3600
-    if days >= 2:
-        return f"{days} days" + (f" {hours} h" if hours else "")
-    if days == 1:
-        return "1 day" + (f" {hours} h" if hours else "")
-    return f"{hours} h" if hours else "under an hour"
 
 
 def request_roll_button(name: str) -> dict[str, Any]:

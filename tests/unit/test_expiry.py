@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.inventory import Consumer, Token, load_inventory
+from bot.messages import time_left_text
 from bot.settings import DEFAULT_INVENTORY
 from workers.clients.cloudflare import CfToken
 from workers.expiry import (
@@ -26,7 +27,7 @@ from workers.expiry import (
     thresholds,
     warning_key,
 )
-from workers.expiry_messages import MAX_BLOCKS, render_digest, time_left_text
+from workers.expiry_messages import MAX_BLOCKS, render_digest
 from workers.operations import Vault
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)

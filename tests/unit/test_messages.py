@@ -110,7 +110,7 @@ def test_list_shows_expiry_health_and_age_without_asking_anyone():
 
     text = read(render_list(INVENTORY, statuses, T0, {"CF_PAGES_DEPLOY": T0 - timedelta(days=84)}))
 
-    assert ":large_yellow_circle: warning · expires 2026-03-07 (in 6 days) · by scan 20 min ago" in text
+    assert ":large_yellow_circle: warning · expires 2026-03-07 (in 6 days 1 h) · by scan 20 min ago" in text
     assert "by scan 20 min ago · last rolled by the bot 2025-12-07" in text
     assert text.count("not rolled by the bot yet") == 4
     assert ":red_circle: failing · expired 2026-02-28 · by verify 3 days ago · token expired" in text
