@@ -1,4 +1,5 @@
-"""RQ entry points. Each builds the job's services from the environment and hands over to one module.
+"""RQ entry points. Each takes the worker process's services (built once, from the environment) and hands over
+to one module.
 
 Arguments are names and request ids only: never a token value.
 """
@@ -15,18 +16,15 @@ from workers import reconcile as reconciliation
 from workers.reporting import refresh_message
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
-from workers.services import Services, build_services
+from workers.services import Services, process_services
 
 log = logging.getLogger(__name__)
 
 
 @contextmanager
 def job_services() -> Iterator[Services]:
-    services = build_services()
-    try:
-        yield services
-    finally:
-        services.close()
+    """The services a job uses: the process's own, kept open for the next job."""
+    yield process_services()
 
 
 def verify_token(name: str, requested_by: str | None = None) -> None:

@@ -1,0 +1,166 @@
+"""Run 3: what one expiry scan costs, in worlds of 5, 100 and 1,000 tokens, with 0 and 20 ms of stand-in latency.
+
+    python -m bench scan
+
+Each world runs on its own stand-ins with the Procfile's `worker`; a warm-up scan runs first (the worker's
+start-up reconcile, its first vault login), then each measured scan is enqueued as the clock would enqueue it.
+The warnings claimed by the previous scan are deleted first, so every scan posts the same digest (one token in
+ten is 5 days from expiry). Requests are counted per stand-in between the job's start and end; the floor is one
+vault request plus one Cloudflare request per page of the token list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from rq import Queue
+
+from bench.approval import _epoch
+from bench.processes import Process, Timeline, start_worker
+from bench.tables import table, verdict
+from bot.inventory import load_inventory
+from bot.settings import DEFAULT_INVENTORY
+from standins.world import DEFAULT_EXPIRY_DAYS, World
+from workers.clients.cloudflare import PER_PAGE
+
+SIZES = (5, 100, 1000)
+LATENCIES = (0.0, 0.020)
+SCAN_JOB = "workers.jobs.scan_expiry"
+TARGET_SECONDS = 2.0
+WAIT = 60.0
+
+
+@dataclass
+class Scan:
+    tokens: int
+    latency_ms: int
+    seconds: float  # enqueued → ended (RQ's record)
+    run_seconds: float  # started → ended
+    requests: dict[str, int]
+
+    @property
+    def floor(self) -> int:
+        return 1 + math.ceil(self.tokens / PER_PAGE)
+
+    @property
+    def at_floor(self) -> bool:
+        return self.requests["infisical"] + self.requests["cloudflare"] == self.floor
+
+
+def inventory_file(path: Path, size: int) -> Path:
+    """The shipped inventory (5 tokens) plus generated zone-read tokens up to `size`."""
+    blocks = "".join(
+        f'\n[[tokens]]\nname = "CF_BULK_{i:04d}"\nscope = "Zone:Zone:Read"\nzones = ["raxx.app"]\n'
+        f'permissions = ["Zone Read"]\ncadence_days = 90\n'
+        for i in range(size - 5)
+    )
+    path.write_text(Path(DEFAULT_INVENTORY).read_text() + blocks)
+    return path
+
+
+def run_scan(queue: Queue, conn: redis.Redis, timeline: Timeline) -> tuple[float, float, dict[str, int]]:
+    for pattern in ("cftoken:warned:*", "cftoken:drift:*", "cftoken:reminded:*"):
+        keys = list(conn.scan_iter(pattern, count=1000))
+        if keys:
+            conn.delete(*keys)
+    job = queue.enqueue(SCAN_JOB)
+    deadline = time.monotonic() + WAIT
+    while job.get_status(refresh=True) not in ("finished", "failed"):
+        if time.monotonic() > deadline:
+            raise SystemExit("the scan did not finish")
+        time.sleep(0.01)
+    if job.get_status() == "failed":
+        raise SystemExit(f"the scan failed: {job.latest_result().exc_string if job.latest_result() else '?'}")
+    job.refresh()
+    enqueued, started, ended = _epoch(job.enqueued_at), _epoch(job.started_at), _epoch(job.ended_at)
+    hits = timeline.between(started, ended)
+    counts = {
+        service: sum(1 for hit in hits if hit.service == service)
+        for service in ("infisical", "cloudflare", "slack", "freescout")
+    }
+    return ended - enqueued, ended - started, counts
+
+
+def measure_world(size: int, conn: redis.Redis, redis_url: str, workdir: Path) -> list[Scan]:
+    path = inventory_file(workdir / f"inventory-{size}.toml", size)
+    inventory = load_inventory(path)
+    days = {**DEFAULT_EXPIRY_DAYS, **{t.name: (5 if i % 10 == 0 else 90) for i, t in enumerate(inventory.tokens[5:])}}
+    world = World.start(inventory=inventory, expiry_days=days)
+    standins = {
+        "infisical": world.infisical,
+        "cloudflare": world.cloudflare,
+        "slack": world.slack,
+        "freescout": world.freescout,
+    }
+    timeline = Timeline(standins)
+    worker: Process | None = None
+    try:
+        worker = start_worker(world.settings_env(redis_url=redis_url, cftoken_inventory=str(path)))
+        queue = Queue(connection=conn)
+        run_scan(queue, conn, timeline)  # warm-up
+        scans = []
+        for latency in LATENCIES:
+            for standin in standins.values():
+                standin.faults.latency = latency
+            seconds, run_seconds, counts = run_scan(queue, conn, timeline)
+            scans.append(Scan(size, round(latency * 1000), seconds, run_seconds, counts))
+            print(
+                f"  scan {size} tokens, {latency * 1000:.0f} ms: {seconds * 1000:.0f} ms", file=sys.stderr, flush=True
+            )
+        return scans
+    finally:
+        if worker is not None:
+            worker.stop()
+        world.stop()
+        conn.flushdb()
+
+
+def report(scans: list[Scan]) -> str:
+    rows = [
+        [
+            s.tokens,
+            s.latency_ms,
+            s.requests["infisical"],
+            s.requests["cloudflare"],
+            s.floor,
+            s.requests["slack"],
+            f"{s.run_seconds * 1000:.0f}",
+            f"{s.seconds * 1000:.0f}",
+            "yes" if s.at_floor else "NO",
+        ]
+        for s in scans
+    ]
+    lines = [
+        "Expiry scan (requests during one scan; floor = 1 vault + 1 Cloudflare request per page of "
+        f"{PER_PAGE}; ms: job run, and enqueue → done)",
+        "",
+        table(
+            ["tokens", "latency ms", "vault", "cloudflare", "floor", "slack", "run ms", "total ms", "at floor"], rows
+        ),
+        "",
+    ]
+    at_floor = all(s.at_floor for s in scans)
+    lines.append(f"target: every scan at the request floor: {verdict(at_floor)}")
+    biggest = [s for s in scans if s.tokens == max(SIZES) and s.latency_ms == 20]
+    for s in biggest:
+        lines.append(
+            f"target: {s.tokens}-token scan at 20 ms latency < {TARGET_SECONDS:.0f} s: "
+            f"{s.seconds:.2f} s {verdict(s.seconds < TARGET_SECONDS)}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, *, conn: redis.Redis, redis_url: str) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="cftoken-bench-scan-"))
+    scans = [scan for size in args.sizes for scan in measure_world(size, conn, redis_url, workdir)]
+    return report(scans)
