@@ -25,6 +25,9 @@ class EmbeddedRedis:
         from fakeredis import TcpFakeServer  # dev/sandbox dependency, imported only when used
 
         self._server = TcpFakeServer((host, port), server_type="redis")
+        # A client blocked in BLPOP (an idle rq worker) keeps its handler thread alive: never wait for it on stop.
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-redis", daemon=True)
 
     def start(self) -> EmbeddedRedis:

@@ -74,6 +74,7 @@ class TokenFacts:
     listed: CfToken | None
     listing_read: bool
     last_rotated: datetime | None
+    revoked: bool = False  # the vault holds the bot's REVOKED placeholder
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ def gather_facts(
         token_id=token_id,
         vault_token_id=vault_token_id,
         has_value=token.name in vault.values,
+        revoked=vault.revoked(token.name),
         expires_at_text=vault.text(token.companion("__EXPIRES_AT")) or None,
         listed=listed,
         listing_read=listing is not None,
@@ -192,6 +194,8 @@ def gather_facts(
 def detect_drift(facts: TokenFacts) -> tuple[Drift, ...]:
     """Where the vault, the inventory and Cloudflare disagree about one token."""
     name, found = facts.token.name, []
+    if facts.revoked:  # the bot revoked it on purpose: its absence at Cloudflare is not news
+        return ()
     if not facts.has_value:
         found.append(Drift("vault_value_missing", f"{name} has no value in the vault"))
     if facts.token.token_id and facts.vault_token_id and facts.vault_token_id != facts.token.token_id:
@@ -234,12 +238,14 @@ def assess(facts: TokenFacts, now: datetime, levels: Sequence[int]) -> Assessmen
     listed_expiry = facts.listed.expires_on if facts.listed else None
     expires_on = listed_expiry or parse_time(facts.expires_at_text)
     time_left = expires_on - now if expires_on else None
+    due = expires_on is None and not facts.revoked
+    reminder = cadence_reminder(facts.last_rotated, facts.token.cadence_days, now) if due else None
     return Assessment(
         token=facts.token,
         expires_on=expires_on,
         time_left=time_left,
-        threshold=threshold_for(time_left, levels) if time_left is not None else None,
-        reminder=None if expires_on else cadence_reminder(facts.last_rotated, facts.token.cadence_days, now),
+        threshold=threshold_for(time_left, levels) if time_left is not None and not facts.revoked else None,
+        reminder=reminder,
         drift=detect_drift(facts),
         cloudflare_status=facts.listed.status if facts.listed else None,
         listing_read=facts.listing_read,

@@ -79,6 +79,9 @@ class StepMachine:
         self.checkpoint.save(now=self.services.now(), step=step, **values)
 
 
+REVOKED_PLACEHOLDER = "REVOKED"  # what a revoke leaves as the token's vault value: "REVOKED <when> by <request>"
+
+
 @dataclass
 class Vault:
     """One reading of the vault folder: token values and companions, as SecretStr."""
@@ -93,6 +96,11 @@ class Vault:
         if value is None or not value.get_secret_value().strip():
             raise VaultSecretMissing(name, self.path, self.environment)
         return value
+
+    def revoked(self, name: str) -> bool:
+        """True when the bot revoked the token and left its placeholder in the vault."""
+        value = self.values.get(name)
+        return value is not None and value.get_secret_value().startswith(REVOKED_PLACEHOLDER + " ")
 
     def text(self, name: str) -> str | None:
         """A companion's plain text (IDs, timestamps, scope strings are not secrets), or None."""

@@ -40,13 +40,13 @@ def conclude(
     result: str,
     ticket_url: str | None = None,
 ) -> Request:
-    """End the request (succeeded/failed), redraw its message and post the result once, in its thread."""
+    """End the request (succeeded/failed), redraw its message, and post the result (with ✅ or ❌) once."""
     request = approvals.finish(
         services.redis, checkpoint.request_id, ok=ok, result=result, now=services.now(), ticket_url=ticket_url
     )
     refresh_message(services, request)
     if checkpoint.claim_post():
-        post(services, result, thread_ts=None)
+        post(services, f"{'✅' if ok else '❌'} {result}", thread_ts=None)
     return request
 
 

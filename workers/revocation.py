@@ -23,6 +23,7 @@ from bot.errors import CftokenError, ManagementTokenInvalid, NotAuthorized, Toke
 from bot.inventory import Inventory, Token
 from workers.checkpoints import Checkpoint
 from workers.operations import (
+    REVOKED_PLACEHOLDER,
     OperationLost,
     StepMachine,
     TokenLock,
@@ -77,7 +78,8 @@ class Revocation(StepMachine):
         show_step(self.services, self.checkpoint.request_id, "deleted at Cloudflare")
 
     def overwrite_vault(self) -> None:
-        placeholder = f"REVOKED {self.services.now():%Y-%m-%dT%H:%M:%SZ} by cftoken request {self.request.id}"
+        when = f"{self.services.now():%Y-%m-%dT%H:%M:%SZ}"
+        placeholder = f"{REVOKED_PLACEHOLDER} {when} by cftoken request {self.request.id}"
         self.services.infisical.set(self.token.name, SecretStr(placeholder))
         status.record_status(
             self.services.redis,
@@ -120,7 +122,7 @@ class Revocation(StepMachine):
         ticket = f"Incident: {ticket_url}" if ticket_url else "Incident: pending (FreeScout unavailable; retrying)"
         consumers = ", ".join(c.who for c in self.token.consumers) or "none listed in the consumer map"
         return (
-            f"✅ Revoked {self.token.name}: deleted at Cloudflare; the vault now holds a REVOKED placeholder.\n"
+            f"Revoked {self.token.name}: deleted at Cloudflare; the vault now holds a REVOKED placeholder.\n"
             f"{ticket}\nClean up its consumers: {consumers}. Then provision a replacement (runbook: provisioning)."
         )
 
@@ -174,7 +176,7 @@ def stop(services: Services, checkpoint: Checkpoint, request: Request, token: To
     """Fail cleanly before the delete; after the vault write, succeed and keep retrying the ticket; else pause."""
     step = checkpoint.step
     if step in BEFORE_DELETE or (step == "preflight" and request.state == "running" and _will_not_fix_itself(exc)):
-        result = f"❌ Revoke of {token.name} stopped before anything changed: {exc}\nNext step: {exc.runbook}"
+        result = f"Revoke of {token.name} stopped before anything changed: {exc}\nNext step: {exc.runbook}"
         conclude(services, checkpoint, ok=False, result=result)
         checkpoint.finish(now=services.now())
         return
@@ -185,7 +187,7 @@ def stop(services: Services, checkpoint: Checkpoint, request: Request, token: To
                 services,
                 checkpoint,
                 ok=True,
-                result=f"✅ Revoked {token.name}: {revocation}. The bot retries the ticket until it exists.",
+                result=f"Revoked {token.name}: {revocation}. The bot retries the ticket until it exists.",
             )
         checkpoint.save(now=services.now(), note=f"ticket pending: {exc}")
         return

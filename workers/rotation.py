@@ -203,7 +203,7 @@ def stop(services: Services, checkpoint: Checkpoint, token: Token, exc: CftokenE
     """An error ended or paused the rotation: fail cleanly if nothing changed, else pause for the reconciler."""
     step, rolls = checkpoint.step, int(checkpoint.get("rolls") or 0)
     if isinstance(exc, RollLoop):
-        result = f"❌ Roll of {token.name} gave up: {exc}\nNext step: {exc.runbook}"
+        result = f"Roll of {token.name} gave up: {exc}\nNext step: {exc.runbook}"
         conclude(services, checkpoint, ok=False, result=result)
         checkpoint.finish(now=services.now())
         return
@@ -212,7 +212,7 @@ def stop(services: Services, checkpoint: Checkpoint, token: Token, exc: CftokenE
     )
     if nothing_changed:
         result = (
-            f"❌ Roll of {token.name} stopped at {_STEP_NAMES.get(step, step)}: {exc}\n"
+            f"Roll of {token.name} stopped at {_STEP_NAMES.get(step, step)}: {exc}\n"
             f"Nothing was changed: the current value still works.\nNext step: {exc.runbook}"
         )
         conclude(services, checkpoint, ok=False, result=result)
@@ -264,7 +264,7 @@ def _success_text(token: Token, services: Services, expires: str | None) -> str:
     settings = services.settings
     expiry = f"New expiry: {expires[:10]} ({token.cadence_days} days)." if expires else "The token has no expiry."
     return (
-        f"✅ Rolled {token.name}: the new value is stored in the vault at {settings.infisical_secret_path} "
+        f"Rolled {token.name}: the new value is stored in the vault at {settings.infisical_secret_path} "
         f"({settings.infisical_environment}) and verified active at Cloudflare. {expiry}\n"
         "The previous value stopped working; consumers reading from the vault pick up the new one."
     )

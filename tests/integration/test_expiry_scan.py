@@ -383,3 +383,16 @@ def test_drift_is_not_judged_again_while_cloudflare_cannot_be_read(world, servic
     assert outage.cloudflare_error is not None
     assert len(digests(world)) == 1
     assert read_statuses(services.redis)[PAGES].summary == "missing at Cloudflare"
+
+
+def test_a_token_the_bot_revoked_is_not_reported_as_drift_or_expiring(world, services):
+    from tests.integration.scenarios import approved_request
+    from workers.revocation import revoke_token
+
+    revoke_token(services, approved_request(services.redis, world, "revoke", "CF_PAGES_DEPLOY", reason="leaked"))
+    world.clock.advance(timedelta(days=7))  # CF_PAGES_DEPLOY would now be inside its 14-day warning
+
+    report = scan(services)
+
+    assert "CF_PAGES_DEPLOY" not in report.drifted
+    assert not any(w.startswith("CF_PAGES_DEPLOY") for w in report.warned)

@@ -1,0 +1,274 @@
+"""The sandbox's channel page, served by the Slack stand-in next to the Web API it records.
+
+    GET  /                      the page (standins/static/): the SRE channel, a composer, the world panel
+    GET  /sandbox/state?viewer=U…   the channel as that person (default: the first) sees it, plus the world
+    POST /sandbox/command       {user, text}: a signed slash command to the bot, as Slack sends it
+    POST /sandbox/action        {user, action_id, value, message_ts, block_id}: a signed button click
+    POST /sandbox/fast-forward  {days}: move the stand-ins' and the bot's clocks, then scan for expiry now
+    GET  /conversation/N        (on the FreeScout stand-in) the incident ticket the bot links to
+
+Commands and clicks are delivered from a background thread: stand-in handlers run under the stand-in's lock,
+and the bot calls the Web API while it handles a request. As Slack does, a command's immediate (ack) body is
+shown to the person who typed it, or to the channel when its response_type is in_channel; a bot that does not
+answer within 3 seconds gets Slack's `operation_timeout` error shown instead.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+from rq import Queue
+
+from standins.base import Request, Response
+from standins.slack import Message
+from standins.slack_requests import block_action, slash_command
+from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
+
+STATIC = Path(__file__).with_name("static")
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}  # fmt: skip
+SLACK_TIMEOUT_SECONDS = 3.0  # Slack gives up on a command or click that is not acked within 3 s
+MAX_FAST_FORWARD_DAYS = 400
+SCAN_JOB = "workers.jobs.scan_expiry"
+
+
+@dataclass
+class Sandbox:
+    """What the page's routes need: the world, the bot's web URL, Redis and the bot's clock-offset key."""
+
+    world: World
+    bot_url: str
+    redis: redis.Redis
+    offset_key: str
+
+    @property
+    def people(self) -> list[str]:
+        return list(self.world.slack.channels[CHANNEL]["members"])
+
+
+def install(sandbox: Sandbox) -> None:
+    """Register the page's routes on the world's Slack stand-in (and the ticket view on FreeScout's)."""
+    slack, page = sandbox.world.slack, _Page(sandbox)
+    slack.route("GET", "", page.index)
+    slack.route("GET", r"/static/(?P<name>[\w.-]+)", page.static)
+    slack.route("GET", "/sandbox/state", page.state)
+    slack.route("POST", "/sandbox/command", page.command)
+    slack.route("POST", "/sandbox/action", page.action)
+    slack.route("POST", "/sandbox/fast-forward", page.fast_forward)
+    sandbox.world.freescout.route("GET", r"/conversation/(?P<cid>\d+)", page.ticket)
+
+
+def mask(value: str | None) -> str | None:
+    """A vault value as the page shows it: the last 4 characters (a REVOKED placeholder is not a secret)."""
+    if value is None:
+        return None
+    if value.startswith("REVOKED"):
+        return value
+    return "…" + value[-4:] if len(value) >= 12 else "…"
+
+
+class _Page:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.world = sandbox.world
+        self.slack = sandbox.world.slack
+        self.http = httpx.Client(timeout=SLACK_TIMEOUT_SECONDS)
+
+    # -- the page ------------------------------------------------------------------------------
+    def index(self, request: Request) -> Response:
+        return self._file("index.html")
+
+    def static(self, request: Request) -> Response:
+        return self._file(request.params["name"])
+
+    def _file(self, name: str) -> Response:
+        path = STATIC / name
+        if not path.is_file() or path.suffix not in CONTENT_TYPES:
+            return Response(404, {"error": "not found"})
+        headers = {"Cache-Control": "no-store"}
+        return Response(200, path.read_bytes(), headers, content_type=CONTENT_TYPES[path.suffix])
+
+    def state(self, request: Request) -> Response:
+        viewer = request.arg("viewer") or ""
+        if viewer not in self.sandbox.people:
+            viewer = self.sandbox.people[0]
+        shown = self.slack.messages(CHANNEL, visible_to=viewer)
+        tops = [m for m in shown if m.thread_ts in (None, m.ts)]
+        return Response(200, {
+            "channel": {"id": CHANNEL, "name": self.slack.channels[CHANNEL]["name"]},
+            "viewer": viewer,
+            "people": [self._person(user) for user in self.sandbox.people],
+            "names": {user: info["real_name"] for user, info in self.slack.users.items()},
+            "bot_user": self.slack.bot_user_id,
+            "messages": [self._message(m, [r for r in shown if r.thread_ts == m.ts and r.ts != m.ts]) for m in tops],
+            "clock": {"now": self.world.clock.now().isoformat(timespec="minutes"),
+                      "offset_days": round(self.world.clock.offset / timedelta(days=1), 3)},
+            "world": {"tokens": self._tokens(), "tickets": self._tickets()},
+            "urls": {"bot": self.sandbox.bot_url, "slack": self.slack.url, "cloudflare": self.world.cloudflare.url,
+                     "infisical": self.world.infisical.url, "freescout": self.world.freescout.url},
+        })  # fmt: skip
+
+    def _person(self, user: str) -> dict[str, Any]:
+        info = self.slack.users[user]
+        return {"id": user, "name": info["name"], "real_name": info["real_name"], "approver": user in APPROVERS}
+
+    def _message(self, message: Message, replies: list[Message]) -> dict[str, Any]:
+        author = self.slack.users.get(message.user, {})
+        return {
+            "ts": message.ts, "user": message.user, "author": author.get("real_name", message.user),
+            "is_bot": bool(author.get("is_bot")), "text": message.text, "blocks": message.blocks,
+            "edited": bool(message.edits), "ephemeral": message.ephemeral_for is not None,
+            "earlier": [self.slack.as_text(replace(message, text=v.text, blocks=v.blocks)) for v in message.edits],
+            "replies": [self._message(reply, []) for reply in replies],
+        }  # fmt: skip
+
+    def _tokens(self) -> list[dict[str, Any]]:
+        vault = self.world.vault()
+        now = self.world.clock.now()
+        rows = []
+        for token in self.world.inventory.tokens:
+            token_id = self.world.token_ids.get(token.name, "")
+            record = self.world.cloudflare.token(token_id)
+            expires_on = record.get("expires_on") if record else None
+            days_left = None
+            if expires_on:
+                moment = datetime.fromisoformat(expires_on.replace("Z", "+00:00"))
+                days_left = round((moment - now) / timedelta(days=1), 1)
+            prefix = token.name + "__"
+            rows.append({
+                "name": token.name, "token_id": token_id, "scope": token.scope,
+                "status": record["status"] if record else "deleted", "expires_on": expires_on,
+                "days_left": days_left, "vault": mask(vault.get(token.name)),
+                "companions": {key[len(token.name):]: value for key, value in sorted(vault.items())
+                               if key.startswith(prefix)},
+            })  # fmt: skip
+        return rows
+
+    def _tickets(self) -> list[dict[str, Any]]:
+        base = self.world.freescout.url
+        return [
+            {"id": c["id"], "number": c["number"], "subject": c["subject"], "status": c["status"],
+             "created_at": c["createdAt"], "tags": [t["name"] for t in c["_embedded"].get("tags", [])],
+             "url": f"{base}/conversation/{c['id']}"}
+            for c in self.world.freescout.conversations()
+        ]  # fmt: skip
+
+    def ticket(self, request: Request) -> Response:
+        """A plain view of one FreeScout conversation, so the bot's ticket link leads somewhere."""
+        conversation = self.world.freescout.conversation(int(request.params["cid"]))
+        if conversation is None:
+            return Response(404, "<h1>No such conversation</h1>", content_type="text/html; charset=utf-8")
+        threads = "".join(
+            f"<article><h3>{html.escape(str(t.get('type', '')))} · {html.escape(str(t.get('createdAt', '')))}</h3>"
+            f"<pre>{html.escape(str(t.get('body', '')))}</pre></article>"
+            for t in conversation["_embedded"]["threads"]
+        )
+        tags = ", ".join(html.escape(t["name"]) for t in conversation["_embedded"].get("tags", []))
+        page = (
+            f"<!doctype html><meta charset=utf-8><title>#{conversation['number']}</title>"
+            "<style>body{font:15px system-ui;margin:2em;max-width:60em}pre{white-space:pre-wrap}</style>"
+            f"<h1 data-testid=ticket-subject>#{conversation['number']} {html.escape(conversation['subject'])}</h1>"
+            f"<p>Status: {html.escape(conversation['status'])} · Tags: {tags or 'none'}</p>{threads}"
+        )
+        return Response(200, page, content_type="text/html; charset=utf-8")
+
+    # -- what people do ------------------------------------------------------------------------
+    def command(self, request: Request) -> Response:
+        data, error = self._json(request)
+        if error:
+            return error
+        text = str(data.get("text", "")).strip()
+        if text.startswith("/") and not (text == "/cftoken" or text.startswith("/cftoken ")):
+            return Response(400, {"error": "only /cftoken commands reach the bot in the sandbox"})
+        text = text.removeprefix("/cftoken").strip()
+        user = data["user"]
+        body, headers = slash_command(
+            signing_secret=SIGNING_SECRET, text=text, user_id=user, channel_id=CHANNEL,
+            user_name=self.slack.users[user]["name"], response_url=self.slack.new_response_url(user, CHANNEL),
+        )  # fmt: skip
+        self._deliver(body, headers, user, show_ack=True)
+        return Response(202, {"ok": True})
+
+    def action(self, request: Request) -> Response:
+        data, error = self._json(request)
+        if error:
+            return error
+        user, ts = data["user"], str(data.get("message_ts", ""))
+        message = self.slack.message(CHANNEL, ts)
+        if message is None or message.deleted or message.ephemeral_for not in (None, user):
+            return Response(404, {"error": "no such message"})
+        ephemeral = message.ephemeral_for is not None
+        body, headers = block_action(
+            signing_secret=SIGNING_SECRET, action_id=str(data.get("action_id", "")), value=str(data.get("value", "")),
+            user_id=user, channel_id=CHANNEL, message_ts=ts, block_id=str(data.get("block_id") or "actions"),
+            response_url=self.slack.new_response_url(user, CHANNEL, ts), user_name=self.slack.users[user]["name"],
+            message=None if ephemeral else message.to_api(), is_ephemeral=ephemeral,
+        )  # fmt: skip
+        self._deliver(body, headers, user, show_ack=False)
+        return Response(202, {"ok": True})
+
+    def fast_forward(self, request: Request) -> Response:
+        try:
+            days = float(request.json().get("days", 0))
+        except (ValueError, TypeError, AttributeError):
+            days = 0
+        if not 0 < days <= MAX_FAST_FORWARD_DAYS:
+            return Response(400, {"error": f"days must be more than 0 and at most {MAX_FAST_FORWARD_DAYS}"})
+        delta = timedelta(days=days)
+        self.world.clock.advance(delta)
+        self.sandbox.redis.incrbyfloat(self.sandbox.offset_key, delta.total_seconds())
+        Queue(connection=self.sandbox.redis).enqueue(SCAN_JOB, job_timeout=600)
+        return Response(200, {"ok": True, "offset_days": round(self.world.clock.offset / timedelta(days=1), 3)})
+
+    def _json(self, request: Request) -> tuple[dict[str, Any], Response | None]:
+        try:
+            data = request.json()
+        except ValueError:
+            return {}, Response(400, {"error": "expected a JSON body"})
+        if not isinstance(data, dict) or data.get("user") not in self.sandbox.people:
+            return {}, Response(400, {"error": f"user must be one of {', '.join(self.sandbox.people)}"})
+        return data, None
+
+    def _deliver(self, body: str, headers: dict[str, str], user: str, *, show_ack: bool) -> None:
+        """POST a signed request to the bot off the stand-in's lock; show its ack (or Slack's error) to `user`."""
+
+        def post() -> None:
+            try:
+                answer = self.http.post(self.sandbox.bot_url + "/slack/events", content=body, headers=headers)
+            except httpx.TimeoutException:
+                self._tell(user, {"text": '/cftoken failed with the error "operation_timeout"'})
+                return
+            except httpx.TransportError:
+                self._tell(user, {"text": '/cftoken failed with the error "dispatch_failed" (the bot is not running)'})
+                return
+            if answer.status_code != 200:
+                error = f"http_service_error ({answer.status_code})"
+                self._tell(user, {"text": f'/cftoken failed with the error "{error}"'})
+            elif show_ack and answer.content.strip():
+                self._tell(user, _ack_payload(answer))
+
+        threading.Thread(target=post, name="sandbox-deliver", daemon=True).start()
+
+    def _tell(self, user: str, payload: dict[str, Any]) -> None:
+        """Record a message as Slack does for a command's immediate answer: through a fresh response_url."""
+        url = self.slack.new_response_url(user, CHANNEL)
+        self.http.post(url, json=payload)
+
+
+def _ack_payload(answer: httpx.Response) -> dict[str, Any]:
+    """A command's ack body as a message: JSON {text, blocks, response_type} or plain text."""
+    try:
+        payload = answer.json()
+    except (ValueError, json.JSONDecodeError):
+        return {"text": answer.text}
+    if not isinstance(payload, dict) or not (payload.get("text") or payload.get("blocks")):
+        return {"text": answer.text}
+    return {key: payload[key] for key in ("text", "blocks", "response_type") if key in payload}

@@ -1,0 +1,124 @@
+"""The sandbox: try the whole bot with no Slack workspace and no real tokens.
+
+The four stand-ins seeded with the runbook's world; Redis (REDIS_URL if it answers, else an embedded stand-in);
+the Procfile's real `web`, `worker` and `clock` processes pointed at them through the normal settings; and a
+channel page, served by the Slack stand-in, where a person picked from the seeded team types `/cftoken …` and
+clicks buttons (each reaching the bot as a signed request, exactly as Slack sends it).
+
+    python -m bot.run     # prints one line with the URL to open; Ctrl-C (or SIGTERM) stops everything
+
+Fast-forward moves the stand-ins' clock and, through CFTOKEN_CLOCK_OFFSET_KEY in Redis, the bot's clock.
+At start the sandbox deletes the bot's keys (`cftoken:*`) and RQ's (`rq:*`) in its Redis database, so an earlier
+run's requests, queue and clock offset cannot leak into this one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from contextlib import ExitStack
+
+import httpx
+import redis
+
+from bot.run import PROCESSES, Supervisor, describe_death, free_port, process_env, read_procfile, stop_signals
+from bot.settings import Settings
+from standins.channel_page import Sandbox, install
+from standins.redis_server import EmbeddedRedis, answers
+from standins.world import World
+
+OFFSET_KEY = "cftoken:sandbox:clock-offset"
+SCAN_INTERVAL_MINUTES = 5
+STARTUP_TIMEOUT_SECONDS = 60.0
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+
+
+class Stopped(Exception):
+    """A stop signal arrived while the sandbox was still starting."""
+
+
+def sandbox_env(world: World, redis_url: str) -> dict[str, str]:
+    """This environment minus every cftoken setting (and Socket Mode), plus the settings that point at the world."""
+    ours = {name.upper() for name in Settings.model_fields}
+    env = {key: value for key, value in os.environ.items() if key.upper() not in ours}
+    return {
+        **env,
+        **world.settings_env(
+            redis_url=redis_url,
+            cftoken_clock_offset_key=OFFSET_KEY,
+            cftoken_scan_interval_minutes=str(SCAN_INTERVAL_MINUTES),
+        ),
+    }
+
+
+def forget_previous_runs(conn: redis.Redis) -> None:
+    """Delete the bot's and RQ's keys: requests, checkpoints, queue, workers and the clock offset of earlier runs."""
+    for pattern in ("cftoken:*", "rq:*"):
+        batch = list(conn.scan_iter(match=pattern, count=500))
+        for start in range(0, len(batch), 500):
+            conn.delete(*batch[start : start + 500])
+
+
+def wait_until_healthy(url: str, supervisor: Supervisor, stop: threading.Event) -> None:
+    """Poll the web process's /healthz until it answers 200; give up if a process dies or a stop signal arrives."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    with httpx.Client(timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if stop.is_set():
+                raise Stopped
+            dead = supervisor.dead()
+            if dead is not None:
+                raise RuntimeError(describe_death(dead))
+            try:
+                if client.get(url + "/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            stop.wait(0.1)
+    raise RuntimeError(f"web did not answer {url}/healthz within {STARTUP_TIMEOUT_SECONDS:.0f}s")
+
+
+def run_sandbox(*, echo: bool = False) -> int:
+    """Start everything, print the URL, run until SIGINT/SIGTERM (exit 0) or until a process dies (exit 1)."""
+    stop = stop_signals()
+    procfile = read_procfile()
+    supervisor = Supervisor(echo=echo)
+    with ExitStack() as cleanup:
+        try:
+            world = World.start()
+            cleanup.callback(world.stop)
+            redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+            if not answers(redis_url):
+                embedded = EmbeddedRedis()
+                embedded.start()
+                cleanup.callback(embedded.stop)
+                redis_url = embedded.url
+            conn = redis.Redis.from_url(redis_url)
+            cleanup.callback(conn.close)
+            forget_previous_runs(conn)
+            cleanup.callback(supervisor.stop)  # runs first: processes stop before the services they use
+            web_port = free_port()
+            web_url = f"http://127.0.0.1:{web_port}"
+            env = process_env(sandbox_env(world, redis_url))
+            for name in PROCESSES:
+                if stop.is_set():
+                    raise Stopped
+                # Loopback only: the sandbox's signing secret is public, so its web must not face the network.
+                command = procfile[name].replace("0.0.0.0:", "127.0.0.1:")
+                supervisor.start(name, command, {**env, "PORT": str(web_port)} if name == "web" else env)
+            install(Sandbox(world=world, bot_url=web_url, redis=conn, offset_key=OFFSET_KEY))
+            wait_until_healthy(web_url, supervisor, stop)
+        except Stopped:
+            return 0
+        except RuntimeError as exc:
+            print(f"cftoken sandbox: could not start: {exc}", file=sys.stderr, flush=True)
+            return 1
+        print(f"cftoken sandbox: open {world.slack.url}/ (Ctrl-C stops everything)", flush=True)
+        dead = supervisor.wait(stop)
+        if dead is not None:
+            print(f"cftoken sandbox: stopping everything: {describe_death(dead)}", file=sys.stderr, flush=True)
+            return 1
+        return 0
+    return 0  # unreachable; keeps type checkers content about the return
