@@ -1,8 +1,9 @@
-"""One short function per command and button: ack → parse → authorize → record → enqueue → update the message.
+"""One short function per command and button: parse → authorize → record → ack → enqueue → update the message.
 
-Every listener acks first (Slack's 3 seconds), then does only Redis work and Slack calls. Refusals are raised
-as typed errors; `on_error` is the one place that turns them into what the person reads (also registered as
-Bolt's error handler, for anything raised outside a listener body).
+A command's answer rides on its ack (Slack shows it to the person who typed), so the common commands make no
+second call to Slack; only the approval message is posted after the ack. Buttons ack at once and answer through
+the response_url. Refusals are raised as typed errors; `describe_error` is the one place that turns them into
+what the person reads.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import redis
 from rq import Queue
 from slack_bolt import App
+from slack_bolt.context.ack import Ack
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
@@ -65,13 +67,19 @@ def register(app: App, deps: Deps) -> None:
 
 
 def on_command(ack, command: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
-    """`/cftoken …` from the SRE channel."""
-    ack()
-    with answering(respond, client, context, logger):
-        deps: Deps = context[DEPS]
+    """`/cftoken …` from the SRE channel: answered in the ack; the approval message is posted after it."""
+    deps: Deps = context[DEPS]
+    try:
         check_channel(command["channel_id"], deps.settings.cftoken_channel_id)
         parsed = parse_command(command["text"], deps.inventory)
-        ANSWERS[parsed.verb](parsed, command["user_id"], deps, respond, client)
+        answer, follow_up = ANSWERS[parsed.verb](parsed, command["user_id"], deps, client)
+    except Exception as error:  # noqa: BLE001 - describe_error answers every error, logging unexpected ones
+        ack_with(ack, describe_error(error, client, deps, logger))
+        return
+    ack_with(ack, answer)
+    with answering(respond, client, context, logger):
+        if follow_up is not None:
+            follow_up()
         sweep_expired(deps, client)
 
 
@@ -117,7 +125,10 @@ def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, contex
         token = deps.inventory.find(_clicked(body))
         if token is None:
             raise UsageError(f"The token `{messages.escape(_clicked(body))}` is no longer in the inventory.")
-        open_for_approval(Command("roll", token, REQUEST_ROLL_REASON), body["user"]["id"], deps, respond, client)
+        command = Command("roll", token, REQUEST_ROLL_REASON)
+        _, post_request = open_for_approval(command, body["user"]["id"], deps, client)
+        assert post_request is not None
+        post_request()
 
 
 @contextmanager
@@ -134,43 +145,50 @@ def answering(respond: Respond, client: WebClient, context: dict, logger: Logger
 
 
 def on_error(error: Exception, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
+    """Bolt's error handler, and the answer to errors raised after an ack: through the response_url."""
+    reply(respond, describe_error(error, client, context.get(DEPS), logger))
+
+
+def describe_error(error: Exception, client: WebClient, deps: Deps | None, logger: Logger) -> messages.Message:
     """The one place errors become words: typed errors as written, anything else as a reference id."""
-    deps: Deps | None = context.get(DEPS)
     if isinstance(error, RequestClosed) and deps is not None:
         show_request(client, error.request, deps.inventory)  # e.g. it just expired: take the buttons away
     if isinstance(error, AlreadyOpen):
-        reply(respond, messages.render_already_open(error.request))
-    elif isinstance(error, CftokenError):
-        reply(respond, messages.render_error(error))
-    else:
-        reference = secrets.token_hex(4)
-        logger.error("unexpected error, reference %s", reference, exc_info=error)
-        reply(respond, messages.render_unexpected(reference))
+        return messages.render_already_open(error.request)
+    if isinstance(error, CftokenError):
+        return messages.render_error(error)
+    reference = secrets.token_hex(4)
+    logger.error("unexpected error, reference %s", reference, exc_info=error)
+    return messages.render_unexpected(reference)
 
 
-def show_help(command: Command, user: str, deps: Deps, respond: Respond, client: WebClient) -> None:
-    reply(respond, messages.render_help(deps.inventory, deps.approvers(client)))
+# Each command's answer: the message for the ack (None: a bare ack) and what to do after the ack (or None).
+Answer = tuple[messages.Message | None, Callable[[], None] | None]
 
 
-def show_list(command: Command, user: str, deps: Deps, respond: Respond, client: WebClient) -> None:
+def show_help(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
+    return messages.render_help(deps.inventory, deps.approvers(client)), None
+
+
+def show_list(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
     rotations = last_rotations(deps.redis, deps.inventory.names)
-    reply(respond, messages.render_list(deps.inventory, read_statuses(deps.redis), deps.clock(), rotations))
+    return messages.render_list(deps.inventory, read_statuses(deps.redis), deps.clock(), rotations), None
 
 
-def show_history(command: Command, user: str, deps: Deps, respond: Respond, client: WebClient) -> None:
+def show_history(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
     assert command.token is not None
-    reply(respond, messages.render_history(command.token, audit.recent(deps.redis, command.token.name)))
+    return messages.render_history(command.token, audit.recent(deps.redis, command.token.name)), None
 
 
-def queue_verify(command: Command, user: str, deps: Deps, respond: Respond, client: WebClient) -> None:
+def queue_verify(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
     assert command.token is not None
     enqueue_verify(deps.queue, name=command.token.name, requested_by=user)
     audit.append(deps.redis, audit.AuditEvent(at=deps.clock(), who=user, event="verify", token=command.token.name))
-    reply(respond, messages.render_verify_queued(command.token))
+    return messages.render_verify_queued(command.token), None
 
 
-def open_for_approval(command: Command, user: str, deps: Deps, respond: Respond, client: WebClient) -> None:
-    """Record a pending roll/revoke and post the approval message in the channel."""
+def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
+    """Record a pending roll/revoke; after the ack, post its approval message in the channel."""
     assert command.token is not None and command.verb in ("roll", "revoke")
     check_not_management(command.token, deps.inventory, command.verb)
     check_requester(user, deps.approvers(client), command.verb)
@@ -179,11 +197,15 @@ def open_for_approval(command: Command, user: str, deps: Deps, respond: Respond,
         needed=deps.settings.approvals_needed(command.verb), channel=deps.settings.cftoken_channel_id,
         ttl=timedelta(minutes=deps.settings.cftoken_request_ttl_minutes), now=deps.clock(),
     )  # fmt: skip
-    text, blocks = messages.render_request(request, deps.inventory)
-    posted = client.chat_postMessage(channel=request.channel, text=text, blocks=blocks)
-    approvals.attach_message(
-        deps.redis, request.id, channel=posted["channel"], message_ts=posted["ts"], now=deps.clock()
-    )
+
+    def post_request() -> None:
+        text, blocks = messages.render_request(request, deps.inventory)
+        posted = client.chat_postMessage(channel=request.channel, text=text, blocks=blocks)
+        approvals.attach_message(
+            deps.redis, request.id, channel=posted["channel"], message_ts=posted["ts"], now=deps.clock()
+        )
+
+    return None, post_request
 
 
 ANSWERS = {
@@ -208,6 +230,15 @@ def show_request(client: WebClient, request: Request, inventory: Inventory) -> N
         return
     text, blocks = messages.render_request(request, inventory)
     client.chat_update(channel=request.channel, ts=request.message_ts, text=text, blocks=blocks)
+
+
+def ack_with(ack: Ack, message: messages.Message | None) -> None:
+    """Acknowledge; with a message, Slack shows it to the person who typed the command (and nobody else)."""
+    if message is None:
+        ack()
+        return
+    text, blocks = message
+    ack(text=text, blocks=blocks, response_type="ephemeral")
 
 
 def reply(respond: Respond, message: messages.Message) -> None:

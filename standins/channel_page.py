@@ -16,7 +16,6 @@ answer within 3 seconds gets Slack's `operation_timeout` error shown instead.
 from __future__ import annotations
 
 import html
-import json
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -29,7 +28,7 @@ from rq import Queue
 
 from standins.base import Request, Response
 from standins.slack import Message
-from standins.slack_requests import block_action, slash_command
+from standins.slack_requests import block_action, command_answer, slash_command
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
 
 STATIC = Path(__file__).with_name("static")
@@ -252,8 +251,8 @@ class _Page:
             if answer.status_code != 200:
                 error = f"http_service_error ({answer.status_code})"
                 self._tell(user, {"text": f'/cftoken failed with the error "{error}"'})
-            elif show_ack and answer.content.strip():
-                self._tell(user, _ack_payload(answer))
+            elif show_ack and (payload := command_answer(answer.text)) is not None:
+                self._tell(user, payload)
 
         threading.Thread(target=post, name="sandbox-deliver", daemon=True).start()
 
@@ -261,14 +260,3 @@ class _Page:
         """Record a message as Slack does for a command's immediate answer: through a fresh response_url."""
         url = self.slack.new_response_url(user, CHANNEL)
         self.http.post(url, json=payload)
-
-
-def _ack_payload(answer: httpx.Response) -> dict[str, Any]:
-    """A command's ack body as a message: JSON {text, blocks, response_type} or plain text."""
-    try:
-        payload = answer.json()
-    except (ValueError, json.JSONDecodeError):
-        return {"text": answer.text}
-    if not isinstance(payload, dict) or not (payload.get("text") or payload.get("blocks")):
-        return {"text": answer.text}
-    return {key: payload[key] for key in ("text", "blocks", "response_type") if key in payload}

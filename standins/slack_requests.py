@@ -140,3 +140,16 @@ def _trigger_id(timestamp: int, user_id: str, salt: str) -> str:
     """A trigger id shaped like Slack's ("123.456.hex"), deterministic for a given request."""
     digest = hashlib.sha256(f"{timestamp}:{user_id}:{salt}".encode()).hexdigest()
     return f"{timestamp}.{int(digest[:8], 16)}.{digest[8:40]}"
+
+
+def command_answer(body: str) -> dict[str, Any] | None:
+    """A slash command's ack body as the message Slack shows the person who typed it (None: a bare ack)."""
+    if not body.strip():
+        return None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return {"text": body}
+    if not isinstance(payload, dict) or not (payload.get("text") or payload.get("blocks")):
+        return {"text": body}
+    return {key: payload[key] for key in ("text", "blocks", "response_type") if key in payload}

@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import Executor, Future
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 import redis
 from rq import Queue
@@ -18,7 +19,7 @@ from bot.inventory import load_inventory
 from bot.settings import DEFAULT_INVENTORY
 from bot.status import TokenStatus, record_status
 from standins.slack import Message, SlackStandIn, seed
-from standins.slack_requests import block_action, slash_command
+from standins.slack_requests import block_action, command_answer, slash_command
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
 
 pytestmark = pytest.mark.integration
@@ -61,11 +62,16 @@ class Workspace:
         )  # fmt: skip
 
     def type(self, text: str, *, user: str = APPROVER_A, channel: str = TEST_CHANNEL, secret: str = SECRET, **extra):
+        """Send the command as Slack does, and show its ack's answer to `user`, as Slack does."""
         url = self.slack.new_response_url(user, channel)
         body, headers = slash_command(
             signing_secret=secret, text=text, user_id=user, channel_id=channel, response_url=url, **extra
         )
-        return self.app.dispatch(BoltRequest(body=body, headers=headers))
+        response = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        answer = command_answer(response.body) if response.status == 200 else None
+        if answer is not None:
+            httpx.post(self.slack.new_response_url(user, channel), json=answer).raise_for_status()
+        return response
 
     def click(self, action_id: str, message: Message, *, user: str, value: str | None = None, secret: str = SECRET):
         if value is None:
