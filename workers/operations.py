@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 from redis.exceptions import LockError
 
+from bot import approvals
+from bot.approvals import Request
 from bot.errors import CftokenError, VaultSecretMissing
 from bot.inventory import Token
 from workers.checkpoints import Checkpoint
@@ -29,6 +31,18 @@ class NoTokenId(CftokenError):
 
 class OperationLost(CftokenError):
     runbook = "Another worker took over this operation (its lock expired); that worker finishes it."
+
+
+def open_operation(services: Services, request_id: str, action: str) -> tuple[Request, Token, Checkpoint] | None:
+    """The approved request, its token and its checkpoint (created at "queued"); None when nothing is left to do."""
+    request = approvals.load(services.redis, request_id, now=services.now())
+    if request is None:
+        log.error("%s %s: no such request", action, request_id)
+        return None
+    token = services.inventory.find(request.token)
+    assert token is not None, "requests are only opened for inventory tokens"
+    checkpoint = Checkpoint.open(services.redis, request_id, action=action, token=token.name, now=services.now())
+    return None if checkpoint.step == "done" else (request, token, checkpoint)
 
 
 @contextmanager

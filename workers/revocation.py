@@ -28,6 +28,7 @@ from workers.operations import (
     StepMachine,
     TokenLock,
     management_client,
+    open_operation,
     read_vault,
     token_id_of,
     token_lock,
@@ -150,15 +151,10 @@ def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dic
 
 def revoke_token(services: Services, request_id: str, *, wait: bool = True) -> None:
     """Run (or resume) the revocation approved in `request_id`."""
-    request = approvals.load(services.redis, request_id, now=services.now())
-    if request is None:
-        log.error("revoke %s: no such request", request_id)
+    opened = open_operation(services, request_id, "revoke")
+    if opened is None:
         return
-    token = services.inventory.find(request.token)
-    assert token is not None, "requests are only opened for inventory tokens"
-    checkpoint = Checkpoint.open(services.redis, request_id, action="revoke", token=token.name, now=services.now())
-    if checkpoint.step == "done":
-        return
+    request, token, checkpoint = opened
     with token_lock(services, token.name, wait=wait) as lock:
         checkpoint = Checkpoint.load(services.redis, request_id)
         if request.state in ("queued", "running"):

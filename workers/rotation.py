@@ -34,6 +34,7 @@ from workers.operations import (
     TokenLock,
     Vault,
     management_client,
+    open_operation,
     read_vault,
     token_id_of,
     token_lock,
@@ -175,15 +176,10 @@ class Rotation(StepMachine):
 
 def roll_token(services: Services, request_id: str, *, wait: bool = True) -> None:
     """Run (or resume) the roll approved in `request_id`."""
-    request = approvals.load(services.redis, request_id, now=services.now())
-    if request is None:
-        log.error("roll %s: no such request", request_id)
+    opened = open_operation(services, request_id, "roll")
+    if opened is None:
         return
-    token = services.inventory.find(request.token)
-    assert token is not None, "requests are only opened for inventory tokens"
-    checkpoint = Checkpoint.open(services.redis, request_id, action="roll", token=token.name, now=services.now())
-    if checkpoint.step == "done":
-        return
+    _, token, checkpoint = opened
     with token_lock(services, token.name, wait=wait) as lock:
         checkpoint = Checkpoint.load(services.redis, request_id)  # another worker may have moved it meanwhile
         refresh_message(services, approvals.mark_running(services.redis, request_id, now=services.now()))
