@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,11 +20,12 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import build_app
 from bot.clock import make_clock
-from bot.inventory import load_inventory
+from bot.inventory import InventoryError, load_inventory
 from bot.redis_conn import connect
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 EVENTS_PATH = "/slack/events"
+WORKER_BOOT_ERROR = 3  # gunicorn's exit code for "this worker cannot boot": the master stops instead of retrying
 HEALTH_PATH = "/healthz"
 
 
@@ -60,7 +62,11 @@ def create_app(settings: Settings) -> tuple[App, redis.Redis]:
 def create_application(settings: Settings | None = None) -> WebApplication:
     """The WSGI callable for gunicorn, built from the environment."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    app, conn = create_app(settings or load_settings())
+    try:
+        app, conn = create_app(settings or load_settings())
+    except (SettingsError, InventoryError) as exc:
+        print(f"cftoken web: {exc}", file=sys.stderr)  # one line naming the problem, not a traceback
+        sys.exit(WORKER_BOOT_ERROR)
     return WebApplication(app, conn)
 
 

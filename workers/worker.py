@@ -10,6 +10,7 @@ does not depend on the fork: a killed worker takes its job with it, and the job 
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 from typing import Any
 
@@ -17,6 +18,9 @@ from rq.exceptions import ShutDownImminentException
 from rq.worker import SimpleWorker, WorkerStatus
 
 import workers.jobs  # noqa: F401 - imported at start, so that the first job does not pay for it
+from bot.inventory import InventoryError
+from bot.settings import SettingsError
+from workers.services import process_services
 
 
 class CftokenWorker(SimpleWorker):
@@ -30,6 +34,10 @@ class CftokenWorker(SimpleWorker):
     imminent_shutdown_delay = 6
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
+        try:
+            process_services()  # settings, inventory and clients, built once for every job to come
+        except (SettingsError, InventoryError) as exc:
+            sys.exit(f"cftoken worker: {exc}")  # one line naming the problem, before any job can fail on it
         self.queues[0].enqueue("workers.jobs.reconcile", at_front=True, job_timeout=600)
         return super().work(*args, **kwargs)
 

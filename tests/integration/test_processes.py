@@ -19,9 +19,14 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
 
 
-def procfile_command(process: str) -> list[str]:
+def procfile_line(process: str) -> str:
+    """The Procfile's command for `process`, as the shell would run it."""
     line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith(f"{process}:"))
-    return shlex.split(line.split(":", 1)[1])
+    return line.split(":", 1)[1].strip()
+
+
+def procfile_command(process: str) -> list[str]:
+    return shlex.split(procfile_line(process))
 
 
 def run_env(world, redis_url: str) -> dict[str, str]:
@@ -58,3 +63,19 @@ def test_the_clock_process_schedules_the_scan_the_reconciler_and_request_expiry(
     assert sorted(job.func_name for job in queue.jobs) == [
         "workers.jobs.expire_requests", "workers.jobs.reconcile", "workers.jobs.scan_expiry",
     ], output  # fmt: skip
+
+
+@pytest.mark.parametrize("process", ["web", "worker", "clock"])
+def test_a_missing_setting_stops_each_process_with_one_line_naming_it(world, redis_url, process):
+    env = run_env(world, redis_url)
+    del env["CFTOKEN_APPROVERS"]
+
+    result = subprocess.run(
+        ["/bin/sh", "-c", procfile_line(process)], env={**env, "PORT": "0"}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"cftoken {process}: CFTOKEN_APPROVERS is not set" in output
+    assert "Traceback" not in output
