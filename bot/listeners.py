@@ -22,6 +22,7 @@ from slack_bolt import App
 from slack_bolt.context.ack import Ack
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
 
 from bot import approvals, audit, messages
 from bot.access import check_channel, check_not_management, check_requester
@@ -200,7 +201,14 @@ def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient
 
     def post_request() -> None:
         text, blocks = messages.render_request(request, deps.inventory)
-        posted = client.chat_postMessage(channel=request.channel, text=text, blocks=blocks)
+        try:
+            posted = client.chat_postMessage(channel=request.channel, text=text, blocks=blocks)
+        except (SlackClientError, OSError):  # nobody could approve it: withdraw it rather than block the token
+            approvals.cancel(deps.redis, request.id, user=request.requester, now=deps.clock())
+            raise CftokenError(
+                f"Slack did not take the approval message, so the {request.action} request was withdrawn. "
+                "Try again in a minute."
+            ) from None
         approvals.attach_message(
             deps.redis, request.id, channel=posted["channel"], message_ts=posted["ts"], now=deps.clock()
         )

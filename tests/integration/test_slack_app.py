@@ -256,6 +256,17 @@ def test_a_second_roll_points_to_the_pending_one(ws):
     assert len(ws.public()) == 1
 
 
+def test_a_request_whose_message_slack_refused_is_withdrawn_so_the_token_is_not_blocked(ws):
+    ws.slack.faults.fail_next("/api/chat.postMessage", 1, "500")
+
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+
+    assert "the roll request was withdrawn" in ws.told(APPROVER_A)
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    assert len(ws.public()) == 1
+    assert "Roll CF_PAGES_DEPLOY" in ws.read(ws.request_message())
+
+
 def test_someone_who_is_not_an_approver_cannot_ask_for_a_roll(ws):
     ws.type("roll CF_PAGES_DEPLOY", user=ENGINEER)
 
