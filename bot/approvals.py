@@ -28,6 +28,7 @@ State = Literal["pending", "approved", "queued", "running", "succeeded", "failed
 OPEN_STATES = frozenset({"pending", "approved", "queued", "running"})
 FINAL_STATES = frozenset({"succeeded", "failed", "denied", "cancelled", "expired"})
 PENDING_INDEX = "cftoken:pending"  # sorted set: request id scored by its deadline (unix seconds)
+APPROVED_INDEX = "cftoken:approved"  # sorted set: approved, not yet queued, scored by when (unix seconds)
 RETAIN_FINISHED = timedelta(days=30)  # the audit streams keep the history after this
 BOT = "cftoken"
 _REQUEST_ID = re.compile(r"^(roll|revoke)-[0-9a-f]{12}$")
@@ -220,6 +221,12 @@ def expire_overdue(conn: redis.Redis, *, now: datetime) -> list[Request]:
     return expired
 
 
+def stranded(conn: redis.Redis, *, now: datetime, older_than: timedelta = timedelta(minutes=1)) -> list[str]:
+    """Ids of requests approved more than `older_than` ago but never queued (the web died in between)."""
+    cutoff = (now - older_than).timestamp()
+    return [raw.decode() for raw in conn.zrangebyscore(APPROVED_INDEX, "-inf", cutoff)]
+
+
 def open_requests(conn: redis.Redis, *, now: datetime) -> list[Request]:
     """Every pending request, oldest first (for a reconciler or an operator)."""
     ids = [raw.decode() for raw in conn.zrange(PENDING_INDEX, 0, -1)]
@@ -356,5 +363,9 @@ def _save(pipe: redis.client.Pipeline, request: Request) -> None:
         pipe.zadd(PENDING_INDEX, {request.id: request.expires_at.timestamp()})
         return
     pipe.zrem(PENDING_INDEX, request.id)
+    if request.state == "approved":
+        pipe.zadd(APPROVED_INDEX, {request.id: request.updated_at.timestamp()})
+    else:
+        pipe.zrem(APPROVED_INDEX, request.id)
     retain = RETAIN_FINISHED if request.state in FINAL_STATES else None
     pipe.set(key, request.model_dump_json(), ex=retain)

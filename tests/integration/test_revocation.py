@@ -1,6 +1,9 @@
 """revoke NAME on the worker side, in-process, against the stand-ins and Redis."""
 
+from datetime import timedelta
+
 import pytest
+from rq import Queue
 
 from bot import approvals
 from standins.world import APPROVERS, CHANNEL
@@ -143,3 +146,18 @@ def test_revocation_leaves_no_token_value_in_redis_tickets_or_the_channel(world,
     assert leaks(world.slack.channel_transcript(CHANNEL), values) == []
     assert leaks(str(world.freescout.conversations()), values) == []
     assert leaks(caplog.text, values) == []
+
+
+def test_an_approved_request_the_web_never_queued_is_queued_by_the_reconciler(world, services, redis_conn):
+    now = world.clock.now()
+    request = approvals.open_request(
+        redis_conn, action="revoke", token=WAF, requester=APPROVERS[0], reason="web died", needed=1,
+        ttl=timedelta(minutes=30), channel=CHANNEL, now=now,
+    )  # fmt: skip
+    approvals.approve(redis_conn, request.id, user=APPROVERS[1], approvers=APPROVERS, now=now)  # then the web died
+    world.clock.advance(timedelta(minutes=2))
+
+    reconcile(services)
+
+    assert [job.id for job in Queue(connection=redis_conn).jobs] == [request.id]
+    assert approvals.load(redis_conn, request.id, now=world.clock.now()).state == "queued"
