@@ -23,7 +23,7 @@ from bot.errors import (
     TokenNotFound,
 )
 from bot.inventory import Inventory, Token
-from bot.messages import escape
+from bot.timestamps import parse_timestamp, utc_stamp
 from workers.clients.cloudflare import CfToken, Verification
 
 Status = Literal["ok", "warn", "fail"]
@@ -148,21 +148,21 @@ def _why_invalid(facts: Facts) -> tuple[str, str]:
                     f"Failure mode B (disabled): if that was a mistake, re-enable it in the dashboard ({DASHBOARD}); "
                     f"if it was deliberate, revoke it (`/cftoken revoke {name} reason`).")
         if view.status == "expired" or (view.expires_on is not None and view.expires_on <= now):
-            when = f" on {stamp(view.expires_on)}" if view.expires_on else ""
+            when = f" on {utc_stamp(view.expires_on)}" if view.expires_on else ""
             return (f"Cloudflare rejects the vault's value: the token expired{when} (past expires_on)",
                     f"Failure mode B (expired): confirm with {name}__EXPIRES_AT, move expires_on forward "
                     f"in the dashboard ({DASHBOARD}), then roll the token ({roll}).")
         if view.not_before is not None and view.not_before > now:
-            return (f"Cloudflare rejects the vault's value: the token is not valid before {stamp(view.not_before)}",
+            return (f"Cloudflare rejects the vault's value: the token is not valid before {utc_stamp(view.not_before)}",
                     "Failure mode B: wait for not_before, or correct it in the dashboard.")
         return ("the vault holds a value Cloudflare no longer accepts — the token is active at Cloudflare, so the "
                 "vault is out of step (e.g. a roll outside the bot)",
                 f"Failure mode B (vault out of step): roll the token ({roll}) so the vault and Cloudflare agree "
                 "again, and find out who rolled it outside the bot.")
     hint = ""
-    expires_at = parse_stamp(facts.expires_at_text)
+    expires_at = parse_timestamp(facts.expires_at_text)
     if expires_at is not None and expires_at <= now:
-        hint = f"; {name}__EXPIRES_AT says it expired on {stamp(expires_at)}"
+        hint = f"; {name}__EXPIRES_AT says it expired on {utc_stamp(expires_at)}"
     return (f"Cloudflare rejects the vault's value; without the management token's view the bot cannot tell "
             f"whether it expired, was disabled or revoked, or the vault is out of step{hint}",
             f"Failure mode B: check {name}__EXPIRES_AT; once the management token works, verify again, then roll "
@@ -204,9 +204,9 @@ def _record_check(title: str, facts: Facts, view: CfToken) -> Check:
     """Status, expires_on and last_used_on as Cloudflare shows them."""
     expired = view.status == "expired" or (view.expires_on is not None and view.expires_on <= facts.now)
     parts = [f"status {view.status}"]
-    parts.append(f"expires_on {stamp(view.expires_on)} ({_days_text(view.expires_on, facts.now)})"
+    parts.append(f"expires_on {utc_stamp(view.expires_on)} ({_days_text(view.expires_on, facts.now)})"
                  if view.expires_on else "no expiry")
-    parts.append(f"last used {stamp(view.last_used_on)}" if view.last_used_on else "never used")
+    parts.append(f"last used {utc_stamp(view.last_used_on)}" if view.last_used_on else "never used")
     detail = ", ".join(parts)
     if view.status != "active" or expired:
         return Check("fail", title, detail, "Failure mode B: see the line above.")
@@ -276,19 +276,19 @@ def expires_at_check(facts: Facts) -> Check:
     if text is None:
         if cloudflare is None:
             return Check("ok", name, "absent, and the token has no expiry at Cloudflare")
-        return Check("warn", name, f"missing; Cloudflare's expires_on is {stamp(cloudflare)}",
-                     f"Set {name} to {stamp(cloudflare)}.")
-    ours = parse_stamp(text)
+        return Check("warn", name, f"missing; Cloudflare's expires_on is {utc_stamp(cloudflare)}",
+                     f"Set {name} to {utc_stamp(cloudflare)}.")
+    ours = parse_timestamp(text)
     if ours is None:
         return Check("warn", name, f"{text!r} is not an ISO-8601 timestamp",
-                     f"Set {name} to {stamp(cloudflare) if cloudflare else 'an ISO-8601 timestamp'}.")
+                     f"Set {name} to {utc_stamp(cloudflare) if cloudflare else 'an ISO-8601 timestamp'}.")
     if cloudflare is None:
-        return Check("warn", name, f"drift: says {stamp(ours)}, but the token has no expiry at Cloudflare",
+        return Check("warn", name, f"drift: says {utc_stamp(ours)}, but the token has no expiry at Cloudflare",
                      f"Remove {name}, or set the expiry at Cloudflare to match.")
     if _to_second(ours) != _to_second(cloudflare):
-        return Check("warn", name, f"drift: says {stamp(ours)}, Cloudflare's expires_on is {stamp(cloudflare)}",
-                     f"Set {name} to {stamp(cloudflare)} (Cloudflare is the source of truth).")
-    return Check("ok", name, f"{stamp(ours)}, agrees with Cloudflare's expires_on")
+        return Check("warn", name, f"drift: says {utc_stamp(ours)}, Cloudflare's expires_on is {utc_stamp(cloudflare)}",
+                     f"Set {name} to {utc_stamp(cloudflare)} (Cloudflare is the source of truth).")
+    return Check("ok", name, f"{utc_stamp(ours)}, agrees with Cloudflare's expires_on")
 
 
 def token_id_check(facts: Facts) -> Check:
@@ -338,36 +338,6 @@ def summarise(checks: tuple[Check, ...], expires_on: datetime | None, now: datet
 
 
 # -- rendering -----------------------------------------------------------------------------------
-ICONS = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
-STATE_WORDS = {"healthy": "✅ healthy", "warning": "⚠️ warning", "failing": "❌ failing"}
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-
-
-def render_diagnosis(diagnosis: Diagnosis, *, requested_by: str | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """The report as (fallback text, Block Kit): header, one line per check with next steps, then when and who."""
-    headline = f"verify {diagnosis.token_name}: {diagnosis.state}"
-    lines = []
-    for check in diagnosis.checks:
-        line = f"{ICONS[check.status]} *{check.title}* — {check.detail}"
-        if check.next_step and check.status != "ok":
-            line += f"\n      ↳ _Next:_ {check.next_step}"
-        lines.append(line)
-    asked = f" · asked by {_who(requested_by)}" if requested_by else ""
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"verify {diagnosis.token_name}"[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{diagnosis.token_name}* is "
-                                     f"*{STATE_WORDS[diagnosis.state]}* — {diagnosis.summary}"[:3000]}},
-        *({"type": "section", "text": {"type": "mrkdwn", "text": line[:3000]}} for line in lines),
-        {"type": "context", "elements": [{"type": "mrkdwn",
-                                          "text": f"Checked {stamp(diagnosis.checked_at)}{asked}"}]},
-    ]  # fmt: skip
-    return f"{headline} — {diagnosis.summary}", blocks
-
-
-def _who(user: str) -> str:
-    return f"<@{user}>" if _USER_ID.match(user) else escape(user)
-
-
 # -- small pure helpers --------------------------------------------------------------------------
 def granted_zones(view: CfToken) -> tuple[frozenset[str], bool]:
     """Zone ids the allow policies grant, and whether they grant all zones (deny policies ignored)."""
@@ -446,19 +416,3 @@ def _days_text(moment: datetime | None, now: datetime) -> str:
         return f"expired {ago} days ago" if ago > 1 else "expired"
     days = (moment - now).days
     return f"{days} days left" if days != 1 else "1 day left"
-
-
-def stamp(moment: datetime) -> str:
-    """UTC, to the second, as Cloudflare writes it: 2026-07-05T12:00:00Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_stamp(text: str | None) -> datetime | None:
-    """An ISO-8601 timestamp (Z or offset; naive means UTC), or None if absent or unreadable."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=moment.tzinfo or UTC)

@@ -25,6 +25,7 @@ import redis
 from bot.errors import CftokenError
 from bot.inventory import Token
 from bot.status import TokenStatus, last_rotations, record_statuses
+from bot.timestamps import parse_timestamp
 from workers.clients.cloudflare import CfToken
 from workers.operations import Vault, management_client, read_vault
 from workers.services import Services
@@ -159,17 +160,6 @@ def drift_fingerprint(drift: Sequence[Drift]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def parse_time(text: str | None) -> datetime | None:
-    """An ISO-8601 time (naive read as UTC), or None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def gather_facts(
     token: Token, vault: Vault, listing: Mapping[str, CfToken] | None, rotated: datetime | None
 ) -> TokenFacts:
@@ -213,7 +203,7 @@ def detect_drift(facts: TokenFacts) -> tuple[Drift, ...]:
                 else f"{name} has no token id in the inventory or __TOKEN_ID",
             )
         )
-    vault_expiry = parse_time(facts.expires_at_text)
+    vault_expiry = parse_timestamp(facts.expires_at_text)
     if facts.expires_at_text and vault_expiry is None:
         found.append(Drift("expires_at", f"{name}__EXPIRES_AT is not an ISO-8601 time"))
     elif facts.listed is not None:
@@ -236,7 +226,7 @@ def _expires_at_disagreement(vault_expiry: datetime | None, cloudflare_expiry: d
 def assess(facts: TokenFacts, now: datetime, levels: Sequence[int]) -> Assessment:
     """Time to expiry (Cloudflare's, else __EXPIRES_AT), the threshold reached, the cadence reminder, drift."""
     listed_expiry = facts.listed.expires_on if facts.listed else None
-    expires_on = listed_expiry or parse_time(facts.expires_at_text)
+    expires_on = listed_expiry or parse_timestamp(facts.expires_at_text)
     time_left = expires_on - now if expires_on else None
     due = expires_on is None and not facts.revoked
     reminder = cadence_reminder(facts.last_rotated, facts.token.cadence_days, now) if due else None

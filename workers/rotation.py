@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pydantic import SecretStr
 
 from bot import approvals, status
 from bot.errors import CftokenError, TokenInvalid
 from bot.inventory import Token
+from bot.timestamps import parse_timestamp, utc_stamp
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import (
@@ -137,11 +138,11 @@ class Rotation(StepMachine):
         if planned is None:  # fix the instant once, so a resumed step writes the same one
             planned = (self.services.now() + timedelta(days=self.token.cadence_days)).replace(microsecond=0).isoformat()
             self.save("stored", expires_on=planned)
-        expires_on = _parse(planned)
+        expires_on = parse_timestamp(planned)
         if current.status == "expired":  # a new expiry revives it; a full-replace PUT must say so
             current = current.model_copy(update={"status": "active"})
         self.cloudflare.update_token(current, expires_on=expires_on)
-        self.services.infisical.set(self.token.companion("__EXPIRES_AT"), SecretStr(_iso_z(expires_on)))
+        self.services.infisical.set(self.token.companion("__EXPIRES_AT"), SecretStr(utc_stamp(expires_on)))
         self.save("expiry")
 
     def report(self) -> None:
@@ -155,7 +156,7 @@ class Rotation(StepMachine):
                 checked_at=now,
                 source="roll",
                 state="healthy",
-                expires_on=_parse(expires) if expires else None,
+                expires_on=parse_timestamp(expires) if expires else None,
                 summary="rolled and verified active",
             ),
         )
@@ -264,11 +265,3 @@ def _success_text(token: Token, services: Services, expires: str | None) -> str:
         f"({settings.infisical_environment}) and verified active at Cloudflare. {expiry}\n"
         "The previous value stopped working; consumers reading from the vault pick up the new one."
     )
-
-
-def _parse(moment: str) -> datetime:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
-
-
-def _iso_z(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -17,7 +17,8 @@ from bot.inventory import Token
 from bot.messages import escape
 from bot.status import TokenStatus, record_status
 from workers.clients.cloudflare import CfToken, CloudflareClient
-from workers.diagnosis import Diagnosis, Facts, diagnose, render_diagnosis
+from workers.diagnosis import Diagnosis, Facts, diagnose
+from workers.diagnosis_messages import render_diagnosis
 from workers.operations import Vault, read_vault, token_id_of
 from workers.services import Services
 

@@ -20,7 +20,8 @@ from bot.errors import (
 from bot.inventory import load_inventory
 from bot.settings import DEFAULT_INVENTORY
 from workers.clients.cloudflare import CfToken, Verification
-from workers.diagnosis import Diagnosis, Facts, diagnose, render_diagnosis
+from workers.diagnosis import Diagnosis, Facts, diagnose
+from workers.diagnosis_messages import render_diagnosis
 from workers.operations import NoTokenId
 
 INVENTORY = load_inventory(DEFAULT_INVENTORY)
