@@ -31,7 +31,7 @@ from bench.processes import Process, RssSampler, cpu_seconds, start_web, start_w
 from bench.tables import percentile, table, verdict
 from bot import approvals
 from bot.settings import DEFAULT_INVENTORY
-from standins.slack_requests import block_action, slash_command
+from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
 
 ALICE, BOB = APPROVERS
@@ -132,17 +132,7 @@ def approve_clicks(world: World, conn: redis.Redis, tokens: list[str]) -> list[t
         request = pending.get(token)
         if request is None or request.message_ts is None:
             raise SystemExit(f"no pending roll request with a message for {token}: the roll scenario failed")
-        clicks.append(
-            block_action(
-                signing_secret=SIGNING_SECRET,
-                action_id="approve",
-                value=request.id,
-                user_id=BOB,
-                channel_id=CHANNEL,
-                message_ts=request.message_ts,
-                response_url=world.slack.new_response_url(BOB, CHANNEL, request.message_ts),
-            )
-        )
+        clicks.append(world.signed_click("approve", request.id, user=BOB, message_ts=request.message_ts))
     return clicks
 
 

@@ -28,7 +28,7 @@ from bench.processes import Hit, Process, Timeline, start_web, start_worker
 from bench.tables import percentile, table, verdict
 from bot import approvals
 from standins.base import Request
-from standins.slack_requests import block_action, slash_command
+from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
 
 ALICE, BOB = APPROVERS
@@ -107,15 +107,7 @@ class Bench:
         request = self._opened(name)
         marker = RESULT_TEXT[action].format(name).encode()
         found = self.timeline.expect(lambda hit, req: hit.path == "/api/chat.postMessage" and marker in req.body)
-        click = block_action(
-            signing_secret=SIGNING_SECRET,
-            action_id="approve",
-            value=request.id,
-            user_id=BOB,
-            channel_id=CHANNEL,
-            message_ts=request.message_ts,
-            response_url=self.world.slack.new_response_url(BOB, CHANNEL, request.message_ts),
-        )
+        click = self.world.signed_click("approve", request.id, user=BOB, message_ts=request.message_ts)
         sent = time.time()
         acked = self.post(click)
         result = self.wait(found, f"{action} result")

@@ -23,6 +23,7 @@ from standins.freescout import FreeScoutStandIn
 from standins.infisical import InfisicalStandIn
 from standins.slack import SlackStandIn
 from standins.slack import seed as seed_slack
+from standins.slack_requests import block_action
 
 PROJECT_ID = "proj-moosequest"
 CLIENT_ID = "cftoken-bot-identity"
@@ -142,6 +143,19 @@ class World:
         record = self.cloudflare.token(self.token_ids[name])
         value = record.get("expires_on") if record else None
         return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+    # -- talking to the bot as Slack does ---------------------------------------------------------
+    def signed_click(self, action_id: str, value: str, *, user: str, message_ts: str) -> tuple[str, dict[str, str]]:
+        """A signed block_actions request for a button on a channel message, with a fresh response_url."""
+        return block_action(
+            signing_secret=SIGNING_SECRET,
+            action_id=action_id,
+            value=value,
+            user_id=user,
+            channel_id=CHANNEL,
+            message_ts=message_ts,
+            response_url=self.slack.new_response_url(user, CHANNEL, message_ts),
+        )
 
     # -- pointing the bot at it ------------------------------------------------------------------
     def settings_values(self, *, redis_url: str) -> dict[str, str]:

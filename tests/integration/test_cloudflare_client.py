@@ -33,7 +33,7 @@ TOKENS = "/client/v4/user/tokens"
 
 @pytest.fixture(scope="module")
 def server():
-    """One running server for the module (stopping one costs 0.5 s); each test gets it reset."""
+    """One running server for the module; each test gets it reset."""
     running = CloudflareStandIn(Clock()).start()
     yield running
     running.stop()

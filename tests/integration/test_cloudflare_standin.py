@@ -21,7 +21,7 @@ ROLLED = re.compile(r"^cfut_[A-Za-z0-9]{40}[0-9a-f]{8}$")
 
 @pytest.fixture(scope="module")
 def server():
-    """One running server for the module (stopping one costs 0.5 s); each test gets it reset."""
+    """One running server for the module; each test gets it reset."""
     running = CloudflareStandIn(Clock()).start()
     yield running
     running.stop()

@@ -22,7 +22,7 @@ SUBJECT = "Cloudflare token revoked: dns-edit"
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FreeScoutStandIn]:
-    """One server per module (stopping one takes half a second); `freescout` resets it for every test."""
+    """One server per module; `freescout` resets it for every test."""
     standin = FreeScoutStandIn(api_key=KEY)
     standin.add_mailbox(1, "Incidents", "incidents@example.org")
     standin.add_mailbox(2, "Support", "support@example.org")

@@ -20,7 +20,7 @@ USER_ID = 7
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FreeScoutStandIn]:
-    """One server per module (stopping one takes half a second); `freescout` resets it for every test."""
+    """One server per module; `freescout` resets it for every test."""
     standin = FreeScoutStandIn(api_key=KEY)
     standin.add_mailbox(1, "Incidents", "incidents@example.org")
     standin.add_mailbox(2, "Support", "support@example.org")
