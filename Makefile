@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m bot.run
+	$(BIN)/python -m sandbox.run
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest

@@ -29,8 +29,8 @@ from rq import Queue
 
 from bench.processes import Process, RssSampler, cpu_seconds, start_web, start_worker
 from bench.tables import percentile, table, verdict
-from bot import approvals
-from bot.settings import DEFAULT_INVENTORY
+from domain import approvals
+from domain.settings import DEFAULT_INVENTORY
 from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
 

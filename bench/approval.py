@@ -26,7 +26,7 @@ from rq.registry import FinishedJobRegistry
 
 from bench.processes import Hit, Process, Timeline, start_web, start_worker
 from bench.tables import percentile, table, verdict
-from bot import approvals
+from domain import approvals
 from standins.base import Request
 from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World

@@ -25,8 +25,8 @@ from rq import Queue
 from bench.approval import _epoch
 from bench.processes import Process, Timeline, start_worker
 from bench.tables import table, verdict
-from bot.inventory import load_inventory
-from bot.settings import DEFAULT_INVENTORY
+from domain.inventory import load_inventory
+from domain.settings import DEFAULT_INVENTORY
 from standins.world import DEFAULT_EXPIRY_DAYS, World
 from workers.clients.cloudflare import PER_PAGE
 

@@ -12,9 +12,9 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot import listeners
-from bot.clock import utc_now
-from bot.inventory import Inventory
-from bot.settings import Settings, SettingsError
+from domain.clock import utc_now
+from domain.inventory import Inventory
+from domain.settings import Settings, SettingsError
 
 
 def build_app(

@@ -6,9 +6,9 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.errors import CftokenError
-from bot.inventory import Inventory, Token
-from bot.messages import escape
+from domain.errors import CftokenError
+from domain.inventory import Inventory, Token
+from domain.messages import escape
 
 Verb = Literal["help", "list", "history", "verify", "roll", "revoke"]
 EXAMPLE_NAME = "CF_WAF_EDIT_RAXX_APP"

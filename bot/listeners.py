@@ -24,16 +24,16 @@ from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
-from bot import approvals, audit, messages
-from bot.access import check_channel, check_not_management, check_requester
-from bot.approvals import AlreadyOpen, Request, RequestClosed
 from bot.commands import Command, UsageError, parse_command
-from bot.errors import CftokenError
-from bot.inventory import Inventory
-from bot.queueing import enqueue_request, enqueue_verify
-from bot.settings import Settings
-from bot.status import last_rotations, read_statuses
 from bot.usergroups import resolve_approvers
+from domain import approvals, audit, messages
+from domain.access import check_channel, check_not_management, check_requester
+from domain.approvals import AlreadyOpen, Request, RequestClosed
+from domain.errors import CftokenError
+from domain.inventory import Inventory
+from domain.queueing import enqueue_request, enqueue_verify
+from domain.settings import Settings
+from domain.status import last_rotations, read_statuses
 
 DEPS = "cftoken"  # the Bolt context key under which listeners find their dependencies
 REQUEST_ROLL_REASON = "expiry warning"
@@ -197,7 +197,7 @@ def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient
         deps.redis, action=command.verb, token=command.token.name, requester=user, reason=command.reason,
         needed=deps.settings.approvals_needed(command.verb), channel=deps.settings.cftoken_channel_id,
         ttl=timedelta(minutes=deps.settings.cftoken_request_ttl_minutes), now=deps.clock(),
-    )  # fmt: skip
+    )
 
     def post_request() -> None:
         text, blocks = messages.render_request(request, deps.inventory)

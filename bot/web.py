@@ -19,10 +19,10 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import build_app
-from bot.clock import make_clock
-from bot.inventory import InventoryError, load_inventory
-from bot.redis_conn import connect
-from bot.settings import Settings, SettingsError, load_settings
+from domain.clock import make_clock
+from domain.inventory import InventoryError, load_inventory
+from domain.redis_conn import connect
+from domain.settings import Settings, SettingsError, load_settings
 
 EVENTS_PATH = "/slack/events"
 WORKER_BOOT_ERROR = 3  # gunicorn's exit code for "this worker cannot boot": the master stops instead of retrying
@@ -98,7 +98,7 @@ def main() -> None:
         "gunicorn",
         ["gunicorn", "bot.web:application", "--bind", f"0.0.0.0:{port}", "--workers", workers,
          "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-"],
-    )  # fmt: skip
+    )
 
 
 if __name__ == "__main__":

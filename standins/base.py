@@ -216,7 +216,6 @@ class StandIn:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    # -- routing ---------------------------------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         """Register `handler` for `method` and a path pattern such as r"/user/tokens/(?P<token_id>[^/]+)"."""
         self._routes.append((method, re.compile(pattern + r"/?$"), handler))
@@ -250,7 +249,6 @@ class StandIn:
         with self.lock:
             return sum(1 for m, p in self.requests if (method in (None, m)) and p.startswith(prefix))
 
-    # -- serving ---------------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Self:
         standin = self
 

@@ -90,7 +90,6 @@ class CloudflareStandIn(StandIn):
         self.route("PUT", _TOKEN, self._guard(self._update, write))
         self.route("DELETE", _TOKEN, self._guard(self._delete, write))
 
-    # -- seeding and inspection (tests, sandbox) -------------------------------------------------
     def reset(self, *, rate_limit: int | None = None) -> None:
         """Forget every token, zone, request and fault: lets one running server serve many tests."""
         with self.lock:
@@ -151,7 +150,6 @@ class CloudflareStandIn(StandIn):
             self._tokens.pop(token_id, None)
             self._values = {value: owner for value, owner in self._values.items() if owner != token_id}
 
-    # -- Cloudflare's shapes ---------------------------------------------------------------------
     def fault_response(self, fault: _Fault) -> Response:
         if fault.kind == "429":
             response = fail(429, _THROTTLED)
@@ -175,7 +173,6 @@ class CloudflareStandIn(StandIn):
         self._issued.append(value)
         return value
 
-    # -- auth, permissions, rate limit -----------------------------------------------------------
     def _guard(self, handler: Guarded, needs: tuple[str, ...] | None) -> Callable[[Request], Response]:
         """Authenticate the bearer, count it against the rate limit, check `needs`, then run the handler."""
 
@@ -216,7 +213,6 @@ class CloudflareStandIn(StandIn):
             raise refusal
         hits.append(now)
 
-    # -- endpoints -------------------------------------------------------------------------------
     def _verify(self, request: Request, caller: dict[str, Any]) -> Response:
         shown = state.public_token(caller)
         result = {key: shown[key] for key in ("id", "status", "not_before", "expires_on") if key in shown}

@@ -112,7 +112,6 @@ class FreeScoutStandIn(StandIn):
         self._api("GET", "/mailboxes", self._list_mailboxes)
         self._api("GET", "/users", self._list_users)
 
-    # -- seeding and inspection (tests, sandbox) -------------------------------------------------
     def add_mailbox(self, mailbox_id: int, name: str, email: str) -> None:
         """Seed a mailbox that conversations can be created in."""
         now = iso(self.clock.now())
@@ -156,7 +155,6 @@ class FreeScoutStandIn(StandIn):
             record = self._conversations.get(conversation_id)
             return self._entity(record, threads=True, tags=True) if record else None
 
-    # -- plumbing ------------------------------------------------------------------------------
     def _api(self, method: str, pattern: str, handler: Handler) -> None:
         """Register an /api route behind the module's ApiAuth middleware."""
 
@@ -191,7 +189,6 @@ class FreeScoutStandIn(StandIn):
             raise _not_found()
         return record
 
-    # -- customers and threads -----------------------------------------------------------------
     def _customer(self, data: Any) -> dict[str, Any]:
         """Find a customer by id, then email; create one if absent (the module's createCustomer rules)."""
         if isinstance(data, list) and data and isinstance(data[0], dict):
@@ -255,7 +252,6 @@ class FreeScoutStandIn(StandIn):
         if kind != "customer" and (kind == "message" or status):
             conversation["userUpdatedAt"] = now
 
-    # -- rendering -----------------------------------------------------------------------------
     def _entity(self, record: dict[str, Any], *, threads: bool, tags: bool) -> dict[str, Any]:
         customer = self._customers[record["customerId"]]
         assignee = self._users.get(record["assigneeId"] or 0)
@@ -291,7 +287,6 @@ class FreeScoutStandIn(StandIn):
                      "totalPages": max(math.ceil(len(items) / page_size), 1), "number": page},
         }
 
-    # -- handlers ------------------------------------------------------------------------------
     def _create_conversation(self, request: Request) -> Response:
         data = _body(request)
         _require(data, ("subject", "type", "mailboxId", "customer", "threads"))

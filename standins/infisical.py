@@ -89,7 +89,6 @@ class InfisicalStandIn(StandIn):
                                     ("DELETE", self._delete)):
                 self.route(method, prefix + r"/(?P<name>[^/]+)", self._guard(handler, project_key))
 
-    # -- seeding and inspection (tests, sandbox) -------------------------------------------------
     def add_identity(self, client_id: str, client_secret: str, *, project_id: str, can_read: bool = True,
                      can_write: bool = True) -> None:
         with self.lock:
@@ -140,7 +139,6 @@ class InfisicalStandIn(StandIn):
         with self.lock:
             self._folders.get((project_id, environment, _folder(path)), {}).pop(name, None)
 
-    # -- Infisical's shapes ----------------------------------------------------------------------
     def fault_response(self, fault: _Fault) -> Response:
         if fault.kind == "429":
             response = _error(429, "RateLimitExceeded", "Rate limit exceeded. Please try again in a minute")
@@ -176,7 +174,6 @@ class InfisicalStandIn(StandIn):
         record["comment"] = record["comment"] if comment is None else comment
         return record
 
-    # -- auth ------------------------------------------------------------------------------------
     def _login(self, request: Request) -> Response:
         body = _json_body(request)
         if body is None:
@@ -219,7 +216,6 @@ class InfisicalStandIn(StandIn):
 
         return guarded
 
-    # -- secrets ---------------------------------------------------------------------------------
     def _list(self, identity: dict, scope: _Scope) -> Response:
         view = scope.flag("viewSecretValue", "true")
         _require(identity, "read", "readValue" if view else "describeSecret")

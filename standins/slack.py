@@ -121,7 +121,7 @@ class SlackStandIn(StandIn):
                 "deleted": False, "tz": "Europe/London", "is_admin": False, "is_owner": False,
                 "is_bot": is_bot, "is_app_user": False, "is_restricted": False, "is_ultra_restricted": False,
                 "profile": {"display_name": name, "real_name": real_name, "email": f"{name}@example.test"},
-            }  # fmt: skip
+            }
 
     def add_usergroup(self, group_id: str, user_ids: list[str]) -> None:
         with self.lock:
@@ -148,7 +148,7 @@ class SlackStandIn(StandIn):
                 for m in self._messages
                 if m.channel == channel and not m.deleted and m.ephemeral_for in (None, visible_to)
                 and (include_threads or m.thread_ts in (None, m.ts))
-            ]  # fmt: skip
+            ]
 
     def message(self, channel: str, ts: str) -> Message | None:
         """One message by ts, deleted or not."""
@@ -222,7 +222,7 @@ class SlackStandIn(StandIn):
     def _auth_test(self, _args: dict[str, Any]) -> dict[str, Any]:
         return {"url": "https://cftoken.slack.com/", "team": "cftoken", "user": "cftoken",
                 "team_id": self.team_id, "user_id": self.bot_user_id, "bot_id": self.bot_id,
-                "is_enterprise_install": False}  # fmt: skip
+                "is_enterprise_install": False}
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._bot_channel(args)
@@ -340,7 +340,7 @@ class SlackStandIn(StandIn):
         text, blocks = _content(payload)
         ephemeral_for = None if payload.get("response_type") == "in_channel" else entry.user
         message = self._record(entry.channel, text, blocks, thread_ts=payload.get("thread_ts"),
-                               ephemeral_for=ephemeral_for)  # fmt: skip
+                               ephemeral_for=ephemeral_for)
         entry.last_posted = message.ts
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.inventory import Inventory, Token, load_inventory
-from bot.settings import DEFAULT_INVENTORY
+from domain.inventory import Inventory, Token, load_inventory
+from domain.settings import DEFAULT_INVENTORY
 from standins.base import Clock, iso
 from standins.cloudflare import CloudflareStandIn
 from standins.freescout import FreeScoutStandIn
@@ -56,7 +56,7 @@ def policies_for(token: Token, inventory: Inventory) -> list[dict[str, Any]]:
              "permission_groups": [g for g in groups if g["name"].startswith("API Tokens")]},
             {"effect": "allow", "resources": {f"com.cloudflare.api.account.{ACCOUNT_ID}": "*"},
              "permission_groups": [g for g in groups if not g["name"].startswith("API Tokens")]},
-        ]  # fmt: skip
+        ]
     if token.all_zones:
         resources: dict[str, Any] = {"com.cloudflare.api.account.zone.*": "*"}
     else:
@@ -118,7 +118,6 @@ class World:
                 self.put(token.companion("__EXPIRES_AT"), iso(expires_on))
         return token_id
 
-    # -- the vault folder ------------------------------------------------------------------------
     @property
     def vault_path(self) -> str:
         return self.inventory.vault.path
@@ -144,7 +143,6 @@ class World:
         value = record.get("expires_on") if record else None
         return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
-    # -- talking to the bot as Slack does ---------------------------------------------------------
     def signed_click(self, action_id: str, value: str, *, user: str, message_ts: str) -> tuple[str, dict[str, str]]:
         """A signed block_actions request for a button on a channel message, with a fresh response_url."""
         return block_action(
@@ -157,7 +155,6 @@ class World:
             response_url=self.slack.new_response_url(user, CHANNEL, message_ts),
         )
 
-    # -- pointing the bot at it ------------------------------------------------------------------
     def settings_values(self, *, redis_url: str) -> dict[str, str]:
         """Setting name → value, as Settings keyword arguments (lower case) or environment (upper case)."""
         return {

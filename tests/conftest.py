@@ -7,7 +7,7 @@ import os
 import pytest
 import redis
 
-from bot.settings import Settings
+from domain.settings import Settings
 from standins.redis_server import EmbeddedRedis, answers
 
 TEST_CHANNEL = "C0SRE0001"

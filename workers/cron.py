@@ -4,7 +4,7 @@ import sys
 
 from rq import cron
 
-from bot.settings import SettingsError, load_settings
+from domain.settings import SettingsError, load_settings
 from workers import jobs
 
 try:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bot.errors import (
+from domain.cloudflare_tokens import CfToken, Verification
+from domain.errors import (
     CftokenError,
     ManagementTokenInvalid,
     NotAuthorized,
@@ -22,9 +23,8 @@ from bot.errors import (
     TokenInvalid,
     TokenNotFound,
 )
-from bot.inventory import Inventory, Token
-from bot.timestamps import parse_timestamp, utc_stamp
-from workers.clients.cloudflare import CfToken, Verification
+from domain.inventory import Inventory, Token
+from domain.timestamps import parse_timestamp, utc_stamp
 
 Status = Literal["ok", "warn", "fail"]
 State = Literal["healthy", "warning", "failing"]
@@ -98,7 +98,6 @@ def diagnose(facts: Facts, inventory: Inventory) -> Diagnosis:
     )
 
 
-# -- the checks ----------------------------------------------------------------------------------
 def vault_check(facts: Facts, inventory: Inventory) -> Check:
     """Failure mode C: the value is at the configured path and environment."""
     where = f"{facts.vault_path} (env {facts.vault_environment})"
@@ -110,7 +109,7 @@ def vault_check(facts: Facts, inventory: Inventory) -> Check:
         "fail", "Vault", f"{facts.token.name} is missing at {facts.vault_path} in env {facts.vault_environment}",
         f"Failure mode C: confirm the path is {facts.vault_path} and the env is {facts.vault_environment}; "
         "restore the secret from Infisical's version history, or provision a replacement token.",
-    )  # fmt: skip
+    )
 
 
 def verify_check(facts: Facts, inventory: Inventory) -> Check:
@@ -337,8 +336,6 @@ def summarise(checks: tuple[Check, ...], expires_on: datetime | None, now: datet
     return f"{worst.title}: {worst.detail}{more}"
 
 
-# -- rendering -----------------------------------------------------------------------------------
-# -- small pure helpers --------------------------------------------------------------------------
 def granted_zones(view: CfToken) -> tuple[frozenset[str], bool]:
     """Zone ids the allow policies grant, and whether they grant all zones (deny policies ignored)."""
     zones: set[str] = set()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.messages import escape
-from bot.timestamps import utc_stamp
+from domain.messages import escape
+from domain.timestamps import utc_stamp
 from workers.diagnosis import Diagnosis
 
 ICONS = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
@@ -31,7 +31,7 @@ def render_diagnosis(diagnosis: Diagnosis, *, requested_by: str | None = None) -
         *({"type": "section", "text": {"type": "mrkdwn", "text": line[:3000]}} for line in lines),
         {"type": "context", "elements": [{"type": "mrkdwn",
                                           "text": f"Checked {utc_stamp(diagnosis.checked_at)}{asked}"}]},
-    ]  # fmt: skip
+    ]
     return f"{headline} — {diagnosis.summary}", blocks
 
 

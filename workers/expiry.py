@@ -22,12 +22,13 @@ from typing import Literal
 
 import redis
 
-from bot.errors import CftokenError
-from bot.inventory import Token
-from bot.status import TokenStatus, last_rotations, record_statuses
-from bot.timestamps import parse_timestamp
-from workers.clients.cloudflare import CfToken
-from workers.operations import Vault, management_client, read_vault
+from domain.cloudflare_tokens import CfToken
+from domain.errors import CftokenError
+from domain.inventory import Token
+from domain.status import TokenStatus, last_rotations, record_statuses
+from domain.timestamps import parse_timestamp
+from domain.vault import Vault
+from workers.operations import management_client, read_vault
 from workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,6 @@ class ScanReport:
     cloudflare_error: str | None = None
 
 
-# -- pure decisions ------------------------------------------------------------------------------
 def thresholds(warn_days: Iterable[int]) -> tuple[int, ...]:
     """The warning days, loosest first, then EXPIRED."""
     return (*sorted({day for day in warn_days if day > 0}, reverse=True), EXPIRED)
@@ -274,7 +274,6 @@ def stamp(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
-# -- the edge ------------------------------------------------------------------------------------
 def scan(services: Services) -> ScanReport:
     """One expiry scan: read once, assess every token, refresh statuses, post new findings once as a digest."""
     from workers.expiry_messages import render_digest  # imported here: it imports this module's types

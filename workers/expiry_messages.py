@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.inventory import Inventory, Token
-from bot.messages import Blocks, Message, clock_time, escape, time_left_text, zones_text
+from domain.inventory import Inventory, Token
+from domain.messages import Blocks, Message, clock_time, escape, time_left_text, zones_text
 from workers.expiry import EXPIRED, Assessment, Findings, stamp
 
 MAX_BLOCKS = 50  # Slack's limit per message; a bigger digest continues in a second message

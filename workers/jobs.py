@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from bot import approvals
+from domain import approvals
 from workers import expiry, verification
 from workers import reconcile as reconciliation
 from workers.reporting import refresh_message

@@ -1,4 +1,4 @@
-"""What roll and revoke share: the per-token lock, the vault folder read, the management token, the token id."""
+"""What roll and revoke share: the per-token lock, the step machine, the vault folder read, the management token."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pydantic import SecretStr
 from redis.exceptions import LockError
 
-from bot import approvals
-from bot.approvals import Request
-from bot.errors import CftokenError, VaultSecretMissing
-from bot.inventory import Token
+from domain import approvals
+from domain.approvals import Request
+from domain.errors import CftokenError
+from domain.inventory import Token
+from domain.vault import Vault
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
 from workers.services import Services
@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 
 class TokenBusy(CftokenError):
     runbook = "Another operation on this token is running; this one resumes when it ends."
-
-
-class NoTokenId(CftokenError):
-    runbook = "Set the token's __TOKEN_ID companion in the vault (or token_id in the inventory)."
 
 
 class OperationLost(CftokenError):
@@ -93,35 +89,6 @@ class StepMachine:
         self.checkpoint.save(now=self.services.now(), step=step, **values)
 
 
-REVOKED_PLACEHOLDER = "REVOKED"  # what a revoke leaves as the token's vault value: "REVOKED <when> by <request>"
-
-
-@dataclass
-class Vault:
-    """One reading of the vault folder: token values and companions, as SecretStr."""
-
-    values: dict[str, SecretStr]
-    path: str
-    environment: str
-
-    def value(self, name: str) -> SecretStr:
-        """A token value; a blank one counts as missing (it would only reach Cloudflare as 'Bearer ')."""
-        value = self.values.get(name)
-        if value is None or not value.get_secret_value().strip():
-            raise VaultSecretMissing(name, self.path, self.environment)
-        return value
-
-    def revoked(self, name: str) -> bool:
-        """True when the bot revoked the token and left its placeholder in the vault."""
-        value = self.values.get(name)
-        return value is not None and value.get_secret_value().startswith(REVOKED_PLACEHOLDER + " ")
-
-    def text(self, name: str) -> str | None:
-        """A companion's plain text (IDs, timestamps, scope strings are not secrets), or None."""
-        value = self.values.get(name)
-        return value.get_secret_value().strip() if value is not None else None
-
-
 def read_vault(services: Services) -> Vault:
     """The whole folder in one request."""
     settings = services.settings
@@ -131,11 +98,3 @@ def read_vault(services: Services) -> Vault:
 def management_client(services: Services, vault: Vault) -> CloudflareClient:
     """A Cloudflare client holding the management token read from the vault."""
     return services.cloudflare(vault.value(services.inventory.management_token))
-
-
-def token_id_of(token: Token, vault: Vault) -> str:
-    """The Cloudflare id: the inventory's, else the vault's __TOKEN_ID companion."""
-    token_id = token.token_id or vault.text(token.companion("__TOKEN_ID"))
-    if not token_id:
-        raise NoTokenId(f"{token.name} has no token id in the inventory and no {token.name}__TOKEN_ID in the vault")
-    return token_id

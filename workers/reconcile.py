@@ -7,9 +7,9 @@ import logging
 
 from rq import Queue
 
-from bot import approvals
-from bot.queueing import enqueue_request
-from bot.settings import Settings
+from domain import approvals
+from domain.queueing import enqueue_request
+from domain.settings import Settings
 from workers.checkpoints import UNFINISHED, Checkpoint, unfinished
 from workers.operations import TokenBusy
 from workers.revocation import revoke_token

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from bot import approvals
-from bot.approvals import Request
-from bot.errors import CftokenError
-from bot.messages import render_request
+from domain import approvals
+from domain.approvals import Request
+from domain.errors import CftokenError
+from domain.messages import render_request
 from workers.checkpoints import Checkpoint
 from workers.services import Services
 

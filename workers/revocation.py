@@ -17,20 +17,19 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from bot import approvals, status
-from bot.approvals import Request
-from bot.errors import CftokenError, ManagementTokenInvalid, NotAuthorized, TokenNotFound
-from bot.inventory import Inventory, Token
+from domain import approvals, status
+from domain.approvals import Request
+from domain.errors import CftokenError, ManagementTokenInvalid, NotAuthorized, TokenNotFound
+from domain.inventory import Inventory, Token
+from domain.vault import REVOKED_PLACEHOLDER, token_id_of
 from workers.checkpoints import Checkpoint
 from workers.operations import (
-    REVOKED_PLACEHOLDER,
     OperationLost,
     StepMachine,
     TokenLock,
     management_client,
     open_operation,
     read_vault,
-    token_id_of,
     token_lock,
 )
 from workers.reporting import conclude, post, refresh_message, show_step
@@ -48,7 +47,7 @@ class Revocation(StepMachine):
     ) -> None:
         self.services, self.checkpoint, self.request, self.token, self.lock = (
             services, checkpoint, request, token, lock,
-        )  # fmt: skip
+        )
         self.vault = read_vault(services)
         self.steps: dict[str, Callable[[], None]] = {
             "queued": self.preflight,
@@ -114,7 +113,7 @@ class Revocation(StepMachine):
         else:  # the request already ended while FreeScout was down: add the link now
             refresh_message(self.services, approvals.attach_ticket(
                 self.services.redis, self.request.id, ticket_url=ticket_url, now=self.services.now()
-            ))  # fmt: skip
+            ))
             if self.checkpoint.claim_post("ticket_posted"):
                 post(self.services, f"🎫 Incident for revoked {self.token.name}: {ticket_url}", thread_ts=None)
         self.checkpoint.finish(now=self.services.now())

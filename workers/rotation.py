@@ -23,21 +23,20 @@ from datetime import timedelta
 
 from pydantic import SecretStr
 
-from bot import approvals, status
-from bot.errors import CftokenError, TokenInvalid
-from bot.inventory import Token
-from bot.timestamps import parse_timestamp, utc_stamp
+from domain import approvals, status
+from domain.errors import CftokenError, TokenInvalid
+from domain.inventory import Token
+from domain.timestamps import parse_timestamp, utc_stamp
+from domain.vault import Vault, token_id_of
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import (
     OperationLost,
     StepMachine,
     TokenLock,
-    Vault,
     management_client,
     open_operation,
     read_vault,
-    token_id_of,
     token_lock,
 )
 from workers.reporting import conclude, post, refresh_message, show_step
@@ -75,7 +74,6 @@ class Rotation(StepMachine):
             "verified": self.report,
         }
 
-    # -- steps -----------------------------------------------------------------------------------
     def preflight(self) -> None:
         show_step(self.services, self.checkpoint.request_id, "pre-flight")
         if self.services.settings.cftoken_secret_key is None:
@@ -164,7 +162,6 @@ class Rotation(StepMachine):
         conclude(self.services, self.checkpoint, ok=True, result=_success_text(self.token, self.services, expires))
         self.checkpoint.finish(now=now)
 
-    # -- helpers ---------------------------------------------------------------------------------
     @property
     def token_id(self) -> str:
         return self.checkpoint.fields["token_id"]

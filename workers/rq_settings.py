@@ -2,6 +2,6 @@
 
 import os
 
-from bot.redis_conn import rq_url
+from domain.redis_conn import rq_url
 
 REDIS_URL = rq_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))

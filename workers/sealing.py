@@ -8,7 +8,7 @@ import hashlib
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
-from bot.errors import CftokenError
+from domain.errors import CftokenError
 
 
 class SealBroken(CftokenError):

@@ -16,10 +16,10 @@ import httpx
 import redis
 from pydantic import SecretStr
 
-from bot.clock import make_clock, utc_now
-from bot.inventory import Inventory, load_inventory
-from bot.redis_conn import connect
-from bot.settings import Settings, load_settings
+from domain.clock import make_clock, utc_now
+from domain.inventory import Inventory, load_inventory
+from domain.redis_conn import connect
+from domain.settings import Settings, load_settings
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.freescout import FreeScoutClient
 from workers.clients.http import RetryPolicy

@@ -12,14 +12,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TypeVar
 
-from bot.errors import CftokenError
-from bot.inventory import Token
-from bot.messages import escape
-from bot.status import TokenStatus, record_status
-from workers.clients.cloudflare import CfToken, CloudflareClient
+from domain.cloudflare_tokens import CfToken
+from domain.errors import CftokenError
+from domain.inventory import Token
+from domain.messages import escape
+from domain.status import TokenStatus, record_status
+from domain.vault import Vault, token_id_of
+from workers.clients.cloudflare import CloudflareClient
 from workers.diagnosis import Diagnosis, Facts, diagnose
 from workers.diagnosis_messages import render_diagnosis
-from workers.operations import Vault, read_vault, token_id_of
+from workers.operations import read_vault
 from workers.services import Services
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from rq.exceptions import ShutDownImminentException
 from rq.worker import SimpleWorker, WorkerStatus
 
 import workers.jobs  # noqa: F401 - imported at start, so that the first job does not pay for it
-from bot.inventory import InventoryError
-from bot.settings import SettingsError
+from domain.inventory import InventoryError
+from domain.settings import SettingsError
 from workers.services import process_services
 
 
@@ -45,7 +45,7 @@ class CftokenWorker(SimpleWorker):
         if self.get_state() != WorkerStatus.BUSY:
             return
         self.log.warning("Imminent shutdown, raising ShutDownImminentException in %d seconds",
-                         self.imminent_shutdown_delay)  # fmt: skip
+                         self.imminent_shutdown_delay)
         # The job's own timeout alarm gives way to this one, as in HerokuWorker's horse: the job ends either way.
         signal.signal(signal.SIGALRM, self._shut_down_now)
         signal.alarm(self.imminent_shutdown_delay)

@@ -1,4 +1,4 @@
-"""Run the README's command (`python -m bot.run`, no Slack credentials) as a subprocess and look at what it leaves.
+"""Run the README's command (`python -m sandbox.run`, no Slack credentials) as a subprocess and look at what it leaves.
 
 Processes and listening sockets are read from /proc, so the checks need no tools beyond Linux itself.
 """
@@ -69,14 +69,14 @@ class Sandbox:
 
 
 def start_sandbox(redis_url: str, timeout: float = 60.0) -> Sandbox:
-    """Start `python -m bot.run` without SLACK_BOT_TOKEN and wait for its one line with the URL."""
+    """Start `python -m sandbox.run` without SLACK_BOT_TOKEN and wait for its one line with the URL."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SLACK_")}
     env["REDIS_URL"] = redis_url
     began = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.run"], cwd=REPO, env=env, start_new_session=True,
+        [sys.executable, "-m", "sandbox.run"], cwd=REPO, env=env, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    )
     sandbox = Sandbox(process)
     found = threading.Event()
 

@@ -12,7 +12,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from bot.run import free_port
+from sandbox.run import free_port
 from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET
 from tests.e2e.sandbox_process import REPO, alive, descendants, kill_tree, listening_ports
@@ -39,9 +39,9 @@ def test_with_slack_credentials_the_run_command_runs_the_procfile_processes_of_t
     env = {**os.environ, **world.settings_env(redis_url=redis_url), "PORT": str(port)}
     env.pop("SLACK_APP_TOKEN", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.run"], cwd=REPO, env=env, start_new_session=True,
+        [sys.executable, "-m", "sandbox.run"], cwd=REPO, env=env, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    )
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(line.rstrip() for line in process.stdout), daemon=True)
     reader.start()
@@ -50,7 +50,7 @@ def test_with_slack_credentials_the_run_command_runs_the_procfile_processes_of_t
         body, headers = slash_command(
             signing_secret=SIGNING_SECRET, text="verify CF_WAF_EDIT_RAXX_APP", user_id=APPROVERS[0],
             channel_id=CHANNEL, response_url=world.slack.new_response_url(APPROVERS[0], CHANNEL),
-        )  # fmt: skip
+        )
         with urlopen(Request(f"http://127.0.0.1:{port}/slack/events", data=body.encode(), headers=headers)) as ack:
             assert ack.status == 200
 

@@ -1,4 +1,4 @@
-"""The sandbox as an SRE trying the bot meets it: `python -m bot.run`, then a browser on the channel page.
+"""The sandbox as an SRE trying the bot meets it: `python -m sandbox.run`, then a browser on the channel page.
 
 Headless Chromium (Debian's chromium + chromium-driver) does what a person would: verify, a roll refused to
 its own requester and approved by the other approver, a revoke through its confirmation dialog to the
@@ -57,7 +57,7 @@ def browser() -> Iterator[webdriver.Chrome]:
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1440,1000"):  # fmt: skip
+                 "--no-first-run", "--window-size=1440,1000"):
         options.add_argument(flag)
     with tempfile.TemporaryDirectory(prefix="cftoken-chromium-") as profile:
         options.add_argument(f"--user-data-dir={profile}")
@@ -157,7 +157,7 @@ def vault_values(infisical_url: str) -> dict[str, str]:
     client = InfisicalClient(
         base_url=infisical_url, client_id=CLIENT_ID, client_secret=SecretStr(CLIENT_SECRET), project_id=PROJECT_ID,
         environment="prod", secret_path="/MooseQuest/cloudflare",
-    )  # fmt: skip
+    )
     with client:
         return {name: value.get_secret_value() for name, value in client.list_folder().items()}
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import redis
 
-from bot import approvals
+from domain import approvals
 from standins.world import APPROVERS, CHANNEL, World
 
 
@@ -17,7 +17,7 @@ def approved_request(conn: redis.Redis, world: World, action: str, token: str, r
     request = approvals.open_request(
         conn, action=action, token=token, requester=APPROVERS[0], reason=reason, needed=1,
         ttl=timedelta(minutes=30), channel=CHANNEL, now=now,
-    )  # fmt: skip
+    )
     ts = _post_as_bot(world, f"{action} {token} requested")
     approvals.attach_message(conn, request.id, channel=CHANNEL, message_ts=ts, now=now)
     approvals.approve(conn, request.id, user=APPROVERS[1], approvers=APPROVERS, now=now)

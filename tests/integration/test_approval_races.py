@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from rq import Queue
 
-from bot import approvals
-from bot.queueing import enqueue_request
+from domain import approvals
+from domain.queueing import enqueue_request
 from standins.slack import SlackStandIn, seed
 from tests.conftest import APPROVER_A, APPROVER_B, TEST_CHANNEL
 from tests.integration.test_slack_app import T0, Workspace

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import (
+from domain.errors import (
     CftokenError,
     ManagementTokenInvalid,
     NotAuthorized,
@@ -164,7 +164,6 @@ def test_permission_groups_include_the_runbooks_ids(client):
     assert groups["Zone WAF Write"] == WAF_WRITE and groups["API Tokens Write"] == state.TOKENS_WRITE
 
 
-# -- error mapping, end to end -----------------------------------------------------------------------
 def test_verify_of_an_expired_token_raises_token_invalid(standin, client):
     value = standin.add_token("OLD", policies=[ZONE_POLICY], expires_on=standin.clock.now() - timedelta(1))[1]
 
@@ -203,7 +202,6 @@ def test_an_unknown_token_id_raises_token_not_found(client, call):
     assert "0" * 32 in str(caught.value)
 
 
-# -- faults and retries ------------------------------------------------------------------------------
 def test_verify_rides_out_two_429s(standin, client, waf):
     standin.faults.fail_next(TOKENS + "/verify", 2, "429", retry_after=0)
 
@@ -277,7 +275,6 @@ def test_create_token_is_never_retried(standin, client):
     assert standin.count("POST", TOKENS) == 1 and len(standin.tokens()) == 2
 
 
-# -- secrets never leak ------------------------------------------------------------------------------
 def test_no_token_value_appears_in_logs_errors_or_reprs(standin, client, mgmt, waf, caplog):
     caplog.set_level(logging.DEBUG)
     rolled = client.roll(waf[0])

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from rq import Queue
 
-from bot import approvals
-from bot.queueing import enqueue_request
+from domain import approvals
+from domain.queueing import enqueue_request
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
 
@@ -32,7 +32,7 @@ RQ = str(Path(sys.executable).with_name("rq"))
 def start_worker(world, redis_url: str) -> subprocess.Popen:
     env = {**os.environ, **world.settings_env(redis_url=redis_url, cftoken_lock_seconds=str(LOCK_SECONDS))}
     command = [RQ, "worker", "--config", "workers.rq_settings", "--worker-class", "workers.worker.CftokenWorker",
-               "--burst", "default"]  # fmt: skip
+               "--burst", "default"]
     return subprocess.Popen(
         command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -15,12 +15,12 @@ from rq import Queue
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
-from bot import approvals
 from bot.app import build_app
-from bot.errors import ServiceUnavailable
-from bot.inventory import Inventory, Token, load_inventory
-from bot.settings import DEFAULT_INVENTORY
-from bot.status import read_statuses, record_rotation
+from domain import approvals
+from domain.errors import ServiceUnavailable
+from domain.inventory import Inventory, Token, load_inventory
+from domain.settings import DEFAULT_INVENTORY
+from domain.status import read_statuses, record_rotation
 from standins.base import iso
 from standins.slack import Message
 from standins.slack_requests import block_action
@@ -40,7 +40,6 @@ TOKEN_LIST = "/client/v4/user/tokens"
 _LABEL = re.compile(r"\((\d+)-day warning\)|(expired)")
 
 
-# -- reading the channel -------------------------------------------------------------------------
 def digests(world: World) -> list[Message]:
     return [m for m in world.slack.messages(CHANNEL) if m.text.startswith("Cloudflare token check")]
 
@@ -60,7 +59,6 @@ def labels_for(world: World, name: str) -> list[str]:
     return found
 
 
-# -- setting the world up ------------------------------------------------------------------------
 @pytest.fixture
 def services_on(redis_url: str) -> Iterator[Callable[[World], Services]]:
     """Build job services pointed at another world (same test Redis); closed after the test."""
@@ -68,7 +66,7 @@ def services_on(redis_url: str) -> Iterator[Callable[[World], Services]]:
 
     def build(other: World, inventory: Inventory | None = None) -> Services:
         made = build_services(make_settings(**other.settings_values(redis_url=redis_url)), clock=other.clock.now,
-                              retry=RetryPolicy.instant())  # fmt: skip
+                              retry=RetryPolicy.instant())
         built.append(made)
         return dataclasses.replace(made, inventory=inventory) if inventory is not None else made
 
@@ -105,13 +103,12 @@ def scan_twice(services: Services) -> None:
     scan(services)
 
 
-# -- thresholds ----------------------------------------------------------------------------------
 def test_walk_to_expiry_posts_each_threshold_once_and_a_roll_starts_the_cycle_afresh(world, services):
     scan_twice(services)
     assert labels_for(world, PAGES) == []
 
     for step in (timedelta(days=6, minutes=1), timedelta(days=7), timedelta(days=4), timedelta(days=2),
-                 timedelta(days=1)):  # fmt: skip
+                 timedelta(days=1)):
         world.clock.advance(step)
         scan_twice(services)
 
@@ -143,7 +140,7 @@ def test_warnings_found_in_one_scan_go_out_as_one_message_with_a_button_per_toke
 
     (message,) = digests(world)
     assert sorted(report.warned) == ["CF_ACCESS_MGMT:14d", "CF_DNS_EDIT_GETRAXX_COM:expired",
-                                     "CF_PAGES_DEPLOY:expired", "CF_WAF_EDIT_RAXX_APP:1d"]  # fmt: skip
+                                     "CF_PAGES_DEPLOY:expired", "CF_WAF_EDIT_RAXX_APP:1d"]
     buttons = [b["accessory"] for b in message.blocks if "accessory" in b]
     assert [b["value"] for b in buttons] == ["CF_PAGES_DEPLOY", "CF_DNS_EDIT_GETRAXX_COM", "CF_WAF_EDIT_RAXX_APP"]
     assert sections_about(message, "CF_ACCESS_MGMT")  # shown, without a button: the bot never rolls it
@@ -186,7 +183,6 @@ def test_a_warning_whose_post_failed_is_posted_by_the_next_scan(world, services)
     assert labels_for(world, PAGES) == ["1d"]
 
 
-# -- drift ---------------------------------------------------------------------------------------
 def test_drift_is_reported_once_in_the_digest_and_again_when_it_changes(world, services):
     world.put("CF_DNS_EDIT_GETRAXX_COM__EXPIRES_AT", "2030-01-01T00:00:00Z")
     world.put("CF_WAF_EDIT_RAXX_APP__TOKEN_ID", "e" * 32)
@@ -199,7 +195,7 @@ def test_drift_is_reported_once_in_the_digest_and_again_when_it_changes(world, s
     (message,) = digests(world)
     text = world.slack.as_text(message)
     assert sorted(report.drifted) == ["CF_DNS_EDIT_GETRAXX_COM", "CF_PAGES_DEPLOY", "CF_PAGES_READ",
-                                      "CF_WAF_EDIT_RAXX_APP"]  # fmt: skip
+                                      "CF_WAF_EDIT_RAXX_APP"]
     assert "CF_DNS_EDIT_GETRAXX_COM__EXPIRES_AT says 2030-01-01 00:00 UTC; Cloudflare says" in text
     assert f"CF_WAF_EDIT_RAXX_APP__TOKEN_ID is {'e' * 32} but the inventory says d0cf0ade" in text
     assert f"Cloudflare has no token with id {world.token_ids[PAGES]}" in text
@@ -213,7 +209,6 @@ def test_drift_is_reported_once_in_the_digest_and_again_when_it_changes(world, s
     assert "CF_WAF_EDIT_RAXX_APP" not in world.slack.as_text(digests(world)[-1])
 
 
-# -- no expiry -----------------------------------------------------------------------------------
 def test_a_token_without_expiry_gets_one_reminder_per_cadence_period(long_lived_world, services_on):
     world, services = long_lived_world, services_on(long_lived_world)
     scan(services)
@@ -245,7 +240,6 @@ def test_the_reminder_counts_from_the_last_roll_the_bot_recorded(world, services
     assert sections_about(message, "CF_PAGES_READ")[0]["accessory"]["value"] == "CF_PAGES_READ"
 
 
-# -- status for /cftoken list --------------------------------------------------------------------
 def test_the_scan_refreshes_the_status_list_shows_for_every_token(world, services):
     world.clock.advance(timedelta(days=15))
 
@@ -272,7 +266,6 @@ def test_no_token_value_reaches_the_channel_or_redis(world, services):
     assert all(value and value not in transcript and value not in stored for value in values)
 
 
-# -- the Request roll button ---------------------------------------------------------------------
 class InlineExecutor(Executor):
     """Run Bolt's listeners in the dispatching thread, so the test reads their effects straight after."""
 
@@ -288,12 +281,12 @@ class InlineExecutor(Executor):
 def click_request_roll(world: World, world_settings, services: Services, user: str, message: Message, name: str):
     client = WebClient(token=world.slack.bot_token, base_url=world.slack.url + "/api/")
     app = build_app(world_settings, services.redis, Queue(connection=services.redis), services.inventory,
-                    client=client, clock=world.clock.now, listener_executor=InlineExecutor())  # fmt: skip
+                    client=client, clock=world.clock.now, listener_executor=InlineExecutor())
     body, headers = block_action(
         signing_secret=SIGNING_SECRET, action_id="request_roll", value=name, user_id=user, channel_id=CHANNEL,
         message_ts=message.ts, response_url=world.slack.new_response_url(user, CHANNEL, message.ts),
         message=message.to_api(),
-    )  # fmt: skip
+    )
     return app.dispatch(BoltRequest(body=body, headers=headers))
 
 
@@ -324,7 +317,6 @@ def test_request_roll_from_someone_who_is_not_an_approver_opens_nothing(world, s
     assert refusal and "only approvers can ask for a roll" in refusal[0]
 
 
-# -- request counts ------------------------------------------------------------------------------
 def list_pages_requested(world: World) -> int:
     return sum(1 for method, path in world.cloudflare.requests if (method, path) == ("GET", TOKEN_LIST))
 
@@ -342,7 +334,7 @@ def bulk_inventory(count: int) -> Inventory:
     """The shipped inventory plus `count` generated zone-read tokens, validated like the file is."""
     shipped = load_inventory(DEFAULT_INVENTORY)
     bulk = [Token(name=f"CF_BULK_{i:03d}", zones=("raxx.app",), permissions=("Zone Read",), scope="Zone:Zone:Read",
-                  cadence_days=90) for i in range(count)]  # fmt: skip
+                  cadence_days=90) for i in range(count)]
     return Inventory.model_validate({**shipped.model_dump(), "tokens": [*shipped.tokens, *bulk]})
 
 
@@ -366,7 +358,7 @@ def test_one_scan_of_500_tokens_reads_the_vault_once_and_the_token_list_once_per
         assert len(report.warned) == 50 and len(report.messages) == 2  # past Slack's 50 blocks: two messages
         assert len(read_statuses(services.redis)) == 500
         print(f"\n500 tokens: vault reads 1, Cloudflare list pages {list_pages_requested(big)}, "
-              f"scan {elapsed * 1000:.0f} ms")  # fmt: skip
+              f"scan {elapsed * 1000:.0f} ms")
     finally:
         big.stop()
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import RateLimited, ServiceUnavailable, TicketError
+from domain.errors import RateLimited, ServiceUnavailable, TicketError
 from standins.freescout import FreeScoutStandIn
 from workers.clients.freescout import FreeScoutClient, Ticket
 from workers.clients.http import RetryPolicy

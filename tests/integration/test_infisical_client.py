@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import (
+from domain.errors import (
     CftokenError,
     RateLimited,
     ServiceUnavailable,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rq import Queue
 
-from bot.queueing import enqueue_verify
+from domain.queueing import enqueue_verify
 from standins.world import APPROVERS, CHANNEL
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ def test_the_worker_process_runs_a_queued_verify_and_posts_the_report(world, red
     result = subprocess.run(
         [*procfile_command("worker"), "--burst"], env=run_env(world, redis_url), capture_output=True, text=True,
         timeout=120,
-    )  # fmt: skip
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     transcript = world.slack.channel_transcript(CHANNEL)
@@ -52,7 +52,7 @@ def test_the_clock_process_schedules_the_scan_the_reconciler_and_request_expiry(
     clock = subprocess.Popen(
         procfile_command("clock"), env=run_env(world, redis_url), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
-    )  # fmt: skip
+    )
     queue = Queue(connection=redis_conn)
     deadline = time.monotonic() + 30
     while len(queue.jobs) < 3 and time.monotonic() < deadline:
@@ -62,7 +62,7 @@ def test_the_clock_process_schedules_the_scan_the_reconciler_and_request_expiry(
 
     assert sorted(job.func_name for job in queue.jobs) == [
         "workers.jobs.expire_requests", "workers.jobs.reconcile", "workers.jobs.scan_expiry",
-    ], output  # fmt: skip
+    ], output
 
 
 @pytest.mark.parametrize("process", ["web", "worker", "clock"])
@@ -73,7 +73,7 @@ def test_a_missing_setting_stops_each_process_with_one_line_naming_it(world, red
     result = subprocess.run(
         ["/bin/sh", "-c", procfile_line(process)], env={**env, "PORT": "0"}, capture_output=True, text=True,
         timeout=60,
-    )  # fmt: skip
+    )
 
     output = result.stdout + result.stderr
     assert result.returncode != 0

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from rq import Queue
 
-from bot import approvals
+from domain import approvals
 from standins.world import APPROVERS, CHANNEL
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
 from workers.checkpoints import unfinished
@@ -153,7 +153,7 @@ def test_an_approved_request_the_web_never_queued_is_queued_by_the_reconciler(wo
     request = approvals.open_request(
         redis_conn, action="revoke", token=WAF, requester=APPROVERS[0], reason="web died", needed=1,
         ttl=timedelta(minutes=30), channel=CHANNEL, now=now,
-    )  # fmt: skip
+    )
     approvals.approve(redis_conn, request.id, user=APPROVERS[1], approvers=APPROVERS, now=now)  # then the web died
     world.clock.advance(timedelta(minutes=2))
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot import approvals
+from domain import approvals
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
 from workers.checkpoints import Checkpoint, unfinished

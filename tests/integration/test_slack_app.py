@@ -13,11 +13,11 @@ from rq import Queue
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
-from bot import approvals
 from bot.app import build_app
-from bot.inventory import load_inventory
-from bot.settings import DEFAULT_INVENTORY
-from bot.status import TokenStatus, record_status
+from domain import approvals
+from domain.inventory import load_inventory
+from domain.settings import DEFAULT_INVENTORY
+from domain.status import TokenStatus, record_status
 from standins.slack import Message, SlackStandIn, seed
 from standins.slack_requests import block_action, command_answer, slash_command
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
@@ -59,7 +59,7 @@ class Workspace:
         self.app = build_app(
             make_settings(**settings), conn, self.queue, load_inventory(DEFAULT_INVENTORY), client,
             clock=self.clock.now, listener_executor=InlineExecutor(),
-        )  # fmt: skip
+        )
 
     def type(self, text: str, *, user: str = APPROVER_A, channel: str = TEST_CHANNEL, secret: str = SECRET, **extra):
         """Send the command as Slack does, and show its ack's answer to `user`, as Slack does."""
@@ -82,7 +82,7 @@ class Workspace:
             signing_secret=secret, action_id=action_id, value=value, user_id=user, channel_id=message.channel,
             message_ts=message.ts, message=message.to_api(),
             response_url=self.slack.new_response_url(user, message.channel, message.ts),
-        )  # fmt: skip
+        )
         return self.app.dispatch(BoltRequest(body=body, headers=headers))
 
     def public(self) -> list[Message]:
@@ -141,7 +141,7 @@ def test_list_shows_every_token_with_its_last_known_state_and_age(ws):
         ws.redis, "CF_WAF_EDIT_RAXX_APP",
         TokenStatus(checked_at=T0 - timedelta(hours=2), source="verify", state="healthy",
                     expires_on=T0 + timedelta(days=42), summary="value matches Cloudflare"),
-    )  # fmt: skip
+    )
 
     ws.type("list", user=ENGINEER)
 
@@ -433,7 +433,7 @@ def test_request_roll_from_an_expiry_warning_opens_a_normal_request(ws, slack):
         channel=TEST_CHANNEL, text="CF_PAGES_DEPLOY expires in 7 days",
         blocks=[{"type": "actions", "elements": [{"type": "button", "action_id": "request_roll",
                  "value": "CF_PAGES_DEPLOY", "text": {"type": "plain_text", "text": "Request roll"}}]}],
-    )  # fmt: skip
+    )
     warning = slack.message(TEST_CHANNEL, posted["ts"])
 
     ws.click("request_roll", warning, user=ENGINEER)

@@ -7,7 +7,7 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import RateLimited, ServiceUnavailable, UnexpectedResponse
+from domain.errors import RateLimited, ServiceUnavailable, UnexpectedResponse
 from standins.slack import SlackStandIn
 from workers.clients.slack import SlackClient
 

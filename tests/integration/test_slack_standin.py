@@ -36,7 +36,7 @@ REQUEST_BLOCKS = [
          "text": {"type": "plain_text", "text": "Approve"}},
         {"type": "button", "action_id": "deny", "value": "req-1", "text": {"type": "plain_text", "text": "Deny"}},
     ]},
-]  # fmt: skip
+]
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.status import read_status
-from bot.timestamps import utc_stamp as stamp
+from domain.status import read_status
+from domain.timestamps import utc_stamp as stamp
 from standins.world import CHANNEL, ENGINEER, policies_for
 from tests.integration.scenarios import leaks, redis_dump, token_values
 from workers.verification import verify_and_report

@@ -17,8 +17,8 @@ from urllib.request import Request, urlopen
 import pytest
 from rq import Queue
 
-from bot import approvals
-from bot.clock import utc_now
+from domain import approvals
+from domain.clock import utc_now
 from standins.slack import SlackStandIn, seed
 from standins.slack_requests import block_action, command_answer, slash_command
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
@@ -37,10 +37,10 @@ def gunicorn(redis_url: str, slack_url: str) -> Iterator[str]:
         "SLACK_BOT_TOKEN": "xoxb-standin-token", "SLACK_SIGNING_SECRET": SECRET,
         "CFTOKEN_CHANNEL_ID": TEST_CHANNEL, "CFTOKEN_APPROVERS": f"{APPROVER_A},{APPROVER_B}",
         "INFISICAL_CLIENT_ID": "test", "INFISICAL_CLIENT_SECRET": "test", "INFISICAL_PROJECT_ID": "test",
-    }  # fmt: skip
+    }
     env.pop("SLACK_APP_TOKEN", None)
     command = [sys.executable, "-m", "gunicorn", "bot.web:application", "--bind", "127.0.0.1:0",
-               "--workers", "1", "--worker-class", "gthread", "--threads", "4"]  # fmt: skip
+               "--workers", "1", "--worker-class", "gthread", "--threads", "4"]
     process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     found: list[str] = []
     ready = threading.Event()
@@ -171,7 +171,7 @@ def test_roll_then_approve_over_http_queues_the_request_job(web, slack, redis_co
         signing_secret=SECRET, action_id="approve", value=request_id, user_id=APPROVER_B, channel_id=TEST_CHANNEL,
         message_ts=posted.ts, message=posted.to_api(),
         response_url=slack.new_response_url(APPROVER_B, TEST_CHANNEL, posted.ts),
-    )  # fmt: skip
+    )
     status, _, _ = post(web + "/slack/events", body, headers)
 
     slack.wait_for(lambda m: m.ts == posted.ts and "approved and queued" in slack.as_text(m))

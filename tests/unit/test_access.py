@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.access import (
+from domain.access import (
     Refused,
     check_approval,
     check_cancel,
@@ -13,8 +13,8 @@ from bot.access import (
     check_not_management,
     check_requester,
 )
-from bot.inventory import load_inventory
-from bot.settings import DEFAULT_INVENTORY
+from domain.inventory import load_inventory
+from domain.settings import DEFAULT_INVENTORY
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
 
 INVENTORY = load_inventory(DEFAULT_INVENTORY)

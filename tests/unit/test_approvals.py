@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import approvals, audit
-from bot.access import Refused
-from bot.approvals import AlreadyOpen, RequestClosed, RequestNotFound
+from domain import approvals, audit
+from domain.access import Refused
+from domain.approvals import AlreadyOpen, RequestClosed, RequestNotFound
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -20,7 +20,7 @@ def open_roll(conn, *, needed=1, now=T0, token="CF_WAF_EDIT_RAXX_APP", action="r
     return approvals.open_request(
         conn, action=action, token=token, requester=requester, reason="quarterly", needed=needed, ttl=TTL,
         channel=TEST_CHANNEL, now=now,
-    )  # fmt: skip
+    )
 
 
 def events(conn, token="CF_WAF_EDIT_RAXX_APP"):

@@ -2,15 +2,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli import check
 from tests.conftest import make_settings
+from workers.cli import check
 
 ROOT = Path(__file__).parents[2]
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "workers.cli", *args],
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env},
         capture_output=True,
         text=True,
@@ -47,7 +47,7 @@ def test_check_passes_on_a_complete_configuration(tmp_path):
 
 def test_check_names_a_broken_inventory_file(tmp_path):
     broken = tmp_path / "inventory.toml"
-    broken.write_text((ROOT / "bot" / "inventory.toml").read_text().replace('"raxx.app"]', '"raxx.ap"]'))
+    broken.write_text((ROOT / "domain" / "inventory.toml").read_text().replace('"raxx.app"]', '"raxx.ap"]'))
 
     problems = check(make_settings(cftoken_inventory=broken))
 

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from bot.clock import make_clock, utc_now
+from domain.clock import make_clock, utc_now
 
 
 def test_without_an_offset_key_the_clock_is_plain_utc(redis_conn):

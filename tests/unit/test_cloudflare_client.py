@@ -10,7 +10,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import (
+from domain.cloudflare_tokens import CfToken
+from domain.errors import (
     ManagementTokenInvalid,
     NotAuthorized,
     RateLimited,
@@ -19,7 +20,7 @@ from bot.errors import (
     TokenNotFound,
     UnexpectedResponse,
 )
-from workers.clients.cloudflare import CfToken, CloudflareClient
+from workers.clients.cloudflare import CloudflareClient
 from workers.clients.http import RetryPolicy
 
 BASE = "https://api.cloudflare.test/client/v4"

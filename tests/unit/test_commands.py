@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.commands import Command, UsageError, parse_command
-from bot.inventory import load_inventory
-from bot.settings import DEFAULT_INVENTORY
+from domain.inventory import load_inventory
+from domain.settings import DEFAULT_INVENTORY
 
 INVENTORY = load_inventory(DEFAULT_INVENTORY)
 WAF = INVENTORY.find("CF_WAF_EDIT_RAXX_APP")

@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-from bot.settings import Settings
+from domain.settings import Settings
 
 ROOT = Path(__file__).parents[2]
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.errors import (
+from domain.cloudflare_tokens import CfToken, Verification
+from domain.errors import (
     ManagementTokenInvalid,
     NotAuthorized,
     ServiceUnavailable,
@@ -17,12 +18,11 @@ from bot.errors import (
     TokenNotFound,
     VaultAccessDenied,
 )
-from bot.inventory import load_inventory
-from bot.settings import DEFAULT_INVENTORY
-from workers.clients.cloudflare import CfToken, Verification
+from domain.inventory import load_inventory
+from domain.settings import DEFAULT_INVENTORY
+from domain.vault import NoTokenId
 from workers.diagnosis import Diagnosis, Facts, diagnose
 from workers.diagnosis_messages import render_diagnosis
-from workers.operations import NoTokenId
 
 INVENTORY = load_inventory(DEFAULT_INVENTORY)
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from bot.inventory import Consumer, Token, load_inventory
-from bot.messages import time_left_text
-from bot.settings import DEFAULT_INVENTORY
-from workers.clients.cloudflare import CfToken
+from domain.cloudflare_tokens import CfToken
+from domain.inventory import Consumer, Token, load_inventory
+from domain.messages import time_left_text
+from domain.settings import DEFAULT_INVENTORY
+from domain.vault import Vault
 from workers.expiry import (
     EXPIRED,
     Assessment,
@@ -28,7 +29,6 @@ from workers.expiry import (
     warning_key,
 )
 from workers.expiry_messages import MAX_BLOCKS, render_digest
-from workers.operations import Vault
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 LEVELS = thresholds((14, 7, 3, 1))
@@ -61,12 +61,11 @@ def assessment_of(token: Token, days_left: float | None, **changes: object) -> A
         "token": token, "expires_on": expires_on, "time_left": expires_on - NOW if expires_on else None,
         "threshold": threshold_for(expires_on - NOW, LEVELS) if expires_on else None, "reminder": None,
         "drift": (), "cloudflare_status": "active", "listing_read": True,
-    }  # fmt: skip
+    }
     values.update(changes)
     return Assessment(**values)  # type: ignore[arg-type]
 
 
-# -- thresholds ----------------------------------------------------------------------------------
 def test_thresholds_run_loosest_first_and_end_with_expired():
     assert thresholds((1, 14, 3, 7, 7)) == (14, 7, 3, 1, EXPIRED)
 
@@ -97,7 +96,6 @@ def test_configured_thresholds_replace_the_defaults():
     assert threshold_for(timedelta(days=2), levels) == 10
 
 
-# -- de-dup keys ---------------------------------------------------------------------------------
 def test_warning_key_names_token_expiry_instant_and_threshold():
     key = warning_key("CF_PAGES_DEPLOY", datetime(2026, 6, 1, tzinfo=UTC), 7)
 
@@ -120,7 +118,6 @@ def test_drift_fingerprint_ignores_order_and_follows_the_details():
     assert drift_fingerprint(drift) != drift_fingerprint(drift[:1])
 
 
-# -- the no-expiry cadence reminder --------------------------------------------------------------
 def test_no_reminder_before_the_cadence_has_run_out():
     assert cadence_reminder(NOW - timedelta(days=89), 90, NOW) is None
 
@@ -151,7 +148,7 @@ def test_recorded_roll_time_wins_over_cloudflare_modified_on_for_the_reminder():
 
     from_cloudflare = assess(gather_facts(token, vault, {"a" * 32: record}, None), NOW, LEVELS)
     from_roll = assess(gather_facts(token, vault, {"a" * 32: record}, NOW - timedelta(days=95)), NOW,
-                       LEVELS)  # fmt: skip
+                       LEVELS)
 
     assert from_cloudflare.reminder is None
     assert from_roll.reminder is not None and from_roll.reminder.period == 1
@@ -165,7 +162,6 @@ def test_a_token_with_an_expiry_gets_no_cadence_reminder():
     assert assessment.reminder is None
 
 
-# -- expiry source -------------------------------------------------------------------------------
 def test_time_left_comes_from_cloudflare_expires_on():
     record = listed(WAF_ID, WAF.name, NOW + timedelta(days=6))
 
@@ -191,7 +187,6 @@ def test_time_left_falls_back_to_expires_at_when_cloudflare_could_not_be_read():
     assert assessment.drift == ()
 
 
-# -- drift ---------------------------------------------------------------------------------------
 def test_agreeing_vault_inventory_and_cloudflare_have_no_drift():
     record = listed(WAF_ID, WAF.name, NOW + timedelta(days=10))
 
@@ -266,7 +261,6 @@ def test_a_missing_vault_value_is_drift():
     assert [d.kind for d in drift] == ["vault_value_missing"]
 
 
-# -- status for /cftoken list --------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("assessment", "state", "summary"),
     [
@@ -285,7 +279,6 @@ def test_status_reflects_the_findings(assessment: Assessment, state: str, summar
     assert status.expires_on == assessment.expires_on
 
 
-# -- the digest ----------------------------------------------------------------------------------
 def sections(blocks: list[dict]) -> list[dict]:
     return [block for block in blocks if block["type"] == "section"]
 
@@ -325,7 +318,7 @@ def test_a_cadence_reminder_section_names_the_last_rotation_and_has_a_button():
     reminder = Reminder(NOW - timedelta(days=91), NOW - timedelta(days=1), 1)
 
     ((text, blocks),) = render_digest(Findings(reminders=(assessment_of(token, None, reminder=reminder),)),
-                                      INVENTORY, NOW)  # fmt: skip
+                                      INVENTORY, NOW)
 
     (section,) = [s for s in sections(blocks) if "CF_PAGES_READ" in s["text"]["text"]]
     assert "has no expiry; its 90-day rotation is due" in section["text"]["text"]
@@ -337,7 +330,7 @@ def test_a_cadence_reminder_section_names_the_last_rotation_and_has_a_button():
 def test_drift_is_listed_in_its_own_section_of_the_same_message():
     drifting = gather_facts(WAF, waf_vault(token_id="e" * 32), {}, None)
     findings = Findings(warnings=(assessment_of(PAGES, 2),),
-                        drift=(assessment_of(WAF, 10, drift=detect_drift(drifting)),))  # fmt: skip
+                        drift=(assessment_of(WAF, 10, drift=detect_drift(drifting)),))
 
     ((_, blocks),) = render_digest(findings, INVENTORY, NOW)
 
@@ -360,7 +353,7 @@ def test_a_digest_past_slacks_block_limit_continues_in_a_second_message():
         assessment_of(Token(name=f"CF_BULK_{i:03d}", zones=("raxx.app",), permissions=("Zone Read",),
                             scope="Zone:Zone:Read", cadence_days=90), 5)
         for i in range(60)
-    )  # fmt: skip
+    )
 
     messages = render_digest(Findings(warnings=many), INVENTORY, NOW)
 

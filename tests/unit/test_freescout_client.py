@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import RateLimited, ServiceUnavailable, TicketError, UnexpectedResponse
+from domain.errors import RateLimited, ServiceUnavailable, TicketError, UnexpectedResponse
 from workers.clients.freescout import FreeScoutClient
 from workers.clients.http import RetryPolicy
 

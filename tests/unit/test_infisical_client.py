@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import (
+from domain.errors import (
     ServiceUnavailable,
     UnexpectedResponse,
     VaultAccessDenied,

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.inventory import InventoryError, load_inventory
-from bot.settings import DEFAULT_INVENTORY
+from domain.inventory import InventoryError, load_inventory
+from domain.settings import DEFAULT_INVENTORY
 
 SHIPPED = DEFAULT_INVENTORY.read_text()
 

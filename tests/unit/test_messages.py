@@ -6,13 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.approvals import Approval, Request
-from bot.audit import AuditEvent
-from bot.errors import ManagementTokenInvalid
-from bot.inventory import load_inventory
-from bot.messages import escape, render_error, render_help, render_history, render_list, render_request
-from bot.settings import DEFAULT_INVENTORY
-from bot.status import TokenStatus
+from domain.approvals import Approval, Request
+from domain.audit import AuditEvent
+from domain.errors import ManagementTokenInvalid
+from domain.inventory import load_inventory
+from domain.messages import escape, render_error, render_help, render_history, render_list, render_request
+from domain.settings import DEFAULT_INVENTORY
+from domain.status import TokenStatus
 from standins.slack import Message, SlackStandIn
 from tests.conftest import APPROVER_A, APPROVER_B, TEST_CHANNEL
 
@@ -35,7 +35,7 @@ def request(**changes) -> Request:
         id="roll-0123456789ab", action="roll", token="CF_WAF_EDIT_RAXX_APP", requester=APPROVER_A,
         reason="quarterly", state="pending", needed=1, created_at=T0, expires_at=T0 + timedelta(minutes=30),
         channel=TEST_CHANNEL, message_ts="1.0", updated_at=T0,
-    )  # fmt: skip
+    )
     values.update(changes)
     return Request(**values)
 
@@ -44,7 +44,7 @@ def test_a_pending_request_has_buttons_that_carry_only_its_id():
     shown = render_request(request(), INVENTORY)
 
     assert buttons(shown) == [("approve", "roll-0123456789ab"), ("deny", "roll-0123456789ab"),
-                              ("cancel", "roll-0123456789ab")]  # fmt: skip
+                              ("cancel", "roll-0123456789ab")]
     assert "No approvals yet · 0 of 1 needed · expires at 12:30 UTC unless approved" in read(shown)
 
 
@@ -78,7 +78,7 @@ def test_progress_and_results_are_shown_in_place():
     done = read(render_request(request(state="succeeded", result="new value verified at Cloudflare"), INVENTORY))
     failed = read(render_request(request(state="failed", result="Cloudflare said 1000"), INVENTORY))
     revoked = read(render_request(request(action="revoke", state="succeeded", result="revoked",
-                                          ticket_url="https://support.example/conversation/7"), INVENTORY))  # fmt: skip
+                                          ticket_url="https://support.example/conversation/7"), INVENTORY))
 
     assert "Running (step: stored)" in running
     assert "Done: new value verified at Cloudflare" in done
@@ -88,7 +88,7 @@ def test_progress_and_results_are_shown_in_place():
 
 def test_revoke_approval_asks_for_confirmation():
     (approve,) = [e for b in render_request(request(action="revoke"), INVENTORY)[1] if b["type"] == "actions"
-                  for e in b["elements"] if e["action_id"] == "approve"]  # fmt: skip
+                  for e in b["elements"] if e["action_id"] == "approve"]
 
     assert approve["confirm"]["title"]["text"] == "Revoke for good?"
 
@@ -106,7 +106,7 @@ def test_list_shows_expiry_health_and_age_without_asking_anyone():
                                        expires_on=T0 + timedelta(days=6, hours=1)),
         "CF_PAGES_READ": TokenStatus(checked_at=T0 - timedelta(days=3), source="verify", state="failing",
                                      expires_on=T0 - timedelta(days=1), summary="token expired"),
-    }  # fmt: skip
+    }
 
     text = read(render_list(INVENTORY, statuses, T0, {"CF_PAGES_DEPLOY": T0 - timedelta(days=84)}))
 
@@ -123,7 +123,7 @@ def test_history_lists_who_did_what_and_when():
                    action="roll", request_id="roll-0123456789ab", detail="1 of 1"),
         AuditEvent(at=T0, who=APPROVER_A, event="requested", token="CF_PAGES_DEPLOY", action="roll",
                    request_id="roll-0123456789ab", detail="<!here> rotate"),
-    ]  # fmt: skip
+    ]
 
     text = read(render_history(INVENTORY.find("CF_PAGES_DEPLOY"), events))
 

@@ -1,6 +1,6 @@
 import ssl
 
-from bot.redis_conn import connect, rq_url
+from domain.redis_conn import connect, rq_url
 
 
 def test_heroku_rediss_urls_skip_certificate_verification():

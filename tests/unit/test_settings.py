@@ -1,6 +1,6 @@
 import pytest
 
-from bot.settings import Settings, SettingsError, load_settings
+from domain.settings import Settings, SettingsError, load_settings
 from tests.conftest import make_settings
 
 REQUIRED = {

@@ -137,7 +137,7 @@ def test_block_action_payload_has_the_full_block_actions_shape():
                 ],
             }
         ],
-    }  # fmt: skip
+    }
 
     body, _ = _click(block_id="decide", message=message)
 
@@ -148,7 +148,7 @@ def test_block_action_payload_has_the_full_block_actions_shape():
     assert payload["team"]["id"] == "T0CFTOKEN"
     assert payload["container"] == {
         "type": "message", "message_ts": "1700000000.000100", "channel_id": "C0SRE0001", "is_ephemeral": False,
-    }  # fmt: skip
+    }
     assert payload["channel"]["id"] == "C0SRE0001"
     assert payload["message"] == message
     assert payload["state"] == {"values": {}}

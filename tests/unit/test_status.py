@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.status import TokenStatus, read_statuses, record_status
+from domain.status import TokenStatus, read_statuses, record_status
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

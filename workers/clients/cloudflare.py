@@ -5,7 +5,7 @@
         new_value = cf.roll(token_id)  # everything else uses the management token
 
 Every request goes through `workers.clients.http.send` (retries only for idempotent calls). Cloudflare's envelope
-is unwrapped in `_call`, which turns failures into bot.errors types. Token values travel only in the
+is unwrapped in `_call`, which turns failures into domain.errors types. Token values travel only in the
 Authorization header built per request; they are never logged, stored in a printable attribute or put in an error.
 """
 
@@ -17,9 +17,10 @@ from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 
-from bot.errors import (
+from domain.cloudflare_tokens import CfToken, PermissionGroup, Policy, Verification, Zone, _Model
+from domain.errors import (
     ManagementTokenInvalid,
     NotAuthorized,
     TokenInvalid,
@@ -33,60 +34,6 @@ SERVICE = "cloudflare"
 PER_PAGE = 50
 DEFAULT_RETRY = RetryPolicy()
 _NOT_AUTHORIZED_CODES = frozenset({9109, 10000})
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class PermissionGroupRef(_Model):
-    id: str
-    name: str | None = None
-
-
-class Policy(_Model):
-    id: str | None = None
-    effect: str
-    resources: dict[str, Any]
-    permission_groups: list[PermissionGroupRef]
-
-
-class CfToken(_Model):
-    id: str
-    name: str
-    status: str
-    issued_on: datetime | None = None
-    modified_on: datetime | None = None
-    last_used_on: datetime | None = None
-    not_before: datetime | None = None
-    expires_on: datetime | None = None
-    policies: list[Policy] = []
-    condition: dict[str, Any] | None = None
-
-
-class Verification(_Model):
-    id: str
-    status: str
-    not_before: datetime | None = None
-    expires_on: datetime | None = None
-
-
-class PermissionGroup(_Model):
-    id: str
-    name: str
-    scopes: list[str] = []
-
-
-class ZoneAccount(_Model):
-    id: str
-    name: str | None = None
-
-
-class Zone(_Model):
-    id: str
-    name: str
-    status: str | None = None
-    account: ZoneAccount | None = None
 
 
 M = TypeVar("M", bound=_Model)
@@ -120,13 +67,11 @@ class CloudflareClient:
     def close(self) -> None:
         self._http.close()
 
-    # -- the token under test --------------------------------------------------------------------
     def verify(self, token: SecretStr) -> Verification:
         """Ask Cloudflare whether `token` itself is valid and active (TokenInvalid if not)."""
         envelope = self._call("GET", "/user/tokens/verify", token=token, subject=True, idempotent=True)
         return _parse(Verification, envelope.result)
 
-    # -- management-token calls ------------------------------------------------------------------
     def get_token(self, token_id: str) -> CfToken:
         """The token's record (never its value)."""
         envelope = self._call("GET", _token_path(token_id), token_id=token_id, idempotent=True)
@@ -189,10 +134,9 @@ class CloudflareClient:
         zones = [_parse(Zone, item) for item in envelope.result or []]
         return next((zone for zone in zones if zone.name == name), None)
 
-    # -- the one place that reads Cloudflare's envelope ------------------------------------------
     def _call(self, method: str, path: str, *, idempotent: bool, token: SecretStr | None = None,
               subject: bool = False, token_id: str | None = None, **kwargs: Any) -> _Envelope:
-        """Send with the right bearer, unwrap the envelope, and map failures to bot.errors types."""
+        """Send with the right bearer, unwrap the envelope, and map failures to domain.errors types."""
         bearer = token if subject else self._management
         if bearer is None:
             raise ManagementTokenInvalid("no management token is configured (CF_ACCESS_MGMT)", service=SERVICE)

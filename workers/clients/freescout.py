@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from bot.errors import CftokenError, TicketError, UnexpectedResponse
+from domain.errors import CftokenError, TicketError, UnexpectedResponse
 from workers.clients.http import RetryPolicy, send
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,6 @@ class FreeScoutClient:
     def close(self) -> None:
         self._http.close()
 
-    # -- operations ------------------------------------------------------------------------------
     def create_incident(self, *, subject: str, body: str, tags: list[str]) -> Ticket:
         """Open a conversation with one internal note, then tag it; the POST is sent once only."""
         payload = {
@@ -113,7 +112,6 @@ class FreeScoutClient:
         """The newest conversation in the mailbox with exactly this subject, or None."""
         return self._find({}, lambda c: c.get("subject") == subject)
 
-    # -- plumbing --------------------------------------------------------------------------------
     def _tag(self, conversation_id: int, tags: list[str]) -> None:
         """Tag a just-created ticket; a failure is logged, not raised, because the ticket already exists."""
         try:

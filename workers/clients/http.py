@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bot.errors import RateLimited, ServiceUnavailable
+from domain.errors import RateLimited, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from bot.errors import UnexpectedResponse, VaultAccessDenied, VaultSecretMissing, VaultWriteHeld
+from domain.errors import UnexpectedResponse, VaultAccessDenied, VaultSecretMissing, VaultWriteHeld
 from workers.clients.http import RetryPolicy, send
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,6 @@ class InfisicalClient:
     def close(self) -> None:
         self._http.close()
 
-    # -- secrets ---------------------------------------------------------------------------------
     def list_folder(self, path: str | None = None, environment: str | None = None) -> dict[str, SecretStr]:
         """Every secret in one folder (companions included), in one request."""
         params = {**self._where(path, environment), **_READ_FLAGS, "recursive": "false"}
@@ -99,7 +98,6 @@ class InfisicalClient:
             return
         self._read(response, name=name)
 
-    # -- plumbing --------------------------------------------------------------------------------
     def _where(self, path: str | None = None, environment: str | None = None) -> dict[str, str]:
         return {"projectId": self.project_id, "environment": environment or self.environment,
                 "secretPath": path or self.secret_path}

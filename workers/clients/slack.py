@@ -19,7 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.errors import CftokenError, RateLimited, ServiceUnavailable, UnexpectedResponse
+from domain.errors import CftokenError, RateLimited, ServiceUnavailable, UnexpectedResponse
 
 log = logging.getLogger(__name__)
 SERVICE = "slack"
@@ -50,21 +50,21 @@ class SlackClient:
         response = self._call(
             "chat.postMessage", self._web.chat_postMessage,
             channel=self.channel, text=text, blocks=blocks, thread_ts=thread_ts,
-        )  # fmt: skip
+        )
         return str(response["ts"])
 
     def update(self, ts: str, text: str, blocks: Blocks = None) -> None:
         """Replace the text (and blocks, if given) of a message the bot posted."""
         self._call(
             "chat.update", self._web.chat_update, channel=self.channel, ts=ts, text=text, blocks=blocks
-        )  # fmt: skip
+        )
 
     def post_ephemeral(self, user: str, text: str, blocks: Blocks = None) -> None:
         """A message in the channel that only `user` sees."""
         self._call(
             "chat.postEphemeral", self._web.chat_postEphemeral,
             channel=self.channel, user=user, text=text, blocks=blocks,
-        )  # fmt: skip
+        )
 
     def respond(
         self,

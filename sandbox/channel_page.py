@@ -1,6 +1,6 @@
 """The sandbox's channel page, served by the Slack stand-in next to the Web API it records.
 
-    GET  /                      the page (standins/static/): the SRE channel, a composer, the world panel
+    GET  /                      the page (sandbox/static/): the SRE channel, a composer, the world panel
     GET  /sandbox/state?viewer=U…   the channel as that person (default: the first) sees it, plus the world
     POST /sandbox/command       {user, text}: a signed slash command to the bot, as Slack sends it
     POST /sandbox/action        {user, action_id, value, message_ts, block_id}: a signed button click
@@ -33,7 +33,7 @@ from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
 
 STATIC = Path(__file__).with_name("static")
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}  # fmt: skip
+                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 SLACK_TIMEOUT_SECONDS = 3.0  # Slack gives up on a command or click that is not acked within 3 s
 MAX_FAST_FORWARD_DAYS = 400
 SCAN_JOB = "workers.jobs.scan_expiry"
@@ -81,7 +81,6 @@ class _Page:
         self.slack = sandbox.world.slack
         self.http = httpx.Client(timeout=SLACK_TIMEOUT_SECONDS)
 
-    # -- the page ------------------------------------------------------------------------------
     def index(self, request: Request) -> Response:
         return self._file("index.html")
 
@@ -113,7 +112,7 @@ class _Page:
             "world": {"tokens": self._tokens(), "tickets": self._tickets()},
             "urls": {"bot": self.sandbox.bot_url, "slack": self.slack.url, "cloudflare": self.world.cloudflare.url,
                      "infisical": self.world.infisical.url, "freescout": self.world.freescout.url},
-        })  # fmt: skip
+        })
 
     def _person(self, user: str) -> dict[str, Any]:
         info = self.slack.users[user]
@@ -127,7 +126,7 @@ class _Page:
             "edited": bool(message.edits), "ephemeral": message.ephemeral_for is not None,
             "earlier": [self.slack.as_text(replace(message, text=v.text, blocks=v.blocks)) for v in message.edits],
             "replies": [self._message(reply, []) for reply in replies],
-        }  # fmt: skip
+        }
 
     def _tokens(self) -> list[dict[str, Any]]:
         vault = self.world.vault()
@@ -148,7 +147,7 @@ class _Page:
                 "days_left": days_left, "vault": mask(vault.get(token.name)),
                 "companions": {key[len(token.name):]: value for key, value in sorted(vault.items())
                                if key.startswith(prefix)},
-            })  # fmt: skip
+            })
         return rows
 
     def _tickets(self) -> list[dict[str, Any]]:
@@ -158,7 +157,7 @@ class _Page:
              "created_at": c["createdAt"], "tags": [t["name"] for t in c["_embedded"].get("tags", [])],
              "url": f"{base}/conversation/{c['id']}"}
             for c in self.world.freescout.conversations()
-        ]  # fmt: skip
+        ]
 
     def ticket(self, request: Request) -> Response:
         """A plain view of one FreeScout conversation, so the bot's ticket link leads somewhere."""
@@ -179,7 +178,6 @@ class _Page:
         )
         return Response(200, page, content_type="text/html; charset=utf-8")
 
-    # -- what people do ------------------------------------------------------------------------
     def command(self, request: Request) -> Response:
         data, error = self._json(request)
         if error:
@@ -192,7 +190,7 @@ class _Page:
         body, headers = slash_command(
             signing_secret=SIGNING_SECRET, text=text, user_id=user, channel_id=CHANNEL,
             user_name=self.slack.users[user]["name"], response_url=self.slack.new_response_url(user, CHANNEL),
-        )  # fmt: skip
+        )
         self._deliver(body, headers, user, show_ack=True)
         return Response(202, {"ok": True})
 
@@ -210,7 +208,7 @@ class _Page:
             user_id=user, channel_id=CHANNEL, message_ts=ts, block_id=str(data.get("block_id") or "actions"),
             response_url=self.slack.new_response_url(user, CHANNEL, ts), user_name=self.slack.users[user]["name"],
             message=None if ephemeral else message.to_api(), is_ephemeral=ephemeral,
-        )  # fmt: skip
+        )
         self._deliver(body, headers, user, show_ack=False)
         return Response(202, {"ok": True})
 

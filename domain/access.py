@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from bot.errors import CftokenError
-from bot.inventory import Inventory, Token
+from domain.errors import CftokenError
+from domain.inventory import Inventory, Token
 
 
 class Refused(CftokenError):

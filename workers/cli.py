@@ -7,8 +7,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bot.inventory import InventoryError, load_inventory
-from bot.settings import Settings, SettingsError, load_settings
+from domain.inventory import InventoryError, load_inventory
+from domain.settings import Settings, SettingsError, load_settings
 
 
 def check(settings: Settings) -> list[str]:
@@ -40,7 +40,7 @@ def check(settings: Settings) -> list[str]:
 def _enqueue(settings: Settings, func: str, description: str) -> int:
     from rq import Queue
 
-    from bot.redis_conn import connect
+    from domain.redis_conn import connect
 
     job = Queue(connection=connect(settings.redis_url)).enqueue(func)
     print(f"{description} enqueued as job {job.id}")

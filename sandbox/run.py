@@ -1,9 +1,9 @@
 """`make run`: the whole bot on this machine. With SLACK_BOT_TOKEN set, the Procfile's web, worker and clock run
-here with the current environment, like `heroku local`; without it, the sandbox (`standins.sandbox`) runs them
+here with the current environment, like `heroku local`; without it, the sandbox (`sandbox.sandbox`) runs them
 against stand-ins for every service, with a channel page in the browser.
 
-    python -m bot.run            # real bot, or the sandbox when SLACK_BOT_TOKEN is unset
-    python -m bot.run --verbose  # sandbox: also stream the processes' output
+    python -m sandbox.run            # real bot, or the sandbox when SLACK_BOT_TOKEN is unset
+    python -m sandbox.run --verbose  # sandbox: also stream the processes' output
 
 Each process runs through `/bin/sh -c` in its own process group, so one Ctrl-C (or SIGTERM) stops the group:
 SIGTERM first, SIGKILL after a grace period. If one process dies, the others are stopped too.
@@ -63,7 +63,7 @@ class Child:
         self.process = subprocess.Popen(
             ["/bin/sh", "-c", command], env=env, cwd=PROCFILE.parent, start_new_session=True,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-        )  # fmt: skip
+        )
         self._reader = threading.Thread(target=self._read, args=(echo,), name=f"{name}-output", daemon=True)
         self._reader.start()
 
@@ -144,7 +144,7 @@ def stop_signals() -> threading.Event:
 
 def run_real(*, echo: bool = True) -> int:
     """The Procfile's web, worker and clock with the current environment; web on $PORT (default 5000)."""
-    from bot.settings import SettingsError, load_settings
+    from domain.settings import SettingsError, load_settings
 
     try:
         load_settings()
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if os.environ.get("SLACK_BOT_TOKEN"):
         return run_real()
-    from standins.sandbox import run_sandbox
+    from sandbox.sandbox import run_sandbox
 
     return run_sandbox(echo=args.verbose)
 

@@ -20,8 +20,8 @@ from typing import Literal
 import redis
 from pydantic import BaseModel
 
-from bot import access, audit
-from bot.errors import CftokenError
+from domain import access, audit
+from domain.errors import CftokenError
 
 Action = Literal["roll", "revoke"]
 State = Literal["pending", "approved", "queued", "running", "succeeded", "failed", "denied", "cancelled", "expired"]
@@ -144,7 +144,7 @@ def open_request(
                     id=new_request_id(action), action=action, token=token, requester=requester, reason=reason,
                     state="pending", needed=needed, created_at=now, expires_at=now + ttl, channel=channel,
                     updated_at=now,
-                )  # fmt: skip
+                )
                 pipe.multi()
                 _save(pipe, request)
                 pipe.set(key, request.id)

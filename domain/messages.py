@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # messages stays importable by commands without a cycle
-    from bot.approvals import Request
-    from bot.audit import AuditEvent
-    from bot.errors import CftokenError
-    from bot.inventory import Inventory, Token
-    from bot.status import TokenStatus
+    from domain.approvals import Request
+    from domain.audit import AuditEvent
+    from domain.errors import CftokenError
+    from domain.inventory import Inventory, Token
+    from domain.status import TokenStatus
 
 Blocks = list[dict[str, Any]]
 Message = tuple[str, Blocks]
@@ -39,7 +39,7 @@ STATE_ICONS = {
     "pending": ":hourglass_flowing_sand:", "approved": ":white_check_mark:", "queued": ":inbox_tray:",
     "running": ":gear:", "succeeded": ":white_check_mark:", "failed": ":x:", "denied": ":no_entry:",
     "cancelled": ":heavy_multiplication_x:", "expired": ":alarm_clock:",
-}  # fmt: skip
+}
 HEALTH_ICONS = {"healthy": ":large_green_circle:", "warning": ":large_yellow_circle:", "failing": ":red_circle:"}
 HELP_LINES = (
     ("/cftoken list", "every token with its scope, zones, cadence and last known expiry"),
@@ -276,7 +276,7 @@ def _buttons(request: Request) -> dict[str, Any]:
 def _button(label: str, action_id: str, value: str, *, style: str | None = None) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button", "action_id": action_id, "value": value, "text": {"type": "plain_text", "text": label},
-    }  # fmt: skip
+    }
     if style:
         button["style"] = style
     return button

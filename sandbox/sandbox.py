@@ -5,7 +5,7 @@ the Procfile's real `web`, `worker` and `clock` processes pointed at them throug
 channel page, served by the Slack stand-in, where a person picked from the seeded team types `/cftoken …` and
 clicks buttons (each reaching the bot as a signed request, exactly as Slack sends it).
 
-    python -m bot.run     # prints one line with the URL to open; Ctrl-C (or SIGTERM) stops everything
+    python -m sandbox.run     # prints one line with the URL to open; Ctrl-C (or SIGTERM) stops everything
 
 Fast-forward moves the stand-ins' clock and, through CFTOKEN_CLOCK_OFFSET_KEY in Redis, the bot's clock.
 At start the sandbox deletes the bot's keys (`cftoken:*`) and RQ's (`rq:*`) in its Redis database, so an earlier
@@ -23,9 +23,9 @@ from contextlib import ExitStack
 import httpx
 import redis
 
-from bot.run import PROCESSES, Supervisor, describe_death, free_port, process_env, read_procfile, stop_signals
-from bot.settings import Settings
-from standins.channel_page import Sandbox, install
+from domain.settings import Settings
+from sandbox.channel_page import Sandbox, install
+from sandbox.run import PROCESSES, Supervisor, describe_death, free_port, process_env, read_procfile, stop_signals
 from standins.redis_server import EmbeddedRedis, answers
 from standins.world import World
 
