@@ -43,7 +43,7 @@ class Run:
     total: float  # ms, click (or command) sent → result message at the Slack stand-in
     ack: float
     enqueued: float  # click → RQ enqueued_at
-    started: float  # click → RQ started_at (the job running in the work horse, or in the worker)
+    started: float  # click → RQ started_at (the job running in the worker)
     first_call: float  # click → the worker's first external request
     calls: list[Hit] = field(default_factory=list)  # the worker's external requests, result post last
 

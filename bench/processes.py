@@ -137,7 +137,7 @@ def start_worker(env: dict[str, str], *, nice: int = 0) -> Process:
 
 
 def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (RQ's work horse puts itself in its own process group, so walk parents)."""
+    """Every process below `pid` (gunicorn's workers, any process a child starts), found by walking parents."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

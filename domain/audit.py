@@ -45,11 +45,6 @@ def recent(conn: redis.Redis, token_name: str, count: int = HISTORY_LENGTH) -> l
     return [_event(fields) for _, fields in entries]
 
 
-def recent_all(conn: redis.Redis, count: int = HISTORY_LENGTH) -> list[AuditEvent]:
-    """The newest `count` events for every token, newest first."""
-    return [_event(fields) for _, fields in conn.xrevrange(GLOBAL_STREAM, count=count)]
-
-
 def _event(fields: dict[bytes, bytes]) -> AuditEvent:
     return AuditEvent.model_validate({_text(key): _text(value) for key, value in fields.items()})
 

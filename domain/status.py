@@ -54,11 +54,6 @@ def record_status(conn: redis.Redis, name: str, snapshot: TokenStatus) -> None:
     record_statuses(conn, {name: snapshot})
 
 
-def read_status(conn: redis.Redis, name: str) -> TokenStatus | None:
-    raw = conn.hget(status_key(name), "json")
-    return TokenStatus.model_validate_json(raw) if raw is not None else None
-
-
 def read_statuses(conn: redis.Redis) -> dict[str, TokenStatus]:
     """Every stored snapshot by token name."""
     keys = sorted(conn.scan_iter(match=STATUS_PREFIX + "*", count=1000))

@@ -119,7 +119,7 @@ class Supervisor:
                 child.process.wait(timeout=max(deadline - time.monotonic(), 0.01))
             except subprocess.TimeoutExpired:
                 pass
-        for child in self.children:  # the group too: an rq work horse may outlive its worker
+        for child in self.children:  # the whole group: gunicorn's workers too
             child.signal(signal.SIGKILL)
             child.process.wait()
             child.close()

@@ -38,23 +38,9 @@ def start_worker(world, redis_url: str) -> subprocess.Popen:
     )
 
 
-def children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (RQ's work horse runs in a session of its own, so not in our group)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def kill_worker(worker: subprocess.Popen) -> None:
-    """SIGKILL the worker and its work horse at once, as a dyno restart would."""
-    for pid in [*children(worker.pid), worker.pid]:
-        os.kill(pid, signal.SIGKILL)
+    """SIGKILL the worker (jobs run inside it), as a dyno restart would."""
+    os.kill(worker.pid, signal.SIGKILL)
     worker.communicate(timeout=10)
 
 

@@ -173,35 +173,6 @@ def test_add_note_to_an_unknown_conversation_raises_ticket_error(client: FreeSco
         client.add_note(404, "x")
 
 
-def test_find_by_tag_finds_exactly_the_one_tagged_conversation(
-    client: FreeScoutClient, freescout: FreeScoutStandIn
-) -> None:
-    client.create_incident(subject=SUBJECT, body="x", tags=["cftoken", "req-1"])
-    wanted = client.create_incident(subject=SUBJECT, body="x", tags=["cftoken", "req-2"])
-    client.create_incident(subject=SUBJECT, body="x", tags=["cftoken", "req-3"])
-
-    found = client.find_by_tag("req-2")
-
-    assert found == wanted
-    assert client.find_by_tag("req-4") is None
-
-
-def test_find_by_tag_finds_nothing_when_the_server_ignores_the_tag_filter(
-    client: FreeScoutClient, freescout: FreeScoutStandIn
-) -> None:
-    freescout.tags_module = False
-    client.create_incident(subject=SUBJECT, body="x", tags=["req-1"])
-
-    assert client.find_by_tag("req-1") is None
-
-
-def test_find_by_tag_looks_only_in_the_clients_mailbox(client: FreeScoutClient, freescout: FreeScoutStandIn) -> None:
-    with make_client(freescout, mailbox_id=2) as support:
-        support.create_incident(subject=SUBJECT, body="x", tags=["req-1"])
-
-    assert client.find_by_tag("req-1") is None
-
-
 def test_find_by_subject_walks_every_page(client: FreeScoutClient, freescout: FreeScoutStandIn) -> None:
     oldest = client.create_incident(subject="Cloudflare token revoked: zone-read", body="x", tags=[])
     for n in range(100):
@@ -223,7 +194,7 @@ def test_find_is_retried_through_a_server_error_burst_and_honours_retry_after(fr
         freescout.faults.fail_next("/api/conversations", 2, "500", method="GET")
         freescout.faults.fail_next("/api/conversations", 1, "429", retry_after=3, method="GET")
 
-        found = client.find_by_tag("req-1")
+        found = client.find_by_subject(SUBJECT)
 
     assert found == ticket
     assert len(sleeps) == 3
@@ -245,7 +216,7 @@ def test_dropped_connections_map_to_service_unavailable(client: FreeScoutClient,
     freescout.faults.fail_next("/api/conversations", 4, "drop", method="GET")
 
     with pytest.raises(ServiceUnavailable):
-        client.find_by_tag("req-1")
+        client.find_by_subject(SUBJECT)
 
     assert freescout.count("GET", "/api/conversations") == 4
 

@@ -135,21 +135,6 @@ def test_set_updates_an_existing_secret_and_bumps_its_version(standin, client):
     assert client.get("CF_DNS").get_secret_value() == "cfut_new"
 
 
-def test_delete_removes_the_secret(standin, client):
-    seed(standin, "CF_DNS", "cfut_dns")
-
-    client.delete("CF_DNS")
-
-    assert standin.secret(PROJECT, ENV, PATH, "CF_DNS") is None
-
-
-def test_delete_of_a_missing_secret_raises_unless_missing_is_ok(client):
-    client.delete("CF_GONE", missing_ok=True)
-
-    with pytest.raises(VaultSecretMissing):
-        client.delete("CF_GONE")
-
-
 def test_one_login_serves_many_calls(standin, client):
     seed(standin, "CF_DNS", "cfut_dns")
 

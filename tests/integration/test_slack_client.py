@@ -60,45 +60,6 @@ def test_update_edits_the_message_in_place(slack: SlackStandIn):
     assert [v.text for v in message.edits] == ["pending"]
 
 
-def test_post_ephemeral_is_seen_only_by_the_user(slack: SlackStandIn):
-    _client(slack).post_ephemeral(CAROL, "you may not approve your own request")
-
-    assert [m.text for m in slack.messages(CHANNEL, visible_to=CAROL)] == ["you may not approve your own request"]
-    assert slack.messages(CHANNEL, visible_to=ALICE) == []
-
-
-def test_respond_ephemeral_and_in_channel(slack: SlackStandIn):
-    client = _client(slack)
-    url = slack.new_response_url(CAROL, CHANNEL)
-
-    client.respond(url, "only for carol")
-    client.respond(url, "for everyone", BLOCKS, ephemeral=False)
-
-    assert [m.text for m in slack.messages(CHANNEL, visible_to=CAROL)] == ["only for carol", "for everyone"]
-    assert [m.text for m in slack.messages(CHANNEL, visible_to=ALICE)] == ["for everyone"]
-
-
-def test_respond_replace_original_updates_the_clicked_message(slack: SlackStandIn):
-    client = _client(slack)
-    ts = client.post("pending", BLOCKS)
-    url = slack.new_response_url(ALICE, CHANNEL, message_ts=ts)
-
-    client.respond(url, "approved by alice", replace_original=True)
-
-    assert slack.message(CHANNEL, ts).text == "approved by alice"
-    assert len(slack.messages(CHANNEL)) == 1
-
-
-def test_respond_to_a_used_up_url_is_unexpected_response_naming_the_code(slack: SlackStandIn):
-    client = _client(slack)
-    url = slack.new_response_url(CAROL, CHANNEL)
-    for n in range(5):
-        client.respond(url, f"n{n}")
-
-    with pytest.raises(UnexpectedResponse, match="expired_url"):
-        client.respond(url, "sixth")
-
-
 def test_rate_limited_post_is_retried_until_it_lands(slack: SlackStandIn):
     slack.faults.fail_next("/api/chat.postMessage", 2, "429", retry_after=0)
 
@@ -117,16 +78,6 @@ def test_rate_limit_that_outlasts_three_retries_is_rate_limited(slack: SlackStan
     assert slack.count("POST", "/api/chat.postMessage") == 4
     assert caught.value.retry_after == 0 and caught.value.service == "slack"
     assert slack.messages(CHANNEL) == []
-
-
-def test_rate_limited_respond_is_retried(slack: SlackStandIn):
-    url = slack.new_response_url(CAROL, CHANNEL)
-    slack.faults.fail_next("/response/", 1, "429", retry_after=0)
-
-    _client(slack).respond(url, "after the rate limit")
-
-    assert slack.count("POST", "/response/") == 2
-    assert [m.text for m in slack.messages(CHANNEL, visible_to=CAROL)] == ["after the rate limit"]
 
 
 def test_server_error_is_service_unavailable_and_not_reposted(slack: SlackStandIn):
@@ -176,8 +127,6 @@ def test_slack_error_codes_become_unexpected_response(slack: SlackStandIn):
         _client(slack, channel="C0NOWHERE").post("x")
     with pytest.raises(UnexpectedResponse, match="message_not_found"):
         _client(slack).update("1.000001", "x")
-    with pytest.raises(UnexpectedResponse, match="user_not_in_channel"):
-        _client(slack).post_ephemeral("U0DAVE004", "x")
 
 
 def test_token_never_shows_in_repr_errors_or_logs(slack: SlackStandIn, caplog: pytest.LogCaptureFixture):

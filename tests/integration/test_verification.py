@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain.status import read_status
+from domain.status import read_statuses
 from domain.timestamps import utc_stamp as stamp
 from standins.world import CHANNEL, ENGINEER, policies_for
 from tests.integration.scenarios import leaks, redis_dump, token_values
@@ -60,7 +60,7 @@ def test_a_healthy_token_is_reported_healthy_line_by_line_and_recorded(world, re
     assert "✅ *CF_WAF_EDIT_RAXX_APP__SCOPES* — present: Zone:WAF:Edit, Zone:Zone:Read" in channel
     assert "asked by <@U0CAROL03>" in channel
     assert "⚠️" not in channel and "❌" not in channel
-    status = read_status(redis_conn, WAF)
+    status = read_statuses(redis_conn)[WAF]
     assert (status.source, status.state) == ("verify", "healthy")
     assert status.expires_on == world.expires_on(WAF)
     assert status.checked_at <= world.clock.now()
@@ -71,7 +71,7 @@ def test_every_token_of_the_seeded_world_is_healthy(redis_conn, verify, name):
     channel = verify(name)
 
     assert f"*{name}* is *✅ healthy*" in channel
-    assert read_status(redis_conn, name).state == "healthy"
+    assert read_statuses(redis_conn)[name].state == "healthy"
 
 
 def test_a_token_scoped_to_the_wrong_zone_and_permission_is_failure_mode_a(world, redis_conn, verify):
@@ -92,7 +92,7 @@ def test_a_token_scoped_to_the_wrong_zone_and_permission_is_failure_mode_a(world
     assert "❌ *Permissions* — missing Zone WAF Write; extra DNS Write" in channel
     assert "_Next:_ Failure mode A: edit CF_WAF_EDIT_RAXX_APP's policy in the dashboard" in channel
     assert "✅ *Active at Cloudflare*" in channel
-    assert read_status(redis_conn, WAF).state == "failing"
+    assert read_statuses(redis_conn)[WAF].state == "failing"
 
 
 def test_an_expired_token_is_failure_mode_b_expired(world, redis_conn, verify):
@@ -107,7 +107,7 @@ def test_an_expired_token_is_failure_mode_b_expired(world, redis_conn, verify):
     )
     assert "_Next:_ Failure mode B (expired)" in channel
     assert "(expired" in channel
-    status = read_status(redis_conn, WAF)
+    status = read_statuses(redis_conn)[WAF]
     assert status.state == "failing" and "expired" in status.summary
 
 
@@ -159,7 +159,7 @@ def test_a_secret_missing_from_the_vault_is_failure_mode_c_naming_path_and_env(v
     assert "_Next:_ Failure mode C: confirm the path is /MooseQuest/cloudflare and the env is prod" in channel
     assert "⚠️ *Active at Cloudflare* — not checked" in channel
     assert "✅ *Zones* — raxx.app" in channel  # the management token still reads the policies
-    assert read_status(redis_conn, WAF).state == "failing"
+    assert read_statuses(redis_conn)[WAF].state == "failing"
 
 
 def test_a_missing_management_token_is_failure_mode_d_and_its_checks_say_not_checked(world, verify):
@@ -190,7 +190,7 @@ def test_verifying_the_management_token_itself_when_it_is_rejected_escalates(wor
 
     assert "❌ *Active at Cloudflare* — Cloudflare rejects the vault's value of the management token itself" in channel
     assert f"_Next:_ {D_NEXT_STEP}" in channel
-    assert read_status(redis_conn, MGMT).state == "failing"
+    assert read_statuses(redis_conn)[MGMT].state == "failing"
 
 
 def test_an_expires_at_companion_out_of_step_with_cloudflare_is_drift(world, redis_conn, verify):
@@ -204,7 +204,7 @@ def test_an_expires_at_companion_out_of_step_with_cloudflare_is_drift(world, red
     ) in channel
     assert f"_Next:_ Set CF_WAF_EDIT_RAXX_APP__EXPIRES_AT to {stamp(world.expires_on(WAF))}" in channel
     assert "*CF_WAF_EDIT_RAXX_APP* is *⚠️ warning*" in channel
-    assert read_status(redis_conn, WAF).state == "warning"
+    assert read_statuses(redis_conn)[WAF].state == "warning"
 
 
 def test_token_id_and_scopes_companions_out_of_step_are_drift(world, verify):
@@ -226,7 +226,7 @@ def test_cloudflare_not_answering_verify_is_a_warning_not_a_verdict(world, redis
     channel = verify(WAF)
 
     assert "⚠️ *Active at Cloudflare* — could not verify the value" in channel
-    assert read_status(redis_conn, WAF).state == "warning"
+    assert read_statuses(redis_conn)[WAF].state == "warning"
 
 
 def test_a_vault_outage_is_reported_and_nothing_else_is_checked(world, redis_conn, verify):
@@ -237,14 +237,14 @@ def test_a_vault_outage_is_reported_and_nothing_else_is_checked(world, redis_con
     assert "❌ *Vault* — could not list /MooseQuest/cloudflare (env prod)" in channel
     assert "⚠️ *Cloudflare record* — not checked" in channel
     assert world.cloudflare.count(None, "/client/v4/user/tokens") == 0
-    assert read_status(redis_conn, WAF).state == "failing"
+    assert read_statuses(redis_conn)[WAF].state == "failing"
 
 
 def test_the_name_is_matched_case_insensitively(redis_conn, verify):
     channel = verify("cf_waf_edit_raxx_app")
 
     assert "*CF_WAF_EDIT_RAXX_APP* is *✅ healthy*" in channel
-    assert read_status(redis_conn, WAF) is not None
+    assert WAF in read_statuses(redis_conn)
 
 
 def test_an_unknown_name_gets_a_suggestion_and_nothing_is_fetched_or_recorded(world, redis_conn, verify):
@@ -270,4 +270,4 @@ def test_a_slack_outage_still_records_the_status(world, redis_conn, verify):
     verify(WAF)
 
     assert world.slack.messages(CHANNEL) == []
-    assert read_status(redis_conn, WAF).state == "healthy"
+    assert read_statuses(redis_conn)[WAF].state == "healthy"

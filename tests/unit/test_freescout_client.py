@@ -171,7 +171,7 @@ def test_a_timeout_maps_to_service_unavailable() -> None:
         raise httpx.ReadTimeout("timed out", request=request)
 
     with make_client(handler) as client, pytest.raises(ServiceUnavailable):
-        client.find_by_tag("req-1")
+        client.find_by_subject("s")
 
 
 def test_a_tagging_outage_after_create_is_logged_and_the_ticket_returned(caplog: pytest.LogCaptureFixture) -> None:
@@ -183,29 +183,6 @@ def test_a_tagging_outage_after_create_is_logged_and_the_ticket_returned(caplog:
 
     assert ticket.id == 35
     assert "conversation 35 left untagged" in caplog.text
-
-
-def test_find_by_tag_sends_the_mailbox_tag_and_tag_embedding() -> None:
-    queries: list[dict[str, str]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        queries.append(dict(request.url.params))
-        return listing([conversation(3, tags=("req-1",))])
-
-    with make_client(handler) as client:
-        client.find_by_tag("req-1")
-
-    assert queries == [{"mailboxId": "4", "page": "1", "pageSize": "100", "tag": "req-1", "embed": "tags"}]
-
-
-def test_find_by_tag_skips_conversations_the_server_returned_without_the_tag() -> None:
-    # a server without the Tags module ignores the filter and lists everything
-    answer = listing([conversation(9, tags=("other",)), conversation(8, tags=("cftoken", "REQ-1")), conversation(7)])
-
-    with make_client(lambda request: answer) as client:
-        found = client.find_by_tag("req-1")
-
-    assert found is not None and (found.id, found.number) == (8, 1008)
 
 
 def test_find_by_subject_follows_pages_until_a_match_and_stops_there() -> None:

@@ -96,17 +96,6 @@ def test_login_posts_client_id_and_secret_as_json():
     assert seen == [{"clientId": "bot-id", "clientSecret": "client-secret-xyz"}]
 
 
-def test_delete_sends_the_scope_as_a_json_body():
-    vault = Vault(httpx.Response(200, json=secret_body()))
-
-    with make_client(vault) as client:
-        client.delete("CF_DNS")
-
-    (request,) = vault.requests
-    assert request.method == "DELETE" and request.url.path == "/api/v4/secrets/CF_DNS"
-    assert json.loads(request.content) == {"projectId": "proj-1", "environment": ENV, "secretPath": PATH}
-
-
 def test_set_patches_then_creates_with_post_when_the_secret_is_missing():
     vault = Vault(error(404, "NotFound", "Secret with name 'CF_NEW' not found"),
                   httpx.Response(200, json=secret_body("CF_NEW", "v", 1)))

@@ -1,6 +1,6 @@
 """FreeScout client: open the incident conversation for a revoked token, add notes, and find an existing one.
 
-Creating is never retried here (a blind repeat could open a second ticket); the caller asks `find_by_tag` /
+Creating is never retried here (a blind repeat could open a second ticket); the caller asks
 `find_by_subject` first, so a retried revoke opens its ticket exactly once. Everything else goes through the
 shared retry policy. The API key travels only in the `X-FreeScout-API-Key` header.
 """
@@ -102,12 +102,6 @@ class FreeScoutClient:
         payload = {"type": "note", "text": text, "user": self.user_id}
         self._call("POST", f"/conversations/{conversation_id}/threads", "add a note", json=payload)
 
-    def find_by_tag(self, tag: str) -> Ticket | None:
-        """The newest conversation in the mailbox carrying `tag`, or None."""
-        wanted = tag.strip().lower()
-        # the server ignores `tag` when its Tags module is off, so the tags it embeds are checked here too
-        return self._find({"tag": tag, "embed": "tags"}, lambda c: wanted in _tag_names(c))
-
     def find_by_subject(self, subject: str) -> Ticket | None:
         """The newest conversation in the mailbox with exactly this subject, or None."""
         return self._find({}, lambda c: c.get("subject") == subject)
@@ -187,11 +181,6 @@ def _json(response: httpx.Response, *, strict: bool = True) -> dict[str, Any]:
         raise UnexpectedResponse(f"FreeScout answered HTTP {response.status_code} without a JSON object",
                                  service=SERVICE)
     return {}
-
-
-def _tag_names(conversation: dict[str, Any]) -> set[str]:
-    tags = (conversation.get("_embedded") or {}).get("tags") or []
-    return {str(tag.get("name", "")).strip().lower() for tag in tags if isinstance(tag, dict)}
 
 
 def _int(value: Any) -> int | None:

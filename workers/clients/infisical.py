@@ -91,13 +91,6 @@ class InfisicalClient:
         log.debug("infisical wrote %s (version %d)", name, version)
         return version
 
-    def delete(self, name: str, *, missing_ok: bool = False) -> None:
-        """Delete one secret; with missing_ok, a secret already gone is not an error."""
-        response = self._call("DELETE", _one(name), idempotent=True, json=self._where())
-        if missing_ok and _field(response, "error") == "NotFound":
-            return
-        self._read(response, name=name)
-
     def _where(self, path: str | None = None, environment: str | None = None) -> dict[str, str]:
         return {"projectId": self.project_id, "environment": environment or self.environment,
                 "secretPath": path or self.secret_path}

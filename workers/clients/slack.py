@@ -1,13 +1,12 @@
-"""The workers' way to talk to Slack: post, update and ephemeral messages, and response_url replies.
+"""The workers' way to talk to Slack: post and update messages in the channel.
 
-Errors (see bot/errors.py): 429 after slack_sdk's retries → RateLimited; 5xx, timeouts and dropped
+Errors (see domain/errors.py): 429 after slack_sdk's retries → RateLimited; 5xx, timeouts and dropped
 connections → ServiceUnavailable; any other `ok: false` (e.g. channel_not_found) → UnexpectedResponse
 naming Slack's error code. The bot token never appears in repr, logs or exception messages.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from http.client import HTTPException
 from typing import Any
@@ -17,7 +16,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.webhook import WebhookClient
 
 from domain.errors import CftokenError, RateLimited, ServiceUnavailable, UnexpectedResponse
 
@@ -58,40 +56,6 @@ class SlackClient:
         self._call(
             "chat.update", self._web.chat_update, channel=self.channel, ts=ts, text=text, blocks=blocks
         )
-
-    def post_ephemeral(self, user: str, text: str, blocks: Blocks = None) -> None:
-        """A message in the channel that only `user` sees."""
-        self._call(
-            "chat.postEphemeral", self._web.chat_postEphemeral,
-            channel=self.channel, user=user, text=text, blocks=blocks,
-        )
-
-    def respond(
-        self,
-        response_url: str,
-        text: str,
-        blocks: Blocks = None,
-        *,
-        replace_original: bool = False,
-        ephemeral: bool = True,
-    ) -> None:
-        """Answer through a command's or click's response_url (no token needed)."""
-        timeout: Any = self.timeout  # urllib takes float seconds; slack_sdk annotates int
-        webhook = WebhookClient(url=response_url, timeout=timeout, retry_handlers=_retry_handlers())
-        try:
-            response = webhook.send(
-                text=text,
-                blocks=blocks,
-                response_type="ephemeral" if ephemeral else "in_channel",
-                replace_original=replace_original,
-            )
-        except (OSError, HTTPException) as exc:
-            raise _unavailable("response_url", exc) from None
-        if response.status_code == 200:
-            return
-        code = _error_code(response.body)
-        log.warning("slack response_url answered HTTP %s: %s", response.status_code, code)
-        raise _http_error("response_url", response.status_code, code, response.headers)
 
     def _call(self, method: str, function: Any, **kwargs: Any) -> Any:
         """Call one Web API method, turning slack_sdk's exceptions into cftoken's typed errors."""
@@ -135,11 +99,3 @@ def _retry_after(headers: Any) -> float:
     except (TypeError, ValueError):
         return 1.0
 
-
-def _error_code(body: str) -> str:
-    """Slack's error code from a JSON body, or the short plain-text body itself."""
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return body.strip()[:80]
-    return str(parsed.get("error", "")) if isinstance(parsed, dict) else ""
