@@ -6,7 +6,8 @@ Run it alone, with one machine identity seeded (these are the defaults):
         --project-id proj-local
 
 Errors use Infisical's error-handler shape `{reqId, statusCode, message, error}`. Access tokens expire after
-`token_ttl` seconds of `self.clock` (403 TokenError) and stop working after `revoke_access_tokens()` (401).
+`token_ttl` seconds of `self.clock` (403 TokenError; a TTL of 0 never expires, as Infisical signs such a token
+without an expiry) and stop working after `revoke_access_tokens()` (401).
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ class InfisicalStandIn(StandIn):
         if identity is None or not random_tokens.compare_digest(identity["secret"], body["clientSecret"]):
             return _error(401, "UnauthorizedError", "Invalid credentials")
         token = f"eyJhbGciOiJIUzI1NiJ9.{random_tokens.token_urlsafe(24)}.{random_tokens.token_urlsafe(16)}"
-        expires = self.clock.now() + timedelta(seconds=self.token_ttl)
+        expires = self.clock.now() + timedelta(seconds=self.token_ttl) if self.token_ttl else None
         self._tokens[token] = {"client_id": body["clientId"], "expires": expires, "revoked": False}
         return Response(200, {"accessToken": token, "expiresIn": self.token_ttl,
                               "accessTokenMaxTTL": max(43200, self.token_ttl), "tokenType": "Bearer"})
@@ -197,7 +198,7 @@ class InfisicalStandIn(StandIn):
         issued = self._tokens.get(token)
         if issued is None or issued["revoked"]:
             raise _Refusal(401, "UnauthorizedError", "You are not allowed to access this resource")
-        if self.clock.now() >= issued["expires"]:
+        if issued["expires"] is not None and self.clock.now() >= issued["expires"]:
             raise _Refusal(403, "TokenError", "Your token has expired. Please re-authenticate.")
         return self._identities[issued["client_id"]]
 

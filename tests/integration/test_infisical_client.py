@@ -159,6 +159,32 @@ def test_the_client_logs_in_again_before_its_token_expires(standin, client, cloc
     assert standin.count("GET", "/api/v4/secrets") == 2  # renewed up front: no refused call
 
 
+def test_a_token_with_ttl_0_never_expires_five_reads_one_login(clock):
+    server = InfisicalStandIn(token_ttl=0)
+    server.add_identity("bot-id", CLIENT_SECRET, project_id=PROJECT)
+    with server, make_client(server, clock) as client:
+        seed(server, "CF_DNS", "cfut_dns")
+        for _ in range(5):
+            assert client.get("CF_DNS").get_secret_value() == "cfut_dns"
+            server.clock.advance(timedelta(days=400))
+            clock.advance(400 * 86400)
+
+        assert server.count("POST", LOGIN) == 1
+        assert server.count("GET", "/api/v4/secrets") == 5  # the server took the year-old token every time
+
+
+def test_a_ttl_0_token_the_server_revokes_is_replaced_by_one_login(clock):
+    server = InfisicalStandIn(token_ttl=0)
+    server.add_identity("bot-id", CLIENT_SECRET, project_id=PROJECT)
+    with server, make_client(server, clock) as client:
+        seed(server, "CF_DNS", "cfut_dns")
+        client.get("CF_DNS")
+        server.revoke_access_tokens()
+
+        assert client.get("CF_DNS").get_secret_value() == "cfut_dns"
+        assert server.count("POST", LOGIN) == 2
+
+
 def test_a_token_the_server_says_expired_is_renewed_and_the_call_retried_once(standin, client):
     seed(standin, "CF_DNS", "cfut_dns")
     client.get("CF_DNS")

@@ -106,6 +106,17 @@ def test_an_access_token_past_its_ttl_answers_403_token_error(standin, http):
     assert assert_error(response, 403, "TokenError")["message"] == "Your token has expired. Please re-authenticate."
 
 
+def test_an_access_token_with_ttl_0_never_expires(standin, http):
+    standin.token_ttl = 0
+    login = http.post(LOGIN, json={"clientId": "bot-id", "clientSecret": "bot-secret"}).json()
+    standin.clock.advance(timedelta(days=3650))
+
+    response = http.get("/api/v4/secrets", params=WHERE, headers={"Authorization": f"Bearer {login['accessToken']}"})
+
+    assert login["expiresIn"] == 0
+    assert response.status_code == 200
+
+
 def test_listing_a_folder_returns_every_secret_with_the_contract_fields(standin, http):
     standin.put_secret(PROJECT, ENV, PATH, "CF_DNS", "cfut_value")
     standin.put_secret(PROJECT, ENV, PATH, "CF_DNS__TOKEN_ID", "6f4a")

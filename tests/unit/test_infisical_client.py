@@ -137,6 +137,19 @@ def test_the_token_is_reused_until_60s_or_10_percent_before_it_expires(expires_i
     assert (logins_before_margin, vault.logins) == (1, 2)
 
 
+def test_an_expires_in_of_0_is_a_token_reused_forever():
+    clock = FakeClock()
+    ok = httpx.Response(200, json={"secrets": [], "imports": []})
+    vault = Vault(*[ok] * 5, expires_in=0)
+
+    with make_client(vault, clock) as client:
+        for _ in range(5):
+            client.list_folder()
+            clock.now += 10 * 365 * 86400
+
+    assert vault.logins == 1
+
+
 def test_a_token_error_triggers_exactly_one_login_and_one_retry():
     expired = error(403, "TokenError", "Your token has expired. Please re-authenticate.")
     vault = Vault(expired, httpx.Response(200, json=secret_body()))

@@ -1,7 +1,9 @@
 """Infisical client: Universal Auth login, then read and write the secrets of one folder (v4 API).
 
 The access token is cached until shortly before it expires (60 s or 10 % of its lifetime, whichever is
-smaller, by the injected clock). A call answered 401, or 403 TokenError, logs in again once and is retried
+smaller, by the injected clock); `expiresIn: 0` is a token that never expires (Infisical signs it without an
+expiry), so the client never logs in again because of time — each login counts against the client secret's
+usage limit. A call answered 401, or 403 TokenError, logs in again once and is retried
 once. Secret values, the client secret and the access token are `SecretStr` and never reach logs, reprs or
 exception text.
 """
@@ -9,6 +11,7 @@ exception text.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -129,9 +132,8 @@ class InfisicalClient:
         except (KeyError, TypeError, ValueError):
             raise UnexpectedResponse("infisical login answered without accessToken/expiresIn",
                                      service=SERVICE) from None
-        # Renew early: a token must not expire between this check and the server reading it.
-        self._token_good_until = started + lifetime - min(60.0, lifetime * 0.1)
-        log.debug("infisical login ok; access token valid for %.0fs", lifetime)
+        self._token_good_until = _good_until(started, lifetime)
+        log.debug("infisical login ok; access token valid for %s", f"{lifetime:.0f}s" if lifetime else "ever")
 
     def _read(self, response: httpx.Response, *, name: str | None = None,
               secret: SecretStr | None = None) -> dict[str, Any]:
@@ -156,6 +158,13 @@ class InfisicalClient:
             raise VaultAccessDenied(f"infisical hid the value of {item.get('secretKey')}: the machine identity "
                                     "may not read secret values", service=SERVICE)
         return SecretStr(item["secretValue"])
+
+
+def _good_until(started: float, lifetime: float) -> float:
+    """When to log in again: early enough that a token cannot expire in flight; never for a TTL of 0."""
+    if lifetime <= 0:
+        return math.inf
+    return started + lifetime - min(60.0, lifetime * 0.1)
 
 
 def _one(name: str) -> str:
