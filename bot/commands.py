@@ -6,7 +6,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-from domain.errors import CftokenError
+from domain.errors import UsageError
 from domain.inventory import Inventory, Token
 from domain.messages import escape
 
@@ -24,10 +24,6 @@ USAGE: dict[str, str] = {
 }
 _NO_ARGUMENTS = ("help", "list")
 _NAME_ONLY = ("history", "verify")
-
-
-class UsageError(CftokenError):
-    """The command was typed wrong; the message says what to type instead."""
 
 
 @dataclass(frozen=True)

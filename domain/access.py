@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from domain.errors import CftokenError
+from domain.errors import Refused
 from domain.inventory import Inventory, Token
-
-
-class Refused(CftokenError):
-    """The person may not do this (here, or now); the message is a polite explanation."""
 
 
 def check_channel(channel_id: str, sre_channel: str) -> None:

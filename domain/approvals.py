@@ -21,7 +21,7 @@ import redis
 from pydantic import BaseModel
 
 from domain import access, audit
-from domain.errors import CftokenError
+from domain.errors import AlreadyOpen, CftokenError, RequestClosed, RequestNotFound
 
 Action = Literal["roll", "revoke"]
 State = Literal["pending", "approved", "queued", "running", "succeeded", "failed", "denied", "cancelled", "expired"]
@@ -71,26 +71,6 @@ _Outcome = tuple[Request, audit.AuditEvent | None]
 _FROM = {"queued": ("approved",), "running": ("approved", "queued")}  # a fast worker may start before "queued"
 _PROGRESS = {"approved": "being queued", "queued": "queued", "running": "running", "succeeded": "done"}
 _ALREADY = {"queued": ("queued", "running", *FINAL_STATES), "running": ("running",)}
-
-
-class RequestNotFound(CftokenError):
-    """No request has that id (never existed, long finished, or a forged button value)."""
-
-
-class RequestClosed(CftokenError):
-    """The request is no longer in a state that allows this; `.request` is its current record."""
-
-    def __init__(self, message: str, request: Request) -> None:
-        super().__init__(message)
-        self.request = request
-
-
-class AlreadyOpen(CftokenError):
-    """The token already has an unfinished request for this action; `.request` is that one."""
-
-    def __init__(self, request: Request) -> None:
-        super().__init__(f"A {request.action} of {request.token} is already open ({request.id}, {request.state}).")
-        self.request = request
 
 
 def request_key(request_id: str) -> str:

@@ -1,20 +1,42 @@
-"""Typed errors that map every service answer to the runbook's failure modes.
+"""Every error cftoken raises, in one tree; each maps a service answer or a refusal to what the on-call reads.
 
-    CftokenError                      base; `str(e)` is safe to show (never holds a secret value)
-    ├── ServiceUnavailable            5xx, timeouts, refused or dropped connections (any service)
-    ├── RateLimited                   429 anywhere; `.retry_after` seconds
+    CftokenError                      base; `str(e)` is safe to show (never holds a secret); `.runbook` the next step
+    ├── SettingsError                 a setting is missing or malformed (one line naming the variable)
+    ├── InventoryError                the inventory file is unreadable or inconsistent
+    ├── UsageError                    `/cftoken …` typed wrong; the message says what to type instead
+    ├── Refused                       this person may not do this, here or now
+    ├── RequestNotFound               no request record has that id (never existed, long gone, or Redis lost it)
+    ├── RequestClosed                 the request is past the state this needs; `.request` is its record
+    ├── AlreadyOpen                   the token already has an open operation; `.request` is that one
+    ├── ServiceUnavailable            5xx, timeouts, refused or dropped connections (any service)   [transient]
+    ├── RateLimited                   429 anywhere; `.retry_after` seconds                           [transient]
+    ├── TokenBusy                     another worker holds the token's lock right now                [transient]
+    ├── OperationLost                 another worker took this operation over (this one stands down)
+    ├── RecordsLost                   Redis lost this operation's checkpoint or request record
     ├── TokenInvalid                  Cloudflare 1000 for the token under test         (failure mode B)
     ├── NotAuthorized                 Cloudflare 9109 / 10000 / 403: scope or zone     (failure mode A)
     ├── ManagementTokenInvalid        Cloudflare 1000 / 401 for the management token   (failure mode D)
     ├── TokenNotFound                 Cloudflare has no token with that id (7003 / 404)
+    ├── TokenDisabled                 the token is disabled at Cloudflare: rolling it would not make it work
+    ├── TokenRevoked                  the vault holds the bot's REVOKED placeholder: the token was revoked
+    ├── RollLoop                      Cloudflare kept rejecting freshly rolled values
+    ├── NoTokenId                     neither the inventory nor the vault's __TOKEN_ID names the token
+    ├── SealBroken                    a sealed new value cannot be decrypted (CFTOKEN_SECRET_KEY changed?)
     ├── VaultSecretMissing            Infisical 404: no secret at path P in env E      (failure mode C)
     ├── VaultAccessDenied             Infisical 401 / 403: vault credentials rejected
     ├── VaultWriteHeld                Infisical answered a write with a pending approval
     ├── TicketError                   FreeScout refused the request (4xx)
     └── UnexpectedResponse            an answer that matches no contract
+
+Anything else an operation raises is a bug: the worker logs it with a reference id and posts that id.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from domain.approvals import Request
 
 
 class CftokenError(Exception):
@@ -27,6 +49,44 @@ class CftokenError(Exception):
         self.service = service
 
 
+class SettingsError(CftokenError):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+    runbook = "Set the variable (README 'Configuration'); `cftoken check` lists what is missing."
+
+
+class InventoryError(CftokenError):
+    """The inventory file is unreadable or inconsistent; the message names the file, line and problem."""
+
+
+class UsageError(CftokenError):
+    """The command was typed wrong; the message says what to type instead."""
+
+
+class Refused(CftokenError):
+    """The person may not do this (here, or now); the message is a polite explanation."""
+
+
+class RequestNotFound(CftokenError):
+    """No request has that id (never existed, long finished, a forged button value, or Redis lost it)."""
+
+
+class RequestClosed(CftokenError):
+    """The request is no longer in a state that allows this; `.request` is its current record."""
+
+    def __init__(self, message: str, request: Request) -> None:
+        super().__init__(message)
+        self.request = request
+
+
+class AlreadyOpen(CftokenError):
+    """The token already has an open operation (pauses included); `.request` is that one."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(f"A {request.action} of {request.token} is already open ({request.id}, {request.state}).")
+        self.request = request
+
+
 class ServiceUnavailable(CftokenError):
     runbook = "The service did not answer; the bot retried. Try again in a few minutes or check its status page."
 
@@ -37,6 +97,21 @@ class RateLimited(CftokenError):
     def __init__(self, message: str, *, service: str = "", retry_after: float = 0.0) -> None:
         super().__init__(message, service=service)
         self.retry_after = retry_after
+
+
+class TokenBusy(CftokenError):
+    runbook = "Another operation on this token is running; this one resumes when it ends."
+
+
+class OperationLost(CftokenError):
+    runbook = "Another worker took over this operation (its lock expired); that worker finishes it."
+
+
+class RecordsLost(CftokenError):
+    runbook = (
+        "Redis lost its data (see README 'Redis'): check the token with `/cftoken verify NAME` and roll it if the "
+        "vault's value does not work."
+    )
 
 
 class TokenInvalid(CftokenError):
@@ -59,6 +134,26 @@ class ManagementTokenInvalid(CftokenError):
 
 class TokenNotFound(CftokenError):
     runbook = "Cloudflare has no token with that id: check __TOKEN_ID and the inventory; provision a replacement."
+
+
+class TokenDisabled(CftokenError):
+    runbook = "Someone disabled it on purpose? Re-enable it in the Cloudflare dashboard, or revoke it."
+
+
+class TokenRevoked(CftokenError):
+    runbook = "The token was revoked: clean up its consumers and provision a replacement (runbook: provisioning)."
+
+
+class RollLoop(CftokenError):
+    runbook = "Cloudflare kept rejecting freshly rolled values: check the token at the dashboard; escalate."
+
+
+class NoTokenId(CftokenError):
+    runbook = "Set the token's __TOKEN_ID companion in the vault (or token_id in the inventory)."
+
+
+class SealBroken(CftokenError):
+    runbook = "The sealed value cannot be opened (CFTOKEN_SECRET_KEY changed?): the rotation rolls again."
 
 
 class VaultSecretMissing(CftokenError):
@@ -85,3 +180,6 @@ class TicketError(CftokenError):
 
 class UnexpectedResponse(CftokenError):
     runbook = "An answer matched no known contract; the log has the reference."
+
+
+TRANSIENT = (ServiceUnavailable, RateLimited, TokenBusy)  # errors that waiting and retrying can fix

@@ -9,14 +9,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from domain.errors import InventoryError
+
 ALL_ZONES = "*"
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 _TOKEN_NAME = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")
 COMPANIONS = ("__EXPIRES_AT", "__SCOPES", "__TOKEN_ID")
-
-
-class InventoryError(Exception):
-    """The inventory file is unreadable or inconsistent; the message names the file, line and problem."""
 
 
 class Consumer(BaseModel):

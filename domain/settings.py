@@ -8,13 +8,11 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.errors import SettingsError
+
 DEFAULT_INVENTORY = Path(__file__).with_name("inventory.toml")
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-
-
-class SettingsError(Exception):
-    """A setting is missing or malformed; the message is one line naming the variable."""
 
 
 class Settings(BaseSettings):

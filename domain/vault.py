@@ -6,14 +6,8 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from domain.errors import CftokenError, VaultSecretMissing
+from domain.errors import NoTokenId, VaultSecretMissing
 from domain.inventory import Token
-
-
-class NoTokenId(CftokenError):
-    runbook = "Set the token's __TOKEN_ID companion in the vault (or token_id in the inventory)."
-
-
 
 REVOKED_PLACEHOLDER = "REVOKED"  # what a revoke leaves as the token's vault value: "REVOKED <when> by <request>"
 

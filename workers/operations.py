@@ -11,7 +11,7 @@ from redis.exceptions import LockError
 
 from domain import approvals
 from domain.approvals import Request
-from domain.errors import CftokenError
+from domain.errors import OperationLost, TokenBusy
 from domain.inventory import Token
 from domain.vault import Vault
 from workers.checkpoints import Checkpoint
@@ -19,14 +19,6 @@ from workers.clients.cloudflare import CloudflareClient
 from workers.services import Services
 
 log = logging.getLogger(__name__)
-
-
-class TokenBusy(CftokenError):
-    runbook = "Another operation on this token is running; this one resumes when it ends."
-
-
-class OperationLost(CftokenError):
-    runbook = "Another worker took over this operation (its lock expired); that worker finishes it."
 
 
 def open_operation(services: Services, request_id: str, action: str) -> tuple[Request, Token, Checkpoint] | None:

@@ -24,7 +24,7 @@ from datetime import timedelta
 from pydantic import SecretStr
 
 from domain import approvals, status
-from domain.errors import CftokenError, TokenInvalid
+from domain.errors import CftokenError, RollLoop, SealBroken, TokenDisabled, TokenInvalid
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
@@ -40,20 +40,12 @@ from workers.operations import (
     token_lock,
 )
 from workers.reporting import conclude, post, refresh_message, show_step
-from workers.sealing import SealBroken, seal, unseal
+from workers.sealing import seal, unseal
 from workers.services import Services
 
 log = logging.getLogger(__name__)
 MAX_ROLLS = 3
 BEFORE_ROLL = ("queued", "preflight")
-
-
-class TokenDisabled(CftokenError):
-    runbook = "Someone disabled it on purpose? Re-enable it in the Cloudflare dashboard, or revoke it."
-
-
-class RollLoop(CftokenError):
-    runbook = "Cloudflare kept rejecting freshly rolled values: check the token at the dashboard; escalate."
 
 
 class Rotation(StepMachine):

@@ -8,11 +8,7 @@ import hashlib
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
-from domain.errors import CftokenError
-
-
-class SealBroken(CftokenError):
-    runbook = "The sealed value cannot be opened (CFTOKEN_SECRET_KEY changed?): the rotation rolls again."
+from domain.errors import SealBroken
 
 
 def _fernet(key: SecretStr) -> Fernet:
