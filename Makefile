@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench check clean browser
+.PHONY: run test lint bench check clean browser screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The README's picture: the browser test's story, saved as docs/sandbox-channel.png instead of build/.
+screenshot: $(STAMP) browser
+	CFTOKEN_SCREENSHOT=docs/sandbox-channel.png $(BIN)/python -m pytest -q tests/e2e/test_sandbox_browser.py
 
 # The e2e browser test drives Debian's headless Chromium through Debian's driver (nothing is downloaded at test
 # time); the emoji font makes the README's screenshot show what Slack shows.
@@ -39,4 +43,4 @@ check: $(STAMP)
 	$(BIN)/cftoken check
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build

@@ -170,12 +170,14 @@ def run_real(*, echo: bool = True) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run cftoken locally: the real bot, or the sandbox.")
     parser.add_argument("--verbose", "-v", action="store_true", help="sandbox: stream the processes' output")
+    parser.add_argument("--fakeredis", action="store_true",
+                        help="sandbox: use the embedded fakeredis even when redis-server is installed")
     args = parser.parse_args(argv)
     if os.environ.get("SLACK_BOT_TOKEN"):
         return run_real()
     from sandbox.sandbox import run_sandbox
 
-    return run_sandbox(echo=args.verbose)
+    return run_sandbox(echo=args.verbose, fakeredis=args.fakeredis)
 
 
 if __name__ == "__main__":

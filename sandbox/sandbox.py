@@ -1,15 +1,15 @@
 """The sandbox: try the whole bot with no Slack workspace and no real tokens.
 
-The four stand-ins seeded with the runbook's world; Redis (REDIS_URL if it answers, else an embedded stand-in);
-the Procfile's real `web`, `worker` and `clock` processes pointed at them through the normal settings; and a
-channel page, served by the Slack stand-in, where a person picked from the seeded team types `/cftoken …` and
-clicks buttons (each reaching the bot as a signed request, exactly as Slack sends it).
+The four stand-ins seeded with the runbook's world; a Redis of its own (a `redis-server` it starts on a free
+loopback port, or the embedded fakeredis when the binary is not installed), never the one at REDIS_URL; the
+Procfile's real `web`, `worker` and `clock` processes pointed at them through the normal settings; and a channel
+page, served by the Slack stand-in, where a person picked from the seeded team types `/cftoken …` and clicks
+buttons (each reaching the bot as a signed request, exactly as Slack sends it).
 
-    python -m sandbox.run     # prints one line with the URL to open; Ctrl-C (or SIGTERM) stops everything
+    python -m sandbox.run     # prints one line with the URL and the Redis it uses; Ctrl-C stops everything
 
 Fast-forward moves the stand-ins' clock and, through CFTOKEN_CLOCK_OFFSET_KEY in Redis, the bot's clock.
-At start the sandbox deletes the bot's keys (`cftoken:*`) and RQ's (`rq:*`) in its Redis database, so an earlier
-run's requests, queue and clock offset cannot leak into this one.
+Every run starts from an empty Redis, and its data is gone when it stops.
 """
 
 from __future__ import annotations
@@ -26,13 +26,12 @@ import redis
 from domain.settings import Settings
 from sandbox.channel_page import Sandbox, install
 from sandbox.run import PROCESSES, Supervisor, describe_death, free_port, process_env, read_procfile, stop_signals
-from standins.redis_server import EmbeddedRedis, answers
+from standins.redis_server import start_owned_redis
 from standins.world import World
 
 OFFSET_KEY = "cftoken:sandbox:clock-offset"
 SCAN_INTERVAL_MINUTES = 5
 STARTUP_TIMEOUT_SECONDS = 60.0
-DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
 
 class Stopped(Exception):
@@ -51,14 +50,6 @@ def sandbox_env(world: World, redis_url: str) -> dict[str, str]:
             cftoken_scan_interval_minutes=str(SCAN_INTERVAL_MINUTES),
         ),
     }
-
-
-def forget_previous_runs(conn: redis.Redis) -> None:
-    """Delete the bot's and RQ's keys: requests, checkpoints, queue, workers and the clock offset of earlier runs."""
-    for pattern in ("cftoken:*", "rq:*"):
-        batch = list(conn.scan_iter(match=pattern, count=500))
-        for start in range(0, len(batch), 500):
-            conn.delete(*batch[start : start + 500])
 
 
 def wait_until_healthy(url: str, supervisor: Supervisor, stop: threading.Event) -> None:
@@ -80,7 +71,13 @@ def wait_until_healthy(url: str, supervisor: Supervisor, stop: threading.Event) 
     raise RuntimeError(f"web did not answer {url}/healthz within {STARTUP_TIMEOUT_SECONDS:.0f}s")
 
 
-def run_sandbox(*, echo: bool = False) -> int:
+def run_line(url: str, redis_label: str) -> str:
+    """The one line the sandbox prints: where to go, which Redis it uses, how to stop."""
+    ignored = ", not REDIS_URL" if os.environ.get("REDIS_URL") else ""
+    return f"cftoken sandbox: open {url}/ (Redis: {redis_label}{ignored}; Ctrl-C stops everything)"
+
+
+def run_sandbox(*, echo: bool = False, fakeredis: bool = False) -> int:
     """Start everything, print the URL, run until SIGINT/SIGTERM (exit 0) or until a process dies (exit 1)."""
     stop = stop_signals()
     procfile = read_procfile()
@@ -89,15 +86,11 @@ def run_sandbox(*, echo: bool = False) -> int:
         try:
             world = World.start()
             cleanup.callback(world.stop)
-            redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
-            if not answers(redis_url):
-                embedded = EmbeddedRedis()
-                embedded.start()
-                cleanup.callback(embedded.stop)
-                redis_url = embedded.url
+            own_redis = start_owned_redis(fakeredis=fakeredis)
+            cleanup.callback(own_redis.stop)
+            redis_url = own_redis.url
             conn = redis.Redis.from_url(redis_url)
             cleanup.callback(conn.close)
-            forget_previous_runs(conn)
             cleanup.callback(supervisor.stop)  # runs first: processes stop before the services they use
             web_port = free_port()
             web_url = f"http://127.0.0.1:{web_port}"
@@ -115,7 +108,7 @@ def run_sandbox(*, echo: bool = False) -> int:
         except RuntimeError as exc:
             print(f"cftoken sandbox: could not start: {exc}", file=sys.stderr, flush=True)
             return 1
-        print(f"cftoken sandbox: open {world.slack.url}/ (Ctrl-C stops everything)", flush=True)
+        print(run_line(world.slack.url, own_redis.label), flush=True)
         dead = supervisor.wait(stop)
         if dead is not None:
             print(f"cftoken sandbox: stopping everything: {describe_death(dead)}", file=sys.stderr, flush=True)

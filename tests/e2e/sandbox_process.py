@@ -17,23 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.request import urlopen
 
-from standins.redis_server import answers
-
 REPO = Path(__file__).resolve().parents[2]
-URL_LINE = re.compile(r"^cftoken sandbox: open (http://127\.0\.0\.1:\d+)/ \(Ctrl-C stops everything\)$")
-NO_REDIS = "redis://127.0.0.1:1/0"  # nothing answers there: the sandbox starts its embedded Redis
-
-
-def sandbox_redis_url() -> str:
-    """REDIS_URL when a server answers there (CI: db 7), else a URL that makes the sandbox embed its own."""
-    url = os.environ.get("REDIS_URL")
-    return url if url and answers(url) else NO_REDIS
+URL_LINE = re.compile(r"^cftoken sandbox: open (http://127\.0\.0\.1:\d+)/ \(Redis: (.+); Ctrl-C stops everything\)$")
 
 
 @dataclass
 class Sandbox:
     process: subprocess.Popen
     url: str = ""
+    redis: str = ""  # what the run line says about the Redis it uses
     output: list[str] = field(default_factory=list)
     started_in: float = 0.0
     reader: threading.Thread | None = None
@@ -68,13 +60,13 @@ class Sandbox:
         self.close()
 
 
-def start_sandbox(redis_url: str, timeout: float = 60.0) -> Sandbox:
-    """Start `python -m sandbox.run` without SLACK_BOT_TOKEN and wait for its one line with the URL."""
+def start_sandbox(*args: str, timeout: float = 60.0) -> Sandbox:
+    """Start `python -m sandbox.run [args]` without SLACK_BOT_TOKEN (REDIS_URL left as the test runs with) and wait
+    for its one line with the URL."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SLACK_")}
-    env["REDIS_URL"] = redis_url
     began = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.run"], cwd=REPO, env=env, start_new_session=True,
+        [sys.executable, "-m", "sandbox.run", *args], cwd=REPO, env=env, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     sandbox = Sandbox(process)
@@ -86,7 +78,7 @@ def start_sandbox(redis_url: str, timeout: float = 60.0) -> Sandbox:
             sandbox.output.append(line.rstrip("\n"))
             match = URL_LINE.match(line.rstrip("\n"))
             if match and not found.is_set():
-                sandbox.url = match.group(1)
+                sandbox.url, sandbox.redis = match.group(1), match.group(2)
                 sandbox.started_in = time.monotonic() - began
                 found.set()
 

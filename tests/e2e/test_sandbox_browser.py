@@ -3,12 +3,13 @@
 Headless Chromium (Debian's chromium + chromium-driver) does what a person would: verify, a roll refused to
 its own requester and approved by the other approver, a revoke through its confirmation dialog to the
 FreeScout ticket, and a fast-forward to an expiry warning with its Request roll button. It saves the channel
-as docs/sandbox-channel.png (the README's picture), checks that no token value ever reached the page, and
+as build/sandbox-channel.png (`make screenshot` writes the README's docs/sandbox-channel.png instead), checks that no token value ever reached the page, and
 stops the sandbox with Ctrl-C's signal.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import tempfile
 import time
@@ -26,14 +27,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from standins.world import APPROVERS, CLIENT_ID, CLIENT_SECRET, ENGINEER, PROJECT_ID
-from tests.e2e.sandbox_process import REPO, Sandbox, alive, listening_ports, sandbox_redis_url, start_sandbox
+from tests.e2e.sandbox_process import REPO, Sandbox, alive, listening_ports, start_sandbox
 from workers.clients.infisical import InfisicalClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 ALICE, BOB = APPROVERS
 CAROL = ENGINEER
-SCREENSHOT = REPO / "docs" / "sandbox-channel.png"
+# build/ by default, so `make test` leaves the work tree clean; `make screenshot` points it at the README's picture
+SCREENSHOT = Path(os.environ.get("CFTOKEN_SCREENSHOT") or REPO / "build" / "sandbox-channel.png")
 WAIT = 30.0  # seconds for anything the bot does (a worker job, a message update)
 MESSAGES_JS = """
 return [...document.querySelectorAll('#messages > [data-testid=message]')].map(e => ({
@@ -45,7 +47,7 @@ return [...document.querySelectorAll('#messages > [data-testid=message]')].map(e
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    running = start_sandbox(sandbox_redis_url())
+    running = start_sandbox()
     yield running
     if running.process.poll() is None:
         running.kill()
@@ -232,7 +234,7 @@ def test_an_sre_tries_verify_roll_revoke_and_an_expiry_warning_in_the_browser(sa
     page.message("Roll CF_PAGES_DEPLOY", "waiting for approval", "expiry warning", ephemeral=False)
 
     browser.execute_script("const m = document.getElementById('messages'); m.scrollTop = m.scrollHeight;")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOT))
 
     # no full token value ever reached the page, in its HTML or in the state it polls

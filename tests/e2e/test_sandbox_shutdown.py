@@ -1,4 +1,5 @@
-"""Stopping the sandbox leaves nothing behind: no process, no listening port, whichever way it stops."""
+"""Stopping the sandbox leaves nothing behind: no process, no listening port, whichever way it stops; and it never
+touches the Redis at REDIS_URL."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from urllib.request import Request, urlopen
 import pytest
 
 from standins.world import APPROVERS
-from tests.e2e.sandbox_process import NO_REDIS, alive, listening_ports, sandbox_redis_url, start_sandbox
+from tests.e2e.sandbox_process import alive, listening_ports, start_sandbox
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -35,12 +36,12 @@ def cmdline(pid: int) -> str:
 
 
 @pytest.mark.parametrize(
-    ("signum", "redis", "busy"),
-    [(signal.SIGINT, "REDIS_URL", True), (signal.SIGTERM, "embedded", False)],
-    ids=["ctrl-c-with-work-in-flight-and-redis-at-REDIS_URL", "sigterm-when-idle-with-embedded-redis"],
+    ("signum", "args", "busy"),
+    [(signal.SIGINT, (), True), (signal.SIGTERM, ("--fakeredis",), False)],
+    ids=["ctrl-c-with-work-in-flight-and-its-own-redis-server", "sigterm-when-idle-with-embedded-fakeredis"],
 )
-def test_a_stop_signal_leaves_no_process_and_no_listening_port(signum, redis, busy):
-    sandbox = start_sandbox(sandbox_redis_url() if redis == "REDIS_URL" else NO_REDIS)
+def test_a_stop_signal_leaves_no_process_and_no_listening_port(signum, args, busy):
+    sandbox = start_sandbox(*args)
     try:
         if busy:
             command(sandbox.url, "verify CF_WAF_EDIT_RAXX_APP")
@@ -56,7 +57,7 @@ def test_a_stop_signal_leaves_no_process_and_no_listening_port(signum, redis, bu
         assert code == 0
         assert took < STOPPED_WITHIN
         assert len(tree) >= 7, f"expected the sandbox, 3 shells' processes and gunicorn's workers: {tree}"
-        assert len(ports) >= (5 if redis == "REDIS_URL" else 6), f"expected stand-ins, web (and Redis): {ports}"
+        assert len(ports) >= 6, f"expected the stand-ins, web and Redis: {ports}"
         assert not alive(tree), f"left running: {[cmdline(pid) for pid in alive(tree)]}"
         assert not ports & listening_ports(), f"still listening: {ports & listening_ports()}"
     finally:
@@ -65,7 +66,7 @@ def test_a_stop_signal_leaves_no_process_and_no_listening_port(signum, redis, bu
 
 
 def test_when_one_process_dies_the_sandbox_stops_everything_and_says_which(tmp_path):
-    sandbox = start_sandbox(NO_REDIS)
+    sandbox = start_sandbox()
     try:
         tree = sandbox.tree()
         ports = listening_ports(tree)
@@ -82,3 +83,23 @@ def test_when_one_process_dies_the_sandbox_stops_everything_and_says_which(tmp_p
     finally:
         if sandbox.process.poll() is None:
             sandbox.kill()
+
+
+def test_the_sandbox_uses_its_own_redis_and_leaves_the_one_at_redis_url_untouched(redis_conn):
+    redis_conn.set("cftoken:request:production-roll", "keep me")
+    redis_conn.rpush("rq:queue:default", "a production job")
+    before = {key: redis_conn.dump(key) for key in redis_conn.scan_iter()}
+    sandbox = start_sandbox()
+    try:
+        command(sandbox.url, "verify CF_WAF_EDIT_RAXX_APP")
+        deadline = time.monotonic() + 30
+        while not any(m["text"].startswith("verify CF_WAF_EDIT_RAXX_APP") for m in sandbox.state()["messages"]):
+            assert time.monotonic() < deadline, "the sandbox's worker never posted the verify report"
+            time.sleep(0.2)
+        assert sandbox.stop(signal.SIGINT) == 0
+    finally:
+        if sandbox.process.poll() is None:
+            sandbox.kill()
+
+    assert sandbox.redis.startswith("its own redis-server on 127.0.0.1:") and sandbox.redis.endswith(", not REDIS_URL")
+    assert {key: redis_conn.dump(key) for key in redis_conn.scan_iter()} == before
