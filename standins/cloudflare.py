@@ -13,7 +13,13 @@ Decisions where the contract is unconfirmed (tests should not depend on them):
 - a missing Authorization header answers like a malformed one: 400 code 6003 (chain 6111);
 - invalid bodies and paging arguments answer 400 code 1001 (code unconfirmed), malformed JSON 400 code 6007;
 - `per_page` must be 5..50 (the OpenAPI schema's bounds), default 20; pages past the end are `result: []`;
-- `rate_limit` counts requests per bearer value in a sliding five-minute window of `self.clock`.
+- `rate_limit` counts requests per bearer value in a sliding five-minute window of `self.clock`;
+- create refusals (api-contracts.md, "Learned since"): a policy carrying an `id` answers Cloudflare's observed
+  400 code 1001 "Reusing existing policies is not supported by token creation"; a name over 120 characters (the
+  OpenAPI schema's maxLength), a 51st user token (the documented quota of 50), an unknown permission-group id or
+  zone id answer 400 code 1001 too (their real codes and wording are unconfirmed);
+- `GET /zones` lists only zones the calling token's allow policies reach (a zone id, all zones, or an account
+  with zone-scoped groups), as Cloudflare filters the list by the token's zone resources.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ _WINDOW = timedelta(minutes=5)
 _INVALID_TOKEN = (1000, "Invalid API Token")
 _FORBIDDEN = (9109, "Unauthorized to access requested resource")
 _THROTTLED = (971, "Please wait and consider throttling your request speed")
+_REUSED_POLICY = (1001, "Reusing existing policies is not supported by token creation")
+NAME_MAX = 120
+USER_TOKEN_QUOTA = 50
 Guarded = Callable[[Request, dict[str, Any]], Response]
 
 
@@ -219,19 +228,43 @@ class CloudflareStandIn(StandIn):
         return ok(result, messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}])
 
     def _list(self, request: Request, caller: dict[str, Any]) -> Response:
-        return _page(request, [state.public_token(record) for record in self._tokens.values()])
+        name = request.arg("name")
+        return _page(request, [state.public_token(record) for record in self._tokens.values()
+                               if name in (None, record["name"])])
 
     def _get(self, request: Request, caller: dict[str, Any]) -> Response:
         return ok(state.public_token(self._record(request)))
 
     def _create(self, request: Request, caller: dict[str, Any]) -> Response:
         body = _body(request)
+        self._refuse_create(body)
         record = _valid(lambda: state.token_record(
             body.get("name"), state.normalise_policies(body.get("policies"), self._group_names()),
             self.clock.now(), not_before=body.get("not_before"), expires_on=body.get("expires_on"),
             condition=body.get("condition")))
         value = self._store(record, state.new_value())
         return ok({**state.public_token(record), "value": value})
+
+    def _refuse_create(self, body: dict[str, Any]) -> None:
+        """What POST /user/tokens refuses before it validates the rest: reused policies, long names, quota,
+        permission groups and zones that do not exist."""
+        policies = body.get("policies") if isinstance(body.get("policies"), list) else []
+        if any(isinstance(item, dict) and "id" in item for item in policies):
+            raise _refuse(400, _REUSED_POLICY)
+        name = body.get("name")
+        if isinstance(name, str) and len(name) > NAME_MAX:
+            raise _refuse(400, (1001, f"name: must be at most {NAME_MAX} characters"))
+        if len(self._tokens) >= USER_TOKEN_QUOTA:
+            raise _refuse(400, (1001, f"You have reached the maximum of {USER_TOKEN_QUOTA} API tokens for this user"))
+        for item in (p for p in policies if isinstance(p, dict)):
+            for group in item.get("permission_groups") or []:
+                group_id = group.get("id") if isinstance(group, dict) else None
+                if isinstance(group_id, str) and group_id not in self._groups:
+                    raise _refuse(400, (1001, f"Permission group {group_id} does not exist"))
+            resources = item.get("resources") if isinstance(item.get("resources"), dict) else {}
+            for zone_id in state.zone_ids_in(resources):
+                if zone_id not in self._zones:
+                    raise _refuse(400, (1001, f"Zone {zone_id} does not exist or is not accessible"))
 
     def _update(self, request: Request, caller: dict[str, Any]) -> Response:
         record, body = self._record(request), _body(request)
@@ -264,7 +297,9 @@ class CloudflareStandIn(StandIn):
 
     def _list_zones(self, request: Request, caller: dict[str, Any]) -> Response:
         name = request.arg("name")
-        return _page(request, [zone for zone in self._zones.values() if name in (None, zone["name"])])
+        scopes = {group_id: group["scopes"] for group_id, group in self._groups.items()}
+        return _page(request, [zone for zone in self._zones.values() if name in (None, zone["name"])
+                               and state.may_read_zone(caller, zone, scopes)])
 
     def _record(self, request: Request) -> dict[str, Any]:
         record = self._tokens.get(request.params["token_id"])

@@ -154,6 +154,33 @@ def grants(record: dict[str, Any], group_ids: tuple[str, ...]) -> bool:
     return allowed and not denied
 
 
+def zone_ids_in(resources: dict[str, Any]) -> list[str]:
+    """The specific zone ids a resources map names (nested account maps included; wildcards are not ids)."""
+    found = []
+    for key, value in resources.items():
+        if isinstance(value, dict):
+            found += zone_ids_in(value)
+        elif key.startswith(_ZONE_SCOPE + ".") and not key.endswith(".*"):
+            found.append(key.removeprefix(_ZONE_SCOPE + "."))
+    return found
+
+
+def may_read_zone(record: dict[str, Any], zone: dict[str, Any], scopes: dict[str, list[str]]) -> bool:
+    """Whether a token's allow policies reach `zone` with a zone-scoped group: the zone, all zones, or its account."""
+    zone_key, account_key = f"{_ZONE_SCOPE}.{zone['id']}", f"{_ACCOUNT_SCOPE}.{zone['account']['id']}"
+    for item in record["policies"]:
+        zone_groups = any(_ZONE_SCOPE in scopes.get(group["id"], ()) for group in item["permission_groups"])
+        if item["effect"] != "allow" or not zone_groups:
+            continue
+        resources = item["resources"]
+        if zone_key in resources or f"{_ZONE_SCOPE}.*" in resources or f"{_ACCOUNT_SCOPE}.*" in resources:
+            return True
+        nested = resources.get(account_key)
+        if nested == "*" or (isinstance(nested, dict) and (f"{_ZONE_SCOPE}.*" in nested or zone_key in nested)):
+            return True
+    return False
+
+
 def zone_record(name: str, zone_id: str, account_id: str, now: datetime) -> dict[str, Any]:
     """A zone as GET /zones shows it (the fields the bot and the SDK read, plus a few for realism)."""
     return {

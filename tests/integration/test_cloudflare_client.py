@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 WAF_WRITE = "fb6778dc191143babbfaa57993f1d275"
 RAXX_APP = "f12dbb5cac57d5591a5058874498a6d1"
+ZONE_READ = "c8fed203ed3043cba015a93ad1616f1f"
 ZONE_POLICY = state.policy(WAF_WRITE, resource=f"com.cloudflare.api.account.zone.{RAXX_APP}")
 TOKENS = "/client/v4/user/tokens"
 
@@ -42,12 +43,16 @@ def server():
 @pytest.fixture
 def standin(server: CloudflareStandIn) -> CloudflareStandIn:
     server.reset()
+    server.add_zone("raxx.app", RAXX_APP)
     return server
 
 
 @pytest.fixture
 def mgmt(standin: CloudflareStandIn) -> SecretStr:
-    return SecretStr(standin.add_token("CF_ACCESS_MGMT", policies=[state.policy(state.TOKENS_WRITE)])[1])
+    """API Tokens Write on the user, Zone Read on every zone (so GET /zones shows them)."""
+    policies = [state.policy(state.TOKENS_WRITE),
+                state.policy(ZONE_READ, resource="com.cloudflare.api.account.zone.*")]
+    return SecretStr(standin.add_token("CF_ACCESS_MGMT", policies=policies)[1])
 
 
 @pytest.fixture
@@ -151,7 +156,6 @@ def test_delete_token_revokes_it(standin, client, waf):
 
 
 def test_zone_by_name_finds_the_zone_or_none(standin, client):
-    standin.add_zone("raxx.app", RAXX_APP)
     standin.add_zone("getraxx.com", "0bdcee38d1da2d021eb6166f0bd6204f")
 
     assert client.zone_by_name("raxx.app").id == RAXX_APP
