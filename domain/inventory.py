@@ -15,6 +15,7 @@ ALL_ZONES = "*"
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 _TOKEN_NAME = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")
 COMPANIONS = ("__EXPIRES_AT", "__SCOPES", "__TOKEN_ID")
+NAME_MAX = 120  # Cloudflare's limit on a token name
 
 
 class Consumer(BaseModel):
@@ -22,6 +23,27 @@ class Consumer(BaseModel):
 
     who: str
     how: str
+
+
+class IpRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    allowed: tuple[str, ...] = Field(default=(), alias="in")
+    denied: tuple[str, ...] = Field(default=(), alias="not_in")
+
+
+class Condition(BaseModel):
+    """Cloudflare's token condition: the client IP ranges a token may (and may not) be used from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_ip: IpRule
+
+    def as_cloudflare(self) -> dict[str, dict[str, list[str]]]:
+        rule: dict[str, list[str]] = {"in": list(self.request_ip.allowed)}
+        if self.request_ip.denied:
+            rule["not_in"] = list(self.request_ip.denied)
+        return {"request_ip": rule}
 
 
 class Token(BaseModel):
@@ -35,11 +57,14 @@ class Token(BaseModel):
     cadence_days: int
     unblocks: str = ""
     consumers: tuple[Consumer, ...] = ()
+    condition: Condition | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Token:
         if not _TOKEN_NAME.match(self.name) or "__" in self.name:
             raise ValueError(f"name {self.name!r} must be UPPER_SNAKE_CASE without '__'")
+        if len(self.name) > NAME_MAX:
+            raise ValueError(f"name {self.name!r} is longer than Cloudflare's {NAME_MAX} characters")
         if self.token_id is not None and not _HEX_ID.match(self.token_id):
             raise ValueError(f"token_id {self.token_id!r} must be 32 lowercase hex characters")
         if not 1 <= self.cadence_days <= 3650:
@@ -69,8 +94,10 @@ class Inventory(BaseModel):
 
     vault: Vault
     management_token: str
+    account_id: str | None = None
     zones: dict[str, str]
     permission_groups: dict[str, str]
+    account_permissions: tuple[str, ...] = ()
     tokens: tuple[Token, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -79,6 +106,12 @@ class Inventory(BaseModel):
             for key, value in getattr(self, table).items():
                 if not _HEX_ID.match(value):
                     raise ValueError(f"[{table}] {key!r} = {value!r}: IDs are 32 lowercase hex characters")
+        if self.account_id is not None and not _HEX_ID.match(self.account_id):
+            raise ValueError(f"account_id {self.account_id!r} must be 32 lowercase hex characters")
+        for permission in self.account_permissions:
+            if permission not in self.permission_groups:
+                raise ValueError(f"account_permissions: unknown permission {permission!r} "
+                                 f"(known: {', '.join(self.permission_groups)})")
         seen: set[str] = set()
         for token in self.tokens:
             if token.name in seen:
@@ -125,6 +158,10 @@ class Inventory(BaseModel):
 
     def permission_ids(self, token: Token) -> frozenset[str]:
         return frozenset(self.permission_groups[name] for name in token.permissions)
+
+    def is_account_level(self, permission: str) -> bool:
+        """Whether Cloudflare grants this permission group on the account, not on zones (Pages, Access)."""
+        return permission in self.account_permissions
 
     def permission_name(self, group_id: str) -> str:
         return next((name for name, gid in self.permission_groups.items() if gid == group_id), group_id)

@@ -48,20 +48,24 @@ DEFAULT_EXPIRY_DAYS: dict[str, int | None] = {
 
 
 def policies_for(token: Token, inventory: Inventory) -> list[dict[str, Any]]:
-    """Cloudflare policies granting exactly what the inventory expects of `token`."""
+    """Cloudflare policies granting exactly what the inventory expects of `token`: API Tokens groups on the
+    user, account-level groups on the account, the rest on the token's zones (or all zones)."""
     groups = [{"id": inventory.permission_groups[name], "name": name} for name in token.permissions]
-    if token.name == inventory.management_token:
-        return [
-            {"effect": "allow", "resources": {f"com.cloudflare.api.user.{USER_TAG}": "*"},
-             "permission_groups": [g for g in groups if g["name"].startswith("API Tokens")]},
-            {"effect": "allow", "resources": {f"com.cloudflare.api.account.{ACCOUNT_ID}": "*"},
-             "permission_groups": [g for g in groups if not g["name"].startswith("API Tokens")]},
-        ]
+    user = [g for g in groups if g["name"].startswith("API Tokens")]
+    account = [g for g in groups if inventory.is_account_level(g["name"])]
+    zone = [g for g in groups if g not in user and g not in account]
     if token.all_zones:
-        resources: dict[str, Any] = {"com.cloudflare.api.account.zone.*": "*"}
+        zone_resources: dict[str, Any] = {"com.cloudflare.api.account.zone.*": "*"}
     else:
-        resources = {f"com.cloudflare.api.account.zone.{zone_id}": "*" for zone_id in sorted(inventory.zone_ids(token))}
-    return [{"effect": "allow", "resources": resources, "permission_groups": groups}]
+        zone_resources = {f"com.cloudflare.api.account.zone.{zone_id}": "*"
+                          for zone_id in sorted(inventory.zone_ids(token))}
+    policies = [
+        {"effect": "allow", "resources": {f"com.cloudflare.api.user.{USER_TAG}": "*"}, "permission_groups": user},
+        {"effect": "allow", "resources": {f"com.cloudflare.api.account.{inventory.account_id or ACCOUNT_ID}": "*"},
+         "permission_groups": account},
+        {"effect": "allow", "resources": zone_resources, "permission_groups": zone},
+    ]
+    return [policy for policy in policies if policy["permission_groups"]]
 
 
 @dataclass

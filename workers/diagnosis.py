@@ -219,7 +219,7 @@ def zones_check(token: Token, view: CfToken | None, inventory: Inventory) -> Che
     """Failure mode A, zones: the allow policies' zone resources are exactly the inventory's zones."""
     title = "Zones"
     if not token.zones:
-        return Check("ok", title, "not zone-scoped (the inventory lists no zones): not checked")
+        return account_check(token, view, inventory)
     if view is None:
         return Check("warn", title, NOT_CHECKED_NO_VIEW)
     granted, all_granted = granted_zones(view)
@@ -238,6 +238,37 @@ def zones_check(token: Token, view: CfToken | None, inventory: Inventory) -> Che
     if not problems:
         return Check("ok", title, f"{only}, as the inventory expects")
     return Check("fail", title, problems, _fix_policy(token, f"zone resources: only {only}"))
+
+
+def account_check(token: Token, view: CfToken | None, inventory: Inventory) -> Check:
+    """A token without zones: its account-level groups (Pages, Access) must be granted on the account resource."""
+    title = "Zones"
+    wanted = [name for name in token.permissions if inventory.is_account_level(name)]
+    if not wanted:
+        return Check("ok", title, "not zone-scoped (the inventory lists no zones): not checked")
+    if view is None:
+        return Check("warn", title, NOT_CHECKED_NO_VIEW)
+    accounts = {inventory.account_id} if inventory.account_id else None
+    on_account = account_groups(view, accounts)
+    missing = [name for name in wanted if inventory.permission_groups[name] not in on_account]
+    where = f"account {inventory.account_id}" if inventory.account_id else "an account"
+    if missing:
+        return Check("fail", title, f"{', '.join(missing)} not granted on {where} (account-level permissions are "
+                     "granted on com.cloudflare.api.account.<account_id>, not on zones)",
+                     _fix_policy(token, f"account resource: {', '.join(wanted)} on {where}"))
+    return Check("ok", title, f"not zone-scoped; {', '.join(wanted)} on {where}, as the inventory expects")
+
+
+def account_groups(view: CfToken, accounts: set[str] | None) -> frozenset[str]:
+    """Group ids the allow policies grant on an account resource (one of `accounts`, or any when None)."""
+    granted: set[str] = set()
+    for policy in view.policies:
+        if policy.effect != "allow":
+            continue
+        for key in policy.resources:
+            if _ACCOUNT_KEY.match(key) and (accounts is None or key.rsplit(".", 1)[1] in accounts):
+                granted |= {group.id for group in policy.permission_groups}
+    return frozenset(granted)
 
 
 def permissions_check(token: Token, view: CfToken | None, inventory: Inventory) -> Check:

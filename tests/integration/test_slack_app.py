@@ -149,8 +149,8 @@ def test_list_shows_every_token_with_its_last_known_state_and_age(ws):
     waf_line = next(line for line in answer.splitlines() if "CF_WAF_EDIT_RAXX_APP" in line)
     assert "Zone:WAF:Edit, Zone:Zone:Read · raxx.app · roll every 90 days" in waf_line
     assert "healthy · expires 2026-04-12 (in 42 days) · by verify 2 h ago · value matches Cloudflare" in answer
-    assert "CF_PAGES_DEPLOY* — CF Pages write · all zones" in answer
-    assert "CF_ACCESS_MGMT* — CF Access management, User:API Tokens:Edit · not zone-scoped" in answer
+    assert "CF_PAGES_DEPLOY* — CF Pages write · not zone-scoped" in answer
+    assert "CF_ACCESS_MGMT* — CF Access management, User:API Tokens:Edit, Zone:Zone:Read · all zones" in answer
     assert answer.count("not checked yet") == 4
 
 

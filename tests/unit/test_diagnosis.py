@@ -34,6 +34,7 @@ WAF = INVENTORY.find("CF_WAF_EDIT_RAXX_APP")
 PAGES = INVENTORY.find("CF_PAGES_DEPLOY")
 MGMT = INVENTORY.find("CF_ACCESS_MGMT")
 PAGES_ID = "aa11bb22cc33dd44ee55ff6677889900"
+ALL_ZONES = PAGES.model_copy(update={"zones": ("*",), "permissions": ("DNS Read",)})  # an all-zones declaration
 MGMT_ID = "0123456789abcdef0123456789abcdef"
 TITLES = ("Vault", "Active at Cloudflare", "Cloudflare record", "Zones", "Permissions")
 D_NEXT_STEP = (
@@ -99,8 +100,17 @@ def healthy_pages(**changes: Any) -> Facts:
         token_id=PAGES_ID,
         verification=Verification(id=PAGES_ID, status="active", expires_on=EXPIRES),
         management=record(
-            PAGES_ID, allow({"com.cloudflare.api.account.zone.*": "*"}, "Pages Write"), name="CF_PAGES_DEPLOY"
+            PAGES_ID, allow({f"com.cloudflare.api.account.{ACCOUNT}": "*"}, "Pages Write"), name="CF_PAGES_DEPLOY"
         ),
+    )
+    return replace(facts, **changes)
+
+
+def healthy_all_zones(**changes: Any) -> Facts:
+    facts = healthy_pages(
+        token=ALL_ZONES,
+        management=record(PAGES_ID, allow({"com.cloudflare.api.account.zone.*": "*"}, "DNS Read"),
+                          name="CF_PAGES_DEPLOY"),
     )
     return replace(facts, **changes)
 
@@ -116,6 +126,7 @@ def healthy_mgmt(**changes: Any) -> Facts:
             MGMT_ID,
             allow({"com.cloudflare.api.user.5c0f9d5a2b8f4b3c9a1e2d3f4a5b6c7d": "*"}, "API Tokens Write"),
             allow({f"com.cloudflare.api.account.{ACCOUNT}": "*"}, "Access: Apps and Policies Write"),
+            allow({"com.cloudflare.api.account.zone.*": "*"}, "Zone Read"),
             name="CF_ACCESS_MGMT",
         ),
     )
@@ -204,17 +215,17 @@ CASES = [
     ),
     (
         "A: all-zones token with zone.*",
-        healthy_pages(),
+        healthy_all_zones(),
         "healthy",
         {"Zones": ("ok", "all zones, as the inventory expects"), "CF_PAGES_DEPLOY__TOKEN_ID": ("ok", "id in use")},
     ),
     (
         "A: all-zones token granted account-wide",
-        healthy_pages(
+        healthy_all_zones(
             management=record(
                 PAGES_ID,
                 allow(
-                    {f"com.cloudflare.api.account.{ACCOUNT}": {"com.cloudflare.api.account.zone.*": "*"}}, "Pages Write"
+                    {f"com.cloudflare.api.account.{ACCOUNT}": {"com.cloudflare.api.account.zone.*": "*"}}, "DNS Read"
                 ),
             )
         ),
@@ -223,15 +234,27 @@ CASES = [
     ),
     (
         "A: all-zones token granted one zone",
-        healthy_pages(management=record(PAGES_ID, allow({ZONE["raxx.app"]: "*"}, "Pages Write"))),
+        healthy_all_zones(management=record(PAGES_ID, allow({ZONE["raxx.app"]: "*"}, "DNS Read"))),
         "failing",
         {"Zones": ("fail", "grants only raxx.app; the inventory expects all zones")},
     ),
     (
-        "A: a token without zones is not zone-checked",
+        "A: an account-level token is checked on the account, not on zones",
+        healthy_pages(),
+        "healthy",
+        {"Zones": ("ok", "not zone-scoped; Pages Write on an account"), "Permissions": ("ok", "Pages Write")},
+    ),
+    (
+        "A: an account-level permission granted on zones is not granted at all",
+        healthy_pages(management=record(PAGES_ID, allow({"com.cloudflare.api.account.zone.*": "*"}, "Pages Write"))),
+        "failing",
+        {"Zones": ("fail", "Pages Write not granted on an account")},
+    ),
+    (
+        "A: the management token's zones and permissions",
         healthy_mgmt(),
         "healthy",
-        {"Zones": ("ok", "not zone-scoped"), "Permissions": ("ok", "API Tokens Write")},
+        {"Zones": ("ok", "all zones"), "Permissions": ("ok", "API Tokens Write")},
     ),
     (
         "B: expired",

@@ -30,7 +30,8 @@ def test_the_shipped_inventory_holds_the_runbooks_tokens():
     assert inventory.permission_ids(waf) == {"fb6778dc191143babbfaa57993f1d275", "c8fed203ed3043cba015a93ad1616f1f"}
     assert inventory.management.name == "CF_ACCESS_MGMT"
     assert inventory.find("CF_PAGES_DEPLOY").token_id is None  # read from __TOKEN_ID at run time
-    assert inventory.find("CF_PAGES_DEPLOY").all_zones
+    assert inventory.find("CF_PAGES_DEPLOY").zones == ()  # Pages is account-level
+    assert inventory.is_account_level("Pages Write") and not inventory.is_account_level("DNS Write")
     assert inventory.vault.path == "/MooseQuest/cloudflare"
 
 
