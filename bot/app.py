@@ -12,6 +12,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot import listeners
+from domain import integrity
 from domain.clock import utc_now
 from domain.inventory import Inventory
 from domain.settings import Settings, SettingsError
@@ -42,5 +43,6 @@ def build_app(
         token_verification_enabled=False,  # no Slack call at start-up; Bolt checks the token on the first request
         listener_executor=listener_executor,
     )
+    integrity.use_key(settings.cftoken_secret_key)  # request records are signed and checked with it
     listeners.register(app, listeners.Deps(settings, redis, queue, inventory, clock))
     return app

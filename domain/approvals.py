@@ -11,6 +11,8 @@ request past its deadline reads as expired wherever it is loaded, and the first 
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import secrets
 from collections.abc import Callable, Collection
@@ -18,10 +20,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import redis
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from domain import access, audit
-from domain.errors import AlreadyOpen, CftokenError, RequestClosed, RequestNotFound
+from domain import access, audit, integrity
+from domain.errors import AlreadyOpen, CftokenError, RecordTampered, RequestClosed, RequestNotFound
 
 Action = Literal["roll", "revoke"]
 State = Literal["pending", "approved", "queued", "running", "succeeded", "failed", "denied", "cancelled", "expired"]
@@ -31,6 +33,7 @@ PENDING_INDEX = "cftoken:pending"  # sorted set: request id scored by its deadli
 APPROVED_INDEX = "cftoken:approved"  # sorted set: approved, not yet queued, scored by when (unix seconds)
 RETAIN_FINISHED = timedelta(days=30)  # the audit streams keep the history after this
 BOT = "cftoken"
+log = logging.getLogger(__name__)
 _REQUEST_ID = re.compile(r"^(roll|revoke)-[0-9a-f]{12}$")
 _MAX_ATTEMPTS = 200
 
@@ -93,7 +96,7 @@ def load(conn: redis.Redis, request_id: str, *, now: datetime) -> Request | None
     raw = conn.get(request_key(request_id))
     if raw is None:
         return None
-    return _as_of(Request.model_validate_json(raw), now)[0]
+    return _as_of(_verified(raw, request_id), now)[0]
 
 
 def open_request(
@@ -117,7 +120,10 @@ def open_request(
                 existing_id = pipe.get(key)
                 if existing_id is not None:
                     pipe.watch(request_key(existing_id.decode()))
-                    existing = load(pipe, existing_id.decode(), now=now)
+                    try:
+                        existing = load(pipe, existing_id.decode(), now=now)
+                    except RecordTampered:  # logged; a forged record does not block a real request
+                        existing = None
                     if existing is not None and existing.state in OPEN_STATES:
                         raise AlreadyOpen(existing)
                 request = Request(
@@ -313,7 +319,7 @@ def _transact(
                 raw = pipe.get(key)
                 if raw is None:
                     raise RequestNotFound("That request does not exist (or finished long ago).")
-                stored = Request.model_validate_json(raw)
+                stored = _verified(raw, request_id)
                 current, events = _as_of(stored, now)
                 refusal: CftokenError | None = None
                 try:
@@ -339,7 +345,7 @@ def _transact(
 def _save(pipe: redis.client.Pipeline, request: Request) -> None:
     key = request_key(request.id)
     if request.state == "pending":
-        pipe.set(key, request.model_dump_json())
+        pipe.set(key, _signed(request))
         pipe.zadd(PENDING_INDEX, {request.id: request.expires_at.timestamp()})
         return
     pipe.zrem(PENDING_INDEX, request.id)
@@ -348,4 +354,31 @@ def _save(pipe: redis.client.Pipeline, request: Request) -> None:
     else:
         pipe.zrem(APPROVED_INDEX, request.id)
     retain = RETAIN_FINISHED if request.state in FINAL_STATES else None
-    pipe.set(key, request.model_dump_json(), ex=retain)
+    pipe.set(key, _signed(request), ex=retain)
+
+
+def _signed(request: Request) -> str:
+    """The stored form: the record's JSON plus `tag`, its HMAC under the key that is not in Redis."""
+    payload = request.model_dump_json()
+    tag = integrity.tag(integrity.process_key(), "request", request.id, payload.encode())
+    return json.dumps({**json.loads(payload), "tag": tag})
+
+
+def _verified(raw: bytes, request_id: str) -> Request:
+    """The record stored under `request_id`; RecordTampered (logged) unless cftoken wrote it, tag and all."""
+    try:
+        data = json.loads(raw)
+        claimed = data.pop("tag", None) if isinstance(data, dict) else None
+        request = Request.model_validate(data)
+        payload = request.model_dump_json().encode()
+        if request.id != request_id:
+            raise RecordTampered(f"The request record {request_id} holds request {request.id}", record_id=request_id)
+        integrity.check(integrity.process_key(), "request", request_id, payload, claimed)
+    except (ValueError, ValidationError) as exc:
+        error = RecordTampered(f"The request record {request_id} is not one cftoken wrote", record_id=request_id)
+        log.error("refused: %s (%s)", error, type(exc).__name__)
+        raise error from None
+    except RecordTampered as exc:
+        log.error("refused: %s", exc)
+        raise
+    return request

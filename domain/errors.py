@@ -13,6 +13,7 @@
     ├── TokenBusy                     another worker holds the token's lock right now                [transient]
     ├── OperationLost                 another worker took this operation over (this one stands down)
     ├── RecordsLost                   Redis lost this operation's checkpoint or request record
+    ├── RecordTampered                a record's integrity tag is missing or wrong: Redis was written by hand
     ├── TokenInvalid                  Cloudflare 1000 for the token under test         (failure mode B)
     ├── NotAuthorized                 Cloudflare 9109 / 10000 / 403: scope or zone     (failure mode A)
     ├── ManagementTokenInvalid        Cloudflare 1000 / 401 for the management token   (failure mode D)
@@ -146,6 +147,19 @@ class TokenRevoked(CftokenError):
 
 class RollLoop(CftokenError):
     runbook = "Cloudflare kept rejecting freshly rolled values: check the token at the dashboard; escalate."
+
+
+class RecordTampered(CftokenError):
+    """A request record or checkpoint whose integrity tag does not verify: never acted upon."""
+
+    runbook = (
+        "Someone wrote this record in Redis without the bot's key: nothing was done with it. Check who has Redis "
+        "access (see README 'Threat model'), then open the request again with `/cftoken …` if it is still needed."
+    )
+
+    def __init__(self, message: str, *, record_id: str) -> None:
+        super().__init__(message)
+        self.record_id = record_id
 
 
 class NoTokenId(CftokenError):

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
 
     cftoken_channel_id: str
     cftoken_approvers: str
-    cftoken_secret_key: SecretStr | None = None
+    cftoken_secret_key: SecretStr
     cftoken_inventory: Path = DEFAULT_INVENTORY
     cftoken_request_ttl_minutes: int = Field(default=30, ge=1, le=24 * 60)
     cftoken_roll_approvals: int = Field(default=1, ge=1, le=5)
@@ -103,8 +103,8 @@ class Settings(BaseSettings):
 
     @field_validator("cftoken_secret_key")
     @classmethod
-    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
+    def _secret_key(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
             raise ValueError("expected a random secret of at least 32 characters")
         return value
 

@@ -6,9 +6,12 @@ import os
 
 import pytest
 import redis
+from pydantic import SecretStr
 
+from domain import integrity
 from domain.settings import Settings
 from standins.redis_server import EmbeddedRedis, answers
+from standins.world import SECRET_KEY
 
 TEST_CHANNEL = "C0SRE0001"
 APPROVER_A = "U0ALICE01"
@@ -48,6 +51,14 @@ def real_redis(redis_conn):
     return redis_conn
 
 
+@pytest.fixture(autouse=True)
+def integrity_key():
+    """This test process signs and checks records with the key every test's settings carry, as the bot does."""
+    integrity.use_key(SecretStr(SECRET_KEY))
+    yield
+    integrity.use_key(SecretStr(SECRET_KEY))
+
+
 def make_settings(**overrides: object) -> Settings:
     """Settings with every required value filled in; keyword arguments override."""
     values: dict[str, object] = {
@@ -56,7 +67,7 @@ def make_settings(**overrides: object) -> Settings:
         "infisical_client_id": "test-client-id",
         "infisical_client_secret": "test-client-secret",
         "infisical_project_id": "proj-test",
-        "cftoken_secret_key": "x" * 40,
+        "cftoken_secret_key": SECRET_KEY,
         "freescout_url": "http://127.0.0.1:9",
         "freescout_api_key": "fs-test-key",
         "freescout_mailbox_id": 1,

@@ -30,10 +30,9 @@ def check(settings: Settings) -> list[str]:
         )
     if not settings.sandbox and settings.slack_signing_secret is None:
         problems.append("SLACK_SIGNING_SECRET is not set: Slack requests cannot be verified without it")
-    for name in ("CFTOKEN_SECRET_KEY", "FREESCOUT_URL", "FREESCOUT_API_KEY", "FREESCOUT_MAILBOX_ID"):
+    for name in ("FREESCOUT_URL", "FREESCOUT_API_KEY", "FREESCOUT_MAILBOX_ID"):
         if getattr(settings, name.lower()) is None:
-            needed = "roll" if name == "CFTOKEN_SECRET_KEY" else "revoke"
-            problems.append(f"{name} is not set: /cftoken {needed} will refuse to run")
+            problems.append(f"{name} is not set: /cftoken revoke will refuse to run")
     return problems
 
 

@@ -68,8 +68,6 @@ class Rotation(StepMachine):
 
     def preflight(self) -> None:
         show_step(self.services, self.checkpoint.request_id, "pre-flight")
-        if self.services.settings.cftoken_secret_key is None:
-            raise CftokenError("CFTOKEN_SECRET_KEY is not set, so a new value could not be held safely")
         token_id = token_id_of(self.token, self.vault)
         if self.cloudflare.get_token(token_id).status == "disabled":  # also proves the management token works
             raise TokenDisabled(f"{self.token.name} is disabled at Cloudflare; a roll would not make it work")
@@ -160,7 +158,6 @@ class Rotation(StepMachine):
 
     @property
     def secret_key(self) -> SecretStr:
-        assert self.services.settings.cftoken_secret_key is not None  # pre-flight checked it
         return self.services.settings.cftoken_secret_key
 
 

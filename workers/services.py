@@ -16,6 +16,7 @@ import httpx
 import redis
 from pydantic import SecretStr
 
+from domain import integrity
 from domain.clock import make_clock, utc_now
 from domain.inventory import Inventory, load_inventory
 from domain.redis_conn import connect
@@ -110,6 +111,7 @@ def build_services(
     settings = settings or load_settings()
     settings.require("SLACK_BOT_TOKEN")
     assert settings.slack_bot_token is not None
+    integrity.use_key(settings.cftoken_secret_key)  # records are signed and checked with it
     conn = connect(settings.redis_url)
     pool = httpx.HTTPTransport()
     return Services(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 
-from domain import approvals, audit
+from domain import approvals, audit, integrity
 from domain.access import Refused
 from domain.approvals import AlreadyOpen, RequestClosed, RequestNotFound
+from domain.errors import RecordTampered
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -221,3 +224,56 @@ def test_steps_are_refused_for_a_request_that_is_not_running(redis_conn):
 
     with pytest.raises(RequestClosed):
         approvals.set_step(redis_conn, request.id, "rolled", now=T0)
+
+
+def forge(conn, request, **changes):
+    """Write the request back as someone with only Redis access would: valid JSON, no tag (or a copied one)."""
+    data = json.loads(conn.get(approvals.request_key(request.id)))
+    data.update(changes)
+    conn.set(approvals.request_key(request.id), json.dumps(data))
+
+
+def test_a_record_written_by_hand_is_refused_wherever_it_is_read(redis_conn):
+    request = open_roll(redis_conn)
+    forge(redis_conn, request, state="approved", approvals=[{"user": APPROVER_B, "at": T0.isoformat()}])
+
+    with pytest.raises(RecordTampered, match=f"{request.id} has an integrity tag that does not verify"):
+        approvals.load(redis_conn, request.id, now=T0)
+    with pytest.raises(RecordTampered):
+        approvals.mark_queued(redis_conn, request.id, now=T0)
+    with pytest.raises(RecordTampered):
+        approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    assert events(redis_conn) == [("requested", APPROVER_A)]
+
+
+def test_a_record_without_a_tag_or_with_another_records_tag_is_refused(redis_conn):
+    first = open_roll(redis_conn)
+    second = open_roll(redis_conn, token="CF_DNS_EDIT_GETRAXX_COM")
+    data = json.loads(redis_conn.get(approvals.request_key(first.id)))
+    del data["tag"]
+    redis_conn.set(approvals.request_key(first.id), json.dumps(data))
+    with pytest.raises(RecordTampered, match="has no integrity tag"):
+        approvals.load(redis_conn, first.id, now=T0)
+
+    redis_conn.set(approvals.request_key(first.id), redis_conn.get(approvals.request_key(second.id)))
+    with pytest.raises(RecordTampered, match=f"holds request {second.id}"):
+        approvals.load(redis_conn, first.id, now=T0)
+    redis_conn.set(approvals.request_key(first.id), b"not json at all")
+    with pytest.raises(RecordTampered):
+        approvals.load(redis_conn, first.id, now=T0)
+
+
+def test_a_record_signed_with_another_key_is_refused(redis_conn):
+    request = open_roll(redis_conn)
+    integrity.use_key(SecretStr("another-secret-key-that-is-long-enough-0"))
+    with pytest.raises(RecordTampered):
+        approvals.load(redis_conn, request.id, now=T0)
+
+
+def test_a_forged_record_does_not_block_a_real_request_for_its_token(redis_conn):
+    request = open_roll(redis_conn)
+    forge(redis_conn, request, requester=ENGINEER)
+
+    again = open_roll(redis_conn, requester=APPROVER_B)
+
+    assert again.id != request.id and approvals.load(redis_conn, again.id, now=T0).state == "pending"

@@ -23,7 +23,7 @@ def test_check_prints_one_line_naming_a_missing_variable(tmp_path):
     result = run_cli("check", env={"CFTOKEN_CHANNEL_ID": "C0SRE0001", "CFTOKEN_APPROVERS": "U0ALICE01"}, cwd=tmp_path)
 
     assert result.returncode == 2
-    assert result.stderr.splitlines() == ["cftoken: INFISICAL_CLIENT_ID is not set: see README 'Configuration'"]
+    assert result.stderr.splitlines() == ["cftoken: CFTOKEN_SECRET_KEY is not set: see README 'Configuration'"]
 
 
 def test_check_passes_on_a_complete_configuration(tmp_path):

@@ -9,6 +9,7 @@ REQUIRED = {
     "infisical_client_id": "id",
     "infisical_client_secret": "secret",
     "infisical_project_id": "proj",
+    "cftoken_secret_key": "s" * 40,
 }
 
 
@@ -56,6 +57,14 @@ def test_a_missing_setting_names_the_variable():
     del values["infisical_project_id"]
 
     with pytest.raises(SettingsError, match=r"^INFISICAL_PROJECT_ID is not set"):
+        load_settings(_env_file=None, **values)
+
+
+def test_the_secret_key_is_required_by_every_process():
+    values = dict(REQUIRED)
+    del values["cftoken_secret_key"]
+
+    with pytest.raises(SettingsError, match=r"^CFTOKEN_SECRET_KEY is not set"):
         load_settings(_env_file=None, **values)
 
 
