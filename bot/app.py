@@ -1,7 +1,8 @@
-"""build_app: one Bolt App wired to its settings, Redis, queue and inventory; no module-level state."""
+"""build_bolt_app: one Bolt App wired to its settings, Redis, queue and inventory; no module-level state."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
@@ -18,7 +19,7 @@ from domain.inventory import Inventory
 from domain.settings import Settings, SettingsError
 
 
-def build_app(
+def build_bolt_app(
     settings: Settings,
     redis: redis.Redis,
     queue: Queue,
@@ -29,8 +30,7 @@ def build_app(
     listener_executor: Executor | None = None,
 ) -> App:
     """The Bolt app for /cftoken and its buttons; `client` defaults to the Web API at SLACK_API_URL."""
-    socket_mode = settings.slack_app_token is not None
-    if settings.slack_signing_secret is None and not socket_mode:
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise SettingsError("SLACK_SIGNING_SECRET is not set: Slack requests cannot be verified without it")
     if client is None:
         if settings.slack_bot_token is None:
@@ -38,8 +38,13 @@ def build_app(
         client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
     app = App(
         client=client,
-        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
-        request_verification_enabled=not socket_mode,
+        # Always verified: Bolt skips the check only for Socket Mode requests (authenticated by the app token).
+        # Without a secret (Socket Mode only) a random one means no HTTP request can ever pass.
+        signing_secret=(
+            settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret
+            else secrets.token_hex(32)
+        ),
+        request_verification_enabled=True,
         token_verification_enabled=False,  # no Slack call at start-up; Bolt checks the token on the first request
         listener_executor=listener_executor,
     )

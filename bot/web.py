@@ -1,16 +1,22 @@
-"""Composition root: settings → Redis → App, served as WSGI (`POST /slack/events`, `GET /healthz`) or over
-Socket Mode when SLACK_APP_TOKEN is set.
+"""Composition root of the web process: settings → Redis → the Bolt app, served as WSGI and, with
+SLACK_APP_TOKEN set, over Socket Mode too.
 
-    gunicorn bot.web:application          # the app is built when gunicorn looks it up, never at import
-    python -m bot.web                     # Socket Mode if SLACK_APP_TOKEN is set, else gunicorn on $PORT
+    python -m bot.serve bot.web:application --listen 0.0.0.0:$PORT   # the Procfile's web (bot/serve.py)
+
+`POST /slack/events` is served only with SLACK_SIGNING_SECRET set, and every request to it passes
+`bot.front_door` (signature, shape, response_url) before Bolt, which verifies the signature again. With
+SLACK_APP_TOKEN set the same process also holds a Socket Mode connection (commands and clicks arrive over it,
+authenticated by the app token); without a signing secret it then answers /slack/events with 404.
+`GET /healthz` answers 200 when Redis does.
 """
 
 from __future__ import annotations
 
+import io
 import logging
-import os
 import sys
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import redis
@@ -18,31 +24,62 @@ from rq import Queue
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.app import build_app
+from bot.app import build_bolt_app
+from bot.front_door import SLACK_RESPONSE_ORIGINS, Rejection, check_request, origin_of
+from bot.serve import MAX_BODY_BYTES
 from domain.clock import make_clock
 from domain.inventory import InventoryError, load_inventory
 from domain.redis_conn import connect
 from domain.settings import Settings, SettingsError, load_settings
 
 EVENTS_PATH = "/slack/events"
-WORKER_BOOT_ERROR = 3  # gunicorn's exit code for "this worker cannot boot": the master stops instead of retrying
 HEALTH_PATH = "/healthz"
+BOOT_ERROR = 3  # exit status of a web process that cannot start (also gunicorn's "worker cannot boot")
+DEFAULT_SLACK_API = "https://slack.com/api/"
+
+log = logging.getLogger(__name__)
+
+
+def response_origins(settings: Settings) -> frozenset[str]:
+    """Where answers may be posted: Slack's hooks host, plus the Web API's own host when SLACK_API_URL points
+    elsewhere (a stand-in Slack serves its response URLs itself; whoever sets SLACK_API_URL trusts that host
+    with the bot token already)."""
+    if settings.slack_api_url == DEFAULT_SLACK_API:
+        return SLACK_RESPONSE_ORIGINS
+    return SLACK_RESPONSE_ORIGINS | {origin_of(settings.slack_api_url)}
 
 
 class WebApplication:
-    """WSGI: Slack's signed requests go to Bolt; /healthz answers 200 when Redis does, 503 otherwise."""
+    """WSGI: /healthz, and /slack/events through the front door to Bolt (404 when HTTP mode is off)."""
 
-    def __init__(self, app: App, conn: redis.Redis) -> None:
+    def __init__(
+        self, app: App, conn: redis.Redis, *, signing_secret: str | None, response_origins: Collection[str],
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.slack = SlackRequestHandler(app, path=EVENTS_PATH)
-        self.conn = conn
+        self.conn, self.signing_secret = conn, signing_secret
+        self.response_origins, self.now = frozenset(response_origins), now
+        self.socket_mode: Any = None  # the Socket Mode handler, when this process holds a connection
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
             healthy = self._redis_answers()
-            body = b"ok\n" if healthy else b"redis unreachable\n"
-            status = "200 OK" if healthy else "503 Service Unavailable"
-            start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-            return [body]
+            return _answer(start_response, 200 if healthy else 503, b"ok\n" if healthy else b"redis unreachable\n")
+        if path != EVENTS_PATH or self.signing_secret is None:
+            return _answer(start_response, 404, b"not found\n")
+        if method != "POST":
+            return _answer(start_response, 405, b"POST only\n")
+        body, rejection = _read_body(environ)
+        if rejection is None:
+            headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+                       if key.startswith("HTTP_")}
+            rejection = check_request(headers, body, signing_secret=self.signing_secret,
+                                      response_origins=self.response_origins, now=self.now)
+        if rejection is not None:
+            log.info("refused %s %s: %s", method, path, rejection.error)
+            return _answer(start_response, rejection.status, rejection.body(), "application/json")
+        environ["wsgi.input"] = io.BytesIO(body)
         return self.slack(environ, start_response)
 
     def _redis_answers(self) -> bool:
@@ -52,54 +89,65 @@ class WebApplication:
             return False
 
 
-def create_app(settings: Settings) -> tuple[App, redis.Redis]:
+def _read_body(environ: dict[str, Any]) -> tuple[bytes, Rejection | None]:
+    """The request body, read only when it declares a length within MAX_BODY_BYTES."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return b"", Rejection(411, "a Content-Length is required")
+    if not 0 <= length <= MAX_BODY_BYTES:
+        return b"", Rejection(413, f"bodies are limited to {MAX_BODY_BYTES} bytes")
+    body = environ["wsgi.input"].read(length)
+    if len(body) != length:
+        return b"", Rejection(400, "the body is shorter than its Content-Length")
+    return body, None
+
+
+def _answer(start_response: Callable[..., Any], status: int, body: bytes, kind: str = "text/plain") -> list[bytes]:
+    reasons = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+               411: "Length Required", 413: "Payload Too Large", 503: "Service Unavailable"}
+    start_response(f"{status} {reasons[status]}", [("Content-Type", kind), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def connect_bolt_app(settings: Settings) -> tuple[App, redis.Redis]:
+    """The Bolt app on the Redis, queue, inventory and clock the settings name."""
     conn = connect(settings.redis_url)
     inventory = load_inventory(settings.cftoken_inventory)
     clock = make_clock(conn, settings.cftoken_clock_offset_key)
-    return build_app(settings, conn, Queue(connection=conn), inventory, clock=clock), conn
+    return build_bolt_app(settings, conn, Queue(connection=conn), inventory, clock=clock), conn
 
 
-def create_application(settings: Settings | None = None) -> WebApplication:
-    """The WSGI callable for gunicorn, built from the environment."""
+def build_web_application(settings: Settings | None = None) -> WebApplication:
+    """The web process from the environment: WSGI, plus a Socket Mode connection when SLACK_APP_TOKEN is set."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        app, conn = create_app(settings or load_settings())
+        settings = settings or load_settings()
+        app, conn = connect_bolt_app(settings)
     except (SettingsError, InventoryError) as exc:
         print(f"cftoken web: {exc}", file=sys.stderr)  # one line naming the problem, not a traceback
-        sys.exit(WORKER_BOOT_ERROR)
-    return WebApplication(app, conn)
+        sys.exit(BOOT_ERROR)
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    web = WebApplication(app, conn, signing_secret=secret, response_origins=response_origins(settings))
+    if settings.slack_app_token is not None:
+        web.socket_mode = start_socket_mode(app, settings)
+    return web
 
 
-def socket_mode(settings: Settings | None = None) -> None:
-    """Serve over Slack's Socket Mode (no public URL needed)."""
+def start_socket_mode(app: App, settings: Settings) -> Any:
+    """Connect to Slack over Socket Mode (in background threads) and return the handler."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    settings = settings or load_settings()
-    assert settings.slack_app_token is not None, "socket_mode needs SLACK_APP_TOKEN"
-    logging.basicConfig(level=logging.INFO)
-    app, _ = create_app(settings)
-    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+    assert settings.slack_app_token is not None
+    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+    handler.connect()
+    log.info("socket mode: connected; HTTP %s is %s", EVENTS_PATH,
+             "served (signed requests only)" if settings.slack_signing_secret else "not served")
+    return handler
 
 
 def __getattr__(name: str) -> WebApplication:
     """`bot.web:application` is built on lookup, so importing this module creates nothing."""
     if name == "application":
-        return create_application()
+        return build_web_application()
     raise AttributeError(name)
-
-
-def main() -> None:
-    if os.environ.get("SLACK_APP_TOKEN"):
-        socket_mode()
-        return
-    port = os.environ.get("PORT", "8000")
-    workers = os.environ.get("WEB_CONCURRENCY", "2")
-    os.execvp(  # noqa: S606 - replace this process with gunicorn
-        "gunicorn",
-        ["gunicorn", "bot.web:application", "--bind", f"0.0.0.0:{port}", "--workers", workers,
-         "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-"],
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -13,7 +13,7 @@ from rq import Queue
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
-from bot.app import build_app
+from bot.app import build_bolt_app
 from domain import approvals
 from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY
@@ -56,7 +56,7 @@ class Workspace:
         self.slack, self.redis, self.clock = slack, conn, FrozenClock()
         self.queue = queue or Queue(connection=conn)
         client = WebClient(base_url=slack.url + "/api/", token="xoxb-standin-token")
-        self.app = build_app(
+        self.app = build_bolt_app(
             make_settings(**settings), conn, self.queue, load_inventory(DEFAULT_INVENTORY), client,
             clock=self.clock.now, listener_executor=InlineExecutor(),
         )

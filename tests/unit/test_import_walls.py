@@ -80,6 +80,6 @@ def test_the_edge_and_the_workers_may_not_import_each_other_or_the_tools():
 
 
 def test_imports_inside_functions_count_too():
-    files = {"domain/messages.py": "def render():\n    from bot.app import build_app\n"}
+    files = {"domain/messages.py": "def render():\n    from bot.app import build_bolt_app\n"}
 
     assert crossings(files) == ["domain/messages.py imports bot"]

@@ -1,9 +1,11 @@
-"""The web process as deployed: gunicorn serving bot.web:application, Slack's signed requests over HTTP."""
+"""The web process as deployed: the Procfile's `web` line (bounded waitress serving bot.web:application)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -12,41 +14,47 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import HTTPError
+from urllib.parse import quote_plus
 from urllib.request import Request, urlopen
 
 import pytest
 from rq import Queue
 
+from bot.serve import MAX_BODY_BYTES
 from domain import approvals
 from domain.clock import utc_now
 from standins.slack import SlackStandIn, seed
-from standins.slack_requests import block_action, command_answer, slash_command
+from standins.slack_requests import block_action, command_answer, signed_headers, slash_command
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
+from tests.integration.test_processes import procfile_line
 
 pytestmark = pytest.mark.integration
 
-SECRET = "gunicorn-signing-secret"
+SECRET = "web-signing-secret"
 REPO = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def gunicorn(redis_url: str, slack_url: str) -> Iterator[str]:
-    """Run `gunicorn bot.web:application` on a free port with the environment DESIGN.md names; yield its URL."""
+def web_process(redis_url: str, slack_url: str, **extra: str) -> Iterator[tuple[str, list[str]]]:
+    """Run the Procfile's `web` line on a free port with the environment DESIGN.md names; yield (URL, log)."""
     env = {
         **os.environ, "REDIS_URL": redis_url, "SLACK_API_URL": slack_url + "/api/",
         "SLACK_BOT_TOKEN": "xoxb-standin-token", "SLACK_SIGNING_SECRET": SECRET,
         "CFTOKEN_CHANNEL_ID": TEST_CHANNEL, "CFTOKEN_APPROVERS": f"{APPROVER_A},{APPROVER_B}",
         "INFISICAL_CLIENT_ID": "test", "INFISICAL_CLIENT_SECRET": "test", "INFISICAL_PROJECT_ID": "test",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "PORT": "0",
     }
     env.pop("SLACK_APP_TOKEN", None)
-    command = [sys.executable, "-m", "gunicorn", "bot.web:application", "--bind", "127.0.0.1:0",
-               "--workers", "1", "--worker-class", "gthread", "--threads", "4"]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    env.update(extra)
+    process = subprocess.Popen(["/bin/sh", "-c", procfile_line("web")], cwd=REPO, env=env,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
     found: list[str] = []
+    log: list[str] = []
     ready = threading.Event()
 
-    def drain() -> None:  # keep reading so gunicorn never blocks on a full pipe
+    def drain() -> None:  # keep reading so the server never blocks on a full pipe
         for line in process.stderr:
+            log.append(line)
             match = re.search(r"Listening at: (http://\S+)", line)
             if match and not found:
                 found.append(match.group(1))
@@ -55,11 +63,11 @@ def gunicorn(redis_url: str, slack_url: str) -> Iterator[str]:
     drainer = threading.Thread(target=drain, daemon=True)
     drainer.start()
     try:
-        assert ready.wait(15), "gunicorn did not start"
+        assert ready.wait(15), "web did not start:\n" + "".join(log)
         _wait_until_serving(found[0])
-        yield found[0]
+        yield found[0], log
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
         drainer.join(timeout=5)
         process.stderr.close()
@@ -71,7 +79,7 @@ def _wait_until_serving(url: str) -> None:
         if get(url + "/healthz")[0] in (200, 503):
             return
         time.sleep(0.05)
-    raise TimeoutError("gunicorn never answered /healthz")
+    raise TimeoutError("web never answered /healthz")
 
 
 def get(url: str) -> tuple[int, str]:
@@ -102,9 +110,14 @@ def slack():
 
 
 @pytest.fixture(scope="module")
-def web(redis_url, slack):
-    with gunicorn(redis_url, slack.url) as url:
-        yield url
+def web_server(redis_url, slack):
+    with web_process(redis_url, slack.url) as served:
+        yield served
+
+
+@pytest.fixture
+def web(web_server):
+    return web_server[0]
 
 
 def command(web: str, slack: SlackStandIn, text: str, user: str, **signing) -> tuple[int, float, str]:
@@ -122,7 +135,7 @@ def test_healthz_answers_200_when_redis_answers(web, redis_conn):
 
 
 def test_healthz_answers_503_when_redis_does_not(slack):
-    with gunicorn("redis://127.0.0.1:1/0", slack.url) as url:
+    with web_process("redis://127.0.0.1:1/0", slack.url) as (url, _):
         assert get(url + "/healthz") == (503, "redis unreachable\n")
 
 
@@ -177,3 +190,66 @@ def test_roll_then_approve_over_http_queues_the_request_job(web, slack, redis_co
     slack.wait_for(lambda m: m.ts == posted.ts and "approved and queued" in slack.as_text(m))
     (job,) = Queue(connection=redis_conn).jobs
     assert (status, job.id, job.func_name) == (200, request_id, "workers.jobs.run_request")
+
+
+def post_raw(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    try:
+        with urlopen(Request(url, data=body, headers=headers, method="POST"), timeout=10) as response:
+            return response.status, response.read().decode()
+    except HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def signed_payload(payload: str) -> tuple[bytes, dict[str, str]]:
+    body = "payload=" + quote_plus(payload)
+    return body.encode(), signed_headers(SECRET, body)
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [("timestamp abc", 401), ("no signature", 401), ("actions []", 400), ("payload not JSON", 400),
+     ("payload a list", 400), ("command without fields", 400), ("body not UTF-8", 401)],
+)
+def test_malformed_requests_get_4xx_and_no_traceback(web_server, redis_conn, case, status):
+    url, log = web_server
+    body, headers = signed_payload(json.dumps({"type": "block_actions", "actions": [], "user": {"id": APPROVER_B},
+                                               "team": {"id": "T0CFTOKEN"}, "container": {}, "channel": {"id": "C"},
+                                               "response_url": "http://x"}))
+    if case == "timestamp abc":
+        headers["X-Slack-Request-Timestamp"] = "abc"
+    elif case == "no signature":
+        del headers["X-Slack-Signature"]
+    elif case == "payload not JSON":
+        body, headers = signed_payload("{not json")
+    elif case == "payload a list":
+        body, headers = signed_payload("[1, 2]")
+    elif case == "command without fields":
+        body, headers = b"command=%2Fcftoken&text=verify", signed_headers(SECRET, "command=%2Fcftoken&text=verify")
+    elif case == "body not UTF-8":
+        body = b"payload=\xff\xfe"
+        headers = {**headers, "X-Slack-Signature": "v0=" + "0" * 64}
+    before = len(log)
+
+    answered, _ = post_raw(url + "/slack/events", body, headers)
+
+    assert answered == status
+    assert Queue(connection=redis_conn).count == 0
+    assert "Traceback" not in "".join(log[before:])
+
+
+def test_a_body_over_the_limit_is_refused_unread(web):
+    body = b"x" * (MAX_BODY_BYTES + 1)
+
+    status, _ = post_raw(web + "/slack/events", body, signed_headers(SECRET, body.decode()))
+
+    assert status == 413
+
+
+def test_a_signed_request_naming_a_response_url_off_slack_is_refused_and_answers_nobody(web, slack, redis_conn):
+    body, headers = slash_command(signing_secret=SECRET, text="verify CF_PAGES_READ", user_id=ENGINEER,
+                                  channel_id=TEST_CHANNEL, response_url="https://attacker.example/collect")
+
+    status, _, _ = post(web + "/slack/events", body, headers)
+
+    assert status == 400
+    assert Queue(connection=redis_conn).count == 0
