@@ -42,6 +42,7 @@ def web_process(redis_url: str, slack_url: str, **extra: str) -> Iterator[tuple[
         "SLACK_BOT_TOKEN": "xoxb-standin-token", "SLACK_SIGNING_SECRET": SECRET,
         "CFTOKEN_CHANNEL_ID": TEST_CHANNEL, "CFTOKEN_APPROVERS": f"{APPROVER_A},{APPROVER_B}",
         "INFISICAL_CLIENT_ID": "test", "INFISICAL_CLIENT_SECRET": "test", "INFISICAL_PROJECT_ID": "test",
+        "CFTOKEN_SECRET_KEY": "web-process-test-secret-key-0123456789",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "PORT": "0",
     }
     env.pop("SLACK_APP_TOKEN", None)
