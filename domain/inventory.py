@@ -6,6 +6,7 @@ import difflib
 import re
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -58,6 +59,7 @@ class Token(BaseModel):
     unblocks: str = ""
     consumers: tuple[Consumer, ...] = ()
     condition: Condition | None = None
+    probe: Literal["dns", "waf", "none"] | None = None  # the job call verify makes; None: from the permissions
 
     @model_validator(mode="after")
     def _check(self) -> Token:
@@ -72,6 +74,17 @@ class Token(BaseModel):
         if ALL_ZONES in self.zones and len(self.zones) > 1:
             raise ValueError(f'zones {list(self.zones)}: "*" means all zones and stands alone')
         return self
+
+    @property
+    def probe_kind(self) -> str:
+        """Which read-only call of the token's job verify makes: the inventory's, else from its permissions."""
+        if self.probe is not None:
+            return self.probe
+        if any(p.startswith("DNS ") for p in self.permissions):
+            return "dns"
+        if any(p.startswith("Zone WAF ") for p in self.permissions):
+            return "waf"
+        return "none"
 
     @property
     def all_zones(self) -> bool:

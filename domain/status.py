@@ -1,4 +1,4 @@
-"""The last known state of each token, written by verify and scan jobs and read by `/cftoken list`.
+"""The last known health of each token, written by verify, scan, roll and revoke jobs and read by `/cftoken list`.
 
 `list` must answer inside Slack's 3 seconds without calling Cloudflare or Infisical, so it reads only these
 snapshots (`cftoken:status:<NAME>`), each saying when and by which job it was taken.
@@ -8,23 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Literal
 
 import redis
-from pydantic import BaseModel, ConfigDict
+
+from domain.health import Health
 
 STATUS_PREFIX = "cftoken:status:"
 ROTATED_PREFIX = "cftoken:rotated:"
+BOT_USE_KEY = "cftoken:bot-used"  # hash NAME → epoch of the bot's own last use of the value (verify, checks)
 
 
-class TokenStatus(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    checked_at: datetime
-    source: Literal["verify", "scan", "roll", "revoke"]
-    state: Literal["healthy", "warning", "failing", "unknown"]
-    expires_on: datetime | None = None
-    summary: str = ""
+TokenStatus = Health  # a snapshot is a Health: state, problems with their ages, and when each fact was read
 
 
 def status_key(name: str) -> str:
@@ -52,6 +46,22 @@ def record_statuses(conn: redis.Redis, snapshots: Mapping[str, TokenStatus]) -> 
 def record_status(conn: redis.Redis, name: str, snapshot: TokenStatus) -> None:
     """Store `snapshot` as the token's last known state, unless a newer one is already stored."""
     record_statuses(conn, {name: snapshot})
+
+
+def record_bot_use(conn: redis.Redis, names: Sequence[str], *, at: datetime) -> dict[str, datetime]:
+    """Remember that the bot itself just used these tokens' values; return each one's previous own use."""
+    key = BOT_USE_KEY
+    pipe = conn.pipeline(transaction=False)
+    pipe.hmget(key, list(names))
+    pipe.hset(key, mapping={name: str(at.timestamp()) for name in names})
+    previous = pipe.execute()[0] if names else []
+    return {name: datetime.fromtimestamp(float(raw), tz=at.tzinfo) for name, raw in zip(names, previous, strict=True)
+            if raw is not None}
+
+
+def read_status(conn: redis.Redis, name: str) -> TokenStatus | None:
+    raw = conn.hget(status_key(name), "json")
+    return TokenStatus.model_validate_json(raw) if raw is not None else None
 
 
 def read_statuses(conn: redis.Redis) -> dict[str, TokenStatus]:

@@ -13,7 +13,11 @@ Decisions where the contract is unconfirmed (tests should not depend on them):
 - a missing Authorization header answers like a malformed one: 400 code 6003 (chain 6111);
 - invalid bodies and paging arguments answer 400 code 1001 (code unconfirmed), malformed JSON 400 code 6007;
 - `per_page` must be 5..50 (the OpenAPI schema's bounds), default 20; pages past the end are `result: []`;
-- `rate_limit` counts requests per bearer value in a sliding five-minute window of `self.clock`;
+- `rate_limit` counts requests per user (all tokens here belong to one) in a sliding five-minute window;
+- a token reaches `revoked (exposed)` only through `set_status` (Cloudflare's secret scanning), and an active
+  token past `expires_on` shows `expired` in list and get;
+- the probe endpoints answer 403 9109 for a zone outside the token's resources (or unknown) and 403 10000 for
+  a zone it covers without the needed permission group;
 - create refusals (api-contracts.md, "Learned since"): a policy carrying an `id` answers Cloudflare's observed
   400 code 1001 "Reusing existing policies is not supported by token creation"; a name over 120 characters (the
   OpenAPI schema's maxLength), a 51st user token (the documented quota of 50), an unknown permission-group id or
@@ -36,9 +40,11 @@ from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forev
 
 API = "/client/v4"
 _TOKEN = API + r"/user/tokens/(?P<token_id>[^/]+)"
+_ZONE = API + r"/zones/(?P<zone_id>[^/]+)"
 _WINDOW = timedelta(minutes=5)
 _INVALID_TOKEN = (1000, "Invalid API Token")
 _FORBIDDEN = (9109, "Unauthorized to access requested resource")
+_AUTHENTICATION = (10000, "Authentication error")
 _THROTTLED = (971, "Please wait and consider throttling your request speed")
 _REUSED_POLICY = (1001, "Reusing existing policies is not supported by token creation")
 NAME_MAX = 120
@@ -94,6 +100,8 @@ class CloudflareStandIn(StandIn):
             ("POST", "/user/tokens", self._create, write),
         ):
             self.route(method, API + pattern, self._guard(handler, needs))
+        self.route("GET", _ZONE + "/dns_records", self._guard(self._dns_records, None))
+        self.route("GET", _ZONE + "/rulesets/phases/(?P<phase>[^/]+)/entrypoint", self._guard(self._entrypoint, None))
         self.route("PUT", _TOKEN + "/value", self._guard(self._roll, write))
         self.route("GET", _TOKEN, self._guard(self._get, read))
         self.route("PUT", _TOKEN, self._guard(self._update, write))
@@ -144,15 +152,30 @@ class CloudflareStandIn(StandIn):
     def token(self, token_id: str) -> dict[str, Any] | None:
         with self.lock:
             record = self._tokens.get(token_id)
-            return None if record is None else state.public_token(record)
+            return None if record is None else state.public_token(record, self.clock.now())
 
     def tokens(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [state.public_token(record) for record in self._tokens.values()]
+            return [state.public_token(record, self.clock.now()) for record in self._tokens.values()]
 
     def set_status(self, token_id: str, status: str) -> None:
+        """Test and world control: any status, including `revoked (exposed)`, which only Cloudflare's secret
+        scanning reaches (the API's update refuses it)."""
+        if status not in state.ALL_STATUSES:
+            raise ValueError(f"unknown token status {status!r}")
         with self.lock:
             self._tokens[token_id]["status"] = status
+
+    def set_policies(self, token_id: str, policies: list[dict[str, Any]]) -> None:
+        """World control: replace a token's policies, as someone editing it in the dashboard would."""
+        with self.lock:
+            record = self._tokens[token_id]
+            record["policies"] = state.normalise_policies(policies, self._group_names())
+            record["modified_on"] = self.clock.now()
+
+    def set_expiry(self, token_id: str, expires_on: datetime | None) -> None:
+        with self.lock:
+            self._tokens[token_id]["expires_on"] = expires_on
 
     def remove(self, token_id: str) -> None:
         with self.lock:
@@ -202,7 +225,7 @@ class CloudflareStandIn(StandIn):
             raise _refuse(400, (6003, "Invalid request headers"),
                           error_chain=[{"code": 6111, "message": "Invalid format for Authorization header"}])
         now = self.clock.now()
-        self._throttle(value, now)
+        self._throttle("user", now)  # one limit per user, across all its tokens
         record = self._tokens.get(self._values.get(value, ""))
         if record is None or state.refusal_reason(record, now) is not None:
             raise _refuse(401, _INVALID_TOKEN)
@@ -223,17 +246,17 @@ class CloudflareStandIn(StandIn):
         hits.append(now)
 
     def _verify(self, request: Request, caller: dict[str, Any]) -> Response:
-        shown = state.public_token(caller)
+        shown = state.public_token(caller, self.clock.now())
         result = {key: shown[key] for key in ("id", "status", "not_before", "expires_on") if key in shown}
         return ok(result, messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}])
 
     def _list(self, request: Request, caller: dict[str, Any]) -> Response:
         name = request.arg("name")
-        return _page(request, [state.public_token(record) for record in self._tokens.values()
+        return _page(request, [state.public_token(record, self.clock.now()) for record in self._tokens.values()
                                if name in (None, record["name"])])
 
     def _get(self, request: Request, caller: dict[str, Any]) -> Response:
-        return ok(state.public_token(self._record(request)))
+        return ok(state.public_token(self._record(request), self.clock.now()))
 
     def _create(self, request: Request, caller: dict[str, Any]) -> Response:
         body = _body(request)
@@ -243,7 +266,7 @@ class CloudflareStandIn(StandIn):
             self.clock.now(), not_before=body.get("not_before"), expires_on=body.get("expires_on"),
             condition=body.get("condition")))
         value = self._store(record, state.new_value())
-        return ok({**state.public_token(record), "value": value})
+        return ok({**state.public_token(record, self.clock.now()), "value": value})
 
     def _refuse_create(self, body: dict[str, Any]) -> None:
         """What POST /user/tokens refuses before it validates the rest: reused policies, long names, quota,
@@ -276,7 +299,7 @@ class CloudflareStandIn(StandIn):
             expires_on=body.get("expires_on"), condition=body.get("condition")))
         record.update({key: replaced[key] for key in ("name", "status", "not_before", "expires_on", "policies",
                                                       "condition", "modified_on")})
-        return ok(state.public_token(record))
+        return ok(state.public_token(record, self.clock.now()))
 
     def _roll(self, request: Request, caller: dict[str, Any]) -> Response:
         record = self._record(request)
@@ -288,6 +311,35 @@ class CloudflareStandIn(StandIn):
         record = self._record(request)
         self.remove(record["id"])
         return ok({"id": record["id"]})
+
+    def _dns_records(self, request: Request, caller: dict[str, Any]) -> Response:
+        """GET /zones/{zone_id}/dns_records: DNS Read or Write on that zone, else 403 (9109 zone, 10000 group)."""
+        self._zone_check(request, caller, state.DNS_READERS)
+        try:
+            page, per_page = int(request.arg("page", "1") or 1), int(request.arg("per_page", "100") or 100)
+        except ValueError:
+            raise _refuse(400, (1001, "page and per_page must be integers")) from None
+        if page < 1 or not 1 <= per_page <= 5_000_000:
+            raise _refuse(400, (1001, "page must be at least 1 and per_page between 1 and 5000000"))
+        return ok([], info={"page": page, "per_page": per_page, "count": 0, "total_count": 0, "total_pages": 0})
+
+    def _entrypoint(self, request: Request, caller: dict[str, Any]) -> Response:
+        """GET /zones/{zone_id}/rulesets/phases/{phase}/entrypoint: Zone WAF Read or Write on that zone."""
+        zone = self._zone_check(request, caller, state.WAF_READERS)
+        phase = request.params["phase"]
+        return ok({"id": state.new_id(), "name": "default", "description": "", "kind": "zone", "version": "1",
+                   "phase": phase, "rules": [], "last_updated": zone["modified_on"]})
+
+    def _zone_check(self, request: Request, caller: dict[str, Any], groups: tuple[str, ...]) -> dict[str, Any]:
+        zone = self._zones.get(request.params["zone_id"])
+        # An unknown zone and a zone outside the token's resources answer alike: Cloudflare does not say which.
+        denied = "zone" if zone is None else state.zone_access(caller, zone["id"], zone["account"]["id"], groups)
+        if denied == "zone":
+            raise _refuse(403, _FORBIDDEN)
+        if denied == "permission":
+            raise _refuse(403, _AUTHENTICATION)
+        assert zone is not None
+        return zone
 
     def _permission_groups(self, request: Request, caller: dict[str, Any]) -> Response:
         name, scope = request.arg("name"), request.arg("scope")

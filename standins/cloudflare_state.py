@@ -17,7 +17,11 @@ from standins.base import iso
 TOKENS_WRITE = "686d18d5ac6c441c867cbf6771e58a0a"
 TOKENS_READ = "0cc3a61731504c89b99ec1be78b77aa0"
 USER_RESOURCE = "com.cloudflare.api.user."
-STATUSES = ("active", "disabled", "expired")
+STATUSES = ("active", "disabled", "expired")  # what PUT /user/tokens/{id} accepts
+EXPOSED = "revoked (exposed)"  # reached only through Cloudflare's secret scanning (test and world controls)
+ALL_STATUSES = (*STATUSES, EXPOSED)
+DNS_READERS = ("4755a26eedb94da69e1066d98aa820be", "82e64a83756745bbbb1c9c2701bf816b")  # DNS Write, DNS Read
+WAF_READERS = ("fb6778dc191143babbfaa57993f1d275", "dbc512b354774852af2b5a5f4ba3d470")  # Zone WAF Write, Read
 
 _ZONE_SCOPE = "com.cloudflare.api.account.zone"
 _ACCOUNT_SCOPE = "com.cloudflare.api.account"
@@ -121,13 +125,18 @@ def token_record(name: Any, policies: list[dict[str, Any]], now: datetime, **fie
     }
 
 
-def public_token(record: dict[str, Any]) -> dict[str, Any]:
-    """The token as GET /user/tokens/{id} shows it; optional fields are left out when unset."""
+def public_token(record: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The token as GET /user/tokens/{id} shows it at `now`; optional fields are left out when unset.
+
+    An active token whose expires_on has passed shows `expired`, as Cloudflare's own process marks it.
+    """
     shown: dict[str, Any] = {}
     for key, value in record.items():
         if value is None and key in ("not_before", "expires_on", "last_used_on", "condition"):
             continue
         shown[key] = iso(value) if isinstance(value, datetime) else value
+    if record["status"] == "active" and record["expires_on"] is not None and record["expires_on"] <= now:
+        shown["status"] = "expired"
     return shown
 
 
@@ -178,6 +187,38 @@ def may_read_zone(record: dict[str, Any], zone: dict[str, Any], scopes: dict[str
         nested = resources.get(account_key)
         if nested == "*" or (isinstance(nested, dict) and (f"{_ZONE_SCOPE}.*" in nested or zone_key in nested)):
             return True
+    return False
+
+
+def zone_access(record: dict[str, Any], zone_id: str, account_id: str, group_ids: tuple[str, ...]) -> str | None:
+    """Why the token may not use `group_ids` on the zone: "zone" (not in its resources), "permission", or None.
+
+    Explicit deny wins over allow, as Cloudflare evaluates policies.
+    """
+    covers_zone = allowed = denied = False
+    for item in record["policies"]:
+        if not _covers(item["resources"], zone_id, account_id):
+            continue
+        has_group = any(group["id"] in group_ids for group in item["permission_groups"])
+        if item["effect"] == "allow":
+            covers_zone = True
+            allowed = allowed or has_group
+        elif has_group:
+            denied = True
+    if not covers_zone:
+        return "zone"
+    return None if allowed and not denied else "permission"
+
+
+def _covers(resources: dict[str, Any], zone_id: str, account_id: str) -> bool:
+    """Whether a policy's resources include the zone: itself, all zones, or its account (whole or all zones)."""
+    zone_key = f"com.cloudflare.api.account.zone.{zone_id}"
+    for key, value in resources.items():
+        if key in (zone_key, "com.cloudflare.api.account.zone.*"):
+            return True
+        if key in (f"com.cloudflare.api.account.{account_id}", "com.cloudflare.api.account.*"):
+            if value == "*" or (isinstance(value, dict) and _covers(value, zone_id, account_id)):
+                return True
     return False
 
 

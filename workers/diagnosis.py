@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from domain.cloudflare_tokens import CfToken, Verification
@@ -23,11 +23,12 @@ from domain.errors import (
     TokenInvalid,
     TokenNotFound,
 )
+from domain.health import Health, HealthFacts, Probe, RevokedByBot, assess, provision_step, revoked_text
 from domain.inventory import Inventory, Token
 from domain.timestamps import parse_timestamp, utc_stamp
 
 Status = Literal["ok", "warn", "fail"]
-State = Literal["healthy", "warning", "failing"]
+State = Literal["healthy", "warning", "failing", "revoked", "compromised", "unknown"]
 
 DASHBOARD = "https://dash.cloudflare.com/profile/api-tokens"
 EXPIRY_WARNING_DAYS = 14
@@ -54,6 +55,10 @@ class Facts:
     management_missing: bool = False
     management: CfToken | CftokenError | None = None  # None: not attempted
     token_id: str | None = None
+    revoked: RevokedByBot | None = None  # the vault holds the bot's REVOKED placeholder
+    probes: tuple[Probe, ...] | None = None  # None: not run (no working value, or no probe for this token)
+    probe_error: CftokenError | None = None  # a probe could not be made (outage), not a refusal
+    bot_used_at: datetime | None = None  # the bot's own previous use of the value
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,11 @@ class Diagnosis:
     summary: str
     checked_at: datetime
     expires_on: datetime | None = None
+    health: Health | None = None
 
 
 def diagnose(facts: Facts, inventory: Inventory) -> Diagnosis:
-    """Every check, in the runbook's order, and the overall state they add up to."""
+    """Every check, in the runbook's order; the state and summary are the token's Health for these facts."""
     view = facts.management if isinstance(facts.management, CfToken) else None
     checks = (
         vault_check(facts, inventory),
@@ -83,18 +89,40 @@ def diagnose(facts: Facts, inventory: Inventory) -> Diagnosis:
         management_check(facts, inventory),
         zones_check(facts.token, view, inventory),
         permissions_check(facts.token, view, inventory),
+        probe_check(facts),
         expires_at_check(facts),
         token_id_check(facts),
         scopes_check(facts),
     )
-    state: State = "failing" if _any(checks, "fail") else "warning" if _any(checks, "warn") else "healthy"
+    health = assess(health_facts(facts), inventory)
+    if health.state in ("unknown", "healthy", "warning") and _any(checks, "fail"):  # a check could not see
+        health = health.model_copy(update={"state": "unknown", "summary": summarise(checks, None, facts.now)})
     return Diagnosis(
         token_name=facts.token.name,
-        state=state,
+        state=health.state,
         checks=checks,
-        summary=summarise(checks, _cloudflare_expiry(facts), facts.now),
+        summary=health.summary,
         checked_at=facts.now,
         expires_on=_cloudflare_expiry(facts),
+        health=health,
+    )
+
+
+def health_facts(facts: Facts) -> HealthFacts:
+    """verify's facts in the health model's terms."""
+    view = facts.management
+    outcome = facts.verification
+    checked = isinstance(outcome, Verification | TokenInvalid)
+    return HealthFacts(
+        token=facts.token, now=facts.now, source="verify", seen_by="verify", vault_path=facts.vault_path,
+        vault_environment=facts.vault_environment, vault_read=facts.vault_error is None,
+        value_present=facts.value_present, revoked=facts.revoked, expires_at_text=facts.expires_at_text,
+        token_id_text=facts.token_id_text, scopes_text=facts.scopes_text,
+        record_read=isinstance(view, CfToken | TokenNotFound), record=view if isinstance(view, CfToken) else None,
+        token_id=facts.token_id, value_checked=checked,
+        value_accepted=isinstance(outcome, Verification) and outcome.status == "active",
+        value_token_id=outcome.id if isinstance(outcome, Verification) else None,
+        probes=facts.probes, bot_used_at=facts.bot_used_at,
     )
 
 
@@ -103,6 +131,9 @@ def vault_check(facts: Facts, inventory: Inventory) -> Check:
     where = f"{facts.vault_path} (env {facts.vault_environment})"
     if facts.vault_error is not None:
         return Check("fail", "Vault", f"could not list {where}: {facts.vault_error}", facts.vault_error.runbook)
+    if facts.revoked is not None:
+        return Check("fail", "Vault", f"holds the bot's REVOKED placeholder: {revoked_text(facts.revoked)}",
+                     provision_step(facts.token.name))
     if facts.value_present:
         return Check("ok", "Vault", f"{facts.token.name} is present at {where}")
     return Check(
@@ -116,6 +147,8 @@ def verify_check(facts: Facts, inventory: Inventory) -> Check:
     """Failure mode B: Cloudflare accepts the vault's value, and if not, why not."""
     title = "Active at Cloudflare"
     outcome = facts.verification
+    if facts.revoked is not None:
+        return Check("fail", title, "not checked: the bot revoked this token (see above)")
     if outcome is None:
         return Check("warn", title, "not checked: there is no value to verify (see above)")
     if isinstance(outcome, Verification):
@@ -142,6 +175,11 @@ def _why_invalid(facts: Facts) -> tuple[str, str]:
                 "Failure mode B (revoked): provision a replacement token (runbook: provisioning procedure), "
                 "store it with its companions, and clean up its consumers.")
     if isinstance(view, CfToken):
+        if view.status == "revoked (exposed)":
+            return ("Cloudflare rejects the vault's value: Cloudflare marked the token compromised "
+                    "(status revoked (exposed)) after secret scanning found it leaked",
+                    f"Revoke it (`/cftoken revoke {name} leaked`), clean up its consumers, then provision a "
+                    "replacement (runbook: Revocation, then the provisioning procedure).")
         if view.status == "disabled":
             return ("Cloudflare rejects the vault's value: the token is disabled at Cloudflare",
                     f"Failure mode B (disabled): if that was a mistake, re-enable it in the dashboard ({DASHBOARD}); "
@@ -205,7 +243,7 @@ def _record_check(title: str, facts: Facts, view: CfToken) -> Check:
     parts = [f"status {view.status}"]
     parts.append(f"expires_on {utc_stamp(view.expires_on)} ({_days_text(view.expires_on, facts.now)})"
                  if view.expires_on else "no expiry")
-    parts.append(f"last used {utc_stamp(view.last_used_on)}" if view.last_used_on else "never used")
+    parts.append(_last_used(view.last_used_on, facts.bot_used_at))
     detail = ", ".join(parts)
     if view.status != "active" or expired:
         return Check("fail", title, detail, "Failure mode B: see the line above.")
@@ -213,6 +251,35 @@ def _record_check(title: str, facts: Facts, view: CfToken) -> Check:
         return Check("warn", title, detail,
                      f"Roll it before it expires (`/cftoken roll {facts.token.name}`).")
     return Check("ok", title, detail)
+
+
+def _last_used(used: datetime | None, ours: datetime | None) -> str:
+    """Cloudflare's last_used_on (read before this check used the value), told apart from the bot's own checks."""
+    if used is None:
+        return "never used (Cloudflare's last_used_on)"
+    if ours is not None and used <= ours + timedelta(minutes=1):
+        return f"last used {utc_stamp(used)}: cftoken's own check; nothing but cftoken has used it since"
+    mine = f"; cftoken's last check was {utc_stamp(ours)}" if ours else ""
+    return f"last used {utc_stamp(used)} by something other than cftoken{mine}"
+
+
+def probe_check(facts: Facts) -> Check:
+    """Failure mode A, tried: the token's own job call (DNS records list or WAF entrypoint) answers 200."""
+    title = "Job probe"
+    if facts.probe_error is not None:
+        return _unavailable(title, "make the job call", facts.probe_error)
+    if facts.probes is None:
+        kind = facts.token.probe_kind
+        why = "the inventory names no probe for this token" if kind == "none" else "needs a value Cloudflare accepts"
+        return Check("ok" if kind == "none" else "warn", title, f"not checked: {why}")
+    refused = [p for p in facts.probes if p.refusal]
+    if not refused:
+        calls = "; ".join(f"{p.call} on {p.zone}" for p in facts.probes)
+        return Check("ok", title, f"HTTP 200: {calls}")
+    calls = "; ".join(f"{p.call} on {p.zone} → {p.refusal}" for p in refused)
+    return Check("fail", title, f"refused: {calls}",
+                 f"Failure mode A: the policy lacks the permission or zone the job needs (or an inventory "
+                 f"permission-group id is wrong); fix it in the dashboard ({DASHBOARD}) and repeat the call.")
 
 
 def zones_check(token: Token, view: CfToken | None, inventory: Inventory) -> Check:

@@ -5,18 +5,25 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from domain.health import Health, facts_age_text, headline, problem_line
 from domain.messages import escape
 from domain.timestamps import utc_stamp
 from workers.diagnosis import Diagnosis
 
 ICONS = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
-STATE_WORDS = {"healthy": "✅ healthy", "warning": "⚠️ warning", "failing": "❌ failing"}
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
-def render_diagnosis(diagnosis: Diagnosis, *, requested_by: str | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """The report as (fallback text, Block Kit): header, one line per check with next steps, then when and who."""
-    headline = f"verify {diagnosis.token_name}: {diagnosis.state}"
+def render_diagnosis(diagnosis: Diagnosis, health: Health | None = None, *, requested_by: str | None = None
+                     ) -> tuple[str, list[dict[str, Any]]]:
+    """The report as (fallback text, Block Kit): the token's health, problems earlier checks found that this one
+    could not see, one line per check with next steps, then how old each fact is and who asked."""
+    now = diagnosis.checked_at
+    health = health or diagnosis.health
+    assert health is not None
+    carried = [p for p in health.problems if p.seen_at != now]
+    kept = ("\n*Still open from earlier checks (this one cannot see them):*\n"
+            + "\n".join(problem_line(p, now) for p in carried)) if carried else ""
     lines = []
     for check in diagnosis.checks:
         line = f"{ICONS[check.status]} *{check.title}* — {check.detail}"
@@ -26,13 +33,13 @@ def render_diagnosis(diagnosis: Diagnosis, *, requested_by: str | None = None) -
     asked = f" · asked by {_who(requested_by)}" if requested_by else ""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"verify {diagnosis.token_name}"[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{diagnosis.token_name}* is "
-                                     f"*{STATE_WORDS[diagnosis.state]}* — {diagnosis.summary}"[:3000]}},
+        {"type": "section", "text": {"type": "mrkdwn",
+                                     "text": (headline(diagnosis.token_name, health, now) + kept)[:3000]}},
         *({"type": "section", "text": {"type": "mrkdwn", "text": line[:3000]}} for line in lines),
-        {"type": "context", "elements": [{"type": "mrkdwn",
-                                          "text": f"Checked {utc_stamp(diagnosis.checked_at)}{asked}"}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Checked {utc_stamp(now)}{asked} · "
+                                          f"{facts_age_text(health, now)}"}]},
     ]
-    return f"{headline} — {diagnosis.summary}", blocks
+    return f"verify {diagnosis.token_name}: {health.state} — {health.summary}", blocks
 
 
 def _who(user: str) -> str:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from domain.cloudflare_tokens import CfToken
-from domain.errors import CftokenError
-from domain.inventory import Token
+from domain import approvals
+from domain.cloudflare_tokens import CfToken, Verification
+from domain.errors import CftokenError, NotAuthorized, TokenInvalid
+from domain.health import Probe, RevokedByBot, carry, parse_revoked
+from domain.inventory import ALL_ZONES, Token
 from domain.messages import escape
-from domain.status import TokenStatus, record_status
+from domain.status import read_status, record_bot_use, record_status
 from domain.vault import Vault, token_id_of
 from workers.clients.cloudflare import CloudflareClient
 from workers.diagnosis import Diagnosis, Facts, diagnose
@@ -36,18 +38,10 @@ def verify_and_report(services: Services, name: str, *, requested_by: str | None
         return None
     diagnosis = diagnose(gather_facts(services, token), services.inventory)
     log.info("verify %s: %s (%s)", token.name, diagnosis.state, diagnosis.summary)
-    record_status(
-        services.redis,
-        token.name,
-        TokenStatus(
-            checked_at=diagnosis.checked_at,
-            source="verify",
-            state=diagnosis.state,
-            expires_on=diagnosis.expires_on,
-            summary=diagnosis.summary,
-        ),
-    )
-    text, blocks = render_diagnosis(diagnosis, requested_by=requested_by)
+    assert diagnosis.health is not None
+    health = carry(read_status(services.redis, token.name), diagnosis.health)
+    record_status(services.redis, token.name, health)
+    text, blocks = render_diagnosis(diagnosis, health, requested_by=requested_by)
     _post(services, text, blocks)
     return diagnosis
 
@@ -62,15 +56,29 @@ def gather_facts(services: Services, token: Token) -> Facts:
     except CftokenError as exc:
         return replace(base, vault_error=exc)
     value = vault.values.get(token.name)
-    if value is not None and not value.get_secret_value().strip():
-        value = None  # a blank secret is as good as a missing one
+    revoked = bot_revocation(services, vault, token)
+    if value is not None and (not value.get_secret_value().strip() or revoked is not None):
+        value = None  # a blank secret is as good as a missing one; a REVOKED placeholder is not a token
     management_value = vault.values.get(services.inventory.management_token)
+    probes: tuple[Probe, ...] | None = None
+    probe_error: CftokenError | None = None
+    bot_used_at = None
     with services.cloudflare(management_value) as cloudflare:
-        verification = _attempt(lambda: cloudflare.verify(value)) if value is not None else None
+        # The record first: its last_used_on is then the last use before this check's own.
         token_id, management = _management_view(cloudflare, token, vault, has_management=management_value is not None)
+        verification = None
+        if value is not None:
+            bot_used_at = record_bot_use(services.redis, [token.name], at=services.now()).get(token.name)
+            verification = _attempt(lambda: cloudflare.verify(value))
+            if isinstance(verification, Verification) and verification.status == "active":
+                probes, probe_error = run_probes(cloudflare, token, value, services)
     return replace(
         base,
-        value_present=value is not None,
+        revoked=revoked,
+        probes=probes,
+        probe_error=probe_error,
+        bot_used_at=bot_used_at,
+        value_present=value is not None or revoked is not None,
         expires_at_text=vault.text(token.companion("__EXPIRES_AT")),
         scopes_text=vault.text(token.companion("__SCOPES")),
         token_id_text=vault.text(token.companion("__TOKEN_ID")),
@@ -79,6 +87,47 @@ def gather_facts(services: Services, token: Token) -> Facts:
         management=management,
         token_id=token_id,
     )
+
+
+def bot_revocation(services: Services, vault: Vault, token: Token) -> RevokedByBot | None:
+    """The bot's own revoke of `token`, read from the vault's placeholder and its request (for the incident)."""
+    if not vault.revoked(token.name):
+        return None
+    revoked = parse_revoked(vault.text(token.name))
+    assert revoked is not None
+    request = approvals.load(services.redis, revoked.request_id, now=services.now())
+    return replace(revoked, incident_url=request.ticket_url) if request is not None else revoked
+
+
+def probe_calls(token: Token, zone_ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """(path, zone name, params) of each job call verify makes for `token` (none when it has no probe)."""
+    names = list(zone_ids) if token.zones == (ALL_ZONES,) else list(token.zones)
+    if token.probe_kind == "dns":
+        return [(f"/zones/{zone_ids[n]}/dns_records", n, {"per_page": 1}) for n in names]
+    if token.probe_kind == "waf":
+        return [(f"/zones/{zone_ids[n]}/rulesets/phases/http_ratelimit/entrypoint", n, None) for n in names]
+    return []
+
+
+def run_probes(cloudflare: CloudflareClient, token: Token, value: Any, services: Services
+               ) -> tuple[tuple[Probe, ...] | None, CftokenError | None]:
+    """Each job call with the token's own value: a refusal is a finding (failure mode A), an outage is not."""
+    calls = probe_calls(token, services.inventory.zones)
+    if not calls:
+        return None, None
+    found = []
+    for path, zone, params in calls:
+        shown = "GET " + path.replace(services.inventory.zones[zone], "{zone_id}") + ("?per_page=1" if params else "")
+        try:
+            cloudflare.probe(value, path, params)
+            found.append(Probe(shown, zone))
+        except NotAuthorized as exc:
+            found.append(Probe(shown, zone, refusal=str(exc).rsplit(": ", 1)[-1]))
+        except TokenInvalid:
+            found.append(Probe(shown, zone, refusal="the value was rejected (code 1000)"))
+        except CftokenError as exc:
+            return None, exc
+    return tuple(found), None
 
 
 def _management_view(

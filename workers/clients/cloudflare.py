@@ -72,6 +72,10 @@ class CloudflareClient:
         envelope = self._call("GET", "/user/tokens/verify", token=token, subject=True, idempotent=True)
         return _parse(Verification, envelope.result)
 
+    def probe(self, token: SecretStr, path: str, params: dict[str, Any] | None = None) -> None:
+        """A read-only call of the token's own job with `token` itself; NotAuthorized when Cloudflare refuses it."""
+        self._call("GET", path, token=token, subject=True, idempotent=True, params=params)
+
     def get_token(self, token_id: str) -> CfToken:
         """The token's record (never its value)."""
         envelope = self._call("GET", _token_path(token_id), token_id=token_id, idempotent=True)

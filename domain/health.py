@@ -1,0 +1,497 @@
+"""One health per token, decided purely from the facts: a state and the problems, each with its runbook step.
+
+verify, the scan, list, the approval message and roll/revoke results all read a `Health`, so for the same facts
+they say the same thing. Each check sees only some facts (`Health.sees`): the scan reads the vault and
+Cloudflare's list, verifies a token's value at most daily and never probes; verify sees everything. `carry`
+keeps a problem that a fuller check found until a check that can see it clears it, and every problem says when,
+and by which check, it was seen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.cloudflare_tokens import CfToken
+from domain.inventory import Inventory, Token
+from domain.timestamps import parse_timestamp, utc_stamp
+
+State = Literal["healthy", "warning", "failing", "revoked", "compromised", "unknown"]
+Severity = Literal["warning", "failing", "revoked", "compromised"]
+Action = Literal["roll", "verify", "revoke", "none"]
+Source = Literal["verify", "scan", "roll", "revoke"]
+Kind = Literal[
+    "revoked", "compromised", "deleted", "disabled", "expired", "vault_missing", "value", "probe",
+    "zones", "permissions", "ip", "companions", "expiring",
+]
+
+DASHBOARD = "https://dash.cloudflare.com/profile/api-tokens"
+EXPIRY_WARNING_DAYS = 14
+EXPOSED = "revoked (exposed)"  # Cloudflare's status for a token its secret scanning found leaked
+ZONE_PREFIX = "com.cloudflare.api.account.zone."
+ALL_ZONES_KEY = ZONE_PREFIX + "*"
+_ACCOUNT_KEY = re.compile(r"^com\.cloudflare\.api\.account\.[0-9a-f]{32}$")
+_SEVERITY_ORDER: tuple[Severity, ...] = ("compromised", "revoked", "failing", "warning")
+
+# Which facts each problem rests on: a check that read those facts can clear it.
+VAULT_KINDS: frozenset[str] = frozenset({"revoked", "vault_missing"})
+RECORD_KINDS: frozenset[str] = frozenset({"compromised", "deleted", "disabled", "expired", "zones", "permissions",
+                                          "ip", "expiring"})
+ALL_KINDS: frozenset[str] = frozenset(Kind.__args__)  # type: ignore[attr-defined]
+WHOLE_TOKEN = ("deleted", "disabled", "expired", "compromised")  # these explain a rejected value
+
+
+class Problem(BaseModel):
+    """One thing wrong with a token, what to do about it, and how old the fact is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Kind
+    severity: Severity
+    detail: str
+    next_step: str
+    action: Action = "verify"  # the button for the next step
+    seen_at: datetime
+    seen_by: str  # verify, scan, value check, roll, revoke
+
+
+class Health(BaseModel):
+    """A token's health at `checked_at`, as stored for `/cftoken list` (also known as TokenStatus)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    checked_at: datetime
+    source: Source
+    state: State
+    expires_on: datetime | None = None
+    summary: str = ""
+    problems: tuple[Problem, ...] = ()
+    sees: frozenset[str] = frozenset()  # the kinds this check could see (and so clear)
+    facts_at: dict[str, datetime] = {}  # "vault", "cloudflare", "value", "probe" → when last read
+    last_used_on: datetime | None = None  # Cloudflare's, read before the bot used the value itself
+    bot_used_at: datetime | None = None  # the bot's own last use of the value before that reading
+
+    def problem(self, kind: str) -> Problem | None:
+        return next((p for p in self.problems if p.kind == kind), None)
+
+
+@dataclass(frozen=True)
+class RevokedByBot:
+    """The bot's own record of revoking the token: the request, when, and the incident once it exists."""
+
+    request_id: str
+    on: datetime | None
+    incident_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One call of the token's own job with its own value: `refusal` is None when Cloudflare answered 200."""
+
+    call: str
+    zone: str
+    refusal: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthFacts:
+    """Everything a check read about one token; never a token value. None/False means "not read"."""
+
+    token: Token
+    now: datetime
+    source: Source
+    seen_by: str
+    vault_path: str
+    vault_environment: str
+    vault_read: bool = False
+    value_present: bool = False
+    revoked: RevokedByBot | None = None
+    expires_at_text: str | None = None
+    token_id_text: str | None = None
+    scopes_text: str | None = None
+    record_read: bool = False  # Cloudflare's record, or that there is none, is known
+    record: CfToken | None = None
+    token_id: str | None = None
+    value_checked: bool = False
+    value_accepted: bool = False
+    value_token_id: str | None = None  # the id Cloudflare's verify answered for the vault's value
+    probes: tuple[Probe, ...] | None = None
+    bot_used_at: datetime | None = None
+
+
+def assess(facts: HealthFacts, inventory: Inventory) -> Health:
+    """The token's health from one check's facts alone (see `carry` for what earlier checks found)."""
+    found: list[Problem] = []
+    sees: set[str] = set()
+    at: dict[str, datetime] = {}
+
+    def add(kind: Kind, severity: Severity, detail: str, next_step: str, action: Action = "verify") -> None:
+        found.append(Problem(kind=kind, severity=severity, detail=detail, next_step=next_step, action=action,
+                             seen_at=facts.now, seen_by=facts.seen_by))
+
+    name, record = facts.token.name, facts.record
+    if facts.vault_read:
+        at["vault"] = facts.now
+        sees |= VAULT_KINDS
+        if facts.revoked is not None:
+            add("revoked", "revoked", revoked_text(facts.revoked), provision_step(name), "none")
+            expires = record.expires_on if record else None
+            return _health(facts, found, ALL_KINDS, at, expires)  # everything else is moot once revoked
+        if not facts.value_present:
+            add("vault_missing", "failing",
+                f"no value in the vault at {facts.vault_path} (env {facts.vault_environment})",
+                f"Failure mode C: confirm the path is {facts.vault_path} and the env is {facts.vault_environment}; "
+                "restore the secret from Infisical's version history, or provision a replacement.")
+    if facts.record_read:
+        at["cloudflare"] = facts.now
+        sees |= RECORD_KINDS
+        _record_problems(facts, inventory, add)
+        if facts.vault_read:
+            sees.add("companions")
+    if facts.vault_read:
+        drift = companion_drift(facts)
+        if drift:
+            add("companions", "warning", "; ".join(drift),
+                f"Set the companions as shown (Cloudflare and the inventory are the source of truth); "
+                f"a roll of {name} also rewrites __EXPIRES_AT.")
+    if facts.value_checked:
+        at["value"] = facts.now
+        sees.add("value")
+        explained = any(p.kind in WHOLE_TOKEN for p in found)
+        if not facts.value_accepted and not explained:
+            if facts.record_read and record is not None:
+                add("value", "failing",
+                    "Cloudflare rejects the vault's value although the token is active there: the vault is out "
+                    "of step (e.g. a roll outside the bot)",
+                    f"Failure mode B (vault out of step): roll the token (`/cftoken roll {name}`) so the vault "
+                    "and Cloudflare agree again, and find out who rolled it outside the bot.", "roll")
+            elif not facts.record_read:
+                add("value", "failing", "Cloudflare rejects the vault's value (the bot could not read the token's "
+                    "record to tell why)", f"Failure mode B: check {name}__EXPIRES_AT, verify again, then roll.",
+                    "verify")
+    if facts.probes is not None:
+        at["probe"] = facts.now
+        sees.add("probe")
+        refused = [p for p in facts.probes if p.refusal]
+        if refused:
+            calls = "; ".join(f"{p.call} on {p.zone} → {p.refusal}" for p in refused)
+            add("probe", "failing", f"the token's own job call was refused: {calls}",
+                f"Failure mode A: the token lacks the permission or zone its job needs; edit {name}'s policy in "
+                f"the dashboard ({DASHBOARD}), or correct the inventory's permission-group ids, then repeat the "
+                "call (`/cftoken verify`) and confirm HTTP 200.")
+    return _health(facts, found, frozenset(sees), at, record.expires_on if record else None)
+
+
+def _record_problems(facts: HealthFacts, inventory: Inventory, add: Callable[..., None]) -> None:
+    """Cloudflare's record: there, its status and expiry, and its policy against the inventory (failure mode A)."""
+    name, record, now = facts.token.name, facts.record, facts.now
+    if record is None:
+        who = f"no token with id {facts.token_id}" if facts.token_id else "no token id to look up"
+        add("deleted", "failing", f"gone from Cloudflare: {who} (deleted outside the bot)",
+            f"Failure mode B (revoked): provision a replacement for {name} (runbook: provisioning procedure), "
+            "store it with its companions, and clean up its consumers.")
+        return
+    if record.status == EXPOSED:
+        add("compromised", "compromised",
+            "Cloudflare marked it compromised (status `revoked (exposed)`): secret scanning found its value leaked "
+            "and Cloudflare deactivated it; only the token's creator was emailed",
+            f"Revoke it (`/cftoken revoke {name} leaked`), clean up its consumers, then provision a replacement "
+            "(runbook: Revocation, then the provisioning procedure). A roll cannot bring it back.", "revoke")
+        return
+    if record.status == "disabled":
+        add("disabled", "failing", "disabled at Cloudflare: every call with it is refused",
+            f"Failure mode B (disabled): if that was a mistake, re-enable it in the dashboard ({DASHBOARD}); if it "
+            f"was deliberate, revoke it (`/cftoken revoke {name} reason`).")
+    elif record.status == "expired" or (record.expires_on is not None and record.expires_on <= now):
+        when = f" on {utc_stamp(record.expires_on)}" if record.expires_on else ""
+        add("expired", "failing", f"expired{when}: every call with it is refused",
+            f"Failure mode B (expired): roll it (`/cftoken roll {name}`); the roll moves expires_on forward.",
+            "roll")
+    elif record.expires_on is not None and record.expires_on - now < timedelta(days=EXPIRY_WARNING_DAYS):
+        add("expiring", "warning", f"expires {utc_stamp(record.expires_on)} ({days_text(record.expires_on, now)})",
+            f"Roll it before it expires (`/cftoken roll {name}`).", "roll")
+    zones = zone_differences(facts.token, record, inventory)
+    if zones:
+        add("zones", "failing", f"Zones: {zones}", fix_policy(facts.token, "zone resources match the inventory"))
+    permissions = permission_differences(facts.token, record, inventory)
+    if permissions:
+        add("permissions", "failing", f"Permissions: {permissions}",
+            fix_policy(facts.token, f"permission groups are exactly {', '.join(facts.token.permissions)}"))
+    ips = ip_differences(facts.token, record)
+    if ips:
+        add("ip", "failing", f"IP condition: {ips}", fix_policy(facts.token, "request_ip condition matches"))
+
+
+def _health(facts: HealthFacts, found: list[Problem], sees: frozenset[str], at: dict[str, datetime],
+            expires_on: datetime | None) -> Health:
+    record = facts.record
+    return Health(
+        checked_at=facts.now, source=facts.source, state=state_of(found, known="cloudflare" in at),
+        expires_on=expires_on if facts.record_read else parse_timestamp(facts.expires_at_text),
+        summary=summary_of(found, expires_on, facts.now), problems=tuple(found), sees=sees, facts_at=at,
+        last_used_on=record.last_used_on if record else None, bot_used_at=facts.bot_used_at,
+    )
+
+
+def carry(previous: Health | None, current: Health) -> Health:
+    """`current`, plus each earlier problem of a kind `current` could not see (kept with its own age)."""
+    if previous is None:
+        return current
+    kept = tuple(p for p in previous.problems if p.kind not in current.sees)
+    facts_at = {**previous.facts_at, **current.facts_at}
+    problems = current.problems + kept
+    last_used, bot_used = current.last_used_on or previous.last_used_on, current.bot_used_at or previous.bot_used_at
+    return current.model_copy(update={
+        "problems": problems, "facts_at": facts_at, "state": state_of(problems, known="cloudflare" in facts_at),
+        "summary": summary_of(problems, current.expires_on, current.checked_at),
+        "last_used_on": last_used, "bot_used_at": bot_used,
+        "expires_on": current.expires_on if "cloudflare" in current.facts_at else previous.expires_on,
+    })
+
+
+def after_roll(previous: Health | None, now: datetime, expires_on: datetime | None) -> Health:
+    """Health right after a roll verified the new value: what a roll fixes is cleared, the rest is kept."""
+    fixed = {"value", "expired", "expiring", "vault_missing"}
+    current = Health(checked_at=now, source="roll", state="healthy", expires_on=expires_on,
+                     sees=frozenset(fixed), facts_at={"value": now})
+    merged = carry(previous, current)
+    return merged.model_copy(update={"expires_on": expires_on})
+
+
+def revoked_health(now: datetime, revoked: RevokedByBot, name: str) -> Health:
+    """Health once the bot revoked the token."""
+    problem = Problem(kind="revoked", severity="revoked", detail=revoked_text(revoked), next_step=provision_step(name),
+                      action="none", seen_at=now, seen_by="revoke")
+    return Health(checked_at=now, source="revoke", state="revoked", problems=(problem,), sees=ALL_KINDS,
+                  facts_at={"vault": now}, summary=revoked_text(revoked))
+
+
+def state_of(problems: Iterable[Problem], *, known: bool = True) -> State:
+    severities = {p.severity for p in problems}
+    for severity in _SEVERITY_ORDER:
+        if severity in severities:
+            return severity
+    return "healthy" if known else "unknown"
+
+
+def summary_of(problems: tuple[Problem, ...] | list[Problem], expires_on: datetime | None, now: datetime) -> str:
+    """One line: the worst problem (and how many more), or, when all is well, the expiry."""
+    if not problems:
+        return f"active, {days_text(expires_on, now)}"
+    worst = sorted(problems, key=lambda p: _SEVERITY_ORDER.index(p.severity))[0]
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{worst.detail}{more}"
+
+
+def revoked_text(revoked: RevokedByBot) -> str:
+    when = f" on {revoked.on.astimezone(UTC):%Y-%m-%d}" if revoked.on else ""
+    incident = f", incident <{revoked.incident_url}>" if revoked.incident_url else ", incident not opened yet"
+    return f"revoked by `{revoked.request_id}`{when}{incident}"
+
+
+def provision_step(name: str) -> str:
+    return (f"Provision a replacement for {name} (runbook: provisioning procedure) and clean up its consumers; "
+            "nothing else will make this token work again.")
+
+
+def fix_policy(token: Token, what: str) -> str:
+    return (f"Failure mode A: edit {token.name}'s policy in the dashboard ({DASHBOARD}) so its {what} — or "
+            "update the inventory if the change was intended.")
+
+
+def parse_revoked(placeholder: str | None) -> RevokedByBot | None:
+    """The bot's placeholder `REVOKED <when> by cftoken request <id>` read back, or None."""
+    match = re.match(r"^REVOKED (\S+) by cftoken request (\S+)", placeholder or "")
+    if match is None:
+        return RevokedByBot("unknown request", None) if (placeholder or "").startswith("REVOKED ") else None
+    return RevokedByBot(match[2], parse_timestamp(match[1]))
+
+
+def companion_drift(facts: HealthFacts) -> list[str]:
+    """Where __EXPIRES_AT, __TOKEN_ID and __SCOPES disagree with Cloudflare and the inventory."""
+    name, record, found = facts.token.name, facts.record, []
+    cloudflare = record.expires_on if record else None
+    ours = parse_timestamp(facts.expires_at_text)
+    if record is not None:
+        if facts.expires_at_text and ours is None:
+            found.append(f"{name}__EXPIRES_AT {facts.expires_at_text!r} is not an ISO-8601 time")
+        elif ours is None and cloudflare is not None:
+            found.append(f"{name}__EXPIRES_AT is missing; Cloudflare says {utc_stamp(cloudflare)}")
+        elif ours is not None and cloudflare is None:
+            found.append(f"{name}__EXPIRES_AT says {utc_stamp(ours)}; Cloudflare has no expiry")
+        elif ours and cloudflare and abs(ours - cloudflare) > timedelta(minutes=1):
+            found.append(f"{name}__EXPIRES_AT says {utc_stamp(ours)}; Cloudflare says {utc_stamp(cloudflare)}")
+    expected_id = facts.token.token_id or (record.id if record else None)
+    if not facts.token_id_text:
+        found.append(f"{name}__TOKEN_ID is missing" + (f"; it should be {expected_id}" if expected_id else ""))
+    elif facts.token.token_id and facts.token_id_text != facts.token.token_id:
+        found.append(f"{name}__TOKEN_ID is {facts.token_id_text} but the inventory says {facts.token.token_id}")
+    elif facts.value_token_id and facts.token_id_text != facts.value_token_id:
+        found.append(f"{name}__TOKEN_ID is {facts.token_id_text} but the vault's value belongs to token "
+                     f"{facts.value_token_id}")
+    if not facts.scopes_text:
+        found.append(f"{name}__SCOPES is missing; it should be {facts.token.scope!r}")
+    return found
+
+
+def zone_differences(token: Token, view: CfToken, inventory: Inventory) -> str:
+    """Failure mode A, zones: '' when the allow policies grant exactly the inventory's zones."""
+    if not token.zones:
+        return _account_differences(token, view, inventory)
+    granted, every = granted_zones(view)
+    if token.all_zones:
+        return "" if every else f"grants only {_names(granted, inventory.zone_name) or 'none'}; expected all zones"
+    expected = inventory.zone_ids(token)
+    if every:
+        return f"grants all zones; expected only {_names(expected, inventory.zone_name)}"
+    return differences(expected - granted, granted - expected, inventory.zone_name)
+
+
+def _account_differences(token: Token, view: CfToken, inventory: Inventory) -> str:
+    """A token without zones: its account-level groups (Pages, Access) granted on the account resource."""
+    wanted = [name for name in token.permissions if inventory.is_account_level(name)]
+    if not wanted:
+        return ""
+    granted: set[str] = set()
+    for policy in view.policies:
+        for key in policy.resources if policy.effect == "allow" else ():
+            if _ACCOUNT_KEY.match(key) and inventory.account_id in (None, key.rsplit(".", 1)[1]):
+                granted |= {group.id for group in policy.permission_groups}
+    missing = [name for name in wanted if inventory.permission_groups[name] not in granted]
+    where = f"account {inventory.account_id}" if inventory.account_id else "an account"
+    return f"{', '.join(missing)} not granted on {where}" if missing else ""
+
+
+def permission_differences(token: Token, view: CfToken, inventory: Inventory) -> str:
+    """Failure mode A, permission groups: '' when the allow policies grant exactly the inventory's."""
+    cloudflare_names = {g.id: g.name for p in view.policies for g in p.permission_groups if g.name}
+    granted = frozenset(g.id for p in view.policies if p.effect == "allow" for g in p.permission_groups)
+    expected = inventory.permission_ids(token)
+
+    def name_of(group_id: str) -> str:
+        known = inventory.permission_name(group_id)
+        return cloudflare_names.get(group_id, group_id) if known == group_id else known
+
+    return differences(expected - granted, granted - expected, name_of)
+
+
+def ip_differences(token: Token, view: CfToken) -> str:
+    """The token's request_ip condition against the inventory's, when the inventory declares one."""
+    if token.condition is None:
+        return ""
+    condition = view.condition or {}
+    ip = condition.get("request_ip") or condition.get("request.ip") or {}
+    ip = ip if isinstance(ip, dict) else {}
+    found = []
+    for label, expected, granted in (
+        ("allowed", frozenset(token.condition.request_ip.allowed), frozenset(ip.get("in") or ())),
+        ("denied", frozenset(token.condition.request_ip.denied), frozenset(ip.get("not_in") or ())),
+    ):
+        if expected != granted:
+            found.append(f"{label} ranges " + (differences(expected - granted, granted - expected, str)))
+    return "; ".join(found)
+
+
+def granted_zones(view: CfToken) -> tuple[frozenset[str], bool]:
+    """Zone ids the allow policies grant, and whether they grant all zones (deny policies ignored)."""
+    zones: set[str] = set()
+    every = False
+    for policy in view.policies:
+        if policy.effect != "allow":
+            continue
+        for key, value in _resource_keys(policy.resources):
+            if key == ALL_ZONES_KEY or (_ACCOUNT_KEY.match(key) and value == "*"):
+                every = True
+            elif key.startswith(ZONE_PREFIX):
+                zones.add(key.removeprefix(ZONE_PREFIX))
+    return frozenset(zones), every
+
+
+def _resource_keys(resources: dict[str, Any]) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for key, value in resources.items():
+        found += _resource_keys(value) if isinstance(value, dict) else [(key, value)]
+    return found
+
+
+def differences(missing: frozenset[str], extra: frozenset[str], name_of: Callable[[str], str]) -> str:
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(sorted(name_of(item) for item in missing)))
+    if extra:
+        parts.append("extra " + ", ".join(sorted(name_of(item) for item in extra)))
+    return "; ".join(parts)
+
+
+def _names(ids: frozenset[str], name_of: Callable[[str], str]) -> str:
+    return ", ".join(sorted(name_of(item) for item in ids))
+
+
+def days_text(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "no expiry"
+    if moment <= now:
+        ago = (now - moment).days
+        return f"expired {ago} days ago" if ago > 1 else "expired"
+    days = (moment - now).days
+    return f"{days} days left" if days != 1 else "1 day left"
+
+
+STATE_ICONS = {"healthy": "🟢", "warning": "🟡", "failing": "🔴", "revoked": "⚫", "compromised": "🚨",
+               "unknown": "⚪"}
+ACTION_LABELS = {"roll": "Request roll", "verify": "Verify", "revoke": "Request revoke"}
+
+
+def age_text(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h ago"
+    return f"{minutes // (24 * 60)} days ago"
+
+
+def last_used_text(health: Health) -> str:
+    """Cloudflare's last use, and whether it was only the bot's own check (the fact a revoke approver needs)."""
+    used, ours = health.last_used_on, health.bot_used_at
+    if used is None:
+        return "never used, as Cloudflare reports it"
+    stamp = utc_stamp(used)
+    if ours is not None and used <= ours + timedelta(minutes=1):
+        return (f"last used {stamp}, which was cftoken's own check: nothing but cftoken has used it since "
+                f"{utc_stamp(used)}")
+    mine = f" (cftoken's last check: {utc_stamp(ours)})" if ours else ""
+    return f"last used {stamp} by something other than cftoken{mine}"
+
+
+def problem_line(problem: Problem, now: datetime) -> str:
+    """One problem as Slack mrkdwn: what, how old, and the runbook step."""
+    return (f"{STATE_ICONS[problem.severity]} {problem.detail} _(seen by {problem.seen_by} "
+            f"{age_text(now - problem.seen_at)})_\n      ↳ _Next:_ {problem.next_step}")
+
+
+def headline(name: str, health: Health, now: datetime) -> str:
+    """The one line every view starts with: icon, state and the worst problem (or the expiry)."""
+    return f"{STATE_ICONS[health.state]} *{name}* is *{health.state}* — {health.summary}"
+
+
+def facts_age_text(health: Health, now: datetime) -> str:
+    """How old each fact is: 'vault 2 min ago · Cloudflare 2 min ago · value 5 h ago · probe never'."""
+    labels = (("vault", "vault"), ("cloudflare", "Cloudflare"), ("value", "value verified"), ("probe", "job probe"))
+    parts = [f"{label} {age_text(now - health.facts_at[key]) if key in health.facts_at else 'never'}"
+             for key, label in labels]
+    return "facts: " + " · ".join(parts)
+
+
+def unfixed_text(health: Health, now: datetime) -> str:
+    """What a roll did not fix: each remaining problem with its step, or ''."""
+    if not health.problems:
+        return ""
+    return "Not fixed by the roll:\n" + "\n".join(problem_line(p, now) for p in health.problems)
