@@ -4,13 +4,15 @@
     GET  /sandbox/state?viewer=U…   the channel as that person (default: the first) sees it, plus the world
     POST /sandbox/command       {user, text}: a signed slash command to the bot, as Slack sends it
     POST /sandbox/action        {user, action_id, value, message_ts, block_id}: a signed button click
+    POST /sandbox/submit        {user, view_id, values}: a signed view_submission of a modal the bot opened
     POST /sandbox/fast-forward  {days}: move the stand-ins' and the bot's clocks, then scan for expiry now
     GET  /conversation/N        (on the FreeScout stand-in) the incident ticket the bot links to
 
 Commands and clicks are delivered from a background thread: stand-in handlers run under the stand-in's lock,
 and the bot calls the Web API while it handles a request. As Slack does, a command's immediate (ack) body is
 shown to the person who typed it, or to the channel when its response_type is in_channel; a bot that does not
-answer within 3 seconds gets Slack's `operation_timeout` error shown instead.
+answer within 3 seconds gets Slack's `operation_timeout` error shown instead. Every message Slack would refuse
+(invalid_blocks, msg_too_long, …), whichever way it was sent, is listed at the top of the page in red.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import redis
 from rq import Queue
 
 from standins.base import Request, Response
+from standins.block_kit import Refused
 from standins.slack import Message
-from standins.slack_requests import block_action, command_answer, slash_command
+from standins.slack_requests import block_action, command_answer, slash_command, view_submission
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
 
 STATIC = Path(__file__).with_name("static")
@@ -61,6 +64,7 @@ def install(sandbox: Sandbox) -> None:
     slack.route("GET", "/sandbox/state", page.state)
     slack.route("POST", "/sandbox/command", page.command)
     slack.route("POST", "/sandbox/action", page.action)
+    slack.route("POST", "/sandbox/submit", page.submit)
     slack.route("POST", "/sandbox/fast-forward", page.fast_forward)
     sandbox.world.freescout.route("GET", r"/conversation/(?P<cid>\d+)", page.ticket)
 
@@ -110,6 +114,9 @@ class _Page:
             "clock": {"now": self.world.clock.now().isoformat(timespec="minutes"),
                       "offset_days": round(self.world.clock.offset / timedelta(days=1), 3)},
             "world": {"tokens": self._tokens(), "tickets": self._tickets()},
+            "refusals": [{"method": r.method, "error": r.error, "messages": r.messages[:5], "text": r.text}
+                         for r in self.slack.refusals()],
+            "views": [v.view for v in self.slack.open_views(viewer)],
             "urls": {"bot": self.sandbox.bot_url, "slack": self.slack.url, "cloudflare": self.world.cloudflare.url,
                      "infisical": self.world.infisical.url, "freescout": self.world.freescout.url},
         })
@@ -208,7 +215,29 @@ class _Page:
             user_id=user, channel_id=CHANNEL, message_ts=ts, block_id=str(data.get("block_id") or "actions"),
             response_url=self.slack.new_response_url(user, CHANNEL, ts), user_name=self.slack.users[user]["name"],
             message=None if ephemeral else message.to_api(), is_ephemeral=ephemeral,
+            trigger_id=self.slack.new_trigger_id(user),
         )
+        self._deliver(body, headers, user, show_ack=False)
+        return Response(202, {"ok": True})
+
+    def submit(self, request: Request) -> Response:
+        data, error = self._json(request)
+        if error:
+            return error
+        user = data["user"]
+        view = next((v.view for v in self.slack.open_views(user) if v.view["id"] == data.get("view_id")), None)
+        if view is None:
+            return Response(404, {"error": "no such modal open"})
+        if data.get("closed"):  # Cancel: Slack sends nothing unless the view asked for notify_on_close
+            self.slack.close_view(view["id"])
+            return Response(200, {"ok": True})
+        values = data.get("values") if isinstance(data.get("values"), dict) else {}
+        body, headers = view_submission(
+            signing_secret=SIGNING_SECRET, view=view, user_id=user, user_name=self.slack.users[user]["name"],
+            values={str(b): {str(a): str(v) for a, v in actions.items()} for b, actions in values.items()
+                    if isinstance(actions, dict)},
+        )
+        self.slack.close_view(view["id"])
         self._deliver(body, headers, user, show_ack=False)
         return Response(202, {"ok": True})
 
@@ -249,8 +278,14 @@ class _Page:
             if answer.status_code != 200:
                 error = f"http_service_error ({answer.status_code})"
                 self._tell(user, {"text": f'/cftoken failed with the error "{error}"'})
-            elif show_ack and (payload := command_answer(answer.text)) is not None:
-                self._tell(user, payload)
+            elif show_ack:
+                try:
+                    payload = command_answer(answer.text)
+                except Refused as refused:
+                    self.slack.record_refusal("ack", refused, answer.text)
+                    payload = {"text": f'/cftoken failed with the error "{refused.error}"'}
+                if payload is not None:
+                    self._tell(user, payload)
 
         threading.Thread(target=post, name="sandbox-deliver", daemon=True).start()
 

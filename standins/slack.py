@@ -27,15 +27,38 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forever
+from standins.block_kit import Refused, check_message, check_view
 
 SCOPES = "commands,chat:write,usergroups:read,users:read,channels:read,groups:read"
 RESPONSE_URL_USES = 5
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)
+TRIGGER_LIFETIME = timedelta(seconds=3)  # a trigger_id opens a modal within 3 s of the click, once
+CONTENT_ERRORS = ("no_text", "msg_too_long", "invalid_blocks", "invalid_blocks_format", "invalid_arguments")
 AUTH_ERRORS = ("not_authed", "invalid_auth")
 
 
 class SlackError(Exception):
-    """An `ok: false` answer; the argument is Slack's error code."""
+    """An `ok: false` answer; the argument is Slack's error code, `messages` its response_metadata messages."""
+
+    def __init__(self, error: str, messages: list[str] | None = None) -> None:
+        super().__init__(error)
+        self.messages = list(messages or [])
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"ok": False, "error": str(self)}
+        if self.messages:
+            body["response_metadata"] = {"messages": self.messages}
+        return body
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A message Slack would not post: where it was sent, Slack's answer, and the start of its text."""
+
+    method: str
+    error: str
+    messages: list[str]
+    text: str
 
 
 @dataclass(frozen=True)
@@ -79,6 +102,21 @@ class _ResponseUrl:
     last_posted: str | None = None  # the latest message this URL posted
 
 
+@dataclass
+class _Trigger:
+    user: str
+    created: datetime
+    used: bool = False
+
+
+@dataclass
+class OpenView:
+    """A modal the bot opened for a person, as views.open returned it."""
+
+    user: str
+    view: dict[str, Any]
+
+
 class SlackStandIn(StandIn):
     """Slack Web API + response_url stand-in that records every message per channel."""
 
@@ -99,6 +137,9 @@ class SlackStandIn(StandIn):
         self.channels: dict[str, dict[str, Any]] = {}
         self._messages: list[Message] = []
         self._response_urls: dict[str, _ResponseUrl] = {}
+        self._triggers: dict[str, _Trigger] = {}
+        self._views: dict[str, OpenView] = {}
+        self._refusals: list[Refusal] = []
         self._last_ts = 0
         self.add_user(self.bot_user_id, "cftoken", "cftoken", is_bot=True)
         self.route("POST", r"/api/(?P<method>[\w.]+)", self._api)
@@ -109,6 +150,7 @@ class SlackStandIn(StandIn):
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
+            "views.open": self._views_open,
             "usergroups.users.list": self._usergroup_users,
             "users.info": self._user_info,
             "conversations.members": self._members,
@@ -137,6 +179,34 @@ class SlackStandIn(StandIn):
         with self.lock:
             self._response_urls[rid] = _ResponseUrl(user, channel, message_ts, self.clock.now())
         return f"{self.url}/response/{rid}"
+
+    def new_trigger_id(self, user: str) -> str:
+        """A trigger_id for a click or command by `user`: it opens one modal within 3 seconds."""
+        trigger = f"{int(self.clock.now().timestamp())}.{secrets.randbelow(10**10)}.{secrets.token_hex(16)}"
+        with self.lock:
+            self._triggers[trigger] = _Trigger(user, self.clock.now())
+        return trigger
+
+    def open_views(self, user: str) -> list[OpenView]:
+        """The modals open for `user`, oldest first."""
+        with self.lock:
+            return [copy.deepcopy(v) for v in self._views.values() if v.user == user]
+
+    def close_view(self, view_id: str) -> None:
+        """The person submitted or closed the modal."""
+        with self.lock:
+            self._views.pop(view_id, None)
+
+    def refusals(self) -> list[Refusal]:
+        """Every message refused so far (invalid_blocks, msg_too_long, …), oldest first."""
+        with self.lock:
+            return list(self._refusals)
+
+    def record_refusal(self, method: str, error: SlackError | Refused, text: Any) -> None:
+        """Remember a refused message so the sandbox page can show it."""
+        code = error.error if isinstance(error, Refused) else str(error)
+        with self.lock:
+            self._refusals.append(Refusal(method, code, list(error.messages), str(text or "")[:200]))
 
     def messages(
         self, channel: str, *, visible_to: str | None = None, include_threads: bool = True
@@ -210,7 +280,9 @@ class SlackStandIn(StandIn):
             self._authenticate(request.bearer() or args.get("token"))
             body = {"ok": True, **handler(args)}
         except SlackError as exc:
-            body = {"ok": False, "error": str(exc)}
+            if str(exc) in CONTENT_ERRORS:
+                self.record_refusal(request.params["method"], exc, args.get("text"))
+            body = exc.body()
         return Response(200, body, {"x-oauth-scopes": SCOPES})
 
     def _authenticate(self, token: str | None) -> None:
@@ -252,6 +324,32 @@ class SlackStandIn(StandIn):
         thread_ts = args.get("thread_ts") or None
         message = self._record(channel, text, blocks, thread_ts=thread_ts, ephemeral_for=user)
         return {"message_ts": message.ts}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        trigger = self._triggers.get(str(args.get("trigger_id") or ""))
+        if trigger is None:
+            raise SlackError("invalid_trigger_id")
+        if trigger.used:
+            raise SlackError("exchanged_trigger_id")
+        if self.clock.now() - trigger.created > TRIGGER_LIFETIME:
+            raise SlackError("expired_trigger_id")
+        view = args.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                raise SlackError("invalid_arguments", ["[ERROR] must be valid JSON [json-pointer:/view]"]) from None
+        try:
+            check_view(view)
+        except Refused as exc:
+            raise SlackError(exc.error, exc.messages) from None
+        trigger.used = True
+        view_id = "V" + secrets.token_hex(5).upper()
+        opened = {**view, "id": view_id, "team_id": self.team_id, "app_id": "A0CFTOKEN", "bot_id": self.bot_id,
+                  "state": {"values": {}}, "hash": secrets.token_hex(8), "private_metadata": view.get(
+                      "private_metadata", ""), "callback_id": view.get("callback_id", "")}
+        self._views[view_id] = OpenView(trigger.user, opened)
+        return {"view": copy.deepcopy(opened)}
 
     def _usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
         users = self.usergroups.get(str(args.get("usergroup", "")))
@@ -317,7 +415,9 @@ class SlackStandIn(StandIn):
         except (ValueError, AttributeError):
             return Response(400, {"ok": False, "error": "invalid_payload"})
         except SlackError as exc:
-            return Response(404 if str(exc) == "message_not_found" else 400, {"ok": False, "error": str(exc)})
+            if str(exc) in CONTENT_ERRORS:
+                self.record_refusal("response_url", exc, (request.json() or {}).get("text"))
+            return Response(404 if str(exc) == "message_not_found" else 400, exc.body())
         entry.uses += 1
         return Response(200, {"ok": True})
 
@@ -364,10 +464,12 @@ def _content(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         try:
             blocks = json.loads(blocks)
         except ValueError:
-            raise SlackError("invalid_blocks") from None
-    text = str(args.get("text") or "")
-    if not text and not blocks:
-        raise SlackError("no_text")
+            raise SlackError("invalid_blocks_format") from None
+    text = args.get("text") or ""
+    try:
+        check_message(text, blocks)
+    except Refused as exc:
+        raise SlackError(exc.error, exc.messages) from None
     return text, blocks
 
 

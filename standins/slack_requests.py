@@ -14,6 +14,8 @@ import time
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
+from standins.block_kit import check_message
+
 API_APP_ID = "A0CFTOKEN"
 TEAM_DOMAIN = "cftoken"
 VERIFICATION_TOKEN = "standin-verification-token"  # deprecated by Slack, still sent
@@ -86,8 +88,12 @@ def block_action(
     user_name: str | None = None,
     channel_name: str = "sre",
     is_ephemeral: bool = False,
+    trigger_id: str | None = None,
 ) -> tuple[str, dict[str, str]]:
-    """A signed block_actions request for a button click on the message at `message_ts`."""
+    """A signed block_actions request for a button click on the message at `message_ts`.
+
+    Pass a `trigger_id` from `SlackStandIn.new_trigger_id` when the click may open a modal.
+    """
     ts = int(time.time()) if timestamp is None else timestamp
     if message is None and not is_ephemeral:
         message = {"type": "message", "ts": message_ts, "text": "", "blocks": []}
@@ -97,7 +103,7 @@ def block_action(
         "user": {"id": user_id, "username": name, "name": name, "team_id": team_id},
         "api_app_id": API_APP_ID,
         "token": VERIFICATION_TOKEN,
-        "trigger_id": _trigger_id(ts, user_id, action_id + value),
+        "trigger_id": trigger_id or _trigger_id(ts, user_id, action_id + value),
         "team": {"id": team_id, "domain": TEAM_DOMAIN},
         "container": {
             "type": "message",
@@ -126,6 +132,40 @@ def block_action(
     return body, signed_headers(signing_secret, body, ts)
 
 
+def view_submission(
+    *,
+    signing_secret: str,
+    view: dict[str, Any],
+    user_id: str,
+    values: dict[str, dict[str, str]],
+    timestamp: int | None = None,
+    team_id: str = "T0CFTOKEN",
+    user_name: str | None = None,
+) -> tuple[str, dict[str, str]]:
+    """A signed view_submission for the modal `view` (as views.open returned it), `values` typed per
+    block_id and action_id into its plain_text_input elements."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    name = user_name or user_id.lower()
+    state = {
+        block_id: {action_id: {"type": "plain_text_input", "value": value} for action_id, value in actions.items()}
+        for block_id, actions in values.items()
+    }
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "user": {"id": user_id, "username": name, "name": name, "team_id": team_id},
+        "api_app_id": API_APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "trigger_id": _trigger_id(ts, user_id, view.get("id", "")),
+        "view": {**view, "state": {"values": state}},
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+    body = "payload=" + quote_plus(json.dumps(payload, separators=(",", ":")))
+    return body, signed_headers(signing_secret, body, ts)
+
+
 def _button_label(message: dict[str, Any] | None, action_id: str) -> str:
     """The clicked button's label when the message has it, else the action id."""
     for block in (message or {}).get("blocks", []):
@@ -143,7 +183,10 @@ def _trigger_id(timestamp: int, user_id: str, salt: str) -> str:
 
 
 def command_answer(body: str) -> dict[str, Any] | None:
-    """A slash command's ack body as the message Slack shows the person who typed it (None: a bare ack)."""
+    """A slash command's ack body as the message Slack shows the person who typed it (None: a bare ack).
+
+    Raises Refused, as Slack refuses to show it, when the body breaks Block Kit's rules.
+    """
     if not body.strip():
         return None
     try:
@@ -152,4 +195,5 @@ def command_answer(body: str) -> dict[str, Any] | None:
         return {"text": body}
     if not isinstance(payload, dict) or not (payload.get("text") or payload.get("blocks")):
         return {"text": body}
+    check_message(payload.get("text") or "", payload.get("blocks"))
     return {key: payload[key] for key in ("text", "blocks", "response_type") if key in payload}

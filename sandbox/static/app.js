@@ -30,10 +30,21 @@ function angle(token) { // <…> in mrkdwn: mentions, channels, special mentions
   if (target.startsWith("@")) return `<span class="mention">@${esc(nameOf(target.slice(1)))}</span>`;
   if (target.startsWith("#")) return `<span class="mention">#${esc(label || channelName(target.slice(1)))}</span>`;
   if (target.startsWith("!subteam^")) return `<span class="mention">@${esc(label || "group")}</span>`;
+  if (target.startsWith("!date^")) return `<time data-testid="date">${esc(slackDate(target, label))}</time>`;
   if (target.startsWith("!")) return `<span class="mention">@${esc(target.slice(1).split("^")[0])}</span>`;
   const url = unslack(target);
   if (!/^(https?:|mailto:)/i.test(url)) return esc(`<${unslack(token)}>`);
   return `<a href="${esc(url)}" target="_blank" rel="noopener">${esc(unslack(label || target))}</a>`;
+}
+
+function slackDate(target, fallback) { // <!date^EPOCH^{date_short_pretty} {time}|fallback> in the reader's zone
+  const [, epoch, format] = target.split("^");
+  const d = new Date(Number(epoch) * 1000);
+  if (!format || Number.isNaN(d.getTime())) return unslack(fallback || "");
+  const day = d.toLocaleDateString(undefined, { month: "short", day: "numeric", year: "numeric" });
+  const time = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return format.replace("{date_short_pretty}", day).replace("{date_short}", day).replace("{date}", day)
+    .replace("{date_long}", day).replace("{time}", time);
 }
 
 function inline(text) { // mrkdwn outside code spans → HTML
@@ -145,6 +156,51 @@ function renderMessages(data) {
   if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
+function renderRefusals(data) { // not in Slack: Slack would have refused these messages, so nobody saw them
+  const box = $("refusals");
+  box.hidden = !data.refusals.length;
+  box.innerHTML = data.refusals.map((r) =>
+    `<div class="refusal" data-testid="refusal"><b>Slack refused a message</b> (${esc(r.method)}: <code>${esc(r.error)}</code>)` +
+    `${r.text ? ` “${esc(r.text)}”` : ""}<ul>${r.messages.map((m) => `<li><code>${esc(m)}</code></li>`).join("")}</ul></div>`).join("");
+}
+
+function renderView(data) { // the first modal the bot opened for this person, as Slack shows it
+  const view = data.views[0];
+  const box = $("view");
+  if (!view) { box.hidden = true; box.dataset.viewId = ""; return; }
+  if (box.dataset.viewId === view.id) return; // keep what is being typed
+  box.dataset.viewId = view.id;
+  $("view-title").innerHTML = textObject(view.title);
+  $("view-blocks").innerHTML = view.blocks.map((b) => {
+    if (b.type !== "input") return block(b, { ts: "" });
+    const el = b.element || {};
+    const field = el.multiline
+      ? `<textarea data-testid="view-input" data-block-id="${esc(b.block_id)}" data-action-id="${esc(el.action_id)}" rows="4"></textarea>`
+      : `<input data-testid="view-input" data-block-id="${esc(b.block_id)}" data-action-id="${esc(el.action_id)}">`;
+    const hint = b.hint ? `<div class="hint">${textObject(b.hint)}</div>` : "";
+    return `<label class="view-input">${textObject(b.label)}${b.optional ? " <span class=\"hint\">(optional)</span>" : ""}${field}${hint}</label>`;
+  }).join("");
+  $("view-submit").innerHTML = textObject(view.submit || { type: "plain_text", text: "Submit" });
+  $("view-close").innerHTML = textObject(view.close || { type: "plain_text", text: "Cancel" });
+  box.hidden = false;
+}
+
+async function submitView(close) {
+  const box = $("view");
+  const values = {};
+  box.querySelectorAll("[data-testid=view-input]").forEach((input) => {
+    values[input.dataset.blockId] = { ...(values[input.dataset.blockId] || {}), [input.dataset.actionId]: input.value };
+  });
+  try {
+    if (!close) await post("/sandbox/submit", { user: state.viewer, view_id: box.dataset.viewId, values });
+    else await post("/sandbox/submit", { user: state.viewer, view_id: box.dataset.viewId, values: {}, closed: true });
+  } catch (error) {
+    $("composer-status").textContent = `Submit failed: ${error.message}`;
+  }
+  box.hidden = true;
+  setTimeout(refresh, 150);
+}
+
 function renderWorld(data) {
   const offset = data.clock.offset_days ? ` (fast-forwarded ${data.clock.offset_days} days)` : "";
   $("clock").textContent = data.clock.now.replace("T", " ").slice(0, 16) + " UTC" + offset;
@@ -187,6 +243,8 @@ async function refresh() {
     state.viewer = state.data.viewer; // the server picks the first person when none (or a stranger) is asked for
     renderPeople(state.data);
     renderMessages(state.data);
+    renderRefusals(state.data);
+    renderView(state.data);
     renderWorld(state.data);
     document.body.dataset.viewer = state.viewer;
     document.body.dataset.loaded = "true";
@@ -256,6 +314,8 @@ document.addEventListener("DOMContentLoaded", async () => {
     const ts = event.target.dataset.ts;
     if (event.target.open) state.open.add(ts); else state.open.delete(ts);
   }, true);
+  $("view-submit").addEventListener("click", () => submitView(false));
+  $("view-close").addEventListener("click", () => submitView(true));
   $("composer").addEventListener("submit", (event) => { event.preventDefault(); send($("composer-input").value); });
   document.querySelectorAll(".chip").forEach((chip) => chip.addEventListener("click", () => {
     $("composer-input").value = chip.textContent;
