@@ -60,6 +60,7 @@ class Request(BaseModel):
     step: str | None = None
     result: str | None = None
     ticket_url: str | None = None
+    supersedes: str | None = None  # a revoke's: the open roll of the same token it cancels before it runs
     updated_at: datetime
 
     @property
@@ -111,25 +112,26 @@ def open_request(
     channel: str,
     now: datetime,
 ) -> Request:
-    """Record a new pending request; raise AlreadyOpen when the token has an unfinished one for `action`."""
-    key = open_key(action, token)
+    """Record a new pending request; one open operation per token, pauses included.
+
+    AlreadyOpen when the token has an open request for `action`, or an open revoke (nothing runs beside a revoke).
+    A revoke beside an open roll is accepted and `supersedes` it: the revoke's worker cancels the roll first.
+    """
+    key, rival_key = open_key(action, token), open_key("roll" if action == "revoke" else "revoke", token)
     for _ in range(_MAX_ATTEMPTS):
         with conn.pipeline() as pipe:
             try:
-                pipe.watch(key)
-                existing_id = pipe.get(key)
-                if existing_id is not None:
-                    pipe.watch(request_key(existing_id.decode()))
-                    try:
-                        existing = load(pipe, existing_id.decode(), now=now)
-                    except RecordTampered:  # logged; a forged record does not block a real request
-                        existing = None
-                    if existing is not None and existing.state in OPEN_STATES:
-                        raise AlreadyOpen(existing)
+                pipe.watch(key, rival_key)
+                existing = _open_at(pipe, key, now)
+                if existing is not None:
+                    raise AlreadyOpen(existing)
+                rival = _open_at(pipe, rival_key, now)
+                if rival is not None and action == "roll":
+                    raise AlreadyOpen(rival)
                 request = Request(
                     id=new_request_id(action), action=action, token=token, requester=requester, reason=reason,
                     state="pending", needed=needed, created_at=now, expires_at=now + ttl, channel=channel,
-                    updated_at=now,
+                    updated_at=now, supersedes=rival.id if rival is not None else None,
                 )
                 pipe.multi()
                 _save(pipe, request)
@@ -140,6 +142,24 @@ def open_request(
             except redis.WatchError:
                 continue
     raise CftokenError("Too many people opened requests at once; try again.")
+
+
+def _open_at(pipe: redis.client.Pipeline, key: str, now: datetime) -> Request | None:
+    """The open request whose id is stored at `key` (watched), or None."""
+    request_id = pipe.get(key)
+    if request_id is None:
+        return None
+    pipe.watch(request_key(request_id.decode()))
+    try:
+        request = load(pipe, request_id.decode(), now=now)
+    except RecordTampered:  # logged; a forged record does not block a real request
+        return None
+    return request if request is not None and request.state in OPEN_STATES else None
+
+
+def supersede(conn: redis.Redis, request_id: str, *, result: str, now: datetime) -> Request:
+    """A revoke ends an open roll of its token: pending → cancelled, approved/queued/running → failed."""
+    return _apply(conn, request_id, now, lambda r: _superseded(r, result, now))
 
 
 def attach_message(conn: redis.Redis, request_id: str, *, channel: str, message_ts: str, now: datetime) -> Request:
@@ -243,6 +263,14 @@ def _cancelled(request: Request, user: str, now: datetime) -> _Outcome:
     access.check_cancel(user, requester=request.requester)
     changed = request.model_copy(update={"state": "cancelled", "updated_at": now})
     return changed, _event(changed, "cancelled", user, now)
+
+
+def _superseded(request: Request, result: str, now: datetime) -> _Outcome:
+    if request.state in FINAL_STATES:
+        return request, None
+    state = "cancelled" if request.state == "pending" else "failed"
+    changed = request.model_copy(update={"state": state, "result": result, "updated_at": now})
+    return changed, _event(changed, "superseded", BOT, now, result)
 
 
 def _moved(request: Request, target: str, now: datetime) -> _Outcome:

@@ -20,6 +20,7 @@ Blocks = list[dict[str, Any]]
 Message = tuple[str, Blocks]
 
 VERBS = {"roll": "Roll", "revoke": "Revoke"}
+REQUEST_REROLL = "request_reroll"  # the button that asks for a roll after an operation was cut short
 CONSEQUENCES = {
     "roll": "the current value stops working immediately; consumers reading from the vault pick up the new one.",
     "revoke": "the token is deleted at Cloudflare; an incident is opened.",
@@ -74,6 +75,16 @@ def render_unexpected(reference: str) -> Message:
         f"Sorry, something went wrong on our side. Nothing further was done. "
         f"Quote reference `{reference}` to whoever runs the bot; it is in the log."
     )
+
+
+def render_interrupted(text: str, token: str, *, reroll: bool) -> Message:
+    """An operation's outcome told outside its approval message; `reroll` adds a one-click Request roll."""
+    blocks: Blocks = [_section(text)]
+    if reroll:
+        blocks.append({"type": "actions", "block_id": "reroll", "elements": [
+            _button("Request roll", REQUEST_REROLL, token, style="primary")
+        ]})
+    return text, blocks
 
 
 def render_help(inventory: Inventory, approvers: Collection[str]) -> Message:
@@ -150,6 +161,8 @@ def render_request(request: Request, inventory: Inventory) -> Message:
         ),
         _section(f"*Consumers*\n{_consumers(token)}"),
         _section(f"*What will happen:* {CONSEQUENCES[request.action]}"),
+        *([_section(f"*Supersedes* the open roll `{request.supersedes}`: approving this revoke cancels it first.")]
+          if request.supersedes else []),
         _context(_decision_line(request)),
     ]
     progress = _progress_line(request)

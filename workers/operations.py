@@ -1,36 +1,77 @@
-"""What roll and revoke share: the per-token lock, the step machine, the vault folder read, the management token."""
+"""How roll and revoke run: each declares its steps once (a table of `Step`s) and a `StepMachine` runs them under
+the token's lock, checkpointing each, and ends every error in one of four ways the table decides.
+
+    fail       nothing has changed yet: the request fails, and the channel is told the current value still works
+    pause      the world has changed and the error is one that waiting fixes: retried every minute
+    operator   the world has changed and retrying cannot fix it: the request fails, naming which value is where
+    follow-up  the outcome was already reported (a revoke's ticket): retried, or handed to a person
+
+Redis losing the records mid-way (a restart without persistence) does not stop a worker that has changed the
+world: it finishes from memory and says what happened; before any change it stops and says nothing changed.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from redis.exceptions import LockError
+from redis.lock import Lock
 
 from domain import approvals
 from domain.approvals import Request
-from domain.errors import OperationLost, TokenBusy
+from domain.errors import TRANSIENT, CftokenError, OperationLost, RecordsLost, RequestNotFound, TokenBusy
 from domain.inventory import Token
+from domain.messages import render_interrupted
 from domain.vault import Vault
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
+from workers.reporting import conclude, post, refresh_message, show_step
 from workers.services import Services
 
 log = logging.getLogger(__name__)
+RETRYING = "The bot retries every minute; an operator can run `cftoken reconcile` once the cause is fixed."
 
 
-def open_operation(services: Services, request_id: str, action: str) -> tuple[Request, Token, Checkpoint] | None:
-    """The approved request, its token and its checkpoint (created at "queued"); None when nothing is left to do."""
+@dataclass(frozen=True)
+class Step:
+    """One step of an operation, declared once: the runner, the messages and the "nothing changed" logic read it."""
+
+    name: str  # the checkpoint's `step` while this step is the next to run
+    label: str  # what people read, e.g. "storing the new value in the vault"
+    run: str  # the machine's method that carries it out
+    changed: bool  # by the time this step runs, Cloudflare, the vault or FreeScout may differ from before
+    where: str  # which value is where if the operation stops before this step (said to the channel)
+    risky: bool = False  # the step itself changes the world: an unanswered call may have taken effect
+    settled: bool = False  # the request's result is already posted: an error here is a follow-up
+
+
+def outcome(step: Step, error: BaseException, *, nothing_changed: bool) -> str:
+    """fail | pause | operator | follow-up: what an error at `step` does to the operation (pure)."""
+    waiting_helps = isinstance(error, TRANSIENT) or not isinstance(error, CftokenError)  # a bug: retrying is safe
+    if step.settled:
+        return "follow-up"
+    if nothing_changed:
+        return "fail"
+    return "pause" if waiting_helps else "operator"
+
+
+def open_operation(services: Services, request_id: str, action: str, first: str) -> tuple[Request, Checkpoint] | None:
+    """The approved request and its checkpoint (created at step `first`); None when nothing is left to do."""
     request = approvals.load(services.redis, request_id, now=services.now())
     if request is None:
         log.error("%s %s: no such request", action, request_id)
         return None
-    token = services.inventory.find(request.token)
-    assert token is not None, "requests are only opened for inventory tokens"
-    checkpoint = Checkpoint.open(services.redis, request_id, action=action, token=token.name, now=services.now())
-    return None if checkpoint.step == "done" else (request, token, checkpoint)
+    if not Checkpoint.exists(services.redis, request_id) and request.state not in ("approved", "queued", "running"):
+        log.info("%s %s is %s: nothing to run", action, request_id, request.state)  # e.g. superseded
+        return None
+    checkpoint = Checkpoint.open(services.redis, request_id, action=action, token=request.token, first=first,
+                                 now=services.now())
+    return None if checkpoint.finished else (request, checkpoint)
 
 
 @contextmanager
@@ -53,32 +94,174 @@ def token_lock(services: Services, token: str, *, wait: bool = True) -> Iterator
 
 @dataclass
 class TokenLock:
-    _lock: object
+    _lock: Lock
 
     def renew(self) -> None:
-        """Restart the lock's expiry before a step; OperationLost if another holder took it meanwhile."""
+        """Restart the lock's expiry before a step; OperationLost if another holder took it meanwhile.
+
+        A lock that vanished (it lapsed, or Redis lost its data) is taken again when nobody else holds it; the
+        checkpoint's revision check still stops this worker if another one moved the operation on.
+        """
         try:
-            self._lock.reacquire()  # type: ignore[attr-defined]
+            self._lock.reacquire()
         except LockError:
-            raise OperationLost("the token lock expired while this worker held it") from None
+            if not self._lock.acquire(blocking=False, token=self._lock.local.token):
+                raise OperationLost("the token lock expired while this worker held it") from None
 
 
 class StepMachine:
-    """An operation as named steps: `steps` maps the checkpoint's last completed step to the next one to run."""
+    """An operation as a table of named steps; the checkpoint names the next one to run."""
+
+    verb: ClassVar[str]  # "Roll", "Revoke"
+    table: ClassVar[tuple[Step, ...]]
+    unchanged: ClassVar[str]  # what holds when nothing changed, e.g. "the current value still works"
 
     services: Services
     checkpoint: Checkpoint
+    request: Request
+    token: Token
     lock: TokenLock
-    steps: dict[str, Callable[[], None]]
+    request_lost: bool = False
+
+    @property
+    def current(self) -> Step:
+        return next(step for step in self.table if step.name == self.checkpoint.step)
+
+    @property
+    def lost(self) -> bool:
+        """Redis no longer has this operation's checkpoint or request: this worker is its only record."""
+        return self.checkpoint.lost or self.request_lost
 
     def run(self) -> None:
         """Run steps until done, renewing the token lock before each (a lost lock stops this worker)."""
-        while self.checkpoint.step != "done":
+        while not self.checkpoint.finished:
+            step = self.current
+            if self.lost and self.nothing_changed(RecordsLost("")):
+                raise RecordsLost(f"Redis lost the records of request {self.request.id}")
             self.lock.renew()
-            self.steps[self.checkpoint.step]()
+            getattr(self, step.run)()
 
-    def save(self, step: str, **values: str) -> None:
+    def advance(self, **values: str) -> None:
+        """Checkpoint that the current step is done: the next one in the table is to run."""
+        names = [step.name for step in self.table]
+        following = names[names.index(self.checkpoint.step) + 1] if self.checkpoint.step != names[-1] else "done"
+        self.goto(following, **values)
+
+    def goto(self, step: str, **values: Any) -> None:
         self.checkpoint.save(now=self.services.now(), step=step, **values)
+
+    def show(self, progress: str) -> None:
+        """The step in progress on the approval message (skipped once the request record is gone)."""
+        if self.lost:
+            return
+        try:
+            show_step(self.services, self.request.id, progress)
+        except RequestNotFound:
+            self.request_lost = True
+
+    def nothing_changed(self, error: BaseException) -> bool:
+        """True when the world is still as it was before the operation (the table says; risky steps ask)."""
+        step = self.current
+        if step.changed:
+            return False
+        return not step.risky or not isinstance(error, TRANSIENT) and isinstance(error, CftokenError)
+
+    def conclude(self, *, ok: bool, result: str, ticket_url: str | None = None, reroll: bool = False) -> None:
+        """End the request with `result`; without its records, post the result and redraw the message from memory."""
+        if not self.lost:
+            try:
+                conclude(self.services, self.checkpoint, ok=ok, result=result, ticket_url=ticket_url)
+                if reroll:
+                    self.offer_reroll()
+                return
+            except RequestNotFound:
+                self.request_lost = True
+        icon = "✅" if ok else "❌"
+        note = (f"\n(Redis lost the bot's records of request `{self.request.id}` mid-way, so the approval message "
+                "above had stopped updating. See README 'Redis'.)")
+        text, blocks = render_interrupted(f"{icon} {result}{note}", self.token.name, reroll=reroll)
+        post(self.services, text, thread_ts=None, blocks=blocks)
+        state = "succeeded" if ok else "failed"
+        refresh_message(self.services, self.request.model_copy(update={"state": state, "result": result}))
+
+    def offer_reroll(self) -> None:
+        text, blocks = render_interrupted(
+            f"To put a working value in the vault once the cause is fixed, request a roll of {self.token.name}:",
+            self.token.name, reroll=True,
+        )
+        post(self.services, text, thread_ts=None, blocks=blocks)
+
+    def stop(self, error: BaseException) -> None:
+        """End, pause or hand over the operation after `error`, as the step table decides; say so once."""
+        step = self.current
+        why = str(error) if isinstance(error, CftokenError) else unexpected(error)
+        runbook = f"\nNext step: {error.runbook}" if isinstance(error, CftokenError) and error.runbook else ""
+        decided = outcome(step, error, nothing_changed=self.nothing_changed(error))
+        name = f"{self.verb} of {self.token.name}"
+        if decided == "fail":
+            lost = isinstance(error, RecordsLost)
+            self.conclude(ok=False, result=(
+                f"{name} stopped at {step.label} before anything changed: {why}\n"
+                f"Nothing was changed: {self.unchanged}.{runbook}"
+            ), reroll=lost and self.verb == "Roll")
+            self.checkpoint.finish(now=self.services.now())
+        elif decided == "operator":
+            self.conclude(ok=False, result=(
+                f"{name} needs an operator: {step.label} was refused: {why}\n{self.where(step)}{runbook}"
+            ), reroll=self.verb == "Roll")
+            self.checkpoint.finish(now=self.services.now())
+        elif decided == "follow-up":
+            self.follow_up(error, why)
+        else:
+            self.pause(step, why, runbook)
+
+    def pause(self, step: Step, why: str, runbook: str) -> None:
+        self.checkpoint.save(now=self.services.now(), note=f"paused at {step.label}: {why}")
+        self.show(f"{step.label} — paused, retrying automatically")
+        if self.checkpoint.claim_post(f"paused_{step.name}"):
+            text = f"⚠️ {self.verb} of {self.token.name} paused at {step.label}: {why}\n{self.where(step)}\n{RETRYING}"
+            post(self.services, text + runbook, thread_ts=None)
+        remember_paused(self, step)
+
+    def where(self, step: Step) -> str:
+        """Which value is where, stopped before `step` (the table's words; a machine may add what it holds)."""
+        return step.where
+
+    def follow_up(self, error: BaseException, why: str) -> None:
+        raise NotImplementedError  # only operations with settled steps have follow-ups
+
+
+def unexpected(error: BaseException) -> str:
+    """Log an error outside the tree with a reference id; return the words that quote it."""
+    reference = secrets.token_hex(4)
+    log.error("unexpected error, reference %s", reference, exc_info=error)
+    return f"an unexpected error (reference `{reference}`, in the worker's log)"
+
+
+@dataclass(frozen=True)
+class Paused:
+    """What this worker process last told the channel about a paused operation (survives Redis losing data)."""
+
+    request: Request
+    token: str
+    verb: str
+    label: str
+
+
+_paused: dict[str, Paused] = {}
+
+
+def remember_paused(machine: StepMachine, step: Step) -> None:
+    _paused[machine.request.id] = Paused(machine.request, machine.token.name, machine.verb, step.label)
+
+
+def forget_paused(request_id: str) -> None:
+    _paused.pop(request_id, None)
+
+
+def paused_here() -> list[Paused]:
+    """Operations this process paused and has not seen finish."""
+    return list(_paused.values())
 
 
 def read_vault(services: Services) -> Vault:

@@ -1,5 +1,7 @@
-"""Finish what a dead process left half-done: approved requests the web never queued, and operations a worker
-never finished. Runs on worker start, every minute from the clock, and on `cftoken reconcile`."""
+"""Finish what a dead process left half-done: approved requests the web never queued, operations a worker never
+finished, and paused operations whose records Redis lost. Runs on worker start, every minute from the clock, and
+on `cftoken reconcile`. One operation's failure never stops the loop from reaching the next.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +10,13 @@ import logging
 from rq import Queue
 
 from domain import approvals
+from domain.errors import CftokenError, TokenBusy, TokenRevoked
+from domain.messages import render_interrupted
 from domain.queueing import enqueue_request
 from domain.settings import Settings
 from workers.checkpoints import UNFINISHED, Checkpoint, unfinished
-from workers.operations import TokenBusy
+from workers.operations import Paused, forget_paused, paused_here, read_vault, unexpected
+from workers.reporting import post, refresh_message
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
 from workers.services import Services, build_services
@@ -21,9 +26,11 @@ RUNNERS = {"roll": roll_token, "revoke": revoke_token}
 
 
 def reconcile(services: Services) -> list[str]:
-    """Queue approved requests the web never queued, then resume every unfinished operation whose token is not
-    locked by a live worker; return what was done."""
-    resumed = [f"queued {request_id}" for request_id in queue_stranded(services)]
+    """Tell the channel about paused operations whose records were lost, queue approved requests the web never
+    queued, then resume every unfinished operation whose token is not locked by a live worker; return what was
+    done."""
+    done = [f"lost {paused.request.id}" for paused in announce_lost(services)]
+    done += [f"queued {request_id}" for request_id in queue_stranded(services)]
     for request_id in unfinished(services.redis):
         checkpoint = Checkpoint.load(services.redis, request_id)
         runner = RUNNERS.get(checkpoint.fields.get("action", ""))
@@ -35,19 +42,72 @@ def reconcile(services: Services) -> list[str]:
         except TokenBusy:
             log.info("reconcile: %s is still held by a running worker", request_id)
             continue
-        resumed.append(f"{checkpoint.action} {checkpoint.token} ({request_id})")
-    return resumed
+        except Exception as exc:  # noqa: BLE001 - one operation's failure must not strand the others
+            why = str(exc) if isinstance(exc, CftokenError) else unexpected(exc)
+            log.error("reconcile: %s could not be resumed: %s", request_id, why)
+            if checkpoint.claim_post("resume_failed_posted"):
+                post(services, f"⚠️ {checkpoint.action.capitalize()} of {checkpoint.token} (`{request_id}`) could "
+                               f"not be resumed: {why}. The bot tries again every minute.", thread_ts=None)
+            continue
+        done.append(f"{checkpoint.action} {checkpoint.token} ({request_id})")
+    return done
+
+
+def announce_lost(services: Services) -> list[Paused]:
+    """Paused operations this process told the channel about whose checkpoint Redis no longer has: say plainly
+    what is known (checked now at Cloudflare) and offer the fix."""
+    lost = [paused for paused in paused_here() if not Checkpoint.exists(services.redis, paused.request.id)]
+    for paused in lost:
+        forget_paused(paused.request.id)
+        try:
+            text, blocks = render_interrupted(lost_text(services, paused), paused.token, reroll=True)
+            post(services, text, thread_ts=None, blocks=blocks)
+            result = "The bot lost its records of this request (Redis lost its data); see the channel."
+            refresh_message(services, paused.request.model_copy(update={"state": "failed", "result": result}))
+        except Exception as exc:  # noqa: BLE001 - one report's failure must not stop the others
+            log.error("reconcile: could not report lost %s: %s", paused.request.id,
+                      exc if isinstance(exc, CftokenError) else unexpected(exc))
+    return lost
+
+
+def lost_text(services: Services, paused: Paused) -> str:
+    """What is known about a paused operation whose records are gone, with the vault's value checked now."""
+    held = (" The new value it held encrypted went with them." if paused.verb == "Roll" else "")
+    return (
+        f"⚠️ {paused.verb} of {paused.token} (`{paused.request.id}`) can no longer finish: Redis lost the bot's "
+        f"records of it while it was paused at {paused.label}.{held}\n{vault_check(services, paused.token)}\n"
+        f"To put a working value in the vault, request a roll (two approvers, as always):"
+    )
+
+
+def vault_check(services: Services, token: str) -> str:
+    """One line on whether the vault's value works at Cloudflare, checked now."""
+    try:
+        vault = read_vault(services)
+        if vault.revoked(token):
+            raise TokenRevoked("the vault holds a REVOKED placeholder")
+        with services.cloudflare() as cloudflare:
+            state = cloudflare.verify(vault.value(token)).status
+    except CftokenError as exc:
+        return f"Checked just now: the vault's value for {token} does not work at Cloudflare ({exc})."
+    if state == "active":
+        return f"Checked just now: the vault's value for {token} works at Cloudflare."
+    return f"Checked just now: Cloudflare reports the vault's value for {token} as {state}."
 
 
 def queue_stranded(services: Services) -> list[str]:
     """Approved requests that were never queued (the web died between the last click and the enqueue)."""
     queued = []
     for request_id in approvals.stranded(services.redis, now=services.now()):
-        enqueue_request(Queue(connection=services.redis), request_id)  # refused quietly if the job exists
         try:
+            enqueue_request(Queue(connection=services.redis), request_id)  # refused quietly if the job exists
             approvals.mark_queued(services.redis, request_id, now=services.now())
         except approvals.RequestNotFound:  # long gone: forget it
             services.redis.zrem(approvals.APPROVED_INDEX, request_id)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one stranded request must not stop the others
+            log.error("reconcile: could not queue %s: %s", request_id,
+                      exc if isinstance(exc, CftokenError) else unexpected(exc))
             continue
         queued.append(request_id)
     return queued

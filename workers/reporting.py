@@ -50,9 +50,9 @@ def conclude(
     return request
 
 
-def post(services: Services, text: str, *, thread_ts: str | None) -> None:
+def post(services: Services, text: str, *, thread_ts: str | None, blocks: list | None = None) -> None:
     """Post a message to the channel, logging (not raising) a Slack failure."""
     try:
-        services.slack.post(text, thread_ts=thread_ts)
+        services.slack.post(text, blocks, thread_ts=thread_ts)
     except CftokenError as exc:
         log.warning("could not post to the channel: %s", exc)

@@ -1,46 +1,58 @@
 """revoke NAME: delete at Cloudflare, leave a REVOKED placeholder in the vault, open exactly one FreeScout incident.
 
-Steps (the checkpoint holds the last one completed):
-    queued     → preflight: management token works; the token id is known; last use recorded for the ticket
-    preflight  → deleted: DELETE /user/tokens/{id} (a token already gone counts as deleted)
-    deleted    → vaulted: the vault value overwritten with a REVOKED placeholder (__TOKEN_ID kept)
-    vaulted    → ticketed: the incident exists (found by its subject, which names the request, else created)
-    ticketed   → done: result posted with the ticket link
-A FreeScout outage neither blocks nor undoes the revocation: the request succeeds without the link, the
-checkpoint stays at "vaulted", and the reconciler retries the ticket until it exists (found, not duplicated).
+The steps are declared once, in STEPS below. Pre-flight first cancels an open roll of the same token that this
+revoke supersedes (a paused roll's held value is dropped; the channel is told), so the two never interleave.
+A FreeScout outage neither blocks nor undoes the revocation: the request succeeds without the link, and the
+reconciler retries the ticket until it exists (found by its subject, not duplicated); FreeScout refusing it
+hands the ticket to a person.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from pydantic import SecretStr
 
 from domain import approvals, status
-from domain.approvals import Request
-from domain.errors import CftokenError, ManagementTokenInvalid, NotAuthorized, TokenNotFound
+from domain.approvals import FINAL_STATES, Request
+from domain.errors import TRANSIENT, CftokenError, OperationLost, TokenNotFound
 from domain.inventory import Inventory, Token
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
+from workers import rotation
 from workers.checkpoints import Checkpoint
 from workers.operations import (
-    OperationLost,
+    Step,
     StepMachine,
     TokenLock,
+    forget_paused,
     management_client,
     open_operation,
     read_vault,
     token_lock,
 )
-from workers.reporting import conclude, post, refresh_message, show_step
+from workers.reporting import post, refresh_message
 from workers.services import Services
 
 log = logging.getLogger(__name__)
-BEFORE_DELETE = ("queued",)
+STEPS = (
+    Step("preflight", "pre-flight", "preflight", changed=False,
+         where="Nothing was changed: the token still works."),
+    Step("delete", "the delete at Cloudflare", "delete", changed=False, risky=True,
+         where="Cloudflare may have deleted the token; the vault still holds its old value."),
+    Step("placeholder", "replacing the vault value", "overwrite_vault", changed=True,
+         where="The token is deleted at Cloudflare; the vault still holds its old value, which no longer works."),
+    Step("ticket", "opening the incident ticket", "open_ticket", changed=True, settled=True,
+         where="The token is deleted at Cloudflare and the vault holds a REVOKED placeholder; the incident ticket "
+               "is not open yet."),
+    Step("report", "reporting", "report", changed=True, settled=True,
+         where="The token is deleted at Cloudflare, the vault holds a REVOKED placeholder, and the incident is open."),
+)
 
 
 class Revocation(StepMachine):
     """One revocation in progress, advanced one checkpointed step at a time."""
+
+    verb, table, unchanged = "Revoke", STEPS, "the token still works"
 
     def __init__(
         self, services: Services, checkpoint: Checkpoint, request: Request, token: Token, lock: TokenLock
@@ -48,17 +60,14 @@ class Revocation(StepMachine):
         self.services, self.checkpoint, self.request, self.token, self.lock = (
             services, checkpoint, request, token, lock,
         )
-        self.vault = read_vault(services)
-        self.steps: dict[str, Callable[[], None]] = {
-            "queued": self.preflight,
-            "preflight": self.delete,
-            "deleted": self.overwrite_vault,
-            "vaulted": self.open_ticket,
-            "ticketed": self.report,
-        }
+
+    def run(self) -> None:
+        self.vault = read_vault(self.services)
+        super().run()
 
     def preflight(self) -> None:
-        show_step(self.services, self.checkpoint.request_id, "pre-flight")
+        self.show("pre-flight")
+        self.supersede_roll()
         self.services.freescout().close()  # SettingsError now, not after the delete, if FreeScout is unset
         token_id = token_id_of(self.token, self.vault)
         try:
@@ -66,7 +75,29 @@ class Revocation(StepMachine):
                 last_used = cloudflare.get_token(token_id).last_used_on
         except TokenNotFound:
             last_used = None  # already gone at Cloudflare: the delete step treats that as done
-        self.save("preflight", token_id=token_id, last_used_on=last_used.isoformat() if last_used else "unknown")
+        self.advance(token_id=token_id, last_used_on=last_used.isoformat() if last_used else "unknown")
+
+    def supersede_roll(self) -> None:
+        """End the open roll this revoke supersedes (under the token lock, so it is not mid-step) and say so."""
+        roll_id = self.request.supersedes
+        roll = approvals.load(self.services.redis, roll_id, now=self.services.now()) if roll_id else None
+        if roll is None or roll.state in FINAL_STATES:
+            return
+        held = Checkpoint.load(self.services.redis, roll.id)
+        where = "The roll had not started: nothing was changed by it."
+        if not held.lost and not held.finished:
+            step = next(step for step in rotation.STEPS if step.name == held.step)
+            if step.changed or int(held.get("rolls") or 0):
+                where = f"The roll had reached {step.label}: {step.where} The revoke deletes the token anyway."
+            held.finish(now=self.services.now())  # drops a held (sealed) value: the token is going
+        result = f"Cancelled: revoke `{self.request.id}` supersedes this roll. {where}"
+        refresh_message(self.services, approvals.supersede(
+            self.services.redis, roll.id, result=result, now=self.services.now()
+        ))
+        forget_paused(roll.id)
+        if self.checkpoint.claim_post("superseded_posted"):
+            post(self.services, f"⏹️ Roll of {self.token.name} (`{roll.id}`) cancelled: revoke `{self.request.id}` "
+                                f"supersedes it. {where}", thread_ts=None)
 
     def delete(self) -> None:
         try:
@@ -74,8 +105,8 @@ class Revocation(StepMachine):
                 cloudflare.delete_token(self.checkpoint.fields["token_id"])
         except TokenNotFound:
             log.info("revoke %s: token already gone at Cloudflare", self.checkpoint.request_id)
-        self.save("deleted")
-        show_step(self.services, self.checkpoint.request_id, "deleted at Cloudflare")
+        self.advance()
+        self.show("deleted at Cloudflare")
 
     def overwrite_vault(self) -> None:
         when = f"{self.services.now():%Y-%m-%dT%H:%M:%SZ}"
@@ -92,8 +123,8 @@ class Revocation(StepMachine):
                 summary="revoked: deleted at Cloudflare, REVOKED placeholder in the vault",
             ),
         )
-        self.save("vaulted")
-        show_step(self.services, self.checkpoint.request_id, "vault value replaced")
+        self.advance()
+        self.show("vault value replaced")
 
     def open_ticket(self) -> None:
         subject = ticket_subject(self.token, self.request)
@@ -102,20 +133,38 @@ class Revocation(StepMachine):
             if ticket is None:
                 body = ticket_body(self.token, self.request, self.services.inventory, self.checkpoint.fields)
                 ticket = freescout.create_incident(subject=subject, body=body, tags=["cftoken", "revocation"])
-        self.save("ticketed", ticket_url=ticket.url)
+        self.advance(ticket_url=ticket.url)
 
     def report(self) -> None:
         ticket_url = self.checkpoint.get("ticket_url")
-        self.save("done")
         if self.request.state == "running":
-            result = self.result_text(ticket_url)
-            conclude(self.services, self.checkpoint, ok=True, result=result, ticket_url=ticket_url)
+            self.conclude(ok=True, result=self.result_text(ticket_url), ticket_url=ticket_url)
         else:  # the request already ended while FreeScout was down: add the link now
-            refresh_message(self.services, approvals.attach_ticket(
-                self.services.redis, self.request.id, ticket_url=ticket_url, now=self.services.now()
-            ))
+            if not self.lost:
+                refresh_message(self.services, approvals.attach_ticket(
+                    self.services.redis, self.request.id, ticket_url=ticket_url, now=self.services.now()
+                ))
             if self.checkpoint.claim_post("ticket_posted"):
                 post(self.services, f"🎫 Incident for revoked {self.token.name}: {ticket_url}", thread_ts=None)
+        self.checkpoint.finish(now=self.services.now())
+
+    def follow_up(self, error: BaseException, why: str) -> None:
+        """The ticket (or the report) failed after the revoke itself succeeded: say so, then retry or hand over."""
+        retrying = isinstance(error, TRANSIENT) or not isinstance(error, CftokenError)
+        if self.request.state == "running":
+            then = "The bot retries the ticket until it exists." if retrying else "Open one by hand in FreeScout."
+            self.conclude(ok=True, result=(
+                f"Revoked {self.token.name}: the token is revoked, but the incident ticket could not be opened "
+                f"yet ({why}). {then}"
+            ))
+            self.request = self.request.model_copy(update={"state": "succeeded"})
+        if retrying:
+            self.checkpoint.save(now=self.services.now(), note=f"ticket pending: {why}")
+            return
+        runbook = getattr(error, "runbook", "")
+        if self.checkpoint.claim_post("ticket_refused_posted"):
+            post(self.services, f"🎫 The incident for revoked {self.token.name} needs a person: FreeScout refused "
+                                f"it ({why}). Open it by hand.\nNext step: {runbook}", thread_ts=None)
         self.checkpoint.finish(now=self.services.now())
 
     def result_text(self, ticket_url: str | None) -> str:
@@ -150,48 +199,30 @@ def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dic
 
 def revoke_token(services: Services, request_id: str, *, wait: bool = True) -> None:
     """Run (or resume) the revocation approved in `request_id`."""
-    opened = open_operation(services, request_id, "revoke")
+    opened = open_operation(services, request_id, "revoke", STEPS[0].name)
     if opened is None:
         return
-    request, token, checkpoint = opened
-    with token_lock(services, token.name, wait=wait) as lock:
+    request, checkpoint = opened
+    token = services.inventory.find(request.token)
+    with token_lock(services, request.token, wait=wait) as lock:
         checkpoint = Checkpoint.load(services.redis, request_id)
-        if request.state in ("queued", "running"):
-            request = approvals.mark_running(services.redis, request_id, now=services.now())
+        if checkpoint.finished or checkpoint.lost:
+            return
+        if token is None:
+            raise CftokenError(f"{request.token} is no longer in the inventory, so its revoke cannot go on")
+        if request.state in ("approved", "queued", "running"):
+            try:
+                request = approvals.mark_running(services.redis, request_id, now=services.now())
+            except approvals.RequestNotFound:
+                log.error("revoke %s: the request record is gone before the revoke began", request_id)
+                return
             refresh_message(services, request)
+        revocation = Revocation(services, checkpoint, request, token, lock)
         try:
-            Revocation(services, checkpoint, request, token, lock).run()
+            revocation.run()
         except OperationLost:
             log.warning("revoke %s: another worker took over", request_id)
-        except CftokenError as exc:
-            stop(services, checkpoint, request, token, exc)
-
-
-def stop(services: Services, checkpoint: Checkpoint, request: Request, token: Token, exc: CftokenError) -> None:
-    """Fail cleanly before the delete; after the vault write, succeed and keep retrying the ticket; else pause."""
-    step = checkpoint.step
-    if step in BEFORE_DELETE or (step == "preflight" and request.state == "running" and _will_not_fix_itself(exc)):
-        result = f"Revoke of {token.name} stopped before anything changed: {exc}\nNext step: {exc.runbook}"
-        conclude(services, checkpoint, ok=False, result=result)
-        checkpoint.finish(now=services.now())
-        return
-    if step == "vaulted":
-        if request.state == "running":
-            revocation = f"the token is revoked, but the incident ticket could not be opened yet ({exc})"
-            conclude(
-                services,
-                checkpoint,
-                ok=True,
-                result=f"Revoked {token.name}: {revocation}. The bot retries the ticket until it exists.",
-            )
-        checkpoint.save(now=services.now(), note=f"ticket pending: {exc}")
-        return
-    checkpoint.save(now=services.now(), note=f"paused after {step}: {exc}")
-    show_step(services, checkpoint.request_id, f"{step} — paused, retrying automatically")
-    if checkpoint.claim_post(f"paused_{step}"):
-        post(services, f"⚠️ Revoke of {token.name} paused after {step}: {exc}\nNext step: {exc.runbook}", thread_ts=None)
-
-
-def _will_not_fix_itself(exc: CftokenError) -> bool:
-    """A refused delete (bad management token, no permission) ends the request; an outage pauses it for a retry."""
-    return isinstance(exc, ManagementTokenInvalid | NotAuthorized)
+        except Exception as exc:  # noqa: BLE001 - the step table decides; unexpected errors get a reference
+            revocation.stop(exc)
+        if checkpoint.finished:
+            forget_paused(request_id)

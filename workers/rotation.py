@@ -1,92 +1,127 @@
 """roll NAME: the runbook's programmatic roll as checkpointed steps that a new worker can resume after a crash.
 
-Steps (the checkpoint holds the last one completed):
-    queued     → pre-flight: management token works, the token exists, the vault folder is writable
-    preflight  → rolling: intent recorded, then PUT /user/tokens/{id}/value
-    rolling    → rolled: the new value sealed (encrypted) into the checkpoint
-    rolled     → stored: the new value written to the vault; the sealed copy dropped in the same write
-    stored     → expiry: Cloudflare's expires_on and __EXPIRES_AT moved to the same instant (now + cadence),
-                 before the verify, so that rolling an expired token makes it work again
-    expiry     → verified: the vault's value verified active at Cloudflare
-    verified   → done: result posted
-Resume rules: a checkpoint at "rolling" holds no value, so the roll is repeated (the lost value is already dead);
-a vault value that fails verification sends the rotation back to roll again; at most MAX_ROLLS rolls.
-Before the roll nothing has changed, so an error ends the request as failed. After it, an error pauses the
-rotation (the sealed value stays encrypted in Redis) and the reconciler resumes it until it finishes.
+The steps are declared once, in STEPS below. The value Cloudflare hands back is written to the vault at once,
+before anything else (a Redis write, a Slack call) can stop the worker; only if the vault refuses it is it sealed
+(encrypted) into the checkpoint for the "store" step to retry. A checkpoint at "roll" with rolls > 0 holds no
+value, so the roll is repeated (the lost value is already dead); a vault value that fails verification sends the
+rotation back to roll again; at most MAX_ROLLS rolls. A resumed step re-reads the vault first and never writes
+over a revoke's REVOKED placeholder.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 
 from pydantic import SecretStr
+from redis.exceptions import RedisError
 
 from domain import approvals, status
-from domain.errors import CftokenError, RollLoop, SealBroken, TokenDisabled, TokenInvalid
+from domain.errors import (
+    CftokenError,
+    OperationLost,
+    RollLoop,
+    SealBroken,
+    TokenDisabled,
+    TokenInvalid,
+    TokenRevoked,
+)
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import (
-    OperationLost,
+    Step,
     StepMachine,
     TokenLock,
+    forget_paused,
     management_client,
     open_operation,
     read_vault,
     token_lock,
 )
-from workers.reporting import conclude, post, refresh_message, show_step
+from workers.reporting import refresh_message
 from workers.sealing import seal, unseal
 from workers.services import Services
 
 log = logging.getLogger(__name__)
 MAX_ROLLS = 3
-BEFORE_ROLL = ("queued", "preflight")
+ROLLED = "Cloudflare has rolled the token: the value in the vault no longer works, and the new value is not in it."
+STEPS = (
+    Step("preflight", "pre-flight", "preflight", changed=False,
+         where="Nothing was changed: the current value still works."),
+    Step("roll", "the roll at Cloudflare", "roll", changed=False, risky=True,
+         where="Cloudflare may have rolled the token: the value in the vault may no longer work."),
+    Step("store", "storing the new value in the vault", "store", changed=True, where=ROLLED),
+    Step("expiry", "moving the expiry", "extend_expiry", changed=True,
+         where="The new value is in the vault and works; Cloudflare's expires_on and __EXPIRES_AT still show the "
+               "old expiry."),
+    Step("verify", "verifying the new value", "verify", changed=True,
+         where="The new value is in the vault and both expiries are moved; it is not verified at Cloudflare yet."),
+    Step("report", "reporting", "report", changed=True,
+         where="The new value is in the vault, verified active at Cloudflare, and both expiries are moved."),
+)
 
 
 class Rotation(StepMachine):
     """One roll in progress: the checkpoint plus the clients it needs, advanced one step at a time."""
 
-    def __init__(self, services: Services, checkpoint: Checkpoint, token: Token, lock: TokenLock) -> None:
-        self.services, self.checkpoint, self.token, self.lock = services, checkpoint, token, lock
-        self.vault: Vault = read_vault(services)
-        self.cloudflare: CloudflareClient = management_client(services, self.vault)
+    verb, table, unchanged = "Roll", STEPS, "the current value still works"
+
+    def __init__(self, services: Services, checkpoint: Checkpoint, request: approvals.Request, token: Token,
+                 lock: TokenLock) -> None:
+        self.services, self.checkpoint, self.request, self.token, self.lock = services, checkpoint, request, token, lock
         self.new_value: SecretStr | None = None  # held in memory only between roll and store
-        self.steps: dict[str, Callable[[], None]] = {
-            "queued": self.preflight,
-            "preflight": self.roll,
-            "rolling": self.roll,
-            "rolled": self.store,
-            "stored": self.extend_expiry,
-            "expiry": self.verify,
-            "verified": self.report,
-        }
+        self.vault: Vault
+        self.cloudflare: CloudflareClient | None = None
+
+    def run(self) -> None:
+        """Read the vault and open the management client, then run the steps."""
+        self.vault = read_vault(self.services)
+        self.cloudflare = management_client(self.services, self.vault)
+        try:
+            super().run()
+        finally:
+            self.cloudflare.close()
 
     def preflight(self) -> None:
-        show_step(self.services, self.checkpoint.request_id, "pre-flight")
+        self.show("pre-flight")
         token_id = token_id_of(self.token, self.vault)
+        self.refuse_if_revoked(self.vault)
         if self.cloudflare.get_token(token_id).status == "disabled":  # also proves the management token works
             raise TokenDisabled(f"{self.token.name} is disabled at Cloudflare; a roll would not make it work")
         scopes = self.token.companion("__SCOPES")
         current = self.vault.values.get(scopes, SecretStr(self.token.scope))
         self.services.infisical.set(scopes, current)  # proves the folder is writable, changes nothing
-        self.save("preflight", token_id=token_id)
+        self.advance(token_id=token_id)
 
     def roll(self) -> None:
+        """PUT …/value, then the new value straight into the vault: nothing in between can lose it."""
         rolls = int(self.checkpoint.get("rolls") or 0) + 1
         if rolls > MAX_ROLLS:
             raise RollLoop(f"{self.token.name} was rolled {MAX_ROLLS} times without a value Cloudflare accepts")
-        self.save("rolling", rolls=str(rolls))
+        if rolls > 1:
+            self.refuse_if_revoked(read_vault(self.services))
+        self.goto("roll", rolls=str(rolls))  # the intent, before the call: a crash now means "roll again"
+        if self.lost:
+            return  # Redis lost the records before this roll: the run loop stops, nothing changed
         new_value = self.cloudflare.roll(self.token_id)
-        self.checkpoint.save(now=self.services.now(), step="rolled", sealed=seal(new_value, self.secret_key))
         self.new_value = new_value
-        show_step(self.services, self.checkpoint.request_id, "rolled")
+        try:
+            self.lock.renew()  # a worker whose lock went to another must not write over that worker's value
+        except RedisError:
+            log.warning("roll %s: Redis is not answering; storing the new value anyway", self.request.id)
+        try:
+            self.services.infisical.set(self.token.name, new_value)
+        except Exception:
+            self.checkpoint.save(now=self.services.now(), step="store", sealed=seal(new_value, self.secret_key))
+            raise
+        self.goto("expiry")
+        self.show("stored")
 
     def store(self) -> None:
+        """Resume a roll whose vault write failed: the sealed value, unless the world moved on meanwhile."""
         value = self.new_value
         if value is None:
             sealed = self.checkpoint.sealed()
@@ -96,11 +131,29 @@ class Rotation(StepMachine):
                 value = None
             if value is None:
                 log.warning("rotation %s: sealed value unusable; rolling again", self.checkpoint.request_id)
-                self.save("preflight")
+                self.goto("roll")
                 return
+        self.refuse_if_revoked(read_vault(self.services))
+        self.cloudflare.get_token(self.token_id)  # TokenNotFound (404) if it was deleted meanwhile
         self.services.infisical.set(self.token.name, value)
-        self.checkpoint.save(now=self.services.now(), step="stored", drop=("sealed",))
-        show_step(self.services, self.checkpoint.request_id, "stored")
+        self.goto("expiry", drop=("sealed",))
+        self.show("stored")
+
+    def extend_expiry(self) -> None:
+        current = self.cloudflare.get_token(self.token_id)
+        if current.expires_on is None:
+            self.advance()
+            return
+        planned = self.checkpoint.get("expires_on")
+        if planned is None:  # fix the instant once, so a resumed step writes the same one
+            planned = (self.services.now() + timedelta(days=self.token.cadence_days)).replace(microsecond=0).isoformat()
+            self.goto("expiry", expires_on=planned)
+        expires_on = parse_timestamp(planned)
+        if current.status == "expired":  # a new expiry revives it; a full-replace PUT must say so
+            current = current.model_copy(update={"status": "active"})
+        self.cloudflare.update_token(current, expires_on=expires_on)
+        self.services.infisical.set(self.token.companion("__EXPIRES_AT"), SecretStr(utc_stamp(expires_on)))
+        self.advance()
 
     def verify(self) -> None:
         value = self.new_value or self.services.infisical.get(self.token.name)
@@ -111,27 +164,11 @@ class Rotation(StepMachine):
         if not active:
             log.warning("rotation %s: the vault's value is not active; rolling again", self.checkpoint.request_id)
             self.new_value = None
-            self.save("preflight")
+            self.goto("roll")
             return
         self.new_value = None  # stored and verified: nothing needs it any more
-        self.save("verified")
-        show_step(self.services, self.checkpoint.request_id, "verified")
-
-    def extend_expiry(self) -> None:
-        current = self.cloudflare.get_token(self.token_id)
-        if current.expires_on is None:
-            self.save("expiry")
-            return
-        planned = self.checkpoint.get("expires_on")
-        if planned is None:  # fix the instant once, so a resumed step writes the same one
-            planned = (self.services.now() + timedelta(days=self.token.cadence_days)).replace(microsecond=0).isoformat()
-            self.save("stored", expires_on=planned)
-        expires_on = parse_timestamp(planned)
-        if current.status == "expired":  # a new expiry revives it; a full-replace PUT must say so
-            current = current.model_copy(update={"status": "active"})
-        self.cloudflare.update_token(current, expires_on=expires_on)
-        self.services.infisical.set(self.token.companion("__EXPIRES_AT"), SecretStr(utc_stamp(expires_on)))
-        self.save("expiry")
+        self.advance()
+        self.show("verified")
 
     def report(self) -> None:
         now = self.services.now()
@@ -148,9 +185,28 @@ class Rotation(StepMachine):
                 summary="rolled and verified active",
             ),
         )
-        self.save("done")
-        conclude(self.services, self.checkpoint, ok=True, result=_success_text(self.token, self.services, expires))
+        self.conclude(ok=True, result=_success_text(self.token, self.services, expires))
         self.checkpoint.finish(now=now)
+
+    def refuse_if_revoked(self, vault: Vault) -> None:
+        if vault.revoked(self.token.name):
+            raise TokenRevoked(
+                f"the vault holds a REVOKED placeholder for {self.token.name}: it was revoked, so this roll "
+                "writes nothing"
+            )
+
+    def nothing_changed(self, error: BaseException) -> bool:
+        """The table's answer; at the roll itself, after an attempt, the vault's value tells (checked now)."""
+        if self.current.name != "roll" or int(self.checkpoint.get("rolls") or 0) == 0:
+            return super().nothing_changed(error)
+        if isinstance(error, TokenRevoked):
+            return False
+        return int(self.checkpoint.get("rolls") or 0) == 1 and _vault_value_still_live(self.services, self.token)
+
+    def where(self, step: Step) -> str:
+        if self.checkpoint.sealed():
+            return f"{step.where} The new value is held encrypted until the vault takes it."
+        return step.where
 
     @property
     def token_id(self) -> str:
@@ -163,84 +219,47 @@ class Rotation(StepMachine):
 
 def roll_token(services: Services, request_id: str, *, wait: bool = True) -> None:
     """Run (or resume) the roll approved in `request_id`."""
-    opened = open_operation(services, request_id, "roll")
+    opened = open_operation(services, request_id, "roll", STEPS[0].name)
     if opened is None:
         return
-    _, token, checkpoint = opened
-    with token_lock(services, token.name, wait=wait) as lock:
+    request, checkpoint = opened
+    token = services.inventory.find(request.token)
+    with token_lock(services, request.token, wait=wait) as lock:
         checkpoint = Checkpoint.load(services.redis, request_id)  # another worker may have moved it meanwhile
-        refresh_message(services, approvals.mark_running(services.redis, request_id, now=services.now()))
+        if checkpoint.finished or checkpoint.lost:
+            return
+        if token is None:
+            raise CftokenError(f"{request.token} is no longer in the inventory, so its roll cannot go on")
         try:
-            rotation = Rotation(services, checkpoint, token, lock)
-            try:
-                rotation.run()
-            finally:
-                rotation.cloudflare.close()
-        except OperationLost:
-            log.warning("roll %s: another worker took over", request_id)
-        except CftokenError as exc:
-            stop(services, checkpoint, token, exc)
+            request = approvals.mark_running(services.redis, request_id, now=services.now())
+        except approvals.RequestNotFound:
+            log.error("roll %s: the request record is gone before the roll began", request_id)
+            return
+        refresh_message(services, request)
+        run(services, checkpoint, request, token, lock)
 
 
-def stop(services: Services, checkpoint: Checkpoint, token: Token, exc: CftokenError) -> None:
-    """An error ended or paused the rotation: fail cleanly if nothing changed, else pause for the reconciler."""
-    step, rolls = checkpoint.step, int(checkpoint.get("rolls") or 0)
-    if isinstance(exc, RollLoop):
-        result = f"Roll of {token.name} gave up: {exc}\nNext step: {exc.runbook}"
-        conclude(services, checkpoint, ok=False, result=result)
-        checkpoint.finish(now=services.now())
-        return
-    nothing_changed = (rolls == 0 and step in BEFORE_ROLL) or (
-        step == "rolling" and rolls == 1 and _vault_value_still_live(services, token)
-    )
-    if nothing_changed:
-        result = (
-            f"Roll of {token.name} stopped at {_STEP_NAMES.get(step, step)}: {exc}\n"
-            f"Nothing was changed: the current value still works.\nNext step: {exc.runbook}"
-        )
-        conclude(services, checkpoint, ok=False, result=result)
-        checkpoint.finish(now=services.now())
-        return
-    note = f"paused after '{_STEP_NAMES.get(step, step)}': {exc}"
-    already_noted = checkpoint.get("note") == note
-    checkpoint.save(now=services.now(), note=note)
-    show_step(services, checkpoint.request_id, f"{_STEP_NAMES.get(step, step)} — paused, retrying automatically")
-    if not already_noted:
-        post(services, _paused_text(token, step, exc), thread_ts=None)
+def run(services: Services, checkpoint: Checkpoint, request: approvals.Request, token: Token, lock: TokenLock) -> None:
+    """Run the rotation; any error ends, pauses or hands it over as the step table says."""
+    rotation = Rotation(services, checkpoint, request, token, lock)
+    try:
+        rotation.run()
+    except OperationLost:
+        log.warning("roll %s: another worker took over", request.id)
+    except Exception as exc:  # noqa: BLE001 - the step table decides; unexpected errors get a reference
+        rotation.stop(exc)
+    if checkpoint.finished:
+        forget_paused(request.id)
 
 
 def _vault_value_still_live(services: Services, token: Token) -> bool:
-    """After a failed roll call: True when the vault's value still works, i.e. Cloudflare never rolled."""
+    """After a roll call that went unanswered: True when the vault's value still works (Cloudflare never rolled)."""
     try:
         vault = read_vault(services)
         with management_client(services, vault) as cloudflare:
             return cloudflare.verify(vault.value(token.name)).status == "active"
     except CftokenError:
         return False
-
-
-_STEP_NAMES = {
-    "queued": "pre-flight",
-    "preflight": "the roll at Cloudflare",
-    "rolling": "the roll at Cloudflare",
-    "rolled": "storing the new value in the vault",
-    "stored": "moving the expiry",
-    "expiry": "verifying the new value",
-    "verified": "reporting",
-}
-
-
-def _paused_text(token: Token, step: str, exc: CftokenError) -> str:
-    held = (
-        "The new value is held encrypted until the vault accepts it."
-        if step == "rolled"
-        else "The vault may hold a value Cloudflare no longer accepts until the rotation finishes."
-    )
-    return (
-        f"⚠️ Roll of {token.name} paused at {_STEP_NAMES.get(step, step)}: {exc}\n{held}\n"
-        f"The bot retries every minute; an operator can run `cftoken reconcile` once the cause is fixed.\n"
-        f"Next step: {exc.runbook}"
-    )
 
 
 def _success_text(token: Token, services: Services, expires: str | None) -> str:

@@ -112,7 +112,7 @@ def test_a_refused_management_token_ends_the_revoke_before_anything_changes(worl
     assert world.cloudflare.token(world.token_ids[WAF]) is not None
     assert world.vault_value(WAF) == old_value
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
-    [result] = posted(world, f"❌ Revoke of {WAF} stopped before anything changed")
+    [result] = posted(world, f"❌ Revoke of {WAF} stopped at pre-flight before anything changed")
     assert "Failure mode D" in result
     assert world.freescout.conversations() == []
 

@@ -116,7 +116,7 @@ def test_a_vault_outage_after_the_roll_pauses_with_the_value_sealed_then_the_rec
 
     assert unfinished(redis_conn) == [request_id]
     checkpoint = Checkpoint.load(redis_conn, request_id)
-    assert checkpoint.step == "rolled" and checkpoint.sealed()
+    assert checkpoint.step == "store" and checkpoint.sealed()
     assert world.live_value(DNS) not in redis_dump(redis_conn).decode(errors="replace")
     assert f"⚠️ Roll of {DNS} paused at storing the new value in the vault" in channel(world)
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "running"
