@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackClientError
 from bot.commands import Command, UsageError, parse_command
 from bot.usergroups import resolve_approvers
 from domain import approvals, audit, messages
-from domain.access import check_channel, check_not_management, check_requester
+from domain.access import check_channel, check_configured, check_not_management, check_requester
 from domain.approvals import AlreadyOpen, Request, RequestClosed
 from domain.errors import CftokenError
 from domain.inventory import Inventory
@@ -36,7 +36,10 @@ from domain.settings import Settings
 from domain.status import last_rotations, read_statuses
 
 DEPS = "cftoken"  # the Bolt context key under which listeners find their dependencies
-REQUEST_ROLL_REASON = "expiry warning"
+REQUEST_ROLL_REASONS = {  # the reason a one-click roll request carries, by the button that asked for it
+    "request_roll": "expiry warning",
+    messages.REQUEST_REROLL: "re-roll: the last operation on this token could not finish",
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def register(app: App, deps: Deps) -> None:
     app.action("deny")(on_deny)
     app.action("cancel")(on_cancel)
     app.action("request_roll")(on_request_roll)
+    app.action(messages.REQUEST_REROLL)(on_request_roll)
     app.error(on_error)
 
 
@@ -118,7 +122,8 @@ def on_cancel(ack, body: dict, respond: Respond, client: WebClient, context: dic
 
 
 def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
-    """The "Request roll" button on an expiry warning: the clicker opens the normal two-person roll request."""
+    """A "Request roll" button (an expiry warning, an interrupted operation): the clicker opens the normal
+    two-person roll request."""
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
@@ -126,7 +131,7 @@ def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, contex
         token = deps.inventory.find(_clicked(body))
         if token is None:
             raise UsageError(f"The token `{messages.escape(_clicked(body))}` is no longer in the inventory.")
-        command = Command("roll", token, REQUEST_ROLL_REASON)
+        command = Command("roll", token, REQUEST_ROLL_REASONS[body["actions"][0]["action_id"]])
         _, post_request = open_for_approval(command, body["user"]["id"], deps, client)
         assert post_request is not None
         post_request()
@@ -193,6 +198,7 @@ def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient
     assert command.token is not None and command.verb in ("roll", "revoke")
     check_not_management(command.token, deps.inventory, command.verb)
     check_requester(user, deps.approvers(client), command.verb)
+    check_configured(deps.settings, command.verb)
     request = approvals.open_request(
         deps.redis, action=command.verb, token=command.token.name, requester=user, reason=command.reason,
         needed=deps.settings.approvals_needed(command.verb), channel=deps.settings.cftoken_channel_id,

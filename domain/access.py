@@ -6,6 +6,9 @@ from collections.abc import Collection
 
 from domain.errors import Refused
 from domain.inventory import Inventory, Token
+from domain.settings import Settings
+
+ACTION_SETTINGS = {"revoke": ("FREESCOUT_URL", "FREESCOUT_API_KEY", "FREESCOUT_MAILBOX_ID")}
 
 
 def check_channel(channel_id: str, sre_channel: str) -> None:
@@ -20,6 +23,18 @@ def check_requester(user_id: str, approvers: Collection[str], action: str) -> No
         raise Refused(
             f"Sorry, only approvers can ask for a {action}: {_people(approvers)}. "
             f"Ask one of them, or run `/cftoken verify NAME`, which anyone here can."
+        )
+
+
+def check_configured(settings: Settings, action: str) -> None:
+    """A request the bot could not carry out with its current settings is refused when asked, not after approval."""
+    missing = [name for name in ACTION_SETTINGS.get(action, ()) if getattr(settings, name.lower()) is None]
+    if missing:
+        raise Refused(
+            f"Sorry, the bot cannot {action} tokens yet: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+            f"not set, and a {action} needs {'it' if len(missing) == 1 else 'them'} (the incident ticket). "
+            "Nothing was requested. Ask whoever runs the bot to set it (README 'Configuration'); "
+            "`cftoken check` lists what is missing."
         )
 
 

@@ -471,3 +471,53 @@ def test_an_unexpected_failure_answers_with_a_reference_that_is_in_the_log(slack
     reference = answer.split("Quote reference `")[1].split("`")[0]
     assert "something went wrong on our side" in answer
     assert any(reference in record.getMessage() for record in caplog.records)
+
+
+# -- one operation per token, and requests the bot could not carry out
+
+
+def test_a_revoke_is_refused_when_asked_if_freescout_is_not_configured(slack, redis_conn):
+    ws = Workspace(slack, redis_conn, freescout_url=None)
+
+    ws.type("revoke CF_PAGES_DEPLOY leaked in a log", user=APPROVER_A)
+
+    assert "cannot revoke tokens yet: FREESCOUT_URL is not set" in ws.told(APPROVER_A)
+    assert ws.public() == [] and redis_conn.keys("cftoken:request:*") == []
+
+
+def test_a_roll_is_refused_while_a_revoke_of_the_token_is_open(ws):
+    ws.type("revoke CF_PAGES_DEPLOY leaked in a log", user=APPROVER_A)
+    revoke = ws.request_message()
+
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_B)
+
+    answer = ws.told(APPROVER_B)
+    assert "A revoke of *CF_PAGES_DEPLOY* is already open" in answer
+    assert f"p{revoke.ts.replace('.', '')}" in answer
+    assert len(ws.public()) == 1
+
+
+def test_a_revoke_beside_an_open_roll_says_that_it_cancels_the_roll(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    roll_id = approvals.load(ws.redis, ws.redis.get("cftoken:open:roll:CF_PAGES_DEPLOY").decode(), now=T0).id
+
+    ws.type("revoke CF_PAGES_DEPLOY leaked in a log", user=APPROVER_B)
+
+    text = ws.read(ws.request_message())
+    assert "*Revoke CF_PAGES_DEPLOY* — waiting for approval" in text
+    assert f"*Supersedes* the open roll `{roll_id}`: approving this revoke cancels it first." in text
+
+
+def test_request_roll_after_an_interrupted_operation_opens_a_normal_request_with_that_reason(ws, slack):
+    from domain.messages import render_interrupted
+
+    text, blocks = render_interrupted("the roll could not finish", "CF_PAGES_DEPLOY", reroll=True)
+    posted = WebClient(base_url=slack.url + "/api/", token="xoxb-standin-token").chat_postMessage(
+        channel=TEST_CHANNEL, text=text, blocks=blocks,
+    )
+
+    ws.click("request_reroll", slack.message(TEST_CHANNEL, posted["ts"]), user=APPROVER_B)
+
+    request = ws.read(ws.request_message())
+    assert "*Roll CF_PAGES_DEPLOY* — waiting for approval" in request
+    assert "re-roll: the last operation on this token could not finish" in request
