@@ -19,6 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 SLACK_RESPONSE_ORIGINS = frozenset({"https://hooks.slack.com"})
 _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 _SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
+PAYLOAD_TYPES = ("block_actions", "view_submission", "view_closed")
 COMMAND_FIELDS = ("team_id", "channel_id", "user_id", "command", "text", "response_url")
 
 
@@ -70,7 +71,7 @@ def check_request(
     problem = malformed(text)
     if problem is not None:
         return Rejection(400, f"malformed request: {problem}")
-    if origin_of(response_url(text)) not in response_origins:
+    if any(origin_of(url) not in response_origins for url in response_urls(text)):
         return Rejection(400, "malformed request: response_url is not Slack's")
     return None
 
@@ -80,7 +81,7 @@ def parse_form(text: str) -> dict[str, str]:
 
 
 def malformed(text: str) -> str | None:
-    """What is wrong with a signed body's shape (a slash command or a block_actions click), or None."""
+    """What is wrong with a signed body's shape (a slash command, a click or a modal's submission), or None."""
     form = parse_form(text)
     if "payload" in form:
         return _malformed_payload(form["payload"])
@@ -97,24 +98,30 @@ def _malformed_payload(raw: str) -> str | None:
         return "payload is not JSON"
     if not isinstance(payload, dict):
         return "payload is not an object"
-    if payload.get("type") != "block_actions":
-        return "only block_actions payloads are expected"
+    kind = payload.get("type")
+    if kind not in PAYLOAD_TYPES:
+        return f"{str(kind)[:40]!r} payloads are not expected"
+    user = payload.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not isinstance(payload.get("team"), dict):
+        return "user.id or team is missing"
+    if kind != "block_actions":
+        return None if isinstance(payload.get("view"), dict) else "view is missing"
     actions = payload.get("actions")
     if not isinstance(actions, list) or not actions:
         return "actions is empty"
     if not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
         return "an action has no action_id"
-    for name in ("user", "team", "container", "channel"):
-        if not isinstance(payload.get(name), dict) or not isinstance(payload[name].get("id", ""), str):
-            return f"{name} is missing"
-    if not isinstance(payload["user"].get("id"), str) or not isinstance(payload.get("response_url"), str):
-        return "user.id or response_url is missing"
+    if not isinstance(payload.get("container"), dict) or not isinstance(payload.get("response_url"), str):
+        return "container or response_url is missing"
     return None
 
 
-def response_url(text: str) -> str:
-    """The response_url a signed, well-formed body names."""
+def response_urls(text: str) -> list[str]:
+    """Every response_url a signed, well-formed body names (a modal's submission names a list, maybe empty)."""
     form = parse_form(text)
-    if "payload" in form:
-        return str(json.loads(form["payload"])["response_url"])
-    return form["response_url"]
+    if "payload" not in form:
+        return [form["response_url"]]
+    payload = json.loads(form["payload"])
+    urls = [str(payload["response_url"])] if "response_url" in payload else []
+    entries = payload.get("response_urls") if isinstance(payload.get("response_urls"), list) else []
+    return urls + [str(entry.get("response_url", "")) if isinstance(entry, dict) else "" for entry in entries]

@@ -21,15 +21,24 @@ from rq import Queue
 from slack_bolt import App
 from slack_bolt.context.ack import Ack
 from slack_bolt.context.respond import Respond
+from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
 from bot.commands import Command, UsageError, parse_command
-from bot.usergroups import resolve_approvers
+from bot.replays import first_delivery
+from bot.usergroups import current_approvers, shown_approvers
 from domain import approvals, audit, messages
-from domain.access import check_channel, check_configured, check_not_management, check_requester
+from domain.access import (
+    Origin,
+    check_configured,
+    check_message,
+    check_not_management,
+    check_origin,
+    check_requester,
+)
 from domain.approvals import AlreadyOpen, Request, RequestClosed
-from domain.errors import CftokenError
+from domain.errors import CftokenError, Replayed
 from domain.inventory import Inventory
 from domain.queueing import enqueue_request, enqueue_verify
 from domain.settings import Settings
@@ -51,7 +60,12 @@ class Deps:
     clock: Callable[[], datetime]
 
     def approvers(self, client: WebClient) -> frozenset[str]:
-        return resolve_approvers(self.settings.approvers, conn=self.redis, client=client)
+        """Read fresh for every decision (raises ApproversUnavailable when Slack is slow to say)."""
+        return current_approvers(self.settings.approvers, conn=self.redis, client=client)
+
+    def shown_approvers(self, client: WebClient) -> frozenset[str]:
+        """For display only: may be a few minutes old."""
+        return shown_approvers(self.settings.approvers, conn=self.redis, client=client)
 
 
 def register(app: App, deps: Deps) -> None:
@@ -71,12 +85,22 @@ def register(app: App, deps: Deps) -> None:
     app.error(on_error)
 
 
-def on_command(ack, command: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
-    """`/cftoken …` from the SRE channel: answered in the ack; the approval message is posted after it."""
+def on_command(
+    ack, command: dict, request: BoltRequest, respond: Respond, client: WebClient, context: dict, logger: Logger
+) -> None:
+    """`/cftoken …` from our workspace's SRE channel: answered in the ack; the approval message is posted after it.
+
+    Nothing before the ack waits on more than the approver-group lookup (LOOKUP_SECONDS, roll/revoke only).
+    """
     deps: Deps = context[DEPS]
     try:
-        check_channel(command["channel_id"], deps.settings.cftoken_channel_id)
+        check_origin(command_origin(command), expected_origin(context, deps))
         parsed = parse_command(command["text"], deps.inventory)
+        if parsed.verb not in READ_ONLY and not first_delivery(
+            deps.redis, signature=_header(request, "x-slack-signature"),
+            timestamp=_header(request, "x-slack-request-timestamp"), trigger_id=command.get("trigger_id"),
+        ):
+            raise Replayed()
         answer, follow_up = ANSWERS[parsed.verb](parsed, command["user_id"], deps, client)
     except Exception as error:  # noqa: BLE001 - describe_error answers every error, logging unexpected ones
         ack_with(ack, describe_error(error, client, deps, logger))
@@ -93,6 +117,7 @@ def on_approve(ack, body: dict, respond: Respond, client: WebClient, context: di
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
+        check_click(body, context, deps)
         user, approvers = body["user"]["id"], deps.approvers(client)
         request = approvals.approve(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
         if request.state == "approved":
@@ -107,6 +132,7 @@ def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict,
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
+        check_click(body, context, deps)
         user, approvers = body["user"]["id"], deps.approvers(client)
         request = approvals.deny(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
         show_request(client, request, deps.inventory)
@@ -117,6 +143,7 @@ def on_cancel(ack, body: dict, respond: Respond, client: WebClient, context: dic
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
+        check_click(body, context, deps)
         request = approvals.cancel(deps.redis, _clicked(body), user=body["user"]["id"], now=deps.clock())
         show_request(client, request, deps.inventory)
 
@@ -127,7 +154,7 @@ def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, contex
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
-        check_channel(body["channel"]["id"], deps.settings.cftoken_channel_id)
+        check_origin(click_origin(body), expected_origin(context, deps))
         token = deps.inventory.find(_clicked(body))
         if token is None:
             raise UsageError(f"The token `{messages.escape(_clicked(body))}` is no longer in the inventory.")
@@ -173,7 +200,7 @@ Answer = tuple[messages.Message | None, Callable[[], None] | None]
 
 
 def show_help(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
-    return messages.render_help(deps.inventory, deps.approvers(client)), None
+    return messages.render_help(deps.inventory, deps.shown_approvers(client)), None
 
 
 def show_list(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
@@ -230,6 +257,7 @@ ANSWERS = {
     "roll": open_for_approval,
     "revoke": open_for_approval,
 }
+READ_ONLY = frozenset({"help", "list", "history"})  # answered again when replayed; every other verb acts once
 
 
 def sweep_expired(deps: Deps, client: WebClient) -> None:
@@ -259,6 +287,44 @@ def reply(respond: Respond, message: messages.Message) -> None:
     """An answer only the person who typed or clicked can see."""
     text, blocks = message
     respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+
+def expected_origin(context: dict, deps: Deps) -> Origin:
+    """Our workspace and organisation (auth.test, which Bolt calls once and caches), app and SRE channel."""
+    bot = context.get("authorize_result")
+    return Origin(
+        team_id=getattr(bot, "team_id", None), enterprise_id=getattr(bot, "enterprise_id", None),
+        app_id=deps.settings.slack_app_id, channel_id=deps.settings.cftoken_channel_id,
+    )
+
+
+def command_origin(command: dict) -> Origin:
+    return Origin(team_id=command.get("team_id"), enterprise_id=command.get("enterprise_id") or None,
+                  app_id=command.get("api_app_id"), channel_id=command.get("channel_id"))
+
+
+def click_origin(body: dict) -> Origin:
+    """Where a click says it came from; the clicked message's channel must be the payload's channel."""
+    team, container = body.get("team") or {}, body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id")
+    enterprise = team.get("enterprise_id") or (body.get("enterprise") or {}).get("id")
+    return Origin(team_id=team.get("id"), enterprise_id=enterprise or None, app_id=body.get("api_app_id"),
+                  channel_id=channel if channel == container.get("channel_id") else None)
+
+
+def check_click(body: dict, context: dict, deps: Deps) -> None:
+    """A click on a request's button counts only from our workspace, on that request's own message."""
+    check_origin(click_origin(body), expected_origin(context, deps))
+    request = approvals.load(deps.redis, _clicked(body), now=deps.clock())
+    if request is not None:  # an unknown id is refused by the transition itself
+        container = body.get("container") or {}
+        check_message(clicked_channel=container.get("channel_id"), clicked_ts=container.get("message_ts"),
+                      request_channel=request.channel, request_ts=request.message_ts)
+
+
+def _header(request: BoltRequest, name: str) -> str | None:
+    values = request.headers.get(name) or [None]
+    return values[0]
 
 
 def _clicked(body: dict) -> str:

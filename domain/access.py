@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from domain.errors import Refused
 from domain.inventory import Inventory, Token
 from domain.settings import Settings
 
 ACTION_SETTINGS = {"revoke": ("FREESCOUT_URL", "FREESCOUT_API_KEY", "FREESCOUT_MAILBOX_ID")}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a command or click came from (as its body says), or where ours must come from."""
+
+    team_id: str | None
+    enterprise_id: str | None
+    app_id: str | None
+    channel_id: str | None
+
+
+def check_origin(seen: Origin, expected: Origin) -> None:
+    """Only our own workspace, organisation and app count; then only the SRE channel (app id: when known)."""
+    if not seen.team_id or seen.team_id != expected.team_id:
+        raise Refused("This came from another Slack workspace than the one cftoken belongs to, so it was ignored.")
+    if (seen.enterprise_id or None) != (expected.enterprise_id or None):
+        raise Refused("This came from another Slack organisation than the one cftoken belongs to, so it was ignored.")
+    if expected.app_id is not None and seen.app_id != expected.app_id:
+        raise Refused("This was meant for another Slack app, not cftoken, so it was ignored.")
+    check_channel(seen.channel_id or "", expected.channel_id or "")
+
+
+def check_message(
+    *, clicked_channel: str | None, clicked_ts: str | None, request_channel: str, request_ts: str | None
+) -> None:
+    """A button counts only on the request's own approval message (not a copy, nor another request's)."""
+    if request_ts is None or (clicked_channel, clicked_ts) != (request_channel, request_ts):
+        raise Refused(
+            "That button is not on this request's own approval message, so the click was ignored. "
+            "Use the buttons on the request's message in the channel."
+        )
 
 
 def check_channel(channel_id: str, sre_channel: str) -> None:

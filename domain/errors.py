@@ -5,6 +5,8 @@
     ├── InventoryError                the inventory file is unreadable or inconsistent
     ├── UsageError                    `/cftoken …` typed wrong; the message says what to type instead
     ├── Refused                       this person may not do this, here or now
+    ├── ApproversUnavailable          Slack did not say in time who is in the approver group: nothing decided
+    ├── Replayed                      this exact command already reached the bot: answered, not acted on twice
     ├── RequestNotFound               no request record has that id (never existed, long gone, or Redis lost it)
     ├── RequestClosed                 the request is past the state this needs; `.request` is its record
     ├── AlreadyOpen                   the token already has an open operation; `.request` is that one
@@ -66,6 +68,26 @@ class UsageError(CftokenError):
 
 class Refused(CftokenError):
     """The person may not do this (here, or now); the message is a polite explanation."""
+
+
+class ApproversUnavailable(CftokenError):
+    """Slack did not say in time who is in the approver group; nothing was decided."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Could not check the approver group with Slack just now, so nothing was decided: no request was "
+            "opened, approved or denied. Try again in a minute."
+        )
+
+
+class Replayed(CftokenError):
+    """The same signed command (or trigger) arrived before; it was acted on then."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This exact /cftoken command already reached the bot (sent twice, or replayed) and was handled the "
+            "first time, so nothing new was queued. Type the command again if you meant to run it again."
+        )
 
 
 class RequestNotFound(CftokenError):

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    slack_app_id: str | None = None  # when set, requests for any other app (api_app_id) are refused
     slack_api_url: str = "https://slack.com/api/"
 
     cftoken_channel_id: str

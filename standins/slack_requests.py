@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from typing import Any
 from urllib.parse import quote_plus, urlencode
@@ -50,8 +51,10 @@ def slash_command(
     response_url: str,
     trigger_id: str | None = None,
     timestamp: int | None = None,
+    api_app_id: str = API_APP_ID,
+    enterprise_id: str | None = None,
 ) -> tuple[str, dict[str, str]]:
-    """A signed slash-command request, with every field Slack sends."""
+    """A signed slash-command request, with every field Slack sends (enterprise_id only inside an org)."""
     ts = int(time.time()) if timestamp is None else timestamp
     fields = {
         "token": VERIFICATION_TOKEN,
@@ -63,11 +66,13 @@ def slash_command(
         "user_name": user_name or user_id.lower(),
         "command": command,
         "text": text,
-        "api_app_id": API_APP_ID,
+        "api_app_id": api_app_id,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id or _trigger_id(ts, user_id, text),
+        "trigger_id": trigger_id or _trigger_id(ts, user_id, secrets.token_hex(8)),  # unique per invocation
     }
+    if enterprise_id is not None:
+        fields["enterprise_id"] = enterprise_id
     body = urlencode(fields)
     return body, signed_headers(signing_secret, body, ts)
 
@@ -89,6 +94,8 @@ def block_action(
     channel_name: str = "sre",
     is_ephemeral: bool = False,
     trigger_id: str | None = None,
+    api_app_id: str = API_APP_ID,
+    enterprise_id: str | None = None,
 ) -> tuple[str, dict[str, str]]:
     """A signed block_actions request for a button click on the message at `message_ts`.
 
@@ -101,10 +108,10 @@ def block_action(
     payload: dict[str, Any] = {
         "type": "block_actions",
         "user": {"id": user_id, "username": name, "name": name, "team_id": team_id},
-        "api_app_id": API_APP_ID,
+        "api_app_id": api_app_id,
         "token": VERIFICATION_TOKEN,
         "trigger_id": trigger_id or _trigger_id(ts, user_id, action_id + value),
-        "team": {"id": team_id, "domain": TEAM_DOMAIN},
+        "team": {"id": team_id, "domain": TEAM_DOMAIN, **({"enterprise_id": enterprise_id} if enterprise_id else {})},
         "container": {
             "type": "message",
             "message_ts": message_ts,

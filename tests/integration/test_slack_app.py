@@ -73,7 +73,9 @@ class Workspace:
             httpx.post(self.slack.new_response_url(user, channel), json=answer).raise_for_status()
         return response
 
-    def click(self, action_id: str, message: Message, *, user: str, value: str | None = None, secret: str = SECRET):
+    def click(
+        self, action_id: str, message: Message, *, user: str, value: str | None = None, secret: str = SECRET, **extra
+    ):
         if value is None:
             value = next(
                 e["value"] for b in message.blocks for e in b.get("elements", []) if e.get("action_id") == action_id
@@ -81,7 +83,7 @@ class Workspace:
         body, headers = block_action(
             signing_secret=secret, action_id=action_id, value=value, user_id=user, channel_id=message.channel,
             message_ts=message.ts, message=message.to_api(),
-            response_url=self.slack.new_response_url(user, message.channel, message.ts),
+            response_url=self.slack.new_response_url(user, message.channel, message.ts), **extra,
         )
         return self.app.dispatch(BoltRequest(body=body, headers=headers))
 
@@ -283,7 +285,7 @@ def test_the_management_token_is_refused_with_the_operator_path(ws, text):
     assert ws.public() == []
 
 
-def test_approvers_may_be_a_user_group_resolved_once_and_cached(slack, redis_conn):
+def test_approvers_may_be_a_user_group_read_fresh_for_every_decision(slack, redis_conn):
     ws = Workspace(slack, redis_conn, cftoken_approvers="S0SREAPPR")
 
     ws.type("roll CF_PAGES_DEPLOY", user=ENGINEER)
@@ -291,7 +293,131 @@ def test_approvers_may_be_a_user_group_resolved_once_and_cached(slack, redis_con
 
     assert "only approvers can ask for a roll" in ws.told(ENGINEER)
     assert "waiting for approval" in ws.read(ws.request_message())
-    assert slack.count(prefix="/api/usergroups.users.list") == 1
+    assert slack.count(prefix="/api/usergroups.users.list") == 2
+
+
+def test_a_member_removed_from_the_group_cannot_approve_and_one_just_added_can(slack, redis_conn):
+    ws = Workspace(slack, redis_conn, cftoken_approvers="S0SREAPPR")
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    ws.type("help", user=ENGINEER)  # the display cache now holds Bob as an approver
+    message = ws.request_message()
+
+    slack.add_usergroup("S0SREAPPR", [APPROVER_A, DAVE])
+    ws.click("approve", message, user=APPROVER_B)
+    refused = ws.told(APPROVER_B)
+    ws.click("approve", message, user=DAVE)
+
+    assert "only approvers can approve" in refused
+    assert len(ws.queue.jobs) == 1
+    assert f"Approved by <@{DAVE}>" in ws.read(message)
+
+
+def test_when_slack_cannot_say_who_is_in_the_group_nothing_is_opened_or_approved(slack, redis_conn):
+    ws = Workspace(slack, redis_conn, cftoken_approvers="S0SREAPPR")
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+    slack.faults.fail_next("/api/usergroups.users.list", 2, "503")
+
+    ws.type("roll CF_WAF_EDIT_RAXX_APP", user=APPROVER_B)
+    opened = ws.told(APPROVER_B)
+    ws.click("approve", message, user=APPROVER_B)
+
+    assert "Could not check the approver group" in opened and "no request was" in opened
+    assert "Could not check the approver group" in ws.told(APPROVER_B)
+    assert [r.token for r in approvals.open_requests(ws.redis, now=T0)] == ["CF_PAGES_DEPLOY"]
+    assert ws.queue.count == 0 and "waiting for approval" in ws.read(message)
+
+
+# -- where a command or click comes from
+
+
+@pytest.mark.parametrize(
+    ("origin", "told"),
+    [({"team_id": "T0ELSEWHERE"}, "another Slack workspace"), ({"enterprise_id": "E0OTHERORG"}, "another Slack organisation"),
+     ({"api_app_id": "A0OTHERAPP"}, "another Slack app")],
+)
+def test_commands_from_another_team_organisation_or_app_are_refused(slack, redis_conn, origin, told):
+    ws = Workspace(slack, redis_conn, slack_app_id="A0CFTOKEN")
+
+    ws.type("verify CF_PAGES_DEPLOY", user=ENGINEER, **origin)
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A, **origin)
+
+    assert told in ws.told(ENGINEER) and told in ws.told(APPROVER_A)
+    assert ws.queue.count == 0 and ws.public() == []
+
+
+@pytest.mark.parametrize(
+    ("origin", "told"),
+    [({"team_id": "T0ELSEWHERE"}, "another Slack workspace"), ({"api_app_id": "A0OTHERAPP"}, "another Slack app"),
+     ({"enterprise_id": "E0OTHERORG"}, "another Slack organisation")],
+)
+def test_clicks_from_another_team_organisation_or_app_are_refused(slack, redis_conn, origin, told):
+    ws = Workspace(slack, redis_conn, slack_app_id="A0CFTOKEN")
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.click("approve", message, user=APPROVER_B, **origin)
+
+    assert told in ws.told(APPROVER_B)
+    assert ws.queue.count == 0 and ws.buttons(message) == ["approve", "deny", "cancel"]
+
+
+def test_a_click_from_another_channel_is_refused(ws, slack):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+    elsewhere = WebClient(base_url=slack.url + "/api/", token="xoxb-standin-token").chat_postMessage(
+        channel="C0RANDOM1", text=message.text, blocks=message.blocks,
+    )
+
+    ws.click("approve", slack.message("C0RANDOM1", elsewhere["ts"]), user=APPROVER_B)
+
+    assert f"only in <#{TEST_CHANNEL}>" in ws.told(APPROVER_B, channel="C0RANDOM1")
+    assert ws.queue.count == 0
+
+
+def test_a_click_on_one_request_message_carrying_another_requests_id_is_refused(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    first = ws.request_message()
+    ws.type("roll CF_WAF_EDIT_RAXX_APP", user=APPROVER_A)
+    second = ws.request_message()
+    second_id = next(e["value"] for b in second.blocks for e in b.get("elements", []) if e.get("action_id") == "approve")
+
+    ws.click("approve", first, user=APPROVER_B, value=second_id)
+    ws.click("cancel", first, user=APPROVER_A, value=second_id)
+
+    assert "not on this request's own approval message" in ws.told(APPROVER_B)
+    assert "not on this request's own approval message" in ws.told(APPROVER_A)
+    assert ws.queue.count == 0
+    assert ws.buttons(first) == ws.buttons(second) == ["approve", "deny", "cancel"]
+
+
+# -- replays
+
+
+def test_a_replayed_command_is_answered_but_not_queued_again(ws, slack):
+    body, headers = slash_command(signing_secret=SECRET, text="verify CF_PAGES_DEPLOY", user_id=ENGINEER,
+                                  channel_id=TEST_CHANNEL, response_url=slack.new_response_url(ENGINEER, TEST_CHANNEL))
+
+    answers = [ws.app.dispatch(BoltRequest(body=body, headers=headers)) for _ in range(3)]
+
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert "already reached the bot" in answers[1].body and "already reached the bot" in answers[2].body
+    assert ws.queue.count == 1
+
+
+def test_a_command_resent_with_the_same_trigger_id_opens_nothing_twice(ws, slack):
+    for _ in range(2):
+        ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A, trigger_id="1234.5678.abcdef")
+
+    assert "already reached the bot" in ws.told(APPROVER_A)
+    assert len(ws.public()) == 1 and len(approvals.open_requests(ws.redis, now=T0)) == 1
+
+
+def test_read_only_commands_replayed_are_answered_as_usual(ws, slack):
+    for _ in range(2):
+        ws.type("help", user=ENGINEER, trigger_id="1234.5678.help")
+
+    assert "`/cftoken verify NAME`" in ws.told(ENGINEER)
 
 
 # -- deciding requests

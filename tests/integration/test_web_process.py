@@ -254,3 +254,19 @@ def test_a_signed_request_naming_a_response_url_off_slack_is_refused_and_answers
 
     assert status == 400
     assert Queue(connection=redis_conn).count == 0
+
+
+def test_a_slow_group_lookup_does_not_make_the_ack_late_and_opens_nothing(redis_url, slack, redis_conn):
+    with web_process(redis_url, slack.url, CFTOKEN_APPROVERS="S0SREAPPR") as (url, _):
+        held = slack.faults.hold("/api/usergroups.users.list")
+        try:
+            status, seconds, answer = command(url, slack, "roll CF_DNS_EDIT_GETRAXX_COM slow slack", APPROVER_A)
+            held.wait_until_arrived()
+        finally:
+            time.sleep(max(0.0, 3.5 - seconds))  # Slack answers after 3.5 s, long after the bot gave up on it
+            held.release(proceed=True)
+
+    assert (status, seconds < 3) == (200, True)
+    assert "Could not check the approver group" in answer and "no request was opened" in answer
+    assert approvals.open_requests(redis_conn, now=utc_now()) == []
+    assert not any("slow slack" in slack.as_text(m) for m in slack.messages(TEST_CHANNEL))
