@@ -49,6 +49,7 @@ REQUEST_ROLL_REASONS = {  # the reason a one-click roll request carries, by the 
     "request_roll": "expiry warning",
     messages.REQUEST_REROLL: "re-roll: the last operation on this token could not finish",
 }
+REQUEST_REVOKE_REASON = "the scan found it compromised (Cloudflare: revoked (exposed))"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ def register(app: App, deps: Deps) -> None:
     app.action("cancel")(on_cancel)
     app.action("request_roll")(on_request_roll)
     app.action(messages.REQUEST_REROLL)(on_request_roll)
+    app.action("request_verify")(on_request_verify)
+    app.action("request_revoke")(on_request_revoke)
     app.error(on_error)
 
 
@@ -162,6 +165,37 @@ def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, contex
         _, post_request = open_for_approval(command, body["user"]["id"], deps, client)
         assert post_request is not None
         post_request()
+
+
+def on_request_verify(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
+    """The "Verify" button on a scan alert: queue verify NAME for the clicker, as `/cftoken verify NAME` does."""
+    ack()
+    with answering(respond, client, context, logger):
+        deps: Deps = context[DEPS]
+        check_channel(body["channel"]["id"], deps.settings.cftoken_channel_id)
+        token = _clicked_token(deps, body)
+        message, _ = queue_verify(Command("verify", token, ""), body["user"]["id"], deps, client)
+        if message is not None:
+            reply(respond, message)
+
+
+def on_request_revoke(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
+    """The "Request revoke" button on a compromised-token alert: the clicker opens the normal revoke request."""
+    ack()
+    with answering(respond, client, context, logger):
+        deps: Deps = context[DEPS]
+        check_channel(body["channel"]["id"], deps.settings.cftoken_channel_id)
+        command = Command("revoke", _clicked_token(deps, body), REQUEST_REVOKE_REASON)
+        _, post_request = open_for_approval(command, body["user"]["id"], deps, client)
+        assert post_request is not None
+        post_request()
+
+
+def _clicked_token(deps: Deps, body: dict):
+    token = deps.inventory.find(_clicked(body))
+    if token is None:
+        raise UsageError(f"The token `{messages.escape(_clicked(body))}` is no longer in the inventory.")
+    return token
 
 
 @contextmanager

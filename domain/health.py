@@ -290,7 +290,7 @@ def summary_of(problems: tuple[Problem, ...] | list[Problem], expires_on: dateti
 
 def revoked_text(revoked: RevokedByBot) -> str:
     when = f" on {revoked.on.astimezone(UTC):%Y-%m-%d}" if revoked.on else ""
-    incident = f", incident <{revoked.incident_url}>" if revoked.incident_url else ", incident not opened yet"
+    incident = f", incident {revoked.incident_url}" if revoked.incident_url else ", incident not opened yet"
     return f"revoked by `{revoked.request_id}`{when}{incident}"
 
 

@@ -41,7 +41,8 @@ STATE_ICONS = {
     "running": ":gear:", "succeeded": ":white_check_mark:", "failed": ":x:", "denied": ":no_entry:",
     "cancelled": ":heavy_multiplication_x:", "expired": ":alarm_clock:",
 }
-HEALTH_ICONS = {"healthy": ":large_green_circle:", "warning": ":large_yellow_circle:", "failing": ":red_circle:"}
+HEALTH_ICONS = {"healthy": ":large_green_circle:", "warning": ":large_yellow_circle:", "failing": ":red_circle:",
+                "revoked": ":black_circle:", "compromised": ":rotating_light:", "unknown": ":white_circle:"}
 HELP_LINES = (
     ("/cftoken list", "every token with its scope, zones, cadence and last known expiry"),
     ("/cftoken verify NAME", "check a token at Cloudflare and in the vault; the report appears in this channel"),
@@ -230,6 +231,9 @@ def _status_line(status: TokenStatus | None, now: datetime) -> str:
     icon = HEALTH_ICONS.get(status.state, ":white_circle:")
     expiry = _expiry_text(status.expires_on, now)
     summary = f" · {escape(status.summary)}" if status.summary else ""
+    older = [p for p in status.problems if p.seen_by != status.source or p.seen_at != status.checked_at]
+    if older:  # a problem a fuller check found, kept until a check that can see it clears it
+        summary += " · " + "; ".join(f"{p.kind} seen by {p.seen_by} {_age(now - p.seen_at)}" for p in older)
     return f"{icon} {status.state} · {expiry} · by {status.source} {_age(now - status.checked_at)}{summary}"
 
 

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     cftoken_revoke_approvals: int = Field(default=1, ge=1, le=5)
     cftoken_warn_days: str = "14,7,3,1"
     cftoken_scan_interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    cftoken_value_check_hours: int = Field(default=24, ge=0, le=24 * 30)  # 0: the scan never verifies values
+    cftoken_cloudflare_budget: int = Field(default=120, ge=1, le=1200)  # the bot's requests per 5 minutes
+    cftoken_metrics_token: SecretStr | None = None  # set it to serve GET /metrics behind this bearer token
     cftoken_lock_seconds: int = Field(default=120, ge=1, le=3600)
     cftoken_clock_offset_key: str | None = None  # sandbox only: Redis key holding a time shift in seconds
 

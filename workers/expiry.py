@@ -1,58 +1,49 @@
-"""Expiry warnings: pure decisions (thresholds, drift, the no-expiry cadence reminder) and the thin `scan` edge.
+"""The scheduled scan: expiry warnings (thresholds, the no-expiry cadence reminder) and each token's health.
 
-One scan reads the vault folder once and Cloudflare's token list once (all pages), assesses every inventory
-token, refreshes the status `/cftoken list` shows, claims each new finding in Redis with an atomic SET NX (so two
-scans at once, or a scan repeated, post it once) and posts what it claimed as one digest.
+One scan reads the vault folder once and Cloudflare's token list once (all pages), verifies the values that are
+due a daily check (`workers.health_watch`, within the request budget), computes every inventory token's Health
+(`domain.health`, keeping what fuller checks found), refreshes the status `/cftoken list` shows, claims each new
+finding in Redis atomically (so two scans at once, or a scan repeated, post it once) and posts what it claimed as
+one digest: new problems with the button for their next step, fixes, and expiry warnings.
 
 Redis keys (values are markers, fingerprints and timestamps; never a token value):
     cftoken:warned:<NAME>:<expiry epoch>:<14d|7d|…|expired>   a threshold posted for one expiry instant
     cftoken:reminded:<NAME>:<last-rotation epoch>:<period>     a no-expiry token's cadence reminder posted
-    cftoken:drift:<NAME>                                        fingerprint of the drift last posted
     cftoken:rotated:<NAME>                                      ISO-8601 time of the last roll (written by roll)
+    and the health watch's keys (see workers.health_watch)
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 import redis
 
+from domain import health
 from domain.cloudflare_tokens import CfToken
 from domain.errors import CftokenError
 from domain.inventory import Token
-from domain.status import TokenStatus, last_rotations, record_statuses
+from domain.status import last_rotations, read_statuses, record_bot_use, record_statuses
 from domain.timestamps import parse_timestamp
 from domain.vault import Vault
+from workers import health_watch
+from workers.clients.cloudflare import PER_PAGE
+from workers.health_watch import Alert, Fixed
 from workers.operations import management_client, read_vault
 from workers.services import Services
+from workers.verification import bot_revocation
 
 log = logging.getLogger(__name__)
 
 EXPIRED = 0  # the threshold after the last warning day: no time left
-EXPIRY_TOLERANCE = timedelta(minutes=1)  # __EXPIRES_AT within this of Cloudflare's expires_on is not drift
 CLAIM_TTL = timedelta(days=400)  # de-dup keys outlive any cadence, then tidy themselves away
 WARNED_PREFIX = "cftoken:warned:"
 REMINDED_PREFIX = "cftoken:reminded:"
-DRIFT_PREFIX = "cftoken:drift:"
-
-DriftKind = Literal["expires_at", "token_id", "missing_at_cloudflare", "vault_value_missing"]
-DRIFT_LABELS: dict[str, str] = {
-    "expires_at": "__EXPIRES_AT disagrees with Cloudflare",
-    "token_id": "__TOKEN_ID disagrees with the inventory",
-    "missing_at_cloudflare": "missing at Cloudflare",
-    "vault_value_missing": "no value in the vault",
-}
-
-
-@dataclass(frozen=True)
-class Drift:
-    kind: DriftKind
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -88,7 +79,6 @@ class Assessment:
     time_left: timedelta | None
     threshold: int | None
     reminder: Reminder | None
-    drift: tuple[Drift, ...]
     cloudflare_status: str | None
     listing_read: bool
 
@@ -99,10 +89,11 @@ class Findings:
 
     warnings: tuple[Assessment, ...] = ()
     reminders: tuple[Assessment, ...] = ()
-    drift: tuple[Assessment, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+    fixed: tuple[Fixed, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.warnings or self.reminders or self.drift)
+        return bool(self.warnings or self.reminders or self.alerts or self.fixed)
 
 
 @dataclass(frozen=True)
@@ -110,9 +101,11 @@ class ScanReport:
     checked: int
     warned: tuple[str, ...]  # "NAME:7d" per threshold posted
     reminded: tuple[str, ...]
-    drifted: tuple[str, ...]
+    problems: tuple[str, ...]  # "NAME:kind" per new problem posted
+    fixed: tuple[str, ...]  # "NAME:kind" per fix posted
     messages: tuple[str, ...]  # ts of each message posted
     cloudflare_error: str | None = None
+    value_checks: tuple[str, ...] = ()  # tokens whose vault value this scan verified
 
 
 def thresholds(warn_days: Iterable[int]) -> tuple[int, ...]:
@@ -150,16 +143,6 @@ def reminder_key(name: str, reminder: Reminder) -> str:
     return f"{REMINDED_PREFIX}{name}:{int(reminder.last_rotated.timestamp())}:{reminder.period}"
 
 
-def drift_key(name: str) -> str:
-    return DRIFT_PREFIX + name
-
-
-def drift_fingerprint(drift: Sequence[Drift]) -> str:
-    """A short digest of a token's drift, so the same drift is posted once and a changed one again."""
-    text = "\n".join(sorted(f"{item.kind}:{item.detail}" for item in drift))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def gather_facts(
     token: Token, vault: Vault, listing: Mapping[str, CfToken] | None, rotated: datetime | None
 ) -> TokenFacts:
@@ -181,48 +164,6 @@ def gather_facts(
     )
 
 
-def detect_drift(facts: TokenFacts) -> tuple[Drift, ...]:
-    """Where the vault, the inventory and Cloudflare disagree about one token."""
-    name, found = facts.token.name, []
-    if facts.revoked:  # the bot revoked it on purpose: its absence at Cloudflare is not news
-        return ()
-    if not facts.has_value:
-        found.append(Drift("vault_value_missing", f"{name} has no value in the vault"))
-    if facts.token.token_id and facts.vault_token_id and facts.vault_token_id != facts.token.token_id:
-        found.append(
-            Drift(
-                "token_id", f"{name}__TOKEN_ID is {facts.vault_token_id} but the inventory says {facts.token.token_id}"
-            )
-        )
-    if facts.listing_read and facts.listed is None:
-        found.append(
-            Drift(
-                "missing_at_cloudflare",
-                f"Cloudflare has no token with id {facts.token_id}"
-                if facts.token_id
-                else f"{name} has no token id in the inventory or __TOKEN_ID",
-            )
-        )
-    vault_expiry = parse_timestamp(facts.expires_at_text)
-    if facts.expires_at_text and vault_expiry is None:
-        found.append(Drift("expires_at", f"{name}__EXPIRES_AT is not an ISO-8601 time"))
-    elif facts.listed is not None:
-        said = _expires_at_disagreement(vault_expiry, facts.listed.expires_on)
-        if said:
-            found.append(Drift("expires_at", f"{name}__EXPIRES_AT {said}"))
-    return tuple(found)
-
-
-def _expires_at_disagreement(vault_expiry: datetime | None, cloudflare_expiry: datetime | None) -> str | None:
-    if vault_expiry is None and cloudflare_expiry is not None:
-        return f"is missing; Cloudflare says {stamp(cloudflare_expiry)}"
-    if vault_expiry is not None and cloudflare_expiry is None:
-        return f"says {stamp(vault_expiry)}; Cloudflare has no expiry"
-    if vault_expiry and cloudflare_expiry and abs(vault_expiry - cloudflare_expiry) > EXPIRY_TOLERANCE:
-        return f"says {stamp(vault_expiry)}; Cloudflare says {stamp(cloudflare_expiry)}"
-    return None
-
-
 def assess(facts: TokenFacts, now: datetime, levels: Sequence[int]) -> Assessment:
     """Time to expiry (Cloudflare's, else __EXPIRES_AT), the threshold reached, the cadence reminder, drift."""
     listed_expiry = facts.listed.expires_on if facts.listed else None
@@ -236,37 +177,8 @@ def assess(facts: TokenFacts, now: datetime, levels: Sequence[int]) -> Assessmen
         time_left=time_left,
         threshold=threshold_for(time_left, levels) if time_left is not None and not facts.revoked else None,
         reminder=reminder,
-        drift=detect_drift(facts),
         cloudflare_status=facts.listed.status if facts.listed else None,
         listing_read=facts.listing_read,
-    )
-
-
-def status_of(assessment: Assessment, now: datetime) -> TokenStatus:
-    """The snapshot `/cftoken list` shows for one assessed token."""
-    notes = []
-    if assessment.threshold is not None:
-        notes.append("expired" if assessment.threshold == EXPIRED else f"{assessment.threshold}-day warning")
-    if assessment.reminder:
-        notes.append("rotation due")
-    if assessment.cloudflare_status not in (None, "active"):
-        notes.append(f"{assessment.cloudflare_status} at Cloudflare")
-    notes += [DRIFT_LABELS[item.kind] for item in assessment.drift]
-    if not assessment.listing_read:
-        notes.append("Cloudflare's token list was unreadable")
-    failing = (
-        assessment.threshold == EXPIRED
-        or assessment.cloudflare_status not in (None, "active")
-        or any(item.kind in ("missing_at_cloudflare", "vault_value_missing") for item in assessment.drift)
-    )
-    if failing:
-        state = "failing"
-    elif assessment.threshold is not None or assessment.reminder or assessment.drift:
-        state = "warning"
-    else:
-        state = "healthy" if assessment.listing_read else "unknown"
-    return TokenStatus(
-        checked_at=now, source="scan", state=state, expires_on=assessment.expires_on, summary="; ".join(notes)
     )
 
 
@@ -275,20 +187,31 @@ def stamp(moment: datetime) -> str:
 
 
 def scan(services: Services) -> ScanReport:
-    """One expiry scan: read once, assess every token, refresh statuses, post new findings once as a digest."""
+    """One scan: read once, check due values, assess every token, refresh statuses, post new findings once."""
     from workers.expiry_messages import render_digest  # imported here: it imports this module's types
 
-    now = services.now()
+    now, conn, settings = services.now(), services.redis, services.settings
     vault = read_vault(services)
-    listing, cloudflare_error = _list_cloudflare(services, vault)
-    rotated = last_rotations(services.redis, services.inventory.names)
-    levels = thresholds(services.settings.warn_days)
-    assessments = [
-        assess(gather_facts(token, vault, listing, rotated.get(token.name)), now, levels)
-        for token in services.inventory.tokens
-    ]
-    record_statuses(services.redis, {a.token.name: status_of(a, now) for a in assessments})
-    findings, claimed_keys = _claim(services.redis, assessments)
+    listing, cloudflare_error, pages = _list_cloudflare(services, vault)
+    rotated = last_rotations(conn, services.inventory.names)
+    levels = thresholds(settings.warn_days)
+    facts = [gather_facts(token, vault, listing, rotated.get(token.name)) for token in services.inventory.tokens]
+    assessments = [assess(f, now, levels) for f in facts]
+    checks = _value_checks(services, vault, facts, now, pages)
+    bot_used = record_bot_use(conn, list(checks), at=now) if checks else {}
+    previous = read_statuses(conn)
+    healths = {}
+    for f in facts:
+        name = f.token.name
+        revoked = bot_revocation(services, vault, f.token) if f.revoked else None
+        current = health.assess(health_watch.scan_facts(
+            f.token, vault, now=now, listing_read=f.listing_read, listed=f.listed, token_id=f.token_id,
+            revoked=revoked, check=checks.get(name), bot_used_at=bot_used.get(name)), services.inventory)
+        healths[name] = health.carry(previous.get(name), current)
+    record_statuses(conn, healths)
+    findings, claimed_keys = _claim(conn, assessments)
+    alerts, fixed, undo = health_watch.claim_alerts(conn, services.inventory.tokens, healths)
+    findings = dataclasses.replace(findings, alerts=tuple(alerts), fixed=tuple(fixed))
     posted: list[str] = []
     if findings:
         try:
@@ -296,7 +219,9 @@ def scan(services: Services) -> ScanReport:
                 posted.append(services.slack.post(text, blocks))
         except CftokenError:
             if not posted:  # nothing reached the channel: let the next scan post it
-                services.redis.delete(*claimed_keys)
+                if claimed_keys:
+                    conn.delete(*claimed_keys)
+                health_watch.undo_claims(conn, undo)
             raise
     return ScanReport(
         checked=len(assessments),
@@ -304,24 +229,46 @@ def scan(services: Services) -> ScanReport:
             f"{a.token.name}:{threshold_label(a.threshold)}" for a in findings.warnings if a.threshold is not None
         ),
         reminded=tuple(a.token.name for a in findings.reminders),
-        drifted=tuple(a.token.name for a in findings.drift),
+        problems=tuple(f"{a.token.name}:{a.problem.kind}" for a in findings.alerts),
+        fixed=tuple(f"{f.token.name}:{f.kind}" for f in findings.fixed),
         messages=tuple(posted),
         cloudflare_error=cloudflare_error,
+        value_checks=tuple(checks),
     )
 
 
-def _list_cloudflare(services: Services, vault: Vault) -> tuple[dict[str, CfToken] | None, str | None]:
-    """Cloudflare's tokens by id, or None and the reason when the list cannot be read (vault expiry still counts)."""
+def _value_checks(services: Services, vault: Vault, facts: Sequence[TokenFacts], now: datetime, pages: int
+                  ) -> dict[str, health_watch.ValueCheck]:
+    """Verify the values due their daily check, within the quota for this scan and the request budget."""
+    settings, conn = services.settings, services.redis
+    health_watch.count_requests(conn, now, pages)
+    candidates = [f.token.name for f in facts if f.has_value and not f.revoked and f.listed is not None
+                  and f.listed.status == "active"]
+    quota = health_watch.value_check_quota(len(candidates), settings.cftoken_scan_interval_minutes,
+                                           settings.cftoken_value_check_hours)
+    budget_left = settings.cftoken_cloudflare_budget - health_watch.requests_in_window(conn, now)
+    names = health_watch.choose_value_checks(
+        candidates, health_watch.last_value_checks(conn), now,
+        period=timedelta(hours=settings.cftoken_value_check_hours), quota=quota, budget_left=budget_left)
+    if not names:
+        return {}
+    with services.cloudflare(None) as cloudflare:
+        return health_watch.run_value_checks(conn, cloudflare, vault, names, now)
+
+
+def _list_cloudflare(services: Services, vault: Vault) -> tuple[dict[str, CfToken] | None, str | None, int]:
+    """Cloudflare's tokens by id (None and the reason when the list cannot be read), and the pages requested."""
     try:
         with management_client(services, vault) as cloudflare:
-            return {listed.id: listed for listed in cloudflare.list_tokens()}, None
+            tokens = cloudflare.list_tokens()
+            return {listed.id: listed for listed in tokens}, None, max(1, math.ceil(len(tokens) / PER_PAGE))
     except CftokenError as exc:
         log.warning("expiry scan could not read Cloudflare's token list: %s", exc)
-        return None, str(exc)
+        return None, str(exc), 1
 
 
 def _claim(conn: redis.Redis, assessments: Sequence[Assessment]) -> tuple[Findings, list[str]]:
-    """Claim each finding with one atomic SET (NX; GET for drift) in one pipeline; return what this scan won."""
+    """Claim each finding with one atomic SET NX in one pipeline; return what this scan won."""
     ttl = int(CLAIM_TTL.total_seconds())
     asked: list[tuple[str, Assessment, str, str | None]] = []  # (kind, assessment, key, drift fingerprint)
     for a in assessments:
@@ -329,27 +276,14 @@ def _claim(conn: redis.Redis, assessments: Sequence[Assessment]) -> tuple[Findin
             asked.append(("warning", a, warning_key(a.token.name, a.expires_on, a.threshold), None))
         if a.reminder is not None:
             asked.append(("reminder", a, reminder_key(a.token.name, a.reminder), None))
-        if a.drift and a.listing_read:  # half the facts are missing without Cloudflare: judge drift later
-            asked.append(("drift", a, drift_key(a.token.name), drift_fingerprint(a.drift)))
     pipe = conn.pipeline(transaction=False)
-    for _, _, key, fingerprint in asked:
-        if fingerprint is not None:
-            pipe.set(key, fingerprint, ex=ttl, get=True)  # answers the fingerprint posted before, if any
-        else:
-            pipe.set(key, "1", nx=True, ex=ttl)
-    for a in assessments:
-        if not a.drift and a.listing_read:
-            pipe.delete(drift_key(a.token.name))  # drift gone: a recurrence is news again
-    answers = pipe.execute()[: len(asked)]
-    won: dict[str, list[Assessment]] = {"warning": [], "reminder": [], "drift": []}
+    for _, _, key, _ in asked:
+        pipe.set(key, "1", nx=True, ex=ttl)
+    answers = pipe.execute() if asked else []
+    won: dict[str, list[Assessment]] = {"warning": [], "reminder": []}
     keys: list[str] = []
-    for (kind, assessment, key, fingerprint), answer in zip(asked, answers, strict=True):
-        new = (answer is None or _text(answer) != fingerprint) if fingerprint is not None else bool(answer)
-        if new:
+    for (kind, assessment, key, _), answer in zip(asked, answers, strict=True):
+        if answer:
             won[kind].append(assessment)
             keys.append(key)
-    return Findings(tuple(won["warning"]), tuple(won["reminder"]), tuple(won["drift"])), keys
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return Findings(tuple(won["warning"]), tuple(won["reminder"])), keys

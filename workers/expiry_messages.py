@@ -1,29 +1,36 @@
-"""Pure Block Kit for the expiry scan's digest: one section per token with a Request roll button, then drift."""
+"""Pure Block Kit for the scan's digest: new health problems (each with the button for its next step), fixes,
+then expiry warnings and cadence reminders (each with a Request roll button)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.health import ACTION_LABELS, STATE_ICONS, age_text, facts_age_text
 from domain.inventory import Inventory, Token
 from domain.messages import Blocks, Message, clock_time, escape, time_left_text, zones_text
 from workers.expiry import EXPIRED, Assessment, Findings, stamp
+from workers.health_watch import Alert, Fixed
 
 MAX_BLOCKS = 50  # Slack's limit per message; a bigger digest continues in a second message
 MAX_TEXT = 3000  # Slack's limit per section text
-DRIFT_LINES_PER_SECTION = 12
+FIXED_LINES_PER_SECTION = 12
 REQUEST_ROLL = "request_roll"
+ACTION_IDS = {"roll": REQUEST_ROLL, "verify": "request_verify", "revoke": "request_revoke"}
 
 
 def render_digest(
     findings: Findings, inventory: Inventory, now: datetime, *, cloudflare_error: str | None = None
 ) -> list[Message]:
     """Everything one scan found, as one message (more only past Slack's 50-block limit)."""
-    warnings = sorted(findings.warnings, key=lambda a: a.time_left or timedelta(0))
-    blocks: Blocks = [_section(_headline(findings))]
+    told_expired = {a.token.name for a in findings.alerts if a.problem.kind == "expired"}
+    warnings = sorted((a for a in findings.warnings if not (a.threshold == EXPIRED and a.token.name in told_expired)),
+                      key=lambda a: a.time_left or timedelta(0))
+    blocks: Blocks = [_section(_headline(findings, warnings))]
+    blocks += [_alert_section(alert, inventory, now) for alert in findings.alerts]
+    blocks += _fixed_sections(findings.fixed, now)
     blocks += [_token_section(_warning_text(a), a.token, inventory) for a in warnings]
     blocks += [_token_section(_reminder_text(a, now), a.token, inventory) for a in findings.reminders]
-    blocks += _drift_sections(findings.drift)
     if cloudflare_error:
         blocks.append(
             _context(
@@ -53,18 +60,58 @@ def request_roll_button(name: str) -> dict[str, Any]:
     }
 
 
-def _headline(findings: Findings) -> str:
-    expired = sum(1 for a in findings.warnings if a.threshold == EXPIRED)
+def action_button(action: str, name: str) -> dict[str, Any]:
+    """The button for a problem's next step: Request roll, Verify or Request revoke (the value is the name)."""
+    return {"type": "button", "action_id": ACTION_IDS[action], "value": name,
+            "text": {"type": "plain_text", "text": ACTION_LABELS[action]}}
+
+
+def _headline(findings: Findings, warnings: list[Assessment]) -> str:
+    expired = sum(1 for a in warnings if a.threshold == EXPIRED)
     parts = []
-    if len(findings.warnings) - expired:
-        parts.append(f"{len(findings.warnings) - expired} expiring soon")
+    if findings.alerts:
+        tokens = len({a.token.name for a in findings.alerts})
+        parts.append(f"{len(findings.alerts)} new problem{'s' * (len(findings.alerts) != 1)} on {tokens} "
+                     f"token{'s' * (tokens != 1)}")
+    if findings.fixed:
+        parts.append(f"{len(findings.fixed)} fixed")
+    if len(warnings) - expired:
+        parts.append(f"{len(warnings) - expired} expiring soon")
     if expired:
         parts.append(f"{expired} expired")
     if findings.reminders:
         parts.append(f"{len(findings.reminders)} due for rotation")
-    if findings.drift:
-        parts.append(f"drift on {len(findings.drift)}")
     return ":alarm_clock: *Cloudflare token check*: " + ", ".join(parts)
+
+
+def _alert_section(alert: Alert, inventory: Inventory, now: datetime) -> dict[str, Any]:
+    """One new problem: what, its runbook step, how old the facts are, and the button for the next step."""
+    problem, name = alert.problem, alert.token.name
+    text = (f"{STATE_ICONS[problem.severity]} *{name}* — {escape(problem.detail)}\n↳ _Next:_ "
+            f"{escape(problem.next_step)}\n_seen by {problem.seen_by} {age_text(now - problem.seen_at)} · "
+            f"{facts_age_text(alert.health, now)}_") + _facts(alert.token)
+    action = problem.action
+    if action == "roll" and inventory.is_management(alert.token):
+        action = "verify"  # the bot cannot roll the management token (failure mode D)
+    if action == "none":
+        return _section(text)
+    return {**_section(text), "accessory": action_button(action, name)}
+
+
+def _fixed_sections(fixed: tuple[Fixed, ...], now: datetime) -> Blocks:
+    lines = [f"✅ *{f.token.name}*: {KIND_WORDS.get(f.kind, f.kind)} — fixed (cleared by the {f.health.source} at "
+             f"{clock_time(f.health.checked_at)}; now {f.health.state})" for f in fixed]
+    chunks = [lines[i : i + FIXED_LINES_PER_SECTION] for i in range(0, len(lines), FIXED_LINES_PER_SECTION)]
+    return [_section("\n".join(chunk)) for chunk in chunks]
+
+
+KIND_WORDS = {
+    "compromised": "marked compromised at Cloudflare", "deleted": "gone from Cloudflare", "disabled": "disabled",
+    "expired": "expired", "vault_missing": "no value in the vault", "value": "vault value out of step",
+    "probe": "job probe refused", "zones": "zones differ from the inventory",
+    "permissions": "permissions differ from the inventory", "ip": "IP condition differs from the inventory",
+    "companions": "companion drift",
+}
 
 
 def _warning_text(assessment: Assessment) -> str:
@@ -101,15 +148,6 @@ def _token_section(text: str, token: Token, inventory: Inventory) -> dict[str, A
     return {**_section(text), "accessory": request_roll_button(token.name)}
 
 
-def _drift_sections(drifting: tuple[Assessment, ...]) -> Blocks:
-    lines = [f"• *{a.token.name}*: {escape(item.detail)}" for a in drifting for item in a.drift]
-    if not lines:
-        return []
-    title = ":mag: *Drift*: the vault, the inventory and Cloudflare disagree\n"
-    chunks = [lines[i : i + DRIFT_LINES_PER_SECTION] for i in range(0, len(lines), DRIFT_LINES_PER_SECTION)]
-    return [_section((title if n == 0 else "") + "\n".join(chunk)) for n, chunk in enumerate(chunks)]
-
-
 def _fallback(warnings: list[Assessment], findings: Findings) -> str:
     parts = [
         f"{a.token.name} expired"
@@ -118,8 +156,8 @@ def _fallback(warnings: list[Assessment], findings: Findings) -> str:
         for a in warnings
     ]
     parts += [f"{a.token.name} is due for rotation" for a in findings.reminders]
-    if findings.drift:
-        parts.append("drift on " + ", ".join(a.token.name for a in findings.drift))
+    parts = [f"{a.token.name}: {a.problem.detail}" for a in findings.alerts] + parts
+    parts += [f"{f.token.name}: {KIND_WORDS.get(f.kind, f.kind)} fixed" for f in findings.fixed]
     return _clip("Cloudflare token check: " + "; ".join(parts), 0, limit=1000)
 
 

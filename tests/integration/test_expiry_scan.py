@@ -53,6 +53,8 @@ def labels_for(world: World, name: str) -> list[str]:
     found = []
     for message in digests(world):
         for section in sections_about(message, name):
+            if section["text"]["text"].startswith("✅"):
+                continue  # a fix, not a warning
             match = _LABEL.search(section["text"]["text"])
             if match:
                 found.append(f"{match[1]}d" if match[1] else "expired")
@@ -92,7 +94,10 @@ def roll_like_the_bot(world: World, services: Services, name: str, days: int) ->
     with management_client(services, read_vault(services)) as cloudflare:
         token_id = world.token_ids[name]
         value = cloudflare.roll(token_id)
-        cloudflare.update_token(cloudflare.get_token(token_id), expires_on=expires_on)
+        current = cloudflare.get_token(token_id)
+        if current.status == "expired":  # as the bot's roll does: a new expiry revives it
+            current = current.model_copy(update={"status": "active"})
+        cloudflare.update_token(current, expires_on=expires_on)
     world.put(name, value.get_secret_value())
     world.put(name + "__EXPIRES_AT", iso(expires_on))
     record_rotation(services.redis, name, at=now)
@@ -118,6 +123,8 @@ def test_walk_to_expiry_posts_each_threshold_once_and_a_roll_starts_the_cycle_af
     roll_like_the_bot(world, services, PAGES, days=90)
     scan_twice(services)
     assert labels_for(world, PAGES) == ["14d", "7d", "3d", "1d", "expired"]
+    transcript = world.slack.channel_transcript(CHANNEL)
+    assert transcript.count(f"✅ *{PAGES}*: expired — fixed") == 1
 
     world.clock.advance(timedelta(days=76, minutes=1))
     scan_twice(services)
@@ -141,8 +148,12 @@ def test_warnings_found_in_one_scan_go_out_as_one_message_with_a_button_per_toke
     (message,) = digests(world)
     assert sorted(report.warned) == ["CF_ACCESS_MGMT:14d", "CF_DNS_EDIT_GETRAXX_COM:expired",
                                      "CF_PAGES_DEPLOY:expired", "CF_WAF_EDIT_RAXX_APP:1d"]
+    assert sorted(report.problems) == ["CF_DNS_EDIT_GETRAXX_COM:expired", "CF_PAGES_DEPLOY:expired"]
     buttons = [b["accessory"] for b in message.blocks if "accessory" in b]
-    assert [b["value"] for b in buttons] == ["CF_PAGES_DEPLOY", "CF_DNS_EDIT_GETRAXX_COM", "CF_WAF_EDIT_RAXX_APP"]
+    # the expired ones as health problems (said once, not again as a threshold), then the warning
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("request_roll", "CF_DNS_EDIT_GETRAXX_COM"), ("request_roll", "CF_PAGES_DEPLOY"),
+        ("request_roll", "CF_WAF_EDIT_RAXX_APP")]
     assert sections_about(message, "CF_ACCESS_MGMT")  # shown, without a button: the bot never rolls it
     transcript = world.slack.channel_transcript(CHANNEL)
     assert "*CF_WAF_EDIT_RAXX_APP* expires in *11 h* (1-day warning)" in transcript
@@ -183,7 +194,7 @@ def test_a_warning_whose_post_failed_is_posted_by_the_next_scan(world, services)
     assert labels_for(world, PAGES) == ["1d"]
 
 
-def test_drift_is_reported_once_in_the_digest_and_again_when_it_changes(world, services):
+def test_companion_drift_deletion_and_a_missing_value_are_posted_once_and_again_when_they_change(world, services):
     world.put("CF_DNS_EDIT_GETRAXX_COM__EXPIRES_AT", "2030-01-01T00:00:00Z")
     world.put("CF_WAF_EDIT_RAXX_APP__TOKEN_ID", "e" * 32)
     world.cloudflare.remove(world.token_ids[PAGES])
@@ -194,18 +205,18 @@ def test_drift_is_reported_once_in_the_digest_and_again_when_it_changes(world, s
 
     (message,) = digests(world)
     text = world.slack.as_text(message)
-    assert sorted(report.drifted) == ["CF_DNS_EDIT_GETRAXX_COM", "CF_PAGES_DEPLOY", "CF_PAGES_READ",
-                                      "CF_WAF_EDIT_RAXX_APP"]
-    assert "CF_DNS_EDIT_GETRAXX_COM__EXPIRES_AT says 2030-01-01 00:00 UTC; Cloudflare says" in text
+    assert sorted(report.problems) == ["CF_DNS_EDIT_GETRAXX_COM:companions", "CF_PAGES_DEPLOY:deleted",
+                                       "CF_PAGES_READ:vault_missing", "CF_WAF_EDIT_RAXX_APP:companions"]
+    assert "CF_DNS_EDIT_GETRAXX_COM__EXPIRES_AT says 2030-01-01T00:00:00Z; Cloudflare says" in text
     assert f"CF_WAF_EDIT_RAXX_APP__TOKEN_ID is {'e' * 32} but the inventory says d0cf0ade" in text
-    assert f"Cloudflare has no token with id {world.token_ids[PAGES]}" in text
-    assert "CF_PAGES_READ has no value in the vault" in text
+    assert f"gone from Cloudflare: no token with id {world.token_ids[PAGES]}" in text
+    assert "no value in the vault at /MooseQuest/cloudflare (env prod)" in text
 
     world.put("CF_DNS_EDIT_GETRAXX_COM__EXPIRES_AT", "2031-01-01T00:00:00Z")
     scan_twice(services)
 
     assert len(digests(world)) == 2
-    assert "2031-01-01 00:00 UTC" in world.slack.as_text(digests(world)[-1])
+    assert "2031-01-01T00:00:00Z" in world.slack.as_text(digests(world)[-1])
     assert "CF_WAF_EDIT_RAXX_APP" not in world.slack.as_text(digests(world)[-1])
 
 
@@ -248,7 +259,8 @@ def test_the_scan_refreshes_the_status_list_shows_for_every_token(world, service
     statuses = read_statuses(services.redis)
     assert set(statuses) == set(services.inventory.names)
     assert {s.source for s in statuses.values()} == {"scan"}
-    assert (statuses[PAGES].state, statuses[PAGES].summary) == ("warning", "7-day warning")
+    assert statuses[PAGES].state == "warning"
+    assert statuses[PAGES].summary.startswith("expires ") and statuses[PAGES].summary.endswith("(4 days left)")
     assert statuses[PAGES].expires_on == world.expires_on(PAGES)
     assert statuses["CF_WAF_EDIT_RAXX_APP"].state == "healthy"
 
@@ -321,12 +333,13 @@ def list_pages_requested(world: World) -> int:
     return sum(1 for method, path in world.cloudflare.requests if (method, path) == ("GET", TOKEN_LIST))
 
 
-def test_one_scan_of_the_seeded_world_reads_the_vault_once_and_the_token_list_once(world, services):
-    scan(services)
+def test_one_scan_of_the_seeded_world_reads_the_vault_once_the_token_list_once_and_one_value(world, services):
+    report = scan(services)
 
     assert world.infisical.count("GET", "/api/v4/secrets") == 1
     assert list_pages_requested(world) == 1
-    assert world.cloudflare.count(prefix=TOKEN_LIST + "/") == 0  # no request per token
+    assert report.value_checks == ("CF_WAF_EDIT_RAXX_APP",)  # 5 tokens, 24 scans a day: one value per scan
+    assert world.cloudflare.count(prefix=TOKEN_LIST + "/") == 1 == world.cloudflare.count("GET", TOKEN_LIST + "/verify")
     print(f"\nseeded world: vault reads 1, Cloudflare list pages {list_pages_requested(world)}")
 
 
@@ -354,7 +367,8 @@ def test_one_scan_of_500_tokens_reads_the_vault_once_and_the_token_list_once_per
         assert big.infisical.count("GET", "/api/v4/secrets") == 1
         assert list_pages_requested(big) == full_pages  # 10 full pages; total_pages says there is no 11th
         assert short_page == 0
-        assert big.cloudflare.count(prefix=TOKEN_LIST + "/") == 0
+        assert len(report.value_checks) == 21  # 500 values over 24 hourly scans
+        assert big.cloudflare.count(prefix=TOKEN_LIST + "/") == 21 == big.cloudflare.count("GET", TOKEN_LIST + "/verify")
         assert len(report.warned) == 50 and len(report.messages) == 2  # past Slack's 50 blocks: two messages
         assert len(read_statuses(services.redis)) == 500
         print(f"\n500 tokens: vault reads 1, Cloudflare list pages {list_pages_requested(big)}, "
@@ -363,7 +377,7 @@ def test_one_scan_of_500_tokens_reads_the_vault_once_and_the_token_list_once_per
         big.stop()
 
 
-def test_drift_is_not_judged_again_while_cloudflare_cannot_be_read(world, services):
+def test_a_deletion_is_kept_not_cleared_while_cloudflare_cannot_be_read(world, services):
     world.cloudflare.remove(world.token_ids[PAGES])
     scan(services)
     world.cloudflare.faults.fail_next(TOKEN_LIST, 50, "500")
@@ -374,10 +388,10 @@ def test_drift_is_not_judged_again_while_cloudflare_cannot_be_read(world, servic
 
     assert outage.cloudflare_error is not None
     assert len(digests(world)) == 1
-    assert read_statuses(services.redis)[PAGES].summary == "missing at Cloudflare"
+    assert read_statuses(services.redis)[PAGES].summary.startswith("gone from Cloudflare")
 
 
-def test_a_token_the_bot_revoked_is_not_reported_as_drift_or_expiring(world, services):
+def test_a_token_the_bot_revoked_reads_as_revoked_not_as_a_problem_or_expiring(world, services):
     from tests.integration.scenarios import approved_request
     from workers.revocation import revoke_token
 
@@ -386,5 +400,6 @@ def test_a_token_the_bot_revoked_is_not_reported_as_drift_or_expiring(world, ser
 
     report = scan(services)
 
-    assert "CF_PAGES_DEPLOY" not in report.drifted
+    assert not any(p.startswith("CF_PAGES_DEPLOY") for p in report.problems)
+    assert read_statuses(services.redis)["CF_PAGES_DEPLOY"].state == "revoked"
     assert not any(w.startswith("CF_PAGES_DEPLOY") for w in report.warned)

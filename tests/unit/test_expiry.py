@@ -19,11 +19,8 @@ from workers.expiry import (
     Reminder,
     assess,
     cadence_reminder,
-    detect_drift,
-    drift_fingerprint,
     gather_facts,
     reminder_key,
-    status_of,
     threshold_for,
     thresholds,
     warning_key,
@@ -60,7 +57,7 @@ def assessment_of(token: Token, days_left: float | None, **changes: object) -> A
     values: dict[str, object] = {
         "token": token, "expires_on": expires_on, "time_left": expires_on - NOW if expires_on else None,
         "threshold": threshold_for(expires_on - NOW, LEVELS) if expires_on else None, "reminder": None,
-        "drift": (), "cloudflare_status": "active", "listing_read": True,
+        "cloudflare_status": "active", "listing_read": True,
     }
     values.update(changes)
     return Assessment(**values)  # type: ignore[arg-type]
@@ -108,14 +105,6 @@ def test_a_moved_expiry_gives_fresh_warning_keys():
     after = warning_key("CF_PAGES_DEPLOY", datetime(2026, 8, 30, tzinfo=UTC), 14)
 
     assert before != after
-
-
-def test_drift_fingerprint_ignores_order_and_follows_the_details():
-    facts = gather_facts(WAF, waf_vault(token_id="f" * 32), {}, None)
-    drift = detect_drift(facts)
-
-    assert drift_fingerprint(drift) == drift_fingerprint(tuple(reversed(drift)))
-    assert drift_fingerprint(drift) != drift_fingerprint(drift[:1])
 
 
 def test_no_reminder_before_the_cadence_has_run_out():
@@ -184,99 +173,6 @@ def test_time_left_falls_back_to_expires_at_when_cloudflare_could_not_be_read():
     assessment = assess(gather_facts(WAF, waf_vault(NOW - timedelta(hours=1)), None, None), NOW, LEVELS)
 
     assert assessment.threshold == EXPIRED
-    assert assessment.drift == ()
-
-
-def test_agreeing_vault_inventory_and_cloudflare_have_no_drift():
-    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=10))
-
-    assert detect_drift(gather_facts(WAF, waf_vault(), {WAF_ID: record}, None)) == ()
-
-
-def test_expires_at_within_a_minute_of_cloudflare_is_not_drift():
-    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=10, seconds=30))
-
-    assert detect_drift(gather_facts(WAF, waf_vault(), {WAF_ID: record}, None)) == ()
-
-
-def test_expires_at_disagreeing_with_cloudflare_is_drift_naming_both_times():
-    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=40))
-
-    (drift,) = detect_drift(gather_facts(WAF, waf_vault(NOW + timedelta(days=10)), {WAF_ID: record}, None))
-
-    assert drift.kind == "expires_at"
-    assert "2026-05-14 12:00 UTC" in drift.detail and "Cloudflare says 2026-06-13 12:00 UTC" in drift.detail
-
-
-def test_missing_expires_at_while_cloudflare_has_an_expiry_is_drift():
-    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=40))
-
-    (drift,) = detect_drift(gather_facts(WAF, waf_vault(expires_at=None), {WAF_ID: record}, None))
-
-    assert drift.kind == "expires_at" and "is missing" in drift.detail
-
-
-def test_unreadable_expires_at_is_drift_that_does_not_echo_the_text():
-    vault = vault_of(CF_WAF_EDIT_RAXX_APP="v", CF_WAF_EDIT_RAXX_APP__EXPIRES_AT="cfut_pasted_by_mistake")
-
-    (drift,) = detect_drift(gather_facts(WAF, vault, None, None))
-
-    assert drift.kind == "expires_at"
-    assert "cfut_pasted_by_mistake" not in drift.detail
-
-
-def test_token_id_disagreeing_with_the_inventory_is_drift():
-    record = listed(WAF_ID, WAF.name, NOW + timedelta(days=10))
-
-    drift = detect_drift(gather_facts(WAF, waf_vault(token_id="e" * 32), {WAF_ID: record}, None))
-
-    assert [d.kind for d in drift] == ["token_id"]
-    assert "e" * 32 in drift[0].detail and WAF_ID in drift[0].detail
-
-
-def test_a_token_cloudflare_does_not_list_is_missing_at_cloudflare():
-    drift = detect_drift(gather_facts(WAF, waf_vault(), {}, None))
-
-    assert [d.kind for d in drift] == ["missing_at_cloudflare"]
-
-
-def test_a_token_with_no_id_anywhere_is_missing_at_cloudflare():
-    vault = vault_of(CF_PAGES_DEPLOY="v")
-
-    (drift,) = detect_drift(gather_facts(PAGES, vault, {}, None))
-
-    assert drift.kind == "missing_at_cloudflare" and "no token id" in drift.detail
-
-
-def test_nothing_is_missing_at_cloudflare_when_its_list_could_not_be_read():
-    assert detect_drift(gather_facts(WAF, waf_vault(), None, None)) == ()
-
-
-def test_a_missing_vault_value_is_drift():
-    record = listed(PAGES_ID, PAGES.name, None)
-    vault = vault_of(CF_PAGES_DEPLOY__TOKEN_ID=PAGES_ID)
-
-    drift = detect_drift(gather_facts(PAGES, vault, {PAGES_ID: record}, None))
-
-    assert [d.kind for d in drift] == ["vault_value_missing"]
-
-
-@pytest.mark.parametrize(
-    ("assessment", "state", "summary"),
-    [
-        (assessment_of(WAF, 40), "healthy", ""),
-        (assessment_of(WAF, 6), "warning", "7-day warning"),
-        (assessment_of(WAF, -1), "failing", "expired"),
-        (assessment_of(WAF, None, reminder=Reminder(NOW, NOW, 1)), "warning", "rotation due"),
-        (assessment_of(WAF, 40, cloudflare_status="disabled"), "failing", "disabled at Cloudflare"),
-        (assessment_of(WAF, 40, listing_read=False), "unknown", "Cloudflare's token list was unreadable"),
-    ],
-)
-def test_status_reflects_the_findings(assessment: Assessment, state: str, summary: str):
-    status = status_of(assessment, NOW)
-
-    assert (status.state, status.summary, status.source, status.checked_at) == (state, summary, "scan", NOW)
-    assert status.expires_on == assessment.expires_on
 
 
 def sections(blocks: list[dict]) -> list[dict]:
@@ -325,18 +221,6 @@ def test_a_cadence_reminder_section_names_the_last_rotation_and_has_a_button():
     assert "2026-02-02 12:00 UTC (91 days ago)" in section["text"]["text"]
     assert section["accessory"]["value"] == "CF_PAGES_READ"
     assert "CF_PAGES_READ is due for rotation" in text
-
-
-def test_drift_is_listed_in_its_own_section_of_the_same_message():
-    drifting = gather_facts(WAF, waf_vault(token_id="e" * 32), {}, None)
-    findings = Findings(warnings=(assessment_of(PAGES, 2),),
-                        drift=(assessment_of(WAF, 10, drift=detect_drift(drifting)),))
-
-    ((_, blocks),) = render_digest(findings, INVENTORY, NOW)
-
-    drift = next(s["text"]["text"] for s in sections(blocks) if s["text"]["text"].startswith(":mag: *Drift*"))
-    assert "• *CF_WAF_EDIT_RAXX_APP*: CF_WAF_EDIT_RAXX_APP__TOKEN_ID is eeee" in drift
-    assert "• *CF_WAF_EDIT_RAXX_APP*: Cloudflare has no token with id" in drift
 
 
 def test_inventory_text_is_escaped_in_the_digest():

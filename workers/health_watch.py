@@ -1,0 +1,211 @@
+"""The scan's health watch: each token's Health from the scan's readings, daily value checks within a budget, and
+the alert ledger that posts each problem once and its fix once.
+
+Value checks: whether the vault's value still works needs one `GET /user/tokens/verify` per token. Each token is
+checked at most once per CFTOKEN_VALUE_CHECK_HOURS, the oldest first, spread evenly over the scans of that period,
+and never beyond the request budget: CFTOKEN_CLOUDFLARE_BUDGET requests per five minutes (default 120, a tenth of
+Cloudflare's 1,200 per user), counted in Redis for every Cloudflare request the bot makes (scan, verify).
+
+Redis keys (timestamps, counters and fingerprints; never a token value):
+    cftoken:value-checked           hash NAME → epoch of the last value check
+    cftoken:cf-requests:<window>    requests the bot sent Cloudflare in one five-minute window
+    cftoken:alerted:<NAME>          hash problem kind → fingerprint of the problem last posted
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import redis
+from pydantic import SecretStr
+
+from domain.cloudflare_tokens import Verification
+from domain.errors import CftokenError, RateLimited, TokenInvalid
+from domain.health import Health, HealthFacts, Problem, RevokedByBot
+from domain.inventory import Token
+from domain.vault import Vault
+from workers.clients.cloudflare import CloudflareClient
+
+CLOUDFLARE_LIMIT = 1200  # requests per five minutes per user (Cloudflare's documented global limit)
+WINDOW = timedelta(minutes=5)
+VALUE_CHECKED_KEY = "cftoken:value-checked"
+REQUESTS_PREFIX = "cftoken:cf-requests:"
+ALERTED_PREFIX = "cftoken:alerted:"
+NOT_ALERTED = frozenset({"expiring", "revoked"})  # expiry thresholds and the revoke result already say these
+
+
+@dataclass(frozen=True)
+class ValueCheck:
+    accepted: bool
+    token_id: str | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A problem the channel has not been told about yet."""
+
+    token: Token
+    problem: Problem
+    health: Health
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A problem the channel was told about that a check able to see it no longer finds."""
+
+    token: Token
+    kind: str
+    health: Health
+
+
+def value_check_quota(tokens: int, interval_minutes: int, period_hours: int) -> int:
+    """Checks per scan so that every token's value is verified once per period, spread evenly over its scans."""
+    if period_hours <= 0 or tokens == 0:
+        return 0
+    scans = max(1, (period_hours * 60) // interval_minutes)
+    return math.ceil(tokens / scans)
+
+
+def choose_value_checks(candidates: Sequence[str], last_checked: Mapping[str, datetime], now: datetime, *,
+                        period: timedelta, quota: int, budget_left: int) -> list[str]:
+    """The tokens to verify this scan: due ones (unchecked for a period), oldest first, within quota and budget."""
+    never = datetime.min.replace(tzinfo=UTC)
+    due = [name for name in candidates if now - last_checked.get(name, never) >= period]
+    due.sort(key=lambda name: last_checked.get(name, never))
+    return due[: max(0, min(quota, budget_left))]
+
+
+def window_key(now: datetime) -> str:
+    return f"{REQUESTS_PREFIX}{int(now.timestamp() // WINDOW.total_seconds())}"
+
+
+def count_requests(conn: redis.Redis, now: datetime, requests: int) -> None:
+    """Add `requests` Cloudflare requests to the current five-minute window's count."""
+    if requests <= 0:
+        return
+    key = window_key(now)
+    pipe = conn.pipeline(transaction=False)
+    pipe.incrby(key, requests)
+    pipe.expire(key, int(WINDOW.total_seconds() * 3))
+    pipe.execute()
+
+
+def requests_in_window(conn: redis.Redis, now: datetime) -> int:
+    """Requests counted in this window and the previous one: an upper bound for any five-minute span ending now."""
+    previous = now - WINDOW
+    values = conn.mget([window_key(now), window_key(previous)])
+    return sum(int(v) for v in values if v is not None)
+
+
+def last_value_checks(conn: redis.Redis) -> dict[str, datetime]:
+    stored = conn.hgetall(VALUE_CHECKED_KEY)
+    return {_text(name): datetime.fromtimestamp(float(at), tz=UTC) for name, at in stored.items()}
+
+
+def run_value_checks(conn: redis.Redis, cloudflare: CloudflareClient, vault: Vault, names: Sequence[str],
+                     now: datetime) -> dict[str, ValueCheck]:
+    """Verify each token's vault value with Cloudflare; stop at a rate limit or outage (the rest wait)."""
+    done: dict[str, ValueCheck] = {}
+    for name in names:
+        value: SecretStr = vault.values[name]
+        try:
+            answer = cloudflare.verify(value)
+            done[name] = ValueCheck(answer.status == "active", answer.id if isinstance(answer, Verification) else None)
+        except TokenInvalid:
+            done[name] = ValueCheck(False, None)
+        except (RateLimited, CftokenError):
+            break
+    if done:
+        conn.hset(VALUE_CHECKED_KEY, mapping={name: str(now.timestamp()) for name in done})
+    count_requests(conn, now, len(done))
+    return done
+
+
+def scan_facts(token: Token, vault: Vault, *, now: datetime, listing_read: bool, listed, token_id: str | None,
+               revoked: RevokedByBot | None, check: ValueCheck | None, bot_used_at: datetime | None) -> HealthFacts:
+    """The scan's readings of one token in the health model's terms."""
+    value = vault.values.get(token.name)
+    return HealthFacts(
+        token=token, now=now, source="scan", seen_by="scan", vault_path=vault.path,
+        vault_environment=vault.environment, vault_read=True,
+        value_present=value is not None and bool(value.get_secret_value().strip()), revoked=revoked,
+        expires_at_text=vault.text(token.companion("__EXPIRES_AT")) or None,
+        token_id_text=vault.text(token.companion("__TOKEN_ID")) or None,
+        scopes_text=vault.text(token.companion("__SCOPES")) or None,
+        record_read=listing_read and token_id is not None, record=listed, token_id=token_id,
+        value_checked=check is not None, value_accepted=bool(check and check.accepted),
+        value_token_id=check.token_id if check else None, bot_used_at=bot_used_at,
+    )
+
+
+def fingerprint(problem: Problem) -> str:
+    """The same problem is posted once; a changed one (e.g. another extra zone) is news again."""
+    return hashlib.sha256(f"{problem.kind}:{problem.detail}".encode()).hexdigest()[:16]
+
+
+_CLAIM = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def claim_alerts(conn: redis.Redis, tokens: Sequence[Token], healths: Mapping[str, Health]
+                 ) -> tuple[list[Alert], list[Fixed], list[tuple[str, str, str | None]]]:
+    """Claim, atomically per problem, each new problem and each fix against the ledger (two scans at once post
+    each once); returns what this scan won and how to undo the claims if nothing reaches the channel."""
+    pipe = conn.pipeline(transaction=False)
+    for token in tokens:
+        pipe.hgetall(ALERTED_PREFIX + token.name)
+    ledgers = pipe.execute()
+    script = conn.register_script(_CLAIM)
+    asked: list[tuple[Token, str, Problem | None]] = []
+    pipe = conn.pipeline(transaction=False)
+    for token, ledger in zip(tokens, ledgers, strict=True):
+        health = healths[token.name]
+        posted = {_text(k): _text(v) for k, v in ledger.items()}
+        current = {p.kind: p for p in health.problems if p.kind not in NOT_ALERTED}
+        for kind, problem in current.items():
+            if posted.get(kind) != fingerprint(problem):
+                script(keys=[ALERTED_PREFIX + token.name], args=[kind, fingerprint(problem)], client=pipe)
+                asked.append((token, kind, problem))
+        for kind in posted:
+            if kind not in current:
+                pipe.hdel(ALERTED_PREFIX + token.name, kind)
+                asked.append((token, kind, None))
+    answers = pipe.execute() if asked else []
+    alerts: list[Alert] = []
+    fixed: list[Fixed] = []
+    undo: list[tuple[str, str, str | None]] = []
+    for (token, kind, problem), won in zip(asked, answers, strict=True):
+        if not won:
+            continue
+        health = healths[token.name]
+        if problem is not None:
+            alerts.append(Alert(token, problem, health))
+            undo.append((token.name, kind, None))
+        else:
+            previous = next((_text(v) for k, v in ledgers[tokens.index(token)].items() if _text(k) == kind), None)
+            undo.append((token.name, kind, previous))
+            if health.state != "revoked":  # a revoke ends a token's problems; its result already said so
+                fixed.append(Fixed(token, kind, health))
+    return alerts, fixed, undo
+
+
+def undo_claims(conn: redis.Redis, undo: Sequence[tuple[str, str, str | None]]) -> None:
+    """Nothing reached the channel: give the claims back so the next scan posts them."""
+    pipe = conn.pipeline(transaction=False)
+    for name, kind, previous in undo:
+        if previous is None:
+            pipe.hdel(ALERTED_PREFIX + name, kind)
+        else:
+            pipe.hset(ALERTED_PREFIX + name, kind, previous)
+    pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
