@@ -172,7 +172,7 @@ def on_request_verify(ack, body: dict, respond: Respond, client: WebClient, cont
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
-        check_channel(body["channel"]["id"], deps.settings.cftoken_channel_id)
+        check_origin(click_origin(body), expected_origin(context, deps))
         token = _clicked_token(deps, body)
         message, _ = queue_verify(Command("verify", token, ""), body["user"]["id"], deps, client)
         if message is not None:
@@ -184,7 +184,7 @@ def on_request_revoke(ack, body: dict, respond: Respond, client: WebClient, cont
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
-        check_channel(body["channel"]["id"], deps.settings.cftoken_channel_id)
+        check_origin(click_origin(body), expected_origin(context, deps))
         command = Command("revoke", _clicked_token(deps, body), REQUEST_REVOKE_REASON)
         _, post_request = open_for_approval(command, body["user"]["id"], deps, client)
         assert post_request is not None
