@@ -177,8 +177,8 @@ class StepMachine:
             except RequestNotFound:
                 self.request_lost = True
         icon = "✅" if ok else "❌"
-        note = (f"\n(Redis lost the bot's records of request `{self.request.id}` mid-way, so the approval message "
-                "above had stopped updating. See README 'Redis'.)")
+        note = (f"\n(Redis lost the bot's records of request `{self.request.id}` mid-way; the worker finished from "
+                "what it held in memory. See README 'Redis'.)")
         text, blocks = render_interrupted(f"{icon} {result}{note}", self.token.name, reroll=reroll)
         post(self.services, text, thread_ts=None, blocks=blocks)
         state = "succeeded" if ok else "failed"
@@ -207,7 +207,7 @@ class StepMachine:
             self.checkpoint.finish(now=self.services.now())
         elif decided == "operator":
             self.conclude(ok=False, result=(
-                f"{name} needs an operator: {step.label} was refused: {why}\n{self.where(step)}{runbook}"
+                f"{name} needs an operator: {step.label} was refused: {why}\n{self.where(step, ending=True)}{runbook}"
             ), reroll=self.verb == "Roll")
             self.checkpoint.finish(now=self.services.now())
         elif decided == "follow-up":
@@ -223,7 +223,7 @@ class StepMachine:
             post(self.services, text + runbook, thread_ts=None)
         remember_paused(self, step)
 
-    def where(self, step: Step) -> str:
+    def where(self, step: Step, *, ending: bool = False) -> str:
         """Which value is where, stopped before `step` (the table's words; a machine may add what it holds)."""
         return step.where
 

@@ -203,10 +203,12 @@ class Rotation(StepMachine):
             return False
         return int(self.checkpoint.get("rolls") or 0) == 1 and _vault_value_still_live(self.services, self.token)
 
-    def where(self, step: Step) -> str:
-        if self.checkpoint.sealed():
-            return f"{step.where} The new value is held encrypted until the vault takes it."
-        return step.where
+    def where(self, step: Step, *, ending: bool = False) -> str:
+        if not self.checkpoint.sealed():
+            return step.where
+        if ending:
+            return f"{step.where} The new value the bot held was discarded; a new roll makes a fresh one."
+        return f"{step.where} The new value is held encrypted until the vault takes it."
 
     @property
     def token_id(self) -> str:
