@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-from rq import Queue
 
 from bench.processes import Process, RssSampler, cpu_seconds, start_web, start_worker
 from bench.tables import percentile, table, verdict
 from domain import approvals
+from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
@@ -153,7 +153,7 @@ def measure(args: argparse.Namespace, conn: redis.Redis, redis_url: str) -> tupl
         warm = [raw(u, *c) for u in (web.url,) for c in commands(world, ["verify CF_WAF_EDIT_RAXX_APP"] * 40)]
         load(web.url, warm, 10, workdir)
         load(bare.url, [raw(bare.url, *c) for c in commands(world, ["help"] * 40)], 10, workdir)
-        Queue(connection=conn).empty()
+        job_queue(conn).empty()
 
         results, offset = [], 0
         for concurrency in args.concurrency:
@@ -173,7 +173,7 @@ def measure(args: argparse.Namespace, conn: redis.Redis, redis_url: str) -> tupl
                 app_run = load(web.url, [raw(web.url, *s) for s in signed], concurrency, workdir)
                 time.sleep(0.5)  # the answers after the ack are part of what a request costs web
                 app_cpu = (cpu_seconds(web.pid) - cpu) * 1000 / len(signed)
-                Queue(connection=conn).empty()  # the worker finishes what it holds; the backlog is dropped
+                job_queue(conn).empty()  # the worker finishes what it holds; the backlog is dropped
                 results.append(
                     Result(
                         scenario,

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 
 import httpx
 import redis
-from rq import Queue
 from rq.job import Job
 from rq.registry import FinishedJobRegistry
 
 from bench.processes import Hit, Process, Timeline, start_web, start_worker
 from bench.tables import percentile, table, verdict
 from domain import approvals
+from domain.queueing import job_queue
 from standins.base import Request
 from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
@@ -61,7 +61,7 @@ class Bench:
         )
         host, port = web.url.removeprefix("http://").split(":")
         self.web = http.client.HTTPConnection(host, int(port), timeout=10)
-        self.queue = Queue(connection=conn)
+        self.queue = job_queue(conn)
 
     def post(self, signed: tuple[str, dict[str, str]]) -> float:
         body, headers = signed

@@ -26,13 +26,13 @@ from bench.approval import _epoch
 from bench.processes import Process, Timeline, start_worker
 from bench.tables import table, verdict
 from domain.inventory import load_inventory
+from domain.queueing import SCAN_JOB, job_queue
 from domain.settings import DEFAULT_INVENTORY
 from standins.world import DEFAULT_EXPIRY_DAYS, World
 from workers.clients.cloudflare import PER_PAGE
 
 SIZES = (5, 100, 1000)
 LATENCIES = (0.0, 0.020)
-SCAN_JOB = "workers.jobs.scan_expiry"
 TARGET_SECONDS = 2.0
 WAIT = 60.0
 
@@ -103,7 +103,7 @@ def measure_world(size: int, conn: redis.Redis, redis_url: str, workdir: Path) -
     worker: Process | None = None
     try:
         worker = start_worker(world.settings_env(redis_url=redis_url, cftoken_inventory=str(path)))
-        queue = Queue(connection=conn)
+        queue = job_queue(conn)
         run_scan(queue, conn, timeline)  # warm-up
         scans = []
         for latency in LATENCIES:

@@ -20,7 +20,6 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import redis
-from rq import Queue
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
@@ -29,6 +28,7 @@ from bot.front_door import SLACK_RESPONSE_ORIGINS, Rejection, check_request, ori
 from bot.serve import MAX_BODY_BYTES
 from domain.clock import make_clock
 from domain.inventory import InventoryError, load_inventory
+from domain.queueing import job_queue
 from domain.redis_conn import connect
 from domain.settings import Settings, SettingsError, load_settings
 
@@ -115,7 +115,7 @@ def connect_bolt_app(settings: Settings) -> tuple[App, redis.Redis]:
     conn = connect(settings.redis_url)
     inventory = load_inventory(settings.cftoken_inventory)
     clock = make_clock(conn, settings.cftoken_clock_offset_key)
-    return build_bolt_app(settings, conn, Queue(connection=conn), inventory, clock=clock), conn
+    return build_bolt_app(settings, conn, job_queue(conn), inventory, clock=clock), conn
 
 
 def build_web_application(settings: Settings | None = None) -> WebApplication:

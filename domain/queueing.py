@@ -1,17 +1,30 @@
 """Enqueueing work for the workers, by dotted path so the web side never imports worker code.
 
-Job arguments carry names and ids only, never a secret: the worker reads everything else from Redis.
+Job arguments carry names and ids only, never a secret: the worker reads everything else from Redis. Jobs are
+JSON, never pickle (unpickling runs whatever the bytes name), and the worker runs only the functions in JOBS.
 """
 
 from __future__ import annotations
 
+import redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
+from rq.serializers import JSONSerializer
 
+SERIALIZER = JSONSerializer  # `rq … --serializer json`
 VERIFY_JOB = "workers.jobs.verify_token"
 RUN_REQUEST_JOB = "workers.jobs.run_request"
+SCAN_JOB = "workers.jobs.scan_expiry"
+RECONCILE_JOB = "workers.jobs.reconcile"
+EXPIRE_JOB = "workers.jobs.expire_requests"
+JOBS = frozenset({VERIFY_JOB, RUN_REQUEST_JOB, SCAN_JOB, RECONCILE_JOB, EXPIRE_JOB})  # all the worker will run
 REQUEST_JOB_TIMEOUT = 15 * 60  # a roll retries through rate limits; the rotation itself resumes if cut short
+
+
+def job_queue(conn: redis.Redis, name: str = "default") -> Queue:
+    """The queue the workers take jobs from, with the JSON serializer every enqueuer and the worker share."""
+    return Queue(name, connection=conn, serializer=SERIALIZER)
 
 
 def enqueue_verify(queue: Queue, *, name: str, requested_by: str) -> Job:

@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 import redis
-from rq import Queue
 
+from domain.queueing import SCAN_JOB, job_queue
 from standins.base import Request, Response
 from standins.block_kit import Refused
 from standins.slack import Message
@@ -39,7 +39,6 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; c
                  ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 SLACK_TIMEOUT_SECONDS = 3.0  # Slack gives up on a command or click that is not acked within 3 s
 MAX_FAST_FORWARD_DAYS = 400
-SCAN_JOB = "workers.jobs.scan_expiry"
 
 
 @dataclass
@@ -251,7 +250,7 @@ class _Page:
         delta = timedelta(days=days)
         self.world.clock.advance(delta)
         self.sandbox.redis.incrbyfloat(self.sandbox.offset_key, delta.total_seconds())
-        Queue(connection=self.sandbox.redis).enqueue(SCAN_JOB, job_timeout=600)
+        job_queue(self.sandbox.redis).enqueue(SCAN_JOB, job_timeout=600)
         return Response(200, {"ok": True, "offset_days": round(self.world.clock.offset / timedelta(days=1), 3)})
 
     def _json(self, request: Request) -> tuple[dict[str, Any], Response | None]:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from domain.inventory import InventoryError, load_inventory
+from domain.queueing import SCAN_JOB, job_queue
 from domain.settings import Settings, SettingsError, load_settings
 
 
@@ -37,11 +38,10 @@ def check(settings: Settings) -> list[str]:
 
 
 def _enqueue(settings: Settings, func: str, description: str) -> int:
-    from rq import Queue
 
     from domain.redis_conn import connect
 
-    job = Queue(connection=connect(settings.redis_url)).enqueue(func)
+    job = job_queue(connect(settings.redis_url)).enqueue(func)
     print(f"{description} enqueued as job {job.id}")
     return 0
 
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("cftoken: settings and inventory are valid")
         return 1 if problems else 0
     if args.command == "scan":
-        return _enqueue(settings, "workers.jobs.scan_expiry", "expiry scan")
+        return _enqueue(settings, SCAN_JOB, "expiry scan")
     return _reconcile(settings)
 
 

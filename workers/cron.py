@@ -1,17 +1,62 @@
-"""Schedule for the `clock` process (`rq cron workers.cron`): expiry scans, reconciles, request expiry."""
+"""The `clock` process (`python -m workers.cron`): RQ's cron scheduler enqueueing expiry scans, reconciles and
+request expiry as JSON jobs.
 
+Not `rq cron`: in rq 2.x its CronJob builds its own Queue with the default (pickle) serializer, whatever
+`--serializer` says, and the worker refuses pickled jobs. `JsonCronJob` enqueues through `domain.queueing`.
+"""
+
+from __future__ import annotations
+
+import logging
 import sys
 
-from rq import cron
+import redis
+from rq.cron import CronJob, CronScheduler
+from rq.job import Job
 
-from domain.settings import SettingsError, load_settings
-from workers import jobs
+from domain.queueing import EXPIRE_JOB, RECONCILE_JOB, SCAN_JOB, job_queue
+from domain.redis_conn import connect
+from domain.settings import Settings, SettingsError, load_settings
 
-try:
-    settings = load_settings()
-except SettingsError as exc:
-    sys.exit(f"cftoken clock: {exc}")
+log = logging.getLogger(__name__)
 
-cron.register(jobs.scan_expiry, "default", interval=settings.cftoken_scan_interval_minutes * 60, job_timeout=600)
-cron.register(jobs.reconcile, "default", interval=60, job_timeout=600)
-cron.register(jobs.expire_requests, "default", interval=60)
+
+class JsonCronJob(CronJob):
+    """RQ's interval job, enqueued by name on cftoken's JSON queue."""
+
+    def enqueue(self, connection: redis.Redis) -> Job:
+        job = job_queue(connection, self.queue_name).enqueue(self.func_name, *self.args, **self.kwargs,
+                                                             **self.job_options)
+        log.info("enqueued %s as job %s", self.func_name, job.id)
+        return job
+
+
+def schedule(settings: Settings) -> list[JsonCronJob]:
+    """What the clock enqueues, and how often."""
+    return [
+        JsonCronJob("default", func_name=SCAN_JOB, interval=settings.cftoken_scan_interval_minutes * 60,
+                    job_timeout=600),
+        JsonCronJob("default", func_name=RECONCILE_JOB, interval=60, job_timeout=600),
+        JsonCronJob("default", func_name=EXPIRE_JOB, interval=60),
+    ]
+
+
+class Clock(CronScheduler):
+    """RQ's CronScheduler (birth, heartbeat, SIGTERM) running cftoken's schedule."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(connection=connect(settings.redis_url))
+        self._cron_jobs.extend(schedule(settings))
+
+
+def main() -> None:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.exit(f"cftoken clock: {exc}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    Clock(settings).start()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import logging
 
-from rq import Queue
-
 from domain import approvals
 from domain.errors import CftokenError, TokenBusy, TokenRevoked
 from domain.messages import render_interrupted
-from domain.queueing import enqueue_request
+from domain.queueing import enqueue_request, job_queue
 from domain.settings import Settings
 from workers.checkpoints import UNFINISHED, Checkpoint, unfinished
 from workers.operations import Paused, forget_paused, paused_here, read_vault, unexpected
@@ -100,7 +98,7 @@ def queue_stranded(services: Services) -> list[str]:
     queued = []
     for request_id in approvals.stranded(services.redis, now=services.now()):
         try:
-            enqueue_request(Queue(connection=services.redis), request_id)  # refused quietly if the job exists
+            enqueue_request(job_queue(services.redis), request_id)  # refused quietly if the job exists
             approvals.mark_queued(services.redis, request_id, now=services.now())
         except approvals.RequestNotFound:  # long gone: forget it
             services.redis.zrem(approvals.APPROVED_INDEX, request_id)

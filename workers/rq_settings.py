@@ -1,4 +1,4 @@
-"""Settings module for `rq worker --config` and `rq cron --config`: Redis from REDIS_URL, Heroku TLS included."""
+"""Settings module for `rq worker --config`: Redis from REDIS_URL, Heroku TLS included."""
 
 import os
 

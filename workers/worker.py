@@ -1,5 +1,5 @@
-"""The RQ worker class for the `worker` process: jobs run in the worker itself, Heroku's SIGTERM is honoured, and
-unfinished operations are resumed on start.
+"""The RQ worker class for the `worker` process: only cftoken's own jobs run (workers/job_gate.py), in the worker
+itself; Heroku's SIGTERM is honoured, and unfinished operations are resumed on start.
 
 Not forking a work horse per job is what keeps a job fast: a horse starts from the parent's memory, so every
 job paid for the imports (~0.5 s), the settings, the HTTP clients (~50 ms each, mostly the TLS context) and an
@@ -15,11 +15,16 @@ from types import FrameType
 from typing import Any
 
 from rq.exceptions import ShutDownImminentException
+from rq.job import Job
+from rq.queue import Queue
+from rq.utils import ensure_job_list
 from rq.worker import SimpleWorker, WorkerStatus
 
 import workers.jobs  # noqa: F401 - imported at start, so that the first job does not pay for it
 from domain.inventory import InventoryError
+from domain.queueing import RECONCILE_JOB, SERIALIZER
 from domain.settings import SettingsError
+from workers.job_gate import GatedJob, refusal
 from workers.services import process_services
 
 
@@ -33,12 +38,28 @@ class CftokenWorker(SimpleWorker):
 
     imminent_shutdown_delay = 6
 
+    def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
+        """Whatever `rq worker` was told, jobs are read as JSON and gated: the door does not depend on flags."""
+        names = [queue.name if isinstance(queue, Queue) else queue for queue in ensure_job_list(queues)]
+        kwargs.update(job_class=GatedJob, serializer=SERIALIZER)
+        super().__init__(names, *args, **kwargs)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        why = refusal(job)
+        if why is not None:  # GatedJob refuses to import or call it: RQ records it as failed, with no result
+            self.log.error("cftoken worker: refused job %s: %s; it was not run", job.id, why)
+        super().execute_job(job, queue)
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        if refusal(job) is None:  # a refused job was logged in one line above; no traceback for it
+            super().handle_exception(job, *exc_info)
+
     def work(self, *args: Any, **kwargs: Any) -> bool:
         try:
             process_services()  # settings, inventory and clients, built once for every job to come
         except (SettingsError, InventoryError) as exc:
             sys.exit(f"cftoken worker: {exc}")  # one line naming the problem, before any job can fail on it
-        self.queues[0].enqueue("workers.jobs.reconcile", at_front=True, job_timeout=600)
+        self.queues[0].enqueue(RECONCILE_JOB, at_front=True, job_timeout=600)
         return super().work(*args, **kwargs)
 
     def handle_warm_shutdown_request(self) -> None:

@@ -6,10 +6,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from rq import Queue
 
 from domain import approvals
-from domain.queueing import enqueue_request
+from domain.queueing import enqueue_request, job_queue
 from standins.slack import SlackStandIn, seed
 from tests.conftest import APPROVER_A, APPROVER_B, TEST_CHANNEL
 from tests.integration.test_slack_app import T0, Workspace
@@ -75,7 +74,7 @@ def test_a_double_click_counts_once(slack, real_redis):
 
 
 def test_the_request_id_job_cannot_be_enqueued_twice(real_redis):
-    queue = Queue(connection=real_redis)
+    queue = job_queue(real_redis)
 
     first = enqueue_request(queue, "roll-0123456789ab")
     second = enqueue_request(queue, "roll-0123456789ab")

@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from rq import Queue
 
 from domain import approvals
-from domain.queueing import enqueue_request
+from domain.queueing import enqueue_request, job_queue
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
 
@@ -77,7 +76,7 @@ def test_a_roll_killed_mid_call_is_finished_by_the_next_worker(world, redis_conn
     method, path = crash_paths(world)[call]
     hold = (world.cloudflare if path.startswith("/client") else world.infisical).faults.hold(path, method=method)
     request_id = approved_request(redis_conn, world, "roll", DNS)
-    assert enqueue_request(Queue(connection=redis_conn), request_id)
+    assert enqueue_request(job_queue(redis_conn), request_id)
     first = start_worker(world, redis_url)
 
     hold.wait_until_arrived(timeout=60)

@@ -11,7 +11,6 @@ from concurrent.futures import Executor, Future
 from datetime import timedelta
 
 import pytest
-from rq import Queue
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
@@ -19,6 +18,7 @@ from bot.app import build_bolt_app
 from domain import approvals
 from domain.errors import ServiceUnavailable
 from domain.inventory import Inventory, Token, load_inventory
+from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import read_statuses, record_rotation
 from standins.base import iso
@@ -292,7 +292,7 @@ class InlineExecutor(Executor):
 
 def click_request_roll(world: World, world_settings, services: Services, user: str, message: Message, name: str):
     client = WebClient(token=world.slack.bot_token, base_url=world.slack.url + "/api/")
-    app = build_bolt_app(world_settings, services.redis, Queue(connection=services.redis), services.inventory,
+    app = build_bolt_app(world_settings, services.redis, job_queue(services.redis), services.inventory,
                     client=client, clock=world.clock.now, listener_executor=InlineExecutor())
     body, headers = block_action(
         signing_secret=SIGNING_SECRET, action_id="request_roll", value=name, user_id=user, channel_id=CHANNEL,

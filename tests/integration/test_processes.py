@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from rq import Queue
 
-from domain.queueing import enqueue_verify
+from domain.queueing import enqueue_verify, job_queue
 from standins.world import APPROVERS, CHANNEL
 
 pytestmark = pytest.mark.integration
@@ -36,7 +35,7 @@ def run_env(world, redis_url: str) -> dict[str, str]:
 
 
 def test_the_worker_process_runs_a_queued_verify_and_posts_the_report(world, redis_conn, redis_url):
-    enqueue_verify(Queue(connection=redis_conn), name="CF_WAF_EDIT_RAXX_APP", requested_by=APPROVERS[0])
+    enqueue_verify(job_queue(redis_conn), name="CF_WAF_EDIT_RAXX_APP", requested_by=APPROVERS[0])
 
     result = subprocess.run(
         [*procfile_command("worker"), "--burst"], env=run_env(world, redis_url), capture_output=True, text=True,
@@ -53,7 +52,7 @@ def test_the_clock_process_schedules_the_scan_the_reconciler_and_request_expiry(
         procfile_command("clock"), env=run_env(world, redis_url), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
     )
-    queue = Queue(connection=redis_conn)
+    queue = job_queue(redis_conn)
     deadline = time.monotonic() + 30
     while len(queue.jobs) < 3 and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -3,9 +3,9 @@
 from datetime import timedelta
 
 import pytest
-from rq import Queue
 
 from domain import approvals
+from domain.queueing import job_queue
 from standins.world import APPROVERS, CHANNEL
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
 from workers.checkpoints import unfinished
@@ -159,5 +159,5 @@ def test_an_approved_request_the_web_never_queued_is_queued_by_the_reconciler(wo
 
     reconcile(services)
 
-    assert [job.id for job in Queue(connection=redis_conn).jobs] == [request.id]
+    assert [job.id for job in job_queue(redis_conn).jobs] == [request.id]
     assert approvals.load(redis_conn, request.id, now=world.clock.now()).state == "queued"

@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from bot.app import build_bolt_app
 from domain import approvals
 from domain.inventory import load_inventory
+from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import TokenStatus, record_status
 from standins.slack import Message, SlackStandIn, seed
@@ -54,7 +55,7 @@ class Workspace:
 
     def __init__(self, slack: SlackStandIn, conn: redis.Redis, *, queue: Queue | None = None, **settings) -> None:
         self.slack, self.redis, self.clock = slack, conn, FrozenClock()
-        self.queue = queue or Queue(connection=conn)
+        self.queue = queue or job_queue(conn)
         client = WebClient(base_url=slack.url + "/api/", token="xoxb-standin-token")
         self.app = build_bolt_app(
             make_settings(**settings), conn, self.queue, load_inventory(DEFAULT_INVENTORY), client,
@@ -587,7 +588,7 @@ def test_unsigned_or_stale_requests_get_401_and_change_nothing(ws, forgery):
 
 
 def test_an_unexpected_failure_answers_with_a_reference_that_is_in_the_log(slack, redis_conn, caplog):
-    broken = Queue(connection=redis.Redis(host="127.0.0.1", port=1, retry=None))
+    broken = job_queue(redis.Redis(host="127.0.0.1", port=1, retry=None))
     ws = Workspace(slack, redis_conn, queue=broken)
 
     with caplog.at_level(logging.ERROR):

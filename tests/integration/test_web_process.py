@@ -18,13 +18,14 @@ from urllib.parse import quote_plus
 from urllib.request import Request, urlopen
 
 import pytest
-from rq import Queue
 
 from bot.serve import MAX_BODY_BYTES
 from domain import approvals
 from domain.clock import utc_now
+from domain.queueing import job_queue
 from standins.slack import SlackStandIn, seed
 from standins.slack_requests import block_action, command_answer, signed_headers, slash_command
+from standins.world import SECRET_KEY
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
 from tests.integration.test_processes import procfile_line
 
@@ -42,7 +43,7 @@ def web_process(redis_url: str, slack_url: str, **extra: str) -> Iterator[tuple[
         "SLACK_BOT_TOKEN": "xoxb-standin-token", "SLACK_SIGNING_SECRET": SECRET,
         "CFTOKEN_CHANNEL_ID": TEST_CHANNEL, "CFTOKEN_APPROVERS": f"{APPROVER_A},{APPROVER_B}",
         "INFISICAL_CLIENT_ID": "test", "INFISICAL_CLIENT_SECRET": "test", "INFISICAL_PROJECT_ID": "test",
-        "CFTOKEN_SECRET_KEY": "web-process-test-secret-key-0123456789",
+        "CFTOKEN_SECRET_KEY": SECRET_KEY,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "PORT": "0",
     }
     env.pop("SLACK_APP_TOKEN", None)
@@ -147,7 +148,7 @@ def test_other_paths_are_not_found(web):
 def test_verify_over_http_is_acked_at_once_and_queued(web, slack, redis_conn):
     status, seconds, answer = command(web, slack, "verify CF_PAGES_READ", ENGINEER)
 
-    (job,) = Queue(connection=redis_conn).jobs
+    (job,) = job_queue(redis_conn).jobs
     assert (status, job.func_name, job.kwargs["name"]) == (200, "workers.jobs.verify_token", "CF_PAGES_READ")
     assert seconds < 3
     assert "CF_PAGES_READ" in answer and "queued" in answer
@@ -158,7 +159,7 @@ def test_bad_input_over_http_is_acked_and_answered(web, slack, redis_conn):
 
     assert "A revoke needs a reason" in answer
     assert status == 200
-    assert Queue(connection=redis_conn).count == 0
+    assert job_queue(redis_conn).count == 0
 
 
 @pytest.mark.parametrize("forgery", ["wrong secret", "six minutes old"])
@@ -189,7 +190,7 @@ def test_roll_then_approve_over_http_queues_the_request_job(web, slack, redis_co
     status, _, _ = post(web + "/slack/events", body, headers)
 
     slack.wait_for(lambda m: m.ts == posted.ts and "approved and queued" in slack.as_text(m))
-    (job,) = Queue(connection=redis_conn).jobs
+    (job,) = job_queue(redis_conn).jobs
     assert (status, job.id, job.func_name) == (200, request_id, "workers.jobs.run_request")
 
 
@@ -234,7 +235,7 @@ def test_malformed_requests_get_4xx_and_no_traceback(web_server, redis_conn, cas
     answered, _ = post_raw(url + "/slack/events", body, headers)
 
     assert answered == status
-    assert Queue(connection=redis_conn).count == 0
+    assert job_queue(redis_conn).count == 0
     assert "Traceback" not in "".join(log[before:])
 
 
@@ -253,7 +254,7 @@ def test_a_signed_request_naming_a_response_url_off_slack_is_refused_and_answers
     status, _, _ = post(web + "/slack/events", body, headers)
 
     assert status == 400
-    assert Queue(connection=redis_conn).count == 0
+    assert job_queue(redis_conn).count == 0
 
 
 def test_a_slow_group_lookup_does_not_make_the_ack_late_and_opens_nothing(redis_url, slack, redis_conn):
