@@ -10,7 +10,7 @@ from domain.errors import UsageError
 from domain.inventory import Inventory, Token
 from domain.messages import escape
 
-Verb = Literal["help", "list", "history", "verify", "roll", "revoke"]
+Verb = Literal["help", "list", "history", "verify", "roll", "revoke", "provision"]
 EXAMPLE_NAME = "CF_WAF_EDIT_RAXX_APP"
 
 # verb -> the usage line shown when it is typed wrong
@@ -21,6 +21,7 @@ USAGE: dict[str, str] = {
     "verify": "/cftoken verify NAME",
     "roll": "/cftoken roll NAME [reason]",
     "revoke": "/cftoken revoke NAME reason",
+    "provision": "/cftoken provision NAME [reason]",
 }
 _NO_ARGUMENTS = ("help", "list")
 _NAME_ONLY = ("history", "verify")

@@ -40,6 +40,8 @@ from domain.access import (
 from domain.approvals import AlreadyOpen, Request, RequestClosed
 from domain.errors import CftokenError, Replayed
 from domain.inventory import Inventory
+from domain.provision_messages import REPLACEMENT_ACTION
+from domain.provisioning import plan_provisioning
 from domain.queueing import enqueue_request, enqueue_verify
 from domain.settings import Settings
 from domain.status import last_rotations, read_statuses
@@ -85,6 +87,7 @@ def register(app: App, deps: Deps) -> None:
     app.action(messages.REQUEST_REROLL)(on_request_roll)
     app.action("request_verify")(on_request_verify)
     app.action("request_revoke")(on_request_revoke)
+    app.action(REPLACEMENT_ACTION)(on_provision_replacement)
     app.error(on_error)
 
 
@@ -191,6 +194,28 @@ def on_request_revoke(ack, body: dict, respond: Respond, client: WebClient, cont
         post_request()
 
 
+def on_provision_replacement(ack, body: dict, respond: Respond, client: WebClient, context: dict,
+                             logger: Logger) -> None:
+    """"Provision replacement" on a finished revoke: the clicker opens a two-person provision of the same token."""
+    ack()
+    with answering(respond, client, context, logger):
+        deps: Deps = context[DEPS]
+        check_origin(click_origin(body), expected_origin(context, deps))
+        revoke = approvals.load(deps.redis, _clicked(body), now=deps.clock())
+        if revoke is None or revoke.action != "revoke" or revoke.state != "succeeded":
+            raise UsageError("That button belongs to a revoke that did not finish; nothing was opened.")
+        check_message(clicked_channel=(body.get("container") or {}).get("channel_id"),
+                      clicked_ts=(body.get("container") or {}).get("message_ts"),
+                      request_channel=revoke.channel, request_ts=revoke.message_ts)
+        token = deps.inventory.find(revoke.token)
+        if token is None:
+            raise UsageError(f"The token `{messages.escape(revoke.token)}` is no longer in the inventory.")
+        command = Command("provision", token, f"replacement for {revoke.id}")
+        _, post_request = open_for_approval(command, body["user"]["id"], deps, client, replaces=revoke.id)
+        assert post_request is not None
+        post_request()
+
+
 def _clicked_token(deps: Deps, body: dict):
     token = deps.inventory.find(_clicked(body))
     if token is None:
@@ -254,16 +279,20 @@ def queue_verify(command: Command, user: str, deps: Deps, client: WebClient) -> 
     return messages.render_verify_queued(command.token), None
 
 
-def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
-    """Record a pending roll/revoke; after the ack, post its approval message in the channel."""
-    assert command.token is not None and command.verb in ("roll", "revoke")
-    check_not_management(command.token, deps.inventory, command.verb)
+def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient, *,
+                      replaces: str | None = None) -> Answer:
+    """Record a pending roll/revoke/provision; after the ack, post its approval message in the channel."""
+    assert command.token is not None and command.verb in ("roll", "revoke", "provision")
+    if command.verb == "provision":
+        plan_provisioning(command.token, deps.inventory)  # CannotProvision names what to fix in the inventory
+    else:
+        check_not_management(command.token, deps.inventory, command.verb)
     check_requester(user, deps.approvers(client), command.verb)
     check_configured(deps.settings, command.verb)
     request = approvals.open_request(
         deps.redis, action=command.verb, token=command.token.name, requester=user, reason=command.reason,
         needed=deps.settings.approvals_needed(command.verb), channel=deps.settings.cftoken_channel_id,
-        ttl=timedelta(minutes=deps.settings.cftoken_request_ttl_minutes), now=deps.clock(),
+        ttl=timedelta(minutes=deps.settings.cftoken_request_ttl_minutes), now=deps.clock(), replaces=replaces,
     )
 
     def post_request() -> None:
@@ -290,6 +319,7 @@ ANSWERS = {
     "verify": queue_verify,
     "roll": open_for_approval,
     "revoke": open_for_approval,
+    "provision": open_for_approval,
 }
 READ_ONLY = frozenset({"help", "list", "history"})  # answered again when replayed; every other verb acts once
 

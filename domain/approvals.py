@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from domain import access, audit, integrity
 from domain.errors import AlreadyOpen, CftokenError, RecordTampered, RequestClosed, RequestNotFound
 
-Action = Literal["roll", "revoke"]
+Action = Literal["roll", "revoke", "provision"]
 State = Literal["pending", "approved", "queued", "running", "succeeded", "failed", "denied", "cancelled", "expired"]
 OPEN_STATES = frozenset({"pending", "approved", "queued", "running"})
 FINAL_STATES = frozenset({"succeeded", "failed", "denied", "cancelled", "expired"})
@@ -34,7 +34,7 @@ APPROVED_INDEX = "cftoken:approved"  # sorted set: approved, not yet queued, sco
 RETAIN_FINISHED = timedelta(days=30)  # the audit streams keep the history after this
 BOT = "cftoken"
 log = logging.getLogger(__name__)
-_REQUEST_ID = re.compile(r"^(roll|revoke)-[0-9a-f]{12}$")
+_REQUEST_ID = re.compile(r"^(roll|revoke|provision)-[0-9a-f]{12}$")
 _MAX_ATTEMPTS = 200
 
 
@@ -61,6 +61,7 @@ class Request(BaseModel):
     result: str | None = None
     ticket_url: str | None = None
     supersedes: str | None = None  # a revoke's: the open roll of the same token it cancels before it runs
+    replaces: str | None = None  # a provision that replaces a revoked token: the revoke's request id
     updated_at: datetime
 
     @property
@@ -111,6 +112,7 @@ def open_request(
     ttl: timedelta,
     channel: str,
     now: datetime,
+    replaces: str | None = None,
 ) -> Request:
     """Record a new pending request; one open operation per token, pauses included.
 
@@ -131,12 +133,13 @@ def open_request(
                 request = Request(
                     id=new_request_id(action), action=action, token=token, requester=requester, reason=reason,
                     state="pending", needed=needed, created_at=now, expires_at=now + ttl, channel=channel,
-                    updated_at=now, supersedes=rival.id if rival is not None else None,
+                    updated_at=now, supersedes=rival.id if rival is not None else None, replaces=replaces,
                 )
                 pipe.multi()
                 _save(pipe, request)
                 pipe.set(key, request.id)
-                audit.append(pipe, _event(request, "requested", requester, now, reason))
+                detail = f"{reason} (replaces {replaces})" if replaces and replaces not in reason else reason
+                audit.append(pipe, _event(request, "requested", requester, now, detail))
                 pipe.execute()
                 return request
             except redis.WatchError:

@@ -23,6 +23,13 @@
     ├── TokenDisabled                 the token is disabled at Cloudflare: rolling it would not make it work
     ├── TokenRevoked                  the vault holds the bot's REVOKED placeholder: the token was revoked
     ├── RollLoop                      Cloudflare kept rejecting freshly rolled values
+    ├── CannotProvision               the inventory's declaration cannot be created as it stands
+    ├── AlreadyProvisioned            provision asked for a token whose vault value is live
+    ├── NameTaken                     Cloudflare already has a token with the name to provision
+    ├── PreflightMismatch             a zone or permission-group id differs from Cloudflare's (names Cloudflare's)
+    ├── QuotaExhausted                the user has Cloudflare's 50 user tokens already
+    ├── NewTokenRejected              a just-created token does not verify, or its job call is refused
+    ├── CreateLoop                    freshly created tokens kept losing their values
     ├── NoTokenId                     neither the inventory nor the vault's __TOKEN_ID names the token
     ├── SealBroken                    a sealed new value cannot be decrypted (CFTOKEN_SECRET_KEY changed?)
     ├── VaultSecretMissing            Infisical 404: no secret at path P in env E      (failure mode C)
@@ -169,6 +176,40 @@ class TokenRevoked(CftokenError):
 
 class RollLoop(CftokenError):
     runbook = "Cloudflare kept rejecting freshly rolled values: check the token at the dashboard; escalate."
+
+
+class CannotProvision(CftokenError):
+    runbook = "Fix the token's declaration in the inventory (`cftoken check` validates it), then ask again."
+
+
+class AlreadyProvisioned(CftokenError):
+    runbook = "The token exists: use `/cftoken verify NAME` to check it, or `/cftoken roll NAME` for a new value."
+
+
+class NameTaken(CftokenError):
+    runbook = (
+        "Its value is not in the vault, so nobody can use it: revoke it first (`/cftoken revoke NAME reason`), or "
+        "restore the vault secret from Infisical's history if the token is still in use."
+    )
+
+
+class PreflightMismatch(CftokenError):
+    runbook = "Correct the inventory to what Cloudflare has (the message names it), then ask again."
+
+
+class QuotaExhausted(CftokenError):
+    runbook = (
+        "Delete user API tokens nobody uses (dashboard → My Profile → API Tokens), then ask again. "
+        "Cloudflare allows 50 per user."
+    )
+
+
+class NewTokenRejected(CftokenError):
+    runbook = "Check the new token in the Cloudflare dashboard; the bot retries every minute."
+
+
+class CreateLoop(CftokenError):
+    runbook = "Check the dashboard for tokens with this name and delete the extra ones; escalate."
 
 
 class RecordTampered(CftokenError):

@@ -24,7 +24,7 @@ from domain.timestamps import parse_timestamp, utc_stamp
 State = Literal["healthy", "warning", "failing", "revoked", "compromised", "unknown"]
 Severity = Literal["warning", "failing", "revoked", "compromised"]
 Action = Literal["roll", "verify", "revoke", "none"]
-Source = Literal["verify", "scan", "roll", "revoke"]
+Source = Literal["verify", "scan", "roll", "revoke", "provision"]
 Kind = Literal[
     "revoked", "compromised", "deleted", "disabled", "expired", "vault_missing", "value", "probe",
     "zones", "permissions", "ip", "companions", "expiring",

@@ -9,6 +9,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from domain.provision_messages import plan_text, replacement_button
+
 if TYPE_CHECKING:  # messages stays importable by commands without a cycle
     from domain.approvals import Request
     from domain.audit import AuditEvent
@@ -19,11 +21,12 @@ if TYPE_CHECKING:  # messages stays importable by commands without a cycle
 Blocks = list[dict[str, Any]]
 Message = tuple[str, Blocks]
 
-VERBS = {"roll": "Roll", "revoke": "Revoke"}
+VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
 REQUEST_REROLL = "request_reroll"  # the button that asks for a roll after an operation was cut short
 CONSEQUENCES = {
     "roll": "the current value stops working immediately; consumers reading from the vault pick up the new one.",
     "revoke": "the token is deleted at Cloudflare; an incident is opened.",
+    "provision": "a new token is created at Cloudflare as shown above and its value and companions are stored.",
 }
 STATE_LABELS = {
     "pending": "waiting for approval",
@@ -49,6 +52,8 @@ HELP_LINES = (
     ("/cftoken history NAME", "the last 20 requests, approvals and results for a token"),
     ("/cftoken roll NAME [reason]", "replace the token's value; needs another approver"),
     ("/cftoken revoke NAME reason", "delete the token at Cloudflare and open an incident; needs another approver"),
+    ("/cftoken provision NAME [reason]", "create a declared token that the vault lacks (or holds REVOKED); needs "
+     "another approver"),
 )
 
 
@@ -161,6 +166,10 @@ def render_request(request: Request, inventory: Inventory) -> Message:
             f"*Zones*\n{zones_text(token) if token else 'unknown'}",
         ),
         _section(f"*Consumers*\n{_consumers(token)}"),
+    ]
+    if request.action == "provision":
+        blocks.append(_section(plan_text(token, inventory)))
+    blocks += [
         _section(f"*What will happen:* {CONSEQUENCES[request.action]}"),
         *([_section(f"*Supersedes* the open roll `{request.supersedes}`: approving this revoke cancels it first.")]
           if request.supersedes else []),
@@ -171,6 +180,8 @@ def render_request(request: Request, inventory: Inventory) -> Message:
         blocks.append(_section(progress))
     if request.state == "pending":
         blocks.append(_buttons(request))
+    if request.action == "revoke" and request.state == "succeeded":
+        blocks.append(replacement_button(request.id))
     blocks.append(_context(f"Request `{request.id}`"))
     fallback = f"{verb} {request.token} asked by <@{request.requester}>: {STATE_LABELS[request.state]}"
     return fallback, blocks

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.errors import CftokenError
+from domain.errors import CannotProvision
 from domain.inventory import Inventory, Token
 
 ZONE_RESOURCE = "com.cloudflare.api.account.zone."
@@ -20,10 +20,6 @@ ACCOUNT_RESOURCE = "com.cloudflare.api.account."
 ZONE_SCOPE = "com.cloudflare.api.account.zone"
 ACCOUNT_SCOPE = "com.cloudflare.api.account"
 SECRETS = ("", "__EXPIRES_AT", "__SCOPES", "__TOKEN_ID")
-
-
-class CannotProvision(CftokenError):
-    runbook = "Fix the token's declaration in the inventory (`cftoken check` validates it), then ask again."
 
 
 @dataclass(frozen=True)

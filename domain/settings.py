@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     cftoken_request_ttl_minutes: int = Field(default=30, ge=1, le=24 * 60)
     cftoken_roll_approvals: int = Field(default=1, ge=1, le=5)
     cftoken_revoke_approvals: int = Field(default=1, ge=1, le=5)
+    cftoken_provision_approvals: int = Field(default=1, ge=1, le=5)
     cftoken_warn_days: str = "14,7,3,1"
     cftoken_scan_interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
     cftoken_value_check_hours: int = Field(default=24, ge=0, le=24 * 30)  # 0: the scan never verifies values
@@ -126,7 +127,8 @@ class Settings(BaseSettings):
         return self.slack_bot_token is None
 
     def approvals_needed(self, action: str) -> int:
-        return {"roll": self.cftoken_roll_approvals, "revoke": self.cftoken_revoke_approvals}[action]
+        return {"roll": self.cftoken_roll_approvals, "revoke": self.cftoken_revoke_approvals,
+                "provision": self.cftoken_provision_approvals}[action]
 
     def require(self, *names: str) -> None:
         """Raise SettingsError naming the first of `names` that is unset (for per-action requirements)."""

@@ -11,6 +11,7 @@ import logging
 from domain import approvals
 from workers import expiry, verification
 from workers import reconcile as reconciliation
+from workers.provisioning import provision_token
 from workers.reporting import refresh_message
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
@@ -26,14 +27,14 @@ def verify_token(name: str, requested_by: str | None = None) -> None:
 
 
 def run_request(request_id: str) -> None:
-    """An approved roll or revoke."""
+    """An approved roll, revoke or provision."""
     services = process_services()
     request = approvals.load(services.redis, request_id, now=services.now())
     if request is None:
         log.error("request %s does not exist", request_id)
         return
-    runner = roll_token if request.action == "roll" else revoke_token
-    runner(services, request_id)
+    runners = {"roll": roll_token, "revoke": revoke_token, "provision": provision_token}
+    runners[request.action](services, request_id)
 
 
 def scan_expiry() -> None:

@@ -14,13 +14,14 @@ from domain.queueing import enqueue_request, job_queue
 from domain.settings import Settings
 from workers.checkpoints import UNFINISHED, Checkpoint, unfinished
 from workers.operations import Paused, forget_paused, paused_here, read_vault, unexpected
+from workers.provisioning import provision_token
 from workers.reporting import post, refresh_message
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
 from workers.services import Services, build_services
 
 log = logging.getLogger(__name__)
-RUNNERS = {"roll": roll_token, "revoke": revoke_token}
+RUNNERS = {"roll": roll_token, "revoke": revoke_token, "provision": provision_token}
 
 
 def reconcile(services: Services) -> list[str]:

@@ -81,15 +81,18 @@ class CloudflareClient:
         envelope = self._call("GET", _token_path(token_id), token_id=token_id, idempotent=True)
         return _parse(CfToken, envelope.result)
 
-    def list_tokens(self) -> list[CfToken]:
-        """Every token of the user: page+1 until the last page by total_pages, or a short or empty page."""
+    def list_tokens(self, *, name: str | None = None) -> list[CfToken]:
+        """Every token of the user (or those called exactly `name`): page+1 until the last page by total_pages,
+        or a short or empty page."""
         tokens: list[CfToken] = []
         page = 1
+        named = {"name": name} if name is not None else {}
         while True:
             envelope = self._call("GET", "/user/tokens", idempotent=True,
-                                  params={"page": page, "per_page": PER_PAGE})
+                                  params={"page": page, "per_page": PER_PAGE, **named})
             items = envelope.result if isinstance(envelope.result, list) else []
-            tokens += [_parse(CfToken, item) for item in items]
+            parsed = [_parse(CfToken, item) for item in items]
+            tokens += [token for token in parsed if name is None or token.name == name]  # exact, whatever the filter
             total_pages = envelope.info.get("total_pages")
             last_page = isinstance(total_pages, int) and page >= total_pages
             if last_page or len(items) < int(envelope.info.get("per_page") or PER_PAGE):

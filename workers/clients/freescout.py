@@ -102,6 +102,13 @@ class FreeScoutClient:
         payload = {"type": "note", "text": text, "user": self.user_id}
         self._call("POST", f"/conversations/{conversation_id}/threads", "add a note", json=payload)
 
+    def has_note(self, conversation_id: int, marker: str) -> bool:
+        """Whether a thread of the conversation already contains `marker` (so a resumed job adds its note once)."""
+        data = _json(self._call("GET", f"/conversations/{conversation_id}", "read the conversation", expect=200,
+                                params={"embed": "threads"}))
+        threads = (data.get("_embedded") or {}).get("threads") or []
+        return any(marker in str(thread.get("body") or "") for thread in threads if isinstance(thread, dict))
+
     def find_by_subject(self, subject: str) -> Ticket | None:
         """The newest conversation in the mailbox with exactly this subject, or None."""
         return self._find({}, lambda c: c.get("subject") == subject)

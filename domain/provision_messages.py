@@ -1,0 +1,56 @@
+"""Pure text for provisioning: what the approval message says will be created, and the replacement button."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.errors import CftokenError
+from domain.inventory import Inventory, Token
+from domain.provisioning import Plan, plan_provisioning
+
+REPLACEMENT_ACTION = "provision_replacement"
+
+
+def plan_text(token: Token | None, inventory: Inventory) -> str:
+    """Exactly what a provision creates: zones and groups by name and id, expiry, condition, where it is stored."""
+    if token is None:
+        return "*Will create:* unknown (the token is no longer in the inventory)"
+    try:
+        plan = plan_provisioning(token, inventory)
+    except CftokenError as exc:
+        return f"*Cannot be created as declared:* {exc}"
+    return "\n".join(["*Will create at Cloudflare* (user API token `" + plan.name + "`):", *_lines(plan)])
+
+
+def _lines(plan: Plan) -> list[str]:
+    lines = []
+    if plan.zone_groups:
+        where = ("all zones (`com.cloudflare.api.account.zone.*`)" if plan.all_zones
+                 else ", ".join(f"{name} (`{zone_id}`)" for name, zone_id in plan.zones))
+        lines.append(f"• Zones: {where}")
+        lines.append("• Zone permissions: " + ", ".join(f"{g.name} (`{g.id}`)" for g in plan.zone_groups))
+    if plan.account_groups:
+        groups = ", ".join(f"{g.name} (`{g.id}`)" for g in plan.account_groups)
+        lines.append(f"• Account `{plan.account_id}`: {groups}")
+    lines.append(f"• Expiry: {plan.cadence_days} days after it is created (its rotation cadence)")
+    if plan.condition:
+        rule = plan.condition["request_ip"]
+        denied = f"; not from {', '.join(rule['not_in'])}" if rule.get("not_in") else ""
+        lines.append(f"• Condition: only from {', '.join(rule['in']) or 'anywhere'}{denied}")
+    else:
+        lines.append("• Condition: none (usable from any IP address)")
+    names = ", ".join(f"`{name}`" for name in plan.secret_names)
+    lines.append(f"• Stored in the vault at `{plan.vault_path}` ({plan.vault_environment}): {names}")
+    return lines
+
+
+def replacement_button(request_id: str) -> dict[str, Any]:
+    """The button on a finished revoke: opens a two-person provision request for the same declaration."""
+    return {
+        "type": "actions",
+        "block_id": "replacement",
+        "elements": [{
+            "type": "button", "action_id": REPLACEMENT_ACTION, "value": request_id, "style": "primary",
+            "text": {"type": "plain_text", "text": "Provision replacement"},
+        }],
+    }

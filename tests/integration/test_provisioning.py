@@ -1,0 +1,131 @@
+"""provision NAME end to end: a person declares a token, asks in the channel, a second approver approves, a real
+rq worker follows the runbook; and the replacement after a revoke."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.timestamps import parse_timestamp
+from standins.world import APPROVERS, ENGINEER
+from tests.integration.provisioning_scenarios import (
+    DNS_WRITE,
+    NEW,
+    RAXX_IO,
+    ZONE_READ,
+    Channel,
+    declare,
+    live_tokens,
+    run_worker,
+)
+from tests.integration.scenarios import leaks, redis_dump, token_values
+
+pytestmark = pytest.mark.integration
+ALICE, BOB = APPROVERS
+GETRAXX = "CF_DNS_EDIT_GETRAXX_COM"
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    return declare(tmp_path)
+
+
+@pytest.fixture
+def channel(world, redis_conn, redis_url, inventory):
+    return Channel(world, redis_conn, redis_url, inventory)
+
+
+def test_a_declared_token_is_provisioned_from_the_channel_with_a_second_approver(
+    world, channel, redis_conn, redis_url, inventory
+):
+    assert channel.type(f"provision {NEW} raxx.io DNS automation", user=ALICE) == ""
+    approval = channel.public()[-1]
+    asked = channel.read(approval)
+    assert f"raxx.io (`{RAXX_IO}`)" in asked
+    assert f"DNS Write (`{DNS_WRITE}`)" in asked and f"Zone Read (`{ZONE_READ}`)" in asked
+    assert "90 days after it is created" in asked and "Condition: none" in asked
+    assert f"`/MooseQuest/cloudflare` (prod): `{NEW}`, `{NEW}__EXPIRES_AT`, `{NEW}__SCOPES`, `{NEW}__TOKEN_ID`" in asked
+    channel.click("approve", approval, user=ALICE)  # the requester's own click counts for nothing
+    assert live_tokens(world, NEW) == [] and "waiting for approval" in channel.read(approval)
+    created_at = world.clock.now()
+
+    channel.click("approve", approval, user=BOB)
+    output = run_worker(world, redis_url, inventory)
+
+    (token,) = live_tokens(world, NEW)
+    assert [{k: v for k, v in p.items() if k != "id"} for p in token["policies"]] == [{
+        "effect": "allow",
+        "resources": {f"com.cloudflare.api.account.zone.{RAXX_IO}": "*"},
+        "permission_groups": [{"id": DNS_WRITE, "name": "DNS Write"}, {"id": ZONE_READ, "name": "Zone Read"}],
+    }]
+    expires_on = parse_timestamp(token["expires_on"])
+    assert abs(expires_on - (created_at + timedelta(days=90))) < timedelta(minutes=1), output
+    assert "condition" not in token
+    vault = world.vault()
+    assert world.cloudflare.value_of(token["id"]) == vault[NEW]  # the vault's value is the live one
+    assert vault[NEW + "__TOKEN_ID"] == token["id"]
+    assert vault[NEW + "__EXPIRES_AT"] == token["expires_on"]
+    assert vault[NEW + "__SCOPES"] == "Zone:DNS:Edit, Zone:Zone:Read"
+    (result,) = channel.results(f"✅ Provisioned {NEW}")
+    assert f"| {NEW} | {token['id']} | Zone:DNS:Edit, Zone:Zone:Read | raxx.io | 90 days |" in result
+    assert "Terraform (raxx.io): DNS records for raxx.io" in result
+    assert "done" in channel.read(approval)
+    assert leaks(redis_dump(redis_conn), token_values(world)) == []
+
+
+def test_a_token_the_vault_already_holds_is_not_provisioned_again(world, channel, redis_url, inventory):
+    before = world.cloudflare.tokens()
+
+    channel.type(f"provision {GETRAXX}", user=ALICE)
+    channel.click("approve", channel.public()[-1], user=BOB)
+    run_worker(world, redis_url, inventory)
+
+    assert world.cloudflare.tokens() == before
+    (failed,) = channel.results(f"❌ Provision of {GETRAXX}")
+    assert "already holds a value" in failed and "Nothing was created" in failed
+
+
+def test_the_management_token_cannot_be_provisioned_by_itself(channel):
+    answer = channel.type("provision CF_ACCESS_MGMT", user=ALICE)
+
+    assert "cannot mint itself" in answer and channel.public() == []
+
+
+def test_an_engineer_who_is_not_an_approver_cannot_ask(channel):
+    answer = channel.type(f"provision {NEW}", user=ENGINEER)
+
+    assert channel.public() == [] and answer
+
+
+def test_revoke_then_provision_replacement_leaves_one_live_token_and_a_note_on_the_incident(
+    world, channel, redis_conn, redis_url, inventory
+):
+    old_id = world.token_ids[GETRAXX]
+    channel.type(f"revoke {GETRAXX} leaked in a CI log", user=ALICE)
+    revoke_message = channel.public()[-1]
+    channel.click("approve", revoke_message, user=BOB)
+    run_worker(world, redis_url, inventory)
+    assert world.cloudflare.token(old_id) is None
+
+    channel.click("provision_replacement", revoke_message, user=ALICE)
+    replacement = channel.public()[-1]
+    asked = channel.read(replacement)
+    assert f"Provision {GETRAXX}" in asked and "replacement for revoke-" in asked
+    channel.click("approve", replacement, user=BOB)
+    run_worker(world, redis_url, inventory)
+
+    (token,) = live_tokens(world, GETRAXX)
+    assert [t for t in world.cloudflare.tokens() if t["name"] == GETRAXX] == [token]
+    vault = world.vault()
+    assert world.cloudflare.value_of(token["id"]) == vault[GETRAXX]
+    assert vault[GETRAXX + "__TOKEN_ID"] == token["id"] != old_id
+    assert vault[GETRAXX + "__EXPIRES_AT"] == token["expires_on"]
+    (ticket,) = world.freescout.conversations()
+    notes = [t["body"] for t in ticket["_embedded"]["threads"] if "Replacement provisioned" in t["body"]]
+    assert len(notes) == 1 and token["id"] in notes[0]
+    (result,) = channel.results(f"✅ Provisioned {GETRAXX}")
+    assert f'change it to "{token["id"]}"' in result  # the inventory still names the revoked id
+    history = channel.type(f"history {GETRAXX}", user=ENGINEER)
+    assert "requested provision" in history and "replacement for revoke-" in history and "succeeded revoke" in history
+    assert leaks(redis_dump(redis_conn), token_values(world)) == []

@@ -1,0 +1,358 @@
+"""provision NAME: the runbook's provisioning procedure for a token the inventory declares, as checkpointed steps.
+
+The steps are declared once, in STEPS below:
+    preflight   the vault holds no live value (missing or REVOKED); the management token works and Cloudflare has
+                no token with that name; every zone id resolves (GET /zones?name=) and matches; every permission
+                group exists with the declared id and scope; quota headroom; the expiry fixed (now + cadence)
+    create      the intent and its instant checkpointed, then POST /user/tokens (never retried) and the value
+                straight into the vault (sealed into the checkpoint only if the vault refuses it). Resumed here,
+                the value may be lost: a token with the name that the vault's value belongs to is kept, the others
+                issued since the intent are deleted, and the create runs again, so exactly one live token
+                carries the name and the vault holds its value
+    store       a sealed value into the vault (after a vault refusal)
+    companions  __TOKEN_ID, __EXPIRES_AT (Cloudflare's expires_on), __SCOPES
+    verify      the vault's value verifies active as the new id; verify's own job calls (the functional probe)
+    note        a replacement adds one note to the revoke's incident ticket (found, never doubled)
+    report      the result with the rotation-INDEX line and the consumers to tell
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import SecretStr
+from redis.exceptions import RedisError
+
+from domain import approvals, status
+from domain.approvals import Request
+from domain.errors import (
+    AlreadyProvisioned,
+    CftokenError,
+    CreateLoop,
+    NewTokenRejected,
+    OperationLost,
+    PreflightMismatch,
+    SealBroken,
+    TokenInvalid,
+)
+from domain.inventory import Token
+from domain.provisioning import ACCOUNT_SCOPE, ZONE_SCOPE, Plan, index_line, plan_provisioning
+from domain.timestamps import parse_timestamp, utc_stamp
+from domain.vault import Vault
+from workers import minting
+from workers.checkpoints import Checkpoint
+from workers.clients.cloudflare import CloudflareClient
+from workers.operations import (
+    Step,
+    StepMachine,
+    TokenLock,
+    forget_paused,
+    management_client,
+    open_operation,
+    read_vault,
+    token_lock,
+)
+from workers.reporting import refresh_message
+from workers.revocation import ticket_subject
+from workers.sealing import seal, unseal
+from workers.services import Services
+from workers.verification import run_probes
+
+log = logging.getLogger(__name__)
+MAX_CREATES = 3
+CREATED = "The token exists at Cloudflare"
+STEPS = (
+    Step("preflight", "pre-flight", "preflight", changed=False, where="Nothing was created."),
+    Step("create", "the create at Cloudflare", "create", changed=False, risky=True,
+         where="Cloudflare may have created the token without the bot keeping its value; the bot deletes such a "
+               "token before it creates again."),
+    Step("store", "storing the value in the vault", "store", changed=True,
+         where=f"{CREATED}; its value is held encrypted and is not in the vault yet."),
+    Step("companions", "writing the companions", "write_companions", changed=True,
+         where=f"{CREATED} and its value is in the vault; __TOKEN_ID, __EXPIRES_AT or __SCOPES may be missing."),
+    Step("verify", "verifying the new token", "verify", changed=True,
+         where=f"{CREATED}; its value and companions are in the vault; it is not verified yet."),
+    Step("note", "the note on the incident", "note_incident", changed=True,
+         where=f"{CREATED}, stored and verified; the revoke's incident has no note yet."),
+    Step("report", "reporting", "report", changed=True, where=f"{CREATED}, stored and verified."),
+)
+
+
+class Provisioning(StepMachine):
+    """One provisioning in progress, advanced one checkpointed step at a time."""
+
+    verb, table, unchanged = "Provision", STEPS, "nothing was created"
+
+    def __init__(self, services: Services, checkpoint: Checkpoint, request: Request, token: Token,
+                 lock: TokenLock) -> None:
+        self.services, self.checkpoint, self.request, self.token, self.lock = (
+            services, checkpoint, request, token, lock,
+        )
+        self.plan: Plan = plan_provisioning(token, services.inventory)
+        self.new_value: SecretStr | None = None  # held in memory only between create and store
+        self.vault: Vault
+        self.cloudflare: CloudflareClient | None = None
+
+    def run(self) -> None:
+        """Read the vault and open the management client, then run the steps."""
+        self.vault = read_vault(self.services)
+        self.cloudflare = management_client(self.services, self.vault)
+        try:
+            super().run()
+        finally:
+            self.cloudflare.close()
+
+    def preflight(self) -> None:
+        self.show("pre-flight")
+        name = self.token.name
+        current = self.vault.values.get(name)
+        if current is not None and current.get_secret_value().strip() and not self.vault.revoked(name):
+            raise AlreadyProvisioned(f"the vault already holds a value for {name} (not a REVOKED placeholder)")
+        minting.refuse_taken_name(self.cloudflare, name)  # also proves the management token works
+        confirm_zones(self.cloudflare, self.plan)
+        confirm_permission_groups(self.cloudflare, self.plan)
+        count = minting.check_quota(self.cloudflare)
+        planned = self.plan.expires_on(self.services.now())
+        self.advance(expires_on=planned.isoformat(), tokens_before=str(count))
+
+    def create(self) -> None:
+        """Clean up after a lost attempt, record the intent, POST, and put the value straight into the vault."""
+        if self.checkpoint.get("intent_at") is not None and self.adopt_or_clean():
+            return
+        creates = int(self.checkpoint.get("creates") or 0) + 1
+        if creates > MAX_CREATES:
+            raise CreateLoop(f"{self.token.name} was created {MAX_CREATES} times without a value being kept")
+        self.goto("create", intent_at=self.services.now().isoformat(), creates=str(creates))
+        if self.lost:
+            return  # Redis lost the records before the create: the run loop stops, nothing was created
+        self.show("creating at Cloudflare")
+        created, value = minting.create(
+            self.cloudflare, self.token.name, self.plan.policies(),
+            expires_on=parse_timestamp(self.checkpoint.fields["expires_on"]), condition=self.plan.condition,
+        )
+        self.new_value = value
+        made = {"token_id": created.id,
+                "cloudflare_expires_on": utc_stamp(created.expires_on) if created.expires_on else ""}
+        try:
+            self.lock.renew()  # a worker whose lock went to another must not write over that worker's value
+        except RedisError:
+            log.warning("provision %s: Redis is not answering; storing the new value anyway", self.request.id)
+        try:
+            self.services.infisical.set(self.token.name, value)
+        except Exception:
+            self.checkpoint.save(now=self.services.now(), step="store", sealed=seal(value, self.secret_key), **made)
+            raise
+        self.goto("companions", **made)
+        self.show("stored in the vault")
+
+    def adopt_or_clean(self) -> bool:
+        """After a lost attempt: keep the token whose value reached the vault (True), else delete the lost ones."""
+        since = parse_timestamp(self.checkpoint.fields["intent_at"])
+        named = minting.tokens_named(self.cloudflare, self.token.name)
+        vault = read_vault(self.services)
+        value = vault.values.get(self.token.name)
+        if value is not None and not vault.revoked(self.token.name) and named:
+            try:
+                verified = self.cloudflare.verify(value)
+            except TokenInvalid:
+                verified = None
+            kept = next((token for token in named if verified and token.id == verified.id), None)
+            if kept is not None:
+                minting.delete_lost(self.cloudflare, self.token.name, since=since, keep=kept.id)
+                self.goto("companions", token_id=kept.id,
+                          cloudflare_expires_on=utc_stamp(kept.expires_on) if kept.expires_on else "")
+                return True
+        minting.delete_lost(self.cloudflare, self.token.name, since=since)
+        return False
+
+    def store(self) -> None:
+        """Resume a create whose vault write failed: the sealed value, or (unusable) delete and create again."""
+        value = self.new_value
+        if value is None:
+            sealed = self.checkpoint.sealed()
+            try:
+                value = unseal(sealed, self.secret_key) if sealed else None
+            except SealBroken:
+                value = None
+            if value is None:
+                log.warning("provision %s: sealed value unusable; creating again", self.request.id)
+                self.goto("create")
+                return
+        self.services.infisical.set(self.token.name, value)
+        self.goto("companions", drop=("sealed",))
+        self.show("stored in the vault")
+
+    def write_companions(self) -> None:
+        infisical, fields = self.services.infisical, self.checkpoint.fields
+        infisical.set(self.token.companion("__TOKEN_ID"), SecretStr(fields["token_id"]))
+        if fields.get("cloudflare_expires_on"):
+            infisical.set(self.token.companion("__EXPIRES_AT"), SecretStr(fields["cloudflare_expires_on"]))
+        infisical.set(self.token.companion("__SCOPES"), SecretStr(self.token.scope))
+        self.advance()
+
+    def verify(self) -> None:
+        value = self.new_value or self.services.infisical.get(self.token.name)
+        try:
+            verification = self.cloudflare.verify(value)
+        except TokenInvalid as exc:
+            raise NewTokenRejected(f"the new value of {self.token.name} does not verify: {exc}") from None
+        if verification.status != "active" or verification.id != self.token_id:
+            raise NewTokenRejected(f"the vault's value of {self.token.name} verifies as token {verification.id} "
+                                   f"({verification.status}), not the new token {self.token_id}")
+        probe = functional_probe(self.services, self.cloudflare, self.token, value)
+        self.new_value = None
+        self.advance(probe=probe)
+        self.show("verified")
+
+    def note_incident(self) -> None:
+        """A replacement: one note on the revoke's incident ticket saying the replacement exists."""
+        revoke = (approvals.load(self.services.redis, self.request.replaces, now=self.services.now())
+                  if self.request.replaces else None)
+        if revoke is None:
+            self.advance()
+            return
+        marker = f"cftoken request {self.request.id}"
+        with self.services.freescout() as freescout:
+            ticket = freescout.find_by_subject(ticket_subject(self.token, revoke))
+            if ticket is not None and not freescout.has_note(ticket.id, marker):
+                freescout.add_note(ticket.id, replacement_note(self.token, self.request, self.checkpoint.fields,
+                                                               marker))
+        self.advance(ticket_url=ticket.url if ticket else "")
+
+    def report(self) -> None:
+        now, fields = self.services.now(), self.checkpoint.fields
+        expires = parse_timestamp(fields.get("cloudflare_expires_on"))
+        status.record_status(self.services.redis, self.token.name, status.TokenStatus(
+            checked_at=now, source="provision", state="healthy", expires_on=expires,
+            summary="provisioned and verified active",
+        ))
+        self.conclude(ok=True, result=self.result_text(), ticket_url=fields.get("ticket_url") or None)
+        self.checkpoint.finish(now=now)
+
+    def nothing_changed(self, error: BaseException) -> bool:
+        """At the create, after an attempt: whatever it made is cleaned up now; True when no token is left."""
+        if self.current.name != "create" or int(self.checkpoint.get("creates") or 0) == 0:
+            return super().nothing_changed(error)
+        try:
+            since = parse_timestamp(self.checkpoint.fields["intent_at"])
+            minting.delete_lost(self.cloudflare, self.token.name, since=since)
+            return not minting.tokens_named(self.cloudflare, self.token.name)
+        except CftokenError:
+            return False
+
+    def where(self, step: Step) -> str:
+        if self.checkpoint.sealed():
+            return f"{step.where} The new value is held encrypted until the vault takes it."
+        return step.where
+
+    def result_text(self) -> str:
+        fields, plan = self.checkpoint.fields, self.plan
+        expires = parse_timestamp(fields.get("cloudflare_expires_on"))
+        created = parse_timestamp(fields.get("intent_at")) or self.services.now()
+        consumers = "\n".join(f"• {c.who}: {c.how}" for c in self.token.consumers) or "• none in the consumer map"
+        inventory_note = (f"\nThe inventory says token_id = \"{self.token.token_id}\": change it to "
+                          f"\"{self.token_id}\" (or remove it; the bot reads {self.token.name}__TOKEN_ID)."
+                          if self.token.token_id and self.token.token_id != self.token_id else "")
+        replaced = (f"\nReplaces the token revoked by `{self.request.replaces}`; the incident has a note."
+                    if self.request.replaces and fields.get("ticket_url") else "")
+        return (
+            f"Provisioned {self.token.name}: token {self.token_id} created at Cloudflare, expires "
+            f"{utc_stamp(expires) if expires else 'never'}; value, __TOKEN_ID, __EXPIRES_AT and __SCOPES stored "
+            f"at {plan.vault_path} ({plan.vault_environment}); verified active. {fields.get('probe', '')}\n"
+            f"Add to the rotation INDEX:\n{index_line(plan, self.token_id, expires or created, created)}\n"
+            f"Give the new token to its consumers:\n{consumers}{inventory_note}{replaced}"
+        )
+
+    @property
+    def token_id(self) -> str:
+        return self.checkpoint.fields["token_id"]
+
+    @property
+    def secret_key(self) -> SecretStr:
+        return self.services.settings.cftoken_secret_key
+
+
+def confirm_zones(cloudflare: CloudflareClient, plan: Plan) -> None:
+    """Every declared zone resolves by name (GET /zones?name=) to the declared id."""
+    for name, zone_id in plan.zones:
+        zone = cloudflare.zone_by_name(name)
+        if zone is None:
+            raise PreflightMismatch(f"Cloudflare shows no zone {name} to the management token (GET /zones?name="
+                                    f"{name}): check the name, and that the management token has Zone Read on it")
+        if zone.id != zone_id:
+            raise PreflightMismatch(f"zone {name} has id {zone.id} at Cloudflare; the inventory says {zone_id}")
+        if plan.account_id and zone.account and zone.account.id != plan.account_id:
+            raise PreflightMismatch(f"zone {name} belongs to account {zone.account.id}; the inventory's account_id "
+                                    f"is {plan.account_id}")
+
+
+def confirm_permission_groups(cloudflare: CloudflareClient, plan: Plan) -> None:
+    """Every declared group exists with the declared id, and applies where the plan grants it."""
+    groups = cloudflare.permission_groups()
+    by_id = {group.id: group for group in groups}
+    for wanted in plan.groups:
+        found = by_id.get(wanted.id)
+        if found is None:
+            same_name = next((group for group in groups if group.name == wanted.name), None)
+            has = f"Cloudflare's id for {wanted.name} is {same_name.id}" if same_name else \
+                f"Cloudflare has no group called {wanted.name}"
+            raise PreflightMismatch(f"permission group {wanted.name}: no group has the inventory's id {wanted.id}; "
+                                    f"{has}")
+        scope = ACCOUNT_SCOPE if wanted.account_level else ZONE_SCOPE
+        if found.scopes and scope not in found.scopes:
+            where = "account_permissions" if not wanted.account_level else "zone permissions (not account_permissions)"
+            raise PreflightMismatch(f"permission group {wanted.name} applies to {', '.join(found.scopes)}, not "
+                                    f"{scope}: list it under {where}")
+
+
+def functional_probe(services: Services, cloudflare: CloudflareClient, token: Token, value: SecretStr) -> str:
+    """The runbook's "verify against the target endpoint": verify's own job calls (DNS records list, WAF phase
+    entrypoint) with the new value; a refusal stops the operation (it pauses and is retried), an outage too."""
+    probes, error = run_probes(cloudflare, token, value, services)
+    if error is not None:
+        raise error
+    if not probes:
+        return "No functional probe for these permissions (only GET /user/tokens/verify applies)."
+    refused = [f"{probe.call} on {probe.zone}: {probe.refusal}" for probe in probes if probe.refusal]
+    if refused:
+        raise NewTokenRejected(f"the new token is active but its job call is refused: {'; '.join(refused)}")
+    return "Probed: " + ", ".join(f"{probe.call} on {probe.zone} answered 200" for probe in probes) + "."
+
+
+def replacement_note(token: Token, request: Request, fields: dict[str, str], marker: str) -> str:
+    """The incident note when the replacement exists (never the value)."""
+    approvers = ", ".join(a.user for a in request.approvals) or "—"
+    return (f"Replacement provisioned: {token.name} is now Cloudflare token {fields.get('token_id')}, expiring "
+            f"{fields.get('cloudflare_expires_on') or 'never'}; its value and companions are in the vault.\n"
+            f"Requested by Slack user {request.requester}; approved by {approvers} ({marker}).\n"
+            "Give the new token to the consumers in the checklist above.")
+
+
+def provision_token(services: Services, request_id: str, *, wait: bool = True) -> None:
+    """Run (or resume) the provisioning approved in `request_id`."""
+    opened = open_operation(services, request_id, "provision", STEPS[0].name)
+    if opened is None:
+        return
+    request, checkpoint = opened
+    token = services.inventory.find(request.token)
+    with token_lock(services, request.token, wait=wait) as lock:
+        checkpoint = Checkpoint.load(services.redis, request_id)
+        if checkpoint.finished or checkpoint.lost:
+            return
+        if token is None:
+            raise CftokenError(f"{request.token} is no longer in the inventory, so its provisioning cannot go on")
+        try:
+            request = approvals.mark_running(services.redis, request_id, now=services.now())
+        except approvals.RequestNotFound:
+            log.error("provision %s: the request record is gone before the provisioning began", request_id)
+            return
+        refresh_message(services, request)
+        provisioning = Provisioning(services, checkpoint, request, token, lock)
+        try:
+            provisioning.run()
+        except OperationLost:
+            log.warning("provision %s: another worker took over", request_id)
+        except Exception as exc:  # noqa: BLE001 - the step table decides; unexpected errors get a reference
+            provisioning.stop(exc)
+        if checkpoint.finished:
+            forget_paused(request_id)
