@@ -84,7 +84,7 @@ def test_a_token_the_vault_already_holds_is_not_provisioned_again(world, channel
 
     assert world.cloudflare.tokens() == before
     (failed,) = channel.results(f"❌ Provision of {GETRAXX}")
-    assert "already holds a value" in failed and "Nothing was created" in failed
+    assert "already holds a value" in failed and "nothing was created" in failed
 
 
 def test_the_management_token_cannot_be_provisioned_by_itself(channel):
