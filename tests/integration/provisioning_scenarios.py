@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import redis
-from rq import Queue
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
 from bot.app import build_bolt_app
 from domain.inventory import load_inventory
+from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from standins.slack import Message
 from standins.slack_requests import command_answer, slash_command
@@ -65,7 +65,7 @@ class Channel:
         self.world, self.redis, self.inventory = world, conn, inventory
         settings = make_settings(**world.settings_values(redis_url=redis_url), cftoken_inventory=str(inventory))
         client = WebClient(base_url=world.slack.url + "/api/", token=world.slack.bot_token)
-        self.app = build_bolt_app(settings, conn, Queue(connection=conn), load_inventory(inventory), client,
+        self.app = build_bolt_app(settings, conn, job_queue(conn), load_inventory(inventory), client,
                                   clock=world.clock.now, listener_executor=InlineExecutor())
 
     def type(self, text: str, *, user: str) -> str:
