@@ -18,21 +18,23 @@ answer within 3 seconds gets Slack's `operation_timeout` error shown instead. Ev
 from __future__ import annotations
 
 import html
+import secrets
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import redis
 
 from domain.queueing import SCAN_JOB, job_queue
-from standins.base import Request, Response
+from standins.base import Handler, Request, Response
 from standins.block_kit import Refused
 from standins.slack import Message
 from standins.slack_requests import block_action, command_answer, slash_command, view_submission
-from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
+from standins.world import APPROVERS, CHANNEL, World
 
 STATIC = Path(__file__).with_name("static")
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -49,6 +51,7 @@ class Sandbox:
     bot_url: str
     redis: redis.Redis
     offset_key: str
+    page_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # per run, only in the page
 
     @property
     def people(self) -> list[str]:
@@ -58,14 +61,52 @@ class Sandbox:
 def install(sandbox: Sandbox) -> None:
     """Register the page's routes on the world's Slack stand-in (and the ticket view on FreeScout's)."""
     slack, page = sandbox.world.slack, _Page(sandbox)
-    slack.route("GET", "", page.index)
-    slack.route("GET", r"/static/(?P<name>[\w.-]+)", page.static)
-    slack.route("GET", "/sandbox/state", page.state)
-    slack.route("POST", "/sandbox/command", page.command)
-    slack.route("POST", "/sandbox/action", page.action)
-    slack.route("POST", "/sandbox/submit", page.submit)
-    slack.route("POST", "/sandbox/fast-forward", page.fast_forward)
+    door = PageDoor(sandbox.page_token, port=urlsplit(slack.url).port or 80)
+    slack.route("GET", "", door.read(page.index))
+    slack.route("GET", r"/static/(?P<name>[\w.-]+)", door.read(page.static))
+    slack.route("GET", "/sandbox/state", door.read(page.state))
+    slack.route("POST", "/sandbox/command", door.write(page.command))
+    slack.route("POST", "/sandbox/action", door.write(page.action))
+    slack.route("POST", "/sandbox/submit", door.write(page.submit))
+    slack.route("POST", "/sandbox/fast-forward", door.write(page.fast_forward))
     sandbox.world.freescout.route("GET", r"/conversation/(?P<cid>\d+)", page.ticket)
+
+
+class PageDoor:
+    """Only the sandbox's own page drives the bot.
+
+    Every route checks the Host header (127.0.0.1 or localhost on the page's port: a DNS-rebound name is
+    refused); every POST must carry the run's token (in the page it served, sent as X-Sandbox-Token) with a
+    JSON body. A cross-site form or `text/plain` POST has neither, and a page elsewhere cannot read the token.
+    """
+
+    def __init__(self, token: str, *, port: int) -> None:
+        self.token = token
+        self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+
+    def read(self, handler: Handler) -> Handler:
+        def guarded(request: Request) -> Response:
+            return self._host_refusal(request) or handler(request)
+
+        return guarded
+
+    def write(self, handler: Handler) -> Handler:
+        def guarded(request: Request) -> Response:
+            refusal = self._host_refusal(request)
+            if refusal is not None:
+                return refusal
+            if not secrets.compare_digest(request.header("x-sandbox-token") or "", self.token):
+                return Response(403, {"error": "only the sandbox page can do this (missing or wrong page token)"})
+            if (request.header("content-type") or "").split(";")[0].strip() != "application/json":
+                return Response(415, {"error": "expected Content-Type: application/json"})
+            return handler(request)
+
+        return guarded
+
+    def _host_refusal(self, request: Request) -> Response | None:
+        if (request.header("host") or "").lower() not in self.hosts:
+            return Response(421, {"error": "open the sandbox at its 127.0.0.1 or localhost address"})
+        return None
 
 
 def mask(value: str | None) -> str | None:
@@ -85,7 +126,8 @@ class _Page:
         self.http = httpx.Client(timeout=SLACK_TIMEOUT_SECONDS)
 
     def index(self, request: Request) -> Response:
-        return self._file("index.html")
+        page = (STATIC / "index.html").read_text().replace("{{page_token}}", self.sandbox.page_token)
+        return Response(200, page, {"Cache-Control": "no-store"}, content_type=CONTENT_TYPES[".html"])
 
     def static(self, request: Request) -> Response:
         return self._file(request.params["name"])
@@ -117,7 +159,7 @@ class _Page:
                          for r in self.slack.refusals()],
             "views": [v.view for v in self.slack.open_views(viewer)],
             "urls": {"bot": self.sandbox.bot_url, "slack": self.slack.url, "cloudflare": self.world.cloudflare.url,
-                     "infisical": self.world.infisical.url, "freescout": self.world.freescout.url},
+                     "infisical": self.world.infisical.url, "freescout": self.world.freescout.url},  # no secrets
         })
 
     def _person(self, user: str) -> dict[str, Any]:
@@ -194,7 +236,7 @@ class _Page:
         text = text.removeprefix("/cftoken").strip()
         user = data["user"]
         body, headers = slash_command(
-            signing_secret=SIGNING_SECRET, text=text, user_id=user, channel_id=CHANNEL,
+            signing_secret=self.world.signing_secret, text=text, user_id=user, channel_id=CHANNEL,
             user_name=self.slack.users[user]["name"], response_url=self.slack.new_response_url(user, CHANNEL),
         )
         self._deliver(body, headers, user, show_ack=True)
@@ -210,7 +252,8 @@ class _Page:
             return Response(404, {"error": "no such message"})
         ephemeral = message.ephemeral_for is not None
         body, headers = block_action(
-            signing_secret=SIGNING_SECRET, action_id=str(data.get("action_id", "")), value=str(data.get("value", "")),
+            signing_secret=self.world.signing_secret, action_id=str(data.get("action_id", "")),
+            value=str(data.get("value", "")),
             user_id=user, channel_id=CHANNEL, message_ts=ts, block_id=str(data.get("block_id") or "actions"),
             response_url=self.slack.new_response_url(user, CHANNEL, ts), user_name=self.slack.users[user]["name"],
             message=None if ephemeral else message.to_api(), is_ephemeral=ephemeral,
@@ -232,7 +275,7 @@ class _Page:
             return Response(200, {"ok": True})
         values = data.get("values") if isinstance(data.get("values"), dict) else {}
         body, headers = view_submission(
-            signing_secret=SIGNING_SECRET, view=view, user_id=user, user_name=self.slack.users[user]["name"],
+            signing_secret=self.world.signing_secret, view=view, user_id=user, user_name=self.slack.users[user]["name"],
             values={str(b): {str(a): str(v) for a, v in actions.items()} for b, actions in values.items()
                     if isinstance(actions, dict)},
         )

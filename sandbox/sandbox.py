@@ -15,6 +15,7 @@ Every run starts from an empty Redis, and its data is gone when it stops.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import threading
 import time
@@ -84,7 +85,7 @@ def run_sandbox(*, echo: bool = False, fakeredis: bool = False) -> int:
     supervisor = Supervisor(echo=echo)
     with ExitStack() as cleanup:
         try:
-            world = World.start()
+            world = World.start(signing_secret=secrets.token_hex(32))  # a constant would let any page sign
             cleanup.callback(world.stop)
             own_redis = start_owned_redis(fakeredis=fakeredis)
             cleanup.callback(own_redis.stop)
@@ -98,7 +99,7 @@ def run_sandbox(*, echo: bool = False, fakeredis: bool = False) -> int:
             for name in PROCESSES:
                 if stop.is_set():
                     raise Stopped
-                # Loopback only: the sandbox's signing secret is public, so its web must not face the network.
+                # Loopback only: the sandbox is a development tool, its web must not face the network.
                 command = procfile[name].replace("0.0.0.0:", "127.0.0.1:")
                 supervisor.start(name, command, {**env, "PORT": str(web_port)} if name == "web" else env)
             install(Sandbox(world=world, bot_url=web_url, redis=conn, offset_key=OFFSET_KEY))

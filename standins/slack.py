@@ -28,6 +28,7 @@ from typing import Any
 
 from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forever
 from standins.block_kit import Refused, check_message, check_view
+from standins.slack_socket import SocketModeStandIn
 
 SCOPES = "commands,chat:write,usergroups:read,users:read,channels:read,groups:read"
 RESPONSE_URL_USES = 5
@@ -127,10 +128,12 @@ class SlackStandIn(StandIn):
         clock: Clock | None = None,
         *,
         bot_token: str = "xoxb-standin-token",  # noqa: S107
+        app_token: str = "xapp-standin-token",  # noqa: S107 - the app-level token Socket Mode connects with
         team_id: str = "T0CFTOKEN",
     ) -> None:
         super().__init__(clock)
-        self.bot_token, self.team_id = bot_token, team_id
+        self.bot_token, self.app_token, self.team_id = bot_token, app_token, team_id
+        self.socket_mode: SocketModeStandIn | None = None  # set by enable_socket_mode()
         self.bot_user_id, self.bot_id = "U0CFTBOT1", "B0CFTBOT1"
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
@@ -147,6 +150,7 @@ class SlackStandIn(StandIn):
         self.route("POST", r"/response/(?P<rid>\w+)", self._response)
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._auth_test,  # dispatched by _open_connection: app-level token only
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
@@ -277,13 +281,40 @@ class SlackStandIn(StandIn):
             if handler is None:
                 raise SlackError("unknown_method")
             args = _args(request)
-            self._authenticate(request.bearer() or args.get("token"))
-            body = {"ok": True, **handler(args)}
+            token = request.bearer() or args.get("token")
+            if request.params["method"] == "apps.connections.open":
+                body = {"ok": True, **self._open_connection(token)}
+            else:
+                self._authenticate(token)
+                body = {"ok": True, **handler(args)}
         except SlackError as exc:
             if str(exc) in CONTENT_ERRORS:
                 self.record_refusal(request.params["method"], exc, args.get("text"))
             body = exc.body()
         return Response(200, body, {"x-oauth-scopes": SCOPES})
+
+    def enable_socket_mode(self) -> SocketModeStandIn:
+        """Turn Socket Mode on: apps.connections.open hands out a loopback WebSocket server's URL."""
+        if self.socket_mode is None:
+            self.socket_mode = SocketModeStandIn().start()
+        return self.socket_mode
+
+    def stop(self) -> None:
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
+        super().stop()
+
+    def _open_connection(self, token: str | None) -> dict[str, Any]:
+        """apps.connections.open: only the app-level token (xapp-) may open one; a bot token is the wrong type."""
+        if not token:
+            raise SlackError("not_authed")
+        if secrets.compare_digest(token, self.bot_token):
+            raise SlackError("not_allowed_token_type")
+        if not secrets.compare_digest(token, self.app_token):
+            raise SlackError("invalid_auth")
+        if self.socket_mode is None:
+            raise SlackError("socket_mode_not_enabled")  # unconfirmed error code for an app without Socket Mode
+        return {"url": self.socket_mode.url}
 
     def _authenticate(self, token: str | None) -> None:
         if not token:

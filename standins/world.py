@@ -78,9 +78,13 @@ class World:
     slack: SlackStandIn
     token_ids: dict[str, str] = field(default_factory=dict)
     environment: str = "prod"
+    signing_secret: str = SIGNING_SECRET  # the sandbox picks a random one per run
 
     @classmethod
-    def start(cls, *, inventory: Inventory | None = None, expiry_days: dict[str, int | None] | None = None) -> World:
+    def start(
+        cls, *, inventory: Inventory | None = None, expiry_days: dict[str, int | None] | None = None,
+        signing_secret: str = SIGNING_SECRET,
+    ) -> World:
         """Start the four stand-ins on loopback ports and seed the runbook's world."""
         clock = Clock()
         world = cls(
@@ -90,6 +94,7 @@ class World:
             infisical=InfisicalStandIn(clock).start(),
             freescout=FreeScoutStandIn(clock, api_key=FREESCOUT_KEY).start(),
             slack=SlackStandIn(clock).start(),
+            signing_secret=signing_secret,
         )
         world.seed(DEFAULT_EXPIRY_DAYS if expiry_days is None else expiry_days)
         return world
@@ -150,7 +155,7 @@ class World:
     def signed_click(self, action_id: str, value: str, *, user: str, message_ts: str) -> tuple[str, dict[str, str]]:
         """A signed block_actions request for a button on a channel message, with a fresh response_url."""
         return block_action(
-            signing_secret=SIGNING_SECRET,
+            signing_secret=self.signing_secret,
             action_id=action_id,
             value=value,
             user_id=user,
@@ -163,7 +168,7 @@ class World:
         """Setting name → value, as Settings keyword arguments (lower case) or environment (upper case)."""
         return {
             "slack_bot_token": self.slack.bot_token,
-            "slack_signing_secret": SIGNING_SECRET,
+            "slack_signing_secret": self.signing_secret,
             "slack_api_url": self.slack.url + "/api/",
             "cftoken_channel_id": CHANNEL,
             "cftoken_approvers": ",".join(APPROVERS),

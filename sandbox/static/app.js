@@ -255,7 +255,10 @@ async function refresh() {
 }
 
 async function post(path, payload) {
-  const response = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+  const token = document.querySelector('meta[name="sandbox-token"]').content; // this run's, checked on every POST
+  const response = await fetch(path, {
+    method: "POST", headers: { "Content-Type": "application/json", "X-Sandbox-Token": token }, body: JSON.stringify(payload),
+  });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
   return body;

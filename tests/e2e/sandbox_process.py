@@ -37,6 +37,11 @@ class Sandbox:
         with urlopen(f"{self.url}/sandbox/state?viewer={viewer}", timeout=5) as response:
             return response.read().decode()
 
+    def page_token(self) -> str:
+        """This run's page token, read from the page as the browser gets it."""
+        with urlopen(self.url + "/", timeout=5) as response:
+            return re.search(r'name="sandbox-token" content="([^"]+)"', response.read().decode()).group(1)
+
     def tree(self) -> set[int]:
         """The sandbox's pid and every descendant's, now."""
         return descendants(self.process.pid) | {self.process.pid}

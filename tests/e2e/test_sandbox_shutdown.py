@@ -21,9 +21,10 @@ STOPPED_WITHIN = 15.0  # seconds: SIGTERM to every process group, SIGKILL after 
 IDLE_SECONDS = 3.0
 
 
-def command(url: str, text: str) -> None:
+def command(sandbox, text: str) -> None:
     body = json.dumps({"user": APPROVERS[0], "text": text}).encode()
-    request = Request(url + "/sandbox/command", data=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "X-Sandbox-Token": sandbox.page_token()}
+    request = Request(sandbox.url + "/sandbox/command", data=body, headers=headers)
     with urlopen(request, timeout=5) as response:
         assert response.status == 202
 
@@ -44,7 +45,7 @@ def test_a_stop_signal_leaves_no_process_and_no_listening_port(signum, args, bus
     sandbox = start_sandbox(*args)
     try:
         if busy:
-            command(sandbox.url, "verify CF_WAF_EDIT_RAXX_APP")
+            command(sandbox, "verify CF_WAF_EDIT_RAXX_APP")
         else:
             time.sleep(IDLE_SECONDS)  # the worker has finished its start-up jobs and waits in BLPOP
         tree = sandbox.tree()
@@ -91,7 +92,7 @@ def test_the_sandbox_uses_its_own_redis_and_leaves_the_one_at_redis_url_untouche
     before = {key: redis_conn.dump(key) for key in redis_conn.scan_iter()}
     sandbox = start_sandbox()
     try:
-        command(sandbox.url, "verify CF_WAF_EDIT_RAXX_APP")
+        command(sandbox, "verify CF_WAF_EDIT_RAXX_APP")
         deadline = time.monotonic() + 30
         while not any(m["text"].startswith("verify CF_WAF_EDIT_RAXX_APP") for m in sandbox.state()["messages"]):
             assert time.monotonic() < deadline, "the sandbox's worker never posted the verify report"

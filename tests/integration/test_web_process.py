@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import HTTPError
-from urllib.parse import quote_plus
+from urllib.parse import parse_qsl, quote_plus
 from urllib.request import Request, urlopen
 
 import pytest
@@ -48,6 +48,8 @@ def web_process(redis_url: str, slack_url: str, **extra: str) -> Iterator[tuple[
     }
     env.pop("SLACK_APP_TOKEN", None)
     env.update(extra)
+    for name in [name for name, value in extra.items() if value == ""]:
+        del env[name]  # "" here means: leave the variable unset
     process = subprocess.Popen(["/bin/sh", "-c", procfile_line("web")], cwd=REPO, env=env,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     found: list[str] = []
@@ -271,3 +273,65 @@ def test_a_slow_group_lookup_does_not_make_the_ack_late_and_opens_nothing(redis_
     assert "Could not check the approver group" in answer and "no request was opened" in answer
     assert approvals.open_requests(redis_conn, now=utc_now()) == []
     assert not any("slow slack" in slack.as_text(m) for m in slack.messages(TEST_CHANNEL))
+
+
+def command_fields(text: str, user: str, slack: SlackStandIn, **signing) -> dict[str, str]:
+    """A slash command's fields as Socket Mode carries them (the payload of a slash_commands envelope)."""
+    body, _ = slash_command(signing_secret=SECRET, text=text, user_id=user, channel_id=TEST_CHANNEL,
+                            response_url=slack.new_response_url(user, TEST_CHANNEL), **signing)
+    return dict(parse_qsl(body, keep_blank_values=True))
+
+
+def wait_connected(socket_mode, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while socket_mode.connections == 0:
+        assert time.monotonic() < deadline, "the web never connected over Socket Mode"
+        time.sleep(0.05)
+
+
+def test_with_an_app_token_set_http_still_refuses_unsigned_requests_and_changes_nothing(redis_url, slack, redis_conn):
+    slack.enable_socket_mode()
+    body, _ = slash_command(signing_secret=SECRET, text="roll CF_DNS_EDIT_GETRAXX_COM", user_id=APPROVER_A,
+                            channel_id=TEST_CHANNEL, response_url=slack.new_response_url(APPROVER_A, TEST_CHANNEL))
+    forged, forged_headers = slash_command(signing_secret="guessed", text="verify CF_PAGES_READ", user_id=ENGINEER,
+                                           channel_id=TEST_CHANNEL, response_url=slack.new_response_url(ENGINEER, TEST_CHANNEL))
+
+    with web_process(redis_url, slack.url, SLACK_APP_TOKEN=slack.app_token) as (url, _):
+        wait_connected(slack.socket_mode)
+        unsigned = post(url + "/slack/events", body, {"Content-Type": "application/x-www-form-urlencoded"})[0]
+        wrong = post(url + "/slack/events", forged, forged_headers)[0]
+
+    assert (unsigned, wrong) == (401, 401)
+    time.sleep(0.2)
+    assert Queue(connection=redis_conn).count == 0
+    assert approvals.open_requests(redis_conn, now=utc_now()) == []
+
+
+def test_socket_mode_without_a_signing_secret_does_not_serve_slack_events_at_all(redis_url, slack, redis_conn):
+    slack.enable_socket_mode()
+    body, headers = slash_command(signing_secret="", text="verify CF_PAGES_READ", user_id=ENGINEER,
+                                  channel_id=TEST_CHANNEL, response_url=slack.new_response_url(ENGINEER, TEST_CHANNEL))
+
+    with web_process(redis_url, slack.url, SLACK_APP_TOKEN=slack.app_token, SLACK_SIGNING_SECRET="") as (url, _):
+        wait_connected(slack.socket_mode)
+        status = post(url + "/slack/events", body, headers)[0]
+        health = get(url + "/healthz")[0]
+
+    assert (status, health) == (404, 200)
+    assert Queue(connection=redis_conn).count == 0
+
+
+def test_socket_mode_commands_arrive_over_the_socket_and_are_checked_like_http_ones(redis_url, slack, redis_conn):
+    socket_mode = slack.enable_socket_mode()
+
+    with web_process(redis_url, slack.url, SLACK_APP_TOKEN=slack.app_token, SLACK_SIGNING_SECRET="") as (url, _):
+        wait_connected(socket_mode)
+        ours = socket_mode.deliver("slash_commands", command_fields("verify CF_PAGES_READ", ENGINEER, slack))
+        theirs = socket_mode.deliver(
+            "slash_commands", command_fields("verify CF_PAGES_READ", ENGINEER, slack, team_id="T0ELSEWHERE"),
+        )
+
+    (job,) = Queue(connection=redis_conn).jobs
+    assert job.kwargs["name"] == "CF_PAGES_READ"
+    assert "queued" in ours["payload"]["text"]
+    assert "another Slack workspace" in theirs["payload"]["text"]
