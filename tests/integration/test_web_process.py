@@ -303,7 +303,7 @@ def test_with_an_app_token_set_http_still_refuses_unsigned_requests_and_changes_
 
     assert (unsigned, wrong) == (401, 401)
     time.sleep(0.2)
-    assert Queue(connection=redis_conn).count == 0
+    assert job_queue(redis_conn).count == 0
     assert approvals.open_requests(redis_conn, now=utc_now()) == []
 
 
@@ -318,7 +318,7 @@ def test_socket_mode_without_a_signing_secret_does_not_serve_slack_events_at_all
         health = get(url + "/healthz")[0]
 
     assert (status, health) == (404, 200)
-    assert Queue(connection=redis_conn).count == 0
+    assert job_queue(redis_conn).count == 0
 
 
 def test_socket_mode_commands_arrive_over_the_socket_and_are_checked_like_http_ones(redis_url, slack, redis_conn):
@@ -331,7 +331,7 @@ def test_socket_mode_commands_arrive_over_the_socket_and_are_checked_like_http_o
             "slash_commands", command_fields("verify CF_PAGES_READ", ENGINEER, slack, team_id="T0ELSEWHERE"),
         )
 
-    (job,) = Queue(connection=redis_conn).jobs
+    (job,) = job_queue(redis_conn).jobs
     assert job.kwargs["name"] == "CF_PAGES_READ"
     assert "queued" in ours["payload"]["text"]
     assert "another Slack workspace" in theirs["payload"]["text"]
