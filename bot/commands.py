@@ -8,7 +8,7 @@ from typing import Literal
 
 from domain.errors import UsageError
 from domain.inventory import Inventory, Token
-from domain.messages import escape
+from domain.messages import MAX_REASON, echo, escape
 
 Verb = Literal["help", "list", "history", "verify", "roll", "revoke", "provision"]
 EXAMPLE_NAME = "CF_WAF_EDIT_RAXX_APP"
@@ -17,14 +17,15 @@ EXAMPLE_NAME = "CF_WAF_EDIT_RAXX_APP"
 USAGE: dict[str, str] = {
     "help": "/cftoken help",
     "list": "/cftoken list",
-    "history": "/cftoken history NAME",
+    "history": "/cftoken history NAME [page]",
     "verify": "/cftoken verify NAME",
     "roll": "/cftoken roll NAME [reason]",
     "revoke": "/cftoken revoke NAME reason",
     "provision": "/cftoken provision NAME [reason]",
 }
 _NO_ARGUMENTS = ("help", "list")
-_NAME_ONLY = ("history", "verify")
+_NAME_ONLY = ("verify",)
+MAX_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Command:
     verb: Verb
     token: Token | None = None
     reason: str = ""
+    page: int = 1
 
 
 def parse_command(text: str, inventory: Inventory) -> Command:
@@ -41,7 +43,7 @@ def parse_command(text: str, inventory: Inventory) -> Command:
         return Command("help")
     verb = words[0].lower()
     if verb not in USAGE:
-        raise UsageError(_unknown_verb(words[0]))
+        raise UsageError(_unknown_verb(words, inventory))
     if verb in _NO_ARGUMENTS:
         if len(words) > 1:
             raise UsageError(f"`{USAGE[verb]}` takes nothing after it. Type `{USAGE[verb]}`.")
@@ -56,31 +58,65 @@ def parse_command(text: str, inventory: Inventory) -> Command:
     rest = " ".join(words[2:])
     if verb in _NAME_ONLY and rest:
         raise UsageError(
-            f"`/cftoken {verb}` takes only a token name, not `{escape(rest)}`. Type `/cftoken {verb} {token.name}`."
+            f"`/cftoken {verb}` takes only a token name, not `{echo(rest)}`. Type `/cftoken {verb} {token.name}`."
         )
+    if verb == "history":
+        return Command("history", token, page=_page(rest, token))
     if verb == "revoke" and not rest:
         raise UsageError(
             f"A revoke needs a reason: it goes into the incident ticket. "
             f"Type `/cftoken revoke {token.name} REASON`, e.g. `/cftoken revoke {token.name} leaked in a CI log`."
         )
+    if len(escape(rest)) > MAX_REASON:
+        raise UsageError(
+            f"A reason can be at most {MAX_REASON:,} characters, and yours is {len(escape(rest)):,} "
+            "(`&` counts as 5 and `<`, `>` as 4, as Slack stores them). Shorten it and type the command again."
+        )
     return Command(verb, token, rest)  # type: ignore[arg-type]
+
+
+def _page(rest: str, token: Token) -> int:
+    if not rest:
+        return 1
+    if not (rest.isascii() and rest.isdigit()) or not 1 <= int(rest) <= MAX_PAGE:
+        raise UsageError(
+            f"`/cftoken history {token.name}` takes a page number from 1 to {MAX_PAGE}, not `{echo(rest)}`. "
+            f"Type `/cftoken history {token.name} 2` for the next 20 events."
+        )
+    return int(rest)
 
 
 def _find_token(verb: str, name: str, inventory: Inventory) -> Token:
     token = inventory.find(name)
     if token is not None:
         return token
-    guess = inventory.suggest(name)
+    guess = suggest_name(name, inventory)
     if guess:
         raise UsageError(
-            f"There is no token called `{escape(name)}`: did you mean {guess}? Type `/cftoken {verb} {guess}`."
+            f"There is no token called `{echo(name)}`: did you mean {guess}? Type `/cftoken {verb} {guess}`."
         )
     names = ", ".join(inventory.names)
-    raise UsageError(f"There is no token called `{escape(name)}`. The tokens are: {names}.")
+    raise UsageError(f"There is no token called `{echo(name)}`. The tokens are: {names}.")
 
 
-def _unknown_verb(word: str) -> str:
-    guess = difflib.get_close_matches(word.lower(), list(USAGE), n=1, cutoff=0.6)
-    hint = f" Did you mean `/cftoken {guess[0]}`?" if guess else ""
+def suggest_name(name: str, inventory: Inventory) -> str | None:
+    """The inventory name meant by a misspelt or shortened `name`: the only one it begins, else the closest."""
+    wanted = name.strip().upper()
+    starting = [known for known in inventory.names if known.startswith(wanted)]
+    if len(starting) == 1 and len(wanted) >= 3:
+        return starting[0]
+    return inventory.suggest(name)
+
+
+def _unknown_verb(words: list[str], inventory: Inventory) -> str:
+    guess = difflib.get_close_matches(words[0].lower(), list(USAGE), n=1, cutoff=0.6)
+    hint = ""
+    if guess:
+        corrected = [guess[0]]
+        if len(words) > 1 and guess[0] not in _NO_ARGUMENTS:
+            token = inventory.find(words[1])
+            corrected.append(token.name if token else suggest_name(words[1], inventory) or echo(words[1]))
+            corrected += [echo(" ".join(words[2:]))] if len(words) > 2 else []
+        hint = f" Did you mean `/cftoken {' '.join(corrected)}`?"
     commands = ", ".join(f"`{usage}`" for usage in USAGE.values())
-    return f"`{escape(word)}` is not a /cftoken command.{hint} Type one of: {commands}."
+    return f"`{echo(words[0])}` is not a /cftoken command.{hint} Type one of: {commands}."

@@ -269,7 +269,11 @@ def show_list(command: Command, user: str, deps: Deps, client: WebClient) -> Ans
 
 def show_history(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
     assert command.token is not None
-    return messages.render_history(command.token, audit.recent(deps.redis, command.token.name)), None
+    per_page, page = audit.HISTORY_LENGTH, command.page
+    events = audit.recent(deps.redis, command.token.name, count=page * per_page + 1)
+    shown = events[(page - 1) * per_page : page * per_page]
+    more = len(events) > page * per_page
+    return messages.render_history(command.token, shown, page=page, per_page=per_page, more=more), None
 
 
 def queue_verify(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:

@@ -74,11 +74,16 @@ def check_configured(settings: Settings, action: str) -> None:
 def check_not_management(token: Token, inventory: Inventory, action: str) -> None:
     """The management token is rolled by an operator in the dashboard (runbook failure mode D), never by the bot."""
     if inventory.is_management(token):
+        operator = {
+            "roll": "roll it in the Cloudflare dashboard (https://dash.cloudflare.com/profile/api-tokens) and "
+                    f"store the new value in the vault as `{token.name}`",
+            "revoke": "put a replacement management token in the vault first, then revoke this one in the "
+                      "Cloudflare dashboard (https://dash.cloudflare.com/profile/api-tokens)",
+        }.get(action, "change it in the Cloudflare dashboard (https://dash.cloudflare.com/profile/api-tokens)")
         raise Refused(
-            f"The bot cannot {action} {token.name}: it is the management token the bot itself uses to {action} "
-            "tokens, so a failed change would lock the bot out (runbook failure mode D). An operator must "
-            f"{action} it in the Cloudflare dashboard (https://dash.cloudflare.com/profile/api-tokens) and "
-            "store the new value in the vault. No request was opened."
+            f"The bot cannot {action} `{token.name}`: it is the management token the bot itself uses to change "
+            f"tokens, so a failed change would lock the bot out (runbook failure mode D). An operator must "
+            f"{operator}. No request was opened."
         )
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from domain import access, audit, integrity
 from domain.errors import AlreadyOpen, CftokenError, RecordTampered, RequestClosed, RequestNotFound
+from domain.messages import slack_date
 
 Action = Literal["roll", "revoke", "provision"]
 State = Literal["pending", "approved", "queued", "running", "succeeded", "failed", "denied", "cancelled", "expired"]
@@ -53,6 +54,7 @@ class Request(BaseModel):
     needed: int
     approvals: list[Approval] = []
     denied_by: str | None = None
+    deny_reason: str = ""
     created_at: datetime
     expires_at: datetime
     channel: str
@@ -176,9 +178,11 @@ def approve(conn: redis.Redis, request_id: str, *, user: str, approvers: Collect
     return _apply(conn, request_id, now, lambda r: _approved(r, user, approvers, now))
 
 
-def deny(conn: redis.Redis, request_id: str, *, user: str, approvers: Collection[str], now: datetime) -> Request:
-    """An approver's denial ends the request."""
-    return _apply(conn, request_id, now, lambda r: _denied(r, user, approvers, now))
+def deny(
+    conn: redis.Redis, request_id: str, *, user: str, approvers: Collection[str], now: datetime, reason: str = ""
+) -> Request:
+    """An approver's denial ends the request; the reason, if given, is shown on its message and in the audit."""
+    return _apply(conn, request_id, now, lambda r: _denied(r, user, approvers, now, reason))
 
 
 def cancel(conn: redis.Redis, request_id: str, *, user: str, now: datetime) -> Request:
@@ -254,11 +258,13 @@ def _approved(request: Request, user: str, approvers: Collection[str], now: date
     return changed, _event(changed, "approved", user, now, f"{len(approvals)} of {request.needed}")
 
 
-def _denied(request: Request, user: str, approvers: Collection[str], now: datetime) -> _Outcome:
+def _denied(request: Request, user: str, approvers: Collection[str], now: datetime, reason: str) -> _Outcome:
     _require_pending(request, "deny")
     access.check_denial(user, requester=request.requester, approvers=approvers)
-    changed = request.model_copy(update={"state": "denied", "denied_by": user, "updated_at": now})
-    return changed, _event(changed, "denied", user, now)
+    changed = request.model_copy(
+        update={"state": "denied", "denied_by": user, "deny_reason": reason, "updated_at": now}
+    )
+    return changed, _event(changed, "denied", user, now, reason)
 
 
 def _cancelled(request: Request, user: str, now: datetime) -> _Outcome:
@@ -306,7 +312,7 @@ def _require_pending(request: Request, verb: str) -> None:
         return
     by = ", ".join(f"<@{user}>" for user in request.approved_by)
     why = {
-        "expired": f"it expired at {request.expires_at:%H:%M} UTC without enough approvals",
+        "expired": f"it expired {slack_date(request.expires_at)} without enough approvals",
         "denied": f"<@{request.denied_by}> denied it",
         "cancelled": f"<@{request.requester}> cancelled it",
     }.get(request.state, f"it was already approved by {by} and is {_PROGRESS.get(request.state, request.state)}")

@@ -21,8 +21,22 @@ if TYPE_CHECKING:  # messages stays importable by commands without a cycle
 Blocks = list[dict[str, Any]]
 Message = tuple[str, Blocks]
 
+# Slack's limits (it answers invalid_blocks / msg_too_long past them); builders clip or split to stay inside.
+MAX_BLOCKS = 50
+SECTION_TEXT = 3000
+FIELD_TEXT = 2000
+CONTEXT_TEXT = 3000
+FALLBACK_TEXT = 3000  # the top-level text may hold 40,000; a notification needs far less
+MAX_REASON = 1000  # characters of a typed reason, counted after escaping (`&` is 5 characters in Slack)
+ECHO = 100  # characters of typed input quoted back in an answer
+LIST_LINE = 280  # characters per token in /cftoken list: 10 tokens fit one section
+HISTORY_LINE = 1400  # characters per audit event: a full reason fits
+
 VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
 REQUEST_REROLL = "request_reroll"  # the button that asks for a roll after an operation was cut short
+PAST = {"roll": "Rolled", "revoke": "Revoked", "provision": "Provisioned"}
+FINISHED_WORDS = {"failed": "failed", "denied": "denied", "cancelled": "cancelled",
+                  "expired": "expired without approval"}
 CONSEQUENCES = {
     "roll": "the current value stops working immediately; consumers reading from the vault pick up the new one.",
     "revoke": "the token is deleted at Cloudflare; an incident is opened.",
@@ -62,9 +76,32 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def echo(typed: str) -> str:
+    """What a person typed, quoted back safely: escaped, then clipped to ECHO characters."""
+    return clip(escape(typed), ECHO)
+
+
+def slack_date(moment: datetime) -> str:
+    """A moment each reader sees in their own time zone; clients that cannot render it show the UTC fallback."""
+    moment = moment.astimezone(UTC)
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
+
+
+def from_now(moment: datetime, now: datetime) -> str:
+    """The one wording for how far away a moment is: `in 3 days`, `in 5 h`, `2 days ago`, `just now`."""
+    if abs(moment - now) < timedelta(minutes=1):
+        return "just now"
+    return f"in {time_left_text(moment - now)}" if moment > now else f"{time_left_text(now - moment)} ago"
+
+
 def render_notice(text: str) -> Message:
     """A one-paragraph answer (usually ephemeral); `text` must already be escaped where a person typed it."""
-    return text, [_section(text)]
+    return clip(text, FALLBACK_TEXT), [_section(text)]
 
 
 def render_error(error: CftokenError) -> Message:
@@ -73,7 +110,7 @@ def render_error(error: CftokenError) -> Message:
     blocks = [_section(text)]
     if error.runbook:
         blocks.append(_context(error.runbook))
-    return text, blocks
+    return clip(text, FALLBACK_TEXT), blocks
 
 
 def render_unexpected(reference: str) -> Message:
@@ -96,11 +133,13 @@ def render_interrupted(text: str, token: str, *, reroll: bool) -> Message:
 def render_help(inventory: Inventory, approvers: Collection[str]) -> Message:
     lines = "\n".join(f"`{usage}` — {what}" for usage, what in HELP_LINES)
     names = ", ".join(f"`{name}`" for name in inventory.names)
-    people = ", ".join(f"<@{user}>" for user in sorted(approvers))
+    people = ", ".join(f"<@{user}>" for user in sorted(approvers)) or "nobody yet"
     blocks = [
         _section("*/cftoken* verifies, rolls and revokes the team's Cloudflare API tokens.\n" + lines),
-        _section(f"*Tokens:* {names}\n*Approvers* (may ask for and approve a roll or revoke): {people}"),
-        _context("A roll or revoke runs only after an approver other than the one who asked presses Approve."),
+        _section(f"*Tokens:* {names}"),
+        _section(f"*Approvers* (may ask for and approve a roll or revoke): {people}"),
+        _context(f"A roll or revoke runs only after an approver other than the one who asked presses Approve. "
+                 f"A reason may be up to {MAX_REASON:,} characters."),
     ]
     return "How to use /cftoken", blocks
 
@@ -113,25 +152,28 @@ def render_list(
 ) -> Message:
     """Every token with its expected scope, the last known state (and its age), and its last roll by the bot."""
     rotations = rotations or {}
-    blocks: Blocks = [
-        _section(f"*{len(inventory.tokens)} tokens* (last known state; `/cftoken verify NAME` refreshes one)")
-    ]
+    lines = []
     for token in inventory.tokens:
         facts = f"*{token.name}* — {token.scope} · {zones_text(token)} · roll every {token.cadence_days} days"
         rolled = rotations.get(token.name)
-        last_roll = (
-            f"last rolled by the bot {rolled.astimezone(UTC):%Y-%m-%d}" if rolled else "not rolled by the bot yet"
-        )
-        blocks.append(_section(f"{facts}\n{_status_line(statuses.get(token.name), now)} · {last_roll}"))
-    return f"{len(inventory.tokens)} Cloudflare tokens", blocks
+        last_roll = f"last rolled by the bot {from_now(rolled, now)}" if rolled else "not rolled by the bot yet"
+        lines.append(clip(f"{facts}\n{_status_line(statuses.get(token.name), now)} · {last_roll}", LIST_LINE))
+    head = _section(f"*{len(inventory.tokens)} tokens* (last known state; `/cftoken verify NAME` refreshes one)")
+    return f"{len(inventory.tokens)} Cloudflare tokens", [head, *_paragraphs(lines, MAX_BLOCKS - 1)]
 
 
-def render_history(token: Token, events: Sequence[AuditEvent]) -> Message:
+def render_history(
+    token: Token, events: Sequence[AuditEvent], *, page: int = 1, per_page: int = 20, more: bool = False
+) -> Message:
+    """One page of a token's audit events, newest first, with the command for the next page when there is one."""
     if not events:
-        return render_notice(f"No history yet for {token.name}.")
-    lines = [_history_line(event) for event in events]
-    blocks = [_section(f"*History of {token.name}* (newest first, last {len(events)})")]
-    blocks += [_section("\n".join(lines[i : i + 10])) for i in range(0, len(lines), 10)]  # 3000-char limit
+        return render_notice(f"No history for {token.name}" + (f" on page {page}." if page > 1 else " yet."))
+    lines = [clip(_history_line(event), HISTORY_LINE) for event in events]
+    first = (page - 1) * per_page + 1
+    title = f"*History of {token.name}* (newest first, events {first}–{first + len(events) - 1})"
+    blocks = [_section(title), *_paragraphs(lines, MAX_BLOCKS - 2)]
+    if more:
+        blocks.append(_context(f"Older events: `/cftoken history {token.name} {page + 1}`"))
     return f"History of {token.name}", blocks
 
 
@@ -147,34 +189,33 @@ def render_already_open(request: Request) -> Message:
     )
     return render_notice(
         f"A {request.action} of *{request.token}* is already open ({STATE_LABELS[request.state]}, asked by "
-        f"<@{request.requester}> at {clock_time(request.created_at)}): see {where}. Request `{request.id}`."
+        f"<@{request.requester}> {slack_date(request.created_at)}): see {where}. Request `{request.id}`."
     )
 
 
 def render_request(request: Request, inventory: Inventory) -> Message:
-    """The approval message in its current state; buttons only while it is pending."""
+    """The approval message in its current state: what will happen while open, what happened once finished."""
     token = inventory.find(request.token)
-    verb = VERBS[request.action]
-    title = f"{STATE_ICONS[request.state]} *{verb} {request.token}* — {STATE_LABELS[request.state]}"
-    reason = escape(request.reason) if request.reason else "_none given_"
+    reason = clip(escape(request.reason), MAX_REASON) if request.reason else "_none given_"
     blocks: Blocks = [
-        _section(title),
+        _section(_title(request)),
         _fields(
             f"*Asked by*\n<@{request.requester}>",
             f"*Reason*\n{reason}",
-            f"*Scope*\n{token.scope if token else 'unknown'}",
-            f"*Zones*\n{zones_text(token) if token else 'unknown'}",
+            f"*Scope*\n{escape(token.scope) if token else 'unknown'}",
+            f"*Zones*\n{escape(zones_text(token)) if token else 'unknown'}",
         ),
-        _section(f"*Consumers*\n{_consumers(token)}"),
+        _section(f"*Consumers*\n{consumers_text(token)}"),
     ]
     if request.action == "provision":
         blocks.append(_section(plan_text(token, inventory)))
     blocks += [
-        _section(f"*What will happen:* {CONSEQUENCES[request.action]}"),
         *([_section(f"*Supersedes* the open roll `{request.supersedes}`: approving this revoke cancels it first.")]
-          if request.supersedes else []),
-        _context(_decision_line(request)),
+          if request.supersedes and request.state == "pending" else []),
     ]
+    if request.state in ("pending", "approved", "queued", "running"):
+        blocks.append(_section(f"*What will happen:* {CONSEQUENCES[request.action]}"))
+    blocks.append(_context(_decision_line(request)))
     progress = _progress_line(request)
     if progress:
         blocks.append(_section(progress))
@@ -183,8 +224,22 @@ def render_request(request: Request, inventory: Inventory) -> Message:
     if request.action == "revoke" and request.state == "succeeded":
         blocks.append(replacement_button(request.id))
     blocks.append(_context(f"Request `{request.id}`"))
-    fallback = f"{verb} {request.token} asked by <@{request.requester}>: {STATE_LABELS[request.state]}"
+    fallback = f"{_title_words(request)} (asked by <@{request.requester}>)"
     return fallback, blocks
+
+
+def _title(request: Request) -> str:
+    return f"{STATE_ICONS[request.state]} {_title_words(request, bold='*')}"
+
+
+def _title_words(request: Request, *, bold: str = "") -> str:
+    """`Roll X — waiting for approval` while open; past tense once finished: `Rolled X`, `Roll of X denied`."""
+    verb, name = VERBS[request.action], request.token
+    if request.state == "succeeded":
+        return f"{bold}{PAST[request.action]} {name}{bold}"
+    if request.state in FINISHED_WORDS:
+        return f"{bold}{verb} of {name} {FINISHED_WORDS[request.state]}{bold}"
+    return f"{bold}{verb} {name}{bold} — {STATE_LABELS[request.state]}"
 
 
 def zones_text(token: Token) -> str:
@@ -193,27 +248,24 @@ def zones_text(token: Token) -> str:
     return ", ".join(token.zones) if token.zones else "not zone-scoped"
 
 
-def clock_time(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%H:%M} UTC"
-
-
 def message_link(channel: str, ts: str) -> str:
     """Slack's permalink form for a message (it redirects to the workspace for members)."""
     return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
 
 
 def _decision_line(request: Request) -> str:
-    approvals = ", ".join(f"<@{a.user}> at {clock_time(a.at)}" for a in request.approvals)
+    approvals = ", ".join(f"<@{a.user}> {slack_date(a.at)}" for a in request.approvals)
     parts = [f"Approved by {approvals}" if approvals else "No approvals yet"]
     if request.state == "pending":
         parts.append(f"{len(request.approvals)} of {request.needed} needed")
-        parts.append(f"expires at {clock_time(request.expires_at)} unless approved")
+        parts.append(f"expires {slack_date(request.expires_at)} unless approved")
     elif request.state == "denied":
-        parts.append(f"denied by <@{request.denied_by}> at {clock_time(request.updated_at)}")
+        why = f": “{clip(escape(request.deny_reason), MAX_REASON)}”" if request.deny_reason else " (no reason given)"
+        parts.append(f"denied by <@{request.denied_by}> {slack_date(request.updated_at)}{why}; nothing was done")
     elif request.state == "cancelled":
-        parts.append(f"cancelled by <@{request.requester}> at {clock_time(request.updated_at)}")
+        parts.append(f"cancelled by <@{request.requester}> {slack_date(request.updated_at)}; nothing was done")
     elif request.state == "expired":
-        parts.append(f"expired at {clock_time(request.expires_at)}; nothing was done")
+        parts.append(f"expired {slack_date(request.expires_at)} without enough approvals; nothing was done")
     return " · ".join(parts)
 
 
@@ -225,55 +277,50 @@ def _progress_line(request: Request) -> str:
         return f":gear: Running{step}."
     if request.state in ("succeeded", "failed"):
         icon = ":white_check_mark: Done" if request.state == "succeeded" else ":x: Failed"
-        ticket = f"\nIncident ticket: <{request.ticket_url}>" if request.ticket_url else ""
-        return f"{icon}: {escape(request.result or '')}{ticket}"
+        return f"{icon} {slack_date(request.updated_at)}: {escape(request.result or '')}"
     return ""
 
 
-def _consumers(token: Token | None) -> str:
+NO_CONSUMERS = "none listed in the inventory"
+
+
+def consumers_text(token: Token | None, *, bullet: str = "• ") -> str:
+    """A token's consumers, described the same way in every message and the ticket."""
     if token is None or not token.consumers:
-        return "none listed in the inventory"
-    return "\n".join(f"• {consumer.who}: {consumer.how}" for consumer in token.consumers)
+        return NO_CONSUMERS
+    return "\n".join(f"{bullet}{escape(c.who)}: {escape(c.how)}" for c in token.consumers)
 
 
 def _status_line(status: TokenStatus | None, now: datetime) -> str:
     if status is None:
         return ":white_circle: not checked yet"
     icon = HEALTH_ICONS.get(status.state, ":white_circle:")
-    expiry = _expiry_text(status.expires_on, now)
+    expiry = expiry_text(status.expires_on, now)
     summary = f" · {escape(status.summary)}" if status.summary else ""
     older = [p for p in status.problems if p.seen_by != status.source or p.seen_at != status.checked_at]
     if older:  # a problem a fuller check found, kept until a check that can see it clears it
-        summary += " · " + "; ".join(f"{p.kind} seen by {p.seen_by} {_age(now - p.seen_at)}" for p in older)
-    return f"{icon} {status.state} · {expiry} · by {status.source} {_age(now - status.checked_at)}{summary}"
+        summary += " · " + "; ".join(f"{p.kind} seen by {p.seen_by} {from_now(p.seen_at, now)}" for p in older)
+    return f"{icon} {status.state} · {expiry} · checked by {status.source} {from_now(status.checked_at, now)}{summary}"
 
 
-def _expiry_text(expires_on: datetime | None, now: datetime) -> str:
+def expiry_text(expires_on: datetime | None, now: datetime) -> str:
+    """`expires <date> (in 3 days)` or `expired <date> (2 days ago)`: the tense follows the clock."""
     if expires_on is None:
         return "no expiry"
-    when = f"{expires_on.astimezone(UTC):%Y-%m-%d}"
-    return f"expires {when} (in {time_left_text(expires_on - now)})" if expires_on > now else f"expired {when}"
+    verb = "expires" if expires_on > now else "expired"
+    return f"{verb} {slack_date(expires_on)} ({from_now(expires_on, now)})"
 
 
 def time_left_text(time_left: timedelta) -> str:
-    """`6 days 23 h`, `1 day 2 h`, `5 h`, `under an hour`."""
-    days, hours = time_left.days, time_left.seconds // 3600
+    """`6 days 23 h`, `1 day 2 h`, `5 h`, `25 min`, `under a minute`."""
+    days, hours, minutes = time_left.days, time_left.seconds // 3600, time_left.seconds // 60 % 60
     if days >= 2:
         return f"{days} days" + (f" {hours} h" if hours else "")
     if days == 1:
         return "1 day" + (f" {hours} h" if hours else "")
-    return f"{hours} h" if hours else "under an hour"
-
-
-def _age(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return "just now"
-    if minutes < 60:
-        return f"{minutes} min ago"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h ago"
-    return f"{minutes // (24 * 60)} days ago"
+    if hours:
+        return f"{hours} h"
+    return f"{minutes} min" if minutes else "under a minute"
 
 
 def _history_line(event: AuditEvent) -> str:
@@ -281,7 +328,7 @@ def _history_line(event: AuditEvent) -> str:
     what = f"{event.event} {event.action}".strip()
     detail = f" — {escape(event.detail)}" if event.detail else ""
     request = f" `{event.request_id}`" if event.request_id else ""
-    return f"{event.at.astimezone(UTC):%Y-%m-%d %H:%M} UTC · *{what}* by {who}{request}{detail}"
+    return f"{slack_date(event.at)} · *{what}* by {who}{request}{detail}"
 
 
 def _buttons(request: Request) -> dict[str, Any]:
@@ -310,13 +357,26 @@ def _button(label: str, action_id: str, value: str, *, style: str | None = None)
     return button
 
 
+def _paragraphs(lines: Sequence[str], most: int) -> Blocks:
+    """Lines packed into as few sections as Slack's 3,000 characters allow, at most `most` of them."""
+    sections: list[list[str]] = [[]]
+    for line in lines:
+        if sections[-1] and len("\n".join([*sections[-1], line])) > SECTION_TEXT:
+            sections.append([])
+        sections[-1].append(line)
+    if len(sections) > most:
+        left = sum(len(chunk) for chunk in sections[most - 1 :])
+        sections = [*sections[: most - 1], [f"… and {left} more"]]
+    return [_section("\n".join(chunk)) for chunk in sections]
+
+
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text or " ", SECTION_TEXT)}}
 
 
 def _fields(*texts: str) -> dict[str, Any]:
-    return {"type": "section", "fields": [{"type": "mrkdwn", "text": text} for text in texts]}
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(text, FIELD_TEXT)} for text in texts]}
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text or " ", CONTEXT_TEXT)}]}

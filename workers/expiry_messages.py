@@ -8,8 +8,8 @@ from typing import Any
 
 from domain.health import ACTION_LABELS, STATE_ICONS, age_text, facts_age_text
 from domain.inventory import Inventory, Token
-from domain.messages import Blocks, Message, clock_time, escape, time_left_text, zones_text
-from workers.expiry import EXPIRED, Assessment, Findings, stamp
+from domain.messages import Blocks, Message, consumers_text, escape, slack_date, time_left_text, zones_text
+from workers.expiry import EXPIRED, Assessment, Findings
 from workers.health_watch import Alert, Fixed
 
 MAX_BLOCKS = 50  # Slack's limit per message; a bigger digest continues in a second message
@@ -40,7 +40,7 @@ def render_digest(
         )
     blocks.append(
         _context(
-            f"Expiry scan at {clock_time(now)}. Each threshold is posted once per expiry; a roll "
+            f"Expiry scan {slack_date(now)}. Each threshold is posted once per expiry; a roll "
             "starts afresh. *Request roll* opens the usual approval request in your name."
         )
     )
@@ -100,7 +100,7 @@ def _alert_section(alert: Alert, inventory: Inventory, now: datetime) -> dict[st
 
 def _fixed_sections(fixed: tuple[Fixed, ...], now: datetime) -> Blocks:
     lines = [f"✅ *{f.token.name}*: {KIND_WORDS.get(f.kind, f.kind)} — fixed (cleared by the {f.health.source} at "
-             f"{clock_time(f.health.checked_at)}; now {f.health.state})" for f in fixed]
+             f"{slack_date(f.health.checked_at)}; now {f.health.state})" for f in fixed]
     chunks = [lines[i : i + FIXED_LINES_PER_SECTION] for i in range(0, len(lines), FIXED_LINES_PER_SECTION)]
     return [_section("\n".join(chunk)) for chunk in chunks]
 
@@ -122,7 +122,8 @@ def _warning_text(assessment: Assessment) -> str:
     else:
         icon = ":rotating_light:" if (assessment.threshold or 0) <= 3 else ":warning:"
         head = f"{icon} *{name}* expires in *{time_left_text(left)}* ({assessment.threshold}-day warning)"
-    return f"{head}\n*Expires* {stamp(assessment.expires_on)}" + _facts(assessment.token)
+    label = "*Expired*" if assessment.threshold == EXPIRED else "*Expires*"
+    return f"{head}\n{label} {slack_date(assessment.expires_on)}" + _facts(assessment.token)
 
 
 def _reminder_text(assessment: Assessment, now: datetime) -> str:
@@ -130,19 +131,18 @@ def _reminder_text(assessment: Assessment, now: datetime) -> str:
     assert reminder is not None
     ago = (now - reminder.last_rotated).days
     head = f":repeat: *{token.name}* has no expiry; its {token.cadence_days}-day rotation is due"
-    return f"{head}\n*Last rotated* {stamp(reminder.last_rotated)} ({ago} days ago)" + _facts(token)
+    return f"{head}\n*Last rotated* {slack_date(reminder.last_rotated)} ({ago} days ago)" + _facts(token)
 
 
 def _facts(token: Token) -> str:
-    consumers = "; ".join(f"{escape(c.who)}: {escape(c.how)}" for c in token.consumers) or "none listed"
-    return f" · *Zones* {escape(zones_text(token))}\n*Consumers* {consumers}"
+    return f" · *Zones* {escape(zones_text(token))}\n*Consumers*\n{consumers_text(token)}"
 
 
 def _token_section(text: str, token: Token, inventory: Inventory) -> dict[str, Any]:
     if inventory.is_management(token):
         note = (
-            f"\n_The bot cannot roll {token.name}: an operator rotates it in the Cloudflare dashboard "
-            "(runbook failure mode D)._"
+            f"\nThe bot cannot roll `{token.name}`: an operator rotates it in the Cloudflare dashboard "
+            "(runbook failure mode D)."
         )
         return _section(_clip(text, len(note)) + note)
     return {**_section(text), "accessory": request_roll_button(token.name)}

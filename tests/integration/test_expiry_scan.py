@@ -314,7 +314,7 @@ def test_request_roll_opens_the_normal_roll_request_with_the_clicker_as_requeste
     (request,) = approvals.open_requests(services.redis, now=world.clock.now())
     assert (request.action, request.token, request.requester, request.state) == ("roll", PAGES, ALICE, "pending")
     approval_message = world.slack.message(CHANNEL, request.message_ts or "")
-    assert approval_message is not None and approval_message.text.startswith(f"Roll {PAGES} asked by <@{ALICE}>")
+    assert approval_message is not None and approval_message.text.startswith(f"Roll {PAGES} — waiting for approval")
 
 
 def test_request_roll_from_someone_who_is_not_an_approver_opens_nothing(world, services, world_settings):

@@ -50,8 +50,8 @@ def test_the_approval_message_shows_the_result_and_loses_its_buttons(world, serv
     roll_token(services, request_id)
 
     message = world.slack.as_text(world.slack.message(CHANNEL, ts))
-    assert f"Roll {DNS}* — done" in message
-    assert "[Approve]" not in message
+    assert f"*Rolled {DNS}*" in message
+    assert "[Approve]" not in message and "What will happen" not in message
 
 
 def test_a_roll_leaves_no_token_value_in_redis_the_channel_or_logs(world, services, redis_conn, caplog):

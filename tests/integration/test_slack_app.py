@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from bot.app import build_bolt_app
 from domain import approvals
 from domain.inventory import load_inventory
+from domain.messages import slack_date
 from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import TokenStatus, record_status
@@ -151,7 +152,8 @@ def test_list_shows_every_token_with_its_last_known_state_and_age(ws):
     answer = ws.told(ENGINEER)
     waf_line = next(line for line in answer.splitlines() if "CF_WAF_EDIT_RAXX_APP" in line)
     assert "Zone:WAF:Edit, Zone:Zone:Read · raxx.app · roll every 90 days" in waf_line
-    assert "healthy · expires 2026-04-12 (in 42 days) · by verify 2 h ago · value matches Cloudflare" in answer
+    assert "healthy · expires <!date^1775995200^{date_short_pretty} {time}|2026-04-12 12:00 UTC> (in 42 days) · " \
+        "checked by verify 2 h ago · value matches Cloudflare" in answer
     assert "CF_PAGES_DEPLOY* — CF Pages write · not zone-scoped" in answer
     assert "CF_ACCESS_MGMT* — CF Access management, User:API Tokens:Edit, Zone:Zone:Read · all zones" in answer
     assert answer.count("not checked yet") == 4
@@ -175,10 +177,18 @@ def test_history_shows_the_last_20_events_with_who_and_when(ws):
 
     ws.type("history CF_PAGES_DEPLOY", user=ENGINEER)
 
-    lines = [line for line in ws.told(ENGINEER).splitlines() if " UTC · " in line]
+    told = ws.told(ENGINEER)
+    lines = [line for line in told.splitlines() if " UTC> · " in line]
     assert len(lines) == 20
-    assert lines[0].startswith("2026-03-01 12:11 UTC · *cancelled roll* by <@U0ALICE01>")
-    assert lines[1].startswith("2026-03-01 12:11 UTC · *requested roll* by <@U0ALICE01>")
+    assert lines[0].startswith(f"{slack_date(T0 + timedelta(minutes=11))} · *cancelled roll* by <@U0ALICE01>")
+    assert lines[1].startswith(f"{slack_date(T0 + timedelta(minutes=11))} · *requested roll* by <@U0ALICE01>")
+    assert "Older events: `/cftoken history CF_PAGES_DEPLOY 2`" in told
+
+    ws.type("history CF_PAGES_DEPLOY 2", user=ENGINEER)
+
+    older = [line for line in ws.told(ENGINEER).splitlines() if " UTC> · " in line]
+    assert len(older) == 4 and "Older events" not in ws.told(ENGINEER)
+    assert older[-1].startswith(f"{slack_date(T0)} · *requested roll* by <@U0ALICE01>")
 
 
 @pytest.mark.parametrize(
@@ -223,7 +233,7 @@ def test_roll_posts_an_approval_message_that_says_what_will_happen(ws):
     assert "*Scope*\nZone:WAF:Edit, Zone:Zone:Read" in text and "*Zones*\nraxx.app" in text
     assert "sre-agent (CI/scripted)" in text
     assert "the current value stops working immediately; consumers reading from the vault pick up the new one" in text
-    assert "0 of 1 needed · expires at 12:30 UTC" in text
+    assert f"0 of 1 needed · expires {slack_date(T0 + timedelta(minutes=30))} unless approved" in text
     assert "[Approve] [Deny] [Cancel]" in text
     assert ws.queue.count == 0
 
@@ -437,7 +447,7 @@ def test_happy_path_another_approver_approves_and_exactly_one_job_is_queued(ws):
     assert request.state == "queued"
     text = ws.read(message)
     assert "— approved and queued" in text
-    assert f"Approved by <@{APPROVER_B}> at 12:03 UTC" in text
+    assert f"Approved by <@{APPROVER_B}> {slack_date(T0 + timedelta(minutes=3))}" in text
     assert "Queued: waiting for a worker" in text
     assert ws.buttons(message) == []
 
@@ -472,7 +482,7 @@ def test_with_two_approvals_needed_one_is_not_enough(slack, redis_conn):
     ws.click("approve", message, user=DAVE)
 
     assert "1 of 2 needed" in halfway and ws.queue.count == 1
-    assert f"Approved by <@{APPROVER_B}> at 12:00 UTC, <@{DAVE}> at 12:00 UTC" in ws.read(message)
+    assert f"Approved by <@{APPROVER_B}> {slack_date(T0)}, <@{DAVE}> {slack_date(T0)}" in ws.read(message)
 
 
 def test_a_click_on_a_decided_request_changes_nothing_and_says_why(ws):
@@ -494,7 +504,7 @@ def test_deny_ends_the_request_and_removes_the_buttons(ws):
     ws.click("deny", message, user=APPROVER_B)
     ws.click("approve", message, user=APPROVER_B)
 
-    assert "— denied" in ws.read(message) and f"denied by <@{APPROVER_B}>" in ws.read(message)
+    assert "denied*" in ws.read(message) and f"denied by <@{APPROVER_B}>" in ws.read(message)
     assert ws.buttons(message) == []
     assert f"Nothing to approve: <@{APPROVER_B}> denied it" in ws.told(APPROVER_B)
     assert ws.queue.count == 0
@@ -510,7 +520,7 @@ def test_the_requester_cancels_and_nobody_else_can(ws):
 
     assert f"Only <@{APPROVER_A}>, who asked, can cancel" in ws.told(APPROVER_B)
     assert still_pending == ["approve", "deny", "cancel"]
-    assert "— cancelled" in ws.read(message) and ws.buttons(message) == []
+    assert "cancelled*" in ws.read(message) and ws.buttons(message) == []
 
 
 def test_an_expired_request_cannot_be_approved_and_its_message_says_expired(ws):
@@ -520,8 +530,8 @@ def test_an_expired_request_cannot_be_approved_and_its_message_says_expired(ws):
 
     ws.click("approve", message, user=APPROVER_B)
 
-    assert "Nothing to approve: it expired at 12:30 UTC" in ws.told(APPROVER_B)
-    assert "— expired" in ws.read(message) and ws.buttons(message) == []
+    assert f"Nothing to approve: it expired {slack_date(T0 + timedelta(minutes=30))}" in ws.told(APPROVER_B)
+    assert "expired without approval*" in ws.read(message) and ws.buttons(message) == []
     assert ws.queue.count == 0
 
 
@@ -532,7 +542,10 @@ def test_a_request_left_unattended_shows_expired_once_anyone_uses_the_bot(ws):
 
     ws.type("list", user=ENGINEER)
 
-    assert "— expired" in ws.read(message) and "expired at 12:30 UTC; nothing was done" in ws.read(message)
+    assert "expired without approval*" in ws.read(message)
+    assert f"expired {slack_date(T0 + timedelta(minutes=30))} without enough approvals; nothing was done" in ws.read(
+        message
+    )
     assert ws.buttons(message) == []
 
 
@@ -541,7 +554,7 @@ def test_expiry_is_configurable(slack, redis_conn):
 
     ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
 
-    assert "expires at 12:05 UTC" in ws.read(ws.request_message())
+    assert f"expires {slack_date(T0 + timedelta(minutes=5))}" in ws.read(ws.request_message())
 
 
 def test_a_forged_request_id_is_refused(ws):

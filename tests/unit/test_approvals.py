@@ -142,7 +142,7 @@ def test_a_pending_request_reads_as_expired_after_its_deadline_without_any_click
 def test_a_click_after_the_deadline_stores_the_expiry_and_is_refused(redis_conn):
     request = open_roll(redis_conn)
 
-    with pytest.raises(RequestClosed, match="expired at 12:30 UTC") as refused:
+    with pytest.raises(RequestClosed, match=r"expired <!date\^\d+\^\{date_short_pretty\} \{time\}\|2026-03-01 12:30 UTC>") as refused:
         approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0 + TTL)
 
     assert refused.value.request.state == "expired"

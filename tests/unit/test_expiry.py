@@ -196,7 +196,7 @@ def test_a_warning_section_shows_zones_consumers_days_left_and_expiry_time():
 
     waf = next(s["text"]["text"] for s in sections(blocks) if "CF_WAF_EDIT_RAXX_APP" in s["text"]["text"])
     assert "expires in *6 days 12 h* (7-day warning)" in waf
-    assert "*Expires* 2026-05-11 00:00 UTC" in waf
+    assert "*Expires* <!date^1778457600^{date_short_pretty} {time}|2026-05-11 00:00 UTC>" in waf
     assert "*Zones* raxx.app" in waf
     assert "sre-agent (CI/scripted): Deploy and update WAF rate-limit rules" in waf
 
@@ -218,7 +218,7 @@ def test_a_cadence_reminder_section_names_the_last_rotation_and_has_a_button():
 
     (section,) = [s for s in sections(blocks) if "CF_PAGES_READ" in s["text"]["text"]]
     assert "has no expiry; its 90-day rotation is due" in section["text"]["text"]
-    assert "2026-02-02 12:00 UTC (91 days ago)" in section["text"]["text"]
+    assert "|2026-02-02 12:00 UTC> (91 days ago)" in section["text"]["text"]
     assert section["accessory"]["value"] == "CF_PAGES_READ"
     assert "CF_PAGES_READ is due for rotation" in text
 
@@ -254,7 +254,8 @@ def test_a_digest_past_slacks_block_limit_continues_in_a_second_message():
         (timedelta(days=7), "7 days"),
         (timedelta(days=1, hours=2), "1 day 2 h"),
         (timedelta(hours=5, minutes=30), "5 h"),
-        (timedelta(minutes=20), "under an hour"),
+        (timedelta(minutes=20), "20 min"),
+        (timedelta(seconds=20), "under a minute"),
     ],
 )
 def test_time_left_reads_in_days_and_hours(left: timedelta, text: str):

@@ -10,7 +10,15 @@ from domain.approvals import Approval, Request
 from domain.audit import AuditEvent
 from domain.errors import ManagementTokenInvalid
 from domain.inventory import load_inventory
-from domain.messages import escape, render_error, render_help, render_history, render_list, render_request
+from domain.messages import (
+    escape,
+    render_error,
+    render_help,
+    render_history,
+    render_list,
+    render_request,
+    slack_date,
+)
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import TokenStatus
 from standins.slack import Message, SlackStandIn
@@ -45,7 +53,8 @@ def test_a_pending_request_has_buttons_that_carry_only_its_id():
 
     assert buttons(shown) == [("approve", "roll-0123456789ab"), ("deny", "roll-0123456789ab"),
                               ("cancel", "roll-0123456789ab")]
-    assert "No approvals yet · 0 of 1 needed · expires at 12:30 UTC unless approved" in read(shown)
+    assert "No approvals yet · 0 of 1 needed · expires <!date^1772368200^{date_short_pretty} {time}|2026-03-01 12:30 UTC>" \
+        " unless approved" in read(shown)
 
 
 @pytest.mark.parametrize(
@@ -69,7 +78,7 @@ def test_approvals_are_listed_with_names_and_times():
 
     text = read(render_request(request(state="queued", approvals=approvals), INVENTORY))
 
-    assert f"Approved by <@{APPROVER_B}> at 12:04 UTC" in text
+    assert f"Approved by <@{APPROVER_B}> {slack_date(T0 + timedelta(minutes=4))}" in text
     assert "Queued: waiting for a worker" in text
 
 
@@ -81,9 +90,28 @@ def test_progress_and_results_are_shown_in_place():
                                           ticket_url="https://support.example/conversation/7"), INVENTORY))
 
     assert "Running (step: stored)" in running
-    assert "Done: new value verified at Cloudflare" in done
-    assert "Failed: Cloudflare said 1000" in failed
-    assert "Incident ticket: <https://support.example/conversation/7>" in revoked
+    assert f"Done {slack_date(T0)}: new value verified at Cloudflare" in done
+    assert f"Failed {slack_date(T0)}: Cloudflare said 1000" in failed
+    assert "*Revoked CF_WAF_EDIT_RAXX_APP*" in revoked and "*Rolled CF_WAF_EDIT_RAXX_APP*" in done
+    assert "*Roll of CF_WAF_EDIT_RAXX_APP failed*" in failed
+
+
+@pytest.mark.parametrize("state", ["succeeded", "failed", "denied", "cancelled", "expired"])
+def test_a_finished_request_reads_finished(state):
+    text = read(render_request(request(state=state, denied_by=APPROVER_B, result="r"), INVENTORY))
+
+    assert "What will happen" not in text and "waiting" not in text and "expires" not in text
+
+
+def test_a_denial_shows_who_denied_and_why():
+    denied = request(state="denied", denied_by=APPROVER_B, deny_reason="<!here> not during the freeze",
+                     updated_at=T0 + timedelta(minutes=3))
+
+    text = read(render_request(denied, INVENTORY))
+
+    assert "*Roll of CF_WAF_EDIT_RAXX_APP denied*" in text
+    assert (f"denied by <@{APPROVER_B}> {slack_date(T0 + timedelta(minutes=3))}: “&lt;!here&gt; not during the "
+            "freeze”; nothing was done") in text
 
 
 def test_revoke_approval_asks_for_confirmation():
@@ -110,10 +138,11 @@ def test_list_shows_expiry_health_and_age_without_asking_anyone():
 
     text = read(render_list(INVENTORY, statuses, T0, {"CF_PAGES_DEPLOY": T0 - timedelta(days=84)}))
 
-    assert ":large_yellow_circle: warning · expires 2026-03-07 (in 6 days 1 h) · by scan 20 min ago" in text
-    assert "by scan 20 min ago · last rolled by the bot 2025-12-07" in text
+    soon, past = slack_date(T0 + timedelta(days=6, hours=1)), slack_date(T0 - timedelta(days=1))
+    assert f":large_yellow_circle: warning · expires {soon} (in 6 days 1 h) · checked by scan 20 min ago" in text
+    assert "checked by scan 20 min ago · last rolled by the bot 84 days ago" in text
     assert text.count("not rolled by the bot yet") == 4
-    assert ":red_circle: failing · expired 2026-02-28 · by verify 3 days ago · token expired" in text
+    assert f":red_circle: failing · expired {past} (1 day ago) · checked by verify 3 days ago · token expired" in text
     assert text.count("not checked yet") == 3
 
 
@@ -127,8 +156,9 @@ def test_history_lists_who_did_what_and_when():
 
     text = read(render_history(INVENTORY.find("CF_PAGES_DEPLOY"), events))
 
-    assert "2026-03-01 12:02 UTC · *approved roll* by <@U0BOB0002> `roll-0123456789ab` — 1 of 1" in text
-    assert "2026-03-01 12:00 UTC · *requested roll* by <@U0ALICE01> `roll-0123456789ab` — &lt;!here&gt; rotate" in text
+    later = slack_date(T0 + timedelta(minutes=2))
+    assert f"{later} · *approved roll* by <@U0BOB0002> `roll-0123456789ab` — 1 of 1" in text
+    assert f"{slack_date(T0)} · *requested roll* by <@U0ALICE01> `roll-0123456789ab` — &lt;!here&gt; rotate" in text
 
 
 def test_help_names_the_approvers():

@@ -1,0 +1,170 @@
+"""Whatever people type and whatever the inventory holds, every message builder makes a message Slack accepts.
+
+Each builder runs over ≥ 1,000 generated inputs (arbitrary text, `&<>`-heavy text that escaping expands,
+inventories of 1–60 tokens) and its output is checked with the rules the Slack stand-in applies.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.commands import parse_command
+from domain.approvals import Approval, Request
+from domain.audit import AuditEvent
+from domain.errors import CftokenError, UsageError
+from domain.health import Health
+from domain.inventory import Consumer, Inventory, Token, Vault, load_inventory
+from domain.messages import (
+    render_already_open,
+    render_error,
+    render_help,
+    render_history,
+    render_list,
+    render_notice,
+    render_request,
+)
+from domain.settings import DEFAULT_INVENTORY
+from standins.block_kit import check_message
+from workers.expiry import EXPIRED, Assessment, Drift, Findings, Reminder
+from workers.expiry_messages import render_digest
+
+EXAMPLES = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SHIPPED = load_inventory(DEFAULT_INVENTORY)
+ZONE_ID = "0" * 31 + "1"
+PERMISSION_ID = "0" * 31 + "2"
+
+# Plenty of Slack's special characters: escaping turns each of & < > into 4–5 characters.
+typed = st.one_of(
+    st.text(max_size=4000),
+    st.text(alphabet="&<>@!*_~`\n abc", max_size=4000),
+    st.builds(lambda n, c: c * n, st.integers(0, 3000), st.sampled_from(["&", "<", ">", "x", "é", "🔥"])),
+)
+short = st.text(min_size=1, max_size=300)
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+def token(n: int, long: bool, scope: str, consumers: list[tuple[str, str]], all_zones: bool, cadence: int) -> Token:
+    name = f"CF_TOKEN_{n}" + ("_X" * 50 if long else "")
+    return Token(name=name[:120].rstrip("_"), scope=scope, zones=("*",) if all_zones else ("example.com",),
+                 permissions=("DNS Write",), cadence_days=cadence,
+                 consumers=tuple(Consumer(who=w, how=h) for w, h in consumers))
+
+
+tokens = st.builds(token, st.integers(0, 10**6), st.booleans(), short, st.lists(st.tuples(short, short), max_size=6), st.booleans(),
+                   st.integers(1, 3650))
+
+
+@st.composite
+def inventories(draw, most: int = 60) -> Inventory:
+    drawn = draw(st.lists(tokens, min_size=1, max_size=most, unique_by=lambda t: t.name))
+    return Inventory(vault=Vault(path="/p", environment="prod"), management_token=drawn[0].name,
+                     zones={"example.com": ZONE_ID}, permission_groups={"DNS Write": PERMISSION_ID},
+                     tokens=tuple(drawn))
+
+
+statuses = st.builds(
+    Health, checked_at=moments, source=st.sampled_from(["verify", "scan", "roll", "revoke"]),
+    state=st.sampled_from(["healthy", "warning", "failing", "revoked", "compromised", "unknown"]),
+    expires_on=st.one_of(st.none(), moments), summary=st.text(max_size=600),
+)
+
+
+@st.composite
+def requests(draw) -> tuple[Request, Inventory]:
+    inventory = draw(st.one_of(st.just(SHIPPED), inventories(most=3)))
+    state = draw(st.sampled_from(["pending", "approved", "queued", "running", "succeeded", "failed", "denied",
+                                  "cancelled", "expired"]))
+    approvals = [Approval(user=f"U0{n:07d}", at=T0) for n in range(draw(st.integers(0, 5)))]
+    request = Request(
+        id="roll-0123456789ab", action=draw(st.sampled_from(["roll", "revoke"])),
+        token=draw(st.sampled_from(inventory.names)), requester="U0ALICE01", reason=draw(typed)[:1000],
+        state=state, needed=draw(st.integers(1, 5)), approvals=approvals, denied_by="U0BOB0002",
+        deny_reason=draw(typed)[:1000], created_at=T0, expires_at=draw(moments), channel="C0SRE0001",
+        message_ts="1.0", step=draw(st.one_of(st.none(), short)), result=draw(st.one_of(st.none(), typed)),
+        ticket_url=draw(st.one_of(st.none(), st.just("https://support.example/conversation/7"))), updated_at=T0,
+    )
+    return request, inventory
+
+
+def accepted(message: tuple[str, list[dict]]) -> None:
+    check_message(*message)
+
+
+@EXAMPLES
+@given(typed)
+def test_every_answer_to_typed_commands_is_accepted(text):
+    for command in (text, f"roll {text}", f"verify {text}", f"roll CF_WAF_EDIT_RAXX_APP {text}",
+                    f"history CF_WAF_EDIT_RAXX_APP {text}", f"{text} CF_WAF {text}"):
+        try:
+            parse_command(command, SHIPPED)
+        except UsageError as refused:
+            accepted(render_error(refused))
+
+
+@EXAMPLES
+@given(typed)
+def test_notices_and_errors_are_accepted(text):
+    accepted(render_notice(text or "x"))
+    accepted(render_error(CftokenError(text or "x")))
+
+
+@EXAMPLES
+@given(inventories(), st.sets(st.from_regex(r"\AU[A-Z0-9]{8}\Z"), max_size=40))
+def test_help_is_accepted(inventory, approvers):
+    accepted(render_help(inventory, approvers))
+
+
+@EXAMPLES
+@given(inventories(), st.data())
+def test_list_is_accepted(inventory, data):
+    shown = {t.name: data.draw(statuses) for t in inventory.tokens if data.draw(st.booleans())}
+    rotations = {t.name: data.draw(moments) for t in inventory.tokens if data.draw(st.booleans())}
+
+    accepted(render_list(inventory, shown, T0, rotations))
+
+
+events = st.builds(AuditEvent, at=moments, who=st.one_of(st.just("cftoken"), st.from_regex(r"\AU[A-Z0-9]{8}\Z")),
+                   event=st.sampled_from(["requested", "approved", "denied", "failed", "verify"]),
+                   token=st.just("CF_WAF_EDIT_RAXX_APP"), action=st.sampled_from(["roll", "revoke", ""]),
+                   request_id=st.just("roll-0123456789ab"), detail=typed)
+
+
+@EXAMPLES
+@given(st.lists(events, max_size=20), st.integers(1, 50), st.booleans())
+def test_history_is_accepted(shown, page, more):
+    accepted(render_history(SHIPPED.tokens[0], shown, page=page, more=more))
+
+
+@EXAMPLES
+@given(requests())
+def test_the_approval_message_is_accepted_in_every_state(drawn):
+    request, inventory = drawn
+
+    accepted(render_request(request, inventory))
+    accepted(render_already_open(request))
+
+
+@st.composite
+def findings(draw) -> tuple[Findings, Inventory]:
+    inventory = draw(inventories())
+    picked = draw(st.lists(st.sampled_from(inventory.tokens), max_size=60))
+    warnings, reminders, drifting = [], [], []
+    for t in picked:
+        left = draw(st.timedeltas(min_value=timedelta(days=-400), max_value=timedelta(days=15)))
+        threshold = EXPIRED if left < timedelta(0) else draw(st.sampled_from([14, 7, 3, 1]))
+        drift = tuple(Drift("expires_at", draw(typed)[:500]) for _ in range(draw(st.integers(0, 3))))
+        reminder = Reminder(last_rotated=T0 - timedelta(days=200), due_on=T0, period=1)
+        assessment = Assessment(t, T0 + left, left, threshold, reminder, drift, "active", True)
+        [warnings, reminders, drifting][draw(st.integers(0, 2))].append(assessment)
+    return Findings(tuple(warnings), tuple(reminders), tuple(drifting)), inventory
+
+
+@EXAMPLES
+@given(findings(), st.one_of(st.none(), typed))
+def test_the_expiry_digest_is_accepted(drawn, cloudflare_error):
+    found, inventory = drawn
+
+    for message in render_digest(found, inventory, T0, cloudflare_error=cloudflare_error):
+        accepted(message)
