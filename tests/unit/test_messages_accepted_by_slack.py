@@ -28,7 +28,7 @@ from domain.messages import (
 )
 from domain.settings import DEFAULT_INVENTORY
 from standins.block_kit import check_message
-from workers.expiry import EXPIRED, Assessment, Drift, Findings, Reminder
+from workers.expiry import EXPIRED, Assessment, Findings, Reminder
 from workers.expiry_messages import render_digest
 
 EXAMPLES = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,15 +150,14 @@ def test_the_approval_message_is_accepted_in_every_state(drawn):
 def findings(draw) -> tuple[Findings, Inventory]:
     inventory = draw(inventories())
     picked = draw(st.lists(st.sampled_from(inventory.tokens), max_size=60))
-    warnings, reminders, drifting = [], [], []
+    warnings, reminders = [], []
     for t in picked:
         left = draw(st.timedeltas(min_value=timedelta(days=-400), max_value=timedelta(days=15)))
         threshold = EXPIRED if left < timedelta(0) else draw(st.sampled_from([14, 7, 3, 1]))
-        drift = tuple(Drift("expires_at", draw(typed)[:500]) for _ in range(draw(st.integers(0, 3))))
         reminder = Reminder(last_rotated=T0 - timedelta(days=200), due_on=T0, period=1)
-        assessment = Assessment(t, T0 + left, left, threshold, reminder, drift, "active", True)
-        [warnings, reminders, drifting][draw(st.integers(0, 2))].append(assessment)
-    return Findings(tuple(warnings), tuple(reminders), tuple(drifting)), inventory
+        assessment = Assessment(t, T0 + left, left, threshold, reminder, "active", True)
+        [warnings, reminders][draw(st.integers(0, 1))].append(assessment)
+    return Findings(tuple(warnings), tuple(reminders)), inventory
 
 
 @EXAMPLES
