@@ -78,7 +78,7 @@ def requests(draw) -> tuple[Request, Inventory]:
                                   "cancelled", "expired"]))
     approvals = [Approval(user=f"U0{n:07d}", at=T0) for n in range(draw(st.integers(0, 5)))]
     request = Request(
-        id="roll-0123456789ab", action=draw(st.sampled_from(["roll", "revoke"])),
+        id="roll-0123456789ab", action=draw(st.sampled_from(["roll", "revoke", "provision"])),
         token=draw(st.sampled_from(inventory.names)), requester="U0ALICE01", reason=draw(typed)[:1000],
         state=state, needed=draw(st.integers(1, 5)), approvals=approvals, denied_by="U0BOB0002",
         deny_reason=draw(typed)[:1000], created_at=T0, expires_at=draw(moments), channel="C0SRE0001",
