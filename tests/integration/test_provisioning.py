@@ -130,3 +130,44 @@ def test_revoke_then_provision_replacement_leaves_one_live_token_and_a_note_on_t
     history = channel.type(f"history {GETRAXX}", user=ENGINEER)
     assert "requested provision" in history and "replacement for revoke-" in history and "succeeded revoke" in history
     assert leaks(redis_dump(redis_conn), token_values(world)) == []
+
+
+def ask_and_run(world, redis_url, inventory, channel) -> str:
+    channel.type(f"provision {NEW}", user=ALICE)
+    channel.click("approve", channel.public()[-1], user=BOB)
+    run_worker(world, redis_url, inventory)
+    (failed,) = channel.results(f"❌ Provision of {NEW}")
+    assert live_tokens(world, NEW) == []
+    return failed
+
+
+def test_a_permission_group_id_cloudflare_does_not_have_stops_naming_the_id_it_has(world, redis_conn, redis_url,
+                                                                                    tmp_path):
+    inventory = declare(tmp_path)
+    inventory.write_text(inventory.read_text().replace(f'"DNS Write" = "{DNS_WRITE}"', f'"DNS Write" = "{"d" * 32}"'))
+    channel = Channel(world, redis_conn, redis_url, inventory)
+
+    failed = ask_and_run(world, redis_url, inventory, channel)
+
+    assert f"no group has the inventory's id {'d' * 32}; Cloudflare's id for DNS Write is {DNS_WRITE}" in failed
+
+
+def test_a_zone_id_that_differs_from_cloudflares_stops_pre_flight(world, redis_conn, redis_url, tmp_path):
+    inventory = declare(tmp_path)
+    inventory.write_text(inventory.read_text().replace(f'"raxx.io" = "{RAXX_IO}"', f'"raxx.io" = "{"e" * 32}"'))
+    channel = Channel(world, redis_conn, redis_url, inventory)
+
+    failed = ask_and_run(world, redis_url, inventory, channel)
+
+    assert f"zone raxx.io has id {RAXX_IO} at Cloudflare; the inventory says {'e' * 32}" in failed
+
+
+def test_no_token_is_created_past_cloudflares_50_and_the_refusal_says_how_many(world, channel, redis_url, inventory):
+    policy = {"effect": "allow", "resources": {f"com.cloudflare.api.account.zone.{RAXX_IO}": "*"},
+              "permission_groups": [{"id": ZONE_READ}]}
+    for n in range(50 - len(world.cloudflare.tokens())):
+        world.cloudflare.add_token(f"OTHER_{n}", policies=[policy])
+
+    failed = ask_and_run(world, redis_url, inventory, channel)
+
+    assert "already has 50 API tokens, the most Cloudflare allows (50)" in failed
