@@ -71,7 +71,7 @@ def test_a_declared_token_is_provisioned_from_the_channel_with_a_second_approver
     assert f"| {NEW} | {token['id']} | Zone:DNS:Edit, Zone:Zone:Read | raxx.io | 90 days |" in result
     assert "Terraform (raxx.io): DNS records for raxx.io" in result
     assert "Probed: GET /zones/{zone_id}/dns_records?per_page=1 on raxx.io answered 200" in result
-    assert "done" in channel.read(approval)
+    assert f"*Provisioned {NEW}*" in channel.read(approval)
     assert leaks(redis_dump(redis_conn), token_values(world)) == []
 
 
