@@ -8,7 +8,7 @@ from typing import Literal
 
 from domain.errors import UsageError
 from domain.inventory import Inventory, Token
-from domain.messages import MAX_REASON, echo, escape
+from domain.messages import echo, reason_too_long
 
 Verb = Literal["help", "list", "history", "verify", "roll", "revoke", "provision"]
 EXAMPLE_NAME = "CF_WAF_EDIT_RAXX_APP"
@@ -67,11 +67,9 @@ def parse_command(text: str, inventory: Inventory) -> Command:
             f"A revoke needs a reason: it goes into the incident ticket. "
             f"Type `/cftoken revoke {token.name} REASON`, e.g. `/cftoken revoke {token.name} leaked in a CI log`."
         )
-    if len(escape(rest)) > MAX_REASON:
-        raise UsageError(
-            f"A reason can be at most {MAX_REASON:,} characters, and yours is {len(escape(rest)):,} "
-            "(`&` counts as 5 and `<`, `>` as 4, as Slack stores them). Shorten it and type the command again."
-        )
+    too_long = reason_too_long(rest)
+    if too_long:
+        raise UsageError(f"{too_long} Shorten it and type the command again.")
     return Command(verb, token, rest)  # type: ignore[arg-type]
 
 

@@ -23,7 +23,7 @@ from slack_bolt.context.ack import Ack
 from slack_bolt.context.respond import Respond
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.commands import Command, UsageError, parse_command
 from bot.replays import first_delivery
@@ -32,6 +32,7 @@ from domain import approvals, audit, messages
 from domain.access import (
     Origin,
     check_configured,
+    check_denial,
     check_message,
     check_not_management,
     check_origin,
@@ -82,6 +83,7 @@ def register(app: App, deps: Deps) -> None:
     app.command("/cftoken")(on_command)
     app.action("approve")(on_approve)
     app.action("deny")(on_deny)
+    app.view(messages.DENY_VIEW)(on_deny_submitted)
     app.action("cancel")(on_cancel)
     app.action("request_roll")(on_request_roll)
     app.action(messages.REQUEST_REROLL)(on_request_roll)
@@ -134,14 +136,52 @@ def on_approve(ack, body: dict, respond: Respond, client: WebClient, context: di
 
 
 def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
-    """Deny: any approver but the requester ends the request."""
+    """Deny: an approver other than the requester is asked why in a modal; submitting it ends the request.
+
+    When Slack cannot open the modal (its trigger lasts 3 seconds), the click denies at once, without a reason.
+    """
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
         check_click(body, context, deps)
         user, approvers = body["user"]["id"], deps.approvers(client)
+        request = approvals.load(deps.redis, _clicked(body), now=deps.clock())
+        if request is not None and request.state == "pending":
+            check_denial(user, requester=request.requester, approvers=approvers)
+            try:
+                client.views_open(trigger_id=body.get("trigger_id", ""), view=messages.render_deny_modal(request))
+                return
+            except SlackApiError as exc:
+                logger.info("deny %s: no modal (%s); denying without a reason", request.id, exc.response.get("error"))
         request = approvals.deny(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
         show_request(client, request, deps.inventory)
+
+
+def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: dict, logger: Logger) -> None:
+    """The deny modal submitted: the request ends with the reason given; a refusal is told to the denier."""
+    reason = str(((view.get("state") or {}).get("values") or {}).get(messages.DENY_REASON, {})
+                 .get(messages.DENY_REASON, {}).get("value") or "").strip()
+    too_long = messages.reason_too_long(reason)
+    if too_long:
+        ack(response_action="errors", errors={messages.DENY_REASON: too_long})
+        return
+    ack()
+    deps: Deps = context[DEPS]
+    user = body["user"]["id"]
+    request = approvals.load(deps.redis, str(view.get("private_metadata", "")), now=deps.clock())
+    if request is None:
+        return
+    try:
+        team = body.get("team") or {}
+        check_origin(Origin(team_id=team.get("id"), enterprise_id=team.get("enterprise_id") or None,
+                            app_id=body.get("api_app_id"), channel_id=request.channel),
+                     expected_origin(context, deps))
+        denied = approvals.deny(deps.redis, request.id, user=user, approvers=deps.approvers(client),
+                                now=deps.clock(), reason=reason)
+        show_request(client, denied, deps.inventory)
+    except Exception as error:  # noqa: BLE001 - a modal has no response_url: the answer goes to the channel
+        text, blocks = describe_error(error, client, deps, logger)
+        client.chat_postEphemeral(channel=request.channel, user=user, text=text, blocks=blocks)
 
 
 def on_cancel(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -168,6 +208,8 @@ def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, contex
         _, post_request = open_for_approval(command, body["user"]["id"], deps, client)
         assert post_request is not None
         post_request()
+        mark_button_used(client, body, f":inbox_tray: Roll requested by <@{body['user']['id']}> "
+                                       f"{messages.slack_date(deps.clock())}.")
 
 
 def on_request_verify(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -214,6 +256,18 @@ def on_provision_replacement(ack, body: dict, respond: Respond, client: WebClien
         _, post_request = open_for_approval(command, body["user"]["id"], deps, client, replaces=revoke.id)
         assert post_request is not None
         post_request()
+
+
+def mark_button_used(client: WebClient, body: dict, note: str) -> None:
+    """Redraw the clicked message with the pressed button replaced by `note` (the digest then shows the roll was
+    asked for); a message Slack did not send with the click is left as it is."""
+    message, container = body.get("message"), body.get("container") or {}
+    if not message or not message.get("blocks"):
+        return
+    action = body["actions"][0]
+    blocks = messages.mark_requested(message["blocks"], action["action_id"], str(action.get("value", "")), note)
+    client.chat_update(channel=container.get("channel_id"), ts=container.get("message_ts"),
+                       text=message.get("text") or note, blocks=blocks)
 
 
 def _clicked_token(deps: Deps, body: dict):

@@ -242,6 +242,65 @@ def _title_words(request: Request, *, bold: str = "") -> str:
     return f"{bold}{verb} {name}{bold} — {STATE_LABELS[request.state]}"
 
 
+DENY_VIEW = "deny_reason"  # callback_id of the modal that asks a denier why
+DENY_REASON = "reason"  # block_id and action_id of its text input
+
+
+def render_deny_modal(request: Request) -> dict[str, Any]:
+    """The modal a Deny click opens: an optional reason, shown on the request and kept in its history."""
+    verb = VERBS[request.action].lower()
+    return {
+        "type": "modal",
+        "callback_id": DENY_VIEW,
+        "private_metadata": request.id,
+        "title": {"type": "plain_text", "text": f"Deny the {verb}"},
+        "submit": {"type": "plain_text", "text": "Deny"},
+        "close": {"type": "plain_text", "text": "Back"},
+        "blocks": [
+            _section(f"Deny the {verb} of *{request.token}* asked by <@{request.requester}>? Nothing will be done; "
+                     "the reason is shown on the request and kept in its history."),
+            {
+                "type": "input", "block_id": DENY_REASON, "optional": True,
+                "label": {"type": "plain_text", "text": "Why? (optional)"},
+                "element": {"type": "plain_text_input", "action_id": DENY_REASON, "multiline": True,
+                            "max_length": MAX_REASON},
+            },
+        ],
+    }
+
+
+def mark_requested(blocks: Blocks, action_id: str, value: str, note: str) -> Blocks:
+    """The message's blocks with the pressed button (by action_id and value) replaced by `note`, so the message
+    shows the request was made and nobody presses it again."""
+    pressed = {"action_id": action_id, "value": value}
+
+    def is_pressed(element: dict[str, Any]) -> bool:
+        return all(element.get(key) == want for key, want in pressed.items())
+
+    marked: Blocks = []
+    for block in blocks:
+        if block.get("type") == "section" and is_pressed(block.get("accessory") or {}):
+            block = {key: item for key, item in block.items() if key != "accessory"}
+            text = block.get("text") or {"type": "mrkdwn", "text": ""}
+            block["text"] = {**text, "text": clip(f"{text.get('text', '')}\n{note}".strip(), SECTION_TEXT)}
+        elif block.get("type") == "actions" and any(is_pressed(e) for e in block.get("elements", [])):
+            kept = [e for e in block["elements"] if not is_pressed(e)]
+            if kept:
+                marked.append({**block, "elements": kept})
+            block = _context(note)
+        marked.append(block)
+    return marked
+
+
+def reason_too_long(reason: str) -> str | None:
+    """Why a typed reason is refused (longer than MAX_REASON once escaped), or None when it fits."""
+    length = len(escape(reason))
+    if length <= MAX_REASON:
+        return None
+    return (f"A reason can be at most {MAX_REASON:,} characters, and yours is {length:,} "
+            "(`&` counts as 5 and `<`, `>` as 4, as Slack stores them).")
+
+
 def zones_text(token: Token) -> str:
     if token.all_zones:
         return "all zones"

@@ -315,6 +315,9 @@ def test_request_roll_opens_the_normal_roll_request_with_the_clicker_as_requeste
     assert (request.action, request.token, request.requester, request.state) == ("roll", PAGES, ALICE, "pending")
     approval_message = world.slack.message(CHANNEL, request.message_ts or "")
     assert approval_message is not None and approval_message.text.startswith(f"Roll {PAGES} — waiting for approval")
+    redrawn = world.slack.message(CHANNEL, digest.ts)
+    (section,) = sections_about(redrawn, PAGES)
+    assert "accessory" not in section and f"Roll requested by <@{ALICE}>" in section["text"]["text"]
 
 
 def test_request_roll_from_someone_who_is_not_an_approver_opens_nothing(world, services, world_settings):

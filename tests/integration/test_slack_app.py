@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from concurrent.futures import Executor, Future
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import TokenStatus, record_status
 from standins.slack import Message, SlackStandIn, seed
-from standins.slack_requests import block_action, command_answer, slash_command
+from standins.slack_requests import block_action, command_answer, slash_command, view_submission
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
 
 pytestmark = pytest.mark.integration
@@ -85,9 +86,25 @@ class Workspace:
         body, headers = block_action(
             signing_secret=secret, action_id=action_id, value=value, user_id=user, channel_id=message.channel,
             message_ts=message.ts, message=message.to_api(),
-            response_url=self.slack.new_response_url(user, message.channel, message.ts), **extra,
+            response_url=self.slack.new_response_url(user, message.channel, message.ts),
+            **{"trigger_id": self.slack.new_trigger_id(user), **extra},
         )
         return self.app.dispatch(BoltRequest(body=body, headers=headers))
+
+    def submit(self, user: str, reason: str, *, secret: str = SECRET):
+        """Type `reason` into the modal the bot opened for `user` and press its submit button."""
+        (opened,) = self.slack.open_views(user)
+        body, headers = view_submission(
+            signing_secret=secret, view=opened.view, user_id=user, values={"reason": {"reason": reason}}
+        )
+        response = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        if not response.body:
+            self.slack.close_view(opened.view["id"])
+        return response
+
+    def deny(self, message: Message, *, user: str, reason: str = ""):
+        self.click("deny", message, user=user)
+        return self.submit(user, reason)
 
     def public(self) -> list[Message]:
         return self.slack.messages(TEST_CHANNEL)
@@ -485,6 +502,56 @@ def test_with_two_approvals_needed_one_is_not_enough(slack, redis_conn):
     assert f"Approved by <@{APPROVER_B}> {slack_date(T0)}, <@{DAVE}> {slack_date(T0)}" in ws.read(message)
 
 
+def test_deny_asks_why_in_a_modal_and_shows_the_reason_on_the_message_and_in_history(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.click("deny", message, user=APPROVER_B)
+    still = ws.buttons(message)
+    ws.submit(APPROVER_B, "change freeze until <Friday> & the release")
+
+    assert still == ["approve", "deny", "cancel"]
+    text = ws.read(message)
+    assert "*Roll of CF_PAGES_DEPLOY denied*" in text and ws.buttons(message) == []
+    assert "“change freeze until &lt;Friday&gt; &amp; the release”; nothing was done" in text
+    ws.type("history CF_PAGES_DEPLOY", user=ENGINEER)
+    assert "*denied roll* by <@U0BOB0002> `" in ws.told(ENGINEER)
+    assert "— change freeze until &lt;Friday&gt; &amp; the release" in ws.told(ENGINEER)
+
+
+def test_a_deny_reason_over_the_limit_is_refused_in_the_modal(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+    ws.click("deny", message, user=APPROVER_B)
+
+    response = ws.submit(APPROVER_B, "&" * 201)
+
+    assert json.loads(response.body)["response_action"] == "errors"
+    assert "at most 1,000 characters, and yours is 1,005" in json.loads(response.body)["errors"]["reason"]
+    assert ws.buttons(message) == ["approve", "deny", "cancel"]
+
+
+def test_deny_without_a_modal_still_denies(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.click("deny", message, user=APPROVER_B, trigger_id="1.2.expired")
+
+    assert "(no reason given); nothing was done" in ws.read(message) and ws.buttons(message) == []
+
+
+def test_only_an_approver_who_did_not_ask_gets_the_deny_modal(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.click("deny", message, user=APPROVER_A)
+    ws.click("deny", message, user=ENGINEER)
+
+    assert ws.slack.open_views(APPROVER_A) == [] and ws.slack.open_views(ENGINEER) == []
+    assert "only approvers can deny" in ws.told(ENGINEER)
+    assert ws.buttons(message) == ["approve", "deny", "cancel"]
+
+
 def test_a_click_on_a_decided_request_changes_nothing_and_says_why(ws):
     ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
     message = ws.request_message()
@@ -501,7 +568,7 @@ def test_deny_ends_the_request_and_removes_the_buttons(ws):
     ws.type("revoke CF_PAGES_READ suspicious use", user=APPROVER_A)
     message = ws.request_message()
 
-    ws.click("deny", message, user=APPROVER_B)
+    ws.deny(message, user=APPROVER_B)
     ws.click("approve", message, user=APPROVER_B)
 
     assert "denied*" in ws.read(message) and f"denied by <@{APPROVER_B}>" in ws.read(message)

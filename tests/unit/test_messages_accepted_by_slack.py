@@ -19,6 +19,7 @@ from domain.health import Health
 from domain.inventory import Consumer, Inventory, Token, Vault, load_inventory
 from domain.messages import (
     render_already_open,
+    render_deny_modal,
     render_error,
     render_help,
     render_history,
@@ -27,7 +28,7 @@ from domain.messages import (
     render_request,
 )
 from domain.settings import DEFAULT_INVENTORY
-from standins.block_kit import check_message
+from standins.block_kit import check_message, check_view
 from workers.expiry import EXPIRED, Assessment, Findings, Reminder
 from workers.expiry_messages import render_digest
 
@@ -144,6 +145,7 @@ def test_the_approval_message_is_accepted_in_every_state(drawn):
 
     accepted(render_request(request, inventory))
     accepted(render_already_open(request))
+    check_view(render_deny_modal(request))
 
 
 @st.composite
