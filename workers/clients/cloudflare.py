@@ -135,6 +135,19 @@ class CloudflareClient:
         envelope = self._call("GET", "/user/tokens/permission_groups", idempotent=True)
         return [_parse(PermissionGroup, item) for item in envelope.result or []]
 
+    def list_zones(self) -> list[Zone]:
+        """Every zone the management token may read (GET /zones shows only those), page by page."""
+        zones: list[Zone] = []
+        page = 1
+        while True:
+            envelope = self._call("GET", "/zones", idempotent=True, params={"page": page, "per_page": PER_PAGE})
+            items = envelope.result if isinstance(envelope.result, list) else []
+            zones += [_parse(Zone, item) for item in items]
+            total_pages = envelope.info.get("total_pages")
+            if (isinstance(total_pages, int) and page >= total_pages) or len(items) < PER_PAGE:
+                return zones
+            page += 1
+
     def zone_by_name(self, name: str) -> Zone | None:
         """The zone called exactly `name`, or None."""
         envelope = self._call("GET", "/zones", idempotent=True, params={"name": name})
