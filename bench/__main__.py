@@ -1,5 +1,5 @@
 """`python -m bench` (make bench): every benchmark, then one report. `python -m bench ack` (or approval, scan)
-runs one.
+runs one (or slow: signed commands beside slow clients).
 
 Redis: REDIS_URL when a server answers there (THE BENCHMARK FLUSHES THAT DATABASE: give it a spare one, e.g.
 `REDIS_URL=redis://127.0.0.1:6379/6 make bench`), else an embedded fakeredis server (slower: numbers then
@@ -14,10 +14,10 @@ import time
 
 import redis
 
-from bench import ack, approval, scan
+from bench import ack, approval, scan, slow
 from standins.redis_server import EmbeddedRedis, answers
 
-BENCHES = {"ack": ack.main, "approval": approval.main, "scan": scan.main}
+BENCHES = {"ack": ack.main, "approval": approval.main, "scan": scan.main, "slow": slow.main}
 
 
 def main() -> None:

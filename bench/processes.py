@@ -94,7 +94,7 @@ def start_web(env: dict[str, str], app: str = "bot.web:application") -> Process:
     threading.Thread(target=drain, daemon=True).start()
     if not ready.wait(30):
         process.stop()
-        raise SystemExit("gunicorn did not start:\n" + "\n".join(process.log))
+        raise SystemExit("web did not start:\n" + "\n".join(process.log))
     wait_answers(process.url, "/healthz" if app.startswith("bot.") else "/")
     return process
 

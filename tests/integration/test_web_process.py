@@ -19,7 +19,8 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from bot.serve import MAX_BODY_BYTES
+from bench.slow import SlowClients
+from bot.serve import MAX_BODY_BYTES, READ_SECONDS
 from domain import approvals
 from domain.clock import utc_now
 from domain.queueing import job_queue
@@ -335,3 +336,31 @@ def test_socket_mode_commands_arrive_over_the_socket_and_are_checked_like_http_o
     assert job.kwargs["name"] == "CF_PAGES_READ"
     assert "queued" in ours["payload"]["text"]
     assert "another Slack workspace" in theirs["payload"]["text"]
+
+
+def test_signed_commands_are_answered_within_3_s_beside_40_slow_clients(web, slack, redis_conn):
+    host, port = web.removeprefix("http://").split(":")
+    slow = SlowClients(host, int(port), 40).start()  # each declares 100 kB and sends 1 byte a second
+    try:
+        time.sleep(1.5)
+        answers = [command(web, slack, "verify CF_PAGES_READ", ENGINEER) for _ in range(3)]
+    finally:
+        slow.stop()
+
+    assert [status for status, _, _ in answers] == [200, 200, 200]
+    assert max(seconds for _, seconds, _ in answers) < 3
+    assert job_queue(redis_conn).count == 3
+
+
+def test_a_request_still_incomplete_after_the_read_deadline_is_dropped(web):
+    host, port = web.removeprefix("http://").split(":")
+    slow = SlowClients(host, int(port), 1, interval=0.5, reconnect=False).start()
+    try:
+        deadline = time.monotonic() + READ_SECONDS + 5
+        while not slow.dropped_after and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        slow.stop()
+
+    (after,) = slow.dropped_after
+    assert READ_SECONDS <= after < READ_SECONDS + 3
