@@ -157,7 +157,10 @@ def render_list(
         facts = f"*{token.name}* — {token.scope} · {zones_text(token)} · roll every {token.cadence_days} days"
         rolled = rotations.get(token.name)
         last_roll = f"last rolled by the bot {from_now(rolled, now)}" if rolled else "not rolled by the bot yet"
-        lines.append(clip(f"{facts}\n{_status_line(statuses.get(token.name), now)} · {last_roll}", LIST_LINE))
+        status = statuses.get(token.name)
+        missing = _not_provisioned(token, status, now, management=inventory.is_management(token))
+        state = missing or f"{_status_line(status, now)} · {last_roll}"
+        lines.append(clip(f"{facts}\n{state}", LIST_LINE))
     head = _section(f"*{len(inventory.tokens)} tokens* (last known state; `/cftoken verify NAME` refreshes one)")
     return f"{len(inventory.tokens)} Cloudflare tokens", [head, *_paragraphs(lines, MAX_BLOCKS - 1)]
 
@@ -348,6 +351,17 @@ def consumers_text(token: Token | None, *, bullet: str = "• ") -> str:
     if token is None or not token.consumers:
         return NO_CONSUMERS
     return "\n".join(f"{bullet}{escape(c.who)}: {escape(c.how)}" for c in token.consumers)
+
+
+def _not_provisioned(token: Token, status: TokenStatus | None, now: datetime, *, management: bool) -> str | None:
+    """A declared token the last check found missing (or REVOKED) in the vault: say so, with the command."""
+    problem = next((p for p in status.problems if p.kind in ("vault_missing", "revoked")), None) if status else None
+    if problem is None:
+        return None
+    why = "the vault holds a REVOKED placeholder" if problem.kind == "revoked" else "no value in the vault"
+    fix = ("an operator creates it in the Cloudflare dashboard" if management
+           else f"`/cftoken provision {token.name}`")
+    return f":white_circle: not provisioned ({why}; seen by {problem.seen_by} {from_now(problem.seen_at, now)}) — {fix}"
 
 
 def _status_line(status: TokenStatus | None, now: datetime) -> str:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from domain.queueing import SCAN_JOB, job_queue
 from domain.timestamps import parse_timestamp
 from standins.world import APPROVERS, ENGINEER
 from tests.integration.provisioning_scenarios import (
@@ -171,3 +172,16 @@ def test_no_token_is_created_past_cloudflares_50_and_the_refusal_says_how_many(w
     failed = ask_and_run(world, redis_url, inventory, channel)
 
     assert "already has 50 API tokens, the most Cloudflare allows (50)" in failed
+
+
+def test_list_shows_a_declared_token_the_vault_lacks_as_not_provisioned_with_the_command(
+    world, channel, redis_conn, redis_url, inventory
+):
+    job_queue(redis_conn).enqueue(SCAN_JOB)
+    run_worker(world, redis_url, inventory)
+
+    listed = channel.type("list", user=ENGINEER)
+
+    line = next(line for line in listed.splitlines() if line.startswith(":white_circle: not provisioned"))
+    assert "no value in the vault; seen by scan" in line and f"`/cftoken provision {NEW}`" in line
+    assert listed.count("not provisioned") == 1  # the seeded tokens are all in the vault
