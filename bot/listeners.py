@@ -51,6 +51,7 @@ DEPS = "cftoken"  # the Bolt context key under which listeners find their depend
 REQUEST_ROLL_REASONS = {  # the reason a one-click roll request carries, by the button that asked for it
     "request_roll": "expiry warning",
     messages.REQUEST_REROLL: "re-roll: the last operation on this token could not finish",
+    messages.ROLL_AFTER_VERIFY: "verify found a problem",
 }
 REQUEST_REVOKE_REASON = "the scan found it compromised (Cloudflare: revoked (exposed))"
 
@@ -87,6 +88,7 @@ def register(app: App, deps: Deps) -> None:
     app.action("cancel")(on_cancel)
     app.action("request_roll")(on_request_roll)
     app.action(messages.REQUEST_REROLL)(on_request_roll)
+    app.action(messages.ROLL_AFTER_VERIFY)(on_request_roll)
     app.action("request_verify")(on_request_verify)
     app.action("request_revoke")(on_request_revoke)
     app.action(REPLACEMENT_ACTION)(on_provision_replacement)
@@ -219,9 +221,11 @@ def on_request_verify(ack, body: dict, respond: Respond, client: WebClient, cont
         deps: Deps = context[DEPS]
         check_origin(click_origin(body), expected_origin(context, deps))
         token = _clicked_token(deps, body)
-        message, _ = queue_verify(Command("verify", token, ""), body["user"]["id"], deps, client)
+        message, enqueue = queue_verify(Command("verify", token, ""), body["user"]["id"], deps, client)
         if message is not None:
             reply(respond, message)
+        if enqueue is not None:
+            enqueue()
 
 
 def on_request_revoke(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -331,10 +335,15 @@ def show_history(command: Command, user: str, deps: Deps, client: WebClient) -> 
 
 
 def queue_verify(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
-    assert command.token is not None
-    enqueue_verify(deps.queue, name=command.token.name, requested_by=user)
-    audit.append(deps.redis, audit.AuditEvent(at=deps.clock(), who=user, event="verify", token=command.token.name))
-    return messages.render_verify_queued(command.token), None
+    """The notice goes first (in the ack); the job is queued after it, so the report can never arrive before it."""
+    token = command.token
+    assert token is not None
+
+    def enqueue() -> None:
+        enqueue_verify(deps.queue, name=token.name, requested_by=user)
+        audit.append(deps.redis, audit.AuditEvent(at=deps.clock(), who=user, event="verify", token=token.name))
+
+    return messages.render_verify_queued(token), enqueue
 
 
 def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient, *,

@@ -34,6 +34,8 @@ HISTORY_LINE = 1400  # characters per audit event: a full reason fits
 
 VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
 REQUEST_REROLL = "request_reroll"  # the button that asks for a roll after an operation was cut short
+ROLL_AFTER_VERIFY = "roll_after_verify"  # Request roll on a verify report that found a problem
+VERIFY_AGAIN = "request_verify"  # Verify (again) on a report or an alert: queues verify NAME for the clicker
 PAST = {"roll": "Rolled", "revoke": "Revoked", "provision": "Provisioned"}
 FINISHED_WORDS = {"failed": "failed", "denied": "denied", "cancelled": "cancelled",
                   "expired": "expired without approval"}
@@ -182,7 +184,7 @@ def render_history(
 
 def render_verify_queued(token: Token) -> Message:
     return render_notice(
-        f":mag: Verify of *{token.name}* is queued; the report will appear in this channel in a moment."
+        f":mag: Verifying *{token.name}*: the report will appear in this channel in a moment."
     )
 
 

@@ -1,4 +1,4 @@
-"""The verify report as Block Kit: the token's state, one ✅ / ⚠️ / ❌ line per check with its next step."""
+"""The verify report as Block Kit: healthy in one line; otherwise the failing checks first with their next steps."""
 
 from __future__ import annotations
 
@@ -6,40 +6,50 @@ import re
 from typing import Any
 
 from domain.health import Health, facts_age_text, headline, problem_line
-from domain.messages import escape
-from domain.timestamps import utc_stamp
+from domain.messages import ROLL_AFTER_VERIFY, VERIFY_AGAIN, clip, escape, slack_date
 from workers.diagnosis import Diagnosis
 
 ICONS = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
-def render_diagnosis(diagnosis: Diagnosis, health: Health | None = None, *, requested_by: str | None = None
-                     ) -> tuple[str, list[dict[str, Any]]]:
-    """The report as (fallback text, Block Kit): the token's health, problems earlier checks found that this one
-    could not see, one line per check with next steps, then how old each fact is and who asked."""
+def render_diagnosis(diagnosis: Diagnosis, health: Health | None = None, *, requested_by: str | None = None,
+                     can_roll: bool = True) -> tuple[str, list[dict[str, Any]]]:
+    """The report as (fallback text, Block Kit). Healthy: one line, the checks in a context block. Otherwise the
+    failing checks first, each with its runbook step, then the passed ones, and the buttons for the next step."""
     now = diagnosis.checked_at
     health = health or diagnosis.health
     assert health is not None
     carried = [p for p in health.problems if p.seen_at != now]
     kept = ("\n*Still open from earlier checks (this one cannot see them):*\n"
             + "\n".join(problem_line(p, now) for p in carried)) if carried else ""
-    lines = []
-    for check in diagnosis.checks:
-        line = f"{ICONS[check.status]} *{check.title}* — {check.detail}"
-        if check.next_step and check.status != "ok":
-            line += f"\n      ↳ _Next:_ {check.next_step}"
-        lines.append(line)
     asked = f" · asked by {_who(requested_by)}" if requested_by else ""
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"verify {diagnosis.token_name}"[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn",
-                                     "text": (headline(diagnosis.token_name, health, now) + kept)[:3000]}},
-        *({"type": "section", "text": {"type": "mrkdwn", "text": line[:3000]}} for line in lines),
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Checked {utc_stamp(now)}{asked} · "
-                                          f"{facts_age_text(health, now)}"}]},
-    ]
-    return f"verify {diagnosis.token_name}: {health.state} — {health.summary}", blocks
+    when = f"`/cftoken verify {diagnosis.token_name}` {slack_date(now)}{asked} · {facts_age_text(health, now)}"
+    passed = [c for c in diagnosis.checks if c.status == "ok"]
+    problems = sorted((c for c in diagnosis.checks if c.status != "ok"), key=lambda c: c.status != "fail")
+    blocks: list[dict[str, Any]] = [_section(headline(diagnosis.token_name, health, now) + kept)]
+    for check in problems:
+        line = f"{ICONS[check.status]} *{check.title}* — {check.detail}"
+        blocks.append(_section(line + (f"\n      ↳ _Next:_ {check.next_step}" if check.next_step else "")))
+    passed_text = "\n".join(f"✅ *{c.title}* — {c.detail}" for c in passed)
+    blocks.append(_context(f"{passed_text}\n{when}" if passed_text else when))
+    if problems or carried:
+        buttons = [_button("Request roll", ROLL_AFTER_VERIFY, diagnosis.token_name)] if can_roll else []
+        buttons.append(_button("Verify again", VERIFY_AGAIN, diagnosis.token_name))
+        blocks.append({"type": "actions", "elements": buttons})
+    return clip(f"verify {diagnosis.token_name}: {health.state} — {health.summary}", 3000), blocks
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 3000)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, 3000)}]}
+
+
+def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
+    return {"type": "button", "action_id": action_id, "value": value, "text": {"type": "plain_text", "text": label}}
 
 
 def _who(user: str) -> str:

@@ -41,7 +41,8 @@ def verify_and_report(services: Services, name: str, *, requested_by: str | None
     assert diagnosis.health is not None
     health = carry(read_status(services.redis, token.name), diagnosis.health)
     record_status(services.redis, token.name, health)
-    text, blocks = render_diagnosis(diagnosis, health, requested_by=requested_by)
+    text, blocks = render_diagnosis(diagnosis, health, requested_by=requested_by,
+                                    can_roll=not services.inventory.is_management(token))
     _post(services, text, blocks)
     return diagnosis
 

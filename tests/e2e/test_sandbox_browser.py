@@ -174,7 +174,7 @@ def test_an_sre_tries_verify_roll_revoke_and_an_expiry_warning_in_the_browser(sa
     # verify: anyone may; the command's answer is for the one who typed it, the report for the channel
     page.act_as(ALICE)
     page.run("/cftoken verify CF_WAF_EDIT_RAXX_APP")
-    page.message("Verify of CF_WAF_EDIT_RAXX_APP is queued", "Only visible to you", ephemeral=True)
+    page.message("Verifying CF_WAF_EDIT_RAXX_APP", "Only visible to you", ephemeral=True)
     page.message("verify CF_WAF_EDIT_RAXX_APP", "asked by @Alice Approver", ephemeral=False)
 
     # an engineer who is not an approver cannot ask for a roll

@@ -182,7 +182,7 @@ def test_verify_is_queued_at_once_and_the_asker_is_told_where_the_report_goes(ws
     (job,) = ws.queue.jobs
     assert job.func_name == "workers.jobs.verify_token"
     assert job.kwargs == {"name": "CF_DNS_EDIT_GETRAXX_COM", "requested_by": ENGINEER}
-    assert "Verify of *CF_DNS_EDIT_GETRAXX_COM* is queued" in ws.told(ENGINEER)
+    assert "Verifying *CF_DNS_EDIT_GETRAXX_COM*" in ws.told(ENGINEER)
     assert "report will appear in this channel" in ws.told(ENGINEER)
 
 
@@ -674,7 +674,8 @@ def test_an_unexpected_failure_answers_with_a_reference_that_is_in_the_log(slack
     with caplog.at_level(logging.ERROR):
         ws.type("verify CF_PAGES_DEPLOY", user=ENGINEER)
 
-    answer = ws.told(ENGINEER)
+    answer = next(ws.slack.as_text(m) for m in ws.slack.messages(TEST_CHANNEL, visible_to=ENGINEER)
+                  if "Quote reference" in ws.slack.as_text(m))  # told after the ack's notice
     reference = answer.split("Quote reference `")[1].split("`")[0]
     assert "something went wrong on our side" in answer
     assert any(reference in record.getMessage() for record in caplog.records)

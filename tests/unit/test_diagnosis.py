@@ -550,23 +550,33 @@ def test_the_diagnosis_carries_cloudflares_expiry_for_the_status_record():
     )
 
 
-def test_the_report_has_a_header_one_line_per_check_with_icons_next_steps_and_who_asked():
+def test_a_failing_report_puts_failing_checks_first_with_their_steps_and_offers_the_next_step():
     facts = healthy_waf(verification=invalid(), management=waf_record(status="disabled"), scopes_text=None)
 
     text, blocks = render_diagnosis(diagnose(facts, INVENTORY), requested_by="U0ALICE01")
 
-    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "verify CF_WAF_EDIT_RAXX_APP"}}
-    assert "*CF_WAF_EDIT_RAXX_APP* is *failing* — disabled at Cloudflare" in blocks[1]["text"]["text"]
-    lines = [block["text"]["text"] for block in blocks[2:-1]]
-    assert len(lines) == 9
-    assert lines[0].startswith("✅ *Vault* — CF_WAF_EDIT_RAXX_APP is present")
-    assert lines[1].startswith(
-        "❌ *Active at Cloudflare* — Cloudflare rejects the vault's value: the token is disabled"
-    )
-    assert "↳ _Next:_ Failure mode B (disabled)" in lines[1]
-    assert lines[8].startswith("⚠️ *CF_WAF_EDIT_RAXX_APP__SCOPES* — missing")
-    assert blocks[-1]["elements"][0]["text"].startswith("Checked 2026-05-04T12:00:00Z · asked by <@U0ALICE01> · ")
+    assert "*CF_WAF_EDIT_RAXX_APP* is *failing* — disabled at Cloudflare" in blocks[0]["text"]["text"]
+    lines = [block["text"]["text"] for block in blocks if block["type"] == "section"][1:]
+    assert lines[0].startswith("❌ *Active at Cloudflare* — Cloudflare rejects the vault's value: the token is disabled")
+    assert "↳ _Next:_ Failure mode B (disabled)" in lines[0]
+    assert lines[-1].startswith("⚠️ *CF_WAF_EDIT_RAXX_APP__SCOPES* — missing")
+    assert all(not line.startswith("✅") for line in lines)
+    (context,) = [b for b in blocks if b["type"] == "context"]
+    assert context["elements"][0]["text"].startswith("✅ *Vault* — ")
+    assert "`/cftoken verify CF_WAF_EDIT_RAXX_APP` <!date^" in context["elements"][0]["text"] and "asked by <@U0ALICE01> · " in context["elements"][0]["text"]
+    assert [(e["text"]["text"], e["action_id"], e["value"]) for e in blocks[-1]["elements"]] == [
+        ("Request roll", "roll_after_verify", "CF_WAF_EDIT_RAXX_APP"),
+        ("Verify again", "request_verify", "CF_WAF_EDIT_RAXX_APP"),
+    ]
     assert text.startswith("verify CF_WAF_EDIT_RAXX_APP: failing — disabled at Cloudflare")
+
+
+def test_the_management_token_report_offers_no_roll():
+    facts = healthy_waf(verification=invalid(), management=waf_record(status="disabled"))
+
+    _, blocks = render_diagnosis(diagnose(facts, INVENTORY), can_roll=False)
+
+    assert [e["text"]["text"] for e in blocks[-1]["elements"]] == ["Verify again"]
 
 
 def test_a_requester_that_is_not_a_user_id_is_escaped():
@@ -575,13 +585,14 @@ def test_a_requester_that_is_not_a_user_id_is_escaped():
     assert "asked by &lt;!channel&gt; · " in blocks[-1]["elements"][0]["text"]
 
 
-def test_a_healthy_report_shows_no_next_steps():
+def test_a_healthy_report_is_one_line_with_the_checks_in_a_context_block():
     _, blocks = render_diagnosis(diagnose(healthy_waf(), INVENTORY))
 
     rendered = json.dumps(blocks, ensure_ascii=False)
-    assert "Next" not in rendered
+    assert [b["type"] for b in blocks] == ["section", "context"]
+    assert "Next" not in rendered and "actions" not in rendered
     assert rendered.count("✅") == 9  # the nine checks
-    assert "🟢 *CF_WAF_EDIT_RAXX_APP* is *healthy*" in rendered
+    assert "🟢 *CF_WAF_EDIT_RAXX_APP* is *healthy*" in blocks[0]["text"]["text"]
     assert "asked by" not in rendered
 
 
