@@ -180,20 +180,23 @@ class _Page:
         vault = self.world.vault()
         now = self.world.clock.now()
         rows = []
-        for token in self.world.inventory.tokens:
-            token_id = self.world.token_ids.get(token.name, "")
+        scopes = {token.name: token.scope for token in self.world.inventory.tokens}
+        names = [*scopes, *(name for name in vault if "__" not in name and name not in scopes)]  # provisioned ones
+        for name in names:
+            # the vault's __TOKEN_ID is the id in use (a provisioned replacement has a new one)
+            token_id = vault.get(name + "__TOKEN_ID") or self.world.token_ids.get(name, "")
             record = self.world.cloudflare.token(token_id)
             expires_on = record.get("expires_on") if record else None
             days_left = None
             if expires_on:
                 moment = datetime.fromisoformat(expires_on.replace("Z", "+00:00"))
                 days_left = round((moment - now) / timedelta(days=1), 1)
-            prefix = token.name + "__"
+            prefix = name + "__"
             rows.append({
-                "name": token.name, "token_id": token_id, "scope": token.scope,
+                "name": name, "token_id": token_id, "scope": (scopes.get(name) or vault.get(name + "__SCOPES", "")),
                 "status": record["status"] if record else "deleted", "expires_on": expires_on,
-                "days_left": days_left, "vault": mask(vault.get(token.name)),
-                "companions": {key[len(token.name):]: value for key, value in sorted(vault.items())
+                "days_left": days_left, "vault": mask(vault.get(name)),
+                "companions": {key[len(name):]: value for key, value in sorted(vault.items())
                                if key.startswith(prefix)},
             })
         return rows

@@ -40,15 +40,18 @@ class Stopped(Exception):
 
 
 def sandbox_env(world: World, redis_url: str) -> dict[str, str]:
-    """This environment minus every cftoken setting (and Socket Mode), plus the settings that point at the world."""
+    """This environment minus every cftoken setting (and Socket Mode) but CFTOKEN_INVENTORY, plus the settings that
+    point at the world."""
     ours = {name.upper() for name in Settings.model_fields}
     env = {key: value for key, value in os.environ.items() if key.upper() not in ours}
+    declared = {"cftoken_inventory": os.environ["CFTOKEN_INVENTORY"]} if os.environ.get("CFTOKEN_INVENTORY") else {}
     return {
         **env,
         **world.settings_env(
             redis_url=redis_url,
             cftoken_clock_offset_key=OFFSET_KEY,
             cftoken_scan_interval_minutes=str(SCAN_INTERVAL_MINUTES),
+            **declared,  # a person's own inventory: tokens it declares beyond the seeded ones start unprovisioned
         ),
     }
 

@@ -65,10 +65,10 @@ class Sandbox:
         self.close()
 
 
-def start_sandbox(*args: str, timeout: float = 60.0) -> Sandbox:
+def start_sandbox(*args: str, timeout: float = 60.0, **extra_env: str) -> Sandbox:
     """Start `python -m sandbox.run [args]` without SLACK_BOT_TOKEN (REDIS_URL left as the test runs with) and wait
-    for its one line with the URL."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SLACK_")}
+    for its one line with the URL; `extra_env` adds variables (e.g. CFTOKEN_INVENTORY)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SLACK_")} | extra_env
     began = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox.run", *args], cwd=REPO, env=env, start_new_session=True,
