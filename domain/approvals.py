@@ -407,15 +407,16 @@ def _verified(raw: bytes, request_id: str) -> Request:
         data = json.loads(raw)
         claimed = data.pop("tag", None) if isinstance(data, dict) else None
         request = Request.model_validate(data)
-        payload = request.model_dump_json().encode()
-        if request.id != request_id:
-            raise RecordTampered(f"The request record {request_id} holds request {request.id}", record_id=request_id)
-        integrity.check(integrity.process_key(), "request", request_id, payload, claimed)
     except (ValueError, ValidationError) as exc:
         error = RecordTampered(f"The request record {request_id} is not one cftoken wrote", record_id=request_id)
         log.error("refused: %s (%s)", error, type(exc).__name__)
         raise error from None
+    try:
+        if request.id != request_id:
+            raise RecordTampered(f"The request record {request_id} holds request {request.id}", record_id=request_id)
+        integrity.check(integrity.process_key(), "request", request_id, request.model_dump_json().encode(), claimed)
     except RecordTampered as exc:
+        exc.token = request.token
         log.error("refused: %s", exc)
         raise
     return request

@@ -220,9 +220,9 @@ class RecordTampered(CftokenError):
         "access (see README 'Threat model'), then open the request again with `/cftoken …` if it is still needed."
     )
 
-    def __init__(self, message: str, *, record_id: str) -> None:
+    def __init__(self, message: str, *, record_id: str, token: str = "") -> None:
         super().__init__(message)
-        self.record_id = record_id
+        self.record_id, self.token = record_id, token  # the token is what the record claims: untrusted
 
 
 class NoTokenId(CftokenError):

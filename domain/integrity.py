@@ -32,8 +32,10 @@ def tag(key: bytes, kind: str, record_id: str, payload: bytes) -> str:
 
 
 def verifies(key: bytes, kind: str, record_id: str, payload: bytes, claimed: str | None) -> bool:
-    """True when `claimed` is the tag of this payload (constant-time); a missing tag never verifies."""
-    return claimed is not None and hmac.compare_digest(tag(key, kind, record_id, payload), claimed)
+    """True when `claimed` is the tag of this payload (constant-time); a missing or malformed tag never does."""
+    if not isinstance(claimed, str):
+        return False
+    return hmac.compare_digest(tag(key, kind, record_id, payload).encode(), claimed.encode())
 
 
 def fields_payload(fields: Mapping[str, str | bytes]) -> bytes:

@@ -15,6 +15,7 @@ One Redis hash per request, `cftoken:op:<request id>`:
     posted      set when the result message was posted
     note        why the operation is waiting (shown to operators; never a secret)
     updated_at  ISO-8601
+    tag         HMAC of the SIGNED fields (domain/integrity.py): a checkpoint Redis alone wrote is refused
 Unfinished operations are members of the set `cftoken:ops:unfinished` until they end.
 
 A write never creates the hash (only `open` does): when Redis has lost it (a restart without persistence, a
@@ -23,20 +24,27 @@ FLUSHALL), the checkpoint turns `lost` and carries on in the worker's memory, so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import hmac
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import redis
 
-from domain.errors import OperationLost
+from domain import integrity
+from domain.errors import OperationLost, RecordTampered
 
 UNFINISHED = "cftoken:ops:unfinished"
 FINISHED_TTL_SECONDS = 30 * 24 * 3600  # finished checkpoints are kept a month for the record
+# What decides a Cloudflare or vault change (which token, which step, the value, the expiry, whether it ended):
+# tagged. Notes, timestamps and the at-most-once message flags are not: forging them changes only what is said.
+SIGNED = ("action", "token", "step", "rev", "token_id", "sealed", "rolls", "expires_on", "ticket_url", "finished",
+          "creates", "intent_at", "tokens_before", "cloudflare_expires_on")
 
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'action', ARGV[1], 'token', ARGV[2], 'step', ARGV[3], 'rolls', '0', 'rev', '0',
-             'updated_at', ARGV[4])
+             'updated_at', ARGV[4], 'tag', ARGV[6])
   redis.call('SADD', KEYS[2], ARGV[5])
 end
 return 1
@@ -53,11 +61,14 @@ for i = 3 + 2 * pairs, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
 return redis.call('HINCRBY', KEYS[1], 'rev', 1)
 """
 
+# ARGV[4] the revision read, ARGV[5] the tag of the finished state: written only over that revision.
 _FINISH = """
 if redis.call('HEXISTS', KEYS[1], 'action') == 1 then
+  local current = redis.call('HGET', KEYS[1], 'rev')
   redis.call('HSET', KEYS[1], 'step', 'done', 'finished', '1', 'updated_at', ARGV[1])
   redis.call('HDEL', KEYS[1], 'sealed')
   redis.call('HINCRBY', KEYS[1], 'rev', 1)
+  if current == ARGV[4] then redis.call('HSET', KEYS[1], 'tag', ARGV[5]) end
   redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
 redis.call('SREM', KEYS[2], ARGV[3])
@@ -74,6 +85,18 @@ def _key(request_id: str) -> str:
     return f"cftoken:op:{request_id}"
 
 
+def _digest(sealed: bytes | None) -> str | None:
+    return hashlib.sha256(sealed).hexdigest() if sealed is not None else None
+
+
+def _tag(request_id: str, fields: dict[str, str], sealed_digest: str | None) -> str:
+    """The tag of a checkpoint whose fields are `fields` (the sealed value by its digest)."""
+    signed = {name: fields[name] for name in SIGNED if name in fields and name != "sealed"}
+    if sealed_digest is not None:
+        signed["sealed"] = sealed_digest
+    return integrity.tag(integrity.process_key(), "checkpoint", request_id, integrity.fields_payload(signed))
+
+
 @dataclass
 class Checkpoint:
     """A live view of one operation's checkpoint; every `save` writes through to Redis at once (while it can)."""
@@ -82,20 +105,35 @@ class Checkpoint:
     request_id: str
     fields: dict[str, str]
     lost: bool = False  # Redis no longer has it: the worker holding this view is the only record left
+    sealed_digest: str | None = field(default=None, repr=False)  # of the sealed value the tag covers
 
     @classmethod
     def open(
         cls, conn: redis.Redis, request_id: str, *, action: str, token: str, first: str, now: datetime
     ) -> Checkpoint:
         """Load the checkpoint, or create it at step `first` and mark the operation unfinished (atomically)."""
-        conn.eval(_CREATE, 2, _key(request_id), UNFINISHED, action, token, first, now.isoformat(), request_id)
+        created = _tag(request_id, {"action": action, "token": token, "step": first, "rolls": "0", "rev": "0"}, None)
+        conn.eval(_CREATE, 2, _key(request_id), UNFINISHED, action, token, first, now.isoformat(), request_id,
+                  created)
         return cls.load(conn, request_id)
 
     @classmethod
     def load(cls, conn: redis.Redis, request_id: str) -> Checkpoint:
+        """The checkpoint as stored; RecordTampered when its tag does not verify (Redis was written by hand)."""
         raw = conn.hgetall(_key(request_id))
         fields = {k.decode(): v.decode() for k, v in raw.items() if k != b"sealed"}
-        return cls(conn, request_id, fields, lost="action" not in fields)
+        digest = _digest(raw.get(b"sealed"))
+        checkpoint = cls(conn, request_id, fields, lost="action" not in fields, sealed_digest=digest)
+        if not checkpoint.lost:
+            checkpoint._verify(fields.get("tag"))
+        return checkpoint
+
+    def _verify(self, claimed: str | None) -> None:
+        expected = _tag(self.request_id, self.fields, self.sealed_digest)
+        if claimed is None or not hmac.compare_digest(claimed.encode(), expected.encode()):
+            why = "has no integrity tag" if claimed is None else "has an integrity tag that does not verify"
+            raise RecordTampered(f"The checkpoint of {self.request_id} {why}: it was not written by cftoken",
+                                 record_id=self.request_id, token=self.fields.get("token", ""))
 
     @classmethod
     def exists(cls, conn: redis.Redis, request_id: str) -> bool:
@@ -127,9 +165,13 @@ class Checkpoint:
         checkpoint turns `lost` and keeps the values in memory only.
         """
         mapping: dict[str, str | bytes] = {**values, "updated_at": now.isoformat()}
+        digest = _digest(sealed) if sealed is not None else None if "sealed" in drop else self.sealed_digest
         if sealed is not None:
             mapping["sealed"] = sealed
         if not self.lost:
+            after = {**{k: v for k, v in self.fields.items() if k not in drop}, **values}
+            after["rev"] = str(int(self.fields.get("rev", "0")) + 1)
+            mapping["tag"] = _tag(self.request_id, after, digest)
             pairs = [item for pair in mapping.items() for item in pair]
             rev = int(self.redis.eval(_SAVE, 1, _key(self.request_id), self.fields.get("rev", "0"),
                                       len(mapping), *pairs, *drop))
@@ -143,10 +185,16 @@ class Checkpoint:
         self.fields["updated_at"] = now.isoformat()
         for name in drop:
             self.fields.pop(name, None)
+        self.sealed_digest = digest
 
     def sealed(self) -> bytes | None:
+        """The sealed value, if it is the one the verified tag covers; RecordTampered if it was swapped since."""
         value = self.redis.hget(_key(self.request_id), "sealed")
-        return bytes(value) if value is not None else None
+        sealed = bytes(value) if value is not None else None
+        if sealed is not None and _digest(sealed) != self.sealed_digest:
+            raise RecordTampered(f"The sealed value of {self.request_id} is not the one cftoken stored",
+                                 record_id=self.request_id, token=self.fields.get("token", ""))
+        return sealed
 
     def claim_post(self, flag: str = "posted") -> bool:
         """True once per flag: the caller may post that message (a lost checkpoint has only its one worker)."""
@@ -154,9 +202,12 @@ class Checkpoint:
 
     def finish(self, *, now: datetime) -> None:
         """The operation ended: keep the record for a while, drop it from the unfinished set (never recreate it)."""
+        rev = self.fields.get("rev", "0")
+        ended = {**self.fields, "step": "done", "finished": "1", "rev": str(int(rev) + 1)}
         self.redis.eval(_FINISH, 2, _key(self.request_id), UNFINISHED, now.isoformat(), FINISHED_TTL_SECONDS,
-                        self.request_id)
-        self.fields.update(step="done", finished="1")
+                        self.request_id, rev, _tag(self.request_id, ended, None))
+        self.fields.update(step="done", finished="1", rev=str(int(rev) + 1))
+        self.sealed_digest = None
 
 
 def unfinished(conn: redis.Redis) -> list[str]:

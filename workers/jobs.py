@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 
 from domain import approvals
+from domain.errors import RecordTampered
 from workers import expiry, verification
 from workers import reconcile as reconciliation
 from workers.provisioning import provision_token
-from workers.reporting import refresh_message
+from workers.reporting import refresh_message, refuse_forged
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
 from workers.services import process_services
@@ -29,12 +30,15 @@ def verify_token(name: str, requested_by: str | None = None) -> None:
 def run_request(request_id: str) -> None:
     """An approved roll, revoke or provision."""
     services = process_services()
-    request = approvals.load(services.redis, request_id, now=services.now())
-    if request is None:
-        log.error("request %s does not exist", request_id)
-        return
-    runners = {"roll": roll_token, "revoke": revoke_token, "provision": provision_token}
-    runners[request.action](services, request_id)
+    try:
+        request = approvals.load(services.redis, request_id, now=services.now())
+        if request is None:
+            log.error("request %s does not exist", request_id)
+            return
+        runners = {"roll": roll_token, "revoke": revoke_token, "provision": provision_token}
+        runners[request.action](services, request_id)
+    except RecordTampered as exc:
+        refuse_forged(services, exc)
 
 
 def scan_expiry() -> None:

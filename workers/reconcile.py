@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 
 from domain import approvals
-from domain.errors import CftokenError, TokenBusy, TokenRevoked
+from domain.errors import CftokenError, RecordTampered, TokenBusy, TokenRevoked
 from domain.messages import render_interrupted
 from domain.queueing import enqueue_request, job_queue
 from domain.settings import Settings
 from workers.checkpoints import UNFINISHED, Checkpoint, unfinished
 from workers.operations import Paused, forget_paused, paused_here, read_vault, unexpected
 from workers.provisioning import provision_token
-from workers.reporting import post, refresh_message
+from workers.reporting import post, refresh_message, refuse_forged
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
 from workers.services import Services, build_services
@@ -31,7 +31,11 @@ def reconcile(services: Services) -> list[str]:
     done = [f"lost {paused.request.id}" for paused in announce_lost(services)]
     done += [f"queued {request_id}" for request_id in queue_stranded(services)]
     for request_id in unfinished(services.redis):
-        checkpoint = Checkpoint.load(services.redis, request_id)
+        try:
+            checkpoint = Checkpoint.load(services.redis, request_id)
+        except RecordTampered as exc:  # never resumed: the tag says cftoken did not write it
+            refuse_forged(services, exc)
+            continue
         runner = RUNNERS.get(checkpoint.fields.get("action", ""))
         if runner is None:  # the record expired or never existed: nothing to resume
             services.redis.srem(UNFINISHED, request_id)
@@ -40,6 +44,9 @@ def reconcile(services: Services) -> list[str]:
             runner(services, request_id, wait=False)
         except TokenBusy:
             log.info("reconcile: %s is still held by a running worker", request_id)
+            continue
+        except RecordTampered as exc:
+            refuse_forged(services, exc)
             continue
         except Exception as exc:  # noqa: BLE001 - one operation's failure must not strand the others
             why = str(exc) if isinstance(exc, CftokenError) else unexpected(exc)
@@ -99,10 +106,15 @@ def queue_stranded(services: Services) -> list[str]:
     queued = []
     for request_id in approvals.stranded(services.redis, now=services.now()):
         try:
+            approvals.load(services.redis, request_id, now=services.now())  # a forged record is never queued
             enqueue_request(job_queue(services.redis), request_id)  # refused quietly if the job exists
             approvals.mark_queued(services.redis, request_id, now=services.now())
         except approvals.RequestNotFound:  # long gone: forget it
             services.redis.zrem(approvals.APPROVED_INDEX, request_id)
+            continue
+        except RecordTampered as exc:
+            services.redis.zrem(approvals.APPROVED_INDEX, request_id)
+            refuse_forged(services, exc)
             continue
         except Exception as exc:  # noqa: BLE001 - one stranded request must not stop the others
             log.error("reconcile: could not queue %s: %s", request_id,

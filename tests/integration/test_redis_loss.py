@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue
 
-from domain.queueing import enqueue_request
+from domain.queueing import enqueue_request, job_queue
 from standins.redis_server import RedisServer
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request
@@ -67,7 +66,7 @@ def orphans(conn: redis.Redis) -> list[bytes]:
 def queued_roll(world, server: RedisServer) -> tuple[str, str]:
     conn = connect(server)
     request_id = approved_request(conn, world, "roll", DNS)
-    assert enqueue_request(Queue(connection=conn), request_id)
+    assert enqueue_request(job_queue(conn), request_id)
     message_ts = next(m.ts for m in world.slack.messages(CHANNEL) if "requested" in m.text)
     return request_id, message_ts
 
@@ -116,7 +115,7 @@ def test_redis_restarting_while_a_roll_is_paused_is_told_plainly_with_the_fix(wo
         wait_for(world, f"⚠️ Roll of {DNS} paused at storing the new value in the vault")
         own_redis.restart()
         world.infisical.faults.clear()
-        Queue(connection=connect(own_redis)).enqueue("workers.jobs.reconcile")  # the clock does this every minute
+        job_queue(connect(own_redis)).enqueue("workers.jobs.reconcile")  # the clock does this every minute
 
         wait_for(world, "can no longer finish")
     finally:

@@ -22,6 +22,7 @@ def test_a_tag_verifies_only_its_own_kind_id_and_payload():
     other = integrity.derive_key(SecretStr("j" * 40))
     assert not integrity.verifies(other, "request", "roll-0123456789ab", b'{"state":"pending"}', tag)
     assert not integrity.verifies(KEY, "request", "roll-0123456789ab", b'{"state":"pending"}', None)
+    assert not integrity.verifies(KEY, "request", "roll-0123456789ab", b'{"state":"pending"}', "é" * 64)
 
 
 def test_the_tagging_key_is_not_the_sealing_key():
