@@ -729,3 +729,17 @@ def test_request_roll_after_an_interrupted_operation_opens_a_normal_request_with
     request = ws.read(ws.request_message())
     assert "*Roll CF_PAGES_DEPLOY* — waiting for approval" in request
     assert "re-roll: the last operation on this token could not finish" in request
+
+
+def test_an_approve_click_on_a_record_changed_in_redis_is_refused_and_queues_nothing(ws):
+    ws.type("roll CF_WAF_EDIT_RAXX_APP quarterly", user=APPROVER_A)
+    message = ws.request_message()
+    request_id = ws.redis.get("cftoken:open:roll:CF_WAF_EDIT_RAXX_APP").decode()
+    record = json.loads(ws.redis.get(approvals.request_key(request_id)))
+    ws.redis.set(approvals.request_key(request_id), json.dumps({**record, "needed": 0}))  # tag kept, now wrong
+
+    ws.click("approve", message, user=APPROVER_B)
+
+    assert "not written by cftoken" in ws.told(APPROVER_B)
+    assert ws.queue.count == 0
+    assert json.loads(ws.redis.get(approvals.request_key(request_id)))["state"] == "pending"
