@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench check clean browser screenshot
+.PHONY: run test lint bench check clean browser screenshot redis-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m sandbox.run
 
-test: $(STAMP) browser
+test: $(STAMP) browser redis-server
 	$(BIN)/python -m pytest
 
 # The README's picture: the browser test's story, saved as docs/sandbox-channel.png instead of build/.
@@ -30,6 +30,16 @@ browser:
 			apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null; \
 		else \
 			echo "The browser test needs Debian's chromium and chromium-driver: sudo apt-get install chromium chromium-driver fonts-noto-color-emoji"; exit 1; \
+		fi; \
+	fi
+
+# The Redis-loss tests start and restart a redis-server of their own (never the one at REDIS_URL).
+redis-server:
+	@if ! command -v redis-server >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+		else \
+			echo "The Redis-loss tests need redis-server: sudo apt-get install redis-server"; exit 1; \
 		fi; \
 	fi
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from domain.queueing import enqueue_request, job_queue
+from domain.queueing import RECONCILE_JOB, enqueue_request, job_queue
 from standins.redis_server import RedisServer
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request
@@ -103,7 +103,7 @@ def test_redis_restarting_during_a_roll_call_still_ends_with_the_new_value_store
     assert len(results) == 1, channel(world)
     assert f"Redis lost the bot's records of request `{request_id}` mid-way" in results[0]
     approval = world.slack.as_text(world.slack.message(CHANNEL, message_ts))
-    assert "— done" in approval and "running" not in approval
+    assert f"*Rolled {DNS}*" in approval and "Running" not in approval
     assert orphans(connect(own_redis)) == []
 
 
@@ -115,7 +115,7 @@ def test_redis_restarting_while_a_roll_is_paused_is_told_plainly_with_the_fix(wo
         wait_for(world, f"⚠️ Roll of {DNS} paused at storing the new value in the vault")
         own_redis.restart()
         world.infisical.faults.clear()
-        job_queue(connect(own_redis)).enqueue("workers.jobs.reconcile")  # the clock does this every minute
+        job_queue(connect(own_redis)).enqueue(RECONCILE_JOB)  # the clock does this every minute
 
         wait_for(world, "can no longer finish")
     finally:
@@ -130,5 +130,5 @@ def test_redis_restarting_while_a_roll_is_paused_is_told_plainly_with_the_fix(wo
         "request_reroll"
     ]
     approval = world.slack.as_text(world.slack.message(CHANNEL, message_ts))
-    assert "— failed" in approval and "lost its records" in approval, output
+    assert f"*Roll of {DNS} failed*" in approval and "lost its records" in approval, output
     assert orphans(connect(own_redis)) == []
