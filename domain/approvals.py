@@ -62,6 +62,7 @@ class Request(BaseModel):
     step: str | None = None
     result: str | None = None
     ticket_url: str | None = None
+    ticket_number: int | None = None  # FreeScout's number, the link text (the URL holds its internal id)
     supersedes: str | None = None  # a revoke's: the open roll of the same token it cancels before it runs
     replaces: str | None = None  # a provision that replaces a revoked token: the revoke's request id
     updated_at: datetime
@@ -206,17 +207,19 @@ def set_step(conn: redis.Redis, request_id: str, step: str, *, now: datetime) ->
 
 
 def finish(
-    conn: redis.Redis, request_id: str, *, ok: bool, result: str, now: datetime, ticket_url: str | None = None
+    conn: redis.Redis, request_id: str, *, ok: bool, result: str, now: datetime, ticket_url: str | None = None,
+    ticket_number: int | None = None,
 ) -> Request:
     """running → succeeded | failed with the result to show; a no-op when it has already finished."""
-    return _apply(conn, request_id, now, lambda r: _finished(r, ok, result, ticket_url, now))
+    return _apply(conn, request_id, now, lambda r: _finished(r, ok, result, (ticket_url, ticket_number), now))
 
 
-def attach_ticket(conn: redis.Redis, request_id: str, *, ticket_url: str, now: datetime) -> Request:
+def attach_ticket(
+    conn: redis.Redis, request_id: str, *, ticket_url: str, now: datetime, ticket_number: int | None = None
+) -> Request:
     """Add the incident link to a revoke that finished while FreeScout was down."""
-    return _apply(
-        conn, request_id, now, lambda r: (r.model_copy(update={"ticket_url": ticket_url, "updated_at": now}), None)
-    )
+    update = {"ticket_url": ticket_url, "ticket_number": ticket_number, "updated_at": now}
+    return _apply(conn, request_id, now, lambda r: (r.model_copy(update=update), None))
 
 
 def expire_overdue(conn: redis.Redis, *, now: datetime) -> list[Request]:
@@ -297,13 +300,17 @@ def _stepped(request: Request, step: str, now: datetime) -> _Outcome:
     return request.model_copy(update={"step": step, "updated_at": now}), None
 
 
-def _finished(request: Request, ok: bool, result: str, ticket_url: str | None, now: datetime) -> _Outcome:
+def _finished(
+    request: Request, ok: bool, result: str, ticket: tuple[str | None, int | None], now: datetime
+) -> _Outcome:
     if request.state in ("succeeded", "failed"):
         return request, None
     if request.state != "running":
         raise RequestClosed(f"Request {request.id} is {request.state}, not running.", request)
     state = "succeeded" if ok else "failed"
-    changed = request.model_copy(update={"state": state, "result": result, "ticket_url": ticket_url, "updated_at": now})
+    ticket_url, ticket_number = ticket
+    changed = request.model_copy(update={"state": state, "result": result, "ticket_url": ticket_url,
+                                         "ticket_number": ticket_number, "updated_at": now})
     return changed, _event(changed, state, BOT, now, result)
 
 

@@ -341,8 +341,17 @@ def _progress_line(request: Request) -> str:
         return f":gear: Running{step}."
     if request.state in ("succeeded", "failed"):
         icon = ":white_check_mark: Done" if request.state == "succeeded" else ":x: Failed"
-        return f"{icon} {slack_date(request.updated_at)}: {escape(request.result or '')}"
+        link = ticket_link(request.ticket_url, request.ticket_number)
+        ticket = f"\nIncident ticket: {link}" if request.ticket_url else ""
+        return f"{icon} {slack_date(request.updated_at)}: {escape(request.result or '')}{ticket}"
     return ""
+
+
+def ticket_link(url: str | None, number: int | None) -> str:
+    """The incident as Slack shows it: its number as the link text (FreeScout's URL holds its internal id)."""
+    if not url:
+        return "pending"
+    return f"<{url}|#{number}>" if number is not None else f"<{url}|the incident ticket>"
 
 
 NO_CONSUMERS = "none listed in the inventory"

@@ -166,11 +166,13 @@ class StepMachine:
             return False
         return not step.risky or not isinstance(error, TRANSIENT) and isinstance(error, CftokenError)
 
-    def conclude(self, *, ok: bool, result: str, ticket_url: str | None = None, reroll: bool = False) -> None:
+    def conclude(self, *, ok: bool, result: str, ticket_url: str | None = None, reroll: bool = False,
+                 ticket_number: int | None = None) -> None:
         """End the request with `result`; without its records, post the result and redraw the message from memory."""
         if not self.lost:
             try:
-                conclude(self.services, self.checkpoint, ok=ok, result=result, ticket_url=ticket_url)
+                conclude(self.services, self.checkpoint, ok=ok, result=result, ticket_url=ticket_url,
+                         ticket_number=ticket_number)
                 if reroll:
                     self.offer_reroll()
                 return

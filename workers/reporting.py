@@ -7,7 +7,7 @@ import logging
 from domain import approvals, audit
 from domain.approvals import Request
 from domain.errors import CftokenError, RecordTampered
-from domain.messages import render_request
+from domain.messages import render_request, ticket_link
 from workers.checkpoints import Checkpoint
 from workers.services import Services
 
@@ -41,14 +41,17 @@ def conclude(
     ok: bool,
     result: str,
     ticket_url: str | None = None,
+    ticket_number: int | None = None,
 ) -> Request:
     """End the request (succeeded/failed), redraw its message, and post the result (with ✅ or ❌) once."""
     request = approvals.finish(
-        services.redis, checkpoint.request_id, ok=ok, result=result, now=services.now(), ticket_url=ticket_url
+        services.redis, checkpoint.request_id, ok=ok, result=result, now=services.now(), ticket_url=ticket_url,
+        ticket_number=ticket_number,
     )
     refresh_message(services, request)
     if checkpoint.claim_post():
-        post(services, f"{'✅' if ok else '❌'} {result}", thread_ts=None)
+        ticket = f"\nIncident ticket: {ticket_link(ticket_url, ticket_number)}" if ticket_url else ""
+        post(services, f"{'✅' if ok else '❌'} {result}{ticket}", thread_ts=None)
     return request
 
 

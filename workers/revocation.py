@@ -10,6 +10,8 @@ hands the ticket to a person.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from datetime import UTC
 
 from pydantic import SecretStr
 
@@ -17,6 +19,8 @@ from domain import approvals, status
 from domain.approvals import FINAL_STATES, Request
 from domain.errors import TRANSIENT, CftokenError, OperationLost, TokenNotFound
 from domain.inventory import Inventory, Token
+from domain.messages import NO_CONSUMERS, ticket_link
+from domain.timestamps import parse_timestamp
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
 from workers import rotation
 from workers.checkpoints import Checkpoint
@@ -131,21 +135,26 @@ class Revocation(StepMachine):
         with self.services.freescout() as freescout:
             ticket = freescout.find_by_subject(subject)
             if ticket is None:
-                body = ticket_body(self.token, self.request, self.services.inventory, self.checkpoint.fields)
+                people = [self.request.requester, *self.request.approved_by]
+                body = ticket_body(self.token, self.request, self.services.inventory, self.checkpoint.fields,
+                                   names=people_names(self.services, people))
                 ticket = freescout.create_incident(subject=subject, body=body, tags=["cftoken", "revocation"])
-        self.advance(ticket_url=ticket.url)
+        self.advance(ticket_url=ticket.url, ticket_number=str(ticket.number or ""))
 
     def report(self) -> None:
         ticket_url = self.checkpoint.get("ticket_url")
+        number = int(self.checkpoint.get("ticket_number") or 0) or None
         if self.request.state == "running":
-            self.conclude(ok=True, result=self.result_text(ticket_url), ticket_url=ticket_url)
+            self.conclude(ok=True, result=self.result_text(), ticket_url=ticket_url, ticket_number=number)
         else:  # the request already ended while FreeScout was down: add the link now
             if not self.lost:
                 refresh_message(self.services, approvals.attach_ticket(
-                    self.services.redis, self.request.id, ticket_url=ticket_url, now=self.services.now()
+                    self.services.redis, self.request.id, ticket_url=ticket_url, now=self.services.now(),
+                    ticket_number=number,
                 ))
             if self.checkpoint.claim_post("ticket_posted"):
-                post(self.services, f"🎫 Incident for revoked {self.token.name}: {ticket_url}", thread_ts=None)
+                post(self.services, f"🎫 Incident for revoked {self.token.name}: {ticket_link(ticket_url, number)}",
+                     thread_ts=None)
         self.checkpoint.finish(now=self.services.now())
 
     def follow_up(self, error: BaseException, why: str) -> None:
@@ -167,30 +176,56 @@ class Revocation(StepMachine):
                                 f"it ({why}). Open it by hand.\nNext step: {runbook}", thread_ts=None)
         self.checkpoint.finish(now=self.services.now())
 
-    def result_text(self, ticket_url: str | None) -> str:
-        ticket = f"Incident: {ticket_url}" if ticket_url else "Incident: pending (FreeScout unavailable; retrying)"
-        consumers = ", ".join(c.who for c in self.token.consumers) or "none listed in the consumer map"
+    def result_text(self) -> str:
+        consumers = ", ".join(c.who for c in self.token.consumers) or NO_CONSUMERS
         return (
-            f"Revoked {self.token.name}: deleted at Cloudflare; the vault now holds a REVOKED placeholder.\n"
-            f"{ticket}\nClean up its consumers: {consumers}. Then provision a replacement (runbook: provisioning)."
+            f"Revoked {self.token.name}: deleted at Cloudflare; the vault now holds a REVOKED placeholder. "
+            f"Clean up its consumers ({consumers}), then provision a replacement (runbook: provisioning)."
         )
+
+
+def people_names(services: Services, users: list[str]) -> dict[str, str]:
+    """Each person's name from Slack (users.info) for the ticket; one Slack can not name is left as an id."""
+    names: dict[str, str] = {}
+    for user in dict.fromkeys(users):
+        try:
+            name = services.slack.display_name(user)
+        except CftokenError as exc:
+            log.warning("no name for %s in the ticket: %s", user, exc)
+            continue
+        if name:
+            names[user] = name
+    return names
+
+
+def readable(stamp: str | None) -> str:
+    """An ISO timestamp as a person reads it in a ticket: `2026-03-01 12:00 UTC`."""
+    moment = parse_timestamp(stamp)
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else (stamp or "unknown")
 
 
 def ticket_subject(token: Token, request: Request) -> str:
     return f"Cloudflare token revoked: {token.name} (cftoken request {request.id})"
 
 
-def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dict[str, str]) -> str:
-    """The incident note: what was revoked, by whom, why, and the consumer checklist (never a token value)."""
+def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dict[str, str], *,
+                names: Mapping[str, str] | None = None) -> str:
+    """The incident note: what was revoked, by whom (names beside Slack ids), why, when, and the consumer
+    checklist (never a token value)."""
+    names = names or {}
+
+    def person(user: str) -> str:
+        return f"{names[user]} (Slack {user})" if names.get(user) else f"Slack user {user}"
+
     zones = "all zones" if token.all_zones else ", ".join(token.zones) or "not zone-scoped"
-    approvers = ", ".join(a.user for a in request.approvals) or "—"
-    checklist = "\n".join(f"[ ] {c.who}: {c.how}" for c in token.consumers) or "[ ] (no consumers in the map)"
+    approvers = ", ".join(person(a.user) for a in request.approvals) or "—"
+    checklist = "\n".join(f"[ ] {c.who}: {c.how}" for c in token.consumers) or f"[ ] ({NO_CONSUMERS})"
     return (
         f"Token: {token.name} (Cloudflare id {facts.get('token_id', '?')})\n"
         f"Scope: {token.scope}\nZones: {zones}\n"
-        f"Requested by Slack user {request.requester}; approved by {approvers}\n"
-        f"Reason: {request.reason}\nRevoked at: {facts.get('updated_at', '?')}\n"
-        f"Last used: {facts.get('last_used_on', 'unknown')}\n"
+        f"Requested by {person(request.requester)}; approved by {approvers}\n"
+        f"Reason: {request.reason}\nRevoked at: {readable(facts.get('updated_at'))}\n"
+        f"Last used: {readable(facts.get('last_used_on'))}\n"
         f"Vault: {inventory.vault.path} ({inventory.vault.environment}) now holds a REVOKED placeholder; "
         f"{token.name}__TOKEN_ID is kept for the record.\n\n"
         f"Consumers to clean up:\n{checklist}\n\nThen provision a replacement token (runbook: provisioning)."

@@ -46,10 +46,15 @@ def test_a_revoke_deletes_the_token_leaves_a_placeholder_and_opens_one_incident(
     ):
         assert expected in note
     assert old_value not in note
+    assert f"Alice Approver (Slack {APPROVERS[0]}); approved by Bob Approver (Slack {APPROVERS[1]})" in note
+    assert "+00:00" not in note and " UTC\n" in note
+    link = f"<{world.freescout.url}/conversation/{conversation['id']}|#{conversation['number']}>"
     [result] = posted(world, f"✅ Revoked {WAF}")
-    assert f"/conversation/{conversation['id']}" in result
+    assert result.count("/conversation/") == 1 and f"Incident ticket: {link}" in result
     request = approvals.load(redis_conn, request_id, now=world.clock.now())
     assert request.state == "succeeded" and request.ticket_url.endswith(f"/conversation/{conversation['id']}")
+    shown = world.slack.as_text(world.slack.message(request.channel, request.message_ts))
+    assert shown.count("/conversation/") == 1 and f"Incident ticket: {link}" in shown
     assert unfinished(redis_conn) == []
 
 
@@ -84,7 +89,8 @@ def test_a_freescout_outage_does_not_block_the_revocation_and_the_ticket_follows
 
     [conversation] = world.freescout.conversations()
     assert posted(world, f"🎫 Incident for revoked {WAF}") == [
-        f"🎫 Incident for revoked {WAF}: {world.freescout.url}/conversation/{conversation['id']}"
+        f"🎫 Incident for revoked {WAF}: <{world.freescout.url}/conversation/{conversation['id']}"
+        f"|#{conversation['number']}>"
     ]
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).ticket_url.endswith(
         f"/conversation/{conversation['id']}"

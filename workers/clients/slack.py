@@ -57,6 +57,12 @@ class SlackClient:
             "chat.update", self._web.chat_update, channel=self.channel, ts=ts, text=text, blocks=blocks
         )
 
+    def display_name(self, user: str) -> str | None:
+        """A person's name as their profile shows it (users.info), or None when Slack does not say."""
+        info = self._call("users.info", self._web.users_info, user=user)["user"]
+        profile = info.get("profile") or {}
+        return profile.get("real_name") or info.get("real_name") or profile.get("display_name") or info.get("name")
+
     def _call(self, method: str, function: Any, **kwargs: Any) -> Any:
         """Call one Web API method, turning slack_sdk's exceptions into cftoken's typed errors."""
         arguments = {key: value for key, value in kwargs.items() if value is not None}
