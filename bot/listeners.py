@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.commands import Command, UsageError, parse_command
 from bot.replays import first_delivery
 from bot.usergroups import current_approvers, shown_approvers
-from domain import approvals, audit, messages
+from domain import approvals, audit, forgeries, messages
 from domain.access import (
     Origin,
     check_configured,
@@ -39,7 +39,7 @@ from domain.access import (
     check_requester,
 )
 from domain.approvals import AlreadyOpen, Request, RequestClosed
-from domain.errors import CftokenError, Replayed
+from domain.errors import CftokenError, RecordTampered, Replayed
 from domain.inventory import Inventory
 from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provisioning import plan_provisioning
@@ -305,11 +305,24 @@ def describe_error(error: Exception, client: WebClient, deps: Deps | None, logge
         show_request(client, error.request, deps.inventory)  # e.g. it just expired: take the buttons away
     if isinstance(error, AlreadyOpen):
         return messages.render_already_open(error.request)
+    if isinstance(error, RecordTampered) and deps is not None:
+        report_forged(error, client, deps, logger)
     if isinstance(error, CftokenError):
         return messages.render_error(error)
     reference = secrets.token_hex(4)
     logger.error("unexpected error, reference %s", reference, exc_info=error)
     return messages.render_unexpected(reference)
+
+
+def report_forged(error: RecordTampered, client: WebClient, deps: Deps, logger: Logger) -> None:
+    """A click met a record Redis alone wrote: logged; the channel and the audit hear of it once."""
+    logger.error("refused %s: %s", error.record_id, error)
+    text = forgeries.claim_report(deps.redis, error, inventory=deps.inventory, now=deps.clock())
+    if text is not None:
+        try:
+            client.chat_postMessage(channel=deps.settings.cftoken_channel_id, text=text)
+        except SlackClientError as exc:
+            logger.warning("could not tell the channel about %s: %s", error.record_id, exc)
 
 
 # Each command's answer: the message for the ack (None: a bare ack) and what to do after the ack (or None).

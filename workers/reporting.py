@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from domain import approvals, audit
+from domain import approvals, forgeries
 from domain.approvals import Request
 from domain.errors import CftokenError, RecordTampered
 from domain.messages import render_request, ticket_link
@@ -12,8 +12,6 @@ from workers.checkpoints import Checkpoint
 from workers.services import Services
 
 log = logging.getLogger(__name__)
-REFUSED_KEY = "cftoken:refused:{}"  # set once a forged record was reported, so the channel hears it once
-REFUSED_REPORT_SECONDS = 7 * 24 * 3600
 
 
 def refresh_message(services: Services, request: Request) -> None:
@@ -64,15 +62,8 @@ def post(services: Services, text: str, *, thread_ts: str | None, blocks: list |
 
 
 def refuse_forged(services: Services, exc: RecordTampered) -> None:
-    """A record Redis alone wrote was refused: an error in the log every time, one audit event and one ⚠️ per
-    record. Nothing in the record is trusted: the token it names is kept only if it is an inventory name."""
+    """A record Redis alone wrote was refused: an error in the log every time; audit and ⚠️ once per record."""
     log.error("refused %s: %s", exc.record_id, exc)
-    if not services.redis.set(REFUSED_KEY.format(exc.record_id), "1", nx=True, ex=REFUSED_REPORT_SECONDS):
-        return
-    token = exc.token if services.inventory.find(exc.token) is not None else "unknown"
-    audit.append(services.redis, audit.AuditEvent(
-        at=services.now(), who=approvals.BOT, event="refused", token=token, request_id=exc.record_id,
-        detail="integrity tag missing or wrong: not carried out",
-    ))
-    post(services, f"⚠️ Refused `{exc.record_id}`: {exc}. Nothing was done with it.\nNext step: {exc.runbook}",
-         thread_ts=None)
+    text = forgeries.claim_report(services.redis, exc, inventory=services.inventory, now=services.now())
+    if text is not None:
+        post(services, text, thread_ts=None)

@@ -15,7 +15,7 @@ from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
 from bot.app import build_bolt_app
-from domain import approvals
+from domain import approvals, audit
 from domain.inventory import load_inventory
 from domain.messages import slack_date
 from domain.queueing import job_queue
@@ -743,3 +743,7 @@ def test_an_approve_click_on_a_record_changed_in_redis_is_refused_and_queues_not
     assert "not written by cftoken" in ws.told(APPROVER_B)
     assert ws.queue.count == 0
     assert json.loads(ws.redis.get(approvals.request_key(request_id)))["state"] == "pending"
+    ws.click("approve", message, user=APPROVER_B)  # clicked again: refused again, the channel told once
+    warnings = [m.text for m in ws.public() if m.text.startswith(f"⚠️ Refused `{request_id}`")]
+    assert len(warnings) == 1 and "Nothing was done with it" in warnings[0]
+    assert ("refused", "cftoken") in [(e.event, e.who) for e in audit.recent(ws.redis, "CF_WAF_EDIT_RAXX_APP")]
