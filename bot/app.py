@@ -16,11 +16,11 @@ from bot import listeners
 from domain import integrity
 from domain.clock import utc_now
 from domain.inventory import Inventory
-from domain.settings import Settings, SettingsError
+from domain.settings import WebSettings
 
 
 def build_bolt_app(
-    settings: Settings,
+    settings: WebSettings,
     redis: redis.Redis,
     queue: Queue,
     inventory: Inventory,
@@ -30,11 +30,7 @@ def build_bolt_app(
     listener_executor: Executor | None = None,
 ) -> App:
     """The Bolt app for /cftoken and its buttons; `client` defaults to the Web API at SLACK_API_URL."""
-    if settings.slack_signing_secret is None and settings.slack_app_token is None:
-        raise SettingsError("SLACK_SIGNING_SECRET is not set: Slack requests cannot be verified without it")
     if client is None:
-        if settings.slack_bot_token is None:
-            raise SettingsError("SLACK_BOT_TOKEN is not set: the bot cannot post without it")
         client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
     app = App(
         client=client,

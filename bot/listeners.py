@@ -44,7 +44,7 @@ from domain.inventory import Inventory
 from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provisioning import plan_provisioning
 from domain.queueing import enqueue_request, enqueue_verify
-from domain.settings import Settings
+from domain.settings import WebSettings
 from domain.status import last_rotations, read_statuses
 
 DEPS = "cftoken"  # the Bolt context key under which listeners find their dependencies
@@ -58,7 +58,7 @@ REQUEST_REVOKE_REASON = "the scan found it compromised (Cloudflare: revoked (exp
 
 @dataclass(frozen=True)
 class Deps:
-    settings: Settings
+    settings: WebSettings
     redis: redis.Redis
     queue: Queue
     inventory: Inventory

@@ -30,7 +30,7 @@ from domain.clock import make_clock
 from domain.inventory import InventoryError, load_inventory
 from domain.queueing import job_queue
 from domain.redis_conn import connect
-from domain.settings import Settings, SettingsError, load_settings
+from domain.settings import SettingsError, WebSettings, load_settings
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
@@ -40,7 +40,7 @@ DEFAULT_SLACK_API = "https://slack.com/api/"
 log = logging.getLogger(__name__)
 
 
-def response_origins(settings: Settings) -> frozenset[str]:
+def response_origins(settings: WebSettings) -> frozenset[str]:
     """Where answers may be posted: Slack's hooks host, plus the Web API's own host when SLACK_API_URL points
     elsewhere (a stand-in Slack serves its response URLs itself; whoever sets SLACK_API_URL trusts that host
     with the bot token already)."""
@@ -110,7 +110,7 @@ def _answer(start_response: Callable[..., Any], status: int, body: bytes, kind: 
     return [body]
 
 
-def connect_bolt_app(settings: Settings) -> tuple[App, redis.Redis]:
+def connect_bolt_app(settings: WebSettings) -> tuple[App, redis.Redis]:
     """The Bolt app on the Redis, queue, inventory and clock the settings name."""
     conn = connect(settings.redis_url)
     inventory = load_inventory(settings.cftoken_inventory)
@@ -118,11 +118,11 @@ def connect_bolt_app(settings: Settings) -> tuple[App, redis.Redis]:
     return build_bolt_app(settings, conn, job_queue(conn), inventory, clock=clock), conn
 
 
-def build_web_application(settings: Settings | None = None) -> WebApplication:
+def build_web_application(settings: WebSettings | None = None) -> WebApplication:
     """The web process from the environment: WSGI, plus a Socket Mode connection when SLACK_APP_TOKEN is set."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        settings = settings or load_settings()
+        settings = settings or load_settings(WebSettings)
         app, conn = connect_bolt_app(settings)
     except (SettingsError, InventoryError) as exc:
         print(f"cftoken web: {exc}", file=sys.stderr)  # one line naming the problem, not a traceback
@@ -134,7 +134,7 @@ def build_web_application(settings: Settings | None = None) -> WebApplication:
     return web
 
 
-def start_socket_mode(app: App, settings: Settings) -> Any:
+def start_socket_mode(app: App, settings: WebSettings) -> Any:
     """Connect to Slack over Socket Mode (in background threads) and return the handler."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 

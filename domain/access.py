@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from domain.errors import Refused
 from domain.inventory import Inventory, Token
-from domain.settings import Settings
+from domain.settings import WebSettings
 
-ACTION_SETTINGS = {"revoke": ("FREESCOUT_URL", "FREESCOUT_API_KEY", "FREESCOUT_MAILBOX_ID")}
+# The web holds no FreeScout credentials; the worker refuses to start with only some of the four set.
+ACTION_SETTINGS = {"revoke": ("FREESCOUT_URL",)}
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def check_requester(user_id: str, approvers: Collection[str], action: str) -> No
         )
 
 
-def check_configured(settings: Settings, action: str) -> None:
+def check_configured(settings: WebSettings, action: str) -> None:
     """A request the bot could not carry out with its current settings is refused when asked, not after approval."""
     missing = [name for name in ACTION_SETTINGS.get(action, ()) if getattr(settings, name.lower()) is None]
     if missing:

@@ -6,9 +6,12 @@ Run it alone, with mailbox 1 and user 1 seeded and the API key `freescout-test-k
 
 Behaviour follows the v1.0.67 module source: required parameters are checked in the module's order (subject, type,
 mailboxId, customer, threads) and only the first missing one is reported; a conversation whose threads all fail is
-deleted and the thread's error returned; the list endpoint ignores `tag` when the Tags module is off and echoes a
-given `pageSize` back as a string. Conversation ids, numbers and thread ids come from separate sequences (1…, 1001…,
-101…) so a client that mixes them up is caught. Timestamps come from `self.clock`.
+deleted and the thread's error returned (a `note` needs an existing `user`); the list endpoint filters `subject`
+with SQL LIKE semantics (`%subject%`, `_` and `%` wildcards, case-insensitive as MySQL's default collation),
+ignores `tag` when the Tags module is off, lists deleted conversations (state `deleted`, reached by an agent's
+click: `delete_conversation`) as the real one does, and answers `page.size` as an integer. Conversation ids,
+numbers and thread ids come from separate sequences (1…, 1001…, 101…) so a client that mixes them up is caught.
+Timestamps come from `self.clock`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import copy
 import hmac
 import itertools
 import math
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -73,6 +77,17 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _like(value: str) -> re.Pattern[str]:
+    """`subject LIKE '%value%'` as MySQL reads it: `%` any run, `_` any one character, `\\` escapes, no case."""
+    parts, chars = [], iter(value)
+    for char in chars:
+        if char == "\\":
+            parts.append(re.escape(next(chars, "\\")))
+        else:
+            parts.append({"%": ".*", "_": "."}.get(char, re.escape(char)))
+    return re.compile(".*" + "".join(parts) + ".*", re.IGNORECASE | re.DOTALL)
 
 
 def _emails(value: Any) -> list[str]:
@@ -154,6 +169,11 @@ class FreeScoutStandIn(StandIn):
         with self.lock:
             record = self._conversations.get(conversation_id)
             return self._entity(record, threads=True, tags=True) if record else None
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """What an agent's Delete does: the conversation moves to the Deleted folder (state `deleted`), still listed."""
+        with self.lock:
+            self._conversations[conversation_id]["state"] = "deleted"
 
     def _api(self, method: str, pattern: str, handler: Handler) -> None:
         """Register an /api route behind the module's ApiAuth middleware."""
@@ -262,7 +282,7 @@ class FreeScoutStandIn(StandIn):
         entity = {
             "id": record["id"], "number": record["number"], "threadsCount": len(record["threads"]),
             "type": record["type"], "folderId": record["mailboxId"] * 10 + 1, "status": record["status"],
-            "state": "published", "subject": record["subject"], "preview": (newest or {}).get("body", "")[:255],
+            "state": record["state"], "subject": record["subject"], "preview": (newest or {}).get("body", "")[:255],
             "mailboxId": record["mailboxId"], "assignee": _person(assignee, "user") if assignee else None,
             "createdBy": record["createdBy"], "createdAt": record["createdAt"], "updatedAt": record["updatedAt"],
             "closedBy": None, "closedByUser": None, "closedAt": None, "userUpdatedAt": record["userUpdatedAt"],
@@ -279,11 +299,9 @@ class FreeScoutStandIn(StandIn):
         """Laravel's paginate() plus the module's addPageDataToResponse."""
         page = max(_int(request.arg("page")) or 1, 1)
         start = (page - 1) * page_size
-        raw_size = request.arg("pageSize")
         return {
             "_embedded": {key: items[start:start + page_size]},
-            # the module echoes `$request->pageSize ?: 50`: a given pageSize comes back as the query string
-            "page": {"size": raw_size if raw_size and raw_size != "0" else PAGE_SIZE, "totalElements": len(items),
+            "page": {"size": page_size, "totalElements": len(items),
                      "totalPages": max(math.ceil(len(items) / page_size), 1), "number": page},
         }
 
@@ -322,7 +340,7 @@ class FreeScoutStandIn(StandIn):
             "subject": str(data["subject"]), "mailboxId": mailbox_id, "customerId": customer["id"],
             "customerEmail": customer["email"], "assigneeId": assignee if assignee in self._users else None,
             "createdBy": None, "createdAt": now, "updatedAt": now, "userUpdatedAt": None,
-            "imported": bool(data.get("imported", False)), "threads": [], "tags": [],
+            "imported": bool(data.get("imported", False)), "threads": [], "tags": [], "state": "published",
         }
         self._conversations[record["id"]] = record
         return record
@@ -362,6 +380,9 @@ class FreeScoutStandIn(StandIn):
             records = [c for c in records if c["mailboxId"] in mailbox_ids]
         if request.arg("status") in STATUSES:
             records = [c for c in records if c["status"] == request.arg("status")]
+        if request.arg("subject"):
+            like = _like(request.arg("subject") or "")
+            records = [c for c in records if like.fullmatch(c["subject"])]
         if request.arg("customerEmail"):
             records = [c for c in records if c["customerEmail"] == request.arg("customerEmail")]
         if request.arg("tag") and self.tags_module:  # without the Tags module the filter is silently ignored

@@ -158,6 +158,7 @@ class SlackStandIn(StandIn):
             "usergroups.users.list": self._usergroup_users,
             "users.info": self._user_info,
             "conversations.members": self._members,
+            "conversations.info": self._channel_info,
         }
 
     def add_user(self, user_id: str, name: str, real_name: str, *, is_bot: bool = False) -> None:
@@ -393,6 +394,14 @@ class SlackStandIn(StandIn):
         if user is None:
             raise SlackError("user_not_found")
         return {"user": copy.deepcopy(user)}
+
+    def _channel_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """conversations.info: the channel as the bot sees it; `is_member` says whether the bot was invited."""
+        channel_id = self._channel(args)
+        channel = self.channels[channel_id]
+        return {"channel": {"id": channel_id, "name": channel["name"], "is_channel": True, "is_private": False,
+                            "is_archived": False, "is_member": channel["bot_member"],
+                            "num_members": len(channel["members"])}}
 
     def _members(self, args: dict[str, Any]) -> dict[str, Any]:
         members = self.channels[self._channel(args)]["members"]

@@ -29,6 +29,7 @@ PROJECT_ID = "proj-moosequest"
 CLIENT_ID = "cftoken-bot-identity"
 CLIENT_SECRET = "cftoken-bot-identity-secret"  # a stand-in credential, not a real one
 FREESCOUT_KEY = "freescout-standin-key"
+FREESCOUT_USER = 7  # not 1: the bot must use FREESCOUT_USER_ID, not assume the first user
 SIGNING_SECRET = "standin-signing-secret"
 SECRET_KEY = "standin-secret-key-for-sealing-new-values-0123456789"
 USER_TAG = "5c0f9d5a2b8f4b3c9a1e2d3f4a5b6c7d"
@@ -106,7 +107,7 @@ class World:
         for token in self.inventory.tokens:
             self.add_token(token, expiry_days.get(token.name))
         self.freescout.add_mailbox(1, "SRE incidents", "sre-incidents@example.test")
-        self.freescout.add_user(1, "cftoken", "Bot", "cftoken@example.test")
+        self.freescout.add_user(FREESCOUT_USER, "cftoken", "Bot", "cftoken@example.test")
         seed_slack(self.slack)
 
     def add_token(self, token: Token, days: int | None, *, with_companions: bool = True) -> str:
@@ -184,6 +185,7 @@ class World:
             "freescout_url": self.freescout.url,
             "freescout_api_key": FREESCOUT_KEY,
             "freescout_mailbox_id": "1",
+            "freescout_user_id": str(FREESCOUT_USER),
         }
 
     def settings_env(self, *, redis_url: str, **overrides: str) -> dict[str, str]:

@@ -71,6 +71,7 @@ def make_settings(**overrides: object) -> Settings:
         "freescout_url": "http://127.0.0.1:9",
         "freescout_api_key": "fs-test-key",
         "freescout_mailbox_id": 1,
+        "freescout_user_id": 1,
         "slack_bot_token": "xoxb-test",
         "slack_signing_secret": "test-signing-secret",
     }

@@ -1,108 +1,156 @@
-"""The `cftoken` operator CLI: `check` validates configuration, `scan` enqueues an expiry scan, `reconcile`
-resumes unfinished rotations now, `inventory import` drafts an inventory and `inventory diff` compares one."""
+"""The `cftoken` operator CLI: `check` is the deploy's pre-flight, `scan` enqueues an expiry scan, `reconcile`
+resumes unfinished operations now, `inventory import` drafts an inventory and `inventory diff` compares one.
+
+Exit codes: 0 all is well; 1 problems found (one line each on stderr) or the command could not run (Redis down);
+2 a usage error, or settings so incomplete that nothing else could be checked (every settings problem listed).
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import time
 from collections.abc import Sequence
+from typing import Any
 
-from domain.inventory import InventoryError, load_inventory
-from domain.queueing import SCAN_JOB, job_queue
-from domain.settings import Settings, SettingsError, load_settings
+import redis
 
+from domain.errors import SettingsError
+from domain.settings import CommonSettings, Settings, WorkerSettings, load_settings
+from workers.preflight import live_check, offline_check, redis_down, settings_check
 
-def check(settings: Settings) -> list[str]:
-    """Problems with the settings and inventory, one line each; empty when all is well."""
-    try:
-        inventory = load_inventory(settings.cftoken_inventory)
-    except InventoryError as exc:
-        return [str(exc)]
-    problems = []
-    if inventory.vault.path != settings.infisical_secret_path:
-        problems.append(
-            f"INFISICAL_SECRET_PATH is {settings.infisical_secret_path} but the inventory says "
-            f"{inventory.vault.path}: make them agree"
-        )
-    if inventory.vault.environment != settings.infisical_environment:
-        problems.append(
-            f"INFISICAL_ENVIRONMENT is {settings.infisical_environment} but the inventory says "
-            f"{inventory.vault.environment}: make them agree"
-        )
-    if not settings.sandbox and settings.slack_signing_secret is None:
-        problems.append("SLACK_SIGNING_SECRET is not set: Slack requests cannot be verified without it")
-    for name in ("FREESCOUT_URL", "FREESCOUT_API_KEY", "FREESCOUT_MAILBOX_ID"):
-        if getattr(settings, name.lower()) is None:
-            problems.append(f"{name} is not set: /cftoken revoke will refuse to run")
-    return problems
+OK, PROBLEMS, UNUSABLE = 0, 1, 2
+SCAN_WAIT_SECONDS = 120.0
 
 
-def _enqueue(settings: Settings, func: str, description: str) -> int:
+def check(*, offline: bool) -> int:
+    """Settings, inventory and (unless offline) every service live; print each problem, return the exit code."""
+    problems = settings_check()
+    if problems:
+        _say(*problems, "live checks not run: the settings above must load first")
+        return UNUSABLE
+    settings = load_settings(Settings)
+    inventory, problems = offline_check(settings)
+    if inventory is not None and not offline:
+        problems += live_check(settings, inventory)
+    if problems:
+        _say(*problems)
+        return PROBLEMS
+    live = "" if offline else "; Redis, Slack, Infisical, the management token and FreeScout answer as the bot needs"
+    print(f"cftoken: settings and inventory are valid{live}")
+    return OK
 
+
+def scan(*, wait: bool) -> int:
+    """Enqueue an expiry scan; with `wait`, wait for the worker to run it and print what it found."""
+    from domain.queueing import SCAN_JOB, job_queue
     from domain.redis_conn import connect
 
-    job = job_queue(connect(settings.redis_url)).enqueue(func)
-    print(f"{description} enqueued as job {job.id}")
-    return 0
+    settings = load_settings(CommonSettings)
+    try:
+        job = job_queue(connect(settings.redis_url)).enqueue(SCAN_JOB, job_timeout=600)
+    except redis.RedisError:
+        _say(redis_down(settings.redis_url))
+        return PROBLEMS
+    print(f"cftoken: expiry scan enqueued as job {job.id}")
+    if not wait:
+        return OK
+    deadline = time.monotonic() + SCAN_WAIT_SECONDS
+    while (status := job.get_status(refresh=True)) not in ("finished", "failed"):
+        if time.monotonic() > deadline:
+            _say(f"no worker finished the scan within {SCAN_WAIT_SECONDS:.0f} s (job {status}): is the worker running?")
+            return PROBLEMS
+        time.sleep(0.2)
+    if status == "failed":
+        result = job.latest_result()
+        _say(f"the scan failed: {(result.exc_string or '').strip().splitlines()[-1] if result else 'no result'}")
+        return PROBLEMS
+    print(f"cftoken: {describe_scan(job.return_value())}")
+    return OK
 
 
-def _reconcile(settings: Settings) -> int:
+def describe_scan(report: dict[str, Any] | None) -> str:
+    """One line saying what a scan found, from its job result (None: another scan was running; this one stood down)."""
+    if report is None:
+        return "another expiry scan was running; this one stood down"
+    found = [f"{len(report[key])} {label}{': ' + ', '.join(report[key]) if report[key] else ''}"
+             for key, label in (("warned", "expiry warning(s)"), ("reminded", "reminder(s)"),
+                                ("problems", "new problem(s)"), ("fixed", "fixed"),
+                                ("value_checks", "value(s) verified"))]
+    error = report.get("cloudflare_error")
+    trouble = f"; Cloudflare could not be listed: {error}" if error else ""
+    return (f"scanned {report['checked']} token(s): {'; '.join(found)}; {len(report['messages'])} message(s) posted"
+            f"{trouble}")
+
+
+def reconcile() -> int:
     from workers.reconcile import reconcile_now
 
-    resumed = reconcile_now(settings)
-    print(f"resumed {len(resumed)} unfinished operation(s){': ' + ', '.join(resumed) if resumed else ''}")
-    return 0
+    settings = load_settings(WorkerSettings)
+    try:
+        resumed = reconcile_now(settings)
+    except redis.RedisError:
+        _say(redis_down(settings.redis_url))
+        return PROBLEMS
+    print(f"cftoken: resumed {len(resumed)} unfinished operation(s){': ' + ', '.join(resumed) if resumed else ''}")
+    return OK
 
 
-def _inventory(settings: Settings, what: str, management: str) -> int:
+def inventory(what: str, management: str) -> int:
     from domain.clock import utc_now
+    from domain.inventory import InventoryError, load_inventory
     from workers.inventory_import import diff_inventory, draft_inventory, read_sources
 
+    settings = load_settings(WorkerSettings)
     if what == "import":
         sources = read_sources(settings, management)
         print(draft_inventory(sources, management=management, vault_path=settings.infisical_secret_path,
                               environment=settings.infisical_environment, now=utc_now()), end="")
-        return 0
+        return OK
     try:
-        inventory = load_inventory(settings.cftoken_inventory)
+        known = load_inventory(settings.cftoken_inventory)
     except InventoryError as exc:
-        print(f"cftoken: {exc}", file=sys.stderr)
-        return 1
-    lines = diff_inventory(inventory, read_sources(settings, inventory.management_token))
+        _say(str(exc))
+        return PROBLEMS
+    lines = diff_inventory(known, read_sources(settings, known.management_token))
     print("\n".join(lines))
-    return 1 if any(not line.endswith("same as at Cloudflare") for line in lines) else 0
+    return PROBLEMS if any(not line.endswith("same as at Cloudflare") for line in lines) else OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cftoken", description=__doc__)
+    parser = argparse.ArgumentParser(prog="cftoken", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("check", help="validate settings and the token inventory")
-    sub.add_parser("scan", help="enqueue an expiry scan now")
+    checking = sub.add_parser("check", help="pre-flight: settings, inventory, then every service live")
+    checking.add_argument("--offline", action="store_true", help="settings and inventory only, no network")
+    scanning = sub.add_parser("scan", help="enqueue an expiry scan now")
+    scanning.add_argument("--wait", action="store_true", help="wait for the worker and print what the scan found")
     sub.add_parser("reconcile", help="resume unfinished rotations and revocations now")
-    inventory = sub.add_parser("inventory", help="draft an inventory from the vault and Cloudflare, or compare one")
-    inventory.add_argument("what", choices=("import", "diff"),
-                           help="import: print an inventory for what the vault and Cloudflare hold; "
-                                "diff: how CFTOKEN_INVENTORY and Cloudflare differ, per token")
-    inventory.add_argument("--management", default="CF_ACCESS_MGMT",
-                           help="the management token's name in the vault (import; default CF_ACCESS_MGMT)")
+    drafting = sub.add_parser("inventory", help="draft an inventory from the vault and Cloudflare, or compare one")
+    drafting.add_argument("what", choices=("import", "diff"),
+                          help="import: print an inventory for what the vault and Cloudflare hold; "
+                               "diff: how CFTOKEN_INVENTORY and Cloudflare differ, per token")
+    drafting.add_argument("--management", default="CF_ACCESS_MGMT",
+                          help="the management token's name in the vault (import; default CF_ACCESS_MGMT)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)  # the clients' retry warnings would read as problems: one line each
     try:
-        settings = load_settings()
+        if args.command == "check":
+            return check(offline=args.offline)
+        if args.command == "inventory":
+            return inventory(args.what, args.management)
+        if args.command == "scan":
+            return scan(wait=args.wait)
+        return reconcile()
     except SettingsError as exc:
-        print(f"cftoken: {exc}", file=sys.stderr)
-        return 2
-    if args.command == "check":
-        problems = check(settings)
-        for problem in problems:
-            print(f"cftoken: {problem}", file=sys.stderr)
-        if not problems:
-            print("cftoken: settings and inventory are valid")
-        return 1 if problems else 0
-    if args.command == "inventory":
-        return _inventory(settings, args.what, args.management)
-    if args.command == "scan":
-        return _enqueue(settings, SCAN_JOB, "expiry scan")
-    return _reconcile(settings)
+        _say(str(exc))
+        return UNUSABLE
+
+
+def _say(*lines: str) -> None:
+    for line in lines:
+        print(f"cftoken: {line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

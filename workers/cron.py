@@ -16,7 +16,7 @@ from rq.job import Job
 
 from domain.queueing import EXPIRE_JOB, RECONCILE_JOB, SCAN_JOB, job_queue
 from domain.redis_conn import connect
-from domain.settings import Settings, SettingsError, load_settings
+from domain.settings import CommonSettings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class JsonCronJob(CronJob):
         return job
 
 
-def schedule(settings: Settings) -> list[JsonCronJob]:
+def schedule(settings: CommonSettings) -> list[JsonCronJob]:
     """What the clock enqueues, and how often."""
     return [
         JsonCronJob("default", func_name=SCAN_JOB, interval=settings.cftoken_scan_interval_minutes * 60,
@@ -44,14 +44,14 @@ def schedule(settings: Settings) -> list[JsonCronJob]:
 class Clock(CronScheduler):
     """RQ's CronScheduler (birth, heartbeat, SIGTERM) running cftoken's schedule."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: CommonSettings) -> None:
         super().__init__(connection=connect(settings.redis_url))
         self._cron_jobs.extend(schedule(settings))
 
 
 def main() -> None:
     try:
-        settings = load_settings()
+        settings = load_settings(CommonSettings)
     except SettingsError as exc:
         sys.exit(f"cftoken clock: {exc}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

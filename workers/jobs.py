@@ -7,6 +7,8 @@ Arguments are names and request ids only: never a token value.
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
+from typing import Any
 
 from domain import approvals
 from domain.errors import RecordTampered
@@ -41,15 +43,16 @@ def run_request(request_id: str) -> None:
         refuse_forged(services, exc)
 
 
-def scan_expiry() -> None:
-    """Warn the channel about tokens nearing expiry, and about drift (one scan at a time: one digest)."""
+def scan_expiry() -> dict[str, Any] | None:
+    """Warn the channel about tokens nearing expiry, and about drift (one scan at a time: one digest); what it found
+    is the job's JSON result (None when another scan was running), for `cftoken scan --wait`."""
     services = process_services()
     lock = services.redis.lock("cftoken:lock:expiry-scan", timeout=600, blocking_timeout=0)
     if not lock.acquire():
         log.info("an expiry scan is already running; this one stands down")
-        return
+        return None
     try:
-        expiry.scan(services)
+        return asdict(expiry.scan(services))
     finally:
         lock.release()
 

@@ -11,7 +11,7 @@ from domain import approvals
 from domain.errors import CftokenError, RecordTampered, TokenBusy, TokenRevoked
 from domain.messages import render_interrupted
 from domain.queueing import enqueue_request, job_queue
-from domain.settings import Settings
+from domain.settings import WorkerSettings
 from workers.checkpoints import UNFINISHED, Checkpoint, unfinished
 from workers.operations import Paused, forget_paused, paused_here, read_vault, unexpected
 from workers.provisioning import provision_token
@@ -124,7 +124,7 @@ def queue_stranded(services: Services) -> list[str]:
     return queued
 
 
-def reconcile_now(settings: Settings) -> list[str]:
+def reconcile_now(settings: WorkerSettings) -> list[str]:
     """The operator CLI's entry: reconcile in this process, now."""
     services = build_services(settings)
     try:

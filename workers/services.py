@@ -18,9 +18,10 @@ from pydantic import SecretStr
 
 from domain import integrity
 from domain.clock import make_clock, utc_now
+from domain.errors import SettingsError
 from domain.inventory import Inventory, load_inventory
 from domain.redis_conn import connect
-from domain.settings import Settings, load_settings
+from domain.settings import WorkerSettings, load_settings
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.freescout import FreeScoutClient
 from workers.clients.http import RetryPolicy
@@ -30,7 +31,7 @@ from workers.clients.slack import SlackClient
 
 @dataclass
 class Services:
-    settings: Settings
+    settings: WorkerSettings
     inventory: Inventory
     redis: redis.Redis
     infisical: InfisicalClient
@@ -57,13 +58,16 @@ class Services:
         )
 
     def freescout(self) -> FreeScoutClient:
-        """The FreeScout client; SettingsError when revoke's settings are missing."""
-        self.settings.require("FREESCOUT_URL", "FREESCOUT_API_KEY", "FREESCOUT_MAILBOX_ID")
-        assert self.settings.freescout_url and self.settings.freescout_api_key and self.settings.freescout_mailbox_id
+        """The FreeScout client; SettingsError when FreeScout is not configured (revoke needs it)."""
+        freescout = self.settings.freescout
+        if freescout is None:
+            raise SettingsError("FreeScout is not configured: revoke needs FREESCOUT_URL, FREESCOUT_API_KEY, "
+                                "FREESCOUT_MAILBOX_ID and FREESCOUT_USER_ID")
         return FreeScoutClient(
-            base_url=self.settings.freescout_url,
-            api_key=self.settings.freescout_api_key,
-            mailbox_id=self.settings.freescout_mailbox_id,
+            base_url=freescout.url,
+            api_key=freescout.api_key,
+            mailbox_id=freescout.mailbox_id,
+            user_id=freescout.user_id,
             transport=self.transport,
             retry=self.retry,
         )
@@ -102,15 +106,13 @@ def process_services() -> Services:
 
 
 def build_services(
-    settings: Settings | None = None,
+    settings: WorkerSettings | None = None,
     *,
     clock: Callable[[], datetime] | None = None,
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, safe as a default
 ) -> Services:
     """Services from the environment's settings (tests pass theirs, and a no-wait retry policy)."""
-    settings = settings or load_settings()
-    settings.require("SLACK_BOT_TOKEN")
-    assert settings.slack_bot_token is not None
+    settings = settings or load_settings(WorkerSettings)
     integrity.use_key(settings.cftoken_secret_key)  # records are signed and checked with it
     conn = connect(settings.redis_url)
     pool = httpx.HTTPTransport()

@@ -173,17 +173,42 @@ def test_add_note_to_an_unknown_conversation_raises_ticket_error(client: FreeSco
         client.add_note(404, "x")
 
 
-def test_find_by_subject_walks_every_page(client: FreeScoutClient, freescout: FreeScoutStandIn) -> None:
+def test_find_by_subject_asks_the_server_to_filter_by_subject(client: FreeScoutClient, freescout: FreeScoutStandIn) -> None:
     oldest = client.create_incident(subject="Cloudflare token revoked: zone-read", body="x", tags=[])
-    for n in range(100):
+    for n in range(150):
         client.create_incident(subject=f"other incident {n}", body="x", tags=[])
     requests_before = freescout.count("GET", "/api/conversations")
 
     found = client.find_by_subject("Cloudflare token revoked: zone-read")
 
     assert found == oldest
-    assert freescout.count("GET", "/api/conversations") - requests_before == 2
+    assert freescout.count("GET", "/api/conversations") - requests_before == 1
     assert client.find_by_subject("Cloudflare token revoked: nothing") is None
+
+
+def test_find_by_subject_takes_only_the_exact_subject_not_a_like_match(
+    client: FreeScoutClient, freescout: FreeScoutStandIn
+) -> None:
+    wanted = client.create_incident(subject="revoked CF_DNS_EDIT [req-1]", body="x", tags=[])
+    client.create_incident(subject="revoked CF_DNS_EDIT [req-1] (again)", body="x", tags=[])  # newer, contains it
+    client.create_incident(subject="revoked CFxDNSxEDIT [req-1]", body="x", tags=[])  # `_` matches any character
+
+    assert client.find_by_subject("revoked CF_DNS_EDIT [req-1]") == wanted
+
+
+def test_find_by_subject_ignores_a_deleted_conversation(client: FreeScoutClient, freescout: FreeScoutStandIn) -> None:
+    kept = client.create_incident(subject=SUBJECT, body="x", tags=[])
+    deleted = client.create_incident(subject=SUBJECT, body="x", tags=[])
+    freescout.delete_conversation(deleted.id)
+
+    assert client.find_by_subject(SUBJECT) == kept
+    freescout.delete_conversation(kept.id)
+    assert client.find_by_subject(SUBJECT) is None
+
+
+def test_mailboxes_and_users_list_what_the_key_sees(client: FreeScoutClient) -> None:
+    assert 1 in client.mailboxes()
+    assert client.users() == {USER_ID: "bot@example.org"}
 
 
 def test_find_is_retried_through_a_server_error_burst_and_honours_retry_after(freescout: FreeScoutStandIn) -> None:

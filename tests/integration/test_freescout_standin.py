@@ -266,7 +266,7 @@ def test_list_pages_with_page_size_and_reports_the_page_block(api: httpx.Client)
 
     seen = [c["id"] for page in pages for c in page["_embedded"]["conversations"]]
     assert seen == list(reversed(created))
-    assert pages[0]["page"] == {"size": "2", "totalElements": 5, "totalPages": 3, "number": 1}
+    assert pages[0]["page"] == {"size": 2, "totalElements": 5, "totalPages": 3, "number": 1}
     assert pages[3]["_embedded"]["conversations"] == []
     assert pages[3]["page"]["number"] == 4
 
@@ -335,3 +335,37 @@ def test_server_error_fault_answers_5xx_then_recovers(api: httpx.Client, freesco
     assert failed.status_code == 503
     assert failed.json() == {"message": "Service Unavailable"}
     assert recovered.status_code == 200
+
+
+def test_list_filters_subject_with_sql_like_semantics(api: httpx.Client, freescout: FreeScoutStandIn) -> None:
+    for subject in ("Token revoked: CF_DNS", "token REVOKED: cfxdns", "Refund", "100% done"):
+        create(api, subject=subject)
+
+    def subjects(value: str) -> list[str]:
+        found = api.get("/api/conversations", params={"subject": value}).json()["_embedded"]["conversations"]
+        return sorted(c["subject"] for c in found)
+
+    assert subjects("revoked: CF_DNS") == ["Token revoked: CF_DNS", "token REVOKED: cfxdns"]
+    assert subjects("revoked: CF\\_DNS") == ["Token revoked: CF_DNS"]
+    assert subjects("Ref%d") == ["Refund"]
+    assert subjects("nothing") == []
+
+
+def test_a_deleted_conversation_is_still_listed_with_state_deleted(api: httpx.Client, freescout: FreeScoutStandIn) -> None:
+    conversation_id = create(api, subject="gone")
+    freescout.delete_conversation(conversation_id)
+
+    (listed,) = api.get("/api/conversations").json()["_embedded"]["conversations"]
+
+    assert (listed["id"], listed["state"]) == (conversation_id, "deleted")
+
+
+def test_a_note_by_a_user_that_does_not_exist_is_refused_and_no_conversation_is_left(
+    api: httpx.Client, freescout: FreeScoutStandIn
+) -> None:
+    response = api.post("/api/conversations", json=conversation_body(threads=[{"type": "note", "text": "x", "user": 999}]))
+
+    assert response.status_code == 400
+    assert response.json() == {"message": "Error occurred", "_embedded": {"errors": [
+        {"path": "user", "message": "`user` parameter is required", "source": "JSON"}]}}
+    assert freescout.conversations() == []

@@ -99,7 +99,8 @@ def test_a_vault_that_refuses_the_new_value_ends_the_roll_for_an_operator_saying
 
 def test_a_stranded_revoke_that_cannot_run_with_these_settings_does_not_stop_a_paused_roll(world, redis_conn, redis_url):
     unconfigured = build_services(
-        make_settings(**{**world.settings_values(redis_url=redis_url), "freescout_url": None}),
+        make_settings(**{**world.settings_values(redis_url=redis_url), "freescout_url": None, "freescout_api_key": None,
+                         "freescout_mailbox_id": None, "freescout_user_id": None}),
         clock=world.clock.now, retry=RetryPolicy.instant(),
     )
     try:

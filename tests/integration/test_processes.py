@@ -64,10 +64,12 @@ def test_the_clock_process_schedules_the_scan_the_reconciler_and_request_expiry(
     ], output
 
 
-@pytest.mark.parametrize("process", ["web", "worker", "clock"])
-def test_a_missing_setting_stops_each_process_with_one_line_naming_it(world, redis_url, process):
+@pytest.mark.parametrize(("process", "setting"), [
+    ("web", "CFTOKEN_APPROVERS"), ("worker", "INFISICAL_CLIENT_ID"), ("clock", "CFTOKEN_CHANNEL_ID"),
+])
+def test_a_missing_setting_stops_each_process_with_one_line_naming_it(world, redis_url, process, setting):
     env = run_env(world, redis_url)
-    del env["CFTOKEN_APPROVERS"]
+    del env[setting]
 
     result = subprocess.run(
         ["/bin/sh", "-c", procfile_line(process)], env={**env, "PORT": "0"}, capture_output=True, text=True,
@@ -76,5 +78,5 @@ def test_a_missing_setting_stops_each_process_with_one_line_naming_it(world, red
 
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert f"cftoken {process}: CFTOKEN_APPROVERS is not set" in output
+    assert f"cftoken {process}: {setting} is not set" in output
     assert "Traceback" not in output

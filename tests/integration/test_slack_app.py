@@ -685,7 +685,8 @@ def test_an_unexpected_failure_answers_with_a_reference_that_is_in_the_log(slack
 
 
 def test_a_revoke_is_refused_when_asked_if_freescout_is_not_configured(slack, redis_conn):
-    ws = Workspace(slack, redis_conn, freescout_url=None)
+    ws = Workspace(slack, redis_conn, freescout_url=None, freescout_api_key=None, freescout_mailbox_id=None,
+                   freescout_user_id=None)
 
     ws.type("revoke CF_PAGES_DEPLOY leaked in a log", user=APPROVER_A)
 

@@ -1,11 +1,29 @@
+import json
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from tests.conftest import make_settings
-from workers.cli import check
+from workers.cli import describe_scan
+from workers.expiry import ScanReport
+from workers.preflight import offline_check, redis_where
 
 ROOT = Path(__file__).parents[2]
+COMPLETE = {
+    "CFTOKEN_CHANNEL_ID": "C0SRE0001",
+    "CFTOKEN_APPROVERS": "U0ALICE01,U0BOB0002",
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_SIGNING_SECRET": "signing",
+    "INFISICAL_CLIENT_ID": "id",
+    "INFISICAL_CLIENT_SECRET": "secret",
+    "INFISICAL_PROJECT_ID": "proj",
+    "CFTOKEN_SECRET_KEY": "k" * 64,
+    "FREESCOUT_URL": "https://help.example.org",
+    "FREESCOUT_API_KEY": "key",
+    "FREESCOUT_MAILBOX_ID": "1",
+    "FREESCOUT_USER_ID": "7",
+}
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -19,51 +37,80 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
     )
 
 
-def test_check_prints_one_line_naming_a_missing_variable(tmp_path):
+def test_check_names_every_missing_variable_one_line_each_and_exits_2(tmp_path):
     result = run_cli("check", env={"CFTOKEN_CHANNEL_ID": "C0SRE0001", "CFTOKEN_APPROVERS": "U0ALICE01"}, cwd=tmp_path)
 
     assert result.returncode == 2
-    assert result.stderr.splitlines() == ["cftoken: CFTOKEN_SECRET_KEY is not set: see README 'Configuration'"]
+    assert result.stderr.splitlines() == [
+        "cftoken: CFTOKEN_SECRET_KEY is not set: see README 'Configuration'",
+        "cftoken: SLACK_BOT_TOKEN is not set: see README 'Configuration'",
+        "cftoken: INFISICAL_CLIENT_ID is not set: see README 'Configuration'",
+        "cftoken: INFISICAL_CLIENT_SECRET is not set: see README 'Configuration'",
+        "cftoken: INFISICAL_PROJECT_ID is not set: see README 'Configuration'",
+        "cftoken: live checks not run: the settings above must load first",
+    ]
 
 
-def test_check_passes_on_a_complete_configuration(tmp_path):
-    env = {
-        "CFTOKEN_CHANNEL_ID": "C0SRE0001",
-        "CFTOKEN_APPROVERS": "U0ALICE01,U0BOB0002",
-        "INFISICAL_CLIENT_ID": "id",
-        "INFISICAL_CLIENT_SECRET": "secret",
-        "INFISICAL_PROJECT_ID": "proj",
-        "CFTOKEN_SECRET_KEY": "k" * 64,
-        "FREESCOUT_URL": "https://help.example.org",
-        "FREESCOUT_API_KEY": "key",
-        "FREESCOUT_MAILBOX_ID": "1",
-    }
-
-    result = run_cli("check", env=env, cwd=tmp_path)
+def test_check_offline_passes_on_a_complete_configuration(tmp_path):
+    result = run_cli("check", "--offline", env=COMPLETE, cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert "settings and inventory are valid" in result.stdout
+    assert result.stdout == "cftoken: settings and inventory are valid\n"
+
+
+def test_an_unknown_option_is_a_usage_error(tmp_path):
+    assert run_cli("check", "--online", env=COMPLETE, cwd=tmp_path).returncode == 2
 
 
 def test_check_names_a_broken_inventory_file(tmp_path):
     broken = tmp_path / "inventory.toml"
     broken.write_text((ROOT / "domain" / "inventory.toml").read_text().replace('"raxx.app"]', '"raxx.ap"]'))
 
-    problems = check(make_settings(cftoken_inventory=broken))
+    inventory, problems = offline_check(make_settings(cftoken_inventory=broken))
 
-    assert len(problems) == 1
+    assert inventory is None and len(problems) == 1
     assert "unknown zone 'raxx.ap'" in problems[0]
 
 
 def test_check_reports_a_vault_path_that_disagrees_with_the_inventory():
-    problems = check(make_settings(infisical_secret_path="/Other/cloudflare"))
+    _, problems = offline_check(make_settings(infisical_secret_path="/Other/cloudflare"))
 
     assert problems == [
         "INFISICAL_SECRET_PATH is /Other/cloudflare but the inventory says /MooseQuest/cloudflare: make them agree"
     ]
 
 
-def test_check_warns_that_revoke_cannot_run_without_freescout():
-    problems = check(make_settings(freescout_url=None))
+def test_check_says_revoke_cannot_run_without_freescout():
+    _, problems = offline_check(make_settings(freescout_url=None, freescout_api_key=None, freescout_mailbox_id=None,
+                                              freescout_user_id=None))
 
-    assert problems == ["FREESCOUT_URL is not set: /cftoken revoke will refuse to run"]
+    assert problems == [
+        "FREESCOUT_URL, FREESCOUT_API_KEY, FREESCOUT_MAILBOX_ID and FREESCOUT_USER_ID are not set: "
+        "/cftoken revoke will refuse to run",
+    ]
+
+
+def test_scan_and_reconcile_say_redis_is_down_in_one_line(tmp_path):
+    env = {**COMPLETE, "REDIS_URL": "redis://:hunter2@127.0.0.1:1/3"}
+
+    for command in ("scan", "reconcile"):
+        result = run_cli(command, env=env, cwd=tmp_path)
+
+        assert result.returncode == 1
+        assert result.stderr.splitlines() == [
+            "cftoken: Redis at 127.0.0.1:1/3 is not answering: check REDIS_URL and that the server runs"
+        ]
+
+
+def test_redis_where_never_shows_the_password():
+    assert redis_where("rediss://:p4ss@ec2-1.compute.amazonaws.com:25061") == "ec2-1.compute.amazonaws.com:25061/0"
+
+
+def test_a_scan_report_reads_as_one_line():
+    report = asdict(ScanReport(checked=5, warned=("CF_PAGES_DEPLOY:7d",), reminded=(), problems=("CF_DNS:drift",),
+                               fixed=(), messages=("1.2",)))
+
+    assert describe_scan(json.loads(json.dumps(report))) == (
+        "scanned 5 token(s): 1 expiry warning(s): CF_PAGES_DEPLOY:7d; 0 reminder(s); 1 new problem(s): CF_DNS:drift; "
+        "0 fixed; 0 value(s) verified; 1 message(s) posted")
+    assert describe_scan(None) == "another expiry scan was running; this one stood down"

@@ -1,6 +1,6 @@
 import pytest
 
-from domain.settings import Settings, SettingsError, load_settings
+from domain.settings import Settings, SettingsError, WebSettings, WorkerSettings, load_settings, settings_problems
 from tests.conftest import make_settings
 
 REQUIRED = {
@@ -9,8 +9,14 @@ REQUIRED = {
     "infisical_client_id": "id",
     "infisical_client_secret": "secret",
     "infisical_project_id": "proj",
+    "slack_bot_token": "xoxb-1",
+    "slack_signing_secret": "signing",
     "cftoken_secret_key": "s" * 40,
 }
+WEB_ONLY = {"cftoken_channel_id": "C0SRE0001", "cftoken_secret_key": "s" * 40, "cftoken_approvers": "U0ALICE01", "slack_bot_token": "xoxb-1",
+            "slack_signing_secret": "signing"}
+WORKER_ONLY = {"cftoken_channel_id": "C0SRE0001", "cftoken_secret_key": "s" * 40, "slack_bot_token": "xoxb-1", "infisical_client_id": "id",
+               "infisical_client_secret": "secret", "infisical_project_id": "proj"}
 
 
 def test_defaults_follow_the_design():
@@ -60,14 +66,6 @@ def test_a_missing_setting_names_the_variable():
         load_settings(_env_file=None, **values)
 
 
-def test_the_secret_key_is_required_by_every_process():
-    values = dict(REQUIRED)
-    del values["cftoken_secret_key"]
-
-    with pytest.raises(SettingsError, match=r"^CFTOKEN_SECRET_KEY is not set"):
-        load_settings(_env_file=None, **values)
-
-
 def test_secrets_do_not_print():
     settings = make_settings(infisical_client_secret="very-secret-value", slack_bot_token="xoxb-1-secret")
 
@@ -75,6 +73,50 @@ def test_secrets_do_not_print():
     assert "xoxb-1-secret" not in str(settings)
 
 
-def test_without_a_slack_bot_token_the_bot_runs_the_sandbox():
-    assert make_settings(slack_bot_token=None).sandbox
-    assert not make_settings().sandbox
+def test_the_secret_key_is_required_by_every_process():
+    for kind, values in ((WebSettings, WEB_ONLY), (WorkerSettings, WORKER_ONLY)):
+        without = {k: v for k, v in values.items() if k != "cftoken_secret_key"}
+        with pytest.raises(SettingsError, match=r"^CFTOKEN_SECRET_KEY is not set"):
+            load_settings(kind, _env_file=None, **without)
+
+
+def test_the_web_needs_no_vault_or_freescout_credentials():
+    web = load_settings(WebSettings, _env_file=None, **WEB_ONLY)
+
+    assert web.approvers == ("U0ALICE01",)
+    assert not hasattr(web, "infisical_client_secret") and not hasattr(web, "freescout_api_key")
+
+
+def test_the_worker_needs_no_signing_secret_or_approvers():
+    worker = load_settings(WorkerSettings, _env_file=None, **WORKER_ONLY)
+
+    assert worker.infisical_client_id == "id" and worker.freescout is None
+    assert not hasattr(worker, "slack_signing_secret")
+
+
+def test_the_web_refuses_to_start_without_a_way_to_verify_slack():
+    values = {k: v for k, v in WEB_ONLY.items() if k != "slack_signing_secret"}
+
+    with pytest.raises(SettingsError, match=r"^SLACK_SIGNING_SECRET is not set"):
+        load_settings(WebSettings, _env_file=None, **values)
+    assert load_settings(WebSettings, _env_file=None, **values, slack_app_token="xapp-1").slack_app_token
+
+
+def test_freescout_is_all_four_settings_or_none():
+    half = {**WORKER_ONLY, "freescout_url": "https://help.example.org", "freescout_api_key": "k"}
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings(WorkerSettings, _env_file=None, **half)
+    whole = load_settings(WorkerSettings, _env_file=None, **half, freescout_mailbox_id=2, freescout_user_id=7)
+
+    assert str(caught.value).startswith("FREESCOUT_MAILBOX_ID, FREESCOUT_USER_ID are not set: FreeScout needs all")
+    assert (whole.freescout.mailbox_id, whole.freescout.user_id) == (2, 7)
+
+
+def test_every_problem_is_named_not_only_the_first():
+    problems = settings_problems(Settings, _env_file=None, cftoken_channel_id="#sre", redis_url="localhost")
+
+    assert "CFTOKEN_CHANNEL_ID is malformed: expected a Slack channel ID such as C0123ABCD" in problems
+    assert "REDIS_URL is malformed: expected a redis://, rediss:// or unix:// URL" in problems
+    assert {p.split()[0] for p in problems} - {"CFTOKEN_CHANNEL_ID", "REDIS_URL"} == {"CFTOKEN_SECRET_KEY", "SLACK_BOT_TOKEN", "INFISICAL_CLIENT_ID", "INFISICAL_CLIENT_SECRET",
+                                                    "INFISICAL_PROJECT_ID", "CFTOKEN_APPROVERS"}

@@ -1,8 +1,10 @@
-"""FreeScout client: open the incident conversation for a revoked token, add notes, and find an existing one.
+"""FreeScout client: open the incident conversation for a revoked token, add notes, find an existing one, and
+look up the mailbox and the note author (for `cftoken check`).
 
 Creating is never retried here (a blind repeat could open a second ticket); the caller asks
 `find_by_subject` first, so a retried revoke opens its ticket exactly once. Everything else goes through the
-shared retry policy. The API key travels only in the `X-FreeScout-API-Key` header.
+shared retry policy. The API key travels only in the `X-FreeScout-API-Key` header. Notes are written by
+`user_id` (FREESCOUT_USER_ID): FreeScout refuses a note without an existing user, and deletes the conversation.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 SERVICE = "freescout"
 PAGE_SIZE = 100
 TAGS_MODULE_ABSENT = "Tags module"
+DELETED = "deleted"  # a conversation's `state` once an agent deletes it (draft, published, deleted)
 
 
 class Ticket(BaseModel):
@@ -44,7 +47,7 @@ class FreeScoutClient:
         base_url: str,
         api_key: SecretStr,
         mailbox_id: int,
-        user_id: int = 1,
+        user_id: int,
         customer_email: str = "sre-bot@cftoken.invalid",
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
@@ -110,8 +113,20 @@ class FreeScoutClient:
         return any(marker in str(thread.get("body") or "") for thread in threads if isinstance(thread, dict))
 
     def find_by_subject(self, subject: str) -> Ticket | None:
-        """The newest conversation in the mailbox with exactly this subject, or None."""
-        return self._find({}, lambda c: c.get("subject") == subject)
+        """The newest conversation in the mailbox with exactly this subject that is not deleted, or None.
+
+        The server filters `subject` with SQL LIKE (a substring, `_` and `%` wildcards), so the exact subject is
+        checked here; deleted conversations stay listable, so their `state` is checked too."""
+        return self._find({"subject": subject},
+                          lambda c: c.get("subject") == subject and c.get("state") != DELETED)
+
+    def mailboxes(self) -> dict[int, str]:
+        """Every mailbox the API key sees, id → name."""
+        return {int(m["id"]): str(m.get("name", "")) for m in self._all("/mailboxes", "mailboxes") if "id" in m}
+
+    def users(self) -> dict[int, str]:
+        """Every user (agent) the API key sees, id → email."""
+        return {int(u["id"]): str(u.get("email", "")) for u in self._all("/users", "users") if "id" in u}
 
     def _tag(self, conversation_id: int, tags: list[str]) -> None:
         """Tag a just-created ticket; a failure is logged, not raised, because the ticket already exists."""
@@ -122,6 +137,19 @@ class FreeScoutClient:
                 log.warning("FreeScout conversation %s left untagged: the Tags module is not active", conversation_id)
             else:
                 log.warning("FreeScout conversation %s left untagged: %s", conversation_id, exc)
+
+    def _all(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a paged lookup list."""
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            data = _json(self._call("GET", path, f"list {key}", expect=200, params={"page": str(page)}))
+            found = (data.get("_embedded") or {}).get(key) or []
+            items += [item for item in found if isinstance(item, dict)]
+            total_pages = _int((data.get("page") or {}).get("totalPages")) or 1
+            if not found or page >= total_pages:
+                return items
+            page += 1
 
     def _find(self, params: dict[str, str], matches: Callable[[dict[str, Any]], bool]) -> Ticket | None:
         """Walk every page of the mailbox's conversations (newest first) until one matches."""

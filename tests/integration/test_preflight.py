@@ -1,0 +1,92 @@
+"""`cftoken check` as the release phase runs it (a real process), against the stand-ins: it names every problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.run import free_port
+from standins.world import World
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).parents[2]
+
+
+def check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "workers.cli", "check", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env})
+
+
+def lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line.removeprefix("cftoken: ") for line in result.stderr.splitlines()]
+
+
+def test_a_deploy_that_works_passes_live(world: World, redis_url: str):
+    result = check(world.settings_env(redis_url=redis_url))
+
+    assert result.returncode == 0, result.stderr
+    assert "Slack, Infisical, the management token and FreeScout answer" in result.stdout
+    assert world.infisical.count("POST", "/api/v1/auth/universal-auth/login") == 1
+
+
+def test_a_wrong_infisical_secret_and_freescout_down_are_each_named(world: World, redis_url: str):
+    env = world.settings_env(redis_url=redis_url, infisical_client_secret="not-the-secret",
+                             freescout_url=f"http://127.0.0.1:{free_port()}")
+
+    result = check(env)
+
+    assert result.returncode == 1
+    found = lines(result)
+    assert len(found) == 3, found
+    assert found[0].startswith("Infisical: cannot list the vault folder /MooseQuest/cloudflare (prod): infisical "
+                               "rejected the machine identity's credentials (HTTP 401")
+    assert found[1] == "the management token CF_ACCESS_MGMT was not checked: the vault could not give its value"
+    assert found[2].startswith("FreeScout at http://127.0.0.1:") and "did not answer" in found[2]
+    assert "not-the-secret" not in result.stderr + result.stdout
+
+
+def test_a_wrong_management_token_a_missing_note_author_and_a_channel_without_the_bot_are_each_named(
+    world: World, redis_url: str
+):
+    world.put("CF_ACCESS_MGMT", "cfut_" + "x" * 40)
+    world.slack.add_channel("C0OTHER01", "other", [], bot_member=False)
+    env = world.settings_env(redis_url=redis_url, freescout_user_id="99", freescout_mailbox_id="5",
+                             cftoken_channel_id="C0OTHER01")
+
+    result = check(env)
+
+    assert result.returncode == 1
+    found = lines(result)
+    assert len(found) == 4, found
+    assert found[0] == "the bot is not in CFTOKEN_CHANNEL_ID C0OTHER01: /invite @cftoken in that channel"
+    assert found[1].startswith("Cloudflare refused the management token CF_ACCESS_MGMT: ")
+    assert "Invalid API Token" in found[1] and found[1].endswith("(runbook failure mode D)")
+    assert found[2] == "FREESCOUT_MAILBOX_ID 5 is not a FreeScout mailbox this API key sees (mailboxes: 1 SRE incidents)"
+    assert found[3] == "FREESCOUT_USER_ID 99 is not a FreeScout user this API key sees (users: 7 cftoken@example.test)"
+    assert "cfut_xxxx" not in result.stderr
+
+
+def test_redis_down_and_a_wrong_slack_token_are_named_in_one_line_each(world: World):
+    env = world.settings_env(redis_url=f"redis://127.0.0.1:{free_port()}/0", slack_bot_token="xoxb-wrong")
+
+    result = check(env)
+
+    assert result.returncode == 1
+    found = lines(result)
+    assert found[0].startswith("Redis at 127.0.0.1:") and found[0].endswith("is not answering: check REDIS_URL and "
+                                                                             "that the server runs")
+    assert found[1] == "Slack refused SLACK_BOT_TOKEN (auth.test: invalid_auth): copy the Bot User OAuth Token again"
+    assert len(found) == 2
+
+
+def test_offline_asks_no_service(world: World, redis_url: str):
+    env = world.settings_env(redis_url=redis_url, infisical_client_secret="not-the-secret")
+
+    result = check(env, "--offline")
+
+    assert result.returncode == 0, result.stderr
+    assert world.infisical.count("POST", "/api/v1/auth/universal-auth/login") == 0

@@ -1,0 +1,196 @@
+"""`cftoken check`: the deploy's pre-flight, one line per problem. Offline: the settings of both processes (every
+problem, not only the first), the inventory, and what a missing optional setting turns off. Live: Redis, Slack
+(`auth.test`, the bot in the channel), Infisical (login and the folder), the management token (active, and
+allowed to write tokens), FreeScout (the mailbox and the note author), each with the credentials the bot uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import redis
+from pydantic import SecretStr
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from domain.errors import CftokenError
+from domain.inventory import Inventory, InventoryError, load_inventory
+from domain.redis_conn import connect
+from domain.settings import Settings, WebSettings, WorkerSettings, settings_problems
+from workers.clients.cloudflare import CloudflareClient
+from workers.clients.freescout import FreeScoutClient
+from workers.clients.http import RetryPolicy
+from workers.clients.infisical import InfisicalClient
+
+TIMEOUT = 5.0  # seconds per request: a pre-flight reports a silent service, it does not wait it out
+RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, max_retry_after=2.0, total_budget=5.0)
+TOKENS_WRITE = "API Tokens Write"
+
+
+def settings_check(**overrides: object) -> list[str]:
+    """Every problem with the web's and the worker's settings (a variable both read is named once)."""
+    problems = settings_problems(WebSettings, **overrides) + settings_problems(WorkerSettings, **overrides)
+    return list(dict.fromkeys(problems))
+
+
+def offline_check(settings: Settings) -> tuple[Inventory | None, list[str]]:
+    """The inventory, and the problems that need no network: the inventory file, its agreement with the
+    settings, and the commands a missing optional setting disables."""
+    problems = []
+    if settings.freescout is None:
+        problems.append("FREESCOUT_URL, FREESCOUT_API_KEY, FREESCOUT_MAILBOX_ID and FREESCOUT_USER_ID are not set: "
+                        "/cftoken revoke will refuse to run")
+    try:
+        inventory = load_inventory(settings.cftoken_inventory)
+    except InventoryError as exc:
+        return None, [str(exc), *problems]
+    if inventory.vault.path != settings.infisical_secret_path:
+        problems.insert(0, f"INFISICAL_SECRET_PATH is {settings.infisical_secret_path} but the inventory says "
+                           f"{inventory.vault.path}: make them agree")
+    if inventory.vault.environment != settings.infisical_environment:
+        problems.insert(0, f"INFISICAL_ENVIRONMENT is {settings.infisical_environment} but the inventory says "
+                           f"{inventory.vault.environment}: make them agree")
+    return inventory, problems
+
+
+def live_check(settings: Settings, inventory: Inventory) -> list[str]:
+    """Every service the bot depends on, asked with the bot's own credentials."""
+    problems = redis_check(settings.redis_url) + slack_check(settings)
+    vault, vault_problems = vault_check(settings, inventory)
+    problems += vault_problems
+    if vault is not None:
+        problems += management_check(settings, inventory, vault)
+    else:
+        problems.append(f"the management token {inventory.management_token} was not checked: the vault could not "
+                        "give its value")
+    return problems + freescout_check(settings)
+
+
+def redis_where(url: str) -> str:
+    """host:port/db of a Redis URL, without its password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+def redis_down(url: str) -> str:
+    return f"Redis at {redis_where(url)} is not answering: check REDIS_URL and that the server runs"
+
+
+def redis_check(url: str) -> list[str]:
+    conn = connect(url, socket_timeout=TIMEOUT)
+    try:
+        conn.ping()
+    except redis.RedisError:
+        return [redis_down(url)]
+    finally:
+        conn.close()
+    return []
+
+
+def slack_check(settings: Settings) -> list[str]:
+    """The bot token works (auth.test) and the bot is in CFTOKEN_CHANNEL_ID (conversations.info)."""
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                       timeout=int(TIMEOUT))
+    channel = settings.cftoken_channel_id
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        return [f"Slack refused SLACK_BOT_TOKEN (auth.test: {_slack_code(exc)}): copy the Bot User OAuth Token again"]
+    except OSError as exc:
+        return [f"Slack did not answer at SLACK_API_URL {settings.slack_api_url} ({type(exc).__name__})"]
+    try:
+        info = client.conversations_info(channel=channel)
+    except SlackApiError as exc:
+        code = _slack_code(exc)
+        if code == "missing_scope":
+            return ["the bot token lacks channels:read and groups:read (conversations.info: missing_scope): "
+                    "reinstall the app from slack-app-manifest.yml"]
+        return [f"Slack cannot see CFTOKEN_CHANNEL_ID {channel} (conversations.info: {code}): check the ID, "
+                "and for a private channel invite the bot (/invite @cftoken)"]
+    except OSError as exc:
+        return [f"Slack did not answer conversations.info ({type(exc).__name__})"]
+    if not (info.get("channel") or {}).get("is_member"):
+        return [f"the bot is not in CFTOKEN_CHANNEL_ID {channel}: /invite @cftoken in that channel"]
+    return []
+
+
+def vault_check(settings: Settings, inventory: Inventory) -> tuple[dict[str, SecretStr] | None, list[str]]:
+    """Log in as the machine identity and list the folder; the folder's values, or None when unreadable."""
+    client = InfisicalClient(
+        base_url=settings.infisical_api_url, client_id=settings.infisical_client_id,
+        client_secret=settings.infisical_client_secret, project_id=settings.infisical_project_id,
+        environment=settings.infisical_environment, secret_path=settings.infisical_secret_path,
+        timeout=TIMEOUT, retry=RETRY,
+    )
+    where = f"{settings.infisical_secret_path} ({settings.infisical_environment})"
+    try:
+        with client:
+            folder = client.list_folder()
+    except CftokenError as exc:
+        return None, [f"Infisical: cannot list the vault folder {where}: {exc}"]
+    missing = [name for name in inventory.names if name not in folder]
+    if inventory.management_token in missing:
+        return None, [f"{inventory.management_token} (the management token) is not in the vault at {where}"]
+    if missing:
+        return folder, [f"the vault at {where} lacks {len(missing)} of the inventory's tokens: {', '.join(missing)}"]
+    return folder, []
+
+
+def management_check(settings: Settings, inventory: Inventory, folder: dict[str, SecretStr]) -> list[str]:
+    """The management token is active at Cloudflare and its own record grants API Tokens Write."""
+    name = inventory.management_token
+    value = folder[name]
+    with CloudflareClient(base_url=settings.cloudflare_api_url, management_token=value, timeout=TIMEOUT,
+                          retry=RETRY) as cloudflare:
+        try:
+            verification = cloudflare.verify(value)
+            if verification.status != "active":
+                return [f"Cloudflare says the management token {name} is {verification.status}: "
+                        "rotate it in the dashboard (runbook failure mode D)"]
+            record = cloudflare.get_token(verification.id)
+        except CftokenError as exc:
+            return [f"Cloudflare refused the management token {name}: {exc} (runbook failure mode D)"]
+    write = inventory.permission_groups.get(TOKENS_WRITE)
+    granted = {g.id for policy in record.policies if policy.effect == "allow" for g in policy.permission_groups}
+    if write is not None and write not in granted:
+        return [f"the management token {name} lacks {TOKENS_WRITE}: it cannot roll or revoke tokens"]
+    return []
+
+
+def freescout_check(settings: Settings) -> list[str]:
+    """The API key works, FREESCOUT_MAILBOX_ID is a mailbox and FREESCOUT_USER_ID a user it sees."""
+    freescout = settings.freescout
+    if freescout is None:
+        return []  # already reported offline
+    client = FreeScoutClient(base_url=freescout.url, api_key=freescout.api_key, mailbox_id=freescout.mailbox_id,
+                             user_id=freescout.user_id, timeout=TIMEOUT, retry=RETRY)
+    with client:
+        problems = []
+        for what, setting, wanted, lookup in (
+            ("mailbox", "FREESCOUT_MAILBOX_ID", freescout.mailbox_id, client.mailboxes),
+            ("user", "FREESCOUT_USER_ID", freescout.user_id, client.users),
+        ):
+            problem = _freescout_has(what, setting, wanted, lookup, freescout.url)
+            if problem:
+                problems.append(problem)
+                if problem.startswith("FreeScout at"):  # unreachable or key refused: the second ask says the same
+                    break
+        return problems
+
+
+def _freescout_has(what: str, setting: str, wanted: int, lookup: Callable[[], dict[int, str]], url: str) -> str:
+    try:
+        known = lookup()
+    except CftokenError as exc:
+        return f"FreeScout at {url}: {exc}"
+    if wanted in known:
+        return ""
+    listed = ", ".join(f"{key} {value}" for key, value in sorted(known.items())[:5]) or "none"
+    plural = what + ("es" if what.endswith("x") else "s")
+    return f"{setting} {wanted} is not a FreeScout {what} this API key sees ({plural}: {listed})"
+
+
+def _slack_code(exc: SlackApiError) -> str:
+    data = exc.response.data if isinstance(exc.response.data, dict) else {}
+    return str(data.get("error") or f"HTTP {exc.response.status_code}")
