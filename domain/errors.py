@@ -174,6 +174,14 @@ class TokenRevoked(CftokenError):
     runbook = "The token was revoked: clean up its consumers and provision a replacement (runbook: provisioning)."
 
 
+class TokenCompromised(CftokenError):
+    runbook = (
+        "Cloudflare deactivated it after secret scanning found it leaked; a roll cannot revive it. Revoke it "
+        "(`/cftoken revoke NAME leaked`), clean up its consumers, then provision a replacement (runbook: "
+        "Revocation, then the provisioning procedure)."
+    )
+
+
 class RollLoop(CftokenError):
     runbook = "Cloudflare kept rejecting freshly rolled values: check the token at the dashboard; escalate."
 

@@ -258,7 +258,7 @@ def after_roll(previous: Health | None, now: datetime, expires_on: datetime | No
     """Health right after a roll verified the new value: what a roll fixes is cleared, the rest is kept."""
     fixed = {"value", "expired", "expiring", "vault_missing"}
     current = Health(checked_at=now, source="roll", state="healthy", expires_on=expires_on,
-                     sees=frozenset(fixed), facts_at={"value": now})
+                     sees=frozenset(fixed), facts_at={"value": now, "cloudflare": now})
     merged = carry(previous, current)
     return merged.model_copy(update={"expires_on": expires_on})
 

@@ -19,6 +19,7 @@ from domain.inventory import Inventory, Token, load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from standins.base import Clock, iso
 from standins.cloudflare import CloudflareStandIn
+from standins.cloudflare_state import EXPOSED, new_value
 from standins.freescout import FreeScoutStandIn
 from standins.infisical import InfisicalStandIn
 from standins.slack import SlackStandIn
@@ -69,6 +70,35 @@ def policies_for(token: Token, inventory: Inventory) -> list[dict[str, Any]]:
     return [policy for policy in policies if policy["permission_groups"]]
 
 
+BREAKS = {
+    "disable": "disabled at Cloudflare",
+    "expire": "expires_on moved into the past",
+    "expose": "marked revoked (exposed) by Cloudflare's secret scanning",
+    "extra_zone": "policy granted an extra zone",
+    "drop_permission": "policy lost a permission group",
+    "delete": "deleted at Cloudflare outside the bot",
+    "vault_value": "vault value replaced by one Cloudflare does not know",
+    "companion": "__EXPIRES_AT changed in the vault",
+}
+
+
+def _broken_policies(policies: list[dict[str, Any]], how: str, inventory: Inventory) -> list[dict[str, Any]]:
+    """The token's policies with one more zone on the first policy, or without its last permission group."""
+    first = dict(policies[0])
+    if how == "extra_zone":
+        granted = set(first["resources"])
+        extra = next((zid for zid in inventory.zones.values()
+                      if f"com.cloudflare.api.account.zone.{zid}" not in granted), None)
+        key = f"com.cloudflare.api.account.zone.{extra}" if extra else "com.cloudflare.api.account.zone.*"
+        first["resources"] = {**first["resources"], key: "*"}
+    elif len(first["permission_groups"]) > 1:
+        first["permission_groups"] = first["permission_groups"][:-1]
+    else:  # one group only: swap it for Zone Read, so the token keeps a policy but loses what it needs
+        first["permission_groups"] = [{"id": inventory.permission_groups.get("Zone Read", "")}]
+    return [{k: v for k, v in first.items() if k != "id"}, *({k: v for k, v in p.items() if k != "id"}
+                                                             for p in policies[1:])]
+
+
 @dataclass
 class World:
     clock: Clock
@@ -80,6 +110,7 @@ class World:
     token_ids: dict[str, str] = field(default_factory=dict)
     environment: str = "prod"
     signing_secret: str = SIGNING_SECRET  # the sandbox picks a random one per run
+    seeded_expiry: dict[str, datetime | None] = field(default_factory=dict)
 
     @classmethod
     def start(
@@ -120,6 +151,7 @@ class World:
             token_id=token.token_id or secrets.token_hex(16),
         )
         self.token_ids[token.name] = token_id
+        self.seeded_expiry[token.name] = expires_on
         self.put(token.name, value)
         if with_companions:
             self.put(token.companion("__SCOPES"), token.scope)
@@ -152,6 +184,43 @@ class World:
         record = self.cloudflare.token(self.token_ids[name])
         value = record.get("expires_on") if record else None
         return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+    def break_token(self, name: str, how: str) -> str:
+        """Break inventory token `name` one of the ways BREAKS names, as the world outside the bot would; say how."""
+        token_id, now = self.token_ids[name], self.clock.now()
+        record = self.cloudflare.token(token_id)
+        if how == "disable":
+            self.cloudflare.set_status(token_id, "disabled")
+        elif how == "expire":
+            self.cloudflare.set_expiry(token_id, now - timedelta(minutes=1))
+        elif how == "expose":  # Cloudflare's secret scanning found the value leaked
+            self.cloudflare.set_status(token_id, EXPOSED)
+        elif how == "delete":
+            self.cloudflare.remove(token_id)
+        elif how in ("extra_zone", "drop_permission") and record is not None:
+            self.cloudflare.set_policies(token_id, _broken_policies(record["policies"], how, self.inventory))
+        elif how == "vault_value":  # someone rolled it outside the bot, or pasted the wrong value
+            self.put(name, new_value())
+        elif how == "companion":
+            self.put(name + "__EXPIRES_AT", iso(now + timedelta(days=400)))
+        else:
+            raise ValueError(f"unknown way to break a token: {how!r} (known: {', '.join(BREAKS)})")
+        return BREAKS[how]
+
+    def repair(self, name: str, inventory: Inventory | None = None) -> None:
+        """Put inventory token `name` back as seeded: active, its expiry, the inventory's policy, the live value in
+        the vault and its companions (a deleted token comes back with its id)."""
+        token = (inventory or self.inventory).find(name)
+        assert token is not None
+        token_id, expires_on = self.token_ids[name], self.seeded_expiry.get(name)
+        value = self.cloudflare.value_of(token_id)
+        self.cloudflare.add_token(name, policies=policies_for(token, inventory or self.inventory),
+                                  expires_on=expires_on, token_id=token_id, value=value)
+        self.put(name, self.cloudflare.value_of(token_id) or "")
+        self.put(token.companion("__SCOPES"), token.scope)
+        self.put(token.companion("__TOKEN_ID"), token_id)
+        if expires_on is not None:
+            self.put(token.companion("__EXPIRES_AT"), iso(expires_on))
 
     def signed_click(self, action_id: str, value: str, *, user: str, message_ts: str) -> tuple[str, dict[str, str]]:
         """A signed block_actions request for a button on a channel message, with a fresh response_url."""

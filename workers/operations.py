@@ -1,7 +1,7 @@
 """How roll and revoke run: each declares its steps once (a table of `Step`s) and a `StepMachine` runs them under
 the token's lock, checkpointing each, and ends every error in one of four ways the table decides.
 
-    fail       nothing has changed yet: the request fails, and the channel is told the current value still works
+    fail       nothing has changed yet: the request fails, and the channel is told what still holds (`unchanged`)
     pause      the world has changed and the error is one that waiting fixes: retried every minute
     operator   the world has changed and retrying cannot fix it: the request fails, naming which value is where
     follow-up  the outcome was already reported (a revoke's ticket): retried, or handed to a person
@@ -114,7 +114,7 @@ class StepMachine:
 
     verb: ClassVar[str]  # "Roll", "Revoke"
     table: ClassVar[tuple[Step, ...]]
-    unchanged: ClassVar[str]  # what holds when nothing changed, e.g. "the current value still works"
+    unchanged: ClassVar[str]  # what holds when nothing changed: the vault's value as it was, and its last check
 
     services: Services
     checkpoint: Checkpoint

@@ -22,10 +22,12 @@ from domain.errors import (
     OperationLost,
     RollLoop,
     SealBroken,
+    TokenCompromised,
     TokenDisabled,
     TokenInvalid,
     TokenRevoked,
 )
+from domain.health import EXPOSED, after_roll, age_text, unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
@@ -50,7 +52,7 @@ MAX_ROLLS = 3
 ROLLED = "Cloudflare has rolled the token: the value in the vault no longer works, and the new value is not in it."
 STEPS = (
     Step("preflight", "pre-flight", "preflight", changed=False,
-         where="Nothing was changed: the current value still works."),
+         where="Nothing was changed: the vault holds the value it held before."),
     Step("roll", "the roll at Cloudflare", "roll", changed=False, risky=True,
          where="Cloudflare may have rolled the token: the value in the vault may no longer work."),
     Step("store", "storing the new value in the vault", "store", changed=True, where=ROLLED),
@@ -67,7 +69,7 @@ STEPS = (
 class Rotation(StepMachine):
     """One roll in progress: the checkpoint plus the clients it needs, advanced one step at a time."""
 
-    verb, table, unchanged = "Roll", STEPS, "the current value still works"
+    verb, table = "Roll", STEPS
 
     def __init__(self, services: Services, checkpoint: Checkpoint, request: approvals.Request, token: Token,
                  lock: TokenLock) -> None:
@@ -75,6 +77,16 @@ class Rotation(StepMachine):
         self.new_value: SecretStr | None = None  # held in memory only between roll and store
         self.vault: Vault
         self.cloudflare: CloudflareClient | None = None
+
+    @property
+    def unchanged(self) -> str:
+        """What holds when the roll changed nothing: the same value, and its health only as old as its last check."""
+        known = status.read_status(self.services.redis, self.token.name)
+        if known is None:
+            return "the vault holds the value it held before (not checked yet: `/cftoken verify` checks it)"
+        age = age_text(self.services.now() - known.checked_at)
+        return (f"the vault holds the value it held before; its last known health ({known.source} {age}) is "
+                f"{known.state}: {known.summary}")
 
     def run(self) -> None:
         """Read the vault and open the management client, then run the steps."""
@@ -89,7 +101,11 @@ class Rotation(StepMachine):
         self.show("pre-flight")
         token_id = token_id_of(self.token, self.vault)
         self.refuse_if_revoked(self.vault)
-        if self.cloudflare.get_token(token_id).status == "disabled":  # also proves the management token works
+        current = self.cloudflare.get_token(token_id)  # also proves the management token works
+        if current.status == EXPOSED:
+            raise TokenCompromised(f"{self.token.name} is marked compromised at Cloudflare (status revoked "
+                                   "(exposed)); a roll would not make it work")
+        if current.status == "disabled":
             raise TokenDisabled(f"{self.token.name} is disabled at Cloudflare; a roll would not make it work")
         scopes = self.token.companion("__SCOPES")
         current = self.vault.values.get(scopes, SecretStr(self.token.scope))
@@ -174,18 +190,12 @@ class Rotation(StepMachine):
         now = self.services.now()
         expires = self.checkpoint.get("expires_on")
         status.record_rotation(self.services.redis, self.token.name, at=now)
-        status.record_status(
-            self.services.redis,
-            self.token.name,
-            status.TokenStatus(
-                checked_at=now,
-                source="roll",
-                state="healthy",
-                expires_on=parse_timestamp(expires) if expires else None,
-                summary="rolled and verified active",
-            ),
-        )
-        self.conclude(ok=True, result=_success_text(self.token, self.services, expires))
+        after = after_roll(status.read_status(self.services.redis, self.token.name), now,
+                           parse_timestamp(expires) if expires else None)
+        status.record_status(self.services.redis, self.token.name, after)
+        unfixed = unfixed_text(after, now)
+        result = _success_text(self.token, self.services, expires) + (f"\n{unfixed}" if unfixed else "")
+        self.conclude(ok=True, result=result)
         self.checkpoint.finish(now=now)
 
     def refuse_if_revoked(self, vault: Vault) -> None:
