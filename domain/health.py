@@ -442,6 +442,13 @@ def days_text(moment: datetime | None, now: datetime) -> str:
     return f"{days} days left" if days != 1 else "1 day left"
 
 
+PROBLEM_LABELS = {
+    "revoked": "revoked by the bot", "compromised": "marked compromised (revoked (exposed))",
+    "deleted": "gone from Cloudflare", "disabled": "disabled at Cloudflare", "expired": "expired",
+    "vault_missing": "no value in the vault", "value": "vault value out of step", "probe": "job probe refused",
+    "zones": "zones differ from the inventory", "permissions": "permissions differ from the inventory",
+    "ip": "IP condition differs from the inventory", "companions": "companion drift", "expiring": "expiring soon",
+}
 STATE_ICONS = {"healthy": "🟢", "warning": "🟡", "failing": "🔴", "revoked": "⚫", "compromised": "🚨",
                "unknown": "⚪"}
 ACTION_LABELS = {"roll": "Request roll", "verify": "Verify", "revoke": "Request revoke"}

@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from domain.health import PROBLEM_LABELS
 from domain.provision_messages import plan_text, replacement_button
 
 if TYPE_CHECKING:  # messages stays importable by commands without a cycle
@@ -369,6 +370,9 @@ def _not_provisioned(token: Token, status: TokenStatus | None, now: datetime, *,
     problem = next((p for p in status.problems if p.kind in ("vault_missing", "revoked")), None) if status else None
     if problem is None:
         return None
+    if problem.kind == "revoked":  # revoked reads as revoked: by which request, when, and the incident
+        replace = f"`/cftoken provision {token.name}` for a replacement"
+        return f"{HEALTH_ICONS['revoked']} revoked · {problem.detail} — {replace}"
     why = "the vault holds a REVOKED placeholder" if problem.kind == "revoked" else "no value in the vault"
     fix = ("an operator creates it in the Cloudflare dashboard" if management
            else f"`/cftoken provision {token.name}`")
@@ -380,10 +384,11 @@ def _status_line(status: TokenStatus | None, now: datetime) -> str:
         return ":white_circle: not checked yet"
     icon = HEALTH_ICONS.get(status.state, ":white_circle:")
     expiry = expiry_text(status.expires_on, now)
-    summary = f" · {escape(status.summary)}" if status.summary else ""
-    older = [p for p in status.problems if p.seen_by != status.source or p.seen_at != status.checked_at]
-    if older:  # a problem a fuller check found, kept until a check that can see it clears it
-        summary += " · " + "; ".join(f"{p.kind} seen by {p.seen_by} {from_now(p.seen_at, now)}" for p in older)
+    # Each problem by its short label and the age of the check that saw it (a fuller check's problems are kept
+    # until a check that can see them clears them); verify and the scan's alert give the detail.
+    labels = [f"{PROBLEM_LABELS.get(p.kind, p.kind)} (seen by {p.seen_by} {from_now(p.seen_at, now)})"
+              for p in status.problems]
+    summary = " · " + "; ".join(labels) if labels else (f" · {escape(status.summary)}" if status.summary else "")
     return f"{icon} {status.state} · {expiry} · checked by {status.source} {from_now(status.checked_at, now)}{summary}"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.health import ACTION_LABELS, STATE_ICONS, age_text, facts_age_text
+from domain.health import ACTION_LABELS, PROBLEM_LABELS, STATE_ICONS, age_text, facts_age_text
 from domain.inventory import Inventory, Token
 from domain.messages import Blocks, Message, consumers_text, escape, slack_date, time_left_text, zones_text
 from workers.expiry import EXPIRED, Assessment, Findings
@@ -105,13 +105,7 @@ def _fixed_sections(fixed: tuple[Fixed, ...], now: datetime) -> Blocks:
     return [_section("\n".join(chunk)) for chunk in chunks]
 
 
-KIND_WORDS = {
-    "compromised": "marked compromised at Cloudflare", "deleted": "gone from Cloudflare", "disabled": "disabled",
-    "expired": "expired", "vault_missing": "no value in the vault", "value": "vault value out of step",
-    "probe": "job probe refused", "zones": "zones differ from the inventory",
-    "permissions": "permissions differ from the inventory", "ip": "IP condition differs from the inventory",
-    "companions": "companion drift",
-}
+KIND_WORDS = PROBLEM_LABELS
 
 
 def _warning_text(assessment: Assessment) -> str:
