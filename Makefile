@@ -46,7 +46,10 @@ redis-server:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The benchmarks start a redis-server of their own (installed here as root when missing), else a labelled fakeredis.
 bench: $(STAMP)
+	@command -v redis-server >/dev/null || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || true
 	$(BIN)/python -m bench
 
 check: $(STAMP)
