@@ -24,7 +24,15 @@ from redis.lock import Lock
 
 from domain import approvals
 from domain.approvals import Request
-from domain.errors import TRANSIENT, CftokenError, OperationLost, RecordsLost, RequestNotFound, TokenBusy
+from domain.errors import (
+    TRANSIENT,
+    CftokenError,
+    OperationLost,
+    RecordsLost,
+    RequestClosed,
+    RequestNotFound,
+    TokenBusy,
+)
 from domain.inventory import Token
 from domain.messages import render_interrupted
 from domain.vault import Vault
@@ -158,6 +166,8 @@ class StepMachine:
             show_step(self.services, self.request.id, progress)
         except RequestNotFound:
             self.request_lost = True
+        except RequestClosed as exc:  # the request already ended (e.g. a ticket that follows its revoke)
+            log.info("request %s: no progress shown: %s", self.request.id, exc)
 
     def nothing_changed(self, error: BaseException) -> bool:
         """True when the world is still as it was before the operation (the table says; risky steps ask)."""

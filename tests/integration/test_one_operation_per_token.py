@@ -13,6 +13,7 @@ from tests.conftest import make_settings
 from tests.integration.scenarios import approved_request
 from workers.checkpoints import Checkpoint, unfinished
 from workers.clients.http import RetryPolicy
+from workers.operations import Step, StepMachine, token_lock
 from workers.reconcile import reconcile
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
@@ -138,3 +139,44 @@ def test_an_operation_that_fails_unexpectedly_is_reported_with_a_reference_and_t
     assert state(redis_conn, world, roll_id) == "succeeded"
     [told] = posted(world, "⚠️ Revoke of CF_NOT_IN_THE_INVENTORY")
     assert "could not be resumed" in told and "no longer in the inventory" in told
+
+
+class Exploding(StepMachine):
+    """An operation whose second step hits a bug: what every operation does with an error outside the tree."""
+
+    verb, unchanged = "Test", "nothing was touched"
+    table = (
+        Step("start", "the start", "start", changed=False, where="Nothing was touched."),
+        Step("boom", "the explosion", "boom", changed=True, where="Half of it is done."),
+    )
+
+    def start(self) -> None:
+        self.advance()
+
+    def boom(self) -> None:
+        raise KeyError("a bug")
+
+
+def test_an_unexpected_error_after_a_change_pauses_and_posts_its_reference_once(world, services, redis_conn, caplog):
+    request_id = approved_request(redis_conn, world, "roll", DNS)
+    request = approvals.mark_running(redis_conn, request_id, now=world.clock.now())
+    token = services.inventory.find(DNS)
+
+    for _ in range(2):  # run, then resume: the reference is posted once
+        checkpoint = Checkpoint.open(redis_conn, request_id, action="roll", token=DNS, first="start",
+                                     now=world.clock.now())
+        with token_lock(services, DNS) as lock:
+            machine = Exploding()
+            machine.services, machine.checkpoint, machine.request, machine.token, machine.lock = (
+                services, checkpoint, request, token, lock,
+            )
+            try:
+                machine.run()
+            except Exception as exc:  # noqa: BLE001 - as the runners do
+                machine.stop(exc)
+
+    [told] = posted(world, f"⚠️ Test of {DNS} paused at the explosion")
+    reference = told.split("reference `")[1].split("`")[0]
+    assert "an unexpected error" in told and "Half of it is done." in told
+    assert f"unexpected error, reference {reference}" in caplog.text
+    assert unfinished(redis_conn) == [request_id]

@@ -1,0 +1,60 @@
+"""Each operation's steps are declared once; these check the tables are coherent and the error decision is right."""
+
+import pytest
+
+from domain.errors import (
+    ManagementTokenInvalid,
+    RateLimited,
+    ServiceUnavailable,
+    SettingsError,
+    TokenBusy,
+    VaultAccessDenied,
+)
+from workers.operations import Step, outcome
+from workers.provisioning import Provisioning
+from workers.revocation import Revocation
+from workers.rotation import Rotation
+
+MACHINES = [Rotation, Revocation, Provisioning]
+
+
+@pytest.mark.parametrize("machine", MACHINES, ids=lambda m: m.__name__)
+def test_every_step_runs_a_method_of_its_operation_and_is_named_once(machine):
+    names = [step.name for step in machine.table]
+
+    assert len(set(names)) == len(names) and "done" not in names
+    assert all(callable(getattr(machine, step.run, None)) for step in machine.table)
+    assert all(step.label and step.where for step in machine.table)
+
+
+@pytest.mark.parametrize("machine", MACHINES, ids=lambda m: m.__name__)
+def test_once_the_world_has_changed_it_stays_changed_and_settled_steps_come_last(machine):
+    changed = [step.changed for step in machine.table]
+    settled = [step.settled for step in machine.table]
+
+    assert changed[0] is False and changed == sorted(changed)
+    assert settled == sorted(settled)
+
+
+BEFORE = Step("preflight", "pre-flight", "preflight", changed=False, where="nothing changed")
+AFTER = Step("store", "storing", "store", changed=True, where="rolled, not stored")
+SETTLED = Step("ticket", "the ticket", "open_ticket", changed=True, settled=True, where="revoked, no ticket")
+
+
+@pytest.mark.parametrize(
+    ("step", "error", "nothing_changed", "expected"),
+    [
+        (BEFORE, ServiceUnavailable("503"), True, "fail"),
+        (BEFORE, SettingsError("FREESCOUT_URL is not set"), True, "fail"),
+        (AFTER, ServiceUnavailable("503"), False, "pause"),
+        (AFTER, RateLimited("429"), False, "pause"),
+        (AFTER, TokenBusy("held"), False, "pause"),
+        (AFTER, RuntimeError("a bug"), False, "pause"),
+        (AFTER, VaultAccessDenied("403"), False, "operator"),
+        (AFTER, ManagementTokenInvalid("401"), False, "operator"),
+        (SETTLED, VaultAccessDenied("403"), False, "follow-up"),
+        (SETTLED, ServiceUnavailable("503"), False, "follow-up"),
+    ],
+)
+def test_an_error_fails_pauses_or_hands_over_the_operation_as_its_step_says(step, error, nothing_changed, expected):
+    assert outcome(step, error, nothing_changed=nothing_changed) == expected
