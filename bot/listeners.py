@@ -250,6 +250,8 @@ def on_provision_replacement(ack, body: dict, respond: Respond, client: WebClien
         revoke = approvals.load(deps.redis, _clicked(body), now=deps.clock())
         if revoke is None or revoke.action != "revoke" or revoke.state != "succeeded":
             raise UsageError("That button belongs to a revoke that did not finish; nothing was opened.")
+        if revoke.replaced_by:
+            raise UsageError(f"{revoke.token} was already replaced by `{revoke.replaced_by}`; nothing was opened.")
         check_message(clicked_channel=(body.get("container") or {}).get("channel_id"),
                       clicked_ts=(body.get("container") or {}).get("message_ts"),
                       request_channel=revoke.channel, request_ts=revoke.message_ts)

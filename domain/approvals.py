@@ -65,6 +65,7 @@ class Request(BaseModel):
     ticket_number: int | None = None  # FreeScout's number, the link text (the URL holds its internal id)
     supersedes: str | None = None  # a revoke's: the open roll of the same token it cancels before it runs
     replaces: str | None = None  # a provision that replaces a revoked token: the revoke's request id
+    replaced_by: str | None = None  # a revoke whose replacement was provisioned: that provision's request id
     updated_at: datetime
 
     @property
@@ -212,6 +213,14 @@ def finish(
 ) -> Request:
     """running → succeeded | failed with the result to show; a no-op when it has already finished."""
     return _apply(conn, request_id, now, lambda r: _finished(r, ok, result, (ticket_url, ticket_number), now))
+
+
+def record_replacement(conn: redis.Redis, request_id: str, *, replacement: str, now: datetime) -> Request:
+    """Mark a finished revoke as replaced (its message then names the provision instead of offering one)."""
+    return _apply(
+        conn, request_id, now,
+        lambda r: (r.model_copy(update={"replaced_by": replacement, "updated_at": now}), None),
+    )
 
 
 def attach_ticket(

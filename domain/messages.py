@@ -228,7 +228,8 @@ def render_request(request: Request, inventory: Inventory) -> Message:
     if request.state == "pending":
         blocks.append(_buttons(request))
     if request.action == "revoke" and request.state == "succeeded":
-        blocks.append(replacement_button(request.id))
+        blocks.append(_context(f"Replaced by `{request.replaced_by}`") if request.replaced_by
+                      else replacement_button(request.id))
     blocks.append(_context(f"Request `{request.id}`"))
     fallback = f"{_title_words(request)} (asked by <@{request.requester}>)"
     return fallback, blocks

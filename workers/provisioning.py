@@ -217,6 +217,11 @@ class Provisioning(StepMachine):
             if ticket is not None and not freescout.has_note(ticket.id, marker):
                 freescout.add_note(ticket.id, replacement_note(self.token, self.request, self.checkpoint.fields,
                                                                marker))
+        try:
+            refresh_message(self.services, approvals.record_replacement(
+                self.services.redis, revoke.id, replacement=self.request.id, now=self.services.now()))
+        except approvals.RequestNotFound:
+            log.info("provision %s: the revoke %s is gone; its message keeps its button", self.request.id, revoke.id)
         self.advance(ticket_url=ticket.url if ticket else "")
 
     def report(self) -> None:

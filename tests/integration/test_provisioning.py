@@ -128,6 +128,8 @@ def test_revoke_then_provision_replacement_leaves_one_live_token_and_a_note_on_t
     assert len(notes) == 1 and token["id"] in notes[0]
     (result,) = channel.results(f"✅ Provisioned {GETRAXX}")
     assert f'change it to "{token["id"]}"' in result  # the inventory still names the revoked id
+    assert f"Replaced by `{replacement_id(channel, replacement)}`" in channel.read(revoke_message)
+    assert "provision_replacement" not in str(world.slack.message(revoke_message.channel, revoke_message.ts).blocks)
     history = channel.type(f"history {GETRAXX}", user=ENGINEER)
     assert "requested provision" in history and "replacement for revoke-" in history and "succeeded revoke" in history
     assert leaks(redis_dump(redis_conn), token_values(world)) == []
@@ -185,3 +187,7 @@ def test_list_shows_a_declared_token_the_vault_lacks_as_not_provisioned_with_the
     line = next(line for line in listed.splitlines() if line.startswith(":white_circle: not provisioned"))
     assert "no value in the vault; seen by scan" in line and f"`/cftoken provision {NEW}`" in line
     assert listed.count("not provisioned") == 1  # the seeded tokens are all in the vault
+
+
+def replacement_id(channel: Channel, message) -> str:
+    return channel.read(message).rsplit("Request `", 1)[1].split("`")[0]
