@@ -4,8 +4,8 @@
     python -m bench.ack --requests 200 --concurrency 50
 
 Signed `/cftoken verify`, `/cftoken roll` and Approve clicks go to `web` started from the Procfile's own line
-(gunicorn, its worker class, workers and threads), with the Procfile's `worker` running and draining the queue.
-The baseline is `bench.bare` (a Bolt app whose listeners only ack) under the very same gunicorn command, asked
+(`bot.serve`, its threads and limits), with the Procfile's `worker` running and draining the queue.
+The baseline is `bench.bare` (a Bolt app whose listeners only ack) under the very same server command, asked
 the same pre-signed requests right before. The load client is a separate process (`bench.load`).
 
 The worker runs at nice 10: on Heroku web and worker are separate dynos, so the worker's CPU should not be
@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from pydantic import SecretStr
 
 from bench.processes import Process, RssSampler, cpu_seconds, start_web, start_worker
 from bench.tables import percentile, table, verdict
-from domain import approvals
+from domain import approvals, integrity
 from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from standins.slack_requests import slash_command
-from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET, World
+from standins.world import APPROVERS, CHANNEL, SECRET_KEY, SIGNING_SECRET, World
 
 ALICE, BOB = APPROVERS
 LEVELS = (1, 10, 50)
@@ -47,7 +48,7 @@ class Result:
     app: list[float]
     bare: list[float]
     errors: list[str]
-    app_cpu: float  # ms of web CPU per request (gunicorn master and workers)
+    app_cpu: float  # ms of web CPU per request (the whole web process tree)
     bare_cpu: float
 
     def row(self) -> list[object]:
@@ -138,6 +139,7 @@ def approve_clicks(world: World, conn: redis.Redis, tokens: list[str]) -> list[t
 
 def measure(args: argparse.Namespace, conn: redis.Redis, redis_url: str) -> tuple[list[Result], dict[str, int]]:
     world = World.start()
+    integrity.use_key(SecretStr(SECRET_KEY))  # this process reads the request records the web signed
     workdir = Path(tempfile.mkdtemp(prefix="cftoken-bench-"))
     names = bulk_inventory(workdir / "inventory.toml", args.requests * len(args.concurrency))
     env = world.settings_env(redis_url=redis_url, cftoken_inventory=str(workdir / "inventory.toml"))

@@ -1,6 +1,6 @@
 """The floor for acknowledgement time: a bare Bolt app whose listeners only call ack(), served like `web`.
 
-    gunicorn bench.bare:application …     # same server flags as the Procfile's web line
+    python -m bot.serve bench.bare:application …     # same server flags as the Procfile's web line
 
 It verifies signatures and routes exactly as cftoken's app does (same Bolt, same WSGI adapter, same
 SLACK_SIGNING_SECRET / SLACK_BOT_TOKEN / SLACK_API_URL), then does nothing but ack.
