@@ -1,4 +1,4 @@
-"""Run 3: what one expiry scan costs, in worlds of 5, 100 and 1,000 tokens, with 0 and 20 ms of stand-in latency.
+"""Run 3: what one scan costs, value checks included, in worlds of 5, 100 and 1,000 tokens, at 0 and 20 ms latency.
 
     python -m bench scan
 
@@ -6,7 +6,12 @@ Each world runs on its own stand-ins with the Procfile's `worker`; a warm-up sca
 start-up reconcile, its first vault login), then each measured scan is enqueued as the clock would enqueue it.
 The warnings claimed by the previous scan are deleted first, so every scan posts the same digest (one token in
 ten is 5 days from expiry). Requests are counted per stand-in between the job's start and end; the floor is one
-vault request plus one Cloudflare request per page of the token list.
+vault request plus one Cloudflare request per page of the token list, plus the value checks due (one
+GET /user/tokens/verify per token per CFTOKEN_VALUE_CHECK_HOURS, spread over the scans of that period).
+The budget: the bot's Cloudflare requests in any five minutes stay at or under CFTOKEN_CLOUDFLARE_BUDGET (120, a
+tenth of Cloudflare's 1,200 per user). The measured scans run back to back, inside one five-minute window, so
+the later ones show the budget holding the value checks back; the steady-state table shows the default hourly
+schedule.
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ from domain.queueing import SCAN_JOB, job_queue
 from domain.settings import DEFAULT_INVENTORY
 from standins.world import DEFAULT_EXPIRY_DAYS, World
 from workers.clients.cloudflare import PER_PAGE
+from workers.health_watch import CLOUDFLARE_LIMIT, requests_in_window, value_check_quota
+
+BUDGET = 120  # CFTOKEN_CLOUDFLARE_BUDGET's default
+INTERVAL_MINUTES = 60  # CFTOKEN_SCAN_INTERVAL_MINUTES's default
+CHECK_HOURS = 24  # CFTOKEN_VALUE_CHECK_HOURS's default
+VERIFY = "/client/v4/user/tokens/verify"
 
 SIZES = (5, 100, 1000)
 LATENCIES = (0.0, 0.020)
@@ -44,14 +55,24 @@ class Scan:
     seconds: float  # enqueued → ended (RQ's record)
     run_seconds: float  # started → ended
     requests: dict[str, int]
+    value_checks: int  # GET /user/tokens/verify calls in this scan
+    window: int  # the bot's Cloudflare requests counted in the current five-minute window after this scan
+
+    @property
+    def pages(self) -> int:
+        return math.ceil(self.tokens / PER_PAGE)
 
     @property
     def floor(self) -> int:
-        return 1 + math.ceil(self.tokens / PER_PAGE)
+        return 1 + self.pages + self.value_checks
 
     @property
     def at_floor(self) -> bool:
         return self.requests["infisical"] + self.requests["cloudflare"] == self.floor
+
+    @property
+    def in_budget(self) -> bool:
+        return self.window <= BUDGET
 
 
 def inventory_file(path: Path, size: int) -> Path:
@@ -65,8 +86,8 @@ def inventory_file(path: Path, size: int) -> Path:
     return path
 
 
-def run_scan(queue: Queue, conn: redis.Redis, timeline: Timeline) -> tuple[float, float, dict[str, int]]:
-    for pattern in ("cftoken:warned:*", "cftoken:drift:*", "cftoken:reminded:*"):
+def run_scan(queue: Queue, conn: redis.Redis, timeline: Timeline) -> tuple[float, float, dict[str, int], int]:
+    for pattern in ("cftoken:warned:*", "cftoken:alerted:*", "cftoken:reminded:*"):
         keys = list(conn.scan_iter(pattern, count=1000))
         if keys:
             conn.delete(*keys)
@@ -85,7 +106,8 @@ def run_scan(queue: Queue, conn: redis.Redis, timeline: Timeline) -> tuple[float
         service: sum(1 for hit in hits if hit.service == service)
         for service in ("infisical", "cloudflare", "slack", "freescout")
     }
-    return ended - enqueued, ended - started, counts
+    checks = sum(1 for hit in hits if hit.service == "cloudflare" and hit.path == VERIFY)
+    return ended - enqueued, ended - started, counts, checks
 
 
 def measure_world(size: int, conn: redis.Redis, redis_url: str, workdir: Path) -> list[Scan]:
@@ -109,8 +131,9 @@ def measure_world(size: int, conn: redis.Redis, redis_url: str, workdir: Path) -
         for latency in LATENCIES:
             for standin in standins.values():
                 standin.faults.latency = latency
-            seconds, run_seconds, counts = run_scan(queue, conn, timeline)
-            scans.append(Scan(size, round(latency * 1000), seconds, run_seconds, counts))
+            seconds, run_seconds, counts, checks = run_scan(queue, conn, timeline)
+            window = requests_in_window(conn, world.clock.now())
+            scans.append(Scan(size, round(latency * 1000), seconds, run_seconds, counts, checks, window))
             print(
                 f"  scan {size} tokens, {latency * 1000:.0f} ms: {seconds * 1000:.0f} ms", file=sys.stderr, flush=True
             )
@@ -129,7 +152,9 @@ def report(scans: list[Scan]) -> str:
             s.latency_ms,
             s.requests["infisical"],
             s.requests["cloudflare"],
+            s.value_checks,
             s.floor,
+            s.window,
             s.requests["slack"],
             f"{s.run_seconds * 1000:.0f}",
             f"{s.seconds * 1000:.0f}",
@@ -138,16 +163,22 @@ def report(scans: list[Scan]) -> str:
         for s in scans
     ]
     lines = [
-        "Expiry scan (requests during one scan; floor = 1 vault + 1 Cloudflare request per page of "
-        f"{PER_PAGE}; ms: job run, and enqueue → done)",
+        "Scan (requests during one scan; floor = 1 vault + 1 Cloudflare request per page of "
+        f"{PER_PAGE} + the value checks; window = the bot's Cloudflare requests counted in the current 5-minute "
+        "window, the warm-up and earlier measured scans included; ms: job run, and enqueue → done)",
         "",
         table(
-            ["tokens", "latency ms", "vault", "cloudflare", "floor", "slack", "run ms", "total ms", "at floor"], rows
+            ["tokens", "latency ms", "vault", "cloudflare", "value checks", "floor", "window", "slack", "run ms",
+             "total ms", "at floor"], rows
         ),
         "",
     ]
     at_floor = all(s.at_floor for s in scans)
     lines.append(f"target: every scan at the request floor: {verdict(at_floor)}")
+    in_budget = all(s.in_budget for s in scans)
+    lines.append(f"target: the bot's Cloudflare requests in any 5 minutes ≤ {BUDGET} (1/10 of Cloudflare's "
+                 f"{CLOUDFLARE_LIMIT}), even with scans back to back: {verdict(in_budget)}")
+    lines += ["", steady_state()]
     biggest = [s for s in scans if s.tokens == max(SIZES) and s.latency_ms == 20]
     for s in biggest:
         lines.append(
@@ -155,6 +186,28 @@ def report(scans: list[Scan]) -> str:
             f"{s.seconds:.2f} s {verdict(s.seconds < TARGET_SECONDS)}"
         )
     return "\n".join(lines)
+
+
+def steady_state() -> str:
+    """The default schedule's cost: value checks per hourly scan, requests per scan, days to check every value."""
+    rows = []
+    ok = True
+    for size in SIZES:
+        quota = value_check_quota(size, INTERVAL_MINUTES, CHECK_HOURS)
+        per_scan = math.ceil(size / PER_PAGE) + quota
+        hours = math.ceil(size / quota) * INTERVAL_MINUTES / 60 if quota else 0
+        ok = ok and per_scan <= BUDGET and hours <= CHECK_HOURS
+        rows.append([size, quota, per_scan, f"{per_scan / BUDGET:.0%}", f"{hours:.0f} h"])
+    return "\n".join([
+        f"Steady state at the defaults (a scan every {INTERVAL_MINUTES} min, each value verified every "
+        f"{CHECK_HOURS} h; requests per scan = list pages + value checks, all inside one 5-minute window)",
+        "",
+        table(["tokens", "value checks / scan", "Cloudflare requests / scan", "of the budget", "every value in"],
+              rows),
+        "",
+        f"target: each scan ≤ {BUDGET} Cloudflare requests and every value verified within {CHECK_HOURS} h: "
+        f"{verdict(ok)}",
+    ])
 
 
 def main(argv: list[str] | None = None, *, conn: redis.Redis, redis_url: str) -> str:

@@ -23,17 +23,21 @@ import redis
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import metrics
 from bot.app import build_bolt_app
 from bot.front_door import SLACK_RESPONSE_ORIGINS, Rejection, check_request, origin_of
 from bot.serve import MAX_BODY_BYTES
 from domain.clock import make_clock
 from domain.inventory import InventoryError, load_inventory
+from domain.metrics import operation_counts
 from domain.queueing import job_queue
 from domain.redis_conn import connect
 from domain.settings import SettingsError, WebSettings, load_settings
+from domain.status import read_statuses
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 BOOT_ERROR = 3  # exit status of a web process that cannot start (also gunicorn's "worker cannot boot")
 DEFAULT_SLACK_API = "https://slack.com/api/"
 
@@ -54,18 +58,24 @@ class WebApplication:
 
     def __init__(
         self, app: App, conn: redis.Redis, *, signing_secret: str | None, response_origins: Collection[str],
-        now: Callable[[], float] = time.time,
+        now: Callable[[], float] = time.time, metrics: Callable[[str | None], bytes | None] | None = None,
     ) -> None:
         self.slack = SlackRequestHandler(app, path=EVENTS_PATH)
         self.conn, self.signing_secret = conn, signing_secret
         self.response_origins, self.now = frozenset(response_origins), now
         self.socket_mode: Any = None  # the Socket Mode handler, when this process holds a connection
+        self.metrics = metrics  # Authorization header → the exposition, or None (refused); None: /metrics is off
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             healthy = self._redis_answers()
             return _answer(start_response, 200 if healthy else 503, b"ok\n" if healthy else b"redis unreachable\n")
+        if path == METRICS_PATH and method == "GET" and self.metrics is not None:
+            body = self.metrics(environ.get("HTTP_AUTHORIZATION"))
+            if body is None:
+                return _answer(start_response, 401, b"a bearer token is required\n")
+            return _answer(start_response, 200, body, metrics.CONTENT_TYPE)
         if path != EVENTS_PATH or self.signing_secret is None:
             return _answer(start_response, 404, b"not found\n")
         if method != "POST":
@@ -128,10 +138,27 @@ def build_web_application(settings: WebSettings | None = None) -> WebApplication
         print(f"cftoken web: {exc}", file=sys.stderr)  # one line naming the problem, not a traceback
         sys.exit(BOOT_ERROR)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-    web = WebApplication(app, conn, signing_secret=secret, response_origins=response_origins(settings))
+    web = WebApplication(app, conn, signing_secret=secret, response_origins=response_origins(settings),
+                         metrics=metrics_source(settings, conn))
     if settings.slack_app_token is not None:
         web.socket_mode = start_socket_mode(app, settings)
     return web
+
+
+def metrics_source(settings: WebSettings, conn: redis.Redis) -> Callable[[str | None], bytes | None] | None:
+    """GET /metrics when CFTOKEN_METRICS_TOKEN is set: the exposition for a request bearing it, else None."""
+    if settings.cftoken_metrics_token is None:
+        return None
+    token = settings.cftoken_metrics_token.get_secret_value()
+    inventory = load_inventory(settings.cftoken_inventory)
+    clock = make_clock(conn, settings.cftoken_clock_offset_key)
+
+    def scrape(authorization: str | None) -> bytes | None:
+        if not metrics.authorized(authorization, token):
+            return None
+        return metrics.render_metrics(inventory, read_statuses(conn), operation_counts(conn), clock())
+
+    return scrape
 
 
 def start_socket_mode(app: App, settings: WebSettings) -> Any:

@@ -257,7 +257,18 @@ def _value_checks(services: Services, vault: Vault, facts: Sequence[TokenFacts],
 
 
 def _list_cloudflare(services: Services, vault: Vault) -> tuple[dict[str, CfToken] | None, str | None, int]:
-    """Cloudflare's tokens by id (None and the reason when the list cannot be read), and the pages requested."""
+    """Cloudflare's tokens by id (None and the reason when the list cannot be read), and the pages requested.
+
+    Not read at all when its pages would take the bot past its request budget for these five minutes: the scan
+    then sees less (problems found before are kept, expiry comes from __EXPIRES_AT) and the next one reads it.
+    """
+    budget, now = services.settings.cftoken_cloudflare_budget, services.now()
+    used = health_watch.requests_in_window(services.redis, now)
+    pages = max(1, math.ceil(len(services.inventory.tokens) / PER_PAGE))
+    if used + pages > budget:
+        log.warning("expiry scan skips Cloudflare's token list: %s requests in 5 minutes, budget %s", used, budget)
+        return None, (f"the bot's Cloudflare request budget is spent ({used} of {budget} in the last 5 minutes); "
+                      "the next scan reads the list"), 0
     try:
         with management_client(services, vault) as cloudflare:
             tokens = cloudflare.list_tokens()

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
 from domain import approvals
@@ -35,6 +35,7 @@ from domain.errors import (
 )
 from domain.inventory import Token
 from domain.messages import render_interrupted
+from domain.metrics import count_operation
 from domain.vault import Vault
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
@@ -179,6 +180,10 @@ class StepMachine:
     def conclude(self, *, ok: bool, result: str, ticket_url: str | None = None, reroll: bool = False,
                  ticket_number: int | None = None) -> None:
         """End the request with `result`; without its records, post the result and redraw the message from memory."""
+        try:
+            count_operation(self.services.redis, self.verb.lower(), "succeeded" if ok else "failed")
+        except RedisError:
+            log.warning("could not count the %s for /metrics", self.verb.lower())
         if not self.lost:
             try:
                 conclude(self.services, self.checkpoint, ok=ok, result=result, ticket_url=ticket_url,

@@ -20,6 +20,7 @@ from domain.inventory import ALL_ZONES, Token
 from domain.messages import escape
 from domain.status import read_status, record_bot_use, record_status
 from domain.vault import Vault, token_id_of
+from workers import health_watch
 from workers.clients.cloudflare import CloudflareClient
 from workers.diagnosis import Diagnosis, Facts, diagnose
 from workers.diagnosis_messages import render_diagnosis
@@ -73,6 +74,10 @@ def gather_facts(services: Services, token: Token) -> Facts:
             verification = _attempt(lambda: cloudflare.verify(value))
             if isinstance(verification, Verification) and verification.status == "active":
                 probes, probe_error = run_probes(cloudflare, token, value, services)
+    sent = (management is not None) + (verification is not None) + len(probes or ())
+    health_watch.count_requests(services.redis, services.now(), sent)  # verify spends the same budget as scans
+    if verification is not None:  # the vault's value was just verified: the scan's daily check can wait
+        services.redis.hset(health_watch.VALUE_CHECKED_KEY, token.name, str(services.now().timestamp()))
     return replace(
         base,
         revoked=revoked,
