@@ -241,6 +241,9 @@ def expire_overdue(conn: redis.Redis, *, now: datetime) -> list[Request]:
         except RequestNotFound:
             conn.zrem(PENDING_INDEX, request_id)
             continue
+        except RecordTampered:  # logged; never expired, approved or shown: the other requests still expire
+            conn.zrem(PENDING_INDEX, request_id)
+            continue
         if wrote and request.state == "expired":
             expired.append(request)
     return expired

@@ -277,3 +277,14 @@ def test_a_forged_record_does_not_block_a_real_request_for_its_token(redis_conn)
     again = open_roll(redis_conn, requester=APPROVER_B)
 
     assert again.id != request.id and approvals.load(redis_conn, again.id, now=T0).state == "pending"
+
+
+def test_a_forged_pending_record_does_not_stop_the_others_from_expiring(redis_conn):
+    forged = open_roll(redis_conn, token="CF_DNS_EDIT_GETRAXX_COM")
+    genuine = open_roll(redis_conn)
+    forge(redis_conn, forged, reason="forged")
+
+    expired = approvals.expire_overdue(redis_conn, now=T0 + TTL)
+
+    assert [request.id for request in expired] == [genuine.id]
+    assert approvals.expire_overdue(redis_conn, now=T0 + TTL) == []  # the forgery is out of the index
