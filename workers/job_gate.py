@@ -4,7 +4,8 @@ Anyone who can write to Redis can put a job on the queue. RQ would import and ca
 names, and its default (pickle) serializer runs code while merely reading the job. So the worker reads jobs
 only as JSON (`domain.queueing.SERIALIZER`) and `GatedJob` refuses, before anything is imported or called, a job
 that names a function outside `domain.queueing.JOBS`, a method of some object, or RQ's callbacks or webhooks
-(cftoken sets none): the job fails with the reason and no return value.
+(cftoken sets none): the job fails with the reason and no return value. Callbacks and webhooks are never run
+for any job, also not by RQ's registry maintenance (which calls an "abandoned" job's failure callback).
 """
 
 from __future__ import annotations

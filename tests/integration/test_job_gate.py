@@ -85,3 +85,22 @@ def test_jobs_that_are_not_ours_do_not_run_and_leave_no_result(world, redis_conn
     assert "CF_DNS_EDIT_GETRAXX_COM" not in transcript  # the verify carrying a callback never ran
     assert "CF_WAF_EDIT_RAXX_APP" in transcript  # the genuine job queued after them did
     assert Job.fetch(genuine.id, connection=redis_conn, serializer=JSONSerializer).get_status() == JobStatus.FINISHED
+
+
+def test_a_forged_abandoned_job_does_not_get_its_failure_callback_run_by_the_registry_cleanup(world, redis_conn,
+                                                                                           redis_url):
+    """RQ's maintenance fails 'abandoned' jobs in the started registry and calls their failure callback: not ours."""
+    forged = Job.create("workers.jobs.reconcile", connection=redis_conn, serializer=JSONSerializer,
+                        id="forged-abandoned", on_failure=Callback("builtins.print"), origin="default")
+    forged.save()
+    redis_conn.zadd("rq:wip:default", {f"{forged.id}:execution": 1})  # "started" long ago, never finished
+
+    result = subprocess.run(
+        [*procfile_command("worker"), "--burst"], env=run_env(world, redis_url), capture_output=True, text=True,
+        timeout=120,
+    )
+    log = result.stdout + result.stderr
+
+    assert result.returncode == 0, log
+    assert "<Job forged-abandoned:" not in log, log  # print(job, connection, …) was never called
+    assert "Moved to FailedJobRegistry, due to AbandonedJobError" in log  # the cleanup did reach it
