@@ -6,6 +6,7 @@ Redis at REDIS_URL, so they cannot delete another bot's data.
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ from typing import Protocol
 import redis
 
 START_TIMEOUT_SECONDS = 10.0
+REAP_SECONDS = 0.2
 _PR_SET_PDEATHSIG = 1
 
 
@@ -42,7 +44,12 @@ class OwnedRedis(Protocol):
 
 
 class EmbeddedRedis:
-    """fakeredis served on a loopback TCP port, so separate processes (web, workers) share one state."""
+    """fakeredis served on a loopback TCP port, so separate processes (web, workers) share one state.
+
+    Unlike Redis, fakeredis keeps a client that went away while blocked in BLPOP (an idle rq worker that was
+    stopped) and hands it the next item pushed, which is then lost: a job nobody runs. A reaper unblocks such
+    waiters, as Redis drops them, so a stopped worker cannot swallow the next worker's job.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, reason: str = "") -> None:
         from fakeredis import TcpFakeServer  # dev/sandbox dependency, imported only when used
@@ -53,10 +60,22 @@ class EmbeddedRedis:
         self._server.block_on_close = False
         self._reason = reason
         self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-redis", daemon=True)
+        self._stopped = threading.Event()
+        self._reaper = threading.Thread(target=self._reap_gone_waiters, name="embedded-redis-reaper", daemon=True)
 
     def start(self) -> EmbeddedRedis:
         self._thread.start()
+        self._reaper.start()
         return self
+
+    def _reap_gone_waiters(self) -> None:
+        while not self._stopped.wait(REAP_SECONDS):
+            for client in list(self._server.clients.values()):
+                fake = client.get_socket()
+                if getattr(fake, "_blocked", False) and _peer_gone(fake._client_info.get("fd")):
+                    with fake._db.condition:  # what CLIENT UNBLOCK … TIMEOUT does: the wait ends empty
+                        fake._unblock_reason = b"timeout"
+                        fake._db.condition.notify_all()
 
     @property
     def url(self) -> str:
@@ -69,6 +88,7 @@ class EmbeddedRedis:
         return f"embedded fakeredis on {host}:{port}" + (f" ({self._reason})" if self._reason else "")
 
     def stop(self) -> None:
+        self._stopped.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -145,6 +165,21 @@ def start_owned_redis(*, fakeredis: bool = False) -> OwnedRedis:
     if binary is None:
         return EmbeddedRedis(reason="as asked" if fakeredis else "redis-server is not installed").start()
     return RedisServer(binary).start()
+
+
+def _peer_gone(fd: int | None) -> bool:
+    """True when the client at the other end of server-side socket `fd` has closed it (a peek reads EOF)."""
+    if fd is None:
+        return False
+    probe = socket.socket(fileno=os.dup(fd))
+    try:
+        return probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        probe.close()
 
 
 def _free_port() -> int:
