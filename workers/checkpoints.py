@@ -139,6 +139,11 @@ class Checkpoint:
     def exists(cls, conn: redis.Redis, request_id: str) -> bool:
         return bool(conn.hexists(_key(request_id), "action"))
 
+    @classmethod
+    def ended(cls, conn: redis.Redis, request_id: str) -> bool:
+        """True when the operation finished (its record is kept a month)."""
+        return bool(conn.hexists(_key(request_id), "finished"))
+
     @property
     def step(self) -> str:
         return self.fields["step"]

@@ -62,7 +62,12 @@ def reconcile(services: Services) -> list[str]:
 def announce_lost(services: Services) -> list[Paused]:
     """Paused operations this process told the channel about whose checkpoint Redis no longer has: say plainly
     what is known (checked now at Cloudflare) and offer the fix."""
-    lost = [paused for paused in paused_here() if not Checkpoint.exists(services.redis, paused.request.id)]
+    lost = []
+    for paused in paused_here():
+        if Checkpoint.ended(services.redis, paused.request.id):  # another worker finished it: nothing to tell
+            forget_paused(paused.request.id)
+        elif not Checkpoint.exists(services.redis, paused.request.id):
+            lost.append(paused)
     for paused in lost:
         forget_paused(paused.request.id)
         try:

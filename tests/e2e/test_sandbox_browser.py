@@ -194,7 +194,7 @@ def test_an_sre_tries_verify_roll_revoke_and_an_expiry_warning_in_the_browser(sa
     page.act_as(BOB)
     assert not any("cannot approve it" in m["text"] for m in page.messages()), "Alice's ephemeral shown to Bob"
     page.click(roll["ts"], "approve")
-    done = page.message_at(roll["ts"], "Roll CF_DNS_EDIT_GETRAXX_COM", "done", "Approved by @Bob Approver", "(edited)")
+    done = page.message_at(roll["ts"], "Rolled CF_DNS_EDIT_GETRAXX_COM", "Done", "Approved by @Bob Approver", "(edited)")
     assert "verified active at Cloudflare" in done["text"]
     assert not done["buttons"], "a finished request still has buttons"
     steps = page.earlier_versions(roll["ts"])
@@ -211,7 +211,7 @@ def test_an_sre_tries_verify_roll_revoke_and_an_expiry_warning_in_the_browser(sa
     page.until(dialog.is_displayed, "the confirmation dialog")
     assert browser.find_element(By.CSS_SELECTOR, "[data-testid=confirm-title]").text == "Revoke for good?"
     browser.find_element(By.CSS_SELECTOR, "[data-testid=confirm-confirm]").click()
-    page.message_at(revoke["ts"], "done", "Incident ticket")
+    page.message_at(revoke["ts"], "Revoked CF_PAGES_READ", "Done")
     link = page.until(
         lambda: browser.find_element(By.CSS_SELECTOR, f'[data-ts="{revoke["ts"]}"] a[href*="/conversation/"]'),
         "the ticket link",
