@@ -187,8 +187,9 @@ def _why_invalid(facts: Facts) -> tuple[str, str]:
         if view.status == "expired" or (view.expires_on is not None and view.expires_on <= now):
             when = f" on {utc_stamp(view.expires_on)}" if view.expires_on else ""
             return (f"Cloudflare rejects the vault's value: the token expired{when} (past expires_on)",
-                    f"Failure mode B (expired): confirm with {name}__EXPIRES_AT, move expires_on forward "
-                    f"in the dashboard ({DASHBOARD}), then roll the token ({roll}).")
+                    f"Failure mode B (expired): roll it ({roll}); the roll moves expires_on and "
+                    f"{name}__EXPIRES_AT forward. Only if the roll is refused, extend it in the dashboard "
+                    f"({DASHBOARD}).")
         if view.not_before is not None and view.not_before > now:
             return (f"Cloudflare rejects the vault's value: the token is not valid before {utc_stamp(view.not_before)}",
                     "Failure mode B: wait for not_before, or correct it in the dashboard.")

@@ -233,6 +233,10 @@ def test_an_sre_tries_verify_roll_revoke_and_an_expiry_warning_in_the_browser(sa
     page.click(warning["ts"], "request_roll")
     page.message("Roll CF_PAGES_DEPLOY", "waiting for approval", "expiry warning", ephemeral=False)
 
+    # Slack refused nothing the bot sent (the page would list it in red)
+    assert sandbox.state()["refusals"] == []
+    assert not browser.find_element(By.CSS_SELECTOR, "[data-testid=refusals]").is_displayed()
+
     browser.execute_script("const m = document.getElementById('messages'); m.scrollTop = m.scrollHeight;")
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOT))
