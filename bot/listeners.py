@@ -45,7 +45,7 @@ from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provisioning import plan_provisioning
 from domain.queueing import enqueue_request, enqueue_verify
 from domain.settings import WebSettings
-from domain.status import last_rotations, read_statuses
+from domain.status import last_rotations, read_status, read_statuses
 
 DEPS = "cftoken"  # the Bolt context key under which listeners find their dependencies
 REQUEST_ROLL_REASONS = {  # the reason a one-click roll request carries, by the button that asked for it
@@ -134,7 +134,7 @@ def on_approve(ack, body: dict, respond: Respond, client: WebClient, context: di
             enqueue_request(deps.queue, request.id)
             request = approvals.mark_queued(deps.redis, request.id, now=deps.clock())
         if request.state in ("pending", "queued"):  # past queued, the worker owns the message
-            show_request(client, request, deps.inventory)
+            show_request(client, request, deps.inventory, deps.redis)
 
 
 def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -156,7 +156,7 @@ def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict,
             except SlackApiError as exc:
                 logger.info("deny %s: no modal (%s); denying without a reason", request.id, exc.response.get("error"))
         request = approvals.deny(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
-        show_request(client, request, deps.inventory)
+        show_request(client, request, deps.inventory, deps.redis)
 
 
 def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: dict, logger: Logger) -> None:
@@ -180,7 +180,7 @@ def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: d
                      expected_origin(context, deps))
         denied = approvals.deny(deps.redis, request.id, user=user, approvers=deps.approvers(client),
                                 now=deps.clock(), reason=reason)
-        show_request(client, denied, deps.inventory)
+        show_request(client, denied, deps.inventory, deps.redis)
     except Exception as error:  # noqa: BLE001 - a modal has no response_url: the answer goes to the channel
         text, blocks = describe_error(error, client, deps, logger)
         client.chat_postEphemeral(channel=request.channel, user=user, text=text, blocks=blocks)
@@ -193,7 +193,7 @@ def on_cancel(ack, body: dict, respond: Respond, client: WebClient, context: dic
         deps: Deps = context[DEPS]
         check_click(body, context, deps)
         request = approvals.cancel(deps.redis, _clicked(body), user=body["user"]["id"], now=deps.clock())
-        show_request(client, request, deps.inventory)
+        show_request(client, request, deps.inventory, deps.redis)
 
 
 def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -304,7 +304,7 @@ def on_error(error: Exception, respond: Respond, client: WebClient, context: dic
 def describe_error(error: Exception, client: WebClient, deps: Deps | None, logger: Logger) -> messages.Message:
     """The one place errors become words: typed errors as written, anything else as a reference id."""
     if isinstance(error, RequestClosed) and deps is not None:
-        show_request(client, error.request, deps.inventory)  # e.g. it just expired: take the buttons away
+        show_request(client, error.request, deps.inventory, deps.redis)  # e.g. it just expired: take the buttons away
     if isinstance(error, AlreadyOpen):
         return messages.render_already_open(error.request)
     if isinstance(error, RecordTampered) and deps is not None:
@@ -378,7 +378,8 @@ def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient
     )
 
     def post_request() -> None:
-        text, blocks = messages.render_request(request, deps.inventory)
+        text, blocks = messages.render_request(request, deps.inventory, read_status(deps.redis, request.token),
+                                               deps.clock())
         try:
             posted = client.chat_postMessage(channel=request.channel, text=text, blocks=blocks)
         except (SlackClientError, OSError):  # nobody could approve it: withdraw it rather than block the token
@@ -409,14 +410,14 @@ READ_ONLY = frozenset({"help", "list", "history"})  # answered again when replay
 def sweep_expired(deps: Deps, client: WebClient) -> None:
     """Take the buttons off requests that expired unattended (the periodic job does the same)."""
     for request in approvals.expire_overdue(deps.redis, now=deps.clock()):
-        show_request(client, request, deps.inventory)
+        show_request(client, request, deps.inventory, deps.redis)
 
 
-def show_request(client: WebClient, request: Request, inventory: Inventory) -> None:
+def show_request(client: WebClient, request: Request, inventory: Inventory, conn: redis.Redis | None = None) -> None:
     """Update the approval message in place to the request's current state."""
     if request.message_ts is None:
         return
-    text, blocks = messages.render_request(request, inventory)
+    text, blocks = messages.render_request(request, inventory, read_status(conn, request.token) if conn else None)
     client.chat_update(channel=request.channel, ts=request.message_ts, text=text, blocks=blocks)
 
 

@@ -258,9 +258,10 @@ def after_roll(previous: Health | None, now: datetime, expires_on: datetime | No
     """Health right after a roll verified the new value: what a roll fixes is cleared, the rest is kept."""
     fixed = {"value", "expired", "expiring", "vault_missing"}
     current = Health(checked_at=now, source="roll", state="healthy", expires_on=expires_on,
-                     sees=frozenset(fixed), facts_at={"value": now, "cloudflare": now})
+                     sees=frozenset(fixed), facts_at={"value": now})
     merged = carry(previous, current)
-    return merged.model_copy(update={"expires_on": expires_on})
+    state = "healthy" if merged.state == "unknown" and not merged.problems else merged.state  # the roll read it
+    return merged.model_copy(update={"expires_on": expires_on, "state": state})
 
 
 def revoked_health(now: datetime, revoked: RevokedByBot, name: str) -> Health:
@@ -465,17 +466,19 @@ def age_text(delta: timedelta) -> str:
     return f"{minutes // (24 * 60)} days ago"
 
 
-def last_used_text(health: Health) -> str:
-    """Cloudflare's last use, and whether it was only the bot's own check (the fact a revoke approver needs)."""
+def last_used_text(health: Health, now: datetime | None = None) -> str:
+    """Cloudflare's last use, and whether it was only the bot's own check (the fact a revoke approver needs),
+    with when Cloudflare's record was read."""
     used, ours = health.last_used_on, health.bot_used_at
+    read = health.facts_at.get("cloudflare")
+    when = f" (Cloudflare's last_used_on, read {age_text(now - read)})" if read and now else ""
     if used is None:
-        return "never used, as Cloudflare reports it"
+        return f"never used{when}"
     stamp = utc_stamp(used)
     if ours is not None and used <= ours + timedelta(minutes=1):
-        return (f"last used {stamp}, which was cftoken's own check: nothing but cftoken has used it since "
-                f"{utc_stamp(used)}")
-    mine = f" (cftoken's last check: {utc_stamp(ours)})" if ours else ""
-    return f"last used {stamp} by something other than cftoken{mine}"
+        return f"last used {stamp}, which was cftoken's own check: nothing but cftoken has used it since{when}"
+    mine = f"; cftoken's last check: {utc_stamp(ours)}" if ours else ""
+    return f"last used {stamp} by something other than cftoken{mine}{when}"
 
 
 def problem_line(problem: Problem, now: datetime) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from domain.health import PROBLEM_LABELS
+from domain.health import PROBLEM_LABELS, last_used_text
 from domain.provision_messages import plan_text, replacement_button
 
 if TYPE_CHECKING:  # messages stays importable by commands without a cycle
@@ -199,8 +199,10 @@ def render_already_open(request: Request) -> Message:
     )
 
 
-def render_request(request: Request, inventory: Inventory) -> Message:
-    """The approval message in its current state: what will happen while open, what happened once finished."""
+def render_request(request: Request, inventory: Inventory, health: TokenStatus | None = None,
+                   now: datetime | None = None) -> Message:
+    """The approval message in its current state: what will happen while open, what happened once finished; with
+    the token's last known health (and its age), its current expiry and, for a roll, the planned new one."""
     token = inventory.find(request.token)
     reason = clip(escape(request.reason), MAX_REASON) if request.reason else "_none given_"
     blocks: Blocks = [
@@ -213,6 +215,8 @@ def render_request(request: Request, inventory: Inventory) -> Message:
         ),
         _section(f"*Consumers*\n{consumers_text(token)}"),
     ]
+    if token is not None and request.action in ("roll", "revoke"):
+        blocks.append(_section(health_text(token, request, health, now or request.updated_at)))
     if request.action == "provision":
         blocks.append(_section(plan_text(token, inventory)))
     blocks += [
@@ -233,6 +237,27 @@ def render_request(request: Request, inventory: Inventory) -> Message:
     blocks.append(_context(f"Request `{request.id}`"))
     fallback = f"{_title_words(request)} (asked by <@{request.requester}>)"
     return fallback, blocks
+
+
+def health_text(token: Token, request: Request, health: TokenStatus | None, now: datetime) -> str:
+    """What the approver decides on: the token's health now, its expiry, the planned one, and its last use."""
+    if health is None:
+        lines = ["*Health* not checked yet: `/cftoken verify " + token.name + "` checks it"]
+    else:
+        icon = HEALTH_ICONS.get(health.state, ":white_circle:")
+        problems = "; ".join(f"{PROBLEM_LABELS.get(p.kind, p.kind)} (seen by {p.seen_by} {from_now(p.seen_at, now)})"
+                             for p in health.problems) or escape(health.summary)
+        lines = [f"*Health* {icon} {health.state} — {problems} · checked by {health.source} "
+                 f"{from_now(health.checked_at, now)}",
+                 f"*Expiry now* {expiry_text(health.expires_on, now)}"]
+        if request.action == "revoke":
+            lines.append(f"*Last use* {escape(last_used_text(health, now))}")
+    if request.action == "roll":
+        planned = request.created_at + timedelta(days=token.cadence_days)
+        lines.append(f"*Planned expiry* {slack_date(planned)} (the roll's date + {token.cadence_days} days)"
+                     if health is None or health.expires_on is not None
+                     else "*Planned expiry* none: the token has no expiry at Cloudflare")
+    return "\n".join(lines)
 
 
 def _title(request: Request) -> str:

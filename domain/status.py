@@ -7,7 +7,7 @@ snapshots (`cftoken:status:<NAME>`), each saying when and by which job it was ta
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import redis
 
@@ -57,6 +57,11 @@ def record_bot_use(conn: redis.Redis, names: Sequence[str], *, at: datetime) -> 
     previous = pipe.execute()[0] if names else []
     return {name: datetime.fromtimestamp(float(raw), tz=at.tzinfo) for name, raw in zip(names, previous, strict=True)
             if raw is not None}
+
+
+def read_bot_uses(conn: redis.Redis) -> dict[str, datetime]:
+    """When the bot itself last used each token's value (verify, value checks, a roll's verify)."""
+    return {_text(name): datetime.fromtimestamp(float(at), tz=UTC) for name, at in conn.hgetall(BOT_USE_KEY).items()}
 
 
 def read_status(conn: redis.Redis, name: str) -> TokenStatus | None:

@@ -28,7 +28,7 @@ from domain import health
 from domain.cloudflare_tokens import CfToken
 from domain.errors import CftokenError
 from domain.inventory import Token
-from domain.status import last_rotations, read_statuses, record_bot_use, record_statuses
+from domain.status import last_rotations, read_bot_uses, read_statuses, record_bot_use, record_statuses
 from domain.timestamps import parse_timestamp
 from domain.vault import Vault
 from workers import health_watch
@@ -197,8 +197,10 @@ def scan(services: Services) -> ScanReport:
     levels = thresholds(settings.warn_days)
     facts = [gather_facts(token, vault, listing, rotated.get(token.name)) for token in services.inventory.tokens]
     assessments = [assess(f, now, levels) for f in facts]
+    bot_used = read_bot_uses(conn)  # before this scan's own checks: Cloudflare's list was read before them too
     checks = _value_checks(services, vault, facts, now, pages)
-    bot_used = record_bot_use(conn, list(checks), at=now) if checks else {}
+    if checks:
+        record_bot_use(conn, list(checks), at=now)
     previous = read_statuses(conn)
     healths = {}
     for f in facts:

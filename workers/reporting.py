@@ -8,6 +8,7 @@ from domain import approvals, forgeries
 from domain.approvals import Request
 from domain.errors import CftokenError, RecordTampered
 from domain.messages import render_request, ticket_link
+from domain.status import read_status
 from workers.checkpoints import Checkpoint
 from workers.services import Services
 
@@ -18,7 +19,8 @@ def refresh_message(services: Services, request: Request) -> None:
     """Redraw the request's approval message; a Slack outage is logged, never allowed to stop the work."""
     if not request.message_ts:
         return
-    text, blocks = render_request(request, services.inventory)
+    text, blocks = render_request(request, services.inventory, read_status(services.redis, request.token),
+                                  services.now())
     try:
         services.slack.update(request.message_ts, text, blocks)
     except CftokenError as exc:

@@ -15,7 +15,7 @@ from datetime import UTC
 
 from pydantic import SecretStr
 
-from domain import approvals, status
+from domain import approvals, health, status
 from domain.approvals import FINAL_STATES, Request
 from domain.errors import TRANSIENT, CftokenError, OperationLost, TokenNotFound
 from domain.inventory import Inventory, Token
@@ -116,17 +116,13 @@ class Revocation(StepMachine):
         when = f"{self.services.now():%Y-%m-%dT%H:%M:%SZ}"
         placeholder = f"{REVOKED_PLACEHOLDER} {when} by cftoken request {self.request.id}"
         self.services.infisical.set(self.token.name, SecretStr(placeholder))
-        status.record_status(
-            self.services.redis,
-            self.token.name,
-            status.TokenStatus(
-                checked_at=self.services.now(),
-                source="revoke",
-                state="failing",
-                expires_on=None,
-                summary="revoked: deleted at Cloudflare, REVOKED placeholder in the vault",
-            ),
-        )
+        now = self.services.now()
+        before = status.read_status(self.services.redis, self.token.name)
+        revoked = health.revoked_health(now, health.RevokedByBot(self.request.id, now), self.token.name)
+        if before is not None:  # the last use stays on record for the incident and the channel
+            kept = {"last_used_on": before.last_used_on, "bot_used_at": before.bot_used_at}
+            revoked = revoked.model_copy(update=kept)
+        status.record_status(self.services.redis, self.token.name, revoked)
         self.advance()
         self.show("vault value replaced")
 

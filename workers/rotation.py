@@ -173,6 +173,7 @@ class Rotation(StepMachine):
 
     def verify(self) -> None:
         value = self.new_value or self.services.infisical.get(self.token.name)
+        status.record_bot_use(self.services.redis, [self.token.name], at=self.services.now())  # not "other use"
         try:
             active = self.cloudflare.verify(value).status == "active"
         except TokenInvalid:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 
@@ -256,3 +257,49 @@ def test_a_roll_that_stops_before_changing_anything_does_not_claim_the_value_wor
     result = approvals.load(services.redis, request_id, now=services.now()).result or ""
     assert "Nothing was changed" in result and "still works" not in result
     assert "its last known health (verify just now) is failing: disabled at Cloudflare" in result
+
+
+def test_the_approval_message_shows_health_expiry_now_the_planned_one_and_for_a_revoke_the_last_use(
+    world, services
+):
+    from domain import approvals
+    from domain.messages import render_request
+    from domain.status import read_status
+    from workers.rotation import roll_token
+
+    world.break_token(WAF, "extra_zone")
+    verify_and_report(services, WAF)
+    roll_id = approved_request(services.redis, world, "roll", WAF)
+    roll_token(services, roll_id)  # the worker redraws the approval message with the health it leaves
+    scan(services)  # reads Cloudflare's last_used_on: the roll's own verify
+    revoke_id = approved_request(services.redis, world, "revoke", WAF, reason="policy leak")
+
+    roll_request = approvals.load(services.redis, roll_id, now=services.now())
+    assert roll_request is not None and roll_request.message_ts
+    roll = world.slack.as_text(world.slack.message(CHANNEL, roll_request.message_ts))
+    assert "*Health* :red_circle: failing — zones differ from the inventory (seen by verify" in roll
+    assert "*Expiry now* expires" in roll and "*Planned expiry*" in roll and "+ 90 days" in roll
+    revoke_request = approvals.load(services.redis, revoke_id, now=services.now())
+    _, blocks = render_request(revoke_request, services.inventory, read_status(services.redis, WAF), services.now())
+    revoke = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b)
+    assert "*Last use* last used" in revoke and "cftoken's own check" in revoke
+
+
+def test_last_use_tells_cftokens_own_checks_from_any_other_use(world, services):
+    import httpx
+
+    from domain.health import last_used_text
+
+    verify_and_report(services, WAF)
+    world.clock.advance(timedelta(minutes=30))
+    scan(services)
+    only_us = last_used_text(read_statuses(services.redis)[WAF], services.now())
+
+    world.clock.advance(timedelta(minutes=30))
+    httpx.get(world.cloudflare.url + "/client/v4/user/tokens/verify",
+              headers={"Authorization": f"Bearer {world.live_value(WAF)}"})  # a consumer, not the bot
+    scan(services)
+    someone = last_used_text(read_statuses(services.redis)[WAF], services.now())
+
+    assert "which was cftoken's own check: nothing but cftoken has used it since" in only_us
+    assert "by something other than cftoken" in someone and "cftoken's last check" in someone
