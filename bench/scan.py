@@ -41,6 +41,8 @@ BUDGET = 120  # CFTOKEN_CLOUDFLARE_BUDGET's default
 INTERVAL_MINUTES = 60  # CFTOKEN_SCAN_INTERVAL_MINUTES's default
 CHECK_HOURS = 24  # CFTOKEN_VALUE_CHECK_HOURS's default
 VERIFY = "/client/v4/user/tokens/verify"
+BURST = 4  # scans back to back inside one five-minute window (someone running `cftoken scan` repeatedly)
+BURSTS: list[tuple[int, list[int], int]] = []  # (tokens, Cloudflare requests of each scan, window total)
 
 SIZES = (5, 100, 1000)
 LATENCIES = (0.0, 0.020)
@@ -86,8 +88,12 @@ def inventory_file(path: Path, size: int) -> Path:
     return path
 
 
-def run_scan(queue: Queue, conn: redis.Redis, timeline: Timeline) -> tuple[float, float, dict[str, int], int]:
-    for pattern in ("cftoken:warned:*", "cftoken:alerted:*", "cftoken:reminded:*"):
+def run_scan(queue: Queue, conn: redis.Redis, timeline: Timeline, *, fresh_window: bool = True
+             ) -> tuple[float, float, dict[str, int], int]:
+    patterns = ["cftoken:warned:*", "cftoken:alerted:*", "cftoken:reminded:*"]
+    if fresh_window:  # each measured scan starts as the hourly one does: nothing spent in these 5 minutes
+        patterns += ["cftoken:cf-requests:*", "cftoken:value-checked"]
+    for pattern in patterns:
         keys = list(conn.scan_iter(pattern, count=1000))
         if keys:
             conn.delete(*keys)
@@ -137,6 +143,12 @@ def measure_world(size: int, conn: redis.Redis, redis_url: str, workdir: Path) -
             print(
                 f"  scan {size} tokens, {latency * 1000:.0f} ms: {seconds * 1000:.0f} ms", file=sys.stderr, flush=True
             )
+        if size == max(SIZES):
+            for standin in standins.values():
+                standin.faults.latency = 0.0
+            burst = [run_scan(queue, conn, timeline, fresh_window=n == 0) for n in range(BURST)]  # one window
+            total = requests_in_window(conn, world.clock.now())
+            BURSTS.append((size, [counts["cloudflare"] for _, _, counts, _ in burst], total))
         return scans
     finally:
         if worker is not None:
@@ -163,9 +175,9 @@ def report(scans: list[Scan]) -> str:
         for s in scans
     ]
     lines = [
-        "Scan (requests during one scan; floor = 1 vault + 1 Cloudflare request per page of "
-        f"{PER_PAGE} + the value checks; window = the bot's Cloudflare requests counted in the current 5-minute "
-        "window, the warm-up and earlier measured scans included; ms: job run, and enqueue → done)",
+        "Scan (requests during one scan, each starting with nothing spent in its 5-minute window, as the hourly "
+        f"scan does; floor = 1 vault + 1 Cloudflare request per page of {PER_PAGE} + the value checks due; "
+        "window = the bot's Cloudflare requests counted in the window after it; ms: job run, and enqueue → done)",
         "",
         table(
             ["tokens", "latency ms", "vault", "cloudflare", "value checks", "floor", "window", "slack", "run ms",
@@ -175,7 +187,11 @@ def report(scans: list[Scan]) -> str:
     ]
     at_floor = all(s.at_floor for s in scans)
     lines.append(f"target: every scan at the request floor: {verdict(at_floor)}")
-    in_budget = all(s.in_budget for s in scans)
+    in_budget = all(s.in_budget for s in scans) and all(total <= BUDGET for _, _, total in BURSTS)
+    for tokens, each, total in BURSTS:
+        lines.append(f"{BURST} scans of {tokens} tokens back to back in one 5-minute window: Cloudflare requests "
+                     f"{', '.join(map(str, each))} (the budget holds value checks back, then the list itself); "
+                     f"window total {total}")
     lines.append(f"target: the bot's Cloudflare requests in any 5 minutes ≤ {BUDGET} (1/10 of Cloudflare's "
                  f"{CLOUDFLARE_LIMIT}), even with scans back to back: {verdict(in_budget)}")
     lines += ["", steady_state()]

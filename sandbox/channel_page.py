@@ -6,6 +6,9 @@
     POST /sandbox/action        {user, action_id, value, message_ts, block_id}: a signed button click
     POST /sandbox/submit        {user, view_id, values}: a signed view_submission of a modal the bot opened
     POST /sandbox/fast-forward  {days}: move the stand-ins' and the bot's clocks, then scan for expiry now
+    POST /sandbox/break         {name, how}: break a token as the world outside the bot would (disable, expire,
+                                expose, change its policy, delete it, change the vault value…) or repair it; a
+                                scan is queued so the channel shows the bot noticing
     GET  /conversation/N        (on the FreeScout stand-in) the incident ticket the bot links to
 
 Commands and clicks are delivered from a background thread: stand-in handlers run under the stand-in's lock,
@@ -34,7 +37,7 @@ from standins.base import Handler, Request, Response
 from standins.block_kit import Refused
 from standins.slack import Message
 from standins.slack_requests import block_action, command_answer, slash_command, view_submission
-from standins.world import APPROVERS, CHANNEL, World
+from standins.world import APPROVERS, BREAKS, CHANNEL, World
 
 STATIC = Path(__file__).with_name("static")
 CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -69,6 +72,7 @@ def install(sandbox: Sandbox) -> None:
     slack.route("POST", "/sandbox/action", door.write(page.action))
     slack.route("POST", "/sandbox/submit", door.write(page.submit))
     slack.route("POST", "/sandbox/fast-forward", door.write(page.fast_forward))
+    slack.route("POST", "/sandbox/break", door.write(page.break_token))
     sandbox.world.freescout.route("GET", r"/conversation/(?P<cid>\d+)", page.ticket)
 
 
@@ -154,7 +158,8 @@ class _Page:
             "messages": [self._message(m, [r for r in shown if r.thread_ts == m.ts and r.ts != m.ts]) for m in tops],
             "clock": {"now": self.world.clock.now().isoformat(timespec="minutes"),
                       "offset_days": round(self.world.clock.offset / timedelta(days=1), 3)},
-            "world": {"tokens": self._tokens(), "tickets": self._tickets()},
+            "world": {"tokens": self._tokens(), "tickets": self._tickets(), "breaks": BREAKS,
+                      "breakable": list(self.world.token_ids)},
             "refusals": [{"method": r.method, "error": r.error, "messages": r.messages[:5], "text": r.text}
                          for r in self.slack.refusals()],
             "views": [v.view for v in self.slack.open_views(viewer)],
@@ -298,6 +303,24 @@ class _Page:
         self.sandbox.redis.incrbyfloat(self.sandbox.offset_key, delta.total_seconds())
         job_queue(self.sandbox.redis).enqueue(SCAN_JOB, job_timeout=600)
         return Response(200, {"ok": True, "offset_days": round(self.world.clock.offset / timedelta(days=1), 3)})
+
+    def break_token(self, request: Request) -> Response:
+        try:
+            data = request.json()
+        except ValueError:
+            data = None
+        name, how = (data.get("name"), data.get("how")) if isinstance(data, dict) else (None, None)
+        if name not in self.world.token_ids:
+            return Response(400, {"error": f"name must be one of {', '.join(self.world.token_ids)}"})
+        if how != "repair" and how not in BREAKS:
+            return Response(400, {"error": f"how must be repair or one of {', '.join(BREAKS)}"})
+        if how == "repair":
+            self.world.repair(name)
+            done = "repaired: active, its policy and expiry as seeded, the live value in the vault"
+        else:
+            done = self.world.break_token(name, how)
+        job_queue(self.sandbox.redis).enqueue(SCAN_JOB, job_timeout=600)
+        return Response(200, {"ok": True, "done": f"{name}: {done}; a scan is queued"})
 
     def _json(self, request: Request) -> tuple[dict[str, Any], Response | None]:
         try:

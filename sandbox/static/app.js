@@ -10,7 +10,8 @@ const EMOJI = {
   information_source: "ℹ️", heavy_check_mark: "✔️", arrows_counterclockwise: "🔄", fire: "🔥",
 };
 
-const state = { viewer: localStorage.getItem("cftoken-sandbox-viewer") || "", last: "", data: null, open: new Set() };
+const state = { viewer: localStorage.getItem("cftoken-sandbox-viewer") || "", last: "", data: null, open: new Set(),
+  breakChoice: {} };
 const $ = (id) => document.getElementById(id);
 
 function esc(text) {
@@ -212,12 +213,22 @@ function renderWorld(data) {
       `<div class="token-name">${esc(t.name)} <span class="status ${esc(t.status)}" data-testid="token-status">${esc(t.status)}</span></div>` +
       `<div class="row"><span class="k">expires</span> <span data-testid="token-expiry">${expiry}</span></div>` +
       `<div class="row"><span class="k">vault</span> <code data-testid="vault-value">${esc(t.vault === null ? "(missing)" : t.vault)}</code></div>` +
-      `<div class="companions">${companions}</div></div>`;
+      `<div class="companions">${companions}</div>` + breakControls(t.name, data.world) + `</div>`;
   }).join("");
   $("tickets").innerHTML = data.world.tickets.length ? data.world.tickets.map((t) =>
     `<div class="ticket" data-testid="ticket"><a href="${esc(t.url)}" target="_blank" rel="noopener" data-testid="ticket-link">#${esc(t.number)} ${esc(t.subject)}</a>` +
     `<div class="hint">${esc(t.status)} · ${esc(t.created_at)}${t.tags.length ? " · " + esc(t.tags.join(", ")) : ""}</div></div>`).join("")
     : `<div class="hint">No tickets yet: revoke a token to open one.</div>`;
+}
+
+function breakControls(name, world) {
+  if (!world.breaks || !(world.breakable || []).includes(name)) return "";
+  const chosen = state.breakChoice[name] || "";
+  const options = [...Object.entries(world.breaks), ["repair", "repair it (as seeded)"]].map(([how, what]) =>
+    `<option value="${esc(how)}"${how === chosen ? " selected" : ""}>${esc(what)}</option>`).join("");
+  return `<div class="row break"><select data-testid="break-how" data-name="${esc(name)}">${options}` +
+    `</select> ` +
+    `<button type="button" class="break-go" data-testid="break-go" data-name="${esc(name)}">Break</button></div>`;
 }
 
 function renderPeople(data) {
@@ -324,6 +335,21 @@ document.addEventListener("DOMContentLoaded", async () => {
     $("composer-input").value = chip.textContent;
     $("composer-input").focus();
   }));
+  $("tokens").addEventListener("change", (event) => { // keep the choice across the panel's re-renders
+    if (event.target.dataset.testid === "break-how") state.breakChoice[event.target.dataset.name] = event.target.value;
+  });
+  $("tokens").addEventListener("click", async (event) => { // the world panel: break a token, watch the bot notice
+    const button = event.target.closest(".break-go");
+    if (!button) return;
+    const how = document.querySelector(`select[data-testid="break-how"][data-name="${button.dataset.name}"]`).value;
+    try {
+      const answer = await post("/sandbox/break", { name: button.dataset.name, how });
+      $("composer-status").textContent = answer.done;
+    } catch (error) {
+      $("composer-status").textContent = `Break failed: ${error.message}`;
+    }
+    setTimeout(refresh, 150);
+  });
   $("ff-go").addEventListener("click", async () => {
     try {
       const answer = await post("/sandbox/fast-forward", { days: Number($("ff-days").value) });

@@ -233,6 +233,19 @@ def test_an_sre_tries_verify_roll_revoke_and_an_expiry_warning_in_the_browser(sa
     page.click(warning["ts"], "request_roll")
     page.message("Roll CF_PAGES_DEPLOY", "waiting for approval", "expiry warning", ephemeral=False)
 
+    # break a token in the world panel: the scan it queues posts the problem with its next step, then the fix
+    waf = '[data-name="CF_WAF_EDIT_RAXX_APP"]'
+    before_break = page.latest_ts()
+    Select(browser.find_element(By.CSS_SELECTOR, f"[data-testid=break-how]{waf}")).select_by_value("disable")
+    page.click_element(f"[data-testid=break-go]{waf}")
+    alert = page.message("Cloudflare token check", "CF_WAF_EDIT_RAXX_APP", "disabled at Cloudflare",
+                         after=before_break)
+    assert "request_verify:CF_WAF_EDIT_RAXX_APP" in alert["buttons"]
+    assert page.world_token("CF_WAF_EDIT_RAXX_APP", "token-status") == "disabled"
+    Select(browser.find_element(By.CSS_SELECTOR, f"[data-testid=break-how]{waf}")).select_by_value("repair")
+    page.click_element(f"[data-testid=break-go]{waf}")
+    page.message("Cloudflare token check", "CF_WAF_EDIT_RAXX_APP", "disabled at Cloudflare — fixed", after=alert["ts"])
+
     # Slack refused nothing the bot sent (the page would list it in red)
     assert sandbox.state()["refusals"] == []
     assert not browser.find_element(By.CSS_SELECTOR, "[data-testid=refusals]").is_displayed()
