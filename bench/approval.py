@@ -169,7 +169,9 @@ def round_trip_ms(world: World) -> float:
     return statistics.median(times)
 
 
-def measure(args: argparse.Namespace, conn: redis.Redis, redis_url: str) -> tuple[dict[str, list[Run]], float]:
+def measure(
+    args: argparse.Namespace, conn: redis.Redis, redis_url: str
+) -> tuple[dict[str, list[Run]], float, int]:
     world = World.start()
     started: list[Process] = []
     try:
@@ -197,7 +199,7 @@ def measure(args: argparse.Namespace, conn: redis.Redis, redis_url: str) -> tupl
                 file=sys.stderr,
                 flush=True,
             )
-        return runs, round_trip_ms(world)
+        return runs, round_trip_ms(world), len(world.slack.refusals())
     finally:
         for process in reversed(started):
             process.stop()
@@ -208,7 +210,7 @@ def _median(values: list[float]) -> str:
     return f"{statistics.median(values):.1f}"
 
 
-def report(runs: dict[str, list[Run]], rtt: float) -> str:
+def report(runs: dict[str, list[Run]], rtt: float, refused: int = 0) -> str:
     rows, phases, lines = [], [], []
     for action, done in runs.items():
         totals = [r.total for r in done]
@@ -259,6 +261,8 @@ def report(runs: dict[str, list[Run]], rtt: float) -> str:
     for action in ("verify", "roll"):
         p50 = percentile([r.total for r in runs[action]], 0.5)
         lines.append(f"target {action} p50 < {TARGET_MS:.0f} ms: {p50:.1f} ms {verdict(p50 < TARGET_MS)}")
+    lines.append(f"messages the Slack stand-in refused (Block Kit validated as Slack does): {refused} "
+                 f"{verdict(refused == 0)}")
     return "\n".join(lines)
 
 
