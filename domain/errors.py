@@ -264,7 +264,8 @@ class TicketError(CftokenError):
 
 
 class UnexpectedResponse(CftokenError):
-    runbook = "An answer matched no known contract; the log has the reference."
+    runbook = ("The service answered in a way the bot does not know (the message above quotes its status and "
+               "code): check the service's status page, then try again.")
 
 
 TRANSIENT = (ServiceUnavailable, RateLimited, TokenBusy)  # errors that waiting and retrying can fix
