@@ -12,6 +12,7 @@ READ_SECONDS after its first byte is dropped. Bodies above MAX_BODY_BYTES are re
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import signal
 import sys
@@ -28,6 +29,7 @@ MAX_BODY_BYTES = 256 * 1024  # Slack's largest payloads (a click carrying a 50-b
 MAX_HEADER_BYTES = 32 * 1024
 CONNECTION_LIMIT = 1000
 THREADS = 8
+BIND_ATTEMPTS = 5
 
 
 class DeadlineChannel(HTTPChannel):
@@ -59,14 +61,25 @@ class DeadlineServer(TcpWSGIServer):
 
 
 def make_server(application: Callable[..., Any], host: str, port: int, **overrides: Any) -> DeadlineServer:
-    """The configured server, bound and ready to `run()`; `overrides` are waitress adjustments (for tests)."""
+    """The configured server, bound and ready to `run()`; `overrides` are waitress adjustments (for tests).
+
+    A port still held by a process that is stopping is tried again for a few seconds, as gunicorn does.
+    """
     settings: dict[str, Any] = {
         "threads": THREADS, "channel_timeout": IDLE_SECONDS, "cleanup_interval": 1,
         "max_request_body_size": MAX_BODY_BYTES, "max_request_header_size": MAX_HEADER_BYTES,
         "connection_limit": CONNECTION_LIMIT, "ident": "cftoken", "expose_tracebacks": False,
         **overrides,
     }
-    return DeadlineServer(application, host=host, port=port, **settings)
+    for attempt in range(BIND_ATTEMPTS):
+        try:
+            return DeadlineServer(application, host=host, port=port, **settings)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE or attempt == BIND_ATTEMPTS - 1:
+                raise
+            print(f"cftoken web: {host}:{port} is in use, trying again", file=sys.stderr, flush=True)
+            time.sleep(1)
+    raise AssertionError("unreachable")
 
 
 def load_application(spec: str) -> Callable[..., Any]:
@@ -83,7 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     application = load_application(args.application)
-    server = make_server(application, host, int(port), threads=args.threads)
+    try:
+        server = make_server(application, host, int(port), threads=args.threads)
+    except OSError as error:
+        print(f"cftoken web: cannot listen on {args.listen}: {error.strerror}", file=sys.stderr)
+        raise SystemExit(1) from None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Listening at: http://{server.effective_host}:{server.effective_port}", file=sys.stderr, flush=True)
     try:
