@@ -119,7 +119,7 @@ def test_a_stranded_revoke_that_cannot_run_with_these_settings_does_not_stop_a_p
     assert world.vault_value(DNS) == world.live_value(DNS)
     assert state(redis_conn, world, revoke_id) == "failed"
     [refused] = posted(world, f"❌ Revoke of {WAF} stopped at pre-flight before anything changed")
-    assert "FREESCOUT_URL is not set" in refused
+    assert "FreeScout is not configured" in refused
     assert world.cloudflare.token(world.token_ids[WAF]) is not None
     assert unfinished(redis_conn) == []
 
