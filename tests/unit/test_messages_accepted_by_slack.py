@@ -15,7 +15,7 @@ from bot.commands import parse_command
 from domain.approvals import Approval, Request
 from domain.audit import AuditEvent
 from domain.errors import CftokenError, UsageError
-from domain.health import Health
+from domain.health import Health, Problem
 from domain.inventory import Consumer, Inventory, Token, Vault, load_inventory
 from domain.messages import (
     render_already_open,
@@ -29,6 +29,8 @@ from domain.messages import (
 )
 from domain.settings import DEFAULT_INVENTORY
 from standins.block_kit import check_message, check_view
+from workers.diagnosis import Check, Diagnosis
+from workers.diagnosis_messages import render_diagnosis
 from workers.expiry import EXPIRED, Assessment, Findings, Reminder
 from workers.expiry_messages import render_digest
 
@@ -169,3 +171,21 @@ def test_the_expiry_digest_is_accepted(drawn, cloudflare_error):
 
     for message in render_digest(found, inventory, T0, cloudflare_error=cloudflare_error):
         accepted(message)
+
+
+checks = st.builds(Check, status=st.sampled_from(["ok", "warn", "fail"]), title=short, detail=typed,
+                   next_step=st.one_of(st.none(), typed))
+problems = st.builds(Problem, kind=st.sampled_from(["expired", "value", "zones", "probe"]),
+                     severity=st.sampled_from(["warning", "failing", "revoked", "compromised"]), detail=typed,
+                     next_step=typed, seen_at=moments, seen_by=st.sampled_from(["verify", "scan"]))
+
+
+@EXAMPLES
+@given(st.lists(checks, min_size=1, max_size=12), st.lists(problems, max_size=5), statuses, st.booleans(),
+       st.one_of(st.none(), st.just("U0ALICE01"), typed))
+def test_the_verify_report_is_accepted(found, carried, health, can_roll, requested_by):
+    health = health.model_copy(update={"problems": tuple(carried)})
+    diagnosis = Diagnosis(token_name="CF_WAF_EDIT_RAXX_APP", state=health.state, checks=tuple(found),
+                          summary=health.summary, checked_at=T0, health=health)
+
+    accepted(render_diagnosis(diagnosis, requested_by=requested_by, can_roll=can_roll))
