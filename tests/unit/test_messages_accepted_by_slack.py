@@ -55,13 +55,19 @@ def token(n: int, long: bool, scope: str, consumers: list[tuple[str, str]], all_
                  consumers=tuple(Consumer(who=w, how=h) for w, h in consumers))
 
 
-tokens = st.builds(token, st.integers(0, 10**6), st.booleans(), short, st.lists(st.tuples(short, short), max_size=6), st.booleans(),
-                   st.integers(1, 3650))
 
 
 @st.composite
 def inventories(draw, most: int = 60) -> Inventory:
-    drawn = draw(st.lists(tokens, min_size=1, max_size=most, unique_by=lambda t: t.name))
+    """1..`most` tokens whose scopes and consumers cycle through a few arbitrary texts (cheap to draw, as long)."""
+    count, texts = draw(st.integers(1, most)), draw(st.lists(short, min_size=1, max_size=4))
+    long_name = draw(st.booleans())
+
+    def text(n: int) -> str:
+        return texts[n % len(texts)]
+
+    drawn = [token(n, long_name and n == 0, text(n), [(text(n + 1), text(n + 2))] * (n % 5), n % 3 == 0,
+                   1 + n % 3650) for n in range(count)]
     return Inventory(vault=Vault(path="/p", environment="prod"), management_token=drawn[0].name,
                      zones={"example.com": ZONE_ID}, permission_groups={"DNS Write": PERMISSION_ID},
                      tokens=tuple(drawn))
@@ -120,10 +126,11 @@ def test_help_is_accepted(inventory, approvers):
 
 
 @EXAMPLES
-@given(inventories(), st.data())
-def test_list_is_accepted(inventory, data):
-    shown = {t.name: data.draw(statuses) for t in inventory.tokens if data.draw(st.booleans())}
-    rotations = {t.name: data.draw(moments) for t in inventory.tokens if data.draw(st.booleans())}
+@given(inventories(), st.lists(statuses, min_size=1, max_size=3), st.lists(moments, min_size=1, max_size=3),
+       st.integers(1, 4))
+def test_list_is_accepted(inventory, drawn, rolled, every):
+    shown = {t.name: drawn[n % len(drawn)] for n, t in enumerate(inventory.tokens) if n % every == 0}
+    rotations = {t.name: rolled[n % len(rolled)] for n, t in enumerate(inventory.tokens) if n % every != 1}
 
     accepted(render_list(inventory, shown, T0, rotations))
 
@@ -135,8 +142,10 @@ events = st.builds(AuditEvent, at=moments, who=st.one_of(st.just("cftoken"), st.
 
 
 @EXAMPLES
-@given(st.lists(events, max_size=20), st.integers(1, 50), st.booleans())
-def test_history_is_accepted(shown, page, more):
+@given(st.lists(events, min_size=1, max_size=3), st.integers(0, 20), st.integers(1, 50), st.booleans())
+def test_history_is_accepted(drawn, count, page, more):
+    shown = [drawn[n % len(drawn)] for n in range(count)]  # a page of up to 20, each as long as drawn
+
     accepted(render_history(SHIPPED.tokens[0], shown, page=page, more=more))
 
 
@@ -181,9 +190,11 @@ problems = st.builds(Problem, kind=st.sampled_from(["expired", "value", "zones",
 
 
 @EXAMPLES
-@given(st.lists(checks, min_size=1, max_size=12), st.lists(problems, max_size=5), statuses, st.booleans(),
-       st.one_of(st.none(), st.just("U0ALICE01"), typed))
-def test_the_verify_report_is_accepted(found, carried, health, can_roll, requested_by):
+@given(st.lists(checks, min_size=1, max_size=3), st.integers(1, 12), st.lists(problems, max_size=2),
+       st.integers(0, 5), statuses, st.booleans(), st.one_of(st.none(), st.just("U0ALICE01"), typed))
+def test_the_verify_report_is_accepted(drawn, count, old, many, health, can_roll, requested_by):
+    found = [drawn[n % len(drawn)] for n in range(count)]  # a report has up to a dozen checks
+    carried = [old[n % len(old)] for n in range(many)] if old else []
     health = health.model_copy(update={"problems": tuple(carried)})
     diagnosis = Diagnosis(token_name="CF_WAF_EDIT_RAXX_APP", state=health.state, checks=tuple(found),
                           summary=health.summary, checked_at=T0, health=health)
