@@ -25,6 +25,8 @@ USAGE: dict[str, str] = {
 }
 _NO_ARGUMENTS = ("help", "list")
 _NAME_ONLY = ("verify",)
+DRY_RUN = "--dry-run"
+_MAY_DRY_RUN = ("roll", "revoke", "provision")
 MAX_PAGE = 50
 
 
@@ -34,6 +36,7 @@ class Command:
     token: Token | None = None
     reason: str = ""
     page: int = 1
+    dry_run: bool = False  # `--dry-run`: the read-only pre-flight and the plan, no approval, nothing changed
 
 
 def parse_command(text: str, inventory: Inventory) -> Command:
@@ -44,6 +47,9 @@ def parse_command(text: str, inventory: Inventory) -> Command:
     verb = words[0].lower()
     if verb not in USAGE:
         raise UsageError(_unknown_verb(words, inventory))
+    dry_run = verb in _MAY_DRY_RUN and any(word.lower() == DRY_RUN for word in words[1:])
+    if dry_run:
+        words = [words[0], *(word for word in words[1:] if word.lower() != DRY_RUN)]
     if verb in _NO_ARGUMENTS:
         if len(words) > 1:
             raise UsageError(f"`{USAGE[verb]}` takes nothing after it. Type `{USAGE[verb]}`.")
@@ -70,7 +76,7 @@ def parse_command(text: str, inventory: Inventory) -> Command:
     too_long = reason_too_long(rest)
     if too_long:
         raise UsageError(f"{too_long} Shorten it and type the command again.")
-    return Command(verb, token, rest)  # type: ignore[arg-type]
+    return Command(verb, token, rest, dry_run=dry_run)  # type: ignore[arg-type]
 
 
 def _page(rest: str, token: Token) -> int:

@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.commands import Command, UsageError, parse_command
 from bot.replays import first_delivery
 from bot.usergroups import current_approvers, shown_approvers
-from domain import approvals, audit, forgeries, messages
+from domain import approvals, audit, dry_runs, forgeries, messages
 from domain.access import (
     Origin,
     check_configured,
@@ -43,7 +43,7 @@ from domain.errors import CftokenError, RecordTampered, Replayed
 from domain.inventory import Inventory
 from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provisioning import plan_provisioning
-from domain.queueing import enqueue_request, enqueue_verify
+from domain.queueing import enqueue_dry_run, enqueue_request, enqueue_verify
 from domain.settings import WebSettings
 from domain.status import last_rotations, read_status, read_statuses
 
@@ -92,6 +92,7 @@ def register(app: App, deps: Deps) -> None:
     app.action("request_verify")(on_request_verify)
     app.action("request_revoke")(on_request_revoke)
     app.action(REPLACEMENT_ACTION)(on_provision_replacement)
+    app.action(dry_runs.REQUEST_REAL)(on_request_real)
     app.error(on_error)
 
 
@@ -111,7 +112,8 @@ def on_command(
             timestamp=_header(request, "x-slack-request-timestamp"), trigger_id=command.get("trigger_id"),
         ):
             raise Replayed()
-        answer, follow_up = ANSWERS[parsed.verb](parsed, command["user_id"], deps, client)
+        answer_with = queue_dry_run if parsed.dry_run else ANSWERS[parsed.verb]
+        answer, follow_up = answer_with(parsed, command["user_id"], deps, client)
     except Exception as error:  # noqa: BLE001 - describe_error answers every error, logging unexpected ones
         ack_with(ack, describe_error(error, client, deps, logger))
         return
@@ -264,6 +266,30 @@ def on_provision_replacement(ack, body: dict, respond: Respond, client: WebClien
         post_request()
 
 
+def on_request_real(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
+    """"Request roll|revoke|provision" under a dry run: the clicker opens the real two-person request, as typing
+    the command without --dry-run would."""
+    ack()
+    with answering(respond, client, context, logger):
+        deps: Deps = context[DEPS]
+        check_origin(click_origin(body), expected_origin(context, deps))
+        asked = dry_runs.read_button_value(_clicked(body))
+        if asked is None:
+            raise UsageError("That button does not name an operation; type the command instead.")
+        action, name, reason = asked
+        token = deps.inventory.find(name)
+        if token is None:
+            raise UsageError(f"The token `{messages.escape(name)}` is no longer in the inventory.")
+        if action == "revoke" and not reason.strip():
+            raise UsageError(f"A revoke needs a reason: type `/cftoken revoke {token.name} REASON`.")
+        command = Command(action, token, reason)  # type: ignore[arg-type]
+        _, post_request = open_for_approval(command, body["user"]["id"], deps, client)
+        assert post_request is not None
+        post_request()
+        mark_button_used(client, body, f":inbox_tray: {dry_runs.VERBS[action]} requested by <@{body['user']['id']}> "
+                                       f"{messages.slack_date(deps.clock())}.")
+
+
 def mark_button_used(client: WebClient, body: dict, note: str) -> None:
     """Redraw the clicked message with the pressed button replaced by `note` (the digest then shows the roll was
     asked for); a message Slack did not send with the click is left as it is."""
@@ -359,6 +385,22 @@ def queue_verify(command: Command, user: str, deps: Deps, client: WebClient) -> 
         audit.append(deps.redis, audit.AuditEvent(at=deps.clock(), who=user, event="verify", token=token.name))
 
     return messages.render_verify_queued(token), enqueue
+
+
+def queue_dry_run(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
+    """`… --dry-run`: no approval and no request; the worker runs the read-only pre-flight and posts the plan."""
+    token = command.token
+    assert token is not None and command.verb in ("roll", "revoke", "provision")
+    if command.verb != "provision":
+        check_not_management(token, deps.inventory, command.verb)
+
+    def enqueue() -> None:
+        enqueue_dry_run(deps.queue, action=command.verb, name=token.name, requested_by=user, reason=command.reason)
+
+    return messages.render_notice(
+        f"Dry run of {command.verb} {token.name} queued: the worker runs every read-only pre-flight check and posts "
+        "the plan in this channel. Nothing changes anywhere, and no approval is needed."
+    ), enqueue
 
 
 def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient, *,

@@ -71,6 +71,8 @@ HELP_LINES = (
     ("/cftoken revoke NAME reason", "delete the token at Cloudflare and open an incident; needs another approver"),
     ("/cftoken provision NAME [reason]", "create a declared token that the vault lacks (or holds REVOKED); needs "
      "another approver"),
+    ("/cftoken roll|revoke|provision NAME … --dry-run", "every pre-flight check and the plan; changes nothing, "
+     "needs no approval"),
 )
 
 

@@ -18,7 +18,9 @@ RUN_REQUEST_JOB = "workers.jobs.run_request"
 SCAN_JOB = "workers.jobs.scan_expiry"
 RECONCILE_JOB = "workers.jobs.reconcile"
 EXPIRE_JOB = "workers.jobs.expire_requests"
-JOBS = frozenset({VERIFY_JOB, RUN_REQUEST_JOB, SCAN_JOB, RECONCILE_JOB, EXPIRE_JOB})  # all the worker will run
+DRY_RUN_JOB = "workers.jobs.dry_run"
+# all the worker will run
+JOBS = frozenset({VERIFY_JOB, RUN_REQUEST_JOB, SCAN_JOB, RECONCILE_JOB, EXPIRE_JOB, DRY_RUN_JOB})
 REQUEST_JOB_TIMEOUT = 15 * 60  # a roll retries through rate limits; the rotation itself resumes if cut short
 
 
@@ -30,6 +32,12 @@ def job_queue(conn: redis.Redis, name: str = "default") -> Queue:
 def enqueue_verify(queue: Queue, *, name: str, requested_by: str) -> Job:
     """Queue a verify of token `name` (no approval needed)."""
     return queue.enqueue_call(VERIFY_JOB, kwargs={"name": name, "requested_by": requested_by})
+
+
+def enqueue_dry_run(queue: Queue, *, action: str, name: str, requested_by: str, reason: str) -> Job:
+    """Queue a dry run of `action` on token `name` (no approval needed: it changes nothing)."""
+    return queue.enqueue_call(DRY_RUN_JOB, kwargs={"action": action, "name": name, "requested_by": requested_by,
+                                                   "reason": reason})
 
 
 def enqueue_request(queue: Queue, request_id: str) -> bool:

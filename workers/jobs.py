@@ -12,6 +12,7 @@ from typing import Any
 
 from domain import approvals
 from domain.errors import RecordTampered
+from workers import dry_run as dry_runs
 from workers import expiry, verification
 from workers import reconcile as reconciliation
 from workers.provisioning import provision_token
@@ -27,6 +28,12 @@ def verify_token(name: str, requested_by: str | None = None) -> None:
     """verify NAME: diagnose the token and post the report in the channel."""
     services = process_services()
     verification.verify_and_report(services, name, requested_by=requested_by)
+
+
+def dry_run(action: str, name: str, requested_by: str, reason: str = "") -> None:
+    """roll|revoke|provision NAME --dry-run: the read-only pre-flight and the plan, posted in the channel."""
+    services = process_services()
+    dry_runs.dry_run(services, action, name, requested_by=requested_by, reason=reason)
 
 
 def run_request(request_id: str) -> None:

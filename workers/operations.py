@@ -57,6 +57,7 @@ class Step:
     where: str  # which value is where if the operation stops before this step (said to the channel)
     risky: bool = False  # the step itself changes the world: an unanswered call may have taken effect
     settled: bool = False  # the request's result is already posted: an error here is a follow-up
+    changes: str = ""  # what running this step changes, and where (a dry run's plan lists it)
 
 
 def outcome(step: Step, error: BaseException, *, nothing_changed: bool) -> str:

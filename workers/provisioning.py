@@ -62,19 +62,26 @@ log = logging.getLogger(__name__)
 MAX_CREATES = 3
 CREATED = "The token exists at Cloudflare"
 STEPS = (
-    Step("preflight", "pre-flight", "preflight", changed=False, where="Nothing was created."),
+    Step("preflight", "pre-flight", "preflight", changed=False, where="Nothing was created.",
+         changes="nothing (reads the vault, the zones, the permission groups and the token count)"),
     Step("create", "the create at Cloudflare", "create", changed=False, risky=True,
          where="Cloudflare may have created the token without the bot keeping its value; the bot deletes such a "
-               "token before it creates again."),
+               "token before it creates again.",
+         changes="Cloudflare: a new token (POST /user/tokens); the vault: its value"),
     Step("store", "storing the value in the vault", "store", changed=True,
-         where=f"{CREATED}; its value is held encrypted and is not in the vault yet."),
+         where=f"{CREATED}; its value is held encrypted and is not in the vault yet.",
+         changes="the vault: the value (when the first write was refused)"),
     Step("companions", "writing the companions", "write_companions", changed=True,
-         where=f"{CREATED} and its value is in the vault; __TOKEN_ID, __EXPIRES_AT or __SCOPES may be missing."),
+         where=f"{CREATED} and its value is in the vault; __TOKEN_ID, __EXPIRES_AT or __SCOPES may be missing.",
+         changes="the vault: __TOKEN_ID, __EXPIRES_AT and __SCOPES"),
     Step("verify", "verifying the new token", "verify", changed=True,
-         where=f"{CREATED}; its value and companions are in the vault; it is not verified yet."),
+         where=f"{CREATED}; its value and companions are in the vault; it is not verified yet.",
+         changes="nothing (verifies the value and probes its job call)"),
     Step("note", "the note on the incident", "note_incident", changed=True,
-         where=f"{CREATED}, stored and verified; the revoke's incident has no note yet."),
-    Step("report", "reporting", "report", changed=True, where=f"{CREATED}, stored and verified."),
+         where=f"{CREATED}, stored and verified; the revoke's incident has no note yet.",
+         changes="FreeScout: a note on the revoke's incident (a replacement only)"),
+    Step("report", "reporting", "report", changed=True, where=f"{CREATED}, stored and verified.",
+         changes="Slack: the result, the rotation INDEX line and the consumers to tell"),
 )
 
 

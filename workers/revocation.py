@@ -40,16 +40,21 @@ from workers.services import Services
 log = logging.getLogger(__name__)
 STEPS = (
     Step("preflight", "pre-flight", "preflight", changed=False,
-         where="Nothing was changed: the token still works."),
+         where="Nothing was changed: the token still works.",
+         changes="nothing (reads the vault and Cloudflare); an open roll of the token is cancelled"),
     Step("delete", "the delete at Cloudflare", "delete", changed=False, risky=True,
-         where="Cloudflare may have deleted the token; the vault still holds its old value."),
+         where="Cloudflare may have deleted the token; the vault still holds its old value.",
+         changes="Cloudflare: the token is deleted (DELETE /user/tokens/{id}); its value stops working"),
     Step("placeholder", "replacing the vault value", "overwrite_vault", changed=True,
-         where="The token is deleted at Cloudflare; the vault still holds its old value, which no longer works."),
+         where="The token is deleted at Cloudflare; the vault still holds its old value, which no longer works.",
+         changes="the vault: the value becomes a REVOKED placeholder (__TOKEN_ID kept)"),
     Step("ticket", "opening the incident ticket", "open_ticket", changed=True, settled=True,
          where="The token is deleted at Cloudflare and the vault holds a REVOKED placeholder; the incident ticket "
-               "is not open yet."),
+               "is not open yet.",
+         changes="FreeScout: one incident conversation naming the consumers to clean up"),
     Step("report", "reporting", "report", changed=True, settled=True,
-         where="The token is deleted at Cloudflare, the vault holds a REVOKED placeholder, and the incident is open."),
+         where="The token is deleted at Cloudflare, the vault holds a REVOKED placeholder, and the incident is open.",
+         changes="Slack: the result with the ticket link"),
 )
 
 

@@ -52,17 +52,23 @@ MAX_ROLLS = 3
 ROLLED = "Cloudflare has rolled the token: the value in the vault no longer works, and the new value is not in it."
 STEPS = (
     Step("preflight", "pre-flight", "preflight", changed=False,
-         where="Nothing was changed: the vault holds the value it held before."),
+         where="Nothing was changed: the vault holds the value it held before.",
+         changes="nothing (reads the vault and Cloudflare; checks the vault folder takes writes)"),
     Step("roll", "the roll at Cloudflare", "roll", changed=False, risky=True,
-         where="Cloudflare may have rolled the token: the value in the vault may no longer work."),
-    Step("store", "storing the new value in the vault", "store", changed=True, where=ROLLED),
+         where="Cloudflare may have rolled the token: the value in the vault may no longer work.",
+         changes="Cloudflare: a new value (PUT /user/tokens/{id}/value); the old value stops working at once"),
+    Step("store", "storing the new value in the vault", "store", changed=True, where=ROLLED,
+         changes="the vault: the new value (when the first write was refused)"),
     Step("expiry", "moving the expiry", "extend_expiry", changed=True,
          where="The new value is in the vault and works; Cloudflare's expires_on and __EXPIRES_AT still show the "
-               "old expiry."),
+               "old expiry.",
+         changes="Cloudflare: expires_on moved to the new expiry; the vault: __EXPIRES_AT"),
     Step("verify", "verifying the new value", "verify", changed=True,
-         where="The new value is in the vault and both expiries are moved; it is not verified at Cloudflare yet."),
+         where="The new value is in the vault and both expiries are moved; it is not verified at Cloudflare yet.",
+         changes="nothing (GET /user/tokens/verify with the new value)"),
     Step("report", "reporting", "report", changed=True,
-         where="The new value is in the vault, verified active at Cloudflare, and both expiries are moved."),
+         where="The new value is in the vault, verified active at Cloudflare, and both expiries are moved.",
+         changes="Slack: the result in the channel"),
 )
 
 

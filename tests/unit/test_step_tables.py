@@ -24,7 +24,7 @@ def test_every_step_runs_a_method_of_its_operation_and_is_named_once(machine):
 
     assert len(set(names)) == len(names) and "done" not in names
     assert all(callable(getattr(machine, step.run, None)) for step in machine.table)
-    assert all(step.label and step.where for step in machine.table)
+    assert all(step.label and step.where and step.changes for step in machine.table)
 
 
 @pytest.mark.parametrize("machine", MACHINES, ids=lambda m: m.__name__)

@@ -1,0 +1,106 @@
+"""A dry run's findings and the message that shows them (pure): every pre-flight result, the plan, and a button
+that asks for the real operation.
+
+The worker gathers the facts (workers/dry_run.py); this module decides nothing but how they read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.messages import SECTION_TEXT, Message, clip, escape
+
+REQUEST_REAL = "request_real"  # the button on a dry run: opens the real request, as the command would
+VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
+ICONS = {True: "✅", False: "❌", None: "➖"}
+BUTTON_VALUE = 2000  # Slack's limit on a button's value
+
+
+@dataclass(frozen=True)
+class Check:
+    """One pre-flight check: passed (True), failed (False) or not made (None), and what it found."""
+
+    label: str
+    ok: bool | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    label: str
+    changes: str
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a real `action` of `token` would check and do, as found just now."""
+
+    action: str
+    token: str
+    reason: str
+    requested_by: str
+    checks: tuple[Check, ...]
+    steps: tuple[PlannedStep, ...]
+    expiry: str  # the new expiry, in words
+    strategy: str  # how the old value ends
+    consumers: tuple[str, ...]
+    extra: tuple[str, ...] = field(default=())  # anything else the plan says (e.g. the policies to create)
+
+    @property
+    def blockers(self) -> tuple[Check, ...]:
+        return tuple(check for check in self.checks if check.ok is False)
+
+
+def button_value(action: str, token: str, reason: str) -> str:
+    """The real request the button opens: the action, the token and the reason typed with the dry run (clipped
+    when its JSON would pass Slack's 2,000 characters for a button value)."""
+    while True:
+        value = json.dumps({"action": action, "token": token, "reason": reason}, separators=(",", ":"),
+                           ensure_ascii=False)
+        if len(value) <= BUTTON_VALUE or not reason:
+            return value
+        reason = clip(reason, len(reason) - (len(value) - BUTTON_VALUE) // 2 - 1)
+
+
+def read_button_value(value: str) -> tuple[str, str, str] | None:
+    """(action, token, reason) from a button value; None when it is not one this module wrote."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    action, token, reason = data.get("action"), data.get("token"), data.get("reason", "")
+    if action not in VERBS or not isinstance(token, str) or not isinstance(reason, str):
+        return None
+    return action, token, reason
+
+
+def render_dry_run(run: DryRun) -> Message:
+    """The dry run's answer: what was checked (each result), what would change where, and the button."""
+    verb = VERBS[run.action]
+    stops = run.blockers
+    verdict = (f"❌ {len(stops)} check{'s' if len(stops) != 1 else ''} would stop it: "
+               + "; ".join(check.label for check in stops) if stops else "✅ Nothing found that would stop it.")
+    head = (f"*Dry run: {verb.lower()} {escape(run.token)}* (asked by <@{run.requested_by}>). Nothing was changed "
+            f"anywhere and no approval was needed.\n{verdict}")
+    checks = "\n".join(f"{ICONS[c.ok]} {escape(c.label)}: {escape(c.detail)}" for c in run.checks)
+    steps = "\n".join(f"{n}. {escape(s.label)} — {escape(s.changes)}" for n, s in enumerate(run.steps, 1))
+    consumers = "\n".join(f"• {escape(c)}" for c in run.consumers) or "• none listed in the inventory"
+    plan = f"*New expiry:* {escape(run.expiry)}\n*Strategy:* {escape(run.strategy)}"
+    if run.extra:
+        plan += "\n" + "\n".join(escape(line) for line in run.extra)
+    sections = [head, f"*Pre-flight, checked just now:*\n{checks}", f"*The steps, and what each changes where:*\n"
+                f"{steps}", plan, f"*Consumers to tell:*\n{consumers}"]
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT)}}
+                                    for text in sections]
+    label = f"Request {verb.lower()}" + (" anyway" if stops else "")
+    blocks.append({"type": "actions", "elements": [{
+        "type": "button", "text": {"type": "plain_text", "text": label}, "action_id": REQUEST_REAL,
+        "value": button_value(run.action, run.token, run.reason),
+    }]})
+    text = f"Dry run: {verb.lower()} {run.token}: " + (f"{len(stops)} check(s) would stop it" if stops
+                                                        else "nothing found that would stop it")
+    return text, blocks

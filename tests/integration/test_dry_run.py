@@ -1,0 +1,140 @@
+"""roll|revoke|provision NAME --dry-run from the channel, run by a real rq worker on the stand-ins: every pre-flight
+result (failures included) in the answer, not one write at Cloudflare, in the vault or in FreeScout, and a
+button that opens the real request."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain import approvals
+from domain.dry_runs import REQUEST_REAL
+from domain.provisioning import plan_provisioning
+from standins.world import APPROVERS
+from tests.integration.provisioning_scenarios import NEW, RAXX_IO, ZONE_READ, Channel, declare, run_worker
+
+pytestmark = pytest.mark.integration
+ALICE, BOB = APPROVERS
+TOKEN = "CF_WAF_EDIT_RAXX_APP"
+LOGIN = ("POST", "/api/v1/auth/universal-auth/login")  # Infisical's login: a read session, not a write
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    return declare(tmp_path)
+
+
+@pytest.fixture
+def channel(world, redis_conn, redis_url, inventory):
+    return Channel(world, redis_conn, redis_url, inventory)
+
+
+def writes(world) -> list[tuple[str, str, str]]:
+    """Every request to a stand-in other than a read (and Infisical's login)."""
+    return [(service.name, method, path)
+            for service in (world.cloudflare, world.infisical, world.freescout)
+            for method, path in service.requests
+            if method not in ("GET", "HEAD") and (method, path) != LOGIN]
+
+
+def dry_run(world, channel, redis_url, inventory, text: str) -> str:
+    """Type the command, run a burst worker, return the dry run's answer in the channel."""
+    before = {service.name: len(service.requests) for service in (world.cloudflare, world.infisical,
+                                                                  world.freescout)}
+    notice = channel.type(text, user=ALICE)
+    assert "Nothing changes anywhere, and no approval is needed" in notice
+    assert approvals.open_requests(channel.redis, now=world.clock.now()) == []
+    run_worker(world, redis_url, inventory)
+    answers = channel.results("Dry run:")
+    assert len(answers) == 1, channel.public()
+    assert world.cloudflare.count() > before["cloudflare"]  # the checks were made just now
+    return answers[0]
+
+
+def test_a_dry_run_roll_shows_every_check_and_the_step_table_and_writes_nothing(world, channel, redis_url,
+                                                                               inventory):
+    vault_before = world.vault()
+
+    answer = dry_run(world, channel, redis_url, inventory, f"roll {TOKEN} --dry-run")
+
+    assert writes(world) == []
+    assert world.vault() == vault_before
+    assert "Nothing found that would stop it" in answer
+    for check in ("vault folder readable", f"vault value {TOKEN}", "management token CF_ACCESS_MGMT",
+                  f"token {TOKEN} at Cloudflare"):
+        assert f"✅ {check}" in answer
+    assert "➖ vault folder takes writes: not checked in a dry run" in answer
+    for label in ("pre-flight", "the roll at Cloudflare", "storing the new value in the vault", "moving the expiry",
+                  "verifying the new value", "reporting"):
+        assert label in answer
+    assert "PUT /user/tokens/{id}/value" in answer and "the old value stops working" in answer
+    assert "*New expiry:*" in answer and "*Strategy:* roll" in answer
+    assert "Consumers to tell" in answer
+    assert "Request roll" in answer
+
+
+def test_a_dry_run_roll_of_a_disabled_token_says_it_would_stop(world, channel, redis_url, inventory):
+    world.break_token(TOKEN, "disable")
+
+    answer = dry_run(world, channel, redis_url, inventory, f"roll {TOKEN} --dry-run")
+
+    assert writes(world) == []
+    assert "❌ 1 check would stop it" in answer
+    assert f"❌ token {TOKEN} at Cloudflare: {TOKEN} is disabled at Cloudflare" in answer
+    assert "Request roll anyway" in answer
+
+
+def test_a_dry_run_with_an_invalid_management_token_shows_the_failure_and_what_it_could_not_check(
+    world, channel, redis_url, inventory
+):
+    world.put("CF_ACCESS_MGMT", "cfut_" + "x" * 40)
+
+    answer = dry_run(world, channel, redis_url, inventory, f"revoke {TOKEN} leaked in a CI log --dry-run")
+
+    assert writes(world) == []
+    assert "❌ management token CF_ACCESS_MGMT:" in answer
+    assert f"➖ token {TOKEN} at Cloudflare: not checked: no working management token" in answer
+    assert "✅ FreeScout (the incident ticket): mailbox 1" in answer
+    assert "the delete at Cloudflare" in answer and "DELETE /user/tokens/{id}" in answer
+    assert "FreeScout: one incident conversation" in answer
+    assert world.freescout.count("POST") == 0
+
+
+def test_a_dry_run_provision_past_the_quota_says_so_and_creates_nothing(world, channel, redis_url, inventory):
+    policy = {"effect": "allow", "resources": {f"com.cloudflare.api.account.zone.{RAXX_IO}": "*"},
+              "permission_groups": [{"id": ZONE_READ}]}
+    for n in range(50 - len(world.cloudflare.tokens())):
+        world.cloudflare.add_token(f"OTHER_{n}", policies=[policy])
+    tokens_before = len(world.cloudflare.tokens())
+
+    answer = dry_run(world, channel, redis_url, inventory, f"provision {NEW} --dry-run")
+
+    assert writes(world) == []
+    assert len(world.cloudflare.tokens()) == tokens_before
+    assert world.vault_value(NEW) is None
+    assert "❌ quota: this Cloudflare user already has 50 API tokens" in answer
+    for check in ("declaration", f"vault value {NEW}: missing", "name free at Cloudflare", "zones",
+                  "permission groups"):
+        assert f"✅ {check}" in answer
+    assert "the create at Cloudflare" in answer and "POST /user/tokens" in answer
+    assert f"Creates: {NEW} with DNS Write, Zone Read on raxx.io" in answer
+    plan = plan_provisioning(channel_inventory(inventory).find(NEW), channel_inventory(inventory))
+    assert plan.expires_on(world.clock.now()).strftime("%Y-%m-%d") in answer
+
+
+def test_the_button_under_a_dry_run_opens_the_real_two_person_request(world, channel, redis_url, inventory):
+    dry_run(world, channel, redis_url, inventory, f"revoke {TOKEN} leaked in a CI log --dry-run")
+    message = next(m for m in channel.public() if m.text.startswith("Dry run:"))
+
+    channel.click(REQUEST_REAL, message, user=BOB)
+
+    [request] = approvals.open_requests(channel.redis, now=world.clock.now())
+    assert (request.action, request.token, request.reason, request.requester) == (
+        "revoke", TOKEN, "leaked in a CI log", BOB)
+    assert request.message_ts is not None  # its approval message is in the channel, waiting for a second person
+    assert request.message_ts in {m.ts for m in channel.public()}
+
+
+def channel_inventory(path):
+    from domain.inventory import load_inventory
+
+    return load_inventory(path)

@@ -1,0 +1,60 @@
+"""A dry run's message: what a person reads, within Slack's limits whatever was typed; `--dry-run` parsing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.commands import UsageError, parse_command
+from domain.dry_runs import Check, DryRun, PlannedStep, read_button_value, render_dry_run
+from domain.inventory import load_inventory
+from domain.settings import DEFAULT_INVENTORY
+from standins.block_kit import check_message
+
+INVENTORY = load_inventory(DEFAULT_INVENTORY)
+TOKEN = "CF_WAF_EDIT_RAXX_APP"
+
+
+def run(reason: str = "why", checks: tuple[Check, ...] = (Check("quota", True, "3 of 50"),)) -> DryRun:
+    return DryRun("revoke", TOKEN, reason, "U1", checks, (PlannedStep("the delete at Cloudflare", "Cloudflare"),),
+                  "none", "revoke", ("Terraform: WAF rules",))
+
+
+@pytest.mark.parametrize(("text", "verb", "reason"), [
+    (f"roll {TOKEN} --dry-run", "roll", ""),
+    (f"roll {TOKEN} --DRY-RUN expiring soon", "roll", "expiring soon"),
+    (f"revoke {TOKEN} leaked in CI --dry-run", "revoke", "leaked in CI"),
+    (f"provision {TOKEN} --dry-run", "provision", ""),
+])
+def test_dry_run_is_a_flag_anywhere_after_the_verb(text, verb, reason):
+    command = parse_command(text, INVENTORY)
+
+    assert (command.verb, command.token.name, command.reason, command.dry_run) == (verb, TOKEN, reason, True)
+
+
+def test_a_dry_run_revoke_still_needs_its_reason_and_verify_takes_no_flag():
+    with pytest.raises(UsageError, match="A revoke needs a reason"):
+        parse_command(f"revoke {TOKEN} --dry-run", INVENTORY)
+    with pytest.raises(UsageError, match="takes only a token name"):
+        parse_command(f"verify {TOKEN} --dry-run", INVENTORY)
+    assert parse_command(f"roll {TOKEN}", INVENTORY).dry_run is False
+
+
+def test_a_failed_check_is_counted_first_and_the_button_says_anyway():
+    text, blocks = render_dry_run(run(checks=(Check("management token", False, "refused"),
+                                              Check("token", None, "not checked"))))
+
+    assert "1 check(s) would stop it" in text
+    assert "❌ 1 check would stop it: management token" in blocks[0]["text"]["text"]
+    assert blocks[-1]["elements"][0]["text"]["text"] == "Request revoke anyway"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reason=st.text(max_size=1000), detail=st.text(max_size=3000))
+def test_whatever_was_typed_or_found_slack_accepts_it_and_the_button_keeps_the_request(reason, detail):
+    message = render_dry_run(run(reason, (Check("vault", False, detail),)))
+
+    check_message(*message)  # raises as Slack would refuse it
+    action, token, kept = read_button_value(message[1][-1]["elements"][0]["value"])
+    assert (action, token) == ("revoke", TOKEN) and reason.startswith(kept.rstrip("…"))

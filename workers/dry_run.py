@@ -1,0 +1,269 @@
+"""roll|revoke|provision NAME --dry-run: every read-only check the real pre-flight makes, each result kept (a
+failure does not hide the checks after it), and the plan read from the operation's own step table. Nothing is
+written anywhere: no Cloudflare change, no vault write (the roll's write probe is reported as not checked), no
+FreeScout change, no lock, no checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from domain.dry_runs import Check, DryRun, PlannedStep, render_dry_run
+from domain.errors import CftokenError, TokenNotFound
+from domain.health import EXPOSED
+from domain.inventory import Token
+from domain.provisioning import Plan, plan_provisioning
+from domain.timestamps import utc_stamp
+from domain.vault import Vault, token_id_of
+from workers import minting, provisioning, revocation, rotation
+from workers.clients.cloudflare import CloudflareClient
+from workers.operations import Step, management_client, read_vault
+from workers.reporting import post
+from workers.services import Services
+
+log = logging.getLogger(__name__)
+ROLL_STRATEGY = "roll: Cloudflare replaces the value in place; the old value stops working the moment it rolls"
+NOT_CHECKED_WRITE = ("not checked in a dry run (the real roll writes __SCOPES back unchanged to prove it); "
+                     "the folder listing above succeeded")
+
+
+class Findings:
+    """The checks made so far; `check` runs one, keeping its result whatever it raises."""
+
+    def __init__(self) -> None:
+        self.checks: list[Check] = []
+
+    def check(self, label: str, run: Callable[[], str]) -> bool:
+        try:
+            detail = run()
+        except CftokenError as exc:
+            self.checks.append(Check(label, False, str(exc)))
+            return False
+        self.checks.append(Check(label, True, detail))
+        return True
+
+    def fail(self, label: str, detail: str) -> None:
+        self.checks.append(Check(label, False, detail))
+
+    def skip(self, label: str, why: str) -> None:
+        self.checks.append(Check(label, None, why))
+
+
+def dry_run(services: Services, action: str, name: str, *, requested_by: str, reason: str = "") -> DryRun | None:
+    """Run the dry run of `action` on inventory token `name` and post what it found in the channel."""
+    token = services.inventory.find(name)
+    if token is None:
+        post(services, f"Dry run of {action} {name}: {name} is no longer in the inventory.", thread_ts=None)
+        return None
+    findings = Findings()
+    gather = {"roll": _roll, "revoke": _revoke, "provision": _provision}[action]
+    run = gather(services, token, findings, requested_by=requested_by, reason=reason)
+    log.info("dry run %s %s: %d checks, %d would stop it", action, name, len(run.checks), len(run.blockers))
+    text, blocks = render_dry_run(run)
+    post(services, text, thread_ts=None, blocks=blocks)
+    return run
+
+
+def _read_vault(services: Services, findings: Findings) -> Vault | None:
+    settings = services.settings
+    where = f"{settings.infisical_secret_path} ({settings.infisical_environment})"
+    vault: list[Vault] = []
+
+    def listing() -> str:
+        vault.append(read_vault(services))
+        return f"listed {where}"
+
+    findings.check("vault folder readable", listing)
+    return vault[0] if vault else None
+
+
+def _management(services: Services, vault: Vault | None, findings: Findings) -> CloudflareClient | None:
+    """The management client when its token verifies active; the check's result either way."""
+    label = f"management token {services.inventory.management_token}"
+    if vault is None:
+        findings.skip(label, "not checked: the vault could not be read")
+        return None
+    client: list[CloudflareClient] = []
+
+    def verify() -> str:
+        value = vault.value(services.inventory.management_token)
+        cloudflare = management_client(services, vault)
+        try:
+            verification = cloudflare.verify(value)
+        except CftokenError:
+            cloudflare.close()
+            raise
+        if verification.status != "active":
+            cloudflare.close()
+            raise CftokenError(f"Cloudflare says it is {verification.status} (runbook failure mode D)")
+        client.append(cloudflare)
+        return "verifies active at Cloudflare"
+
+    findings.check(label, verify)
+    return client[0] if client else None
+
+
+def _steps(table: tuple[Step, ...]) -> tuple[PlannedStep, ...]:
+    return tuple(PlannedStep(step.label, step.changes) for step in table)
+
+
+def _consumers(token: Token) -> tuple[str, ...]:
+    return tuple(f"{consumer.who}: {consumer.how}" for consumer in token.consumers)
+
+
+def _cadence_expiry(now: datetime, token: Token) -> datetime:
+    return (now + timedelta(days=token.cadence_days)).replace(microsecond=0)
+
+
+def _roll(services: Services, token: Token, findings: Findings, *, requested_by: str, reason: str) -> DryRun:
+    vault = _read_vault(services, findings)
+    if vault is not None:
+        findings.check(f"vault value {token.name}", lambda: _live_value(vault, token))
+    cloudflare = _management(services, vault, findings)
+    expiry = f"{utc_stamp(_cadence_expiry(services.now(), token))} ({token.cadence_days} days from now)"
+    try:
+        if cloudflare is None:
+            findings.skip(f"token {token.name} at Cloudflare", "not checked: no working management token")
+        else:
+            has_expiry: list[bool] = []
+            findings.check(f"token {token.name} at Cloudflare",
+                           lambda: _rollable(cloudflare, token, vault, has_expiry))
+            if has_expiry == [False]:
+                expiry = "none: the token has no expiry at Cloudflare, and a roll keeps it so"
+    finally:
+        if cloudflare is not None:
+            cloudflare.close()
+    findings.skip("vault folder takes writes", NOT_CHECKED_WRITE)
+    return DryRun("roll", token.name, reason, requested_by, tuple(findings.checks), _steps(rotation.STEPS),
+                  expiry, ROLL_STRATEGY, _consumers(token))
+
+
+def _live_value(vault: Vault, token: Token) -> str:
+    if vault.revoked(token.name):
+        raise CftokenError(f"the vault holds a REVOKED placeholder for {token.name}: a roll writes nothing; "
+                           f"`/cftoken provision {token.name}` makes a new token")
+    vault.value(token.name)  # SecretMissing when absent
+    return "present"
+
+
+def _rollable(cloudflare: CloudflareClient, token: Token, vault: Vault | None, has_expiry: list[bool]) -> str:
+    assert vault is not None
+    token_id = token_id_of(token, vault)
+    current = cloudflare.get_token(token_id)
+    if current.status == EXPOSED:
+        raise CftokenError(f"{token.name} is marked compromised at Cloudflare (revoked (exposed)); a roll would not "
+                           "make it work")
+    if current.status == "disabled":
+        raise CftokenError(f"{token.name} is disabled at Cloudflare; a roll would not make it work")
+    has_expiry.append(current.expires_on is not None)
+    expires = utc_stamp(current.expires_on) if current.expires_on else "never"
+    return f"token {token_id} is {current.status}, expires {expires}"
+
+
+def _revoke(services: Services, token: Token, findings: Findings, *, requested_by: str, reason: str) -> DryRun:
+    findings.check("FreeScout (the incident ticket)", lambda: _freescout(services))
+    vault = _read_vault(services, findings)
+    cloudflare = _management(services, vault, findings)
+    try:
+        if cloudflare is None:
+            findings.skip(f"token {token.name} at Cloudflare", "not checked: no working management token")
+        else:
+            findings.check(f"token {token.name} at Cloudflare", lambda: _deletable(cloudflare, token, vault))
+    finally:
+        if cloudflare is not None:
+            cloudflare.close()
+    return DryRun("revoke", token.name, reason, requested_by, tuple(findings.checks), _steps(revocation.STEPS),
+                  "none: the token is deleted", "revoke: the value stops working the moment Cloudflare deletes it",
+                  _consumers(token), extra=("The incident ticket lists these consumers for clean-up.",))
+
+
+def _freescout(services: Services) -> str:
+    wanted = services.settings.freescout
+    with services.freescout() as freescout:  # SettingsError when FreeScout is not configured
+        mailboxes = freescout.mailboxes()
+    assert wanted is not None
+    if wanted.mailbox_id not in mailboxes:
+        raise CftokenError(f"FREESCOUT_MAILBOX_ID {wanted.mailbox_id} is not a mailbox the API key sees")
+    return f"mailbox {wanted.mailbox_id} ({mailboxes[wanted.mailbox_id]}) answers"
+
+
+def _deletable(cloudflare: CloudflareClient, token: Token, vault: Vault | None) -> str:
+    assert vault is not None
+    token_id = token_id_of(token, vault)
+    try:
+        current = cloudflare.get_token(token_id)
+    except TokenNotFound:
+        return f"token {token_id} is already gone at Cloudflare: the delete counts as done"
+    used = utc_stamp(current.last_used_on) if current.last_used_on else "never (or not reported)"
+    return f"token {token_id} is {current.status}; last used {used}"
+
+
+def _provision(services: Services, token: Token, findings: Findings, *, requested_by: str, reason: str) -> DryRun:
+    plans: list[Plan] = []
+
+    def declared() -> str:
+        plans.append(plan_provisioning(token, services.inventory))
+        return "the inventory's declaration can be created as it stands"
+
+    findings.check("declaration", declared)
+    plan = plans[0] if plans else None
+    vault = _read_vault(services, findings)
+    if vault is not None:
+        findings.check(f"vault value {token.name}", lambda: _no_live_value(vault, token))
+    cloudflare = _management(services, vault, findings)
+    try:
+        if cloudflare is None:
+            for label in ("name free at Cloudflare", "zones", "permission groups", "quota"):
+                findings.skip(label, "not checked: no working management token")
+        else:
+            findings.check("name free at Cloudflare", lambda: _name_free(cloudflare, token))
+            if plan is None:
+                findings.skip("zones", "not checked: the declaration cannot be created")
+                findings.skip("permission groups", "not checked: the declaration cannot be created")
+            else:
+                findings.check("zones", lambda: _zones(cloudflare, plan))
+                findings.check("permission groups", lambda: _groups(cloudflare, plan))
+            findings.check("quota", lambda: f"{minting.check_quota(cloudflare)} of {minting.USER_TOKEN_QUOTA} "
+                                            "user tokens in use: room for one more")
+    finally:
+        if cloudflare is not None:
+            cloudflare.close()
+    expiry = (f"{utc_stamp(plan.expires_on(services.now()))} ({token.cadence_days} days from the create)"
+              if plan else "unknown: the declaration cannot be created")
+    extra = ()
+    if plan is not None:
+        where = "all zones" if plan.all_zones else ", ".join(zone for zone, _ in plan.zones) or "the account"
+        extra = (f"Creates: {token.name} with {', '.join(g.name for g in plan.groups)} on {where}"
+                 + (", with the declared IP condition" if plan.condition else "") + "; stores "
+                 + ", ".join(plan.secret_names) + f" at {plan.vault_path} ({plan.vault_environment}).",)
+    return DryRun("provision", token.name, reason, requested_by, tuple(findings.checks),
+                  _steps(provisioning.STEPS), expiry, "provision: a new token; no old value to retire",
+                  _consumers(token), extra=extra)
+
+
+def _no_live_value(vault: Vault, token: Token) -> str:
+    current = vault.values.get(token.name)
+    if current is None or not current.get_secret_value().strip():
+        return "missing: a new one will be stored"
+    if vault.revoked(token.name):
+        return "a REVOKED placeholder: it will be replaced"
+    raise CftokenError(f"the vault already holds a value for {token.name} (not a REVOKED placeholder): "
+                       f"`/cftoken roll {token.name}` replaces it")
+
+
+def _name_free(cloudflare: CloudflareClient, token: Token) -> str:
+    minting.refuse_taken_name(cloudflare, token.name)
+    return f"Cloudflare has no token named {token.name}"
+
+
+def _zones(cloudflare: CloudflareClient, plan: Plan) -> str:
+    provisioning.confirm_zones(cloudflare, plan)
+    return ("every zone resolves to the inventory's id" if plan.zones else "all zones (no zone id to confirm)"
+            if plan.all_zones else "no zone-level permissions")
+
+
+def _groups(cloudflare: CloudflareClient, plan: Plan) -> str:
+    provisioning.confirm_permission_groups(cloudflare, plan)
+    return "every permission group exists with the inventory's id and scope"
