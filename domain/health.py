@@ -296,8 +296,8 @@ def revoked_text(revoked: RevokedByBot) -> str:
 
 
 def provision_step(name: str) -> str:
-    return (f"Provision a replacement for {name} (runbook: provisioning procedure) and clean up its consumers; "
-            "nothing else will make this token work again.")
+    return (f"Provision a replacement for {name} (`/cftoken provision {name}`, or Provision replacement on the "
+            "revoke's message) and clean up its consumers; nothing else will make this token work again.")
 
 
 def fix_policy(token: Token, what: str) -> str:
