@@ -11,6 +11,7 @@ import redis
 from rq import Queue
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot import listeners
 from domain import integrity
@@ -31,7 +32,11 @@ def build_bolt_app(
 ) -> App:
     """The Bolt app for /cftoken and its buttons; `client` defaults to the Web API at SLACK_API_URL."""
     if client is None:
-        client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+        client = WebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            retry_handlers=web_retry_handlers(),
+        )
     app = App(
         client=client,
         # Always verified: Bolt skips the check only for Socket Mode requests (authenticated by the app token).
@@ -47,3 +52,9 @@ def build_bolt_app(
     integrity.use_key(settings.cftoken_secret_key)  # request records are signed and checked with it
     listeners.register(app, listeners.Deps(settings, redis, queue, inventory, clock))
     return app
+
+
+def web_retry_handlers() -> list:
+    """The web's few Slack calls (auth.test, a user group's members) retry dropped connections and 429s, briefly:
+    they run inside Slack's 3 seconds."""
+    return [ConnectionErrorRetryHandler(max_retry_count=1), RateLimitErrorRetryHandler(max_retry_count=1)]

@@ -1,9 +1,10 @@
-"""One short function per command and button: parse → authorize → record → ack → enqueue → update the message.
+"""One short function per command and button: parse → authorize → record → ack → enqueue.
 
-A command's answer rides on its ack (Slack shows it to the person who typed), so the common commands make no
-second call to Slack; only the approval message is posted after the ack. Buttons ack at once and answer through
-the response_url. Refusals are raised as typed errors; `describe_error` is the one place that turns them into
-what the person reads.
+A command's answer rides on its ack (Slack shows it to the person who typed). The channel is told through the
+Slack outbox (domain/outbox.py): the approval message, its redraws and its thread's notes are recorded in Redis
+here and delivered by the worker and clock processes, so no chat.* call sits on a request's path. Buttons ack
+at once; a refusal is answered through the response_url. Refusals are raised as typed errors; `describe_error`
+is the one place that turns them into what the person reads.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from slack_bolt.context.ack import Ack
 from slack_bolt.context.respond import Respond
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 
 from bot.commands import Command, UsageError, parse_command
 from bot.replays import first_delivery
 from bot.usergroups import current_approvers, shown_approvers
-from domain import approvals, audit, dry_runs, forgeries, messages
+from domain import approvals, audit, dry_runs, forgeries, messages, outbox, thread_notes
 from domain.access import (
     Origin,
     check_configured,
@@ -45,7 +46,7 @@ from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provisioning import plan_provisioning
 from domain.queueing import enqueue_dry_run, enqueue_request, enqueue_verify
 from domain.settings import WebSettings
-from domain.status import last_rotations, read_status, read_statuses
+from domain.status import last_rotations, read_statuses
 
 DEPS = "cftoken"  # the Bolt context key under which listeners find their dependencies
 REQUEST_ROLL_REASONS = {  # the reason a one-click roll request carries, by the button that asked for it
@@ -99,7 +100,7 @@ def register(app: App, deps: Deps) -> None:
 def on_command(
     ack, command: dict, request: BoltRequest, respond: Respond, client: WebClient, context: dict, logger: Logger
 ) -> None:
-    """`/cftoken …` from our workspace's SRE channel: answered in the ack; the approval message is posted after it.
+    """`/cftoken …` from our workspace's SRE channel: answered in the ack; the approval message goes to the outbox.
 
     Nothing before the ack waits on more than the approver-group lookup (LOOKUP_SECONDS, roll/revoke only).
     """
@@ -133,10 +134,17 @@ def on_approve(ack, body: dict, respond: Respond, client: WebClient, context: di
         user, approvers = body["user"]["id"], deps.approvers(client)
         request = approvals.approve(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
         if request.state == "approved":
-            enqueue_request(deps.queue, request.id)
-            request = approvals.mark_queued(deps.redis, request.id, now=deps.clock())
-        if request.state in ("pending", "queued"):  # past queued, the worker owns the message
-            show_request(client, request, deps.inventory, deps.redis)
+            try:
+                enqueue_request(deps.queue, request.id)
+                request = approvals.mark_queued(deps.redis, request.id, now=deps.clock())
+            except Exception as error:  # noqa: BLE001 - the approval is counted: say so, not "nothing was done"
+                logger.error("approved %s but could not queue it", request.id, exc_info=error)
+                raise CftokenError(
+                    "Your approval is counted, but the job could not be queued yet; the bot queues it within a "
+                    "minute. Nothing else needs doing."
+                ) from None
+            tell(deps, request, thread_notes.approved(request), "approved")
+        outbox.redraw(deps.redis, request.id)
 
 
 def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -158,7 +166,8 @@ def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict,
             except SlackApiError as exc:
                 logger.info("deny %s: no modal (%s); denying without a reason", request.id, exc.response.get("error"))
         request = approvals.deny(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
-        show_request(client, request, deps.inventory, deps.redis)
+        outbox.redraw(deps.redis, request.id)
+        tell(deps, request, thread_notes.denied(request), "denied")
 
 
 def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: dict, logger: Logger) -> None:
@@ -182,7 +191,8 @@ def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: d
                      expected_origin(context, deps))
         denied = approvals.deny(deps.redis, request.id, user=user, approvers=deps.approvers(client),
                                 now=deps.clock(), reason=reason)
-        show_request(client, denied, deps.inventory, deps.redis)
+        outbox.redraw(deps.redis, denied.id)
+        tell(deps, denied, thread_notes.denied(denied), "denied")
     except Exception as error:  # noqa: BLE001 - a modal has no response_url: the answer goes to the channel
         text, blocks = describe_error(error, client, deps, logger)
         client.chat_postEphemeral(channel=request.channel, user=user, text=text, blocks=blocks)
@@ -195,7 +205,8 @@ def on_cancel(ack, body: dict, respond: Respond, client: WebClient, context: dic
         deps: Deps = context[DEPS]
         check_click(body, context, deps)
         request = approvals.cancel(deps.redis, _clicked(body), user=body["user"]["id"], now=deps.clock())
-        show_request(client, request, deps.inventory, deps.redis)
+        outbox.redraw(deps.redis, request.id)
+        tell(deps, request, thread_notes.cancelled(request), "cancelled")
 
 
 def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -209,10 +220,8 @@ def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, contex
         if token is None:
             raise UsageError(f"The token `{messages.escape(_clicked(body))}` is no longer in the inventory.")
         command = Command("roll", token, REQUEST_ROLL_REASONS[body["actions"][0]["action_id"]])
-        _, post_request = open_for_approval(command, body["user"]["id"], deps, client)
-        assert post_request is not None
-        post_request()
-        mark_button_used(client, body, f":inbox_tray: Roll requested by <@{body['user']['id']}> "
+        open_for_approval(command, body["user"]["id"], deps, client)
+        mark_button_used(deps, body, f":inbox_tray: Roll requested by <@{body['user']['id']}> "
                                        f"{messages.slack_date(deps.clock())}.")
 
 
@@ -237,9 +246,7 @@ def on_request_revoke(ack, body: dict, respond: Respond, client: WebClient, cont
         deps: Deps = context[DEPS]
         check_origin(click_origin(body), expected_origin(context, deps))
         command = Command("revoke", _clicked_token(deps, body), REQUEST_REVOKE_REASON)
-        _, post_request = open_for_approval(command, body["user"]["id"], deps, client)
-        assert post_request is not None
-        post_request()
+        open_for_approval(command, body["user"]["id"], deps, client)
 
 
 def on_provision_replacement(ack, body: dict, respond: Respond, client: WebClient, context: dict,
@@ -261,9 +268,7 @@ def on_provision_replacement(ack, body: dict, respond: Respond, client: WebClien
         if token is None:
             raise UsageError(f"The token `{messages.escape(revoke.token)}` is no longer in the inventory.")
         command = Command("provision", token, f"replacement for {revoke.id}")
-        _, post_request = open_for_approval(command, body["user"]["id"], deps, client, replaces=revoke.id)
-        assert post_request is not None
-        post_request()
+        open_for_approval(command, body["user"]["id"], deps, client, replaces=revoke.id)
 
 
 def on_request_real(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -283,14 +288,12 @@ def on_request_real(ack, body: dict, respond: Respond, client: WebClient, contex
         if action == "revoke" and not reason.strip():
             raise UsageError(f"A revoke needs a reason: type `/cftoken revoke {token.name} REASON`.")
         command = Command(action, token, reason)  # type: ignore[arg-type]
-        _, post_request = open_for_approval(command, body["user"]["id"], deps, client)
-        assert post_request is not None
-        post_request()
-        mark_button_used(client, body, f":inbox_tray: {dry_runs.VERBS[action]} requested by <@{body['user']['id']}> "
+        open_for_approval(command, body["user"]["id"], deps, client)
+        mark_button_used(deps, body, f":inbox_tray: {dry_runs.VERBS[action]} requested by <@{body['user']['id']}> "
                                        f"{messages.slack_date(deps.clock())}.")
 
 
-def mark_button_used(client: WebClient, body: dict, note: str) -> None:
+def mark_button_used(deps: Deps, body: dict, note: str) -> None:
     """Redraw the clicked message with the pressed button replaced by `note` (the digest then shows the roll was
     asked for); a message Slack did not send with the click is left as it is."""
     message, container = body.get("message"), body.get("container") or {}
@@ -298,8 +301,10 @@ def mark_button_used(client: WebClient, body: dict, note: str) -> None:
         return
     action = body["actions"][0]
     blocks = messages.mark_requested(message["blocks"], action["action_id"], str(action.get("value", "")), note)
-    client.chat_update(channel=container.get("channel_id"), ts=container.get("message_ts"),
-                       text=message.get("text") or note, blocks=blocks)
+    ts = str(container.get("message_ts") or "")
+    if ts and container.get("channel_id") == deps.settings.cftoken_channel_id:
+        outbox.post(deps.redis, f"pressed:{ts}:{action['action_id']}:{action.get('value', '')}",
+                    message.get("text") or note, blocks, update_ts=ts, now=deps.clock())
 
 
 def _clicked_token(deps: Deps, body: dict):
@@ -330,7 +335,7 @@ def on_error(error: Exception, respond: Respond, client: WebClient, context: dic
 def describe_error(error: Exception, client: WebClient, deps: Deps | None, logger: Logger) -> messages.Message:
     """The one place errors become words: typed errors as written, anything else as a reference id."""
     if isinstance(error, RequestClosed) and deps is not None:
-        show_request(client, error.request, deps.inventory, deps.redis)  # e.g. it just expired: take the buttons away
+        outbox.redraw(deps.redis, error.request.id)  # e.g. it just expired: take the buttons away
     if isinstance(error, AlreadyOpen):
         return messages.render_already_open(error.request)
     if isinstance(error, RecordTampered) and deps is not None:
@@ -347,10 +352,7 @@ def report_forged(error: RecordTampered, client: WebClient, deps: Deps, logger: 
     logger.error("refused %s: %s", error.record_id, error)
     text = forgeries.claim_report(deps.redis, error, inventory=deps.inventory, now=deps.clock())
     if text is not None:
-        try:
-            client.chat_postMessage(channel=deps.settings.cftoken_channel_id, text=text)
-        except SlackClientError as exc:
-            logger.warning("could not tell the channel about %s: %s", error.record_id, exc)
+        outbox.post(deps.redis, f"forged:{error.record_id}:{deps.clock().isoformat()}", text, now=deps.clock())
 
 
 # Each command's answer: the message for the ack (None: a bare ack) and what to do after the ack (or None).
@@ -405,7 +407,8 @@ def queue_dry_run(command: Command, user: str, deps: Deps, client: WebClient) ->
 
 def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient, *,
                       replaces: str | None = None) -> Answer:
-    """Record a pending roll/revoke/provision; after the ack, post its approval message in the channel."""
+    """Record a pending roll/revoke/provision and hand its approval message to the outbox; the ack says what
+    comes next."""
     assert command.token is not None and command.verb in ("roll", "revoke", "provision")
     if command.verb == "provision":
         plan_provisioning(command.token, deps.inventory)  # CannotProvision names what to fix in the inventory
@@ -418,23 +421,12 @@ def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient
         needed=deps.settings.approvals_needed(command.verb), channel=deps.settings.cftoken_channel_id,
         ttl=timedelta(minutes=deps.settings.cftoken_request_ttl_minutes), now=deps.clock(), replaces=replaces,
     )
-
-    def post_request() -> None:
-        text, blocks = messages.render_request(request, deps.inventory, read_status(deps.redis, request.token),
-                                               deps.clock())
-        try:
-            posted = client.chat_postMessage(channel=request.channel, text=text, blocks=blocks)
-        except (SlackClientError, OSError):  # nobody could approve it: withdraw it rather than block the token
-            approvals.cancel(deps.redis, request.id, user=request.requester, now=deps.clock())
-            raise CftokenError(
-                f"Slack did not take the approval message, so the {request.action} request was withdrawn. "
-                "Try again in a minute."
-            ) from None
-        approvals.attach_message(
-            deps.redis, request.id, channel=posted["channel"], message_ts=posted["ts"], now=deps.clock()
-        )
-
-    return None, post_request
+    outbox.redraw(deps.redis, request.id)  # a request without a message gets it posted
+    tell(deps, request, thread_notes.opened(request, deps.settings.approvers), "opened")  # its first reply
+    return messages.render_notice(
+        f":inbox_tray: Your {request.action} of *{request.token}* is open (request `{request.id}`). Its approval "
+        "message appears in this channel in a moment; the approvers are asked in its thread."
+    ), None
 
 
 ANSWERS = {
@@ -450,17 +442,15 @@ READ_ONLY = frozenset({"help", "list", "history"})  # answered again when replay
 
 
 def sweep_expired(deps: Deps, client: WebClient) -> None:
-    """Take the buttons off requests that expired unattended (the periodic job does the same)."""
+    """Take the buttons off requests that expired unattended and tell their requesters (the clock does too)."""
     for request in approvals.expire_overdue(deps.redis, now=deps.clock()):
-        show_request(client, request, deps.inventory, deps.redis)
+        outbox.redraw(deps.redis, request.id)
+        tell(deps, request, thread_notes.expired(request), "expired")
 
 
-def show_request(client: WebClient, request: Request, inventory: Inventory, conn: redis.Redis | None = None) -> None:
-    """Update the approval message in place to the request's current state."""
-    if request.message_ts is None:
-        return
-    text, blocks = messages.render_request(request, inventory, read_status(conn, request.token) if conn else None)
-    client.chat_update(channel=request.channel, ts=request.message_ts, text=text, blocks=blocks)
+def tell(deps: Deps, request: Request, text: str, key: str) -> None:
+    """A note in the request's thread, once per `key` for that request (delivered by the outbox)."""
+    outbox.post(deps.redis, f"{request.id}:{key}", text, request_id=request.id, now=deps.clock())
 
 
 def ack_with(ack: Ack, message: messages.Message | None) -> None:

@@ -202,6 +202,12 @@ class WorkerSettings(CommonSettings):
                          mailbox_id=self.freescout_mailbox_id, user_id=self.freescout_user_id)
 
 
+class ClockSettings(CommonSettings):
+    """The clock process: it schedules jobs, and delivers the Slack outbox when it has the bot token."""
+
+    slack_bot_token: SecretStr | None = None
+
+
 class Settings(WebSettings, WorkerSettings):
     """Every process's settings together: what `cftoken check` validates and what tests build."""
 

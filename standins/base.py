@@ -109,17 +109,18 @@ class _Fault:
     retry_after: int
     method: str | None
     exact: bool = False
+    containing: bytes = b""
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, body: bytes = b"") -> bool:
         hit = path == self.prefix if self.exact else path.startswith(self.prefix)
-        return hit and self.method in (None, method)
+        return hit and self.method in (None, method) and self.containing in body
 
 
 class Hold:
     """A request parked inside the stand-in until released: lets a test kill a client mid-call."""
 
-    def __init__(self, path: str, method: str | None) -> None:
-        self.path, self.method = path, method
+    def __init__(self, path: str, method: str | None, containing: bytes = b"") -> None:
+        self.path, self.method, self.containing = path, method, containing
         self.arrived = threading.Event()
         self._released = threading.Event()
         self.proceed = True
@@ -158,24 +159,25 @@ class Faults:
         retry_after: int = 1,
         method: str | None = None,
         exact: bool = False,
+        containing: str = "",
     ) -> None:
-        """The next `count` requests under `prefix` (or to exactly that path) fail as `kind`."""
+        """The next `count` requests under `prefix` (or to exactly that path, whose body has `containing`) fail."""
         if kind not in self.KINDS:
             raise ValueError(f"fault kind must be one of {self.KINDS}")
         with self._lock:
-            self._pending.append(_Fault(prefix, count, kind, retry_after, method, exact))
+            self._pending.append(_Fault(prefix, count, kind, retry_after, method, exact, containing.encode()))
 
-    def hold(self, path: str, *, method: str | None = None) -> Hold:
-        """Park the next request to exactly `path` (and `method`) until the test releases it."""
-        hold = Hold(path, method)
+    def hold(self, path: str, *, method: str | None = None, containing: str = "") -> Hold:
+        """Park the next request to exactly `path` (and `method`, with `containing` in its body) until released."""
+        hold = Hold(path, method, containing.encode())
         with self._lock:
             self._holds.append(hold)
         return hold
 
-    def take_hold(self, method: str, path: str) -> Hold | None:
+    def take_hold(self, method: str, path: str, body: bytes = b"") -> Hold | None:
         with self._lock:
             for hold in self._holds:
-                if hold.path == path and hold.method in (None, method):
+                if hold.path == path and hold.method in (None, method) and hold.containing in body:
                     self._holds.remove(hold)
                     return hold
         return None
@@ -188,10 +190,10 @@ class Faults:
             self._holds.clear()
             self.latency = 0.0
 
-    def take(self, method: str, path: str) -> _Fault | None:
+    def take(self, method: str, path: str, body: bytes = b"") -> _Fault | None:
         with self._lock:
             for fault in self._pending:
-                if fault.matches(method, path):
+                if fault.matches(method, path, body):
                     fault.remaining -= 1
                     if fault.remaining <= 0:
                         self._pending.remove(fault)
@@ -212,6 +214,7 @@ class StandIn:
         self.faults = Faults()
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str]] = []
+        self.connections = 0  # TCP connections accepted: a keep-alive client opens one
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -233,7 +236,7 @@ class StandIn:
         """Route one request; None means 'drop the connection'."""
         with self.lock:
             self.requests.append((request.method, request.path))
-        fault = self.faults.take(request.method, request.path)
+        fault = self.faults.take(request.method, request.path, request.body)
         if fault is not None:
             return None if fault.kind == "drop" else self.fault_response(fault)
         for method, pattern, handler in self._routes:
@@ -259,6 +262,11 @@ class StandIn:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with standin.lock:
+                    standin.connections += 1
+
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -272,7 +280,7 @@ class StandIn:
                 )
                 if standin.faults.latency:
                     time.sleep(standin.faults.latency)
-                hold = standin.faults.take_hold(request.method, request.path)
+                hold = standin.faults.take_hold(request.method, request.path, request.body)
                 if hold is not None:
                     hold.arrived.set()
                     if not hold.wait_for_release():

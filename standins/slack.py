@@ -30,7 +30,7 @@ from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forev
 from standins.block_kit import Refused, check_message, check_view
 from standins.slack_socket import SocketModeStandIn
 
-SCOPES = "commands,chat:write,usergroups:read,users:read,channels:read,groups:read"
+SCOPES = "commands,chat:write,usergroups:read,users:read,channels:read,groups:read,channels:history,groups:history"
 RESPONSE_URL_USES = 5
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 TRIGGER_LIFETIME = timedelta(seconds=3)  # a trigger_id opens a modal within 3 s of the click, once
@@ -80,6 +80,13 @@ class Message:
     bot_id: str | None = None
     edits: list[Version] = field(default_factory=list)  # previous versions, oldest first
     deleted: bool = False
+    metadata: dict[str, Any] | None = None
+    broadcast: bool = False  # a thread reply also shown in the channel (reply_broadcast)
+
+    @property
+    def in_channel(self) -> bool:
+        """Shown in the channel itself: a top-level message or a broadcast thread reply."""
+        return self.thread_ts in (None, self.ts) or self.broadcast
 
     def to_api(self) -> dict[str, Any]:
         """The message object as Slack returns it (and as a block_actions payload carries it)."""
@@ -90,6 +97,8 @@ class Message:
             body["blocks"] = self.blocks
         if self.thread_ts:
             body["thread_ts"] = self.thread_ts
+        if self.broadcast:
+            body["subtype"] = "thread_broadcast"
         return body
 
 
@@ -159,6 +168,8 @@ class SlackStandIn(StandIn):
             "users.info": self._user_info,
             "conversations.members": self._members,
             "conversations.info": self._channel_info,
+            "conversations.history": self._history,
+            "conversations.replies": self._replies,
         }
 
     def add_user(self, user_id: str, name: str, real_name: str, *, is_bot: bool = False) -> None:
@@ -222,7 +233,7 @@ class SlackStandIn(StandIn):
                 copy.deepcopy(m)
                 for m in self._messages
                 if m.channel == channel and not m.deleted and m.ephemeral_for in (None, visible_to)
-                and (include_threads or m.thread_ts in (None, m.ts))
+                and (include_threads or m.in_channel)
             ]
 
     def message(self, channel: str, ts: str) -> Message | None:
@@ -244,8 +255,10 @@ class SlackStandIn(StandIn):
         """The channel as a person sees it: top-level messages with their thread replies indented."""
         shown = self.messages(channel, visible_to=visible_to)
         out: list[str] = []
-        for top in (m for m in shown if m.thread_ts in (None, m.ts)):
+        for top in (m for m in shown if m.in_channel):
             out.append(self._render_entry(top, ""))
+            if top.thread_ts not in (None, top.ts):
+                continue  # a broadcast reply: its thread is listed under its parent
             replies = (r for r in shown if r.thread_ts == top.ts and r.ts != top.ts)
             out.extend(self._render_entry(reply, "    ↳ ") for reply in replies)
         return "\n".join(out)
@@ -267,6 +280,7 @@ class SlackStandIn(StandIn):
         who = self.users.get(message.user, {}).get("name", message.user)
         flags = " (only visible to you)" if message.ephemeral_for else ""
         flags += " (edited)" if message.edits else ""
+        flags += " (also sent to the channel)" if message.broadcast else ""
         body = self.as_text(message).replace("\n", "\n" + " " * (len(prefix) + 2))
         return f"{prefix}{who}{flags}:\n{' ' * (len(prefix) + 2)}{body}"
 
@@ -331,7 +345,16 @@ class SlackStandIn(StandIn):
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._bot_channel(args)
         text, blocks = _content(args)
-        message = self._record(channel, text, blocks, thread_ts=args.get("thread_ts") or None)
+        thread_ts = str(args.get("thread_ts") or "") or None
+        if thread_ts is not None:
+            parent = self._find(channel, thread_ts)
+            if parent is None or parent.deleted or parent.thread_ts not in (None, parent.ts):
+                raise SlackError("thread_not_found")
+            parent.thread_ts = parent.ts
+        message = self._record(
+            channel, text, blocks, thread_ts=thread_ts, metadata=_metadata(args),
+            broadcast=thread_ts is not None and _flag(args.get("reply_broadcast")),
+        )
         return {"channel": channel, "ts": message.ts, "message": message.to_api()}
 
     def _update(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -416,6 +439,25 @@ class SlackStandIn(StandIn):
         rest = members[start + limit :]
         cursor = base64.b64encode(f"user:{rest[0]}".encode()).decode() if rest else ""
         return {"members": page, "response_metadata": {"next_cursor": cursor}}
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The channel's messages newest first (top level and broadcast replies), with metadata if asked for."""
+        channel = self._bot_channel(args)
+        shown = [m for m in self._messages if m.channel == channel and not m.deleted and not m.ephemeral_for
+                 and m.in_channel]
+        page = list(reversed(shown))[: _limit(args)]
+        return {"messages": [_listed(m, _flag(args.get("include_all_metadata"))) for m in page], "has_more": False}
+
+    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent first, then the replies oldest first."""
+        channel = self._bot_channel(args)
+        parent = self._find(channel, str(args.get("ts", "")))
+        if parent is None or parent.deleted:
+            raise SlackError("thread_not_found")
+        thread = [m for m in self._messages if m.channel == channel and not m.deleted and not m.ephemeral_for
+                  and (m.ts == parent.ts or m.thread_ts == parent.ts)]
+        page = thread[: _limit(args)]
+        return {"messages": [_listed(m, _flag(args.get("include_all_metadata"))) for m in page], "has_more": False}
 
     def _channel(self, args: dict[str, Any]) -> str:
         """The channel id named by `channel` (an id, or a name with or without '#')."""
@@ -511,6 +553,43 @@ def _content(args: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     except Refused as exc:
         raise SlackError(exc.error, exc.messages) from None
     return text, blocks
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
+def _limit(args: dict[str, Any]) -> int:
+    try:
+        limit = int(args.get("limit") or 100)
+    except ValueError:
+        raise SlackError("invalid_limit") from None
+    if not 1 <= limit <= 1000:
+        raise SlackError("invalid_limit")
+    return limit
+
+
+def _metadata(args: dict[str, Any]) -> dict[str, Any] | None:
+    """chat.postMessage's `metadata` (an object, or a JSON string in form bodies): event_type and event_payload."""
+    raw = args.get("metadata")
+    if raw in (None, ""):
+        return None
+    try:
+        metadata = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise SlackError("invalid_metadata_format") from None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str) or not isinstance(
+        metadata.get("event_payload"), dict
+    ):
+        raise SlackError("invalid_metadata_format")
+    return metadata
+
+
+def _listed(message: Message, with_metadata: bool) -> dict[str, Any]:
+    body = message.to_api()
+    if with_metadata and message.metadata:
+        body["metadata"] = copy.deepcopy(message.metadata)
+    return body
 
 
 def _cursor_position(cursor: str, members: list[str]) -> int:

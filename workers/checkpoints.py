@@ -12,7 +12,6 @@ One Redis hash per request, `cftoken:op:<request id>`:
     rolls       how many times Cloudflare was asked to roll (bounded)
     expires_on  the planned new expiry (ISO-8601), fixed before it is written anywhere
     ticket_url  the FreeScout conversation, once it exists
-    posted      set when the result message was posted
     note        why the operation is waiting (shown to operators; never a secret)
     updated_at  ISO-8601
     tag         HMAC of the SIGNED fields (domain/integrity.py): a checkpoint Redis alone wrote is refused
@@ -74,12 +73,6 @@ end
 redis.call('SREM', KEYS[2], ARGV[3])
 return 1
 """
-
-_CLAIM = """
-if redis.call('HEXISTS', KEYS[1], 'action') == 0 then return 2 end
-return redis.call('HSETNX', KEYS[1], ARGV[1], '1')
-"""
-
 
 def _key(request_id: str) -> str:
     return f"cftoken:op:{request_id}"
@@ -200,10 +193,6 @@ class Checkpoint:
             raise RecordTampered(f"The sealed value of {self.request_id} is not the one cftoken stored",
                                  record_id=self.request_id, token=self.fields.get("token", ""))
         return sealed
-
-    def claim_post(self, flag: str = "posted") -> bool:
-        """True once per flag: the caller may post that message (a lost checkpoint has only its one worker)."""
-        return bool(self.redis.eval(_CLAIM, 1, _key(self.request_id), flag))
 
     def finish(self, *, now: datetime) -> None:
         """The operation ended: keep the record for a while, drop it from the unfinished set (never recreate it)."""

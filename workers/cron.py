@@ -1,5 +1,6 @@
 """The `clock` process (`python -m workers.cron`): RQ's cron scheduler enqueueing expiry scans, reconciles and
-request expiry as JSON jobs.
+request expiry as JSON jobs. The clock also delivers the Slack outbox (a thread, workers/delivery.py), so the
+channel hears from the bot, and learns that no worker is picking up work, even when every worker is down.
 
 Not `rq cron`: in rq 2.x its CronJob builds its own Queue with the default (pickle) serializer, whatever
 `--serializer` says, and the worker refuses pickled jobs. `JsonCronJob` enqueues through `domain.queueing`.
@@ -14,9 +15,11 @@ import redis
 from rq.cron import CronJob, CronScheduler
 from rq.job import Job
 
+from domain.inventory import InventoryError
 from domain.queueing import EXPIRE_JOB, RECONCILE_JOB, SCAN_JOB, job_queue
 from domain.redis_conn import connect
-from domain.settings import CommonSettings, SettingsError, load_settings
+from domain.settings import ClockSettings, CommonSettings, SettingsError, load_settings
+from workers import delivery
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,13 @@ class Clock(CronScheduler):
 
 def main() -> None:
     try:
-        settings = load_settings(CommonSettings)
-    except SettingsError as exc:
+        settings = load_settings(ClockSettings)
+        outbox = delivery.for_clock(settings)
+    except (SettingsError, InventoryError) as exc:
         sys.exit(f"cftoken clock: {exc}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if outbox is not None:
+        delivery.start(outbox)
     Clock(settings).start()
 
 

@@ -16,7 +16,7 @@ from workers import dry_run as dry_runs
 from workers import expiry, verification
 from workers import reconcile as reconciliation
 from workers.provisioning import provision_token
-from workers.reporting import refresh_message, refuse_forged
+from workers.reporting import refuse_forged, show_expired
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
 from workers.services import process_services
@@ -74,4 +74,4 @@ def expire_requests() -> None:
     """Mark overdue approval requests expired and take the buttons off their messages."""
     services = process_services()
     for request in approvals.expire_overdue(services.redis, now=services.now()):
-        refresh_message(services, request)
+        show_expired(services, request)

@@ -198,7 +198,7 @@ class StepMachine:
         note = (f"\n(Redis lost the bot's records of request `{self.request.id}` mid-way; the worker finished from "
                 "what it held in memory. See README 'Redis'.)")
         text, blocks = render_interrupted(f"{icon} {result}{note}", self.token.name, reroll=reroll)
-        post(self.services, text, thread_ts=None, blocks=blocks)
+        post(self.services, text, blocks=blocks, request_id=self.request.id, key="result", in_thread=False)
         state = "succeeded" if ok else "failed"
         refresh_message(self.services, self.request.model_copy(update={"state": state, "result": result}))
 
@@ -207,7 +207,7 @@ class StepMachine:
             f"To put a working value in the vault once the cause is fixed, request a roll of {self.token.name}:",
             self.token.name, reroll=True,
         )
-        post(self.services, text, thread_ts=None, blocks=blocks)
+        post(self.services, text, blocks=blocks, request_id=self.request.id, key="reroll")
 
     def stop(self, error: BaseException) -> None:
         """End, pause or hand over the operation after `error`, as the step table decides; say so once."""
@@ -236,9 +236,9 @@ class StepMachine:
     def pause(self, step: Step, why: str, runbook: str) -> None:
         self.checkpoint.save(now=self.services.now(), note=f"paused at {step.label}: {why}")
         self.show(f"{step.label} — paused, retrying automatically")
-        if self.checkpoint.claim_post(f"paused_{step.name}"):
-            text = f"⚠️ {self.verb} of {self.token.name} paused at {step.label}: {why}\n{self.where(step)}\n{RETRYING}"
-            post(self.services, text + runbook, thread_ts=None)
+        text = f"⚠️ {self.verb} of {self.token.name} paused at {step.label}: {why}\n{self.where(step)}\n{RETRYING}"
+        post(self.services, text + runbook, request_id=self.request.id, key=f"paused:{step.name}", broadcast=True,
+             in_thread=not self.lost)
         remember_paused(self, step)
 
     def where(self, step: Step, *, ending: bool = False) -> str:

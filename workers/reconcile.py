@@ -51,9 +51,10 @@ def reconcile(services: Services) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - one operation's failure must not strand the others
             why = str(exc) if isinstance(exc, CftokenError) else unexpected(exc)
             log.error("reconcile: %s could not be resumed: %s", request_id, why)
-            if checkpoint.claim_post("resume_failed_posted"):
-                post(services, f"⚠️ {checkpoint.action.capitalize()} of {checkpoint.token} (`{request_id}`) could "
-                               f"not be resumed: {why}. The bot tries again every minute.", thread_ts=None)
+            known = approvals.load(services.redis, request_id, now=services.now()) is not None
+            post(services, f"⚠️ {checkpoint.action.capitalize()} of {checkpoint.token} (`{request_id}`) could "
+                           f"not be resumed: {why}. The bot tries again every minute.", request_id=request_id,
+                 key="resume-failed", broadcast=True, in_thread=known)
             continue
         done.append(f"{checkpoint.action} {checkpoint.token} ({request_id})")
     return done
@@ -72,7 +73,7 @@ def announce_lost(services: Services) -> list[Paused]:
         forget_paused(paused.request.id)
         try:
             text, blocks = render_interrupted(lost_text(services, paused), paused.token, reroll=True)
-            post(services, text, thread_ts=None, blocks=blocks)
+            post(services, text, blocks=blocks, request_id=paused.request.id, key="lost", in_thread=False)
             result = "The bot lost its records of this request (Redis lost its data); see the channel."
             refresh_message(services, paused.request.model_copy(update={"state": "failed", "result": result}))
         except Exception as exc:  # noqa: BLE001 - one report's failure must not stop the others

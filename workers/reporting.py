@@ -1,12 +1,18 @@
-"""Keep the channel in step with an operation: the approval message updated in place, one result message."""
+"""Keep the channel in step with an operation, through the Slack outbox: nothing here waits for Slack.
+
+The request's message is redrawn to its current state; progress notes, the result (mentioning the requester)
+and pause notices go in its thread, each once (by its key), a failure or pause also broadcast to the channel.
+When Redis lost the request's record, what the worker holds in memory is posted at the top level instead and the
+message is redrawn from that memory.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from domain import approvals, forgeries
+from domain import approvals, forgeries, outbox, thread_notes
 from domain.approvals import Request
-from domain.errors import CftokenError, RecordTampered
+from domain.errors import RecordTampered
 from domain.messages import render_request, ticket_link
 from domain.status import read_status
 from workers.checkpoints import Checkpoint
@@ -14,24 +20,40 @@ from workers.services import Services
 
 log = logging.getLogger(__name__)
 
+STEP_NOTES = {
+    "rolled": "Rolled at Cloudflare: the old value stopped working; the new value is going to the vault.",
+    "stored": "The new value is stored in the vault.",
+    "verified": "The new value is verified active at Cloudflare.",
+    "deleted at Cloudflare": "Deleted at Cloudflare.",
+    "vault value replaced": "The vault value is replaced with a REVOKED placeholder.",
+}
+
 
 def refresh_message(services: Services, request: Request) -> None:
-    """Redraw the request's approval message; a Slack outage is logged, never allowed to stop the work."""
-    if not request.message_ts:
-        return
-    text, blocks = render_request(request, services.inventory, read_status(services.redis, request.token),
-                                  services.now())
-    try:
-        services.slack.update(request.message_ts, text, blocks)
-    except CftokenError as exc:
-        log.warning("request %s: could not update the approval message: %s", request.id, exc)
+    """Redraw the request's message to its current state (latest state wins); from `request` if Redis lost it."""
+    if approvals.load(services.redis, request.id, now=services.now()) is not None:
+        outbox.redraw(services.redis, request.id)
+    elif request.message_ts:
+        text, blocks = render_request(request, services.inventory, read_status(services.redis, request.token),
+                                      services.now())
+        outbox.post(services.redis, f"{request.id}:redraw:{request.state}", text, blocks,
+                    update_ts=request.message_ts, now=services.now())
 
 
 def show_step(services: Services, request_id: str, step: str) -> Request:
-    """Record the step in progress on the request and show it on the approval message."""
+    """Record the step in progress on the request, show it on its message, and note a finished step in the thread."""
     request = approvals.set_step(services.redis, request_id, step, now=services.now())
-    refresh_message(services, request)
+    outbox.redraw(services.redis, request_id)
+    note = STEP_NOTES.get(step)
+    if note is not None:
+        post(services, thread_notes.step(note), request_id=request_id, key=f"step:{step}")
     return request
+
+
+def show_expired(services: Services, request: Request) -> None:
+    """An approval request expired: take its buttons away and tell the requester."""
+    outbox.redraw(services.redis, request.id)
+    post(services, thread_notes.expired(request), request_id=request.id, key="expired")
 
 
 def conclude(
@@ -43,24 +65,34 @@ def conclude(
     ticket_url: str | None = None,
     ticket_number: int | None = None,
 ) -> Request:
-    """End the request (succeeded/failed), redraw its message, and post the result (with ✅ or ❌) once."""
+    """End the request (succeeded/failed), redraw its message, and reply with the result once (❌ also broadcast)."""
     request = approvals.finish(
         services.redis, checkpoint.request_id, ok=ok, result=result, now=services.now(), ticket_url=ticket_url,
         ticket_number=ticket_number,
     )
-    refresh_message(services, request)
-    if checkpoint.claim_post():
-        ticket = f"\nIncident ticket: {ticket_link(ticket_url, ticket_number)}" if ticket_url else ""
-        post(services, f"{'✅' if ok else '❌'} {result}{ticket}", thread_ts=None)
+    outbox.redraw(services.redis, request.id)
+    ticket = f"\nIncident ticket: {ticket_link(ticket_url, ticket_number)}" if ticket_url else ""
+    text = thread_notes.result(request, ok=ok, text=result + ticket)
+    post(services, text, request_id=request.id, key="result", broadcast=not ok)
     return request
 
 
-def post(services: Services, text: str, *, thread_ts: str | None, blocks: list | None = None) -> None:
-    """Post a message to the channel, logging (not raising) a Slack failure."""
-    try:
-        services.slack.post(text, blocks, thread_ts=thread_ts)
-    except CftokenError as exc:
-        log.warning("could not post to the channel: %s", exc)
+def post(
+    services: Services,
+    text: str,
+    *,
+    request_id: str,
+    key: str,
+    blocks: list | None = None,
+    broadcast: bool = False,
+    in_thread: bool = True,
+) -> None:
+    """A reply in the request's thread, once per `key` for that request (`broadcast`: also in the channel);
+    `in_thread=False` posts it at the top level (the request's record, and so its message, is lost)."""
+    outbox.post(
+        services.redis, f"{request_id}:{key}", text, blocks, request_id=request_id if in_thread else None,
+        broadcast=broadcast, now=services.now(),
+    )
 
 
 def refuse_forged(services: Services, exc: RecordTampered) -> None:
@@ -68,4 +100,5 @@ def refuse_forged(services: Services, exc: RecordTampered) -> None:
     log.error("refused %s: %s", exc.record_id, exc)
     text = forgeries.claim_report(services.redis, exc, inventory=services.inventory, now=services.now())
     if text is not None:
-        post(services, text, thread_ts=None)
+        outbox.post(services.redis, f"forged:{exc.record_id}:{services.now().isoformat()}", text,
+                    now=services.now())

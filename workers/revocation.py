@@ -104,9 +104,8 @@ class Revocation(StepMachine):
             self.services.redis, roll.id, result=result, now=self.services.now()
         ))
         forget_paused(roll.id)
-        if self.checkpoint.claim_post("superseded_posted"):
-            post(self.services, f"⏹️ Roll of {self.token.name} (`{roll.id}`) cancelled: revoke `{self.request.id}` "
-                                f"supersedes it. {where}", thread_ts=None)
+        post(self.services, f"⏹️ Roll of {self.token.name} (`{roll.id}`) cancelled: revoke `{self.request.id}` "
+                            f"supersedes it. {where}", request_id=roll.id, key="superseded")
 
     def delete(self) -> None:
         try:
@@ -153,9 +152,8 @@ class Revocation(StepMachine):
                     self.services.redis, self.request.id, ticket_url=ticket_url, now=self.services.now(),
                     ticket_number=number,
                 ))
-            if self.checkpoint.claim_post("ticket_posted"):
-                post(self.services, f"🎫 Incident for revoked {self.token.name}: {ticket_link(ticket_url, number)}",
-                     thread_ts=None)
+            post(self.services, f"🎫 Incident for revoked {self.token.name}: {ticket_link(ticket_url, number)}",
+                 request_id=self.request.id, key="ticket", in_thread=not self.lost)
         self.checkpoint.finish(now=self.services.now())
 
     def follow_up(self, error: BaseException, why: str) -> None:
@@ -172,9 +170,9 @@ class Revocation(StepMachine):
             self.checkpoint.save(now=self.services.now(), note=f"ticket pending: {why}")
             return
         runbook = getattr(error, "runbook", "")
-        if self.checkpoint.claim_post("ticket_refused_posted"):
-            post(self.services, f"🎫 The incident for revoked {self.token.name} needs a person: FreeScout refused "
-                                f"it ({why}). Open it by hand.\nNext step: {runbook}", thread_ts=None)
+        post(self.services, f"🎫 The incident for revoked {self.token.name} needs a person: FreeScout refused "
+                            f"it ({why}). Open it by hand.\nNext step: {runbook}", request_id=self.request.id,
+             key="ticket-refused", broadcast=True, in_thread=not self.lost)
         self.checkpoint.finish(now=self.services.now())
 
     def result_text(self) -> str:

@@ -74,6 +74,7 @@ class Services:
 
     def close(self) -> None:
         self.infisical.close()
+        self.slack.close()
         self.pool.close()
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from domain import approvals
+from domain import approvals, outbox
 from domain.cloudflare_tokens import CfToken, Verification
 from domain.errors import CftokenError, NotAuthorized, RecordTampered, TokenInvalid
 from domain.health import Probe, RevokedByBot, carry, parse_revoked
@@ -35,7 +35,7 @@ def verify_and_report(services: Services, name: str, *, requested_by: str | None
     """Diagnose inventory token `name`, post the report in the channel and record it for `/cftoken list`."""
     token = services.inventory.find(name)
     if token is None:
-        _post(services, _unknown_token_text(services, name), None)
+        _post(services, f"verify:{name}:{services.now().isoformat()}", _unknown_token_text(services, name), None)
         return None
     diagnosis = diagnose(gather_facts(services, token), services.inventory)
     log.info("verify %s: %s (%s)", token.name, diagnosis.state, diagnosis.summary)
@@ -44,7 +44,7 @@ def verify_and_report(services: Services, name: str, *, requested_by: str | None
     record_status(services.redis, token.name, health)
     text, blocks = render_diagnosis(diagnosis, health, requested_by=requested_by,
                                     can_roll=not services.inventory.is_management(token))
-    _post(services, text, blocks)
+    _post(services, f"verify:{token.name}:{diagnosis.checked_at.isoformat()}", text, blocks)
     return diagnosis
 
 
@@ -167,10 +167,7 @@ def _unknown_token_text(services: Services, name: str) -> str:
     return f"verify: there is no token called `{escape(name)}` in the inventory.{hint} Known tokens: {known}."
 
 
-def _post(services: Services, text: str, blocks: list[dict] | None) -> None:
-    """Post to the channel; a Slack failure is logged, not raised (the status record already holds the result)."""
-    try:
-        services.slack.post(text, blocks)
-    except CftokenError as exc:
-        log.warning("verify: could not post to the channel: %s", exc)
+def _post(services: Services, key: str, text: str, blocks: list[dict] | None) -> None:
+    """Hand the report to the outbox, which posts it once however Slack behaves."""
+    outbox.post(services.redis, key, text, blocks, now=services.now())
 

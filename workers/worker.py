@@ -24,12 +24,14 @@ import workers.jobs  # noqa: F401 - imported at start, so that the first job doe
 from domain.inventory import InventoryError
 from domain.queueing import RECONCILE_JOB, SERIALIZER
 from domain.settings import SettingsError
+from workers import delivery
 from workers.job_gate import GatedJob, refusal
 from workers.services import process_services
 
 
 class CftokenWorker(SimpleWorker):
-    """SimpleWorker with HerokuWorker's shutdown, plus a reconcile before taking new work.
+    """SimpleWorker with HerokuWorker's shutdown, a reconcile before taking new work, and the Slack outbox's
+    deliverer in a thread beside the jobs.
 
     On SIGTERM (a dyno restart) an idle worker stops at once; a busy one lets its job run for
     `imminent_shutdown_delay` seconds, then raises ShutDownImminentException inside it, as HerokuWorker does in
@@ -56,11 +58,18 @@ class CftokenWorker(SimpleWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         try:
-            process_services()  # settings, inventory and clients, built once for every job to come
+            services = process_services()  # settings, inventory and clients, built once for every job to come
         except (SettingsError, InventoryError) as exc:
             sys.exit(f"cftoken worker: {exc}")  # one line naming the problem, before any job can fail on it
         self.queues[0].enqueue(RECONCILE_JOB, at_front=True, job_timeout=600)
-        return super().work(*args, **kwargs)
+        outbox = delivery.for_services(services)
+        stop = delivery.start(outbox)  # Slack messages go out beside the jobs, never behind them
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            stop.set()
+            if kwargs.get("burst"):
+                outbox.drain(timeout=delivery.LEASE_SECONDS + 10)  # a burst worker leaves nothing it could deliver
 
     def handle_warm_shutdown_request(self) -> None:
         if self.get_state() != WorkerStatus.BUSY:

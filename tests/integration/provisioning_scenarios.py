@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import redis
+from pydantic import SecretStr
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
@@ -22,6 +23,8 @@ from standins.slack import Message
 from standins.slack_requests import command_answer, slash_command
 from standins.world import CHANNEL, SIGNING_SECRET, World
 from tests.conftest import make_settings
+from workers.clients.slack import SlackClient
+from workers.delivery import Delivery
 
 NEW = "CF_DNS_EDIT_RAXX_IO"
 RAXX_IO = "f3d1b89d86d1aa63a003f2826a8f841c"
@@ -67,12 +70,25 @@ class Channel:
         client = WebClient(base_url=world.slack.url + "/api/", token=world.slack.bot_token)
         self.app = build_bolt_app(settings, conn, job_queue(conn), load_inventory(inventory), client,
                                   clock=world.clock.now, listener_executor=InlineExecutor())
+        self.approvers = settings.approvers
+
+    def deliver(self) -> None:
+        """What a worker's outbox thread does after each request: the channel catches up."""
+        poster = SlackClient(base_url=self.world.slack.url + "/api/", token=SecretStr(self.world.slack.bot_token),
+                             channel=CHANNEL)
+        try:
+            outbox = Delivery(self.redis, poster, load_inventory(self.inventory),
+                              clock=self.world.clock.now)
+            assert outbox.drain(timeout=20), "the outbox did not empty"
+        finally:
+            poster.close()
 
     def type(self, text: str, *, user: str) -> str:
         """Send `/cftoken text` as Slack does; the answer only `user` sees (or "")."""
         body, headers = slash_command(signing_secret=SIGNING_SECRET, text=text, user_id=user, channel_id=CHANNEL,
                                       response_url=self.world.slack.new_response_url(user, CHANNEL))
         response = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        self.deliver()
         answer = command_answer(response.body) if response.status == 200 else None
         if answer is None:
             return ""
@@ -84,15 +100,18 @@ class Channel:
         value = next(e["value"] for b in current.blocks for e in b.get("elements", []) if e.get("action_id") == action_id)
         body, headers = self.world.signed_click(action_id, value, user=user, message_ts=message.ts)
         assert self.app.dispatch(BoltRequest(body=body, headers=headers)).status == 200
+        self.deliver()
 
     def public(self) -> list[Message]:
-        return [m for m in self.world.slack.messages(CHANNEL) if not m.ephemeral_for]
+        """What the channel shows (threads folded away)."""
+        return [m for m in self.world.slack.messages(CHANNEL, include_threads=False) if not m.ephemeral_for]
 
     def read(self, message: Message) -> str:
         return self.world.slack.as_text(self.world.slack.message(message.channel, message.ts))
 
     def results(self, prefix: str) -> list[str]:
-        return [self.world.slack.as_text(m) for m in self.public() if m.text.startswith(prefix)]
+        everything = [m for m in self.world.slack.messages(CHANNEL) if not m.ephemeral_for]  # threads included
+        return [self.world.slack.as_text(m) for m in everything if m.text.startswith(prefix)]
 
 
 def start_worker(world: World, redis_url: str, inventory: Path, **env: str) -> subprocess.Popen:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import redis
@@ -71,3 +74,34 @@ def leaks(haystack: str | bytes, values: set[str]) -> list[str]:
     """The values (shown by their last 4 characters only) that occur in `haystack`."""
     text = haystack.decode(errors="replace") if isinstance(haystack, bytes) else haystack
     return [f"…{value[-4:]}" for value in values if value in text]
+
+
+def deliver(services) -> None:
+    """Deliver everything the outbox holds, as the worker's delivery thread would."""
+    from workers.delivery import for_services
+
+    assert for_services(services).drain(timeout=20), "the outbox did not empty"
+
+
+@contextmanager
+def delivering(conn: redis.Redis, slack_url: str, *, token: str = "xoxb-standin-token") -> Iterator[None]:
+    """The outbox delivered in a background thread, as a worker process does, for tests that run no worker."""
+    from pydantic import SecretStr
+
+    from domain.clock import utc_now
+    from domain.inventory import load_inventory
+    from domain.settings import DEFAULT_INVENTORY
+    from workers.clients.slack import SlackClient
+    from workers.delivery import Delivery
+
+    slack = SlackClient(base_url=slack_url + "/api/", token=SecretStr(token), channel=CHANNEL)
+    stop = threading.Event()
+    outbox = Delivery(conn, slack, load_inventory(DEFAULT_INVENTORY), clock=utc_now)
+    thread = threading.Thread(target=outbox.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        slack.close()

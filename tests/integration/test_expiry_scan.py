@@ -26,6 +26,7 @@ from standins.slack import Message
 from standins.slack_requests import block_action
 from standins.world import APPROVERS, CHANNEL, DEFAULT_EXPIRY_DAYS, ENGINEER, SIGNING_SECRET, World
 from tests.conftest import make_settings
+from tests.integration.scenarios import deliver
 from workers.clients.cloudflare import PER_PAGE
 from workers.clients.http import RetryPolicy
 from workers.expiry import scan
@@ -309,6 +310,7 @@ def test_request_roll_opens_the_normal_roll_request_with_the_clicker_as_requeste
     button = sections_about(digest, PAGES)[0]["accessory"]
 
     response = click_request_roll(world, world_settings, services, ALICE, digest, button["value"])
+    deliver(services)
 
     assert response.status == 200
     (request,) = approvals.open_requests(services.redis, now=world.clock.now())

@@ -10,7 +10,7 @@ import pytest
 from domain import approvals
 from standins.world import CHANNEL, CLIENT_ID
 from tests.conftest import make_settings
-from tests.integration.scenarios import approved_request
+from tests.integration.scenarios import approved_request, deliver
 from workers.checkpoints import Checkpoint, unfinished
 from workers.clients.http import RetryPolicy
 from workers.operations import Step, StepMachine, token_lock
@@ -47,9 +47,13 @@ def test_a_revoke_approved_beside_a_paused_roll_cancels_the_roll_and_is_the_one_
     revoke_id = approved_request(redis_conn, world, "revoke", DNS, reason="leaked")
 
     revoke_token(services, revoke_id)  # the vault still refuses writes: the revoke pauses after the delete
+
+    deliver(services)
     world.infisical.faults.clear()
     reconcile(services)
+    deliver(services)
     reconcile(services)
+    deliver(services)
 
     assert world.cloudflare.token(world.token_ids[DNS]) is None
     assert world.vault_value(DNS).startswith("REVOKED ") and revoke_id in world.vault_value(DNS)
@@ -70,6 +74,8 @@ def test_a_resumed_roll_never_writes_over_a_revoked_placeholder(world, services,
 
     reconcile(services)
 
+    deliver(services)
+
     assert world.vault_value(DNS) == "REVOKED 2026-03-01T12:00:00Z by hand"
     assert state(redis_conn, world, roll_id) == "failed"
     [result] = posted(world, f"❌ Roll of {DNS} needs an operator")
@@ -88,6 +94,7 @@ def test_a_vault_that_refuses_the_new_value_ends_the_roll_for_an_operator_saying
     world.infisical.set_write_allowed(CLIENT_ID, False)  # someone narrowed the bot's vault permissions
     hold.release(proceed=True)
     worker.join(timeout=60)
+    deliver(services)
 
     assert state(redis_conn, world, request_id) == "failed"
     [result] = posted(world, f"❌ Roll of {DNS} needs an operator")
@@ -112,6 +119,8 @@ def test_a_stranded_revoke_that_cannot_run_with_these_settings_does_not_stop_a_p
         assert unfinished(redis_conn) == sorted([revoke_id, roll_id]) and revoke_id < roll_id
 
         reconcile(unconfigured)
+
+        deliver(unconfigured)
     finally:
         unconfigured.close()
 
@@ -134,7 +143,10 @@ def test_an_operation_that_fails_unexpectedly_is_reported_with_a_reference_and_t
     world.infisical.faults.clear()
 
     reconcile(services)
+
+    deliver(services)
     reconcile(services)
+    deliver(services)
 
     assert state(redis_conn, world, roll_id) == "succeeded"
     [told] = posted(world, "⚠️ Revoke of CF_NOT_IN_THE_INVENTORY")

@@ -7,7 +7,7 @@ import pytest
 from domain import approvals
 from domain.queueing import job_queue
 from standins.world import APPROVERS, CHANNEL
-from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
+from tests.integration.scenarios import approved_request, deliver, leaks, redis_dump, token_values
 from workers.checkpoints import unfinished
 from workers.reconcile import reconcile
 from workers.revocation import revoke_token
@@ -26,6 +26,8 @@ def test_a_revoke_deletes_the_token_leaves_a_placeholder_and_opens_one_incident(
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="leaked in a CI log <!channel>")
 
     revoke_token(services, request_id)
+
+    deliver(services)
 
     assert world.cloudflare.token(token_id) is None
     assert world.cloudflare.value_of(token_id) is None
@@ -64,6 +66,8 @@ def test_a_token_already_gone_at_cloudflare_counts_as_revoked(world, services, r
 
     revoke_token(services, request_id)
 
+    deliver(services)
+
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert world.vault_value(WAF).startswith("REVOKED ")
     assert len(world.freescout.conversations()) == 1
@@ -77,6 +81,8 @@ def test_a_freescout_outage_does_not_block_the_revocation_and_the_ticket_follows
 
     revoke_token(services, request_id)
 
+    deliver(services)
+
     assert world.cloudflare.token(world.token_ids[WAF]) is None
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     [result] = posted(world, f"✅ Revoked {WAF}")
@@ -85,7 +91,9 @@ def test_a_freescout_outage_does_not_block_the_revocation_and_the_ticket_follows
 
     world.freescout.faults.clear()
     reconcile(services)
+    deliver(services)
     reconcile(services)
+    deliver(services)
 
     [conversation] = world.freescout.conversations()
     assert posted(world, f"🎫 Incident for revoked {WAF}") == [
@@ -103,7 +111,10 @@ def test_a_ticket_created_but_unrecorded_is_found_not_duplicated(world, services
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
 
     revoke_token(services, request_id)
+
+    deliver(services)
     reconcile(services)
+    deliver(services)
 
     assert len(world.freescout.conversations()) == 1
 
@@ -114,6 +125,8 @@ def test_a_refused_management_token_ends_the_revoke_before_anything_changes(worl
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
 
     revoke_token(services, request_id)
+
+    deliver(services)
 
     assert world.cloudflare.token(world.token_ids[WAF]) is not None
     assert world.vault_value(WAF) == old_value
@@ -130,11 +143,15 @@ def test_a_cloudflare_outage_on_delete_pauses_and_the_reconciler_finishes(world,
 
     revoke_token(services, request_id)
 
+    deliver(services)
+
     assert world.cloudflare.token(token_id) is not None
     assert unfinished(redis_conn) == [request_id]
     world.cloudflare.faults.clear()
 
     reconcile(services)
+
+    deliver(services)
 
     assert world.cloudflare.token(token_id) is None
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
@@ -146,6 +163,8 @@ def test_revocation_leaves_no_token_value_in_redis_tickets_or_the_channel(world,
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
 
     revoke_token(services, request_id)
+
+    deliver(services)
 
     values = token_values(world)
     assert leaks(redis_dump(redis_conn), values) == []
@@ -164,6 +183,8 @@ def test_an_approved_request_the_web_never_queued_is_queued_by_the_reconciler(wo
     world.clock.advance(timedelta(minutes=2))
 
     reconcile(services)
+
+    deliver(services)
 
     assert [job.id for job in job_queue(redis_conn).jobs] == [request.id]
     assert approvals.load(redis_conn, request.id, now=world.clock.now()).state == "queued"

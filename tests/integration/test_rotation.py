@@ -6,7 +6,7 @@ import pytest
 
 from domain import approvals
 from standins.world import CHANNEL
-from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
+from tests.integration.scenarios import approved_request, deliver, leaks, redis_dump, token_values
 from workers.checkpoints import Checkpoint, unfinished
 from workers.reconcile import reconcile
 from workers.rotation import roll_token
@@ -31,6 +31,8 @@ def test_a_roll_stores_a_new_live_value_and_moves_both_expiries(world, services,
 
     roll_token(services, request_id)
 
+    deliver(services)
+
     new_value = world.vault_value(DNS)
     assert new_value != old_value and new_value.startswith("cfut_")
     assert world.live_value(DNS) == new_value
@@ -49,6 +51,8 @@ def test_the_approval_message_shows_the_result_and_loses_its_buttons(world, serv
 
     roll_token(services, request_id)
 
+    deliver(services)
+
     message = world.slack.as_text(world.slack.message(CHANNEL, ts))
     assert f"*Rolled {DNS}*" in message
     assert "[Approve]" not in message and "What will happen" not in message
@@ -59,6 +63,8 @@ def test_a_roll_leaves_no_token_value_in_redis_the_channel_or_logs(world, servic
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
     roll_token(services, request_id)
+
+    deliver(services)
 
     values = token_values(world)
     assert len(values) >= 6  # five seeded, one rolled
@@ -73,6 +79,8 @@ def test_a_broken_management_token_stops_the_roll_before_anything_changes(world,
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
     roll_token(services, request_id)
+
+    deliver(services)
 
     assert world.vault_value(DNS) == old_value == world.live_value(DNS)
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
@@ -90,6 +98,8 @@ def test_a_cloudflare_error_on_the_roll_itself_is_not_retried_and_changes_nothin
 
     roll_token(services, request_id)
 
+    deliver(services)
+
     assert world.cloudflare.count("PUT", f"/client/v4/user/tokens/{token_id}/value") == 1
     assert world.vault_value(DNS) == old_value == world.live_value(DNS)
     assert "Nothing was changed" in channel(world)
@@ -101,6 +111,8 @@ def test_rate_limits_and_a_5xx_burst_during_pre_flight_are_retried(world, servic
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
     roll_token(services, request_id)
+
+    deliver(services)
 
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert world.live_value(DNS) == world.vault_value(DNS)
@@ -114,6 +126,8 @@ def test_a_vault_outage_after_the_roll_pauses_with_the_value_sealed_then_the_rec
 
     roll_token(services, request_id)
 
+    deliver(services)
+
     assert unfinished(redis_conn) == [request_id]
     checkpoint = Checkpoint.load(redis_conn, request_id)
     assert checkpoint.step == "store" and checkpoint.sealed()
@@ -123,6 +137,7 @@ def test_a_vault_outage_after_the_roll_pauses_with_the_value_sealed_then_the_rec
 
     world.infisical.faults.clear()
     reconcile(services)
+    deliver(services)
 
     assert world.vault_value(DNS) == world.live_value(DNS)
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
@@ -136,6 +151,8 @@ def test_a_token_without_expiry_keeps_no_expiry(world, services, redis_conn):
 
     roll_token(services, request_id)
 
+    deliver(services)
+
     assert world.expires_on("CF_PAGES_READ") is None
     assert world.vault_value("CF_PAGES_READ__EXPIRES_AT") is None
     assert world.live_value("CF_PAGES_READ") == world.vault_value("CF_PAGES_READ")
@@ -146,15 +163,20 @@ def test_a_token_whose_id_comes_from_the_vault_companion_rolls(world, services, 
 
     roll_token(services, request_id)
 
+    deliver(services)
+
     assert world.live_value("CF_PAGES_DEPLOY") == world.vault_value("CF_PAGES_DEPLOY")
 
 
 def test_running_a_finished_roll_again_changes_nothing(world, services, redis_conn):
     request_id = approved_request(redis_conn, world, "roll", DNS)
     roll_token(services, request_id)
+    deliver(services)
     value = world.vault_value(DNS)
 
     roll_token(services, request_id)
+
+    deliver(services)
 
     assert world.vault_value(DNS) == value == world.live_value(DNS)
     assert posted(world, f"✅ Rolled {DNS}") == 1
@@ -165,6 +187,8 @@ def test_rolling_an_expired_token_makes_it_work_again(world, services, redis_con
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
     roll_token(services, request_id)
+
+    deliver(services)
 
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert world.live_value(DNS) == world.vault_value(DNS)
@@ -177,6 +201,8 @@ def test_a_disabled_token_is_not_rolled(world, services, redis_conn):
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
     roll_token(services, request_id)
+
+    deliver(services)
 
     assert world.vault_value(DNS) == old_value
     assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "failed"

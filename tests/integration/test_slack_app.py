@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import redis
+from pydantic import SecretStr
 from rq import Queue
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
@@ -24,6 +25,8 @@ from domain.status import TokenStatus, record_status
 from standins.slack import Message, SlackStandIn, seed
 from standins.slack_requests import block_action, command_answer, slash_command, view_submission
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
+from workers.clients.slack import SlackClient
+from workers.delivery import Delivery
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +62,23 @@ class Workspace:
         self.slack, self.redis, self.clock = slack, conn, FrozenClock()
         self.queue = queue or job_queue(conn)
         client = WebClient(base_url=slack.url + "/api/", token="xoxb-standin-token")
+        configured, inventory = make_settings(**settings), load_inventory(DEFAULT_INVENTORY)
         self.app = build_bolt_app(
-            make_settings(**settings), conn, self.queue, load_inventory(DEFAULT_INVENTORY), client,
-            clock=self.clock.now, listener_executor=InlineExecutor(),
+            configured, conn, self.queue, inventory, client, clock=self.clock.now, listener_executor=InlineExecutor(),
         )
+        self.inventory, self.approvers = inventory, configured.approvers
+        self.auto_deliver = True
+
+    def deliver(self) -> None:
+        """What the worker's outbox thread does after each request: the channel catches up."""
+        poster = SlackClient(
+            base_url=self.slack.url + "/api/", token=SecretStr("xoxb-standin-token"), channel=TEST_CHANNEL
+        )
+        try:
+            outbox = Delivery(self.redis, poster, self.inventory, clock=self.clock.now)
+            assert outbox.drain(timeout=20), "the outbox did not empty"
+        finally:
+            poster.close()
 
     def type(self, text: str, *, user: str = APPROVER_A, channel: str = TEST_CHANNEL, secret: str = SECRET, **extra):
         """Send the command as Slack does, and show its ack's answer to `user`, as Slack does."""
@@ -74,6 +90,8 @@ class Workspace:
         answer = command_answer(response.body) if response.status == 200 else None
         if answer is not None:
             httpx.post(self.slack.new_response_url(user, channel), json=answer).raise_for_status()
+        if self.auto_deliver:
+            self.deliver()
         return response
 
     def click(
@@ -89,7 +107,10 @@ class Workspace:
             response_url=self.slack.new_response_url(user, message.channel, message.ts),
             **{"trigger_id": self.slack.new_trigger_id(user), **extra},
         )
-        return self.app.dispatch(BoltRequest(body=body, headers=headers))
+        response = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        if self.auto_deliver:
+            self.deliver()
+        return response
 
     def submit(self, user: str, reason: str, *, secret: str = SECRET):
         """Type `reason` into the modal the bot opened for `user` and press its submit button."""
@@ -100,6 +121,8 @@ class Workspace:
         response = self.app.dispatch(BoltRequest(body=body, headers=headers))
         if not response.body:
             self.slack.close_view(opened.view["id"])
+        if self.auto_deliver:
+            self.deliver()
         return response
 
     def deny(self, message: Message, *, user: str, reason: str = ""):
@@ -107,7 +130,12 @@ class Workspace:
         return self.submit(user, reason)
 
     def public(self) -> list[Message]:
-        return self.slack.messages(TEST_CHANNEL)
+        """What the channel shows (threads folded away)."""
+        return self.slack.messages(TEST_CHANNEL, include_threads=False)
+
+    def thread(self, message: Message) -> list[str]:
+        """The replies under `message`, as read."""
+        return [self.slack.as_text(m) for m in self.slack.thread(message.channel, message.ts)[1:]]
 
     def request_message(self) -> Message:
         """The latest approval message, as it reads now."""
@@ -286,15 +314,31 @@ def test_a_second_roll_points_to_the_pending_one(ws):
     assert len(ws.public()) == 1
 
 
+def test_a_slack_outage_delays_the_approval_message_but_it_arrives_once(ws):
+    ws.slack.faults.fail_next("/api/chat.postMessage", 1, "503")
+
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+
+    assert "appears in this channel in a moment" in ws.told(APPROVER_A)
+    assert len(ws.slack.messages(TEST_CHANNEL, include_threads=False)) == 1
+    assert "Roll CF_PAGES_DEPLOY" in ws.read(ws.slack.messages(TEST_CHANNEL, include_threads=False)[0])
+
+
 def test_a_request_whose_message_slack_refused_is_withdrawn_so_the_token_is_not_blocked(ws):
-    ws.slack.faults.fail_next("/api/chat.postMessage", 1, "500")
+    ws.slack.channels[TEST_CHANNEL]["bot_member"] = False  # Slack answers not_in_channel
 
     ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
 
-    assert "the roll request was withdrawn" in ws.told(APPROVER_A)
+    assert approvals.load(ws.redis, _only_request_id(ws), now=T0).state == "cancelled"
+    ws.slack.channels[TEST_CHANNEL]["bot_member"] = True
     ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
-    assert len(ws.public()) == 1
-    assert "Roll CF_PAGES_DEPLOY" in ws.read(ws.request_message())
+    assert len(ws.slack.messages(TEST_CHANNEL, include_threads=False)) == 1
+    assert "Roll CF_PAGES_DEPLOY" in ws.read(ws.slack.messages(TEST_CHANNEL, include_threads=False)[0])
+
+
+def _only_request_id(ws) -> str:
+    (key,) = ws.redis.keys("cftoken:request:*")
+    return key.decode().rsplit(":", 1)[1]
 
 
 def test_someone_who_is_not_an_approver_cannot_ask_for_a_roll(ws):
@@ -467,6 +511,39 @@ def test_happy_path_another_approver_approves_and_exactly_one_job_is_queued(ws):
     assert f"Approved by <@{APPROVER_B}> {slack_date(T0 + timedelta(minutes=3))}" in text
     assert "Queued: waiting for a worker" in text
     assert ws.buttons(message) == []
+
+
+def test_the_thread_asks_the_other_approvers_and_tells_the_requester_the_decision(ws):
+    ws.type("roll CF_WAF_EDIT_RAXX_APP quarterly", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.click("approve", message, user=APPROVER_B)
+
+    opened, approved = ws.thread(message)
+    assert f"<@{APPROVER_B}>" in opened and f"<@{APPROVER_A}>:" not in opened
+    assert f"<@{APPROVER_A}>, <@{APPROVER_B}> approved it" in approved
+    assert len(ws.public()) == 1
+
+
+def test_a_deny_is_told_to_the_requester_in_the_thread(ws):
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    message = ws.request_message()
+
+    ws.deny(message, user=APPROVER_B, reason="not during the freeze")
+
+    assert f"<@{APPROVER_A}>, <@{APPROVER_B}> denied it" in ws.thread(message)[-1]
+
+
+def test_the_web_makes_no_slack_call_for_a_request_the_outbox_posts_it(slack, redis_conn):
+    ws = Workspace(slack, redis_conn)
+    ws.auto_deliver = False
+
+    ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+
+    assert slack.count("POST", "/api/chat.") == 0
+    ws.deliver()
+    assert slack.count("POST", "/api/chat.postMessage") == 2  # the message, then the approvers asked in its thread
+    assert "waiting for approval" in ws.read(ws.request_message())
 
 
 def test_the_requester_cannot_approve_their_own_request(ws):

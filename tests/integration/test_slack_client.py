@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from domain.errors import RateLimited, ServiceUnavailable, UnexpectedResponse
 from standins.slack import SlackStandIn
+from workers.clients.http import RetryPolicy
 from workers.clients.slack import SlackClient
 
 pytestmark = pytest.mark.integration
@@ -29,8 +30,29 @@ def slack():
         yield standin
 
 
-def _client(slack: SlackStandIn, *, token: str = TOKEN, channel: str = CHANNEL, timeout: float = 5.0) -> SlackClient:
-    return SlackClient(base_url=slack.url + "/api/", token=SecretStr(token), channel=channel, timeout=timeout)
+_opened: list[SlackClient] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    yield
+    while _opened:
+        _opened.pop().close()
+
+
+def _client(
+    slack: SlackStandIn,
+    *,
+    token: str = TOKEN,
+    channel: str = CHANNEL,
+    timeout: float = 5.0,
+    retry: RetryPolicy = RetryPolicy(attempts=1),  # noqa: B008 - frozen
+) -> SlackClient:
+    client = SlackClient(
+        base_url=slack.url + "/api/", token=SecretStr(token), channel=channel, timeout=timeout, retry=retry
+    )
+    _opened.append(client)
+    return client
 
 
 def test_post_returns_the_ts_of_the_recorded_message(slack: SlackStandIn):
@@ -60,24 +82,56 @@ def test_update_edits_the_message_in_place(slack: SlackStandIn):
     assert [v.text for v in message.edits] == ["pending"]
 
 
-def test_rate_limited_post_is_retried_until_it_lands(slack: SlackStandIn):
-    slack.faults.fail_next("/api/chat.postMessage", 2, "429", retry_after=0)
+def test_post_ephemeral_is_seen_only_by_the_user(slack: SlackStandIn):
+    _client(slack).post_ephemeral(CAROL, "you may not approve your own request")
 
-    ts = _client(slack).post("after the rate limit")
-
-    assert slack.count("POST", "/api/chat.postMessage") == 3
-    assert slack.message(CHANNEL, ts).text == "after the rate limit"
+    assert [m.text for m in slack.messages(CHANNEL, visible_to=CAROL)] == ["you may not approve your own request"]
+    assert slack.messages(CHANNEL, visible_to=ALICE) == []
 
 
-def test_rate_limit_that_outlasts_three_retries_is_rate_limited(slack: SlackStandIn):
-    slack.faults.fail_next("/api/chat.postMessage", 4, "429", retry_after=0)
+def test_a_broadcast_reply_shows_in_the_thread_and_the_channel(slack: SlackStandIn):
+    client = _client(slack)
+    parent = client.post("rolling CF_DNS_EDIT")
+
+    client.post("paused: the vault answered 503", thread_ts=parent, broadcast=True)
+    client.post("a quiet note", thread_ts=parent)
+
+    assert [m.text for m in slack.messages(CHANNEL, include_threads=False)] == [
+        "rolling CF_DNS_EDIT", "paused: the vault answered 503",
+    ]
+    assert len(slack.thread(CHANNEL, parent)) == 3
+
+
+def test_a_post_is_found_again_by_its_key_in_the_channel_or_its_thread(slack: SlackStandIn):
+    client = _client(slack)
+    parent = client.post("the approval message", key="roll-1:message")
+    reply = client.post("the result", thread_ts=parent, key="roll-1:result")
+
+    assert client.find("roll-1:message") == parent
+    assert client.find("roll-1:result", thread_ts=parent) == reply
+    assert client.find("roll-2:message") is None and client.find("roll-1:paused", thread_ts=parent) is None
+
+
+def test_every_call_shares_one_keep_alive_connection(slack: SlackStandIn):
+    client = _client(slack)
+
+    ts = client.post("pending")
+    for n in range(5):
+        client.update(ts, f"step {n}")
+
+    assert slack.connections == 1
+
+
+def test_a_rate_limit_is_raised_at_once_with_slacks_retry_after(slack: SlackStandIn):
+    slack.faults.fail_next("/api/chat.update", 1, "429", retry_after=7)
+    client = _client(slack)
+    ts = client.post("pending")
 
     with pytest.raises(RateLimited) as caught:
-        _client(slack).post("never lands")
+        client.update(ts, "done")
 
-    assert slack.count("POST", "/api/chat.postMessage") == 4
-    assert caught.value.retry_after == 0 and caught.value.service == "slack"
-    assert slack.messages(CHANNEL) == []
+    assert caught.value.retry_after == 7 and caught.value.service == "slack"
+    assert slack.count("POST", "/api/chat.update") == 1
 
 
 def test_server_error_is_service_unavailable_and_not_reposted(slack: SlackStandIn):
@@ -89,9 +143,9 @@ def test_server_error_is_service_unavailable_and_not_reposted(slack: SlackStandI
     assert slack.count("POST", "/api/chat.postMessage") == 1
 
 
-def test_one_dropped_connection_is_retried(slack: SlackStandIn):
+def test_one_dropped_connection_is_retried_by_a_client_with_a_retry_policy(slack: SlackStandIn):
     slack.faults.fail_next("/api/chat.update", 1, "drop")
-    client = _client(slack)
+    client = _client(slack, retry=RetryPolicy.instant(2))
     ts = client.post("pending")
 
     client.update(ts, "done")
@@ -127,6 +181,8 @@ def test_slack_error_codes_become_unexpected_response(slack: SlackStandIn):
         _client(slack, channel="C0NOWHERE").post("x")
     with pytest.raises(UnexpectedResponse, match="message_not_found"):
         _client(slack).update("1.000001", "x")
+    with pytest.raises(UnexpectedResponse, match="user_not_in_channel"):
+        _client(slack).post_ephemeral("U0DAVE004", "x")
 
 
 def test_token_never_shows_in_repr_errors_or_logs(slack: SlackStandIn, caplog: pytest.LogCaptureFixture):

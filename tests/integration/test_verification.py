@@ -9,7 +9,7 @@ import pytest
 from domain.status import read_statuses
 from domain.timestamps import utc_stamp as stamp
 from standins.world import CHANNEL, ENGINEER, policies_for
-from tests.integration.scenarios import leaks, redis_dump, token_values
+from tests.integration.scenarios import deliver, leaks, redis_dump, token_values
 from workers.verification import verify_and_report
 
 pytestmark = pytest.mark.integration
@@ -31,6 +31,7 @@ def verify(world, services, redis_conn, caplog):
         listed_before = world.infisical.count("GET", SECRETS)
 
         verify_and_report(services, name, requested_by=ENGINEER)
+        deliver(services)
 
         assert world.infisical.count("GET", SECRETS) - listed_before == listings
         transcript = world.slack.channel_transcript(CHANNEL)
@@ -267,10 +268,11 @@ def test_an_unknown_name_is_quoted_escaped(verify):
     assert "<!channel>" not in channel
 
 
-def test_a_slack_outage_still_records_the_status(world, redis_conn, verify):
-    world.slack.faults.fail_next("/api/chat.postMessage", 10, "500")
+def test_a_slack_outage_records_the_status_and_the_report_arrives_once_slack_answers(world, redis_conn, verify):
+    world.slack.faults.fail_next("/api/chat.postMessage", 2, "500")
 
-    verify(WAF)
+    transcript = verify(WAF)
 
-    assert world.slack.messages(CHANNEL) == []
     assert read_statuses(redis_conn)[WAF].state == "healthy"
+    assert world.slack.count("POST", "/api/chat.postMessage") == 3
+    assert len(world.slack.messages(CHANNEL)) == 1 and WAF in transcript

@@ -28,6 +28,7 @@ from standins.slack import SlackStandIn, seed
 from standins.slack_requests import block_action, command_answer, signed_headers, slash_command
 from standins.world import SECRET_KEY
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
+from tests.integration.scenarios import delivering
 from tests.integration.test_processes import procfile_line
 
 pytestmark = pytest.mark.integration
@@ -190,8 +191,15 @@ def test_forged_or_stale_requests_get_401_and_change_nothing(web, slack, redis_c
 
 
 def test_roll_then_approve_over_http_queues_the_request_job(web, slack, redis_conn):
+    with delivering(redis_conn, slack.url):  # the worker's outbox thread, which posts the approval message
+        roll_then_approve(web, slack, redis_conn)
+
+
+def roll_then_approve(web, slack, redis_conn) -> None:
     command(web, slack, "roll CF_DNS_EDIT_GETRAXX_COM over http", APPROVER_A)
-    posted = slack.wait_for(lambda m: "over http" in slack.as_text(m) and m.ephemeral_for is None)
+    posted = slack.wait_for(
+        lambda m: "over http" in slack.as_text(m) and m.ephemeral_for is None and m.thread_ts in (None, m.ts)
+    )
     request_id = re.search(r"Request `(roll-[0-9a-f]+)`", slack.as_text(posted)).group(1)
 
     body, headers = block_action(

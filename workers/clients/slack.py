@@ -1,107 +1,121 @@
-"""The workers' way to talk to Slack: post and update messages in the channel.
+"""The workers' way to talk to Slack: post, update, ephemeral, and finding a message by its outbox key.
 
-Errors (see domain/errors.py): 429 after slack_sdk's retries → RateLimited; 5xx, timeouts and dropped
-connections → ServiceUnavailable; any other `ok: false` (e.g. channel_not_found) → UnexpectedResponse
-naming Slack's error code. The bot token never appears in repr, logs or exception messages.
+One keep-alive httpx connection pool for every call (slack_sdk's WebClient opens a new connection, against real
+Slack a TLS handshake, per call). Errors (domain/errors.py): 429 → RateLimited with Slack's Retry-After, not
+slept here (the outbox waits it out without holding anything); 5xx, timeouts and dropped connections →
+ServiceUnavailable; any other `ok: false` (e.g. channel_not_found, invalid_blocks) → UnexpectedResponse naming
+Slack's error code. The bot token never appears in repr, logs or exception messages.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from http.client import HTTPException
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
-from slack_sdk.http_retry.handler import RetryHandler
 
-from domain.errors import CftokenError, RateLimited, ServiceUnavailable, UnexpectedResponse
+from domain.errors import UnexpectedResponse
+from domain.outbox import METADATA_EVENT
+from workers.clients.http import RetryPolicy, send
 
 log = logging.getLogger(__name__)
 SERVICE = "slack"
 Blocks = list[dict[str, Any]] | None
-
-
-def _retry_handlers() -> list[RetryHandler]:
-    return [ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=3)]
+FORM_METHODS = frozenset({"conversations.history", "conversations.replies", "users.info"})
+HISTORY_LIMIT = 200  # how far back a lost post is looked for: it was made moments before
 
 
 class SlackClient:
-    """Posts to one channel through slack_sdk, retrying rate limits and connection errors."""
+    """Posts to one channel over one keep-alive connection pool."""
 
-    def __init__(self, *, base_url: str, token: SecretStr, channel: str, timeout: float = 10.0) -> None:
-        self.base_url, self.channel, self.timeout = base_url, channel, timeout
-        self._web = WebClient(
-            token=token.get_secret_value(),
-            base_url=base_url,
-            timeout=timeout,  # type: ignore[arg-type]  # urllib takes float seconds; slack_sdk says int
-            retry_handlers=_retry_handlers(),
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: SecretStr,
+        channel: str,
+        timeout: float = 10.0,
+        retry: RetryPolicy = RetryPolicy(attempts=1),  # noqa: B008 - frozen; the outbox retries, not the client
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url, self.channel, self.retry = base_url.rstrip("/") + "/", channel, retry
+        self._http = httpx.Client(
+            timeout=timeout, transport=transport, headers={"Authorization": f"Bearer {token.get_secret_value()}"}
         )
 
     def __repr__(self) -> str:
         return f"SlackClient(base_url={self.base_url!r}, channel={self.channel!r})"
 
-    def post(self, text: str, blocks: Blocks = None, *, thread_ts: str | None = None) -> str:
-        """Post to the channel (in a thread if thread_ts); return the new message's ts."""
-        response = self._call(
-            "chat.postMessage", self._web.chat_postMessage,
-            channel=self.channel, text=text, blocks=blocks, thread_ts=thread_ts,
+    def close(self) -> None:
+        self._http.close()
+
+    def post(
+        self,
+        text: str,
+        blocks: Blocks = None,
+        *,
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+        key: str | None = None,
+    ) -> str:
+        """Post to the channel (a thread reply if thread_ts, also shown in the channel if broadcast); return its ts.
+
+        `key` travels as the message's metadata, so that `find` can tell whether a post whose answer was lost
+        reached Slack.
+        """
+        metadata = {"event_type": METADATA_EVENT, "event_payload": {"key": key}} if key else None
+        body = self._call(
+            "chat.postMessage", idempotent=False, channel=self.channel, text=text, blocks=blocks,
+            thread_ts=thread_ts, reply_broadcast=True if thread_ts and broadcast else None, metadata=metadata,
         )
-        return str(response["ts"])
+        return str(body["ts"])
 
     def update(self, ts: str, text: str, blocks: Blocks = None) -> None:
         """Replace the text (and blocks, if given) of a message the bot posted."""
-        self._call(
-            "chat.update", self._web.chat_update, channel=self.channel, ts=ts, text=text, blocks=blocks
-        )
+        self._call("chat.update", idempotent=True, channel=self.channel, ts=ts, text=text, blocks=blocks)
 
     def display_name(self, user: str) -> str | None:
         """A person's name as their profile shows it (users.info), or None when Slack does not say."""
-        info = self._call("users.info", self._web.users_info, user=user)["user"]
+        info = self._call("users.info", idempotent=True, user=user)["user"]
         profile = info.get("profile") or {}
         return profile.get("real_name") or info.get("real_name") or profile.get("display_name") or info.get("name")
 
-    def _call(self, method: str, function: Any, **kwargs: Any) -> Any:
-        """Call one Web API method, turning slack_sdk's exceptions into cftoken's typed errors."""
-        arguments = {key: value for key, value in kwargs.items() if value is not None}
-        try:
-            return function(**arguments)
-        except SlackApiError as exc:
-            response = exc.response
-            code = str(response.get("error", "")) if isinstance(response.data, dict) else ""
-            log.warning("slack %s failed: HTTP %s %s", method, response.status_code, code)
-            raise _http_error(method, response.status_code, code, response.headers) from None
-        except (OSError, HTTPException) as exc:
-            raise _unavailable(method, exc) from None
-        except SlackClientError as exc:
-            raise UnexpectedResponse(f"Slack {method}: {type(exc).__name__}", service=SERVICE) from None
+    def post_ephemeral(self, user: str, text: str, blocks: Blocks = None) -> None:
+        """A message in the channel that only `user` sees."""
+        self._call("chat.postEphemeral", idempotent=False, channel=self.channel, user=user, text=text, blocks=blocks)
 
-
-def _http_error(method: str, status: int, code: str, headers: Any) -> CftokenError:
-    """The typed error for a Slack answer that was not a success."""
-    if status == 429 or code in ("ratelimited", "rate_limited"):
-        retry_after = _retry_after(headers)
-        return RateLimited(
-            f"Slack is rate limiting {method}; retry after {retry_after:.0f}s",
-            service=SERVICE,
-            retry_after=retry_after,
+    def find(self, key: str, *, thread_ts: str | None = None) -> str | None:
+        """The ts of the bot's recent message carrying outbox `key` (in the thread of thread_ts), or None."""
+        method, where = ("conversations.replies", {"ts": thread_ts}) if thread_ts else ("conversations.history", {})
+        body = self._call(
+            method, idempotent=True, channel=self.channel, limit=HISTORY_LIMIT, include_all_metadata=True, **where
         )
-    if status >= 500:
-        return ServiceUnavailable(f"Slack {method} answered HTTP {status} {code}".rstrip(), service=SERVICE)
-    return UnexpectedResponse(f"Slack refused {method}: {code or f'HTTP {status}'}", service=SERVICE)
+        for message in body.get("messages", []):
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == METADATA_EVENT and metadata.get("event_payload", {}).get("key") == key:
+                return str(message["ts"])
+        return None
 
-
-def _unavailable(method: str, exc: BaseException) -> ServiceUnavailable:
-    log.warning("slack %s did not answer: %s", method, type(exc).__name__)
-    return ServiceUnavailable(f"Slack {method} did not answer ({type(exc).__name__})", service=SERVICE)
-
-
-def _retry_after(headers: Any) -> float:
-    value = next((v for k, v in dict(headers or {}).items() if k.lower() == "retry-after"), "1")
-    try:
-        return float(value[0] if isinstance(value, list) else value)
-    except (TypeError, ValueError):
-        return 1.0
-
+    def _call(self, method: str, *, idempotent: bool, **arguments: Any) -> dict[str, Any]:
+        """Call one Web API method with a JSON body; a typed error unless Slack answers ok."""
+        payload = {name: value for name, value in arguments.items() if value is not None}
+        body_argument: dict[str, Any] = {"json": payload}
+        if method in FORM_METHODS:  # Slack reads these from a form (or the query), not from a JSON body
+            body_argument = {"data": {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in payload.items()}}
+        response = send(
+            self._http, SERVICE, "POST", self.base_url + method, idempotent=idempotent, policy=self.retry,
+            **body_argument,
+        )
+        try:
+            body = response.json()
+        except json.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            raise UnexpectedResponse(f"Slack {method} answered HTTP {response.status_code}", service=SERVICE)
+        if not body.get("ok"):
+            code = str(body.get("error") or f"HTTP {response.status_code}")
+            log.warning("slack %s failed: %s", method, code)
+            raise UnexpectedResponse(f"Slack refused {method}: {code}", service=SERVICE)
+        return body

@@ -1,0 +1,96 @@
+"""The Slack outbox: what the channel must be told, recorded in Redis, delivered later by `workers/delivery.py`.
+
+Web and workers never call Slack on an operation's path: they record here (a few Redis writes) and go on.
+
+    redraw(conn, request_id)   the request's message should show the request's current state. Redraws coalesce
+                               (one per burst) and the latest state wins: the deliverer renders at delivery time.
+                               A request without a message yet gets it posted (the approval message).
+    post(conn, key, text, …)   one message, posted once per `key` ever: asking again with the same key is a no-op.
+                               With `request_id` it is a reply in that request's thread (after its message exists),
+                               `broadcast` also shows it in the channel.
+
+Keys (a "conversation" is a request id, or `post:<key>` for a top-level message of its own):
+    cftoken:outbox:due              sorted set: conversation → when it is next due (unix seconds; 0 is now)
+    cftoken:outbox:want / :drawn    hashes: request id → redraw generation asked for / last drawn
+    cftoken:outbox:queue:<conv>     list: post keys waiting, in the order asked
+    cftoken:outbox:post:<key>       hash: text, blocks, request_id, broadcast, then `tried` and `ts`
+    cftoken:outbox:wake             list: a nudge for an idle deliverer
+Delivery is at least once per attempt and exactly once in effect: a post that may have reached Slack (`tried`) is
+looked for by its key (carried in the message's metadata) before it is posted again.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import redis
+
+DUE = "cftoken:outbox:due"
+WANT = "cftoken:outbox:want"
+DRAWN = "cftoken:outbox:drawn"
+WAKE = "cftoken:outbox:wake"
+QUIET_UNTIL = "cftoken:outbox:quiet_until"  # Slack asked everyone to wait (429 Retry-After) until this instant
+POST_TTL_SECONDS = 30 * 24 * 3600  # a key is remembered a month after it was posted
+METADATA_EVENT = "cftoken_outbox"
+
+_POST = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'key', ARGV[1], 'conversation', ARGV[2], 'text', ARGV[3], 'blocks', ARGV[4],
+           'request_id', ARGV[5], 'broadcast', ARGV[6], 'created', ARGV[7], 'update_ts', ARGV[8])
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], 'LT', 0, ARGV[2])
+redis.call('LPUSH', KEYS[4], '1')
+redis.call('LTRIM', KEYS[4], 0, 0)
+return 1
+"""
+
+
+def post_key(key: str) -> str:
+    return f"cftoken:outbox:post:{key}"
+
+
+def queue_key(conversation: str) -> str:
+    return f"cftoken:outbox:queue:{conversation}"
+
+
+def lock_key(conversation: str) -> str:
+    return f"cftoken:outbox:lock:{conversation}"
+
+
+def redraw(conn: redis.Redis, request_id: str) -> None:
+    """Ask for the request's message to be redrawn (or first posted) with whatever state it has when delivered."""
+    with conn.pipeline(transaction=True) as pipe:
+        pipe.hincrby(WANT, request_id, 1)
+        pipe.zadd(DUE, {request_id: 0}, lt=True)  # due now, whatever the clocks say
+        pipe.lpush(WAKE, "1")
+        pipe.ltrim(WAKE, 0, 0)
+        pipe.execute()
+
+
+def post(
+    conn: redis.Redis,
+    key: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+    *,
+    request_id: str | None = None,
+    broadcast: bool = False,
+    update_ts: str | None = None,
+    now: datetime,
+) -> bool:
+    """Queue one message under `key` (a reply in `request_id`'s thread if given; with `update_ts`, a chat.update
+    of that message instead); False if `key` was used before."""
+    conversation = request_id or f"post:{key}"
+    created = conn.eval(
+        _POST, 4, post_key(key), queue_key(conversation), DUE, WAKE,
+        key, conversation, text, json.dumps(blocks or []), request_id or "", "1" if broadcast else "",
+        now.timestamp(), update_ts or "",
+    )
+    return bool(created)
+
+
+def pending(conn: redis.Redis) -> int:
+    """How many conversations have something undelivered (for operators and tests)."""
+    return int(conn.zcard(DUE))
