@@ -19,7 +19,7 @@ from domain.messages import render_list
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import read_statuses
 from standins.world import CHANNEL, World
-from tests.integration.scenarios import approved_request
+from tests.integration.scenarios import approved_request, deliver
 from workers.expiry import scan
 from workers.expiry_messages import KIND_WORDS
 from workers.revocation import revoke_token
@@ -87,6 +87,8 @@ def test_each_broken_state_reads_the_same_everywhere_is_posted_once_with_its_but
     world.break_token(WAF, how)
 
     diagnosis = verify_and_report(services, WAF)
+
+    deliver(services)
     first, second = scan(services), scan(services)
 
     assert diagnosis is not None and diagnosis.state == state
@@ -99,6 +101,7 @@ def test_each_broken_state_reads_the_same_everywhere_is_posted_once_with_its_but
         return  # nothing brings a compromised token back: its fix is a revoke (see the roll refusal test)
     world.repair(WAF)
     verify_and_report(services, WAF)
+    deliver(services)
     fixed, again = scan(services), scan(services)
 
     assert f"{WAF}:{kind}" in fixed.fixed and again.fixed == ()
@@ -111,6 +114,7 @@ def test_each_broken_state_reads_the_same_everywhere_is_posted_once_with_its_but
 def test_a_problem_only_verify_can_see_is_kept_by_the_scan_and_cleared_only_by_a_check_that_sees_it(world, services):
     world.break_token(WAF, "vault_value")
     verify_and_report(services, WAF)
+    deliver(services)
     services.redis.hset("cftoken:value-checked", WAF, str(services.now().timestamp()))  # checked: not due today
 
     report = scan(services)
@@ -130,6 +134,8 @@ def test_a_token_the_bot_revoked_reads_as_revoked_by_its_request_with_the_incide
     revoke_token(services, request_id)
 
     diagnosis = verify_and_report(services, WAF)
+
+    deliver(services)
     report = scan(services)
 
     (ticket,) = world.freescout.conversations()
@@ -179,6 +185,7 @@ def test_a_refused_job_probe_is_failure_mode_a_though_the_policy_matches_the_inv
     services = dataclasses.replace(built, inventory=wrong)
     try:
         diagnosis = verify_and_report(services, WAF)
+        deliver(services)
         first, second = scan(services), scan(services)
 
         words = "the token's own job call was refused"
@@ -231,6 +238,7 @@ def test_a_roll_names_what_it_did_not_fix_and_only_says_what_it_checked(world, s
 
     world.break_token(WAF, "extra_zone")
     verify_and_report(services, WAF)
+    deliver(services)
     request_id = approved_request(services.redis, world, "roll", WAF)
 
     roll_token(services, request_id)
@@ -250,6 +258,7 @@ def test_a_roll_that_stops_before_changing_anything_does_not_claim_the_value_wor
 
     world.break_token(WAF, "disable")
     verify_and_report(services, WAF)
+    deliver(services)
     request_id = approved_request(services.redis, world, "roll", WAF)
 
     roll_token(services, request_id)
