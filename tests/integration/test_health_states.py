@@ -280,6 +280,7 @@ def test_the_approval_message_shows_health_expiry_now_the_planned_one_and_for_a_
     verify_and_report(services, WAF)
     roll_id = approved_request(services.redis, world, "roll", WAF)
     roll_token(services, roll_id)  # the worker redraws the approval message with the health it leaves
+    deliver(services)
     scan(services)  # reads Cloudflare's last_used_on: the roll's own verify
     revoke_id = approved_request(services.redis, world, "revoke", WAF, reason="policy leak")
 

@@ -187,6 +187,7 @@ def test_an_unexpected_error_after_a_change_pauses_and_posts_its_reference_once(
             except Exception as exc:  # noqa: BLE001 - as the runners do
                 machine.stop(exc)
 
+    deliver(services)
     [told] = posted(world, f"⚠️ Test of {DNS} paused at the explosion")
     reference = told.split("reference `")[1].split("`")[0]
     assert "an unexpected error" in told and "Half of it is done." in told
