@@ -51,8 +51,8 @@ def test_a_token_declared_in_a_persons_inventory_is_provisioned_from_the_sandbox
 
         row = wait_for(sandbox, lambda s: next((t for t in s["world"]["tokens"] if t["name"] == NEW
                                                 and t["status"] == "active"), None), f"{NEW} at Cloudflare")
-        result = wait_for(sandbox, lambda s: next((m for m in s["messages"]
-                                                   if m["text"].startswith(f"✅ Provisioned {NEW}")), None), "the result")
+        result = wait_for(sandbox, lambda s: next((r for m in s["messages"] for r in m["replies"]  # in its thread
+                                                   if r["text"].startswith(f"✅ Provisioned {NEW}")), None), "the result")
         assert row["companions"]["__TOKEN_ID"] == row["token_id"]
         assert row["companions"]["__EXPIRES_AT"] == row["expires_on"]
         assert abs(parse_timestamp(row["expires_on"]) - (asked_at + timedelta(days=90))) < timedelta(minutes=5)
