@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from domain import outbox
 from domain.dry_runs import Check, DryRun, PlannedStep, render_dry_run
 from domain.errors import CftokenError, TokenNotFound
 from domain.health import EXPOSED
@@ -20,7 +21,6 @@ from domain.vault import Vault, token_id_of
 from workers import minting, provisioning, revocation, rotation
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import Step, management_client, read_vault
-from workers.reporting import post
 from workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,16 @@ def dry_run(services: Services, action: str, name: str, *, requested_by: str, re
     """Run the dry run of `action` on inventory token `name` and post what it found in the channel."""
     token = services.inventory.find(name)
     if token is None:
-        post(services, f"Dry run of {action} {name}: {name} is no longer in the inventory.", thread_ts=None)
+        outbox.post(services.redis, f"dry-run:{action}:{name}:{services.now().isoformat()}",
+                    f"Dry run of {action} {name}: {name} is no longer in the inventory.", now=services.now())
         return None
     findings = Findings()
     gather = {"roll": _roll, "revoke": _revoke, "provision": _provision}[action]
     run = gather(services, token, findings, requested_by=requested_by, reason=reason)
     log.info("dry run %s %s: %d checks, %d would stop it", action, name, len(run.checks), len(run.blockers))
     text, blocks = render_dry_run(run)
-    post(services, text, thread_ts=None, blocks=blocks)
+    outbox.post(services.redis, f"dry-run:{action}:{name}:{services.now().isoformat()}", text, blocks,
+                now=services.now())
     return run
 
 
