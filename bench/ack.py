@@ -39,6 +39,7 @@ ALICE, BOB = APPROVERS
 LEVELS = (1, 10, 50)
 SLOW_MS = 3000.0
 TARGET_RATIO, TARGET_MS = 1.25, 100.0
+OUTBOX_WAIT = 180.0  # seconds for the worker to post 500 approval messages and their first replies
 
 
 @dataclass
@@ -126,8 +127,14 @@ def commands(world: World, texts: list[str]) -> list[tuple[str, dict[str, str]]]
 
 
 def approve_clicks(world: World, conn: redis.Redis, tokens: list[str]) -> list[tuple[str, dict[str, str]]]:
-    """Bob's Approve click on each pending roll request for `tokens` (opened by the roll scenario)."""
-    pending = {r.token: r for r in approvals.open_requests(conn, now=world.clock.now()) if r.state == "pending"}
+    """Bob's Approve click on each pending roll request for `tokens` (opened by the roll scenario), once the
+    worker's outbox has posted every approval message (they are posted after the ack, off web)."""
+    deadline = time.monotonic() + OUTBOX_WAIT
+    while True:
+        pending = {r.token: r for r in approvals.open_requests(conn, now=world.clock.now()) if r.state == "pending"}
+        if all(pending.get(t) and pending[t].message_ts for t in tokens) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     clicks = []
     for token in tokens:
         request = pending.get(token)

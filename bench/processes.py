@@ -45,6 +45,7 @@ class Process:
     popen: subprocess.Popen
     url: str = ""
     log: list[str] = field(default_factory=list)
+    readers: list[threading.Thread] = field(default_factory=list)  # drain its output; closed with it
 
     @property
     def pid(self) -> int:
@@ -65,6 +66,11 @@ class Process:
             except OSError:
                 pass
         self.popen.wait(timeout=10)
+        for reader in self.readers:
+            reader.join(timeout=5)
+        for stream in (self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def start_web(env: dict[str, str], app: str = "bot.web:application") -> Process:
@@ -91,7 +97,8 @@ def start_web(env: dict[str, str], app: str = "bot.web:application") -> Process:
                 process.url = match.group(1)
                 ready.set()
 
-    threading.Thread(target=drain, daemon=True).start()
+    process.readers.append(threading.Thread(target=drain, daemon=True))
+    process.readers[-1].start()
     if not ready.wait(30):
         process.stop()
         raise SystemExit("web did not start:\n" + "\n".join(process.log))
@@ -103,13 +110,15 @@ def wait_answers(url: str, path: str) -> None:
     host, port = url.removeprefix("http://").split(":")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
+        connection = http.client.HTTPConnection(host, int(port), timeout=2)
         try:
-            connection = http.client.HTTPConnection(host, int(port), timeout=2)
             connection.request("GET", path)
             if connection.getresponse().status < 500:
                 return
         except OSError:
             pass
+        finally:
+            connection.close()
         time.sleep(0.05)
     raise SystemExit(f"{url} never answered")
 
@@ -132,7 +141,8 @@ def start_worker(env: dict[str, str], *, nice: int = 0) -> Process:
         for line in popen.stdout:  # type: ignore[union-attr]
             process.log = [*process.log[-50:], line.rstrip()]
 
-    threading.Thread(target=drain, daemon=True).start()
+    process.readers.append(threading.Thread(target=drain, daemon=True))
+    process.readers[-1].start()
     return process
 
 
