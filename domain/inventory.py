@@ -17,6 +17,8 @@ _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 _TOKEN_NAME = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")
 COMPANIONS = ("__EXPIRES_AT", "__SCOPES", "__TOKEN_ID")
 NAME_MAX = 120  # Cloudflare's limit on a token name
+DEFAULT_OVERLAP_MINUTES = 1440
+MAX_OVERLAP_MINUTES = 7 * 24 * 60
 
 
 class Consumer(BaseModel):
@@ -60,6 +62,8 @@ class Token(BaseModel):
     consumers: tuple[Consumer, ...] = ()
     condition: Condition | None = None
     probe: Literal["dns", "waf", "none"] | None = None  # the job call verify makes; None: from the permissions
+    rotation: Literal["roll", "overlap"] = "roll"  # roll: in place, the old value dies; overlap: a twin, then retire
+    overlap_minutes: int | None = None  # overlap only: how long the old value keeps working after the new is stored
 
     @model_validator(mode="after")
     def _check(self) -> Token:
@@ -71,6 +75,10 @@ class Token(BaseModel):
             raise ValueError(f"token_id {self.token_id!r} must be 32 lowercase hex characters")
         if not 1 <= self.cadence_days <= 3650:
             raise ValueError(f"cadence_days {self.cadence_days} must be between 1 and 3650")
+        if self.overlap_minutes is not None and self.rotation != "overlap":
+            raise ValueError('overlap_minutes applies only with rotation = "overlap"')
+        if not 1 <= self.overlap <= MAX_OVERLAP_MINUTES:
+            raise ValueError(f"overlap_minutes {self.overlap} must be between 1 and {MAX_OVERLAP_MINUTES} (7 days)")
         if ALL_ZONES in self.zones and len(self.zones) > 1:
             raise ValueError(f'zones {list(self.zones)}: "*" means all zones and stands alone')
         return self
@@ -85,6 +93,11 @@ class Token(BaseModel):
         if any(p.startswith("Zone WAF ") for p in self.permissions):
             return "waf"
         return "none"
+
+    @property
+    def overlap(self) -> int:
+        """Minutes the old value keeps working after an overlap rotation stored the new one."""
+        return self.overlap_minutes if self.overlap_minutes is not None else DEFAULT_OVERLAP_MINUTES
 
     @property
     def all_zones(self) -> bool:

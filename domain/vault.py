@@ -39,8 +39,10 @@ class Vault:
 
 
 def token_id_of(token: Token, vault: Vault) -> str:
-    """The Cloudflare id: the inventory's, else the vault's __TOKEN_ID companion."""
-    token_id = token.token_id or vault.text(token.companion("__TOKEN_ID"))
+    """The Cloudflare id: the inventory's, else the vault's __TOKEN_ID companion (first for an overlap token, whose
+    rotation changes its id)."""
+    stored = vault.text(token.companion("__TOKEN_ID"))
+    token_id = (stored or token.token_id) if token.rotation == "overlap" else (token.token_id or stored)
     if not token_id:
         raise NoTokenId(f"{token.name} has no token id in the inventory and no {token.name}__TOKEN_ID in the vault")
     return token_id

@@ -251,9 +251,12 @@ class CloudflareStandIn(StandIn):
         return ok(result, messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}])
 
     def _list(self, request: Request, caller: dict[str, Any]) -> Response:
-        name = request.arg("name")
-        return _page(request, [state.public_token(record, self.clock.now()) for record in self._tokens.values()
-                               if name in (None, record["name"])])
+        name, direction = request.arg("name"), request.arg("direction") or "asc"
+        if direction not in ("asc", "desc"):
+            raise _refuse(400, (1001, "direction must be asc or desc"))
+        records = sorted((record for record in self._tokens.values() if name in (None, record["name"])),
+                         key=lambda record: record["issued_on"], reverse=direction == "desc")
+        return _page(request, [state.public_token(record, self.clock.now()) for record in records])
 
     def _get(self, request: Request, caller: dict[str, Any]) -> Response:
         return ok(state.public_token(self._record(request), self.clock.now()))

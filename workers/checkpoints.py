@@ -38,7 +38,8 @@ FINISHED_TTL_SECONDS = 30 * 24 * 3600  # finished checkpoints are kept a month f
 # What decides a Cloudflare or vault change (which token, which step, the value, the expiry, whether it ended):
 # tagged. Notes, timestamps and the at-most-once message flags are not: forging them changes only what is said.
 SIGNED = ("action", "token", "step", "rev", "token_id", "sealed", "rolls", "expires_on", "ticket_url", "finished",
-          "creates", "intent_at", "tokens_before", "cloudflare_expires_on")
+          "creates", "intent_at", "tokens_before", "cloudflare_expires_on", "strategy", "old_token_id", "retire_at",
+          "also_delete")
 
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then

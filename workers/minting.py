@@ -9,6 +9,7 @@ created but whose value died with the worker never outlives the operation that m
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,12 +46,15 @@ def refuse_taken_name(cloudflare: CloudflareClient, name: str) -> None:
         raise NameTaken(f"Cloudflare already has a token named {name}: {ids}")
 
 
-def delete_lost(cloudflare: CloudflareClient, name: str, *, since: datetime, keep: str | None = None) -> list[str]:
-    """Delete tokens called `name` issued at or after `since` (less the clock skew), except `keep`: their values
-    were lost with a worker. Returns the ids deleted (a token already gone counts as deleted)."""
+def delete_lost(cloudflare: CloudflareClient, name: str, *, since: datetime, keep: str | None = None,
+                spare: Collection[str] = ()) -> list[str]:
+    """Delete tokens called `name` issued at or after `since` (less the clock skew), except `keep` and `spare` (an
+    overlap rotation's old token): their values were lost with a worker. Returns the ids deleted (a token already
+    gone counts as deleted)."""
     deleted = []
     for token in tokens_named(cloudflare, name):
-        if token.id == keep or (token.issued_on is not None and token.issued_on < since - CLOCK_SKEW):
+        issued_before = token.issued_on is not None and token.issued_on < since - CLOCK_SKEW
+        if token.id == keep or token.id in spare or issued_before:
             continue
         try:
             cloudflare.delete_token(token.id)

@@ -45,6 +45,11 @@ def offline_check(settings: Settings) -> tuple[Inventory | None, list[str]]:
         inventory = load_inventory(settings.cftoken_inventory)
     except InventoryError as exc:
         return None, [str(exc), *problems]
+    for token in inventory.tokens:
+        if token.rotation == "overlap" and token.token_id:
+            problems.append(f'{token.name} uses rotation = "overlap", which gives it a new id at every rotation, but '
+                            f"the inventory pins token_id = \"{token.token_id}\": remove it (the bot reads "
+                            f"{token.name}__TOKEN_ID)")
     if inventory.vault.path != settings.infisical_secret_path:
         problems.insert(0, f"INFISICAL_SECRET_PATH is {settings.infisical_secret_path} but the inventory says "
                            f"{inventory.vault.path}: make them agree")

@@ -56,7 +56,7 @@ from workers.reporting import refresh_message
 from workers.revocation import ticket_subject
 from workers.sealing import seal, unseal
 from workers.services import Services
-from workers.verification import run_probes
+from workers.verification import functional_probe
 
 log = logging.getLogger(__name__)
 MAX_CREATES = 3
@@ -315,20 +315,6 @@ def confirm_permission_groups(cloudflare: CloudflareClient, plan: Plan) -> None:
             where = "account_permissions" if not wanted.account_level else "zone permissions (not account_permissions)"
             raise PreflightMismatch(f"permission group {wanted.name} applies to {', '.join(found.scopes)}, not "
                                     f"{scope}: list it under {where}")
-
-
-def functional_probe(services: Services, cloudflare: CloudflareClient, token: Token, value: SecretStr) -> str:
-    """The runbook's "verify against the target endpoint": verify's own job calls (DNS records list, WAF phase
-    entrypoint) with the new value; a refusal stops the operation (it pauses and is retried), an outage too."""
-    probes, error = run_probes(cloudflare, token, value, services)
-    if error is not None:
-        raise error
-    if not probes:
-        return "No functional probe for these permissions (only GET /user/tokens/verify applies)."
-    refused = [f"{probe.call} on {probe.zone}: {probe.refusal}" for probe in probes if probe.refusal]
-    if refused:
-        raise NewTokenRejected(f"the new token is active but its job call is refused: {'; '.join(refused)}")
-    return "Probed: " + ", ".join(f"{probe.call} on {probe.zone} answered 200" for probe in probes) + "."
 
 
 def replacement_note(token: Token, request: Request, fields: dict[str, str], marker: str) -> str:

@@ -22,7 +22,7 @@ from domain.inventory import Inventory, Token
 from domain.messages import NO_CONSUMERS, ticket_link
 from domain.timestamps import parse_timestamp
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
-from workers import rotation
+from workers import minting, overlap, rotation
 from workers.checkpoints import Checkpoint
 from workers.operations import (
     Step,
@@ -76,28 +76,39 @@ class Revocation(StepMachine):
 
     def preflight(self) -> None:
         self.show("pre-flight")
-        self.supersede_roll()
+        twins = self.supersede_roll()
         self.services.freescout().close()  # SettingsError now, not after the delete, if FreeScout is unset
         token_id = token_id_of(self.token, self.vault)
+        also = ",".join(sorted(twins - {token_id}))
         try:
             with management_client(self.services, self.vault) as cloudflare:
                 last_used = cloudflare.get_token(token_id).last_used_on
         except TokenNotFound:
             last_used = None  # already gone at Cloudflare: the delete step treats that as done
-        self.advance(token_id=token_id, last_used_on=last_used.isoformat() if last_used else "unknown")
+        self.advance(token_id=token_id, last_used_on=last_used.isoformat() if last_used else "unknown",
+                     **({"also_delete": also} if also else {}))
 
-    def supersede_roll(self) -> None:
-        """End the open roll this revoke supersedes (under the token lock, so it is not mid-step) and say so."""
+    def supersede_roll(self) -> set[str]:
+        """End the open roll this revoke supersedes (under the token lock, so it is not mid-step) and say so; the
+        ids of an overlap rotation's tokens (old and twin), which the delete deletes too."""
         roll_id = self.request.supersedes
         roll = approvals.load(self.services.redis, roll_id, now=self.services.now()) if roll_id else None
         if roll is None or roll.state in FINAL_STATES:
-            return
+            return set()
         held = Checkpoint.load(self.services.redis, roll.id)
         where = "The roll had not started: nothing was changed by it."
+        twins: set[str] = set()
         if not held.lost and not held.finished:
-            step = next(step for step in rotation.STEPS if step.name == held.step)
+            overlapping = held.get("strategy") == "overlap"
+            table = overlap.STEPS if overlapping else rotation.STEPS
+            step = next(step for step in table if step.name == held.step)
+            if overlapping:
+                twins = {held.fields[key] for key in ("old_token_id", "token_id") if held.get(key)}
+                twins |= self.twins_since(held)
             if step.changed or int(held.get("rolls") or 0):
                 where = f"The roll had reached {step.label}: {step.where} The revoke deletes the token anyway."
+            if overlapping and held.step != "preflight":
+                where += " The overlap's old token and its twin are both deleted."
             held.finish(now=self.services.now())  # drops a held (sealed) value: the token is going
         result = f"Cancelled: revoke `{self.request.id}` supersedes this roll. {where}"
         refresh_message(self.services, approvals.supersede(
@@ -106,13 +117,29 @@ class Revocation(StepMachine):
         forget_paused(roll.id)
         post(self.services, f"⏹️ Roll of {self.token.name} (`{roll.id}`) cancelled: revoke `{self.request.id}` "
                             f"supersedes it. {where}", request_id=roll.id, key="superseded")
+        return twins
+
+    def twins_since(self, held: Checkpoint) -> set[str]:
+        """A twin an overlap's create may have made without checkpointing its id: tokens with the name since its
+        intent."""
+        since = held.get("intent_at")
+        if since is None:
+            return set()
+        with management_client(self.services, self.vault) as cloudflare:
+            start = parse_timestamp(since)
+            assert start is not None
+            return {t.id for t in minting.tokens_named(cloudflare, self.token.name)
+                    if t.issued_on is None or t.issued_on >= start - minting.CLOCK_SKEW}
 
     def delete(self) -> None:
-        try:
-            with management_client(self.services, self.vault) as cloudflare:
-                cloudflare.delete_token(self.checkpoint.fields["token_id"])
-        except TokenNotFound:
-            log.info("revoke %s: token already gone at Cloudflare", self.checkpoint.request_id)
+        """Delete the token (and an overlap's other token); one already gone counts as deleted."""
+        ids = [self.checkpoint.fields["token_id"], *filter(None, (self.checkpoint.get("also_delete") or "").split(","))]
+        with management_client(self.services, self.vault) as cloudflare:
+            for token_id in ids:
+                try:
+                    cloudflare.delete_token(token_id)
+                except TokenNotFound:
+                    log.info("revoke %s: token %s already gone at Cloudflare", self.checkpoint.request_id, token_id)
         self.advance()
         self.show("deleted at Cloudflare")
 

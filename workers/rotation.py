@@ -43,6 +43,7 @@ from workers.operations import (
     read_vault,
     token_lock,
 )
+from workers.overlap import OverlapRotation
 from workers.reporting import refresh_message
 from workers.sealing import seal, unseal
 from workers.services import Services
@@ -259,8 +260,11 @@ def roll_token(services: Services, request_id: str, *, wait: bool = True) -> Non
 
 
 def run(services: Services, checkpoint: Checkpoint, request: approvals.Request, token: Token, lock: TokenLock) -> None:
-    """Run the rotation; any error ends, pauses or hands it over as the step table says."""
-    rotation = Rotation(services, checkpoint, request, token, lock)
+    """Run the rotation (the strategy it began with, else the inventory's); any error ends, pauses or hands it
+    over as the step table says."""
+    strategy = checkpoint.get("strategy") or token.rotation
+    machine = OverlapRotation if strategy == "overlap" else Rotation
+    rotation = machine(services, checkpoint, request, token, lock)
     try:
         rotation.run()
     except OperationLost:

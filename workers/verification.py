@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from pydantic import SecretStr
+
 from domain import approvals, outbox
 from domain.cloudflare_tokens import CfToken, Verification
-from domain.errors import CftokenError, NotAuthorized, RecordTampered, TokenInvalid
+from domain.errors import CftokenError, NewTokenRejected, NotAuthorized, RecordTampered, TokenInvalid
 from domain.health import Probe, RevokedByBot, carry, parse_revoked
 from domain.inventory import ALL_ZONES, Token
 from domain.messages import escape
@@ -171,3 +173,16 @@ def _post(services: Services, key: str, text: str, blocks: list[dict] | None) ->
     """Hand the report to the outbox, which posts it once however Slack behaves."""
     outbox.post(services.redis, key, text, blocks, now=services.now())
 
+
+def functional_probe(services: Services, cloudflare: CloudflareClient, token: Token, value: SecretStr) -> str:
+    """The runbook's "verify against the target endpoint": verify's own job calls (DNS records list, WAF phase
+    entrypoint) with the new value; a refusal stops the operation (it pauses and is retried), an outage too."""
+    probes, error = run_probes(cloudflare, token, value, services)
+    if error is not None:
+        raise error
+    if not probes:
+        return "No functional probe for these permissions (only GET /user/tokens/verify applies)."
+    refused = [f"{probe.call} on {probe.zone}: {probe.refusal}" for probe in probes if probe.refusal]
+    if refused:
+        raise NewTokenRejected(f"the new token is active but its job call is refused: {'; '.join(refused)}")
+    return "Probed: " + ", ".join(f"{probe.call} on {probe.zone} answered 200" for probe in probes) + "."

@@ -1,0 +1,302 @@
+"""roll NAME for a token with `rotation = "overlap"`: create a twin, store and verify it, let the old value live
+`overlap_minutes` more, then delete the old token. Checkpointed steps, declared once in STEPS below.
+
+Orphan-free as provisioning is (workers/minting.py): the intent and its instant are checkpointed before the create;
+resumed at the create, a twin whose value reached the vault is kept, any other twin issued since the intent is
+deleted (never the old token), and the create runs again. The wait for the deadline holds the operation open (the
+request stays running, so a second roll cannot start); the clock's reconcile resumes it every minute, and at the
+deadline the old token is deleted (404 counts as done).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from pydantic import SecretStr
+from redis.exceptions import RedisError
+
+from domain import approvals, status
+from domain.cloudflare_tokens import CfToken
+from domain.errors import (
+    CftokenError,
+    CreateLoop,
+    NewTokenRejected,
+    RecordsLost,
+    SealBroken,
+    TokenCompromised,
+    TokenDisabled,
+    TokenInvalid,
+    TokenNotFound,
+    TokenRevoked,
+)
+from domain.health import EXPOSED, after_roll, age_text
+from domain.inventory import Token
+from domain.messages import slack_date
+from domain.timestamps import parse_timestamp, utc_stamp
+from domain.vault import Vault, token_id_of
+from workers import minting
+from workers.checkpoints import Checkpoint
+from workers.clients.cloudflare import CloudflareClient
+from workers.operations import Step, StepMachine, TokenLock, management_client, read_vault
+from workers.reporting import post
+from workers.sealing import seal, unseal
+from workers.services import Services
+from workers.verification import functional_probe
+
+log = logging.getLogger(__name__)
+MAX_CREATES = 3
+OLD_WORKS = "the old value still works"
+STEPS = (
+    Step("preflight", "pre-flight", "preflight", changed=False,
+         where="Nothing was changed: the vault holds the value it held before.",
+         changes="nothing (reads the vault and Cloudflare; checks the vault folder takes writes and that Cloudflare "
+                 "has room for a second token)"),
+    Step("create", "creating the twin at Cloudflare", "create", changed=False, risky=True,
+         where=f"Cloudflare may have created the twin without the bot keeping its value; the bot deletes such a "
+               f"token before it creates again. The vault holds the old value and {OLD_WORKS}.",
+         changes="Cloudflare: a second token with the same name, policies and condition (POST /user/tokens), "
+                 "expiring one cadence from now; the vault: its value"),
+    Step("store", "storing the new value in the vault", "store", changed=True,
+         where=f"The twin exists at Cloudflare; its value is held encrypted, not yet in the vault; {OLD_WORKS}.",
+         changes="the vault: the new value (when the first write was refused)"),
+    Step("companions", "writing the companions", "write_companions", changed=True,
+         where=f"The new value is in the vault; __TOKEN_ID and __EXPIRES_AT may still be the old token's; "
+               f"{OLD_WORKS}.",
+         changes="the vault: __TOKEN_ID (the twin's id) and __EXPIRES_AT (its expires_on)"),
+    Step("verify", "verifying the new value", "verify", changed=True,
+         where=f"The new value and its companions are in the vault, not verified yet; {OLD_WORKS}.",
+         changes="nothing (verifies the new value and probes its job call)"),
+    Step("announce", "telling the thread", "announce", changed=True,
+         where=f"The new value is in the vault and verified; {OLD_WORKS}; the thread has not been told when it "
+               "stops.",
+         changes="Slack: the thread is told until when the old value keeps working"),
+    Step("retire", "retiring the old token", "retire", changed=True,
+         where=f"The new value is in the vault and verified; {OLD_WORKS} until the bot deletes it.",
+         changes="Cloudflare: the old token is deleted when the overlap ends (DELETE /user/tokens/{old id})"),
+    Step("report", "reporting", "report", changed=True,
+         where="The old token is deleted; the new value is in the vault and verified.",
+         changes="Slack: the result in the channel"),
+)
+
+
+class OverlapRotation(StepMachine):
+    """One overlap rotation in progress, advanced one checkpointed step at a time; it waits at `retire`."""
+
+    verb, table = "Roll", STEPS
+
+    def __init__(self, services: Services, checkpoint: Checkpoint, request: approvals.Request, token: Token,
+                 lock: TokenLock) -> None:
+        self.services, self.checkpoint, self.request, self.token, self.lock = services, checkpoint, request, token, lock
+        self.new_value: SecretStr | None = None  # held in memory only between create and store
+        self.waiting = False  # at `retire` before the deadline: the clock resumes it
+        self.vault: Vault
+        self.cloudflare: CloudflareClient | None = None
+
+    @property
+    def unchanged(self) -> str:
+        known = status.read_status(self.services.redis, self.token.name)
+        if known is None:
+            return "the vault holds the value it held before (not checked yet: `/cftoken verify` checks it)"
+        age = age_text(self.services.now() - known.checked_at)
+        return (f"the vault holds the value it held before; its last known health ({known.source} {age}) is "
+                f"{known.state}: {known.summary}")
+
+    def run(self) -> None:
+        """Read the vault and open the management client, then run steps until done or waiting for the deadline."""
+        self.vault = read_vault(self.services)
+        self.cloudflare = management_client(self.services, self.vault)
+        try:
+            while not self.checkpoint.finished and not self.waiting:
+                step = self.current
+                if self.lost and self.nothing_changed(RecordsLost("")):
+                    raise RecordsLost(f"Redis lost the records of request {self.request.id}")
+                self.lock.renew()
+                getattr(self, step.run)()
+        finally:
+            self.cloudflare.close()
+
+    def preflight(self) -> None:
+        self.show("pre-flight")
+        if self.vault.revoked(self.token.name):
+            raise TokenRevoked(f"the vault holds a REVOKED placeholder for {self.token.name}: it was revoked, so "
+                               "this rotation writes nothing")
+        old_id = token_id_of(self.token, self.vault)
+        current = self.cloudflare.get_token(old_id)  # also proves the management token works
+        if current.status == EXPOSED:
+            raise TokenCompromised(f"{self.token.name} is marked compromised at Cloudflare (status revoked "
+                                   "(exposed)); revoke it instead")
+        if current.status == "disabled":
+            raise TokenDisabled(f"{self.token.name} is disabled at Cloudflare; a twin would copy a token nobody "
+                                "can use")
+        scopes = self.token.companion("__SCOPES")
+        self.services.infisical.set(scopes, self.vault.values.get(scopes, SecretStr(self.token.scope)))
+        minting.check_quota(self.cloudflare)  # room for the twin beside the old token
+        planned = (self.services.now() + timedelta(days=self.token.cadence_days)).replace(microsecond=0)
+        self.advance(old_token_id=old_id, expires_on=planned.isoformat(), strategy="overlap")
+
+    def create(self) -> None:
+        """Clean up after a lost attempt, record the intent, POST the twin, its value straight into the vault."""
+        if self.checkpoint.get("intent_at") is not None and self.adopt_or_clean():
+            return
+        creates = int(self.checkpoint.get("creates") or 0) + 1
+        if creates > MAX_CREATES:
+            raise CreateLoop(f"{self.token.name}'s twin was created {MAX_CREATES} times without a value being kept")
+        old = self.cloudflare.get_token(self.old_id)
+        self.goto("create", intent_at=self.services.now().isoformat(), creates=str(creates))
+        if self.lost:
+            return
+        self.show("creating the twin at Cloudflare")
+        created, value = minting.create(self.cloudflare, self.token.name, twin_policies(old),
+                                        expires_on=parse_timestamp(self.checkpoint.fields["expires_on"]),
+                                        condition=old.condition)
+        self.new_value = value
+        made = {"token_id": created.id,
+                "cloudflare_expires_on": utc_stamp(created.expires_on) if created.expires_on else ""}
+        try:
+            self.lock.renew()
+        except RedisError:
+            log.warning("overlap %s: Redis is not answering; storing the new value anyway", self.request.id)
+        try:
+            self.services.infisical.set(self.token.name, value)
+        except Exception:
+            self.checkpoint.save(now=self.services.now(), step="store", sealed=seal(value, self.secret_key), **made)
+            raise
+        self.goto("companions", **made)
+        self.show("stored in the vault")
+
+    def adopt_or_clean(self) -> bool:
+        """After a lost attempt: keep the twin whose value reached the vault (True), else delete the lost twins."""
+        since = parse_timestamp(self.checkpoint.fields["intent_at"])
+        twins = [t for t in minting.tokens_named(self.cloudflare, self.token.name) if t.id != self.old_id]
+        value = read_vault(self.services).values.get(self.token.name)
+        if value is not None and twins:
+            try:
+                verified = self.cloudflare.verify(value)
+            except TokenInvalid:
+                verified = None
+            kept = next((twin for twin in twins if verified and twin.id == verified.id), None)
+            if kept is not None:
+                minting.delete_lost(self.cloudflare, self.token.name, since=since, keep=kept.id, spare=[self.old_id])
+                self.goto("companions", token_id=kept.id,
+                          cloudflare_expires_on=utc_stamp(kept.expires_on) if kept.expires_on else "")
+                return True
+        minting.delete_lost(self.cloudflare, self.token.name, since=since, spare=[self.old_id])
+        return False
+
+    def store(self) -> None:
+        value = self.new_value
+        if value is None:
+            sealed = self.checkpoint.sealed()
+            try:
+                value = unseal(sealed, self.secret_key) if sealed else None
+            except SealBroken:
+                value = None
+            if value is None:  # the twin's value is lost: delete it and create again
+                log.warning("overlap %s: sealed value unusable; creating the twin again", self.request.id)
+                self.goto("create")
+                return
+        self.services.infisical.set(self.token.name, value)
+        self.goto("companions", drop=("sealed",))
+        self.show("stored in the vault")
+
+    def write_companions(self) -> None:
+        fields = self.checkpoint.fields
+        self.services.infisical.set(self.token.companion("__TOKEN_ID"), SecretStr(fields["token_id"]))
+        if fields.get("cloudflare_expires_on"):
+            self.services.infisical.set(self.token.companion("__EXPIRES_AT"),
+                                        SecretStr(fields["cloudflare_expires_on"]))
+        self.advance()
+
+    def verify(self) -> None:
+        value = self.new_value or self.services.infisical.get(self.token.name)
+        status.record_bot_use(self.services.redis, [self.token.name], at=self.services.now())
+        try:
+            verification = self.cloudflare.verify(value)
+        except TokenInvalid as exc:
+            raise NewTokenRejected(f"the new value of {self.token.name} does not verify: {exc}") from None
+        if verification.status != "active" or verification.id != self.token_id:
+            raise NewTokenRejected(f"the vault's value of {self.token.name} verifies as token {verification.id} "
+                                   f"({verification.status}), not the twin {self.token_id}")
+        probe = functional_probe(self.services, self.cloudflare, self.token, value)
+        self.new_value = None
+        self.advance(probe=probe)
+        self.show("verified")
+
+    def announce(self) -> None:
+        """Fix the deadline once, and tell the thread once until when the old value keeps working."""
+        retire_at = self.checkpoint.get("retire_at")
+        if retire_at is None:
+            retire_at = (self.services.now() + timedelta(minutes=self.token.overlap)).replace(microsecond=0).isoformat()
+            self.goto("announce", retire_at=retire_at)
+        deadline = parse_timestamp(retire_at)
+        post(self.services, f"🔁 {self.token.name}: the new token {self.token_id} is in the vault and verified active. "
+                            f"The old value keeps working until {slack_date(deadline)} ({utc_stamp(deadline)}); "
+                            "consumers reading the vault already get the new one.",
+             request_id=self.request.id, key="overlap_announced")
+        self.advance()
+
+    def retire(self) -> None:
+        """Before the deadline: wait (the clock resumes). At it: delete the old token; one already gone is done."""
+        deadline = parse_timestamp(self.checkpoint.fields["retire_at"])
+        assert deadline is not None
+        if self.services.now() < deadline:
+            self.show(f"overlap: the old value keeps working until {slack_date(deadline)}")
+            self.waiting = True
+            return
+        try:
+            self.cloudflare.delete_token(self.old_id)
+        except TokenNotFound:
+            log.info("overlap %s: the old token %s was already gone", self.request.id, self.old_id)
+        self.advance()
+        self.show("old token deleted")
+
+    def report(self) -> None:
+        now, fields = self.services.now(), self.checkpoint.fields
+        expires = parse_timestamp(fields.get("cloudflare_expires_on"))
+        status.record_rotation(self.services.redis, self.token.name, at=now)
+        after = after_roll(status.read_status(self.services.redis, self.token.name), now, expires)
+        status.record_status(self.services.redis, self.token.name, after)
+        settings = self.services.settings
+        result = (f"Rolled {self.token.name} by overlap: the new token {self.token_id} is in the vault at "
+                  f"{settings.infisical_secret_path} ({settings.infisical_environment}) with its __TOKEN_ID and "
+                  f"__EXPIRES_AT, verified active. New expiry: {utc_stamp(expires) if expires else 'never'}. "
+                  f"The old token {self.old_id} was deleted when the overlap ended. {fields.get('probe', '')}")
+        self.conclude(ok=True, result=result.strip())
+        self.checkpoint.finish(now=now)
+
+    def nothing_changed(self, error: BaseException) -> bool:
+        """At the create, after an attempt: whatever it made is cleaned up now; True when no twin is left."""
+        if self.current.name != "create" or int(self.checkpoint.get("creates") or 0) == 0:
+            return super().nothing_changed(error)
+        try:
+            since = parse_timestamp(self.checkpoint.fields["intent_at"])
+            minting.delete_lost(self.cloudflare, self.token.name, since=since, spare=[self.old_id])
+            return all(t.id == self.old_id for t in minting.tokens_named(self.cloudflare, self.token.name))
+        except CftokenError:
+            return False
+
+    def where(self, step: Step, *, ending: bool = False) -> str:
+        if self.checkpoint.sealed() and not ending:
+            return f"{step.where} The new value is held encrypted until the vault takes it."
+        return step.where
+
+    @property
+    def old_id(self) -> str:
+        return self.checkpoint.fields["old_token_id"]
+
+    @property
+    def token_id(self) -> str:
+        return self.checkpoint.fields["token_id"]
+
+    @property
+    def secret_key(self) -> SecretStr:
+        return self.services.settings.cftoken_secret_key
+
+
+def twin_policies(old: CfToken) -> list[dict[str, Any]]:
+    """The old token's policies as a create body takes them: no policy ids (Cloudflare refuses reused ones)."""
+    return [{"effect": policy.effect, "resources": policy.resources,
+             "permission_groups": [{"id": group.id} for group in policy.permission_groups]}
+            for policy in old.policies]
