@@ -22,35 +22,35 @@ def opened(request: Request, approvers: Iterable[str]) -> str:
     asked = ", ".join(mention(entry) for entry in approvers if entry != request.requester)
     reason = f" Reason: {escape(request.reason)}." if request.reason else ""
     return (
-        f":bell: {asked}: <@{request.requester}> asks to {request.action} *{request.token}*.{reason} "
+        f"🔔 {asked}: <@{request.requester}> asks to {request.action} *{request.token}*.{reason} "
         "Approve or deny it on the message above."
     )
 
 
 def approved(request: Request) -> str:
     by = ", ".join(f"<@{user}>" for user in request.approved_by)
-    return f":white_check_mark: <@{request.requester}>, {by} approved it; it is queued for a worker."
+    return f"✅ <@{request.requester}>, {by} approved it; it is queued for a worker."
 
 
 def denied(request: Request) -> str:
     why = f": “{escape(request.deny_reason)}”" if request.deny_reason else ""
-    return f":no_entry: <@{request.requester}>, <@{request.denied_by}> denied it{why}. Nothing was done."
+    return f"⛔ <@{request.requester}>, <@{request.denied_by}> denied it{why}. Nothing was done."
 
 
 def cancelled(request: Request) -> str:
-    return f":heavy_multiplication_x: <@{request.requester}> cancelled it. Nothing was done."
+    return f"✖️ <@{request.requester}> cancelled it. Nothing was done."
 
 
 def expired(request: Request) -> str:
     return (
-        f":alarm_clock: <@{request.requester}>, it expired without enough approvals. Nothing was done; ask again "
+        f"⏰ <@{request.requester}>, it expired without enough approvals. Nothing was done; ask again "
         f"with `/cftoken {request.action} {request.token}`."
     )
 
 
 def step(label: str) -> str:
     """A progress note from the worker."""
-    return f":gear: {label}"
+    return f"⚙️ {label}"
 
 
 def result(request: Request, *, ok: bool, text: str) -> str:
@@ -60,7 +60,7 @@ def result(request: Request, *, ok: bool, text: str) -> str:
 
 def unclaimed(request: Request, minutes: int) -> str:
     return (
-        f":hourglass: No worker has started this {request.action} in {minutes} minute"
+        f"⏳ No worker has started this {request.action} in {minutes} minute"
         f"{'' if minutes == 1 else 's'}: the worker process is down or busy with a long job. It stays queued and "
         "runs as soon as a worker is free."
     )
