@@ -46,7 +46,7 @@ from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provisioning import plan_provisioning
 from domain.queueing import enqueue_dry_run, enqueue_request, enqueue_verify
 from domain.settings import WebSettings
-from domain.status import last_rotations, read_statuses
+from domain.status import last_rotations, overlap_deadlines, read_statuses
 
 DEPS = "cftoken"  # the Bolt context key under which listeners find their dependencies
 REQUEST_ROLL_REASONS = {  # the reason a one-click roll request carries, by the button that asked for it
@@ -365,7 +365,8 @@ def show_help(command: Command, user: str, deps: Deps, client: WebClient) -> Ans
 
 def show_list(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:
     rotations = last_rotations(deps.redis, deps.inventory.names)
-    return messages.render_list(deps.inventory, read_statuses(deps.redis), deps.clock(), rotations), None
+    retiring = overlap_deadlines(deps.redis, deps.inventory.names)
+    return messages.render_list(deps.inventory, read_statuses(deps.redis), deps.clock(), rotations, retiring), None
 
 
 def show_history(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:

@@ -154,12 +154,15 @@ def render_list(
     statuses: Mapping[str, TokenStatus],
     now: datetime,
     rotations: Mapping[str, datetime] | None = None,
+    retiring: Mapping[str, datetime] | None = None,
 ) -> Message:
-    """Every token with its expected scope, the last known state (and its age), and its last roll by the bot."""
+    """Every token with its expected scope, its rotation strategy (and when an overlapping old value dies), the
+    last known state (and its age), and its last roll by the bot."""
     rotations = rotations or {}
     lines = []
     for token in inventory.tokens:
-        facts = f"*{token.name}* — {token.scope} · {zones_text(token)} · roll every {token.cadence_days} days"
+        facts = (f"*{token.name}* — {token.scope} · {zones_text(token)} · roll every {token.cadence_days} days · "
+                 f"{strategy_short(token, (retiring or {}).get(token.name), now)}")
         rolled = rotations.get(token.name)
         last_roll = f"last rolled by the bot {from_now(rolled, now)}" if rolled else "not rolled by the bot yet"
         status = statuses.get(token.name)
@@ -219,6 +222,8 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
     ]
     if token is not None and request.action in ("roll", "revoke"):
         blocks.append(_section(health_text(token, request, health, now or request.updated_at)))
+    if token is not None and request.action == "roll":
+        blocks.append(_section(f"*Strategy:* {strategy_text(token, now or request.updated_at)}"))
     if request.action == "provision":
         blocks.append(_section(plan_text(token, inventory)))
     blocks += [
@@ -239,6 +244,29 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
     blocks.append(_context(f"Request `{request.id}`"))
     fallback = f"{_title_words(request)} (asked by <@{request.requester}>)"
     return fallback, blocks
+
+
+def duration_text(minutes: int) -> str:
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+
+
+def strategy_text(token: Token, now: datetime) -> str:
+    """How a roll of `token` ends the old value: at once (roll), or an overlap later, dated from `now`."""
+    if token.rotation == "roll":
+        return "roll: Cloudflare replaces the value in place; the old value stops working at once."
+    dies = now + timedelta(minutes=token.overlap)
+    return (f"overlap: a twin token is created, stored and verified first; the old value keeps working "
+            f"{duration_text(token.overlap)} after the new one is in the vault (about {slack_date(dies)} if it "
+            "runs now), then the old token is deleted.")
+
+
+def strategy_short(token: Token, retire_at: datetime | None, now: datetime) -> str:
+    """The strategy in a few words for `list`; during an overlap, when the old value dies."""
+    if token.rotation == "roll":
+        return "roll in place"
+    if retire_at is not None and retire_at > now:
+        return f"overlap: the old value dies {slack_date(retire_at)}"
+    return f"overlap ({duration_text(token.overlap)})"
 
 
 def health_text(token: Token, request: Request, health: TokenStatus | None, now: datetime) -> str:

@@ -15,6 +15,7 @@ from domain.health import Health
 
 STATUS_PREFIX = "cftoken:status:"
 ROTATED_PREFIX = "cftoken:rotated:"
+OVERLAP_PREFIX = "cftoken:overlap:"  # name -> when an overlap rotation's old value dies
 BOT_USE_KEY = "cftoken:bot-used"  # hash NAME → epoch of the bot's own last use of the value (verify, checks)
 
 
@@ -86,6 +87,20 @@ def read_statuses(conn: redis.Redis) -> dict[str, TokenStatus]:
 def record_rotation(conn: redis.Redis, name: str, *, at: datetime) -> None:
     """Remember when the bot last rolled `name` (for `list` and the no-expiry cadence reminder)."""
     conn.set(ROTATED_PREFIX + name, at.isoformat())
+
+
+def record_overlap(conn: redis.Redis, name: str, *, retire_at: datetime | None) -> None:
+    """Remember when an overlap rotation's old value of `name` dies (None: it is gone), for `list`."""
+    if retire_at is None:
+        conn.delete(OVERLAP_PREFIX + name)
+    else:
+        conn.set(OVERLAP_PREFIX + name, retire_at.isoformat())
+
+
+def overlap_deadlines(conn: redis.Redis, names: Sequence[str]) -> dict[str, datetime]:
+    """When the old value of each of `names` that is in an overlap dies, in one round trip."""
+    values = conn.mget([OVERLAP_PREFIX + name for name in names]) if names else []
+    return {name: datetime.fromisoformat(_text(raw)) for name, raw in zip(names, values, strict=True) if raw}
 
 
 def last_rotations(conn: redis.Redis, names: Sequence[str]) -> dict[str, datetime]:

@@ -18,7 +18,7 @@ from domain.inventory import Token
 from domain.provisioning import Plan, plan_provisioning
 from domain.timestamps import utc_stamp
 from domain.vault import Vault, token_id_of
-from workers import minting, provisioning, revocation, rotation
+from workers import minting, overlap, provisioning, revocation, rotation
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import Step, management_client, read_vault
 from workers.services import Services
@@ -132,14 +132,25 @@ def _roll(services: Services, token: Token, findings: Findings, *, requested_by:
             has_expiry: list[bool] = []
             findings.check(f"token {token.name} at Cloudflare",
                            lambda: _rollable(cloudflare, token, vault, has_expiry))
-            if has_expiry == [False]:
+            if has_expiry == [False] and token.rotation == "roll":
                 expiry = "none: the token has no expiry at Cloudflare, and a roll keeps it so"
+            if token.rotation == "overlap":
+                findings.check("quota (room for the twin)", lambda: f"{minting.check_quota(cloudflare)} of "
+                               f"{minting.USER_TOKEN_QUOTA} user tokens in use: room for one more")
     finally:
         if cloudflare is not None:
             cloudflare.close()
     findings.skip("vault folder takes writes", NOT_CHECKED_WRITE)
-    return DryRun("roll", token.name, reason, requested_by, tuple(findings.checks), _steps(rotation.STEPS),
-                  expiry, ROLL_STRATEGY, _consumers(token))
+    table, strategy = ((overlap.STEPS, overlap_strategy(token, services.now())) if token.rotation == "overlap"
+                       else (rotation.STEPS, ROLL_STRATEGY))
+    return DryRun("roll", token.name, reason, requested_by, tuple(findings.checks), _steps(table),
+                  expiry, strategy, _consumers(token))
+
+
+def overlap_strategy(token: Token, now: datetime) -> str:
+    dies = utc_stamp((now + timedelta(minutes=token.overlap)).replace(microsecond=0))
+    return (f"overlap: a twin token is created and stored; the old value keeps working {token.overlap} minutes "
+            f"after the new one is in the vault (about {dies} if it ran now), then the old token is deleted")
 
 
 def _live_value(vault: Vault, token: Token) -> str:

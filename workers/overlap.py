@@ -235,6 +235,7 @@ class OverlapRotation(StepMachine):
                             f"The old value keeps working until {slack_date(deadline)} ({utc_stamp(deadline)}); "
                             "consumers reading the vault already get the new one.",
              request_id=self.request.id, key="overlap_announced")
+        status.record_overlap(self.services.redis, self.token.name, retire_at=deadline)
         self.advance()
 
     def retire(self) -> None:
@@ -256,6 +257,7 @@ class OverlapRotation(StepMachine):
         now, fields = self.services.now(), self.checkpoint.fields
         expires = parse_timestamp(fields.get("cloudflare_expires_on"))
         status.record_rotation(self.services.redis, self.token.name, at=now)
+        status.record_overlap(self.services.redis, self.token.name, retire_at=None)
         after = after_roll(status.read_status(self.services.redis, self.token.name), now, expires)
         status.record_status(self.services.redis, self.token.name, after)
         settings = self.services.settings

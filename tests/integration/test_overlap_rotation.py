@@ -17,8 +17,8 @@ from domain import approvals
 from domain.inventory import load_inventory
 from domain.queueing import RECONCILE_JOB, enqueue_request, job_queue
 from domain.settings import DEFAULT_INVENTORY
-from standins.world import CHANNEL, World
-from tests.integration.provisioning_scenarios import start_worker
+from standins.world import APPROVERS, CHANNEL, World
+from tests.integration.provisioning_scenarios import Channel, start_worker
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
 from workers.clients.cloudflare import CloudflareClient
 
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 NAME = "CF_DNS_EDIT_GETRAXX_COM"
 OFFSET_KEY = "cftoken:test:clock-offset"
 LOCK_SECONDS = 2
+ALICE, BOB = APPROVERS
 
 
 @pytest.fixture
@@ -160,3 +161,40 @@ def wait_for_lock_to_lapse(conn) -> None:
     deadline = time.monotonic() + LOCK_SECONDS + 5
     while conn.exists(f"cftoken:lock:{NAME}") and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def test_a_revoke_during_the_overlap_deletes_the_old_token_and_its_twin(world, redis_conn, redis_url, inventory):
+    old_id = world.token_ids[NAME]
+    roll_id = approved_request(redis_conn, world, "roll", NAME)
+    assert enqueue_request(job_queue(redis_conn), roll_id)
+    run_worker(world, redis_url, inventory)
+    new_id = world.vault_value(NAME + "__TOKEN_ID")
+    assert {t["id"] for t in live(world)} == {old_id, new_id}
+
+    revoke_id = approved_request(redis_conn, world, "revoke", NAME, reason="leaked in a CI log")
+    assert enqueue_request(job_queue(redis_conn), revoke_id)
+    run_worker(world, redis_url, inventory)
+
+    assert [t for t in world.cloudflare.tokens() if t["name"] == NAME] == []
+    assert world.vault_value(NAME).startswith("REVOKED")
+    roll = approvals.load(redis_conn, roll_id, now=world.clock.now())
+    assert roll.state == "failed" and "The overlap's old token and its twin are both deleted" in roll.result
+    assert approvals.load(redis_conn, revoke_id, now=world.clock.now()).state == "succeeded"
+
+
+def test_list_and_the_approval_message_say_which_strategy_and_when_the_old_value_dies(
+    world, redis_conn, redis_url, inventory
+):
+    channel = Channel(world, redis_conn, redis_url, inventory)
+    assert "overlap (2 min)" in channel.type("list", user=ALICE)
+    assert "roll in place" in channel.type("list", user=ALICE)
+
+    channel.type(f"roll {NAME} expiring", user=ALICE)
+    [message] = [m for m in channel.public() if m.text.startswith("Roll")]
+    assert "*Strategy:* overlap: a twin token is created, stored and verified first; the old value keeps working " \
+           "2 min after the new one is in the vault" in channel.read(message)
+    channel.click("approve", message, user=BOB)
+    run_worker(world, redis_url, inventory)
+
+    listed = channel.type("list", user=ALICE)
+    assert f"*{NAME}*" in listed and "overlap: the old value dies <!date^" in listed
