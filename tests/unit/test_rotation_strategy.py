@@ -1,0 +1,70 @@
+"""The rotation strategy in the inventory: what it accepts, where the id is read from, and how it reads."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from domain.errors import InventoryError
+from domain.inventory import load_inventory
+from domain.messages import strategy_short, strategy_text
+from domain.settings import DEFAULT_INVENTORY
+from domain.vault import Vault, token_id_of
+from tests.conftest import make_settings
+from workers.preflight import offline_check
+
+NAME = "CF_DNS_EDIT_GETRAXX_COM"
+PINNED = "6f4a364c8edccc31e365efdd12ec5adf"
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def inventory_with(tmp_path: Path, fields: str, *, keep_id: bool = False) -> Path:
+    text = Path(DEFAULT_INVENTORY).read_text(encoding="utf-8")
+    pinned = f'token_id = "{PINNED}"\n' if keep_id else ""
+    text = re.sub(rf'name = "{NAME}"\ntoken_id = "[0-9a-f]+"\n', f'name = "{NAME}"\n{pinned}{fields}\n', text)
+    path = tmp_path / "inventory.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_overlap_defaults_to_a_day_and_roll_is_the_default_strategy(tmp_path):
+    inventory = load_inventory(inventory_with(tmp_path, 'rotation = "overlap"'))
+
+    assert inventory.find(NAME).overlap == 1440
+    assert {t.rotation for t in inventory.tokens if t.name != NAME} == {"roll"}
+
+
+@pytest.mark.parametrize(("fields", "told"), [
+    ("overlap_minutes = 60", 'overlap_minutes applies only with rotation = "overlap"'),
+    ('rotation = "overlap"\noverlap_minutes = 0', "must be between 1 and 10080"),
+    ('rotation = "blue-green"', "rotation"),
+])
+def test_a_strategy_the_bot_cannot_run_is_refused_when_the_inventory_loads(tmp_path, fields, told):
+    with pytest.raises(InventoryError, match=told):
+        load_inventory(inventory_with(tmp_path, fields))
+
+
+def test_an_overlap_token_reads_its_id_from_the_vault_and_check_flags_a_pinned_one(tmp_path):
+    path = inventory_with(tmp_path, 'rotation = "overlap"', keep_id=True)
+    token = load_inventory(path).find(NAME)
+    vault = Vault({f"{NAME}__TOKEN_ID": SecretStr("a" * 32)}, "/p", "prod")
+
+    assert token_id_of(token, vault) == "a" * 32
+    _, problems = offline_check(make_settings(cftoken_inventory=str(path)))
+    assert any(f'{NAME} uses rotation = "overlap"' in p and "remove it" in p for p in problems)
+
+
+def test_the_strategy_reads_how_the_old_value_ends(tmp_path):
+    overlap = load_inventory(inventory_with(tmp_path, 'rotation = "overlap"\noverlap_minutes = 90')).find(NAME)
+    roll = load_inventory(DEFAULT_INVENTORY).find(NAME)
+
+    assert "the old value stops working at once" in strategy_text(roll, NOW)
+    assert "keeps working 90 min after the new one is in the vault" in strategy_text(overlap, NOW)
+    assert strategy_short(roll, None, NOW) == "roll in place"
+    assert strategy_short(overlap, None, NOW) == "overlap (90 min)"
+    assert strategy_short(overlap, NOW + timedelta(minutes=5), NOW).startswith("overlap: the old value dies <!date^")
+    assert strategy_short(overlap, NOW - timedelta(minutes=5), NOW) == "overlap (90 min)"
