@@ -161,15 +161,17 @@ def render_list(
     rotations = rotations or {}
     lines = []
     for token in inventory.tokens:
-        facts = (f"*{token.name}* — {token.scope} · {zones_text(token)} · roll every {token.cadence_days} days · "
-                 f"{strategy_short(token, (retiring or {}).get(token.name), now)}")
+        strategy = strategy_short(token, (retiring or {}).get(token.name), now)
+        facts = (f"*{token.name}* — {token.scope} · {zones_text(token)} · roll every {token.cadence_days} days"
+                 + (f" · {strategy}" if token.rotation == "overlap" else ""))
         rolled = rotations.get(token.name)
         last_roll = f"last rolled by the bot {from_now(rolled, now)}" if rolled else "not rolled by the bot yet"
         status = statuses.get(token.name)
         missing = _not_provisioned(token, status, now, management=inventory.is_management(token))
         state = missing or f"{_status_line(status, now)} · {last_roll}"
         lines.append(clip(f"{facts}\n{state}", LIST_LINE))
-    head = _section(f"*{len(inventory.tokens)} tokens* (last known state; `/cftoken verify NAME` refreshes one)")
+    head = _section(f"*{len(inventory.tokens)} tokens* (last known state; `/cftoken verify NAME` refreshes one; "
+                    "each rolls in place unless marked overlap)")
     return f"{len(inventory.tokens)} Cloudflare tokens", [head, *_paragraphs(lines, MAX_BLOCKS - 1)]
 
 
@@ -231,7 +233,11 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
           if request.supersedes and request.state == "pending" else []),
     ]
     if request.state in ("pending", "approved", "queued", "running"):
-        blocks.append(_section(f"*What will happen:* {CONSEQUENCES[request.action]}"))
+        consequence = CONSEQUENCES[request.action]
+        if request.action == "roll" and token is not None and token.rotation == "overlap":
+            consequence = (f"a twin token is created and stored; the current value keeps working "
+                           f"{duration_text(token.overlap)} more, then the old token is deleted.")
+        blocks.append(_section(f"*What will happen:* {consequence}"))
     blocks.append(_context(_decision_line(request)))
     progress = _progress_line(request)
     if progress:

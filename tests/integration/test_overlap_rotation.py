@@ -187,12 +187,14 @@ def test_list_and_the_approval_message_say_which_strategy_and_when_the_old_value
 ):
     channel = Channel(world, redis_conn, redis_url, inventory)
     assert "overlap (2 min)" in channel.type("list", user=ALICE)
-    assert "roll in place" in channel.type("list", user=ALICE)
+    assert "each rolls in place unless marked overlap" in channel.type("list", user=ALICE)
 
     channel.type(f"roll {NAME} expiring", user=ALICE)
     [message] = [m for m in channel.public() if m.text.startswith("Roll")]
     assert "*Strategy:* overlap: a twin token is created, stored and verified first; the old value keeps working " \
            "2 min after the new one is in the vault" in channel.read(message)
+    assert "the current value keeps working 2 min more, then the old token is deleted" in channel.read(message)
+    assert "stops working immediately" not in channel.read(message)
     channel.click("approve", message, user=BOB)
     run_worker(world, redis_url, inventory)
 
