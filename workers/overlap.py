@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import SecretStr
-from redis.exceptions import RedisError
 
 from domain import approvals, status
 from domain.cloudflare_tokens import CfToken
@@ -24,7 +23,6 @@ from domain.errors import (
     CreateLoop,
     NewTokenRejected,
     RecordsLost,
-    SealBroken,
     TokenCompromised,
     TokenDisabled,
     TokenInvalid,
@@ -39,9 +37,9 @@ from domain.vault import Vault, token_id_of
 from workers import minting
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
+from workers.minted_steps import MintedValueSteps
 from workers.operations import Step, StepMachine, TokenLock, management_client, read_vault
 from workers.reporting import post
-from workers.sealing import seal, unseal
 from workers.services import Services
 from workers.verification import functional_probe
 
@@ -81,7 +79,7 @@ STEPS = (
 )
 
 
-class OverlapRotation(StepMachine):
+class OverlapRotation(MintedValueSteps, StepMachine):
     """One overlap rotation in progress, advanced one checkpointed step at a time; it waits at `retire`."""
 
     verb, table = "Roll", STEPS
@@ -148,58 +146,10 @@ class OverlapRotation(StepMachine):
         if self.lost:
             return
         self.show("creating the twin at Cloudflare")
-        created, value = minting.create(self.cloudflare, self.token.name, twin_policies(old),
-                                        expires_on=parse_timestamp(self.checkpoint.fields["expires_on"]),
-                                        condition=old.condition)
-        self.new_value = value
-        made = {"token_id": created.id,
-                "cloudflare_expires_on": utc_stamp(created.expires_on) if created.expires_on else ""}
-        try:
-            self.lock.renew()
-        except RedisError:
-            log.warning("overlap %s: Redis is not answering; storing the new value anyway", self.request.id)
-        try:
-            self.services.infisical.set(self.token.name, value)
-        except Exception:
-            self.checkpoint.save(now=self.services.now(), step="store", sealed=seal(value, self.secret_key), **made)
-            raise
-        self.goto("companions", **made)
-        self.show("stored in the vault")
+        self.mint_and_store(twin_policies(old), old.condition)
 
-    def adopt_or_clean(self) -> bool:
-        """After a lost attempt: keep the twin whose value reached the vault (True), else delete the lost twins."""
-        since = parse_timestamp(self.checkpoint.fields["intent_at"])
-        twins = [t for t in minting.tokens_named(self.cloudflare, self.token.name) if t.id != self.old_id]
-        value = read_vault(self.services).values.get(self.token.name)
-        if value is not None and twins:
-            try:
-                verified = self.cloudflare.verify(value)
-            except TokenInvalid:
-                verified = None
-            kept = next((twin for twin in twins if verified and twin.id == verified.id), None)
-            if kept is not None:
-                minting.delete_lost(self.cloudflare, self.token.name, since=since, keep=kept.id, spare=[self.old_id])
-                self.goto("companions", token_id=kept.id,
-                          cloudflare_expires_on=utc_stamp(kept.expires_on) if kept.expires_on else "")
-                return True
-        minting.delete_lost(self.cloudflare, self.token.name, since=since, spare=[self.old_id])
-        return False
-
-    def store(self) -> None:
-        value = self.new_value
-        if value is None:
-            sealed = self.checkpoint.sealed()
-            try:
-                value = unseal(sealed, self.secret_key) if sealed else None
-            except SealBroken:
-                value = None
-            if value is None:  # the twin's value is lost: delete it and create again
-                log.warning("overlap %s: sealed value unusable; creating the twin again", self.request.id)
-                self.goto("create")
-                return
-        self.services.infisical.set(self.token.name, value)
-        self.goto("companions", drop=("sealed",))
-        self.show("stored in the vault")
+    def spare_ids(self) -> list[str]:
+        return [self.old_id]
 
     def write_companions(self) -> None:
         fields = self.checkpoint.fields

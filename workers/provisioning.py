@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 
 from pydantic import SecretStr
-from redis.exceptions import RedisError
 
 from domain import approvals, status
 from domain.approvals import Request
@@ -32,7 +31,6 @@ from domain.errors import (
     NewTokenRejected,
     OperationLost,
     PreflightMismatch,
-    SealBroken,
     TokenInvalid,
 )
 from domain.inventory import Token
@@ -42,6 +40,7 @@ from domain.vault import Vault
 from workers import minting
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
+from workers.minted_steps import MintedValueSteps
 from workers.operations import (
     Step,
     StepMachine,
@@ -54,7 +53,6 @@ from workers.operations import (
 )
 from workers.reporting import refresh_message
 from workers.revocation import ticket_subject
-from workers.sealing import seal, unseal
 from workers.services import Services
 from workers.verification import functional_probe
 
@@ -85,7 +83,7 @@ STEPS = (
 )
 
 
-class Provisioning(StepMachine):
+class Provisioning(MintedValueSteps, StepMachine):
     """One provisioning in progress, advanced one checkpointed step at a time."""
 
     verb, table, unchanged = "Provision", STEPS, "nothing was created"
@@ -133,61 +131,7 @@ class Provisioning(StepMachine):
         if self.lost:
             return  # Redis lost the records before the create: the run loop stops, nothing was created
         self.show("creating at Cloudflare")
-        created, value = minting.create(
-            self.cloudflare, self.token.name, self.plan.policies(),
-            expires_on=parse_timestamp(self.checkpoint.fields["expires_on"]), condition=self.plan.condition,
-        )
-        self.new_value = value
-        made = {"token_id": created.id,
-                "cloudflare_expires_on": utc_stamp(created.expires_on) if created.expires_on else ""}
-        try:
-            self.lock.renew()  # a worker whose lock went to another must not write over that worker's value
-        except RedisError:
-            log.warning("provision %s: Redis is not answering; storing the new value anyway", self.request.id)
-        try:
-            self.services.infisical.set(self.token.name, value)
-        except Exception:
-            self.checkpoint.save(now=self.services.now(), step="store", sealed=seal(value, self.secret_key), **made)
-            raise
-        self.goto("companions", **made)
-        self.show("stored in the vault")
-
-    def adopt_or_clean(self) -> bool:
-        """After a lost attempt: keep the token whose value reached the vault (True), else delete the lost ones."""
-        since = parse_timestamp(self.checkpoint.fields["intent_at"])
-        named = minting.tokens_named(self.cloudflare, self.token.name)
-        vault = read_vault(self.services)
-        value = vault.values.get(self.token.name)
-        if value is not None and not vault.revoked(self.token.name) and named:
-            try:
-                verified = self.cloudflare.verify(value)
-            except TokenInvalid:
-                verified = None
-            kept = next((token for token in named if verified and token.id == verified.id), None)
-            if kept is not None:
-                minting.delete_lost(self.cloudflare, self.token.name, since=since, keep=kept.id)
-                self.goto("companions", token_id=kept.id,
-                          cloudflare_expires_on=utc_stamp(kept.expires_on) if kept.expires_on else "")
-                return True
-        minting.delete_lost(self.cloudflare, self.token.name, since=since)
-        return False
-
-    def store(self) -> None:
-        """Resume a create whose vault write failed: the sealed value, or (unusable) delete and create again."""
-        value = self.new_value
-        if value is None:
-            sealed = self.checkpoint.sealed()
-            try:
-                value = unseal(sealed, self.secret_key) if sealed else None
-            except SealBroken:
-                value = None
-            if value is None:
-                log.warning("provision %s: sealed value unusable; creating again", self.request.id)
-                self.goto("create")
-                return
-        self.services.infisical.set(self.token.name, value)
-        self.goto("companions", drop=("sealed",))
-        self.show("stored in the vault")
+        self.mint_and_store(self.plan.policies(), self.plan.condition)
 
     def write_companions(self) -> None:
         infisical, fields = self.services.infisical, self.checkpoint.fields

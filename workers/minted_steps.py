@@ -1,0 +1,87 @@
+"""The steps provisioning and overlap rotation share once a token is minted: its value straight into the vault, the
+recovery after a lost attempt, and the resumed store of a sealed value.
+
+A mixin for their StepMachine subclasses; `spare_ids` names tokens of the same name that recovery must never delete
+(overlap's old token).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from domain.errors import SealBroken, TokenInvalid
+from domain.timestamps import parse_timestamp, utc_stamp
+from workers import minting
+from workers.operations import read_vault
+from workers.sealing import seal, unseal
+
+log = logging.getLogger(__name__)
+
+
+class MintedValueSteps:
+    """create's tail, adopt_or_clean and store, for a StepMachine that mints a token by name."""
+
+    def spare_ids(self) -> list[str]:
+        return []
+
+    def mint_and_store(self, policies: list[dict[str, Any]], condition: dict[str, Any] | None) -> None:
+        """POST the token, then its value straight into the vault (sealed into the checkpoint only if that fails)."""
+        created, value = minting.create(self.cloudflare, self.token.name, policies,
+                                        expires_on=parse_timestamp(self.checkpoint.fields["expires_on"]),
+                                        condition=condition)
+        self.new_value = value
+        made = {"token_id": created.id,
+                "cloudflare_expires_on": utc_stamp(created.expires_on) if created.expires_on else ""}
+        try:
+            self.lock.renew()  # a worker whose lock went to another must not write over that worker's value
+        except RedisError:
+            log.warning("%s %s: Redis is not answering; storing the new value anyway",
+                        self.checkpoint.action, self.request.id)
+        try:
+            self.services.infisical.set(self.token.name, value)
+        except Exception:
+            self.checkpoint.save(now=self.services.now(), step="store", sealed=seal(value, self.secret_key), **made)
+            raise
+        self.goto("companions", **made)
+        self.show("stored in the vault")
+
+    def adopt_or_clean(self) -> bool:
+        """After a lost attempt: keep the token whose value reached the vault (True), else delete the lost ones."""
+        since = parse_timestamp(self.checkpoint.fields["intent_at"])
+        spare = self.spare_ids()
+        named = [t for t in minting.tokens_named(self.cloudflare, self.token.name) if t.id not in spare]
+        vault = read_vault(self.services)
+        value = vault.values.get(self.token.name)
+        if value is not None and not vault.revoked(self.token.name) and named:
+            try:
+                verified = self.cloudflare.verify(value)
+            except TokenInvalid:
+                verified = None
+            kept = next((token for token in named if verified and token.id == verified.id), None)
+            if kept is not None:
+                minting.delete_lost(self.cloudflare, self.token.name, since=since, keep=kept.id, spare=spare)
+                self.goto("companions", token_id=kept.id,
+                          cloudflare_expires_on=utc_stamp(kept.expires_on) if kept.expires_on else "")
+                return True
+        minting.delete_lost(self.cloudflare, self.token.name, since=since, spare=spare)
+        return False
+
+    def store(self) -> None:
+        """Resume a create whose vault write failed: the sealed value, or (unusable) delete and create again."""
+        value = self.new_value
+        if value is None:
+            sealed = self.checkpoint.sealed()
+            try:
+                value = unseal(sealed, self.secret_key) if sealed else None
+            except SealBroken:
+                value = None
+            if value is None:
+                log.warning("%s %s: sealed value unusable; creating again", self.checkpoint.action, self.request.id)
+                self.goto("create")
+                return
+        self.services.infisical.set(self.token.name, value)
+        self.goto("companions", drop=("sealed",))
+        self.show("stored in the vault")
