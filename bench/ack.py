@@ -29,7 +29,7 @@ from pydantic import SecretStr
 
 from bench.processes import Process, RssSampler, cpu_seconds, start_web, start_worker
 from bench.tables import percentile, table, verdict
-from domain import approvals, integrity
+from domain import integrity, requests
 from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from standins.slack_requests import slash_command
@@ -131,7 +131,7 @@ def approve_clicks(world: World, conn: redis.Redis, tokens: list[str]) -> list[t
     worker's outbox has posted every approval message (they are posted after the ack, off web)."""
     deadline = time.monotonic() + OUTBOX_WAIT
     while True:
-        pending = {r.token: r for r in approvals.open_requests(conn, now=world.clock.now()) if r.state == "pending"}
+        pending = {r.token: r for r in requests.open_requests(conn, now=world.clock.now()) if r.state == "pending"}
         if all(pending.get(t) and pending[t].message_ts for t in tokens) or time.monotonic() > deadline:
             break
         time.sleep(0.2)

@@ -25,7 +25,7 @@ from rq.registry import FinishedJobRegistry
 
 from bench.processes import Hit, Process, Timeline, start_web, start_worker
 from bench.tables import percentile, table, verdict
-from domain import approvals
+from domain import requests
 from domain.queueing import job_queue
 from standins.base import Request
 from standins.slack_requests import slash_command
@@ -117,12 +117,12 @@ class Bench:
             time.sleep(0.005)  # the job ends just after its result post; the next run must not race it
         return self._run(sent, acked, result, job)
 
-    def _opened(self, name: str) -> approvals.Request:
+    def _opened(self, name: str) -> requests.Request:
         """The pending request for `name`, once web has attached its message (just after Slack answered)."""
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             now = self.world.clock.now()
-            request = next((r for r in approvals.open_requests(self.conn, now=now) if r.token == name), None)
+            request = next((r for r in requests.open_requests(self.conn, now=now) if r.token == name), None)
             if request is not None and request.message_ts is not None:
                 return request
             time.sleep(0.002)

@@ -29,7 +29,7 @@ from slack_sdk.errors import SlackApiError
 from bot.commands import Command, UsageError, parse_command
 from bot.replays import first_delivery
 from bot.usergroups import current_approvers, shown_approvers
-from domain import approvals, audit, dry_runs, forgeries, messages, outbox, thread_notes
+from domain import audit, dry_runs, forgeries, messages, outbox, requests, thread_notes
 from domain.access import (
     Origin,
     check_configured,
@@ -39,12 +39,12 @@ from domain.access import (
     check_origin,
     check_requester,
 )
-from domain.approvals import AlreadyOpen, Request, RequestClosed
 from domain.errors import CftokenError, RecordTampered, Replayed
 from domain.inventory import Inventory
 from domain.provision_messages import REPLACEMENT_ACTION
-from domain.provisioning import plan_provisioning
+from domain.provision_plan import plan_provisioning
 from domain.queueing import enqueue_dry_run, enqueue_request, enqueue_verify
+from domain.requests import AlreadyOpen, Request, RequestClosed
 from domain.settings import WebSettings
 from domain.status import last_rotations, overlap_deadlines, read_statuses
 
@@ -132,11 +132,11 @@ def on_approve(ack, body: dict, respond: Respond, client: WebClient, context: di
         deps: Deps = context[DEPS]
         check_click(body, context, deps)
         user, approvers = body["user"]["id"], deps.approvers(client)
-        request = approvals.approve(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
+        request = requests.approve(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
         if request.state == "approved":
             try:
                 enqueue_request(deps.queue, request.id)
-                request = approvals.mark_queued(deps.redis, request.id, now=deps.clock())
+                request = requests.mark_queued(deps.redis, request.id, now=deps.clock())
             except Exception as error:  # noqa: BLE001 - the approval is counted: say so, not "nothing was done"
                 logger.error("approved %s but could not queue it", request.id, exc_info=error)
                 raise CftokenError(
@@ -157,7 +157,7 @@ def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict,
         deps: Deps = context[DEPS]
         check_click(body, context, deps)
         user, approvers = body["user"]["id"], deps.approvers(client)
-        request = approvals.load(deps.redis, _clicked(body), now=deps.clock())
+        request = requests.load(deps.redis, _clicked(body), now=deps.clock())
         if request is not None and request.state == "pending":
             check_denial(user, requester=request.requester, approvers=approvers)
             try:
@@ -165,7 +165,7 @@ def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict,
                 return
             except SlackApiError as exc:
                 logger.info("deny %s: no modal (%s); denying without a reason", request.id, exc.response.get("error"))
-        request = approvals.deny(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
+        request = requests.deny(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
         outbox.redraw(deps.redis, request.id)
         tell(deps, request, thread_notes.denied(request), "denied")
 
@@ -181,7 +181,7 @@ def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: d
     ack()
     deps: Deps = context[DEPS]
     user = body["user"]["id"]
-    request = approvals.load(deps.redis, str(view.get("private_metadata", "")), now=deps.clock())
+    request = requests.load(deps.redis, str(view.get("private_metadata", "")), now=deps.clock())
     if request is None:
         return
     try:
@@ -189,7 +189,7 @@ def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: d
         check_origin(Origin(team_id=team.get("id"), enterprise_id=team.get("enterprise_id") or None,
                             app_id=body.get("api_app_id"), channel_id=request.channel),
                      expected_origin(context, deps))
-        denied = approvals.deny(deps.redis, request.id, user=user, approvers=deps.approvers(client),
+        denied = requests.deny(deps.redis, request.id, user=user, approvers=deps.approvers(client),
                                 now=deps.clock(), reason=reason)
         outbox.redraw(deps.redis, denied.id)
         tell(deps, denied, thread_notes.denied(denied), "denied")
@@ -204,7 +204,7 @@ def on_cancel(ack, body: dict, respond: Respond, client: WebClient, context: dic
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
         check_click(body, context, deps)
-        request = approvals.cancel(deps.redis, _clicked(body), user=body["user"]["id"], now=deps.clock())
+        request = requests.cancel(deps.redis, _clicked(body), user=body["user"]["id"], now=deps.clock())
         outbox.redraw(deps.redis, request.id)
         tell(deps, request, thread_notes.cancelled(request), "cancelled")
 
@@ -256,7 +256,7 @@ def on_provision_replacement(ack, body: dict, respond: Respond, client: WebClien
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
         check_origin(click_origin(body), expected_origin(context, deps))
-        revoke = approvals.load(deps.redis, _clicked(body), now=deps.clock())
+        revoke = requests.load(deps.redis, _clicked(body), now=deps.clock())
         if revoke is None or revoke.action != "revoke" or revoke.state != "succeeded":
             raise UsageError("That button belongs to a revoke that did not finish; nothing was opened.")
         if revoke.replaced_by:
@@ -417,7 +417,7 @@ def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient
         check_not_management(command.token, deps.inventory, command.verb)
     check_requester(user, deps.approvers(client), command.verb)
     check_configured(deps.settings, command.verb)
-    request = approvals.open_request(
+    request = requests.open_request(
         deps.redis, action=command.verb, token=command.token.name, requester=user, reason=command.reason,
         needed=deps.settings.approvals_needed(command.verb), channel=deps.settings.cftoken_channel_id,
         ttl=timedelta(minutes=deps.settings.cftoken_request_ttl_minutes), now=deps.clock(), replaces=replaces,
@@ -444,7 +444,7 @@ READ_ONLY = frozenset({"help", "list", "history"})  # answered again when replay
 
 def sweep_expired(deps: Deps, client: WebClient) -> None:
     """Take the buttons off requests that expired unattended and tell their requesters (the clock does too)."""
-    for request in approvals.expire_overdue(deps.redis, now=deps.clock()):
+    for request in requests.expire_overdue(deps.redis, now=deps.clock()):
         outbox.redraw(deps.redis, request.id)
         tell(deps, request, thread_notes.expired(request), "expired")
 
@@ -495,7 +495,7 @@ def click_origin(body: dict) -> Origin:
 def check_click(body: dict, context: dict, deps: Deps) -> None:
     """A click on a request's button counts only from our workspace, on that request's own message."""
     check_origin(click_origin(body), expected_origin(context, deps))
-    request = approvals.load(deps.redis, _clicked(body), now=deps.clock())
+    request = requests.load(deps.redis, _clicked(body), now=deps.clock())
     if request is not None:  # an unknown id is refused by the transition itself
         container = body.get("container") or {}
         check_message(clicked_channel=container.get("channel_id"), clicked_ts=container.get("message_ts"),

@@ -46,7 +46,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from domain.approvals import Request
+    from domain.requests import Request
 
 
 class CftokenError(Exception):

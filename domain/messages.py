@@ -13,10 +13,10 @@ from domain.health import PROBLEM_LABELS, last_used_text
 from domain.provision_messages import plan_text, replacement_button
 
 if TYPE_CHECKING:  # messages stays importable by commands without a cycle
-    from domain.approvals import Request
     from domain.audit import AuditEvent
     from domain.errors import CftokenError
     from domain.inventory import Inventory, Token
+    from domain.requests import Request
     from domain.status import TokenStatus
 
 Blocks = list[dict[str, Any]]

@@ -6,7 +6,7 @@ from typing import Any
 
 from domain.errors import CftokenError
 from domain.inventory import Inventory, Token
-from domain.provisioning import Plan, plan_provisioning
+from domain.provision_plan import Plan, plan_provisioning
 
 REPLACEMENT_ACTION = "provision_replacement"
 

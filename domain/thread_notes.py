@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from domain.approvals import Request
 from domain.messages import escape
+from domain.requests import Request
 
 
 def mention(entry: str) -> str:

@@ -26,13 +26,13 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from domain import approvals, integrity, outbox, thread_notes
-from domain.approvals import Request
+from domain import integrity, outbox, requests, thread_notes
 from domain.clock import make_clock
 from domain.errors import CftokenError, RateLimited, UnexpectedResponse
 from domain.inventory import Inventory, load_inventory
 from domain.messages import render_request
 from domain.redis_conn import connect
+from domain.requests import Request
 from domain.settings import ClockSettings
 from domain.status import read_status
 from workers.clients.slack import SlackClient
@@ -153,7 +153,7 @@ class Delivery:
     def _request(self, conversation: str) -> Request | None:
         if conversation.startswith("post:"):
             return None
-        request = approvals.load(self.redis, conversation, now=self.clock())
+        request = requests.load(self.redis, conversation, now=self.clock())
         if request is None:
             log.warning("outbox %s: no such request any more; its messages are dropped", conversation)
             self.redis.hdel(outbox.WANT, conversation)
@@ -166,7 +166,7 @@ class Delivery:
         want = int(self.redis.hget(outbox.WANT, request.id) or 0)
         if want <= int(self.redis.hget(outbox.DRAWN, request.id) or 0) and request.message_ts is not None:
             return request
-        request = approvals.load(self.redis, request.id, now=self.clock()) or request  # the state as of now
+        request = requests.load(self.redis, request.id, now=self.clock()) or request  # the state as of now
         text, blocks = render_request(request, self.inventory, read_status(self.redis, request.token), self.clock())
         lease.renew()
         if request.message_ts is None:
@@ -186,7 +186,7 @@ class Delivery:
         except UnexpectedResponse as exc:
             self._withdraw(request, exc)
             return request
-        return approvals.attach_message(
+        return requests.attach_message(
             self.redis, request.id, channel=request.channel, message_ts=ts, now=self.clock()
         )
 
@@ -195,8 +195,8 @@ class Delivery:
         log.error("outbox %s: Slack refused the approval message (%s); the request is withdrawn", request.id, exc)
         self.redis.delete(outbox.queue_key(request.id))
         try:
-            approvals.cancel(self.redis, request.id, user=request.requester, now=self.clock())
-        except approvals.RequestClosed:
+            requests.cancel(self.redis, request.id, user=request.requester, now=self.clock())
+        except requests.RequestClosed:
             return
         try:
             self.slack.post_ephemeral(
@@ -265,7 +265,7 @@ class Delivery:
         self._last_watch = time.monotonic()
         now = self.clock()
         for job_id in Queue(self.queue_name, connection=self.redis).get_job_ids():
-            request = approvals.load(self.redis, job_id, now=now)
+            request = requests.load(self.redis, job_id, now=now)
             if request is None or request.state != "queued":
                 continue
             enqueued = self.redis.hget(Job.key_for(job_id), "enqueued_at")

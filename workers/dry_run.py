@@ -15,13 +15,13 @@ from domain.dry_runs import Check, DryRun, PlannedStep, render_dry_run
 from domain.errors import CftokenError, TokenNotFound
 from domain.health import EXPOSED
 from domain.inventory import Token
-from domain.provisioning import Plan, plan_provisioning
+from domain.provision_plan import Plan, plan_provisioning
 from domain.timestamps import utc_stamp
 from domain.vault import Vault, token_id_of
 from workers import minting, overlap, provisioning, revocation, rotation
 from workers.clients.cloudflare import CloudflareClient
-from workers.operations import Step, management_client, read_vault
 from workers.services import Services
+from workers.step_machine import Step
 
 log = logging.getLogger(__name__)
 ROLL_STRATEGY = "roll: Cloudflare replaces the value in place; the old value stops working the moment it rolls"
@@ -74,7 +74,7 @@ def _read_vault(services: Services, findings: Findings) -> Vault | None:
     vault: list[Vault] = []
 
     def listing() -> str:
-        vault.append(read_vault(services))
+        vault.append(services.read_vault())
         return f"listed {where}"
 
     findings.check("vault folder readable", listing)
@@ -91,7 +91,7 @@ def _management(services: Services, vault: Vault | None, findings: Findings) -> 
 
     def verify() -> str:
         value = vault.value(services.inventory.management_token)
-        cloudflare = management_client(services, vault)
+        cloudflare = services.management_client(vault)
         try:
             verification = cloudflare.verify(value)
         except CftokenError:

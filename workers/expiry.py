@@ -34,7 +34,6 @@ from domain.vault import Vault
 from workers import health_watch
 from workers.clients.cloudflare import PER_PAGE
 from workers.health_watch import Alert, Fixed
-from workers.operations import management_client, read_vault
 from workers.services import Services
 from workers.verification import bot_revocation
 
@@ -191,7 +190,7 @@ def scan(services: Services) -> ScanReport:
     from workers.expiry_messages import render_digest  # imported here: it imports this module's types
 
     now, conn, settings = services.now(), services.redis, services.settings
-    vault = read_vault(services)
+    vault = services.read_vault()
     listing, cloudflare_error, pages = _list_cloudflare(services, vault)
     rotated = last_rotations(conn, services.inventory.names)
     levels = thresholds(settings.warn_days)
@@ -272,7 +271,7 @@ def _list_cloudflare(services: Services, vault: Vault) -> tuple[dict[str, CfToke
         return None, (f"the bot's Cloudflare request budget is spent ({used} of {budget} in the last 5 minutes); "
                       "the next scan reads the list"), 0
     try:
-        with management_client(services, vault) as cloudflare:
+        with services.management_client(vault) as cloudflare:
             tokens = cloudflare.list_tokens()
             return {listed.id: listed for listed in tokens}, None, max(1, math.ceil(len(tokens) / PER_PAGE))
     except CftokenError as exc:

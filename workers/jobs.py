@@ -10,13 +10,13 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from domain import approvals
+from domain import requests
 from domain.errors import RecordTampered
 from workers import dry_run as dry_runs
 from workers import expiry, verification
 from workers import reconcile as reconciliation
+from workers.channel import refuse_forged, show_expired
 from workers.provisioning import provision_token
-from workers.reporting import refuse_forged, show_expired
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
 from workers.services import process_services
@@ -40,7 +40,7 @@ def run_request(request_id: str) -> None:
     """An approved roll, revoke or provision."""
     services = process_services()
     try:
-        request = approvals.load(services.redis, request_id, now=services.now())
+        request = requests.load(services.redis, request_id, now=services.now())
         if request is None:
             log.error("request %s does not exist", request_id)
             return
@@ -73,5 +73,5 @@ def reconcile() -> None:
 def expire_requests() -> None:
     """Mark overdue approval requests expired and take the buttons off their messages."""
     services = process_services()
-    for request in approvals.expire_overdue(services.redis, now=services.now()):
+    for request in requests.expire_overdue(services.redis, now=services.now()):
         show_expired(services, request)

@@ -15,7 +15,6 @@ from redis.exceptions import RedisError
 from domain.errors import SealBroken, TokenInvalid
 from domain.timestamps import parse_timestamp, utc_stamp
 from workers import minting
-from workers.operations import read_vault
 from workers.sealing import seal, unseal
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ class MintedValueSteps:
         since = parse_timestamp(self.checkpoint.fields["intent_at"])
         spare = self.spare_ids()
         named = [t for t in minting.tokens_named(self.cloudflare, self.token.name) if t.id not in spare]
-        vault = read_vault(self.services)
+        vault = self.services.read_vault()
         value = vault.values.get(self.token.name)
         if value is not None and not vault.revoked(self.token.name) and named:
             try:

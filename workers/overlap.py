@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from domain import approvals, status
+from domain import requests, status
 from domain.cloudflare_tokens import CfToken
 from domain.errors import (
     CftokenError,
@@ -35,12 +35,13 @@ from domain.messages import slack_date
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
 from workers import minting
+from workers.channel import post
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
 from workers.minted_steps import MintedValueSteps
-from workers.operations import Step, StepMachine, TokenLock, management_client, read_vault
-from workers.reporting import post
 from workers.services import Services
+from workers.step_machine import Step, StepMachine
+from workers.token_lock import TokenLock
 from workers.verification import functional_probe
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class OverlapRotation(MintedValueSteps, StepMachine):
 
     verb, table = "Roll", STEPS
 
-    def __init__(self, services: Services, checkpoint: Checkpoint, request: approvals.Request, token: Token,
+    def __init__(self, services: Services, checkpoint: Checkpoint, request: requests.Request, token: Token,
                  lock: TokenLock) -> None:
         self.services, self.checkpoint, self.request, self.token, self.lock = services, checkpoint, request, token, lock
         self.new_value: SecretStr | None = None  # held in memory only between create and store
@@ -103,8 +104,8 @@ class OverlapRotation(MintedValueSteps, StepMachine):
 
     def run(self) -> None:
         """Read the vault and open the management client, then run steps until done or waiting for the deadline."""
-        self.vault = read_vault(self.services)
-        self.cloudflare = management_client(self.services, self.vault)
+        self.vault = self.services.read_vault()
+        self.cloudflare = self.services.management_client(self.vault)
         try:
             while not self.checkpoint.finished and not self.waiting:
                 step = self.current

@@ -22,8 +22,7 @@ import logging
 
 from pydantic import SecretStr
 
-from domain import approvals, status
-from domain.approvals import Request
+from domain import requests, status
 from domain.errors import (
     AlreadyProvisioned,
     CftokenError,
@@ -34,26 +33,19 @@ from domain.errors import (
     TokenInvalid,
 )
 from domain.inventory import Token
-from domain.provisioning import ACCOUNT_SCOPE, ZONE_SCOPE, Plan, index_line, plan_provisioning
+from domain.provision_plan import ACCOUNT_SCOPE, ZONE_SCOPE, Plan, index_line, plan_provisioning
+from domain.requests import Request
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault
 from workers import minting
+from workers.channel import refresh_message
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
 from workers.minted_steps import MintedValueSteps
-from workers.operations import (
-    Step,
-    StepMachine,
-    TokenLock,
-    forget_paused,
-    management_client,
-    open_operation,
-    read_vault,
-    token_lock,
-)
-from workers.reporting import refresh_message
 from workers.revocation import ticket_subject
 from workers.services import Services
+from workers.step_machine import Step, StepMachine, forget_paused, open_operation
+from workers.token_lock import TokenLock, token_lock
 from workers.verification import functional_probe
 
 log = logging.getLogger(__name__)
@@ -100,8 +92,8 @@ class Provisioning(MintedValueSteps, StepMachine):
 
     def run(self) -> None:
         """Read the vault and open the management client, then run the steps."""
-        self.vault = read_vault(self.services)
-        self.cloudflare = management_client(self.services, self.vault)
+        self.vault = self.services.read_vault()
+        self.cloudflare = self.services.management_client(self.vault)
         try:
             super().run()
         finally:
@@ -157,7 +149,7 @@ class Provisioning(MintedValueSteps, StepMachine):
 
     def note_incident(self) -> None:
         """A replacement: one note on the revoke's incident ticket saying the replacement exists."""
-        revoke = (approvals.load(self.services.redis, self.request.replaces, now=self.services.now())
+        revoke = (requests.load(self.services.redis, self.request.replaces, now=self.services.now())
                   if self.request.replaces else None)
         if revoke is None:
             self.advance()
@@ -169,9 +161,9 @@ class Provisioning(MintedValueSteps, StepMachine):
                 freescout.add_note(ticket.id, replacement_note(self.token, self.request, self.checkpoint.fields,
                                                                marker))
         try:
-            refresh_message(self.services, approvals.record_replacement(
+            refresh_message(self.services, requests.record_replacement(
                 self.services.redis, revoke.id, replacement=self.request.id, now=self.services.now()))
-        except approvals.RequestNotFound:
+        except requests.RequestNotFound:
             log.info("provision %s: the revoke %s is gone; its message keeps its button", self.request.id, revoke.id)
         self.advance(ticket_url=ticket.url if ticket else "")
 
@@ -284,8 +276,8 @@ def provision_token(services: Services, request_id: str, *, wait: bool = True) -
         if token is None:
             raise CftokenError(f"{request.token} is no longer in the inventory, so its provisioning cannot go on")
         try:
-            request = approvals.mark_running(services.redis, request_id, now=services.now())
-        except approvals.RequestNotFound:
+            request = requests.mark_running(services.redis, request_id, now=services.now())
+        except requests.RequestNotFound:
             log.error("provision %s: the request record is gone before the provisioning began", request_id)
             return
         refresh_message(services, request)

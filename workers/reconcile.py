@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import logging
 
-from domain import approvals
+from domain import requests
 from domain.errors import CftokenError, RecordTampered, TokenBusy, TokenRevoked
 from domain.messages import render_interrupted
 from domain.queueing import enqueue_request, job_queue
 from domain.settings import WorkerSettings
+from workers.channel import post, refresh_message, refuse_forged
 from workers.checkpoints import UNFINISHED, Checkpoint, unfinished
-from workers.operations import Paused, forget_paused, paused_here, read_vault, unexpected
 from workers.provisioning import provision_token
-from workers.reporting import post, refresh_message, refuse_forged
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
 from workers.services import Services, build_services
+from workers.step_machine import Paused, forget_paused, paused_here, unexpected
 
 log = logging.getLogger(__name__)
 RUNNERS = {"roll": roll_token, "revoke": revoke_token, "provision": provision_token}
@@ -51,7 +51,7 @@ def reconcile(services: Services) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - one operation's failure must not strand the others
             why = str(exc) if isinstance(exc, CftokenError) else unexpected(exc)
             log.error("reconcile: %s could not be resumed: %s", request_id, why)
-            known = approvals.load(services.redis, request_id, now=services.now()) is not None
+            known = requests.load(services.redis, request_id, now=services.now()) is not None
             post(services, f"⚠️ {checkpoint.action.capitalize()} of {checkpoint.token} (`{request_id}`) could "
                            f"not be resumed: {why}. The bot tries again every minute.", request_id=request_id,
                  key="resume-failed", broadcast=True, in_thread=known)
@@ -95,7 +95,7 @@ def lost_text(services: Services, paused: Paused) -> str:
 def vault_check(services: Services, token: str) -> str:
     """One line on whether the vault's value works at Cloudflare, checked now."""
     try:
-        vault = read_vault(services)
+        vault = services.read_vault()
         if vault.revoked(token):
             raise TokenRevoked("the vault holds a REVOKED placeholder")
         with services.cloudflare() as cloudflare:
@@ -110,16 +110,16 @@ def vault_check(services: Services, token: str) -> str:
 def queue_stranded(services: Services) -> list[str]:
     """Approved requests that were never queued (the web died between the last click and the enqueue)."""
     queued = []
-    for request_id in approvals.stranded(services.redis, now=services.now()):
+    for request_id in requests.stranded(services.redis, now=services.now()):
         try:
-            approvals.load(services.redis, request_id, now=services.now())  # a forged record is never queued
+            requests.load(services.redis, request_id, now=services.now())  # a forged record is never queued
             enqueue_request(job_queue(services.redis), request_id)  # refused quietly if the job exists
-            approvals.mark_queued(services.redis, request_id, now=services.now())
-        except approvals.RequestNotFound:  # long gone: forget it
-            services.redis.zrem(approvals.APPROVED_INDEX, request_id)
+            requests.mark_queued(services.redis, request_id, now=services.now())
+        except requests.RequestNotFound:  # long gone: forget it
+            services.redis.zrem(requests.APPROVED_INDEX, request_id)
             continue
         except RecordTampered as exc:
-            services.redis.zrem(approvals.APPROVED_INDEX, request_id)
+            services.redis.zrem(requests.APPROVED_INDEX, request_id)
             refuse_forged(services, exc)
             continue
         except Exception as exc:  # noqa: BLE001 - one stranded request must not stop the others

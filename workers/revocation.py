@@ -15,27 +15,19 @@ from datetime import UTC
 
 from pydantic import SecretStr
 
-from domain import approvals, health, status
-from domain.approvals import FINAL_STATES, Request
+from domain import health, requests, status
 from domain.errors import TRANSIENT, CftokenError, OperationLost, TokenNotFound
 from domain.inventory import Inventory, Token
 from domain.messages import NO_CONSUMERS, ticket_link
+from domain.requests import FINAL_STATES, Request
 from domain.timestamps import parse_timestamp
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
 from workers import minting, overlap, rotation
+from workers.channel import post, refresh_message
 from workers.checkpoints import Checkpoint
-from workers.operations import (
-    Step,
-    StepMachine,
-    TokenLock,
-    forget_paused,
-    management_client,
-    open_operation,
-    read_vault,
-    token_lock,
-)
-from workers.reporting import post, refresh_message
 from workers.services import Services
+from workers.step_machine import Step, StepMachine, forget_paused, open_operation
+from workers.token_lock import TokenLock, token_lock
 
 log = logging.getLogger(__name__)
 STEPS = (
@@ -71,7 +63,7 @@ class Revocation(StepMachine):
         )
 
     def run(self) -> None:
-        self.vault = read_vault(self.services)
+        self.vault = self.services.read_vault()
         super().run()
 
     def preflight(self) -> None:
@@ -81,7 +73,7 @@ class Revocation(StepMachine):
         token_id = token_id_of(self.token, self.vault)
         also = ",".join(sorted(twins - {token_id}))
         try:
-            with management_client(self.services, self.vault) as cloudflare:
+            with self.services.management_client(self.vault) as cloudflare:
                 last_used = cloudflare.get_token(token_id).last_used_on
         except TokenNotFound:
             last_used = None  # already gone at Cloudflare: the delete step treats that as done
@@ -92,7 +84,7 @@ class Revocation(StepMachine):
         """End the open roll this revoke supersedes (under the token lock, so it is not mid-step) and say so; the
         ids of an overlap rotation's tokens (old and twin), which the delete deletes too."""
         roll_id = self.request.supersedes
-        roll = approvals.load(self.services.redis, roll_id, now=self.services.now()) if roll_id else None
+        roll = requests.load(self.services.redis, roll_id, now=self.services.now()) if roll_id else None
         if roll is None or roll.state in FINAL_STATES:
             return set()
         held = Checkpoint.load(self.services.redis, roll.id)
@@ -111,7 +103,7 @@ class Revocation(StepMachine):
                 where += " The overlap's old token and its twin are both deleted."
             held.finish(now=self.services.now())  # drops a held (sealed) value: the token is going
         result = f"Cancelled: revoke `{self.request.id}` supersedes this roll. {where}"
-        refresh_message(self.services, approvals.supersede(
+        refresh_message(self.services, requests.supersede(
             self.services.redis, roll.id, result=result, now=self.services.now()
         ))
         forget_paused(roll.id)
@@ -125,7 +117,7 @@ class Revocation(StepMachine):
         since = held.get("intent_at")
         if since is None:
             return set()
-        with management_client(self.services, self.vault) as cloudflare:
+        with self.services.management_client(self.vault) as cloudflare:
             start = parse_timestamp(since)
             assert start is not None
             return {t.id for t in minting.tokens_named(cloudflare, self.token.name)
@@ -134,7 +126,7 @@ class Revocation(StepMachine):
     def delete(self) -> None:
         """Delete the token (and an overlap's other token); one already gone counts as deleted."""
         ids = [self.checkpoint.fields["token_id"], *filter(None, (self.checkpoint.get("also_delete") or "").split(","))]
-        with management_client(self.services, self.vault) as cloudflare:
+        with self.services.management_client(self.vault) as cloudflare:
             for token_id in ids:
                 try:
                     cloudflare.delete_token(token_id)
@@ -175,7 +167,7 @@ class Revocation(StepMachine):
             self.conclude(ok=True, result=self.result_text(), ticket_url=ticket_url, ticket_number=number)
         else:  # the request already ended while FreeScout was down: add the link now
             if not self.lost:
-                refresh_message(self.services, approvals.attach_ticket(
+                refresh_message(self.services, requests.attach_ticket(
                     self.services.redis, self.request.id, ticket_url=ticket_url, now=self.services.now(),
                     ticket_number=number,
                 ))
@@ -273,8 +265,8 @@ def revoke_token(services: Services, request_id: str, *, wait: bool = True) -> N
             raise CftokenError(f"{request.token} is no longer in the inventory, so its revoke cannot go on")
         if request.state in ("approved", "queued", "running"):
             try:
-                request = approvals.mark_running(services.redis, request_id, now=services.now())
-            except approvals.RequestNotFound:
+                request = requests.mark_running(services.redis, request_id, now=services.now())
+            except requests.RequestNotFound:
                 log.error("revoke %s: the request record is gone before the revoke began", request_id)
                 return
             refresh_message(services, request)

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from domain import approvals, status
+from domain import requests, status
 from domain.errors import (
     CftokenError,
     OperationLost,
@@ -31,22 +31,14 @@ from domain.health import EXPOSED, after_roll, age_text, unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
+from workers.channel import refresh_message
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
-from workers.operations import (
-    Step,
-    StepMachine,
-    TokenLock,
-    forget_paused,
-    management_client,
-    open_operation,
-    read_vault,
-    token_lock,
-)
 from workers.overlap import OverlapRotation
-from workers.reporting import refresh_message
 from workers.sealing import seal, unseal
 from workers.services import Services
+from workers.step_machine import Step, StepMachine, forget_paused, open_operation
+from workers.token_lock import TokenLock, token_lock
 
 log = logging.getLogger(__name__)
 MAX_ROLLS = 3
@@ -78,7 +70,7 @@ class Rotation(StepMachine):
 
     verb, table = "Roll", STEPS
 
-    def __init__(self, services: Services, checkpoint: Checkpoint, request: approvals.Request, token: Token,
+    def __init__(self, services: Services, checkpoint: Checkpoint, request: requests.Request, token: Token,
                  lock: TokenLock) -> None:
         self.services, self.checkpoint, self.request, self.token, self.lock = services, checkpoint, request, token, lock
         self.new_value: SecretStr | None = None  # held in memory only between roll and store
@@ -97,8 +89,8 @@ class Rotation(StepMachine):
 
     def run(self) -> None:
         """Read the vault and open the management client, then run the steps."""
-        self.vault = read_vault(self.services)
-        self.cloudflare = management_client(self.services, self.vault)
+        self.vault = self.services.read_vault()
+        self.cloudflare = self.services.management_client(self.vault)
         try:
             super().run()
         finally:
@@ -125,7 +117,7 @@ class Rotation(StepMachine):
         if rolls > MAX_ROLLS:
             raise RollLoop(f"{self.token.name} was rolled {MAX_ROLLS} times without a value Cloudflare accepts")
         if rolls > 1:
-            self.refuse_if_revoked(read_vault(self.services))
+            self.refuse_if_revoked(self.services.read_vault())
         self.goto("roll", rolls=str(rolls))  # the intent, before the call: a crash now means "roll again"
         if self.lost:
             return  # Redis lost the records before this roll: the run loop stops, nothing changed
@@ -156,7 +148,7 @@ class Rotation(StepMachine):
                 log.warning("rotation %s: sealed value unusable; rolling again", self.checkpoint.request_id)
                 self.goto("roll")
                 return
-        self.refuse_if_revoked(read_vault(self.services))
+        self.refuse_if_revoked(self.services.read_vault())
         self.cloudflare.get_token(self.token_id)  # TokenNotFound (404) if it was deleted meanwhile
         self.services.infisical.set(self.token.name, value)
         self.goto("expiry", drop=("sealed",))
@@ -251,15 +243,15 @@ def roll_token(services: Services, request_id: str, *, wait: bool = True) -> Non
         if token is None:
             raise CftokenError(f"{request.token} is no longer in the inventory, so its roll cannot go on")
         try:
-            request = approvals.mark_running(services.redis, request_id, now=services.now())
-        except approvals.RequestNotFound:
+            request = requests.mark_running(services.redis, request_id, now=services.now())
+        except requests.RequestNotFound:
             log.error("roll %s: the request record is gone before the roll began", request_id)
             return
         refresh_message(services, request)
         run(services, checkpoint, request, token, lock)
 
 
-def run(services: Services, checkpoint: Checkpoint, request: approvals.Request, token: Token, lock: TokenLock) -> None:
+def run(services: Services, checkpoint: Checkpoint, request: requests.Request, token: Token, lock: TokenLock) -> None:
     """Run the rotation (the strategy it began with, else the inventory's); any error ends, pauses or hands it
     over as the step table says."""
     strategy = checkpoint.get("strategy") or token.rotation
@@ -278,8 +270,8 @@ def run(services: Services, checkpoint: Checkpoint, request: approvals.Request, 
 def _vault_value_still_live(services: Services, token: Token) -> bool:
     """After a roll call that went unanswered: True when the vault's value still works (Cloudflare never rolled)."""
     try:
-        vault = read_vault(services)
-        with management_client(services, vault) as cloudflare:
+        vault = services.read_vault()
+        with services.management_client(vault) as cloudflare:
             return cloudflare.verify(vault.value(token.name)).status == "active"
     except CftokenError:
         return False

@@ -22,6 +22,7 @@ from domain.errors import SettingsError
 from domain.inventory import Inventory, load_inventory
 from domain.redis_conn import connect
 from domain.settings import WorkerSettings, load_settings
+from domain.vault import Vault
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.freescout import FreeScoutClient
 from workers.clients.http import RetryPolicy
@@ -56,6 +57,15 @@ class Services:
             transport=self.transport,
             retry=self.retry,
         )
+
+    def read_vault(self) -> Vault:
+        """The whole vault folder in one request."""
+        return Vault(self.infisical.list_folder(), self.settings.infisical_secret_path,
+                     self.settings.infisical_environment)
+
+    def management_client(self, vault: Vault) -> CloudflareClient:
+        """A Cloudflare client holding the management token read from `vault`."""
+        return self.cloudflare(vault.value(self.inventory.management_token))
 
     def freescout(self) -> FreeScoutClient:
         """The FreeScout client; SettingsError when FreeScout is not configured (revoke needs it)."""

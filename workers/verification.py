@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
-from domain import approvals, outbox
+from domain import outbox, requests
 from domain.cloudflare_tokens import CfToken, Verification
 from domain.errors import CftokenError, NewTokenRejected, NotAuthorized, RecordTampered, TokenInvalid
 from domain.health import Probe, RevokedByBot, carry, parse_revoked
@@ -26,7 +26,6 @@ from workers import health_watch
 from workers.clients.cloudflare import CloudflareClient
 from workers.diagnosis import Diagnosis, Facts, diagnose
 from workers.diagnosis_messages import render_diagnosis
-from workers.operations import read_vault
 from workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ def gather_facts(services: Services, token: Token) -> Facts:
     base = Facts(token=token, now=services.now(), vault_path=settings.infisical_secret_path,
                  vault_environment=settings.infisical_environment)
     try:
-        vault = read_vault(services)
+        vault = services.read_vault()
     except CftokenError as exc:
         return replace(base, vault_error=exc)
     value = vault.values.get(token.name)
@@ -104,7 +103,7 @@ def bot_revocation(services: Services, vault: Vault, token: Token) -> RevokedByB
     revoked = parse_revoked(vault.text(token.name))
     assert revoked is not None
     try:
-        request = approvals.load(services.redis, revoked.request_id, now=services.now())
+        request = requests.load(services.redis, revoked.request_id, now=services.now())
     except RecordTampered:  # logged; the incident link is not taken from a forged record
         request = None
     return replace(revoked, incident_url=request.ticket_url) if request is not None else revoked

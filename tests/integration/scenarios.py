@@ -10,21 +10,21 @@ from datetime import timedelta
 
 import redis
 
-from domain import approvals
+from domain import requests
 from standins.world import APPROVERS, CHANNEL, World
 
 
 def approved_request(conn: redis.Redis, world: World, action: str, token: str, reason: str = "scheduled") -> str:
     """A request asked by the first approver, approved by the second, its message posted: ready to run."""
     now = world.clock.now()
-    request = approvals.open_request(
+    request = requests.open_request(
         conn, action=action, token=token, requester=APPROVERS[0], reason=reason, needed=1,
         ttl=timedelta(minutes=30), channel=CHANNEL, now=now,
     )
     ts = _post_as_bot(world, f"{action} {token} requested")
-    approvals.attach_message(conn, request.id, channel=CHANNEL, message_ts=ts, now=now)
-    approvals.approve(conn, request.id, user=APPROVERS[1], approvers=APPROVERS, now=now)
-    approvals.mark_queued(conn, request.id, now=now)
+    requests.attach_message(conn, request.id, channel=CHANNEL, message_ts=ts, now=now)
+    requests.approve(conn, request.id, user=APPROVERS[1], approvers=APPROVERS, now=now)
+    requests.mark_queued(conn, request.id, now=now)
     return request.id
 
 

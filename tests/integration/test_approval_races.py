@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from domain import approvals
+from domain import requests
 from domain.queueing import enqueue_request, job_queue
 from standins.slack import SlackStandIn, seed
 from tests.conftest import APPROVER_A, APPROVER_B, TEST_CHANNEL
@@ -49,7 +49,7 @@ def test_many_approvers_clicking_at_once_queue_exactly_one_job(slack, real_redis
     click_together(ws, message, CLICKERS)
 
     (job,) = ws.queue.jobs
-    request = approvals.load(real_redis, job.id, now=T0)
+    request = requests.load(real_redis, job.id, now=T0)
     assert request.state == "queued" and len(request.approvals) == 1
     told_late = [u for u in CLICKERS if "already approved by <@" in answers_to(slack, u)]
     assert len(told_late) == len(CLICKERS) - 1
@@ -66,7 +66,7 @@ def test_a_double_click_counts_once(slack, real_redis):
 
     click_together(ws, message, [APPROVER_B, APPROVER_B])
 
-    (pending,) = approvals.open_requests(real_redis, now=T0)
+    (pending,) = requests.open_requests(real_redis, now=T0)
     assert pending.approved_by == [APPROVER_B]
     assert "your approval counts once" in ws.told(APPROVER_B)
     assert "1 of 2 needed" in ws.read(message)

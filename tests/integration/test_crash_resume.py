@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from domain import approvals
+from domain import requests
 from domain.queueing import enqueue_request, job_queue
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
@@ -93,5 +93,5 @@ def test_a_roll_killed_mid_call_is_finished_by_the_next_worker(world, redis_conn
     assert world.vault_value(DNS + "__EXPIRES_AT") == world.expires_on(DNS).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert world.vault_value(DNS + "__TOKEN_ID") == world.token_ids[DNS]
     assert results(world, f"✅ Rolled {DNS}") == 1
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert leaks(redis_dump(redis_conn), token_values(world)) == []

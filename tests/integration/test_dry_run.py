@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from domain import approvals
+from domain import requests
 from domain.dry_runs import REQUEST_REAL
-from domain.provisioning import plan_provisioning
+from domain.provision_plan import plan_provisioning
 from standins.world import APPROVERS
 from tests.integration.provisioning_scenarios import NEW, RAXX_IO, ZONE_READ, Channel, declare, run_worker
 
@@ -42,7 +42,7 @@ def dry_run(world, channel, redis_url, inventory, text: str) -> str:
                                                                   world.freescout)}
     notice = channel.type(text, user=ALICE)
     assert "Nothing changes anywhere, and no approval is needed" in notice
-    assert approvals.open_requests(channel.redis, now=world.clock.now()) == []
+    assert requests.open_requests(channel.redis, now=world.clock.now()) == []
     run_worker(world, redis_url, inventory)
     answers = channel.results("Dry run:")
     assert len(answers) == 1, channel.public()
@@ -127,7 +127,7 @@ def test_the_button_under_a_dry_run_opens_the_real_two_person_request(world, cha
 
     channel.click(REQUEST_REAL, message, user=BOB)
 
-    [request] = approvals.open_requests(channel.redis, now=world.clock.now())
+    [request] = requests.open_requests(channel.redis, now=world.clock.now())
     assert (request.action, request.token, request.reason, request.requester) == (
         "revoke", TOKEN, "leaked in a CI log", BOB)
     assert request.message_ts is not None  # its approval message is in the channel, waiting for a second person

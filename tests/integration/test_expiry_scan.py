@@ -15,7 +15,7 @@ from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
 from bot.app import build_bolt_app
-from domain import approvals
+from domain import requests
 from domain.errors import ServiceUnavailable
 from domain.inventory import Inventory, Token, load_inventory
 from domain.queueing import job_queue
@@ -30,7 +30,6 @@ from tests.integration.scenarios import deliver
 from workers.clients.cloudflare import PER_PAGE
 from workers.clients.http import RetryPolicy
 from workers.expiry import scan
-from workers.operations import management_client, read_vault
 from workers.services import Services, build_services
 
 pytestmark = pytest.mark.integration
@@ -92,7 +91,7 @@ def roll_like_the_bot(world: World, services: Services, name: str, days: int) ->
     """What an approved roll leaves behind: a new value, expiry moved to now + `days`, the roll time recorded."""
     now = world.clock.now()
     expires_on = (now + timedelta(days=days)).replace(microsecond=0)
-    with management_client(services, read_vault(services)) as cloudflare:
+    with services.management_client(services.read_vault()) as cloudflare:
         token_id = world.token_ids[name]
         value = cloudflare.roll(token_id)
         current = cloudflare.get_token(token_id)
@@ -313,7 +312,7 @@ def test_request_roll_opens_the_normal_roll_request_with_the_clicker_as_requeste
     deliver(services)
 
     assert response.status == 200
-    (request,) = approvals.open_requests(services.redis, now=world.clock.now())
+    (request,) = requests.open_requests(services.redis, now=world.clock.now())
     assert (request.action, request.token, request.requester, request.state) == ("roll", PAGES, ALICE, "pending")
     approval_message = world.slack.message(CHANNEL, request.message_ts or "")
     assert approval_message is not None and approval_message.text.startswith(f"Roll {PAGES} — waiting for approval")
@@ -329,7 +328,7 @@ def test_request_roll_from_someone_who_is_not_an_approver_opens_nothing(world, s
 
     click_request_roll(world, world_settings, services, ENGINEER, digest, PAGES)
 
-    assert approvals.open_requests(services.redis, now=world.clock.now()) == []
+    assert requests.open_requests(services.redis, now=world.clock.now()) == []
     refusal = [m.text for m in world.slack.messages(CHANNEL, visible_to=ENGINEER) if m.ephemeral_for == ENGINEER]
     assert refusal and "only approvers can ask for a roll" in refusal[0]
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain import approvals, audit
+from domain import audit, requests
 from domain.queueing import enqueue_request, job_queue
 from standins.world import APPROVERS, CHANNEL
 from tests.integration.scenarios import approved_request
@@ -58,8 +58,8 @@ def hand_written_approved_revoke(conn, world, *, tag: str | None) -> str:
     }
     if tag is not None:
         record["tag"] = tag
-    conn.set(approvals.request_key(request_id), json.dumps(record))
-    conn.set(approvals.open_key("revoke", DNS), request_id)
+    conn.set(requests.request_key(request_id), json.dumps(record))
+    conn.set(requests.open_key("revoke", DNS), request_id)
     return request_id
 
 
@@ -70,11 +70,11 @@ def test_a_hand_written_approved_request_is_refused_loudly_and_changes_nothing(w
     copied = None
     if tag == "copied":  # a genuine record's tag, moved onto the forgery
         genuine = approved_request(redis_conn, world, "roll", "CF_WAF_EDIT_RAXX_APP")
-        copied = json.loads(redis_conn.get(approvals.request_key(genuine))).get("tag")
-        redis_conn.delete(approvals.request_key(genuine))
+        copied = json.loads(redis_conn.get(requests.request_key(genuine))).get("tag")
+        redis_conn.delete(requests.request_key(genuine))
     request_id = hand_written_approved_revoke(redis_conn, world, tag=copied)
     if path == "reconcile":  # the web "died" between the last click and the enqueue: reconcile queues it
-        redis_conn.zadd(approvals.APPROVED_INDEX, {request_id: world.clock.now().timestamp() - 600})
+        redis_conn.zadd(requests.APPROVED_INDEX, {request_id: world.clock.now().timestamp() - 600})
     else:
         assert enqueue_request(job_queue(redis_conn), request_id)
     before = world.cloudflare.count()
@@ -88,7 +88,7 @@ def test_a_hand_written_approved_request_is_refused_loudly_and_changes_nothing(w
     assert len(refusals(world, request_id)) == 1, world.slack.channel_transcript(CHANNEL)
     assert "Nothing was done with it" in refusals(world, request_id)[0]
     assert ("refused", "cftoken") in [(e.event, e.who) for e in audit.recent(redis_conn, DNS)]
-    assert json.loads(redis_conn.get(approvals.request_key(request_id)))["state"] == "approved"  # never acted on
+    assert json.loads(redis_conn.get(requests.request_key(request_id)))["state"] == "approved"  # never acted on
     assert job_queue(redis_conn).count == 0
 
 

@@ -211,7 +211,7 @@ def test_a_refused_job_probe_is_failure_mode_a_though_the_policy_matches_the_inv
 
 
 def test_a_roll_of_a_revoked_exposed_token_is_refused_at_pre_flight_with_the_runbook_path(world, services):
-    from domain import approvals
+    from domain import requests
     from workers.checkpoints import unfinished
     from workers.rotation import roll_token
 
@@ -221,7 +221,7 @@ def test_a_roll_of_a_revoked_exposed_token_is_refused_at_pre_flight_with_the_run
 
     roll_token(services, request_id)
 
-    request = approvals.load(services.redis, request_id, now=services.now())
+    request = requests.load(services.redis, request_id, now=services.now())
     assert request is not None and request.state == "failed"
     assert world.vault_value(WAF) == old_value
     assert world.cloudflare.count("PUT", f"/client/v4/user/tokens/{world.token_ids[WAF]}/value") == 0
@@ -233,7 +233,7 @@ def test_a_roll_of_a_revoked_exposed_token_is_refused_at_pre_flight_with_the_run
 
 
 def test_a_roll_names_what_it_did_not_fix_and_only_says_what_it_checked(world, services):
-    from domain import approvals
+    from domain import requests
     from workers.rotation import roll_token
 
     world.break_token(WAF, "extra_zone")
@@ -243,7 +243,7 @@ def test_a_roll_names_what_it_did_not_fix_and_only_says_what_it_checked(world, s
 
     roll_token(services, request_id)
 
-    request = approvals.load(services.redis, request_id, now=services.now())
+    request = requests.load(services.redis, request_id, now=services.now())
     assert request is not None and request.state == "succeeded"
     result = request.result or ""
     assert "verified active at Cloudflare" in result
@@ -253,7 +253,7 @@ def test_a_roll_names_what_it_did_not_fix_and_only_says_what_it_checked(world, s
 
 
 def test_a_roll_that_stops_before_changing_anything_does_not_claim_the_value_works(world, services):
-    from domain import approvals
+    from domain import requests
     from workers.rotation import roll_token
 
     world.break_token(WAF, "disable")
@@ -263,7 +263,7 @@ def test_a_roll_that_stops_before_changing_anything_does_not_claim_the_value_wor
 
     roll_token(services, request_id)
 
-    result = approvals.load(services.redis, request_id, now=services.now()).result or ""
+    result = requests.load(services.redis, request_id, now=services.now()).result or ""
     assert "Nothing was changed" in result and "still works" not in result
     assert "its last known health (verify just now) is failing: disabled at Cloudflare" in result
 
@@ -271,7 +271,7 @@ def test_a_roll_that_stops_before_changing_anything_does_not_claim_the_value_wor
 def test_the_approval_message_shows_health_expiry_now_the_planned_one_and_for_a_revoke_the_last_use(
     world, services
 ):
-    from domain import approvals
+    from domain import requests
     from domain.messages import render_request
     from domain.status import read_status
     from workers.rotation import roll_token
@@ -284,12 +284,12 @@ def test_the_approval_message_shows_health_expiry_now_the_planned_one_and_for_a_
     scan(services)  # reads Cloudflare's last_used_on: the roll's own verify
     revoke_id = approved_request(services.redis, world, "revoke", WAF, reason="policy leak")
 
-    roll_request = approvals.load(services.redis, roll_id, now=services.now())
+    roll_request = requests.load(services.redis, roll_id, now=services.now())
     assert roll_request is not None and roll_request.message_ts
     roll = world.slack.as_text(world.slack.message(CHANNEL, roll_request.message_ts))
     assert "*Health* :red_circle: failing — zones differ from the inventory (seen by verify" in roll
     assert "*Expiry now* expires" in roll and "*Planned expiry*" in roll and "+ 90 days" in roll
-    revoke_request = approvals.load(services.redis, revoke_id, now=services.now())
+    revoke_request = requests.load(services.redis, revoke_id, now=services.now())
     _, blocks = render_request(revoke_request, services.inventory, read_status(services.redis, WAF), services.now())
     revoke = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b)
     assert "*Last use* last used" in revoke and "cftoken's own check" in revoke

@@ -7,17 +7,18 @@ import threading
 
 import pytest
 
-from domain import approvals
+from domain import requests
 from standins.world import CHANNEL, CLIENT_ID
 from tests.conftest import make_settings
 from tests.integration.scenarios import approved_request, deliver
 from workers.checkpoints import Checkpoint, unfinished
 from workers.clients.http import RetryPolicy
-from workers.operations import Step, StepMachine, token_lock
 from workers.reconcile import reconcile
 from workers.revocation import revoke_token
 from workers.rotation import roll_token
 from workers.services import build_services
+from workers.step_machine import Step, StepMachine
+from workers.token_lock import token_lock
 
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"
@@ -30,7 +31,7 @@ def posted(world, prefix: str) -> list[str]:
 
 
 def state(conn, world, request_id: str) -> str:
-    return approvals.load(conn, request_id, now=world.clock.now()).state
+    return requests.load(conn, request_id, now=world.clock.now()).state
 
 
 def paused_roll(world, services, conn) -> str:
@@ -171,7 +172,7 @@ class Exploding(StepMachine):
 
 def test_an_unexpected_error_after_a_change_pauses_and_posts_its_reference_once(world, services, redis_conn, caplog):
     request_id = approved_request(redis_conn, world, "roll", DNS)
-    request = approvals.mark_running(redis_conn, request_id, now=world.clock.now())
+    request = requests.mark_running(redis_conn, request_id, now=world.clock.now())
     token = services.inventory.find(DNS)
 
     for _ in range(2):  # run, then resume: the reference is posted once

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rq.job import Job
 
-from domain import approvals
+from domain import requests
 from domain.queueing import enqueue_request, job_queue
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request
@@ -33,7 +33,7 @@ def test_slack_failing_the_result_post_once_still_leaves_exactly_one_result(worl
     request_id = approved_request(redis_conn, world, "roll", DNS)
     world.slack.faults.fail_next(POST, 1, "503", containing=f"{request_id}:result")
     assert enqueue_request(job_queue(redis_conn), request_id)
-    ts = approvals.load(redis_conn, request_id, now=world.clock.now()).message_ts
+    ts = requests.load(redis_conn, request_id, now=world.clock.now()).message_ts
 
     worker = start_worker(world, redis_url)
     output, _ = worker.communicate(timeout=120)
@@ -58,7 +58,7 @@ def test_a_worker_killed_while_posting_the_result_leaves_exactly_one_result(worl
 
     assert second.returncode == 0, output
     assert len(results(world, f"✅ Rolled {DNS}")) == 1
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert world.vault_value(DNS) == world.live_value(DNS)
 
 
@@ -66,7 +66,7 @@ def test_a_429_storm_on_chat_update_delays_the_message_not_the_roll(world, redis
     world.slack.faults.fail_next("/api/chat.update", 10**6, "429", retry_after=1)
     request_id = approved_request(redis_conn, world, "roll", DNS)
     assert enqueue_request(job_queue(redis_conn), request_id)
-    ts = approvals.load(redis_conn, request_id, now=world.clock.now()).message_ts
+    ts = requests.load(redis_conn, request_id, now=world.clock.now()).message_ts
     worker = start_worker(world, redis_url)
 
     request = wait_for_state(redis_conn, world, request_id, "succeeded", timeout=60)
@@ -86,7 +86,7 @@ def test_a_429_storm_on_chat_update_delays_the_message_not_the_roll(world, redis
 def test_a_queued_job_no_worker_picks_up_is_said_in_its_thread_once(world, services, redis_conn):
     request_id = approved_request(redis_conn, world, "roll", DNS)
     assert enqueue_request(job_queue(redis_conn), request_id)
-    ts = approvals.load(redis_conn, request_id, now=world.clock.now()).message_ts
+    ts = requests.load(redis_conn, request_id, now=world.clock.now()).message_ts
     a_while_ago = (datetime.now(UTC) - timedelta(seconds=90)).isoformat()
     redis_conn.hset(Job.key_for(request_id), "enqueued_at", a_while_ago)  # queued 90 s ago, no worker running
 
@@ -102,7 +102,7 @@ def test_a_queued_job_no_worker_picks_up_is_said_in_its_thread_once(world, servi
 def wait_for_state(conn, world, request_id: str, state: str, *, timeout: float):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        request = approvals.load(conn, request_id, now=world.clock.now())
+        request = requests.load(conn, request_id, now=world.clock.now())
         if request is not None and request.state == state:
             return request
         time.sleep(0.05)
@@ -112,7 +112,7 @@ def wait_for_state(conn, world, request_id: str, state: str, *, timeout: float):
 def _event_at(conn, request_id: str, event: str) -> datetime:
     from domain import audit
 
-    request = approvals.load(conn, request_id, now=datetime.now().astimezone())
+    request = requests.load(conn, request_id, now=datetime.now().astimezone())
     found = [e for e in audit.recent(conn, request.token, 50) if e.request_id == request_id and e.event == event]
     assert found, f"no {event} event for {request_id}"
     return found[0].at

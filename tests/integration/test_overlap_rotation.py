@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from domain import approvals
+from domain import requests
 from domain.inventory import load_inventory
 from domain.queueing import RECONCILE_JOB, enqueue_request, job_queue
 from domain.settings import DEFAULT_INVENTORY
@@ -82,7 +82,7 @@ def assert_retired(world, redis_conn, request_id: str, old_id: str) -> None:
     assert world.vault_value(NAME + "__TOKEN_ID") == new["id"]
     assert world.vault_value(NAME + "__EXPIRES_AT") == new["expires_on"]
     assert verifies(world, world.vault_value(NAME)) == "active"
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     rolled = [m for m in world.slack.messages(CHANNEL) if m.text.startswith(f"✅ Rolled {NAME} by overlap")]
     assert len(rolled) == 1
     assert leaks(redis_dump(redis_conn), token_values(world)) == []
@@ -104,7 +104,7 @@ def test_both_values_work_during_the_overlap_and_only_the_new_token_is_left_afte
     assert new_id != old_id and {t["id"] for t in live(world)} == {old_id, new_id}
     told = [m.text for m in world.slack.messages(CHANNEL) if "The old value keeps working until" in m.text]
     assert len(told) == 1 and "consumers reading the vault already get the new one" in told[0]
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "running"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "running"
 
     end_overlap(world, redis_conn, redis_url, inventory)
 
@@ -151,7 +151,7 @@ def test_a_worker_killed_at_any_step_leaves_one_live_token_whose_value_is_in_the
     wait_for_lock_to_lapse(redis_conn)
     job_queue(redis_conn).enqueue_call(RECONCILE_JOB)  # the clock's minute: resume what the dead worker held
     run_worker(world, redis_url, inventory)
-    if approvals.load(redis_conn, request_id, now=world.clock.now()).state == "running":
+    if requests.load(redis_conn, request_id, now=world.clock.now()).state == "running":
         end_overlap(world, redis_conn, redis_url, inventory)
 
     assert_retired(world, redis_conn, request_id, old_id)
@@ -177,9 +177,9 @@ def test_a_revoke_during_the_overlap_deletes_the_old_token_and_its_twin(world, r
 
     assert [t for t in world.cloudflare.tokens() if t["name"] == NAME] == []
     assert world.vault_value(NAME).startswith("REVOKED")
-    roll = approvals.load(redis_conn, roll_id, now=world.clock.now())
+    roll = requests.load(redis_conn, roll_id, now=world.clock.now())
     assert roll.state == "failed" and "The overlap's old token and its twin are both deleted" in roll.result
-    assert approvals.load(redis_conn, revoke_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, revoke_id, now=world.clock.now()).state == "succeeded"
 
 
 def test_list_and_the_approval_message_say_which_strategy_and_when_the_old_value_dies(

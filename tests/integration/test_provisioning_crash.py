@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from domain import approvals
+from domain import requests
 from domain.queueing import enqueue_request, job_queue
 from tests.integration.provisioning_scenarios import NEW, RAXX_IO, Channel, declare, start_worker
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
@@ -86,5 +86,5 @@ def test_a_provisioning_killed_at_any_step_ends_with_one_live_token_and_its_valu
     assert vault[NEW + "__TOKEN_ID"] == token["id"]
     assert vault[NEW + "__EXPIRES_AT"] == token["expires_on"]
     assert len(channel.results(f"✅ Provisioned {NEW}")) == 1
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert leaks(redis_dump(redis_conn), token_values(world)) == []

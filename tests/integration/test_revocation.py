@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain import approvals
+from domain import requests
 from domain.queueing import job_queue
 from standins.world import APPROVERS, CHANNEL
 from tests.integration.scenarios import approved_request, deliver, leaks, redis_dump, token_values
@@ -53,7 +53,7 @@ def test_a_revoke_deletes_the_token_leaves_a_placeholder_and_opens_one_incident(
     link = f"<{world.freescout.url}/conversation/{conversation['id']}|#{conversation['number']}>"
     [result] = posted(world, f"✅ Revoked {WAF}")
     assert result.count("/conversation/") == 1 and f"Incident ticket: {link}" in result
-    request = approvals.load(redis_conn, request_id, now=world.clock.now())
+    request = requests.load(redis_conn, request_id, now=world.clock.now())
     assert request.state == "succeeded" and request.ticket_url.endswith(f"/conversation/{conversation['id']}")
     shown = world.slack.as_text(world.slack.message(request.channel, request.message_ts))
     assert shown.count("/conversation/") == 1 and f"Incident ticket: {link}" in shown
@@ -68,7 +68,7 @@ def test_a_token_already_gone_at_cloudflare_counts_as_revoked(world, services, r
 
     deliver(services)
 
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert world.vault_value(WAF).startswith("REVOKED ")
     assert len(world.freescout.conversations()) == 1
 
@@ -84,7 +84,7 @@ def test_a_freescout_outage_does_not_block_the_revocation_and_the_ticket_follows
     deliver(services)
 
     assert world.cloudflare.token(world.token_ids[WAF]) is None
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     [result] = posted(world, f"✅ Revoked {WAF}")
     assert "ticket could not be opened yet" in result
     assert unfinished(redis_conn) == [request_id]
@@ -100,7 +100,7 @@ def test_a_freescout_outage_does_not_block_the_revocation_and_the_ticket_follows
         f"🎫 Incident for revoked {WAF}: <{world.freescout.url}/conversation/{conversation['id']}"
         f"|#{conversation['number']}>"
     ]
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).ticket_url.endswith(
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).ticket_url.endswith(
         f"/conversation/{conversation['id']}"
     )
     assert unfinished(redis_conn) == []
@@ -130,7 +130,7 @@ def test_a_refused_management_token_ends_the_revoke_before_anything_changes(worl
 
     assert world.cloudflare.token(world.token_ids[WAF]) is not None
     assert world.vault_value(WAF) == old_value
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
     [result] = posted(world, f"❌ Revoke of {WAF} stopped at pre-flight before anything changed")
     assert "Failure mode D" in result
     assert world.freescout.conversations() == []
@@ -154,7 +154,7 @@ def test_a_cloudflare_outage_on_delete_pauses_and_the_reconciler_finishes(world,
     deliver(services)
 
     assert world.cloudflare.token(token_id) is None
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert len(world.freescout.conversations()) == 1
 
 
@@ -175,11 +175,11 @@ def test_revocation_leaves_no_token_value_in_redis_tickets_or_the_channel(world,
 
 def test_an_approved_request_the_web_never_queued_is_queued_by_the_reconciler(world, services, redis_conn):
     now = world.clock.now()
-    request = approvals.open_request(
+    request = requests.open_request(
         redis_conn, action="revoke", token=WAF, requester=APPROVERS[0], reason="web died", needed=1,
         ttl=timedelta(minutes=30), channel=CHANNEL, now=now,
     )
-    approvals.approve(redis_conn, request.id, user=APPROVERS[1], approvers=APPROVERS, now=now)  # then the web died
+    requests.approve(redis_conn, request.id, user=APPROVERS[1], approvers=APPROVERS, now=now)  # then the web died
     world.clock.advance(timedelta(minutes=2))
 
     reconcile(services)
@@ -187,4 +187,4 @@ def test_an_approved_request_the_web_never_queued_is_queued_by_the_reconciler(wo
     deliver(services)
 
     assert [job.id for job in job_queue(redis_conn).jobs] == [request.id]
-    assert approvals.load(redis_conn, request.id, now=world.clock.now()).state == "queued"
+    assert requests.load(redis_conn, request.id, now=world.clock.now()).state == "queued"

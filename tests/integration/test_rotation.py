@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain import approvals
+from domain import requests
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request, deliver, leaks, redis_dump, token_values
 from workers.checkpoints import Checkpoint, unfinished
@@ -39,7 +39,7 @@ def test_a_roll_stores_a_new_live_value_and_moves_both_expiries(world, services,
     expected_expiry = (world.clock.now() + timedelta(days=90)).replace(microsecond=0)
     assert abs(world.expires_on(DNS) - expected_expiry) < timedelta(seconds=5)
     assert world.vault_value(DNS + "__EXPIRES_AT") == world.expires_on(DNS).strftime("%Y-%m-%dT%H:%M:%SZ")
-    request = approvals.load(redis_conn, request_id, now=world.clock.now())
+    request = requests.load(redis_conn, request_id, now=world.clock.now())
     assert request.state == "succeeded"
     assert posted(world, f"✅ Rolled {DNS}") == 1
     assert unfinished(redis_conn) == []
@@ -47,7 +47,7 @@ def test_a_roll_stores_a_new_live_value_and_moves_both_expiries(world, services,
 
 def test_the_approval_message_shows_the_result_and_loses_its_buttons(world, services, redis_conn):
     request_id = approved_request(redis_conn, world, "roll", DNS)
-    ts = approvals.load(redis_conn, request_id, now=world.clock.now()).message_ts
+    ts = requests.load(redis_conn, request_id, now=world.clock.now()).message_ts
 
     roll_token(services, request_id)
 
@@ -83,7 +83,7 @@ def test_a_broken_management_token_stops_the_roll_before_anything_changes(world,
     deliver(services)
 
     assert world.vault_value(DNS) == old_value == world.live_value(DNS)
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
     text = channel(world)
     assert f"❌ Roll of {DNS} stopped at pre-flight" in text
     assert "Nothing was changed" in text and "Failure mode D" in text
@@ -114,7 +114,7 @@ def test_rate_limits_and_a_5xx_burst_during_pre_flight_are_retried(world, servic
 
     deliver(services)
 
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert world.live_value(DNS) == world.vault_value(DNS)
 
 
@@ -133,14 +133,14 @@ def test_a_vault_outage_after_the_roll_pauses_with_the_value_sealed_then_the_rec
     assert checkpoint.step == "store" and checkpoint.sealed()
     assert world.live_value(DNS) not in redis_dump(redis_conn).decode(errors="replace")
     assert f"⚠️ Roll of {DNS} paused at storing the new value in the vault" in channel(world)
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "running"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "running"
 
     world.infisical.faults.clear()
     reconcile(services)
     deliver(services)
 
     assert world.vault_value(DNS) == world.live_value(DNS)
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert posted(world, f"✅ Rolled {DNS}") == 1
     assert Checkpoint.load(redis_conn, request_id).sealed() is None
     assert unfinished(redis_conn) == []
@@ -190,7 +190,7 @@ def test_rolling_an_expired_token_makes_it_work_again(world, services, redis_con
 
     deliver(services)
 
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert world.live_value(DNS) == world.vault_value(DNS)
     assert world.expires_on(DNS) > world.clock.now() + timedelta(days=89)
 
@@ -205,5 +205,5 @@ def test_a_disabled_token_is_not_rolled(world, services, redis_conn):
     deliver(services)
 
     assert world.vault_value(DNS) == old_value
-    assert approvals.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "failed"
     assert "is disabled at Cloudflare" in channel(world)

@@ -16,7 +16,7 @@ from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 
 from bot.app import build_bolt_app
-from domain import approvals, audit
+from domain import audit, requests
 from domain.inventory import load_inventory
 from domain.messages import slack_date
 from domain.queueing import job_queue
@@ -255,7 +255,7 @@ def test_bad_input_gets_a_private_answer_and_queues_nothing(ws, text, told):
     assert told in ws.told(APPROVER_A)
     assert ws.public() == []
     assert ws.queue.count == 0
-    assert approvals.open_requests(ws.redis, now=T0) == []
+    assert requests.open_requests(ws.redis, now=T0) == []
 
 
 def test_commands_from_another_channel_are_politely_refused(ws):
@@ -329,7 +329,7 @@ def test_a_request_whose_message_slack_refused_is_withdrawn_so_the_token_is_not_
 
     ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
 
-    assert approvals.load(ws.redis, _only_request_id(ws), now=T0).state == "cancelled"
+    assert requests.load(ws.redis, _only_request_id(ws), now=T0).state == "cancelled"
     ws.slack.channels[TEST_CHANNEL]["bot_member"] = True
     ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
     assert len(ws.slack.messages(TEST_CHANNEL, include_threads=False)) == 1
@@ -396,7 +396,7 @@ def test_when_slack_cannot_say_who_is_in_the_group_nothing_is_opened_or_approved
 
     assert "Could not check the approver group" in opened and "no request was" in opened
     assert "Could not check the approver group" in ws.told(APPROVER_B)
-    assert [r.token for r in approvals.open_requests(ws.redis, now=T0)] == ["CF_PAGES_DEPLOY"]
+    assert [r.token for r in requests.open_requests(ws.redis, now=T0)] == ["CF_PAGES_DEPLOY"]
     assert ws.queue.count == 0 and "waiting for approval" in ws.read(message)
 
 
@@ -482,7 +482,7 @@ def test_a_command_resent_with_the_same_trigger_id_opens_nothing_twice(ws, slack
         ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A, trigger_id="1234.5678.abcdef")
 
     assert "already reached the bot" in ws.told(APPROVER_A)
-    assert len(ws.public()) == 1 and len(approvals.open_requests(ws.redis, now=T0)) == 1
+    assert len(ws.public()) == 1 and len(requests.open_requests(ws.redis, now=T0)) == 1
 
 
 def test_read_only_commands_replayed_are_answered_as_usual(ws, slack):
@@ -503,7 +503,7 @@ def test_happy_path_another_approver_approves_and_exactly_one_job_is_queued(ws):
     ws.click("approve", message, user=APPROVER_B)
 
     (job,) = ws.queue.jobs
-    (request,) = [approvals.load(ws.redis, job.id, now=ws.clock.now())]
+    (request,) = [requests.load(ws.redis, job.id, now=ws.clock.now())]
     assert job.func_name == "workers.jobs.run_request" and job.kwargs == {"request_id": request.id}
     assert request.state == "queued"
     text = ws.read(message)
@@ -741,7 +741,7 @@ def test_unsigned_or_stale_requests_get_401_and_change_nothing(ws, forgery):
 
     assert response.status == 401
     assert ws.slack.messages(TEST_CHANNEL, visible_to=APPROVER_A) == []
-    assert approvals.open_requests(ws.redis, now=T0) == []
+    assert requests.open_requests(ws.redis, now=T0) == []
 
 
 def test_an_unexpected_failure_answers_with_a_reference_that_is_in_the_log(slack, redis_conn, caplog):
@@ -785,7 +785,7 @@ def test_a_roll_is_refused_while_a_revoke_of_the_token_is_open(ws):
 
 def test_a_revoke_beside_an_open_roll_says_that_it_cancels_the_roll(ws):
     ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
-    roll_id = approvals.load(ws.redis, ws.redis.get("cftoken:open:roll:CF_PAGES_DEPLOY").decode(), now=T0).id
+    roll_id = requests.load(ws.redis, ws.redis.get("cftoken:open:roll:CF_PAGES_DEPLOY").decode(), now=T0).id
 
     ws.type("revoke CF_PAGES_DEPLOY leaked in a log", user=APPROVER_B)
 
@@ -813,14 +813,14 @@ def test_an_approve_click_on_a_record_changed_in_redis_is_refused_and_queues_not
     ws.type("roll CF_WAF_EDIT_RAXX_APP quarterly", user=APPROVER_A)
     message = ws.request_message()
     request_id = ws.redis.get("cftoken:open:roll:CF_WAF_EDIT_RAXX_APP").decode()
-    record = json.loads(ws.redis.get(approvals.request_key(request_id)))
-    ws.redis.set(approvals.request_key(request_id), json.dumps({**record, "needed": 0}))  # tag kept, now wrong
+    record = json.loads(ws.redis.get(requests.request_key(request_id)))
+    ws.redis.set(requests.request_key(request_id), json.dumps({**record, "needed": 0}))  # tag kept, now wrong
 
     ws.click("approve", message, user=APPROVER_B)
 
     assert "not written by cftoken" in ws.told(APPROVER_B)
     assert ws.queue.count == 0
-    assert json.loads(ws.redis.get(approvals.request_key(request_id)))["state"] == "pending"
+    assert json.loads(ws.redis.get(requests.request_key(request_id)))["state"] == "pending"
     ws.click("approve", message, user=APPROVER_B)  # clicked again: refused again, the channel told once
     warnings = [m.text for m in ws.public() if m.text.startswith(f"⚠️ Refused `{request_id}`")]
     assert len(warnings) == 1 and "Nothing was done with it" in warnings[0]

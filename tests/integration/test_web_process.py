@@ -21,7 +21,7 @@ import pytest
 
 from bench.slow import SlowClients
 from bot.serve import MAX_BODY_BYTES, READ_SECONDS
-from domain import approvals
+from domain import requests
 from domain.clock import utc_now
 from domain.queueing import job_queue
 from standins.slack import SlackStandIn, seed
@@ -187,7 +187,7 @@ def test_forged_or_stale_requests_get_401_and_change_nothing(web, slack, redis_c
     assert status == 401
     time.sleep(0.2)
     assert len(slack.messages(TEST_CHANNEL, visible_to=APPROVER_A)) == before
-    assert approvals.open_requests(redis_conn, now=utc_now()) == []
+    assert requests.open_requests(redis_conn, now=utc_now()) == []
 
 
 def test_roll_then_approve_over_http_queues_the_request_job(web, slack, redis_conn):
@@ -289,7 +289,7 @@ def test_a_slow_group_lookup_does_not_make_the_ack_late_and_opens_nothing(redis_
 
     assert (status, seconds < 3) == (200, True)
     assert "Could not check the approver group" in answer and "no request was opened" in answer
-    assert approvals.open_requests(redis_conn, now=utc_now()) == []
+    assert requests.open_requests(redis_conn, now=utc_now()) == []
     assert not any("slow slack" in slack.as_text(m) for m in slack.messages(TEST_CHANNEL))
 
 
@@ -322,7 +322,7 @@ def test_with_an_app_token_set_http_still_refuses_unsigned_requests_and_changes_
     assert (unsigned, wrong) == (401, 401)
     time.sleep(0.2)
     assert job_queue(redis_conn).count == 0
-    assert approvals.open_requests(redis_conn, now=utc_now()) == []
+    assert requests.open_requests(redis_conn, now=utc_now()) == []
 
 
 def test_socket_mode_without_a_signing_secret_does_not_serve_slack_events_at_all(redis_url, slack, redis_conn):

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.approvals import Approval, Request
 from domain.audit import AuditEvent
 from domain.errors import ManagementTokenInvalid
 from domain.inventory import load_inventory
@@ -19,6 +18,7 @@ from domain.messages import (
     render_request,
     slack_date,
 )
+from domain.requests import Approval, Request
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import TokenStatus
 from standins.slack import Message, SlackStandIn

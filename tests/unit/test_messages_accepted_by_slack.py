@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.commands import parse_command
-from domain.approvals import Approval, Request
 from domain.audit import AuditEvent
 from domain.errors import CftokenError, UsageError
 from domain.health import Health, Problem
@@ -27,6 +26,7 @@ from domain.messages import (
     render_notice,
     render_request,
 )
+from domain.requests import Approval, Request
 from domain.settings import DEFAULT_INVENTORY
 from standins.block_kit import check_message, check_view
 from workers.diagnosis import Check, Diagnosis

@@ -9,7 +9,7 @@ import pytest
 from domain.errors import CannotProvision
 from domain.inventory import Inventory, load_inventory
 from domain.provision_messages import plan_text
-from domain.provisioning import plan_provisioning
+from domain.provision_plan import plan_provisioning
 from domain.settings import DEFAULT_INVENTORY
 
 SHIPPED = load_inventory(DEFAULT_INVENTORY)

@@ -10,10 +10,10 @@ from domain.errors import (
     TokenBusy,
     VaultAccessDenied,
 )
-from workers.operations import Step, outcome
 from workers.provisioning import Provisioning
 from workers.revocation import Revocation
 from workers.rotation import Rotation
+from workers.step_machine import Step, outcome
 
 MACHINES = [Rotation, Revocation, Provisioning]
 

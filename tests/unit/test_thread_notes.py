@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from domain import thread_notes
-from domain.approvals import Approval, Request
+from domain.requests import Approval, Request
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

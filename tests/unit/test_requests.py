@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from domain import approvals, audit, integrity
+from domain import audit, integrity, requests
 from domain.access import Refused
-from domain.approvals import AlreadyOpen, RequestClosed, RequestNotFound
 from domain.errors import RecordTampered
+from domain.requests import AlreadyOpen, RequestClosed, RequestNotFound
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -20,7 +20,7 @@ APPROVERS = frozenset({APPROVER_A, APPROVER_B, "U0DAVE004"})
 
 
 def open_roll(conn, *, needed=1, now=T0, token="CF_WAF_EDIT_RAXX_APP", action="roll", requester=APPROVER_A):
-    return approvals.open_request(
+    return requests.open_request(
         conn, action=action, token=token, requester=requester, reason="quarterly", needed=needed, ttl=TTL,
         channel=TEST_CHANNEL, now=now,
     )
@@ -33,7 +33,7 @@ def events(conn, token="CF_WAF_EDIT_RAXX_APP"):
 def test_opening_a_request_stores_it_pending_with_its_deadline(redis_conn):
     request = open_roll(redis_conn)
 
-    stored = approvals.load(redis_conn, request.id, now=T0)
+    stored = requests.load(redis_conn, request.id, now=T0)
     assert stored == request
     assert (stored.state, stored.requester, stored.expires_at) == ("pending", APPROVER_A, T0 + TTL)
     assert events(redis_conn) == [("requested", APPROVER_A)]
@@ -67,21 +67,21 @@ def test_a_new_roll_may_be_opened_once_the_old_one_has_expired(redis_conn):
 def test_an_approval_from_another_approver_approves(redis_conn):
     request = open_roll(redis_conn)
 
-    approved = approvals.approve(
+    approved = requests.approve(
         redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0 + timedelta(minutes=1)
     )
 
     assert approved.state == "approved"
-    assert approved.approvals == [approvals.Approval(user=APPROVER_B, at=T0 + timedelta(minutes=1))]
-    assert approvals.load(redis_conn, request.id, now=T0) == approved
+    assert approved.approvals == [requests.Approval(user=APPROVER_B, at=T0 + timedelta(minutes=1))]
+    assert requests.load(redis_conn, request.id, now=T0) == approved
     assert events(redis_conn) == [("requested", APPROVER_A), ("approved", APPROVER_B)]
 
 
 def test_with_two_needed_the_first_approval_leaves_it_pending(redis_conn):
     request = open_roll(redis_conn, needed=2)
 
-    once = approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
-    twice = approvals.approve(redis_conn, request.id, user="U0DAVE004", approvers=APPROVERS, now=T0)
+    once = requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    twice = requests.approve(redis_conn, request.id, user="U0DAVE004", approvers=APPROVERS, now=T0)
 
     assert once.state == "pending"
     assert twice.state == "approved"
@@ -90,12 +90,12 @@ def test_with_two_needed_the_first_approval_leaves_it_pending(redis_conn):
 
 def test_the_same_person_approving_twice_counts_once(redis_conn):
     request = open_roll(redis_conn, needed=2)
-    approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
 
     with pytest.raises(Refused, match="already approved"):
-        approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+        requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
 
-    stored = approvals.load(redis_conn, request.id, now=T0)
+    stored = requests.load(redis_conn, request.id, now=T0)
     assert (stored.state, stored.approved_by) == ("pending", [APPROVER_B])
 
 
@@ -104,18 +104,18 @@ def test_refused_approvals_change_nothing(redis_conn, user, why):
     request = open_roll(redis_conn)
 
     with pytest.raises(Refused, match=why):
-        approvals.approve(redis_conn, request.id, user=user, approvers=APPROVERS, now=T0)
+        requests.approve(redis_conn, request.id, user=user, approvers=APPROVERS, now=T0)
 
-    assert approvals.load(redis_conn, request.id, now=T0) == request
+    assert requests.load(redis_conn, request.id, now=T0) == request
     assert events(redis_conn) == [("requested", APPROVER_A)]
 
 
 def test_a_denial_ends_the_request_and_later_approvals_are_told_why(redis_conn):
     request = open_roll(redis_conn)
-    denied = approvals.deny(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    denied = requests.deny(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
 
     with pytest.raises(RequestClosed, match=f"<@{APPROVER_B}> denied it"):
-        approvals.approve(redis_conn, request.id, user="U0DAVE004", approvers=APPROVERS, now=T0)
+        requests.approve(redis_conn, request.id, user="U0DAVE004", approvers=APPROVERS, now=T0)
 
     assert (denied.state, denied.denied_by) == ("denied", APPROVER_B)
     assert events(redis_conn)[-1] == ("denied", APPROVER_B)
@@ -125,8 +125,8 @@ def test_the_requester_cancels_and_others_cannot(redis_conn):
     request = open_roll(redis_conn)
 
     with pytest.raises(Refused, match="who asked, can cancel"):
-        approvals.cancel(redis_conn, request.id, user=APPROVER_B, now=T0)
-    cancelled = approvals.cancel(redis_conn, request.id, user=APPROVER_A, now=T0)
+        requests.cancel(redis_conn, request.id, user=APPROVER_B, now=T0)
+    cancelled = requests.cancel(redis_conn, request.id, user=APPROVER_A, now=T0)
 
     assert cancelled.state == "cancelled"
     assert events(redis_conn)[-1] == ("cancelled", APPROVER_A)
@@ -135,18 +135,18 @@ def test_the_requester_cancels_and_others_cannot(redis_conn):
 def test_a_pending_request_reads_as_expired_after_its_deadline_without_any_click(redis_conn):
     request = open_roll(redis_conn)
 
-    assert approvals.load(redis_conn, request.id, now=T0 + TTL - timedelta(seconds=1)).state == "pending"
-    assert approvals.load(redis_conn, request.id, now=T0 + TTL).state == "expired"
+    assert requests.load(redis_conn, request.id, now=T0 + TTL - timedelta(seconds=1)).state == "pending"
+    assert requests.load(redis_conn, request.id, now=T0 + TTL).state == "expired"
 
 
 def test_a_click_after_the_deadline_stores_the_expiry_and_is_refused(redis_conn):
     request = open_roll(redis_conn)
 
     with pytest.raises(RequestClosed, match=r"expired <!date\^\d+\^\{date_short_pretty\} \{time\}\|2026-03-01 12:30 UTC>") as refused:
-        approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0 + TTL)
+        requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0 + TTL)
 
     assert refused.value.request.state == "expired"
-    assert approvals.load(redis_conn, request.id, now=T0).state == "expired"
+    assert requests.load(redis_conn, request.id, now=T0).state == "expired"
     assert events(redis_conn) == [("requested", APPROVER_A), ("expired", "cftoken")]
 
 
@@ -154,24 +154,24 @@ def test_expire_overdue_expires_each_overdue_request_once(redis_conn):
     late = open_roll(redis_conn)
     fresh = open_roll(redis_conn, token="CF_PAGES_DEPLOY", now=T0 + timedelta(minutes=20))
 
-    first = approvals.expire_overdue(redis_conn, now=T0 + TTL)
-    second = approvals.expire_overdue(redis_conn, now=T0 + TTL)
+    first = requests.expire_overdue(redis_conn, now=T0 + TTL)
+    second = requests.expire_overdue(redis_conn, now=T0 + TTL)
 
     assert [r.id for r in first] == [late.id]
     assert second == []
-    assert approvals.load(redis_conn, fresh.id, now=T0 + TTL).state == "pending"
+    assert requests.load(redis_conn, fresh.id, now=T0 + TTL).state == "pending"
 
 
 def test_the_worker_lifecycle_queued_running_steps_result(redis_conn):
     request = open_roll(redis_conn)
-    approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
 
-    queued = approvals.mark_queued(redis_conn, request.id, now=T0)
-    running = approvals.mark_running(redis_conn, request.id, now=T0)
-    resumed = approvals.mark_running(redis_conn, request.id, now=T0 + timedelta(minutes=1))
-    stepped = approvals.set_step(redis_conn, request.id, "rolled", now=T0)
-    done = approvals.finish(redis_conn, request.id, ok=True, result="new value stored and verified", now=T0)
-    again = approvals.finish(redis_conn, request.id, ok=False, result="late retry", now=T0)
+    queued = requests.mark_queued(redis_conn, request.id, now=T0)
+    running = requests.mark_running(redis_conn, request.id, now=T0)
+    resumed = requests.mark_running(redis_conn, request.id, now=T0 + timedelta(minutes=1))
+    stepped = requests.set_step(redis_conn, request.id, "rolled", now=T0)
+    done = requests.finish(redis_conn, request.id, ok=True, result="new value stored and verified", now=T0)
+    again = requests.finish(redis_conn, request.id, ok=False, result="late retry", now=T0)
 
     assert [queued.state, running.state, resumed.state, stepped.step] == ["queued", "running", "running", "rolled"]
     assert (done.state, done.result) == ("succeeded", "new value stored and verified")
@@ -181,31 +181,31 @@ def test_the_worker_lifecycle_queued_running_steps_result(redis_conn):
 
 def test_a_fast_worker_may_start_before_the_web_marks_it_queued(redis_conn):
     request = open_roll(redis_conn)
-    approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
 
-    approvals.mark_running(redis_conn, request.id, now=T0)
-    late = approvals.mark_queued(redis_conn, request.id, now=T0)
+    requests.mark_running(redis_conn, request.id, now=T0)
+    late = requests.mark_queued(redis_conn, request.id, now=T0)
 
     assert late.state == "running"
 
 
 def test_a_finished_roll_frees_the_token_for_a_new_one(redis_conn):
     request = open_roll(redis_conn)
-    approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
-    approvals.mark_running(redis_conn, request.id, now=T0)
+    requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    requests.mark_running(redis_conn, request.id, now=T0)
     with pytest.raises(AlreadyOpen):
         open_roll(redis_conn)
-    approvals.finish(redis_conn, request.id, ok=False, result="Cloudflare refused", now=T0)
+    requests.finish(redis_conn, request.id, ok=False, result="Cloudflare refused", now=T0)
 
     assert open_roll(redis_conn).state == "pending"
 
 
 def test_a_failed_revoke_keeps_its_ticket_link(redis_conn):
     request = open_roll(redis_conn, action="revoke")
-    approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
-    approvals.mark_running(redis_conn, request.id, now=T0)
+    requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    requests.mark_running(redis_conn, request.id, now=T0)
 
-    done = approvals.finish(
+    done = requests.finish(
         redis_conn, request.id, ok=True, result="revoked", now=T0, ticket_url="https://support.example/c/7"
     )
 
@@ -214,23 +214,23 @@ def test_a_failed_revoke_keeps_its_ticket_link(redis_conn):
 
 @pytest.mark.parametrize("forged", ["roll-000000000000", "../etc", "", "roll-ZZZ"])
 def test_an_unknown_or_forged_request_id_is_not_found(redis_conn, forged):
-    assert approvals.load(redis_conn, forged, now=T0) is None
+    assert requests.load(redis_conn, forged, now=T0) is None
     with pytest.raises(RequestNotFound):
-        approvals.approve(redis_conn, forged, user=APPROVER_B, approvers=APPROVERS, now=T0)
+        requests.approve(redis_conn, forged, user=APPROVER_B, approvers=APPROVERS, now=T0)
 
 
 def test_steps_are_refused_for_a_request_that_is_not_running(redis_conn):
     request = open_roll(redis_conn)
 
     with pytest.raises(RequestClosed):
-        approvals.set_step(redis_conn, request.id, "rolled", now=T0)
+        requests.set_step(redis_conn, request.id, "rolled", now=T0)
 
 
 def forge(conn, request, **changes):
     """Write the request back as someone with only Redis access would: valid JSON, no tag (or a copied one)."""
-    data = json.loads(conn.get(approvals.request_key(request.id)))
+    data = json.loads(conn.get(requests.request_key(request.id)))
     data.update(changes)
-    conn.set(approvals.request_key(request.id), json.dumps(data))
+    conn.set(requests.request_key(request.id), json.dumps(data))
 
 
 def test_a_record_written_by_hand_is_refused_wherever_it_is_read(redis_conn):
@@ -238,36 +238,36 @@ def test_a_record_written_by_hand_is_refused_wherever_it_is_read(redis_conn):
     forge(redis_conn, request, state="approved", approvals=[{"user": APPROVER_B, "at": T0.isoformat()}])
 
     with pytest.raises(RecordTampered, match=f"{request.id} has an integrity tag that does not verify"):
-        approvals.load(redis_conn, request.id, now=T0)
+        requests.load(redis_conn, request.id, now=T0)
     with pytest.raises(RecordTampered):
-        approvals.mark_queued(redis_conn, request.id, now=T0)
+        requests.mark_queued(redis_conn, request.id, now=T0)
     with pytest.raises(RecordTampered):
-        approvals.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+        requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
     assert events(redis_conn) == [("requested", APPROVER_A)]
 
 
 def test_a_record_without_a_tag_or_with_another_records_tag_is_refused(redis_conn):
     first = open_roll(redis_conn)
     second = open_roll(redis_conn, token="CF_DNS_EDIT_GETRAXX_COM")
-    data = json.loads(redis_conn.get(approvals.request_key(first.id)))
+    data = json.loads(redis_conn.get(requests.request_key(first.id)))
     del data["tag"]
-    redis_conn.set(approvals.request_key(first.id), json.dumps(data))
+    redis_conn.set(requests.request_key(first.id), json.dumps(data))
     with pytest.raises(RecordTampered, match="has no integrity tag"):
-        approvals.load(redis_conn, first.id, now=T0)
+        requests.load(redis_conn, first.id, now=T0)
 
-    redis_conn.set(approvals.request_key(first.id), redis_conn.get(approvals.request_key(second.id)))
+    redis_conn.set(requests.request_key(first.id), redis_conn.get(requests.request_key(second.id)))
     with pytest.raises(RecordTampered, match=f"holds request {second.id}"):
-        approvals.load(redis_conn, first.id, now=T0)
-    redis_conn.set(approvals.request_key(first.id), b"not json at all")
+        requests.load(redis_conn, first.id, now=T0)
+    redis_conn.set(requests.request_key(first.id), b"not json at all")
     with pytest.raises(RecordTampered):
-        approvals.load(redis_conn, first.id, now=T0)
+        requests.load(redis_conn, first.id, now=T0)
 
 
 def test_a_record_signed_with_another_key_is_refused(redis_conn):
     request = open_roll(redis_conn)
     integrity.use_key(SecretStr("another-secret-key-that-is-long-enough-0"))
     with pytest.raises(RecordTampered):
-        approvals.load(redis_conn, request.id, now=T0)
+        requests.load(redis_conn, request.id, now=T0)
 
 
 def test_a_forged_record_does_not_block_a_real_request_for_its_token(redis_conn):
@@ -276,7 +276,7 @@ def test_a_forged_record_does_not_block_a_real_request_for_its_token(redis_conn)
 
     again = open_roll(redis_conn, requester=APPROVER_B)
 
-    assert again.id != request.id and approvals.load(redis_conn, again.id, now=T0).state == "pending"
+    assert again.id != request.id and requests.load(redis_conn, again.id, now=T0).state == "pending"
 
 
 def test_a_forged_pending_record_does_not_stop_the_others_from_expiring(redis_conn):
@@ -284,7 +284,7 @@ def test_a_forged_pending_record_does_not_stop_the_others_from_expiring(redis_co
     genuine = open_roll(redis_conn)
     forge(redis_conn, forged, reason="forged")
 
-    expired = approvals.expire_overdue(redis_conn, now=T0 + TTL)
+    expired = requests.expire_overdue(redis_conn, now=T0 + TTL)
 
     assert [request.id for request in expired] == [genuine.id]
-    assert approvals.expire_overdue(redis_conn, now=T0 + TTL) == []  # the forgery is out of the index
+    assert requests.expire_overdue(redis_conn, now=T0 + TTL) == []  # the forgery is out of the index

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from domain import approvals, forgeries, outbox, thread_notes
-from domain.approvals import Request
+from domain import forgeries, outbox, requests, thread_notes
 from domain.errors import RecordTampered
 from domain.messages import render_request, ticket_link
+from domain.requests import Request
 from domain.status import read_status
 from workers.checkpoints import Checkpoint
 from workers.services import Services
@@ -31,7 +31,7 @@ STEP_NOTES = {
 
 def refresh_message(services: Services, request: Request) -> None:
     """Redraw the request's message to its current state (latest state wins); from `request` if Redis lost it."""
-    if approvals.load(services.redis, request.id, now=services.now()) is not None:
+    if requests.load(services.redis, request.id, now=services.now()) is not None:
         outbox.redraw(services.redis, request.id)
     elif request.message_ts:
         text, blocks = render_request(request, services.inventory, read_status(services.redis, request.token),
@@ -42,7 +42,7 @@ def refresh_message(services: Services, request: Request) -> None:
 
 def show_step(services: Services, request_id: str, step: str) -> Request:
     """Record the step in progress on the request, show it on its message, and note a finished step in the thread."""
-    request = approvals.set_step(services.redis, request_id, step, now=services.now())
+    request = requests.set_step(services.redis, request_id, step, now=services.now())
     outbox.redraw(services.redis, request_id)
     note = STEP_NOTES.get(step)
     if note is not None:
@@ -66,7 +66,7 @@ def conclude(
     ticket_number: int | None = None,
 ) -> Request:
     """End the request (succeeded/failed), redraw its message, and reply with the result once (❌ also broadcast)."""
-    request = approvals.finish(
+    request = requests.finish(
         services.redis, checkpoint.request_id, ok=ok, result=result, now=services.now(), ticket_url=ticket_url,
         ticket_number=ticket_number,
     )

@@ -14,33 +14,21 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from redis.exceptions import LockError, RedisError
-from redis.lock import Lock
+from redis.exceptions import RedisError
 
-from domain import approvals
-from domain.approvals import Request
-from domain.errors import (
-    TRANSIENT,
-    CftokenError,
-    OperationLost,
-    RecordsLost,
-    RequestClosed,
-    RequestNotFound,
-    TokenBusy,
-)
+from domain import requests
+from domain.errors import TRANSIENT, CftokenError, RecordsLost, RequestClosed, RequestNotFound
 from domain.inventory import Token
 from domain.messages import render_interrupted
 from domain.metrics import count_operation
-from domain.vault import Vault
+from domain.requests import Request
+from workers.channel import conclude, post, refresh_message, show_step
 from workers.checkpoints import Checkpoint
-from workers.clients.cloudflare import CloudflareClient
-from workers.reporting import conclude, post, refresh_message, show_step
 from workers.services import Services
+from workers.token_lock import TokenLock
 
 log = logging.getLogger(__name__)
 RETRYING = "The bot retries every minute; an operator can run `cftoken reconcile` once the cause is fixed."
@@ -72,7 +60,7 @@ def outcome(step: Step, error: BaseException, *, nothing_changed: bool) -> str:
 
 def open_operation(services: Services, request_id: str, action: str, first: str) -> tuple[Request, Checkpoint] | None:
     """The approved request and its checkpoint (created at step `first`); None when nothing is left to do."""
-    request = approvals.load(services.redis, request_id, now=services.now())
+    request = requests.load(services.redis, request_id, now=services.now())
     if request is None:
         log.error("%s %s: no such request", action, request_id)
         return None
@@ -82,41 +70,6 @@ def open_operation(services: Services, request_id: str, action: str, first: str)
     checkpoint = Checkpoint.open(services.redis, request_id, action=action, token=request.token, first=first,
                                  now=services.now())
     return None if checkpoint.finished else (request, checkpoint)
-
-
-@contextmanager
-def token_lock(services: Services, token: str, *, wait: bool = True) -> Iterator[TokenLock]:
-    """Hold the one-operation-per-token lock; it expires on its own if the holder dies."""
-    seconds = services.settings.cftoken_lock_seconds
-    lock = services.redis.lock(
-        f"cftoken:lock:{token}", timeout=seconds, blocking_timeout=(seconds + 5) if wait else 0, thread_local=False
-    )
-    if not lock.acquire():
-        raise TokenBusy(f"another operation on {token} is running")
-    try:
-        yield TokenLock(lock)
-    finally:
-        try:
-            lock.release()
-        except LockError:
-            log.warning("lock on %s had already expired when the operation ended", token)
-
-
-@dataclass
-class TokenLock:
-    _lock: Lock
-
-    def renew(self) -> None:
-        """Restart the lock's expiry before a step; OperationLost if another holder took it meanwhile.
-
-        A lock that vanished (it lapsed, or Redis lost its data) is taken again when nobody else holds it; the
-        checkpoint's revision check still stops this worker if another one moved the operation on.
-        """
-        try:
-            self._lock.reacquire()
-        except LockError:
-            if not self._lock.acquire(blocking=False, token=self._lock.local.token):
-                raise OperationLost("the token lock expired while this worker held it") from None
 
 
 class StepMachine:
@@ -280,14 +233,3 @@ def forget_paused(request_id: str) -> None:
 def paused_here() -> list[Paused]:
     """Operations this process paused and has not seen finish."""
     return list(_paused.values())
-
-
-def read_vault(services: Services) -> Vault:
-    """The whole folder in one request."""
-    settings = services.settings
-    return Vault(services.infisical.list_folder(), settings.infisical_secret_path, settings.infisical_environment)
-
-
-def management_client(services: Services, vault: Vault) -> CloudflareClient:
-    """A Cloudflare client holding the management token read from the vault."""
-    return services.cloudflare(vault.value(services.inventory.management_token))
