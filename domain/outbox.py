@@ -8,6 +8,8 @@ Web and workers never call Slack on an operation's path: they record here (a few
     post(conn, key, text, …)   one message, posted once per `key` ever: asking again with the same key is a no-op.
                                With `request_id` it is a reply in that request's thread (after its message exists),
                                `broadcast` also shows it in the channel.
+    post_in(pipe, key, …)      the same for a top-level post, queued inside the caller's MULTI transaction (the
+                               scan's digest is recorded with the claims it tells, or not at all).
 
 Keys (a "conversation" is a request id, or `post:<key>` for a top-level message of its own):
     cftoken:outbox:due              sorted set: conversation → when it is next due (unix seconds; 0 is now)
@@ -83,12 +85,30 @@ def post(
     """Queue one message under `key` (a reply in `request_id`'s thread if given; with `update_ts`, a chat.update
     of that message instead); False if `key` was used before."""
     conversation = request_id or f"post:{key}"
-    created = conn.eval(
-        _POST, 4, post_key(key), queue_key(conversation), DUE, WAKE,
+    created = conn.eval(_POST, 4, *_post_args(key, conversation, text, blocks, request_id=request_id,
+                                              broadcast=broadcast, update_ts=update_ts, now=now))
+    return bool(created)
+
+
+def post_in(
+    pipe: redis.client.Pipeline, key: str, text: str, blocks: list[dict[str, Any]] | None, *, group: str,
+    now: datetime,
+) -> None:
+    """Queue a top-level post on a MULTI pipeline, so it is recorded with what it tells or not at all; the posts
+    of one `group` are delivered in the order queued."""
+    pipe.eval(_POST, 4, *_post_args(key, f"post:{group}", text, blocks, now=now))
+
+
+def _post_args(
+    key: str, conversation: str, text: str, blocks: list[dict[str, Any]] | None, *, request_id: str | None = None,
+    broadcast: bool = False, update_ts: str | None = None, now: datetime,
+) -> list[Any]:
+    """_POST's keys and arguments."""
+    return [
+        post_key(key), queue_key(conversation), DUE, WAKE,
         key, conversation, text, json.dumps(blocks or []), request_id or "", "1" if broadcast else "",
         now.timestamp(), update_ts or "",
-    )
-    return bool(created)
+    ]
 
 
 def pending(conn: redis.Redis) -> int:

@@ -80,8 +80,8 @@ def describe_scan(report: dict[str, Any] | None) -> str:
                                 ("value_checks", "value(s) verified"))]
     error = report.get("cloudflare_error")
     trouble = f"; Cloudflare could not be listed: {error}" if error else ""
-    return (f"scanned {report['checked']} token(s): {'; '.join(found)}; {len(report['messages'])} message(s) posted"
-            f"{trouble}")
+    return (f"scanned {report['checked']} token(s): {'; '.join(found)}; "
+            f"{len(report['messages'])} message(s) for the channel{trouble}")
 
 
 def reconcile() -> int:

@@ -2,9 +2,9 @@
 
 One scan reads the vault folder once and Cloudflare's token list once (all pages), verifies the values that are
 due a daily check (`workers.health_watch`, within the request budget), computes every inventory token's Health
-(`domain.health`, keeping what fuller checks found), refreshes the status `/cftoken list` shows, claims each new
-finding in Redis atomically (so two scans at once, or a scan repeated, post it once) and posts what it claimed as
-one digest: new problems with the button for their next step, fixes, and expiry warnings.
+(`domain.health`, keeping what fuller checks found), refreshes the status `/cftoken list` shows, and claims each new
+finding together with the one digest that tells it (`workers.digest`: new problems with the button for their next
+step, fixes, expiry warnings), which the outbox then posts exactly once.
 
 Redis keys (values are markers, fingerprints and timestamps; never a token value):
     cftoken:warned:<NAME>:<expiry epoch>:<14d|7d|…|expired>   a threshold posted for one expiry instant
@@ -15,14 +15,11 @@ Redis keys (values are markers, fingerprints and timestamps; never a token value
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-import redis
 
 from domain import health
 from domain.cloudflare_tokens import CfToken
@@ -102,7 +99,7 @@ class ScanReport:
     reminded: tuple[str, ...]
     problems: tuple[str, ...]  # "NAME:kind" per new problem posted
     fixed: tuple[str, ...]  # "NAME:kind" per fix posted
-    messages: tuple[str, ...]  # ts of each message posted
+    messages: tuple[str, ...]  # outbox key of each digest message queued for the channel
     cloudflare_error: str | None = None
     value_checks: tuple[str, ...] = ()  # tokens whose vault value this scan verified
 
@@ -187,7 +184,7 @@ def stamp(moment: datetime) -> str:
 
 def scan(services: Services) -> ScanReport:
     """One scan: read once, check due values, assess every token, refresh statuses, post new findings once."""
-    from workers.expiry_messages import render_digest  # imported here: it imports this module's types
+    from workers.digest import record_digest  # imported here: it imports this module's types
 
     now, conn, settings = services.now(), services.redis, services.settings
     vault = services.read_vault()
@@ -210,20 +207,8 @@ def scan(services: Services) -> ScanReport:
             revoked=revoked, check=checks.get(name), bot_used_at=bot_used.get(name)), services.inventory)
         healths[name] = health.carry(previous.get(name), current)
     record_statuses(conn, healths)
-    findings, claimed_keys = _claim(conn, assessments)
-    alerts, fixed, undo = health_watch.claim_alerts(conn, services.inventory.tokens, healths)
-    findings = dataclasses.replace(findings, alerts=tuple(alerts), fixed=tuple(fixed))
-    posted: list[str] = []
-    if findings:
-        try:
-            for text, blocks in render_digest(findings, services.inventory, now, cloudflare_error=cloudflare_error):
-                posted.append(services.slack.post(text, blocks))
-        except CftokenError:
-            if not posted:  # nothing reached the channel: let the next scan post it
-                if claimed_keys:
-                    conn.delete(*claimed_keys)
-                health_watch.undo_claims(conn, undo)
-            raise
+    recorded = record_digest(conn, assessments, healths, services.inventory, now, cloudflare_error=cloudflare_error)
+    findings = recorded.findings
     return ScanReport(
         checked=len(assessments),
         warned=tuple(
@@ -232,7 +217,7 @@ def scan(services: Services) -> ScanReport:
         reminded=tuple(a.token.name for a in findings.reminders),
         problems=tuple(f"{a.token.name}:{a.problem.kind}" for a in findings.alerts),
         fixed=tuple(f"{f.token.name}:{f.kind}" for f in findings.fixed),
-        messages=tuple(posted),
+        messages=recorded.keys,
         cloudflare_error=cloudflare_error,
         value_checks=tuple(checks),
     )
@@ -277,25 +262,3 @@ def _list_cloudflare(services: Services, vault: Vault) -> tuple[dict[str, CfToke
     except CftokenError as exc:
         log.warning("expiry scan could not read Cloudflare's token list: %s", exc)
         return None, str(exc), 1
-
-
-def _claim(conn: redis.Redis, assessments: Sequence[Assessment]) -> tuple[Findings, list[str]]:
-    """Claim each finding with one atomic SET NX in one pipeline; return what this scan won."""
-    ttl = int(CLAIM_TTL.total_seconds())
-    asked: list[tuple[str, Assessment, str, str | None]] = []  # (kind, assessment, key, drift fingerprint)
-    for a in assessments:
-        if a.threshold is not None and a.expires_on is not None:
-            asked.append(("warning", a, warning_key(a.token.name, a.expires_on, a.threshold), None))
-        if a.reminder is not None:
-            asked.append(("reminder", a, reminder_key(a.token.name, a.reminder), None))
-    pipe = conn.pipeline(transaction=False)
-    for _, _, key, _ in asked:
-        pipe.set(key, "1", nx=True, ex=ttl)
-    answers = pipe.execute() if asked else []
-    won: dict[str, list[Assessment]] = {"warning": [], "reminder": []}
-    keys: list[str] = []
-    for (kind, assessment, key, _), answer in zip(asked, answers, strict=True):
-        if answer:
-            won[kind].append(assessment)
-            keys.append(key)
-    return Findings(tuple(won["warning"]), tuple(won["reminder"])), keys

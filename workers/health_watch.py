@@ -54,6 +54,15 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class LedgerWrite:
+    """One change to a token's alert ledger: a problem's fingerprint posted, or (None) a kind no longer found."""
+
+    name: str
+    kind: str
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
 class Fixed:
     """A problem the channel was told about that a check able to see it no longer finds."""
 
@@ -147,64 +156,46 @@ def fingerprint(problem: Problem) -> str:
     return hashlib.sha256(f"{problem.kind}:{problem.detail}".encode()).hexdigest()[:16]
 
 
-_CLAIM = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
+def ledger_key(name: str) -> str:
+    return ALERTED_PREFIX + name
 
 
-def claim_alerts(conn: redis.Redis, tokens: Sequence[Token], healths: Mapping[str, Health]
-                 ) -> tuple[list[Alert], list[Fixed], list[tuple[str, str, str | None]]]:
-    """Claim, atomically per problem, each new problem and each fix against the ledger (two scans at once post
-    each once); returns what this scan won and how to undo the claims if nothing reaches the channel."""
+def read_ledgers(conn: redis.Redis, tokens: Sequence[Token]) -> list[dict[str, str]]:
+    """Each token's ledger (problem kind → fingerprint of the problem last posted), in one round trip."""
     pipe = conn.pipeline(transaction=False)
     for token in tokens:
-        pipe.hgetall(ALERTED_PREFIX + token.name)
-    ledgers = pipe.execute()
-    script = conn.register_script(_CLAIM)
-    asked: list[tuple[Token, str, Problem | None]] = []
-    pipe = conn.pipeline(transaction=False)
-    for token, ledger in zip(tokens, ledgers, strict=True):
+        pipe.hgetall(ledger_key(token.name))
+    return [{_text(k): _text(v) for k, v in ledger.items()} for ledger in pipe.execute()]
+
+
+def alert_changes(tokens: Sequence[Token], ledgers: Sequence[Mapping[str, str]], healths: Mapping[str, Health]
+                  ) -> tuple[list[Alert], list[Fixed], list[LedgerWrite]]:
+    """The new problems and the fixes against the ledgers, and the ledger writes that record them (pure)."""
+    alerts: list[Alert] = []
+    fixed: list[Fixed] = []
+    writes: list[LedgerWrite] = []
+    for token, posted in zip(tokens, ledgers, strict=True):
         health = healths[token.name]
-        posted = {_text(k): _text(v) for k, v in ledger.items()}
         current = {p.kind: p for p in health.problems if p.kind not in NOT_ALERTED}
         for kind, problem in current.items():
             if posted.get(kind) != fingerprint(problem):
-                script(keys=[ALERTED_PREFIX + token.name], args=[kind, fingerprint(problem)], client=pipe)
-                asked.append((token, kind, problem))
+                alerts.append(Alert(token, problem, health))
+                writes.append(LedgerWrite(token.name, kind, fingerprint(problem)))
         for kind in posted:
             if kind not in current:
-                pipe.hdel(ALERTED_PREFIX + token.name, kind)
-                asked.append((token, kind, None))
-    answers = pipe.execute() if asked else []
-    alerts: list[Alert] = []
-    fixed: list[Fixed] = []
-    undo: list[tuple[str, str, str | None]] = []
-    for (token, kind, problem), won in zip(asked, answers, strict=True):
-        if not won:
-            continue
-        health = healths[token.name]
-        if problem is not None:
-            alerts.append(Alert(token, problem, health))
-            undo.append((token.name, kind, None))
-        else:
-            previous = next((_text(v) for k, v in ledgers[tokens.index(token)].items() if _text(k) == kind), None)
-            undo.append((token.name, kind, previous))
-            if health.state != "revoked":  # a revoke ends a token's problems; its result already said so
-                fixed.append(Fixed(token, kind, health))
-    return alerts, fixed, undo
+                writes.append(LedgerWrite(token.name, kind, None))
+                if health.state != "revoked":  # a revoke ends a token's problems; its result already said so
+                    fixed.append(Fixed(token, kind, health))
+    return alerts, fixed, writes
 
 
-def undo_claims(conn: redis.Redis, undo: Sequence[tuple[str, str, str | None]]) -> None:
-    """Nothing reached the channel: give the claims back so the next scan posts them."""
-    pipe = conn.pipeline(transaction=False)
-    for name, kind, previous in undo:
-        if previous is None:
-            pipe.hdel(ALERTED_PREFIX + name, kind)
+def write_ledgers(pipe: redis.client.Pipeline, writes: Sequence[LedgerWrite]) -> None:
+    """Queue the ledger writes on the caller's transaction (the digest that tells them is in the same one)."""
+    for write in writes:
+        if write.fingerprint is None:
+            pipe.hdel(ledger_key(write.name), write.kind)
         else:
-            pipe.hset(ALERTED_PREFIX + name, kind, previous)
-    pipe.execute()
+            pipe.hset(ledger_key(write.name), write.kind, write.fingerprint)
 
 
 def _text(value: bytes | str) -> str:

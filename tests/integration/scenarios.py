@@ -83,6 +83,15 @@ def deliver(services) -> None:
     assert for_services(services).drain(timeout=20), "the outbox did not empty"
 
 
+def scan_and_deliver(services):
+    """One scan as the clock's job runs it, then its digest delivered as a worker's delivery thread would."""
+    from workers.expiry import scan
+
+    report = scan(services)
+    deliver(services)
+    return report
+
+
 @contextmanager
 def delivering(conn: redis.Redis, slack_url: str, *, token: str = "xoxb-standin-token") -> Iterator[None]:
     """The outbox delivered in a background thread, as a worker process does, for tests that run no worker."""

@@ -90,6 +90,7 @@ def test_each_broken_state_reads_the_same_everywhere_is_posted_once_with_its_but
 
     deliver(services)
     first, second = scan(services), scan(services)
+    deliver(services)
 
     assert diagnosis is not None and diagnosis.state == state
     assert_views_agree(world, services, WAF, state, words)
@@ -103,6 +104,7 @@ def test_each_broken_state_reads_the_same_everywhere_is_posted_once_with_its_but
     verify_and_report(services, WAF)
     deliver(services)
     fixed, again = scan(services), scan(services)
+    deliver(services)
 
     assert f"{WAF}:{kind}" in fixed.fixed and again.fixed == ()
     assert len([line for line in fixes_about(world, WAF) if f": {KIND_WORDS[kind]} — fixed" in line]) == 1
@@ -187,6 +189,7 @@ def test_a_refused_job_probe_is_failure_mode_a_though_the_policy_matches_the_inv
         diagnosis = verify_and_report(services, WAF)
         deliver(services)
         first, second = scan(services), scan(services)
+        deliver(services)
 
         words = "the token's own job call was refused"
         assert diagnosis is not None and diagnosis.state == "failing"

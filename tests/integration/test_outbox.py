@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rq.job import Job
 
-from domain import requests
-from domain.queueing import enqueue_request, job_queue
-from standins.world import CHANNEL
+from domain import outbox, requests
+from domain.queueing import SCAN_JOB, enqueue_request, job_queue
+from standins.world import CHANNEL, DEFAULT_EXPIRY_DAYS, World
 from tests.integration.scenarios import approved_request
 from tests.integration.test_crash_resume import kill_worker, start_worker
 from workers.delivery import for_services
@@ -19,6 +19,19 @@ from workers.delivery import for_services
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"
 POST = "/api/chat.postMessage"
+PAGES = "CF_PAGES_DEPLOY"
+
+
+@pytest.fixture
+def near_expiry_world():
+    """The runbook's world with CF_PAGES_DEPLOY two days from expiry: the next scan owes the channel a digest."""
+    started = World.start(expiry_days={**DEFAULT_EXPIRY_DAYS, PAGES: 2})
+    yield started
+    started.stop()
+
+
+def digests(world) -> list[str]:
+    return [world.slack.as_text(m) for m in world.slack.messages(CHANNEL) if m.text.startswith("Cloudflare token check")]
 
 
 def replies(world, ts: str) -> list[str]:
@@ -97,6 +110,41 @@ def test_a_queued_job_no_worker_picks_up_is_said_in_its_thread_once(world, servi
 
     notes = [text for text in replies(world, ts) if "No worker has started this roll in 1 minute" in text]
     assert len(notes) == 1
+
+
+def test_slack_503_on_the_expiry_digest_delays_it_and_it_is_posted_once(near_expiry_world, redis_conn, redis_url):
+    world = near_expiry_world
+    world.slack.faults.fail_next(POST, 1, "503", containing="Cloudflare token check")
+    job_queue(redis_conn).enqueue(SCAN_JOB)
+
+    worker = start_worker(world, redis_url)
+    output, _ = worker.communicate(timeout=120)
+
+    assert worker.returncode == 0, output
+    (digest,) = digests(world)
+    assert f"*{PAGES}* expires in" in digest and "(3-day warning)" in digest and "[Request roll]" in digest
+    assert world.slack.count("POST", "/api/conversations.history") >= 1  # it looked before posting again
+    assert outbox.pending(redis_conn) == 0
+
+
+def test_a_worker_killed_after_the_scan_recorded_its_warning_still_gets_the_digest_posted_once(
+    near_expiry_world, redis_conn, redis_url
+):
+    world = near_expiry_world
+    hold = world.slack.faults.hold(POST, method="POST", containing="Cloudflare token check")
+    job_queue(redis_conn).enqueue(SCAN_JOB)
+    first = start_worker(world, redis_url)
+
+    hold.wait_until_arrived(timeout=60)
+    kill_worker(first)  # the warning is recorded as posted; the worker dies before Slack has the digest
+    hold.release(proceed=False)
+    second = start_worker(world, redis_url)
+    output, _ = second.communicate(timeout=120)
+
+    assert second.returncode == 0, output
+    (digest,) = digests(world)
+    assert f"*{PAGES}* expires in" in digest and "(3-day warning)" in digest
+    assert outbox.pending(redis_conn) == 0
 
 
 def wait_for_state(conn, world, request_id: str, state: str, *, timeout: float):

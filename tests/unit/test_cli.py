@@ -112,5 +112,5 @@ def test_a_scan_report_reads_as_one_line():
 
     assert describe_scan(json.loads(json.dumps(report))) == (
         "scanned 5 token(s): 1 expiry warning(s): CF_PAGES_DEPLOY:7d; 0 reminder(s); 1 new problem(s): CF_DNS:drift; "
-        "0 fixed; 0 value(s) verified; 1 message(s) posted")
+        "0 fixed; 0 value(s) verified; 1 message(s) for the channel")
     assert describe_scan(None) == "another expiry scan was running; this one stood down"
