@@ -9,7 +9,7 @@ read in LOOKUP_SECONDS the answer says so and nothing is decided. Each fresh rea
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import redis
 from slack_sdk import WebClient
@@ -29,32 +29,34 @@ def current_approvers(
     configured: Iterable[str], *, conn: redis.Redis, client: WebClient, timeout: float = LOOKUP_SECONDS
 ) -> frozenset[str]:
     """The user IDs allowed to request and approve now: listed users plus the groups' members, read fresh."""
-    users: set[str] = set()
-    for entry in configured:
-        if not entry.startswith("S"):
-            users.add(entry)
-            continue
-        members = _read_group(entry, client, timeout)
-        conn.set(cache_key(entry), json.dumps(members), ex=CACHE_SECONDS)
-        users.update(members)
-    return frozenset(users)
+    return _approvers(configured, lambda group: _fresh_members(group, conn, client, timeout))
 
 
 def shown_approvers(
     configured: Iterable[str], *, conn: redis.Redis, client: WebClient, timeout: float = LOOKUP_SECONDS
 ) -> frozenset[str]:
     """Approvers for display only: the cache when it has the group, else a fresh read."""
+
+    def members(group: str) -> list[str]:
+        cached = conn.get(cache_key(group))
+        return _fresh_members(group, conn, client, timeout) if cached is None else json.loads(cached)
+
+    return _approvers(configured, members)
+
+
+def _approvers(configured: Iterable[str], members: Callable[[str], list[str]]) -> frozenset[str]:
+    """Listed users, and for each user group (S…) the members `members` gives."""
     users: set[str] = set()
     for entry in configured:
-        if not entry.startswith("S"):
-            users.add(entry)
-            continue
-        cached = conn.get(cache_key(entry))
-        if cached is None:
-            users.update(current_approvers([entry], conn=conn, client=client, timeout=timeout))
-        else:
-            users.update(json.loads(cached))
+        users.update(members(entry) if entry.startswith("S") else [entry])
     return frozenset(users)
+
+
+def _fresh_members(group_id: str, conn: redis.Redis, client: WebClient, timeout: float) -> list[str]:
+    """A group's members read from Slack now; the display cache is refreshed with them."""
+    members = _read_group(group_id, client, timeout)
+    conn.set(cache_key(group_id), json.dumps(members), ex=CACHE_SECONDS)
+    return members
 
 
 def _read_group(group_id: str, client: WebClient, timeout: float) -> list[str]:
