@@ -18,8 +18,8 @@ from domain.errors import (
     TokenNotFound,
 )
 from standins import cloudflare_state as state
-from standins.base import Clock
 from standins.cloudflare import CloudflareStandIn
+from tests.integration.cloudflare_fixtures import standin_fixtures
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.http import RetryPolicy
 
@@ -32,19 +32,7 @@ ZONE_POLICY = state.policy(WAF_WRITE, resource=f"com.cloudflare.api.account.zone
 TOKENS = "/client/v4/user/tokens"
 
 
-@pytest.fixture(scope="module")
-def server():
-    """One running server for the module; each test gets it reset."""
-    running = CloudflareStandIn(Clock()).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def standin(server: CloudflareStandIn) -> CloudflareStandIn:
-    server.reset()
-    server.add_zone("raxx.app", RAXX_APP)
-    return server
+server, standin = standin_fixtures({"raxx.app": RAXX_APP})
 
 
 @pytest.fixture

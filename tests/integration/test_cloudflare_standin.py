@@ -11,6 +11,7 @@ import pytest
 from standins import cloudflare_state as state
 from standins.base import Clock, iso
 from standins.cloudflare import CloudflareStandIn
+from tests.integration.cloudflare_fixtures import standin_fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -19,18 +20,7 @@ ZONE_POLICY = state.policy(WAF_WRITE, resource="com.cloudflare.api.account.zone.
 ROLLED = re.compile(r"^cfut_[A-Za-z0-9]{40}[0-9a-f]{8}$")
 
 
-@pytest.fixture(scope="module")
-def server():
-    """One running server for the module; each test gets it reset."""
-    running = CloudflareStandIn(Clock()).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def standin(server: CloudflareStandIn) -> CloudflareStandIn:
-    server.reset()
-    return server
+server, standin = standin_fixtures()
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from standins import cloudflare_state as state
-from standins.base import Clock
 from standins.cloudflare import USER_TOKEN_QUOTA, CloudflareStandIn
+from tests.integration.cloudflare_fixtures import standin_fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -18,19 +18,7 @@ DNS_WRITE, ZONE_READ, PAGES_READ = (
 )
 
 
-@pytest.fixture(scope="module")
-def server():
-    running = CloudflareStandIn(Clock()).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def standin(server: CloudflareStandIn) -> CloudflareStandIn:
-    server.reset()
-    server.add_zone("raxx.app", RAXX_APP, account_id=ACCOUNT)
-    server.add_zone("raxx.io", RAXX_IO, account_id=ACCOUNT)
-    return server
+server, standin = standin_fixtures({"raxx.app": RAXX_APP, "raxx.io": RAXX_IO})
 
 
 @pytest.fixture

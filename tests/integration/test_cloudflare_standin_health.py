@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from standins import cloudflare_state as state
-from standins.base import Clock
 from standins.cloudflare import CloudflareStandIn
+from tests.integration.cloudflare_fixtures import standin_fixtures
 
 pytestmark = pytest.mark.integration
 
@@ -20,19 +20,7 @@ WAF_WRITE, ZONE_READ, DNS_WRITE = state.WAF_READERS[0], "c8fed203ed3043cba015a93
 ENTRYPOINT = "/zones/{}/rulesets/phases/http_ratelimit/entrypoint"
 
 
-@pytest.fixture(scope="module")
-def server():
-    running = CloudflareStandIn(Clock()).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def standin(server: CloudflareStandIn) -> CloudflareStandIn:
-    server.reset()
-    server.add_zone("raxx.app", RAXX_APP, account_id=ACCOUNT)
-    server.add_zone("getraxx.com", GETRAXX, account_id=ACCOUNT)
-    return server
+server, standin = standin_fixtures({"raxx.app": RAXX_APP, "getraxx.com": GETRAXX})
 
 
 @pytest.fixture
