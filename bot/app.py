@@ -6,14 +6,17 @@ import secrets
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
+from typing import Any
 
 import redis
 from rq import Queue
 from slack_bolt import App
+from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot import listeners
+from bot.slack_http import KeepAliveWebClient
 from domain import integrity
 from domain.clock import utc_now
 from domain.inventory import Inventory
@@ -30,14 +33,17 @@ def build_bolt_app(
     clock: Callable[[], datetime] = utc_now,
     listener_executor: Executor | None = None,
 ) -> App:
-    """The Bolt app for /cftoken and its buttons; `client` defaults to the Web API at SLACK_API_URL."""
+    """The Bolt app for /cftoken and its buttons; `client` defaults to the Web API at SLACK_API_URL, over one
+    keep-alive connection pool."""
     if client is None:
-        client = WebClient(
+        client = KeepAliveWebClient(
             token=settings.slack_bot_token.get_secret_value(),
             base_url=settings.slack_api_url,
             retry_handlers=web_retry_handlers(),
         )
-    app = App(
+    deps = listeners.Deps(settings, redis, queue, inventory, clock)
+    app = CftokenApp(
+        context={listeners.DEPS: deps},
         client=client,
         # Always verified: Bolt skips the check only for Socket Mode requests (authenticated by the app token).
         # Without a secret (Socket Mode only) a random one means no HTTP request can ever pass.
@@ -50,8 +56,25 @@ def build_bolt_app(
         listener_executor=listener_executor,
     )
     integrity.use_key(settings.cftoken_secret_key)  # request records are signed and checked with it
-    listeners.register(app, listeners.Deps(settings, redis, queue, inventory, clock))
+    listeners.register(app)
     return app
+
+
+class CftokenApp(App):
+    """Bolt's App, with two additions to every request's context, made where Bolt builds it: `context` (the
+    listeners' dependencies; a middleware would cost Bolt a build of every listener argument per request), and a
+    client on the app client's keep-alive pool in place of Bolt's per-request copy, which would open a new
+    connection per call (auth.test included)."""
+
+    def __init__(self, *, context: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._extra_context = dict(context)
+
+    def _init_context(self, req: BoltRequest) -> None:
+        super()._init_context(req)
+        req.context.update(self._extra_context)
+        if isinstance(self.client, KeepAliveWebClient):
+            req.context["client"] = self.client.like(req.context["client"])
 
 
 def web_retry_handlers() -> list:

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from logging import Logger
-from typing import Any
 
 import redis
 from rq import Queue
@@ -74,14 +73,9 @@ class Deps:
         return shown_approvers(self.settings.approvers, conn=self.redis, client=client)
 
 
-def register(app: App, deps: Deps) -> None:
-    """Attach the dependencies, the listeners and the error handler to `app`."""
-
-    def provide(context: dict[str, Any], next_: Callable[[], None]) -> None:
-        context[DEPS] = deps
-        next_()
-
-    app.use(provide)
+def register(app: App) -> None:
+    """Attach the listeners and the error handler to `app` (a Deps reaches them in each request's context under
+    DEPS: bot/app.py puts it there)."""
     app.command("/cftoken")(on_command)
     app.action("approve")(on_approve)
     app.action("deny")(on_deny)

@@ -2,7 +2,8 @@
 
 A decision (a new roll/revoke request, Approve, Deny) reads the group fresh, with a short timeout and no
 retry, so a removed member cannot approve and a slow Slack cannot make the ack late: when the group cannot be
-read in LOOKUP_SECONDS the answer says so and nothing is decided. Each fresh read refreshes a cache
+read in LOOKUP_SECONDS the answer says so and nothing is decided. The read goes over the web client's
+keep-alive pool (bot/slack_http.py). Each fresh read refreshes a cache
 (`cftoken:approvers:<S…>`) that only display (`/cftoken help`) uses.
 """
 
@@ -15,6 +16,7 @@ import redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 
+from bot.slack_http import quick_client
 from domain.errors import ApproversUnavailable
 
 CACHE_SECONDS = 300
@@ -60,7 +62,7 @@ def _fresh_members(group_id: str, conn: redis.Redis, client: WebClient, timeout:
 
 
 def _read_group(group_id: str, client: WebClient, timeout: float) -> list[str]:
-    quick = WebClient(token=client.token, base_url=client.base_url, timeout=timeout, retry_handlers=[])
+    quick = quick_client(client, timeout)
     try:
         return [str(user) for user in quick.usergroups_users_list(usergroup=group_id)["users"]]
     except (SlackClientError, OSError):

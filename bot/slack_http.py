@@ -1,0 +1,89 @@
+"""Keep-alive for the web's Slack calls: slack_sdk's WebClient over one httpx connection pool.
+
+slack_sdk's WebClient opens a new urllib connection (against real Slack, a TCP and TLS handshake) for every call:
+`auth.test`, approver-group reads, `views.open`, `chat.postEphemeral`. `KeepAliveWebClient` changes only how
+the bytes travel: slack_sdk still builds each request, runs its retry handlers (429 with Retry-After, dropped
+connections) and shapes every answer and error (SlackApiError for `ok: false`, the 429's headers) as before,
+because a non-2xx answer is raised as urllib's HTTPError and a broken connection as URLError, as urlopen does.
+Redirects are not followed (urllib's are for GET and HEAD only; Slack's Web API answers POSTs in place).
+"""
+
+from __future__ import annotations
+
+import io
+from http.client import HTTPMessage
+from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.request import Request
+
+import httpx
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackRequestError
+
+KEEPALIVE_SECONDS = 60.0  # an idle connection is closed after this (Slack's own idle timeout is longer)
+
+
+def new_pool() -> httpx.Client:
+    """One connection pool for a process's Slack calls (thread-safe; Bolt's listeners share it)."""
+    return httpx.Client(limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS), follow_redirects=False)
+
+
+def send(pool: httpx.Client, request: Request, timeout: float) -> tuple[int, HTTPMessage, bytes]:
+    """Send a urllib `request` over `pool`: (status, headers, body) for a 2xx answer. Anything else raises as
+    urlopen would: HTTPError (with status, headers and body) for a non-2xx answer, URLError when no connection
+    could be made or it broke, TimeoutError when the answer was too slow."""
+    if not request.full_url.lower().startswith(("http://", "https://")):
+        raise SlackRequestError(f"Invalid URL detected: {request.full_url}")
+    headers = {name: str(value) for name, value in request.header_items() if name.lower() != "content-length"}
+    try:
+        answer = pool.request(request.get_method(), request.full_url, content=request.data, headers=headers,
+                              timeout=timeout)
+    except httpx.ConnectTimeout as exc:
+        raise URLError(TimeoutError("timed out")) from exc
+    except httpx.TimeoutException as exc:
+        raise TimeoutError("timed out") from exc
+    except httpx.TransportError as exc:
+        raise URLError(f"{type(exc).__name__}: {exc}") from exc
+    message = HTTPMessage()
+    for name, value in answer.headers.multi_items():
+        message[name] = value
+    if not 200 <= answer.status_code < 300:
+        raise HTTPError(request.full_url, answer.status_code, answer.reason_phrase, message, io.BytesIO(answer.content))
+    return answer.status_code, message, answer.content
+
+
+class KeepAliveWebClient(WebClient):
+    """slack_sdk's WebClient whose calls share one keep-alive connection pool (`pool`, created when not given)."""
+
+    def __init__(self, *args: Any, pool: httpx.Client | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pool = pool if pool is not None else new_pool()
+
+    def close(self) -> None:
+        """Close the pool's connections (of this client and every `quick` one sharing it)."""
+        self.pool.close()
+
+    def quick(self, timeout: float) -> KeepAliveWebClient:
+        """The same client and pool with a short timeout and no retries (a decision cannot wait)."""
+        return KeepAliveWebClient(token=self.token, base_url=self.base_url, timeout=timeout, retry_handlers=[],
+                                  headers=dict(self.headers), logger=self._logger, pool=self.pool)
+
+    def like(self, other: WebClient) -> KeepAliveWebClient:
+        """A copy of `other` (Bolt's per-request client: its token and team) on this client's pool."""
+        return KeepAliveWebClient(token=other.token, base_url=other.base_url, timeout=other.timeout,
+                                  headers=dict(other.headers), team_id=other.default_params.get("team_id"),
+                                  logger=other.logger, retry_handlers=other.retry_handlers, pool=self.pool)
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        """slack_sdk's one place that opens a connection: here it reuses one of the pool's."""
+        status, headers, body = send(self.pool, req, self.timeout)
+        if headers.get_content_type() == "application/gzip":
+            return {"status": status, "headers": headers, "body": body}
+        return {"status": status, "headers": headers, "body": body.decode(headers.get_content_charset() or "utf-8")}
+
+
+def quick_client(client: WebClient, timeout: float) -> WebClient:
+    """`client` with a short timeout and no retries, on its connection pool when it has one."""
+    if isinstance(client, KeepAliveWebClient):
+        return client.quick(timeout)
+    return WebClient(token=client.token, base_url=client.base_url, timeout=timeout, retry_handlers=[])
