@@ -68,10 +68,12 @@ def check_request(
         return UNSIGNED  # Slack signs UTF-8 text; these bytes cannot be one of its requests
     if not SignatureVerifier(signing_secret, clock=_Clock(now)).is_valid(text, timestamp, signature):
         return UNSIGNED
-    problem = malformed(text)
+    form = parse_form(text)  # parsed once here: a click's URL-encoded JSON is the costliest part of the checks
+    payload = read_payload(form)
+    problem = malformed(form, payload)
     if problem is not None:
         return Rejection(400, f"malformed request: {problem}")
-    if any(origin_of(url) not in response_origins for url in response_urls(text)):
+    if any(origin_of(url) not in response_origins for url in response_urls(form, payload)):
         return Rejection(400, "malformed request: response_url is not Slack's")
     return None
 
@@ -80,21 +82,31 @@ def parse_form(text: str) -> dict[str, str]:
     return dict(parse_qsl(text, keep_blank_values=True))
 
 
-def malformed(text: str) -> str | None:
+_NOT_JSON = object()  # read_payload's answer for a `payload` field that is not JSON
+
+
+def read_payload(form: dict[str, str]) -> Any:
+    """The JSON of a click's or a submission's `payload` field; None for a slash command (no such field)."""
+    if "payload" not in form:
+        return None
+    try:
+        return json.loads(form["payload"])
+    except ValueError:
+        return _NOT_JSON
+
+
+def malformed(form: dict[str, str], payload: Any) -> str | None:
     """What is wrong with a signed body's shape (a slash command, a click or a modal's submission), or None."""
-    form = parse_form(text)
     if "payload" in form:
-        return _malformed_payload(form["payload"])
+        return _malformed_payload(payload)
     missing = [name for name in COMMAND_FIELDS if name not in form]
     if missing:
         return f"a slash command needs {', '.join(missing)}"
     return None
 
 
-def _malformed_payload(raw: str) -> str | None:
-    try:
-        payload: Any = json.loads(raw)
-    except ValueError:
+def _malformed_payload(payload: Any) -> str | None:
+    if payload is _NOT_JSON:
         return "payload is not JSON"
     if not isinstance(payload, dict):
         return "payload is not an object"
@@ -116,12 +128,10 @@ def _malformed_payload(raw: str) -> str | None:
     return None
 
 
-def response_urls(text: str) -> list[str]:
+def response_urls(form: dict[str, str], payload: Any) -> list[str]:
     """Every response_url a signed, well-formed body names (a modal's submission names a list, maybe empty)."""
-    form = parse_form(text)
     if "payload" not in form:
         return [form["response_url"]]
-    payload = json.loads(form["payload"])
     urls = [str(payload["response_url"])] if "response_url" in payload else []
     entries = payload.get("response_urls") if isinstance(payload.get("response_urls"), list) else []
     return urls + [str(entry.get("response_url", "")) if isinstance(entry, dict) else "" for entry in entries]

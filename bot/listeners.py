@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from logging import Logger
 
 import redis
+from redis.client import Pipeline
 from rq import Queue
 from slack_bolt import App
 from slack_bolt.context.ack import Ack
@@ -42,7 +43,7 @@ from domain.errors import CftokenError, RecordTampered, Replayed
 from domain.inventory import Inventory
 from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provision_plan import plan_provisioning
-from domain.queueing import enqueue_dry_run, enqueue_request, enqueue_verify
+from domain.queueing import enqueue_dry_run, enqueue_request_in, enqueue_verify
 from domain.requests import AlreadyOpen, Request, RequestClosed
 from domain.settings import WebSettings
 from domain.status import last_rotations, overlap_deadlines, read_statuses
@@ -120,25 +121,22 @@ def on_command(
 
 
 def on_approve(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
-    """Approve: count the click; the click that completes the approvals queues the job, exactly once."""
+    """Approve: count the click; the click that completes the approvals queues the job, exactly once, in the
+    same transaction as the approval, the message's redraw and the thread's note (one write to Redis)."""
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
-        check_click(body, context, deps)
+        check_origin(click_origin(body), expected_origin(context, deps))
         user, approvers = body["user"]["id"], deps.approvers(client)
-        request = requests.approve(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
-        if request.state == "approved":
-            try:
-                enqueue_request(deps.queue, request.id)
-                request = requests.mark_queued(deps.redis, request.id, now=deps.clock())
-            except Exception as error:  # noqa: BLE001 - the approval is counted: say so, not "nothing was done"
-                logger.error("approved %s but could not queue it", request.id, exc_info=error)
-                raise CftokenError(
-                    "Your approval is counted, but the job could not be queued yet; the bot queues it within a "
-                    "minute. Nothing else needs doing."
-                ) from None
-            tell(deps, request, thread_notes.approved(request), "approved")
-        outbox.redraw(deps.redis, request.id)
+
+        def record(pipe: Pipeline, request: Request) -> None:
+            if request.state == "queued":
+                enqueue_request_in(pipe, deps.queue, request.id)
+                tell(deps, request, thread_notes.approved(request), "approved", pipe=pipe)
+            outbox.redraw_in(pipe, request.id)
+
+        requests.approve(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock(),
+                         check=lambda request: check_clicked_message(body, request), queue=True, also=record)
 
 
 def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -378,8 +376,10 @@ def queue_verify(command: Command, user: str, deps: Deps, client: WebClient) -> 
     assert token is not None
 
     def enqueue() -> None:
-        enqueue_verify(deps.queue, name=token.name, requested_by=user)
-        audit.append(deps.redis, audit.AuditEvent(at=deps.clock(), who=user, event="verify", token=token.name))
+        with deps.redis.pipeline() as pipe:  # the job and its audit event, in one write
+            enqueue_verify(deps.queue, name=token.name, requested_by=user, pipeline=pipe)
+            audit.append(pipe, audit.AuditEvent(at=deps.clock(), who=user, event="verify", token=token.name))
+            pipe.execute()
 
     return messages.render_verify_queued(token), enqueue
 
@@ -411,13 +411,17 @@ def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient
         check_not_management(command.token, deps.inventory, command.verb)
     check_requester(user, deps.approvers(client), command.verb)
     check_configured(deps.settings, command.verb)
+
+    def announce(pipe: Pipeline, request: Request) -> None:
+        outbox.redraw_in(pipe, request.id)  # a request without a message gets it posted
+        tell(deps, request, thread_notes.opened(request, deps.settings.approvers), "opened", pipe=pipe)  # 1st reply
+
     request = requests.open_request(
         deps.redis, action=command.verb, token=command.token.name, requester=user, reason=command.reason,
         needed=deps.settings.approvals_needed(command.verb), channel=deps.settings.cftoken_channel_id,
         ttl=timedelta(minutes=deps.settings.cftoken_request_ttl_minutes), now=deps.clock(), replaces=replaces,
+        also=announce,
     )
-    outbox.redraw(deps.redis, request.id)  # a request without a message gets it posted
-    tell(deps, request, thread_notes.opened(request, deps.settings.approvers), "opened")  # its first reply
     return messages.render_notice(
         f":inbox_tray: Your {request.action} of *{request.token}* is open (request `{request.id}`). Its approval "
         "message appears in this channel in a moment; the approvers are asked in its thread."
@@ -443,8 +447,12 @@ def sweep_expired(deps: Deps, client: WebClient) -> None:
         tell(deps, request, thread_notes.expired(request), "expired")
 
 
-def tell(deps: Deps, request: Request, text: str, key: str) -> None:
-    """A note in the request's thread, once per `key` for that request (delivered by the outbox)."""
+def tell(deps: Deps, request: Request, text: str, key: str, *, pipe: Pipeline | None = None) -> None:
+    """A note in the request's thread, once per `key` for that request (delivered by the outbox); with `pipe`,
+    written in that MULTI."""
+    if pipe is not None:
+        outbox.reply_in(pipe, f"{request.id}:{key}", text, request_id=request.id, now=deps.clock())
+        return
     outbox.post(deps.redis, f"{request.id}:{key}", text, request_id=request.id, now=deps.clock())
 
 
@@ -491,9 +499,14 @@ def check_click(body: dict, context: dict, deps: Deps) -> None:
     check_origin(click_origin(body), expected_origin(context, deps))
     request = requests.load(deps.redis, _clicked(body), now=deps.clock())
     if request is not None:  # an unknown id is refused by the transition itself
-        container = body.get("container") or {}
-        check_message(clicked_channel=container.get("channel_id"), clicked_ts=container.get("message_ts"),
-                      request_channel=request.channel, request_ts=request.message_ts)
+        check_clicked_message(body, request)
+
+
+def check_clicked_message(body: dict, request: Request) -> None:
+    """The click came from `request`'s own message (not a copy of its button on another one)."""
+    container = body.get("container") or {}
+    check_message(clicked_channel=container.get("channel_id"), clicked_ts=container.get("message_ts"),
+                  request_channel=request.channel, request_ts=request.message_ts)
 
 
 def _header(request: BoltRequest, name: str) -> str | None:

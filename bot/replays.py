@@ -21,5 +21,8 @@ def first_delivery(conn: redis.Redis, *, signature: str | None, timestamp: str |
         keys.append("cftoken:seen:signature:" + hashlib.sha256(f"{timestamp}:{signature}".encode()).hexdigest())
     if trigger_id:
         keys.append("cftoken:seen:trigger:" + hashlib.sha256(trigger_id.encode()).hexdigest())
-    fresh = [bool(conn.set(key, 1, nx=True, ex=SEEN_SECONDS)) for key in keys]
-    return all(fresh)
+    with conn.pipeline(transaction=False) as pipe:  # one round trip for both
+        for key in keys:
+            pipe.set(key, 1, nx=True, ex=SEEN_SECONDS)
+        fresh = pipe.execute()
+    return all(bool(answer) for answer in fresh)

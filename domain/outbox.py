@@ -10,6 +10,8 @@ Web and workers never call Slack on an operation's path: they record here (a few
                                `broadcast` also shows it in the channel.
     post_in(pipe, key, …)      the same for a top-level post, queued inside the caller's MULTI transaction (the
                                scan's digest is recorded with the claims it tells, or not at all).
+    redraw_in / reply_in(pipe, …)  a redraw, or a reply in a request's thread, queued inside the caller's MULTI (a
+                               click's transition commits with its redraw and its note, or not at all).
 
 Keys (a "conversation" is a request id, or `post:<key>` for a top-level message of its own):
     cftoken:outbox:due              sorted set: conversation → when it is next due (unix seconds; 0 is now)
@@ -64,11 +66,16 @@ def lock_key(conversation: str) -> str:
 def redraw(conn: redis.Redis, request_id: str) -> None:
     """Ask for the request's message to be redrawn (or first posted) with whatever state it has when delivered."""
     with conn.pipeline(transaction=True) as pipe:
-        pipe.hincrby(WANT, request_id, 1)
-        pipe.zadd(DUE, {request_id: 0}, lt=True)  # due now, whatever the clocks say
-        pipe.lpush(WAKE, "1")
-        pipe.ltrim(WAKE, 0, 0)
+        redraw_in(pipe, request_id)
         pipe.execute()
+
+
+def redraw_in(pipe: redis.client.Pipeline, request_id: str) -> None:
+    """`redraw` queued on the caller's MULTI pipeline, so it commits with the transition it shows."""
+    pipe.hincrby(WANT, request_id, 1)
+    pipe.zadd(DUE, {request_id: 0}, lt=True)  # due now, whatever the clocks say
+    pipe.lpush(WAKE, "1")
+    pipe.ltrim(WAKE, 0, 0)
 
 
 def post(
@@ -97,6 +104,12 @@ def post_in(
     """Queue a top-level post on a MULTI pipeline, so it is recorded with what it tells or not at all; the posts
     of one `group` are delivered in the order queued."""
     pipe.eval(_POST, 4, *_post_args(key, f"post:{group}", text, blocks, now=now))
+
+
+def reply_in(pipe: redis.client.Pipeline, key: str, text: str, *, request_id: str, now: datetime) -> None:
+    """A reply in `request_id`'s thread (as `post` with `request_id`), queued on the caller's MULTI pipeline, so
+    it is recorded with the transition it tells or not at all."""
+    pipe.eval(_POST, 4, *_post_args(key, request_id, text, None, request_id=request_id, now=now))
 
 
 def _post_args(

@@ -7,6 +7,7 @@ JSON, never pickle (unpickling runs whatever the bytes name), and the worker run
 from __future__ import annotations
 
 import redis
+from redis.client import Pipeline
 from rq import Queue
 from rq.exceptions import DuplicateJobError
 from rq.job import Job
@@ -29,9 +30,9 @@ def job_queue(conn: redis.Redis, name: str = "default") -> Queue:
     return Queue(name, connection=conn, serializer=SERIALIZER)
 
 
-def enqueue_verify(queue: Queue, *, name: str, requested_by: str) -> Job:
-    """Queue a verify of token `name` (no approval needed)."""
-    return queue.enqueue_call(VERIFY_JOB, kwargs={"name": name, "requested_by": requested_by})
+def enqueue_verify(queue: Queue, *, name: str, requested_by: str, pipeline: Pipeline | None = None) -> Job:
+    """Queue a verify of token `name` (no approval needed); with `pipeline`, when that pipeline executes."""
+    return queue.enqueue_call(VERIFY_JOB, kwargs={"name": name, "requested_by": requested_by}, pipeline=pipeline)
 
 
 def enqueue_dry_run(queue: Queue, *, action: str, name: str, requested_by: str, reason: str) -> Job:
@@ -43,14 +44,20 @@ def enqueue_dry_run(queue: Queue, *, action: str, name: str, requested_by: str, 
 def enqueue_request(queue: Queue, request_id: str) -> bool:
     """Queue an approved roll/revoke under its request id; False when that job already exists."""
     try:
-        queue.enqueue_call(
-            RUN_REQUEST_JOB,
-            kwargs={"request_id": request_id},
-            job_id=request_id,
-            unique=True,
-            timeout=REQUEST_JOB_TIMEOUT,
-            description=f"run request {request_id}",
-        )
+        queue.enqueue_call(RUN_REQUEST_JOB, unique=True, **_request_job(request_id))
     except DuplicateJobError:
         return False
     return True
+
+
+def enqueue_request_in(pipe: Pipeline, queue: Queue, request_id: str) -> None:
+    """Write the job of an approved request into `pipe`: the MULTI that stores the request `queued` (it is queued
+    exactly when that commits, which only the click that completes the approvals does, so it needs no uniqueness
+    check of its own)."""
+    queue.enqueue_call(RUN_REQUEST_JOB, pipeline=pipe, **_request_job(request_id))
+
+
+def _request_job(request_id: str) -> dict[str, object]:
+    """The run_request job of `request_id`, named by it (one job per request)."""
+    return {"kwargs": {"request_id": request_id}, "job_id": request_id, "timeout": REQUEST_JOB_TIMEOUT,
+            "description": f"run request {request_id}"}

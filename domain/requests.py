@@ -76,7 +76,8 @@ class Request(BaseModel):
         return self.state == "pending" and now >= self.expires_at
 
 
-_Outcome = tuple[Request, audit.AuditEvent | None]
+_Outcome = tuple[Request, audit.AuditEvent | list[audit.AuditEvent] | None]
+Also = Callable[[redis.client.Pipeline, Request], None]  # more writes for a transition's MULTI, given its result
 _FROM = {"queued": ("approved",), "running": ("approved", "queued")}  # a fast worker may start before "queued"
 _PROGRESS = {"approved": "being queued", "queued": "queued", "running": "running", "succeeded": "done"}
 _ALREADY = {"queued": ("queued", "running", *FINAL_STATES), "running": ("running",)}
@@ -117,21 +118,24 @@ def open_request(
     channel: str,
     now: datetime,
     replaces: str | None = None,
+    also: Also | None = None,
 ) -> Request:
     """Record a new pending request; one open operation per token, pauses included.
 
     AlreadyOpen when the token has an open request for `action`, or an open revoke (nothing runs beside a revoke).
     A revoke beside an open roll is accepted and `supersedes` it: the revoke's worker cancels the roll first.
+    `also(pipe, request)` adds writes (the outbox's approval message and first reply) to the same MULTI.
     """
     key, rival_key = open_key(action, token), open_key("roll" if action == "revoke" else "revoke", token)
     for _ in range(_MAX_ATTEMPTS):
         with conn.pipeline() as pipe:
             try:
                 pipe.watch(key, rival_key)
-                existing = _open_at(pipe, key, now)
+                existing_id, rival_id = pipe.mget(key, rival_key)
+                existing = _open_at(pipe, existing_id, now)
                 if existing is not None:
                     raise AlreadyOpen(existing)
-                rival = _open_at(pipe, rival_key, now)
+                rival = _open_at(pipe, rival_id, now)
                 if rival is not None and action == "roll":
                     raise AlreadyOpen(rival)
                 request = Request(
@@ -144,6 +148,8 @@ def open_request(
                 pipe.set(key, request.id)
                 detail = f"{reason} (replaces {replaces})" if replaces and replaces not in reason else reason
                 audit.append(pipe, _event(request, "requested", requester, now, detail))
+                if also is not None:
+                    also(pipe, request)
                 pipe.execute()
                 return request
             except redis.WatchError:
@@ -151,9 +157,8 @@ def open_request(
     raise CftokenError("Too many people opened requests at once; try again.")
 
 
-def _open_at(pipe: redis.client.Pipeline, key: str, now: datetime) -> Request | None:
-    """The open request whose id is stored at `key` (watched), or None."""
-    request_id = pipe.get(key)
+def _open_at(pipe: redis.client.Pipeline, request_id: bytes | None, now: datetime) -> Request | None:
+    """The open request `request_id` (read from a watched open-request pointer; its record is watched too), or None."""
     if request_id is None:
         return None
     pipe.watch(request_key(request_id.decode()))
@@ -175,9 +180,26 @@ def attach_message(conn: redis.Redis, request_id: str, *, channel: str, message_
     return _apply(conn, request_id, now, lambda r: (r.model_copy(update=where), None))
 
 
-def approve(conn: redis.Redis, request_id: str, *, user: str, approvers: Collection[str], now: datetime) -> Request:
-    """Count `user`'s approval; the request becomes `approved` once it has as many as it needs."""
-    return _apply(conn, request_id, now, lambda r: _approved(r, user, approvers, now))
+def approve(
+    conn: redis.Redis, request_id: str, *, user: str, approvers: Collection[str], now: datetime,
+    check: Callable[[Request], None] | None = None, queue: bool = False, also: Also | None = None,
+) -> Request:
+    """Count `user`'s approval; the request becomes `approved` once it has as many as it needs.
+
+    `check(request)` may refuse first (e.g. a click on another request's message). With `queue`, the approval that
+    completes the request stores it `queued` at once, and `also(pipe, request)` writes the job (and anything else)
+    in the same MULTI: exactly one click queues it, and it is never left approved but not queued.
+    """
+    def change(request: Request) -> _Outcome:
+        if check is not None:
+            check(request)
+        approved, event = _approved(request, user, approvers, now)
+        if not queue or approved.state != "approved":
+            return approved, event
+        queued, queued_event = _moved(approved, "queued", now)
+        return queued, [event, queued_event]
+
+    return _transact(conn, request_id, now, change, also)[0]
 
 
 def deny(
@@ -358,12 +380,14 @@ def _apply(conn: redis.Redis, request_id: str, now: datetime, change: Callable[[
 
 
 def _transact(
-    conn: redis.Redis, request_id: str, now: datetime, change: Callable[[Request], _Outcome]
+    conn: redis.Redis, request_id: str, now: datetime, change: Callable[[Request], _Outcome], also: Also | None = None
 ) -> tuple[Request, bool]:
-    """Run `change` on the stored request under WATCH; store the result and its audit events atomically.
+    """Run `change` on the stored request under WATCH; store the result, its audit events and `also`'s writes
+    atomically.
 
     An overdue pending request is stored as expired even when `change` then refuses (it raises RequestClosed
-    carrying the expired record, so the caller can update the message). Returns (request, whether it wrote).
+    carrying the expired record, so the caller can update the message; `also` is then left out). Returns
+    (request, whether it wrote).
     """
     if not _REQUEST_ID.match(request_id):
         raise RequestNotFound("That request does not exist.")
@@ -380,7 +404,7 @@ def _transact(
                 refusal: CftokenError | None = None
                 try:
                     current, event = change(current)
-                    events += [event] if event else []
+                    events += event if isinstance(event, list) else [event] if event else []
                 except CftokenError as exc:
                     refusal = exc
                 wrote = current != stored
@@ -389,6 +413,8 @@ def _transact(
                     _save(pipe, current)
                     for event in events:
                         audit.append(pipe, event)
+                    if also is not None and refusal is None:
+                        also(pipe, current)
                     pipe.execute()
                 if refusal is not None:
                     raise refusal

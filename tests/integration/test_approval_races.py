@@ -81,3 +81,26 @@ def test_the_request_id_job_cannot_be_enqueued_twice(real_redis):
 
     assert (first, second) == (True, False)
     assert [job.id for job in queue.jobs] == ["roll-0123456789ab"]
+
+
+@pytest.mark.parametrize("token", ["CF_PAGES_DEPLOY", "CF_WAF_EDIT_RAXX_APP", "CF_DNS_EDIT_GETRAXX_COM"])
+def test_an_approve_and_a_cancel_at_once_queue_a_job_only_for_a_request_that_stays_queued(slack, real_redis, token):
+    ws = Workspace(slack, real_redis)
+    ws.type(f"roll {token}", user=APPROVER_A)
+    message = ws.request_message()
+    barrier = threading.Barrier(2)
+
+    def click(action: str, user: str) -> None:
+        barrier.wait()
+        ws.click(action, message, user=user)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(click, ["approve", "cancel"], [APPROVER_B, APPROVER_A]))
+
+    request = requests.load(real_redis, message_request_id(ws, message), now=T0)
+    assert (request.state, ws.queue.count) in {("queued", 1), ("cancelled", 0)}
+    assert [job.id for job in ws.queue.jobs] == ([request.id] if request.state == "queued" else [])
+
+
+def message_request_id(ws: Workspace, message) -> str:
+    return next(e["value"] for b in message.blocks for e in b.get("elements", []) if e.get("action_id") == "approve")

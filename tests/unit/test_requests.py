@@ -77,6 +77,44 @@ def test_an_approval_from_another_approver_approves(redis_conn):
     assert events(redis_conn) == [("requested", APPROVER_A), ("approved", APPROVER_B)]
 
 
+def test_the_approval_that_completes_a_request_queues_it_with_its_writes_in_one_transaction(redis_conn):
+    request = open_roll(redis_conn)
+
+    def queue_job(pipe, approved):
+        pipe.rpush("test:jobs", approved.id)
+
+    queued = requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0, queue=True,
+                              also=queue_job)
+
+    assert queued.state == "queued" and requests.load(redis_conn, request.id, now=T0) == queued
+    assert redis_conn.lrange("test:jobs", 0, -1) == [request.id.encode()]
+    assert requests.stranded(redis_conn, now=T0 + timedelta(hours=1)) == []  # never approved-but-not-queued
+    assert events(redis_conn) == [("requested", APPROVER_A), ("approved", APPROVER_B), ("queued", "cftoken")]
+
+
+def test_an_approval_refused_by_its_check_counts_nothing_and_writes_nothing_else(redis_conn):
+    request = open_roll(redis_conn)
+
+    def wrong_message(found):
+        raise Refused("That button is not on this request's message.")
+
+    with pytest.raises(Refused, match="not on this request's message"):
+        requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0, queue=True,
+                         check=wrong_message, also=lambda pipe, r: pipe.rpush("test:jobs", r.id))
+
+    assert requests.load(redis_conn, request.id, now=T0).state == "pending"
+    assert redis_conn.llen("test:jobs") == 0 and events(redis_conn) == [("requested", APPROVER_A)]
+
+
+def test_an_approval_short_of_the_count_is_not_queued(redis_conn):
+    request = open_roll(redis_conn, needed=2)
+
+    counted = requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0, queue=True,
+                               also=lambda pipe, r: pipe.rpush("test:seen", r.state))
+
+    assert counted.state == "pending" and redis_conn.lrange("test:seen", 0, -1) == [b"pending"]
+
+
 def test_with_two_needed_the_first_approval_leaves_it_pending(redis_conn):
     request = open_roll(redis_conn, needed=2)
 
