@@ -43,8 +43,8 @@ from domain.errors import CftokenError, RecordTampered, Replayed
 from domain.inventory import Inventory
 from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provision_plan import plan_provisioning
-from domain.queueing import enqueue_dry_run, enqueue_request_in, enqueue_verify
-from domain.requests import AlreadyOpen, Request, RequestClosed
+from domain.queueing import enqueue_dry_run, enqueue_overlap_end_in, enqueue_request_in, enqueue_verify
+from domain.requests import AlreadyOpen, OverlapEnd, Request, RequestClosed
 from domain.settings import WebSettings
 from domain.status import last_rotations, overlap_deadlines, read_statuses
 
@@ -82,6 +82,8 @@ def register(app: App) -> None:
     app.action("deny")(on_deny)
     app.view(messages.DENY_VIEW)(on_deny_submitted)
     app.action("cancel")(on_cancel)
+    app.action(messages.OVERLAP_RETIRE_NOW)(on_overlap_end)
+    app.action(messages.OVERLAP_KEEP_OLD)(on_overlap_end)
     app.action("request_roll")(on_request_roll)
     app.action(messages.REQUEST_REROLL)(on_request_roll)
     app.action(messages.ROLL_AFTER_VERIFY)(on_request_roll)
@@ -199,6 +201,29 @@ def on_cancel(ack, body: dict, respond: Respond, client: WebClient, context: dic
         request = requests.cancel(deps.redis, _clicked(body), user=body["user"]["id"], now=deps.clock())
         outbox.redraw(deps.redis, request.id)
         tell(deps, request, thread_notes.cancelled(request), "cancelled")
+
+
+OVERLAP_CHOICES: dict[str, OverlapEnd] = {messages.OVERLAP_RETIRE_NOW: "retire_now",
+                                          messages.OVERLAP_KEEP_OLD: "keep_old"}
+
+
+def on_overlap_end(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
+    """Retire old now / Keep old on a waiting overlap roll: an approver's choice, recorded once with the job that acts
+    on it at once, the message's redraw and the thread's note (one transaction)."""
+    ack()
+    with answering(respond, client, context, logger):
+        deps: Deps = context[DEPS]
+        check_origin(click_origin(body), expected_origin(context, deps))
+        user, approvers = body["user"]["id"], deps.approvers(client)
+
+        def record(pipe: Pipeline, request: Request) -> None:
+            enqueue_overlap_end_in(pipe, deps.queue, request.id)
+            tell(deps, request, thread_notes.overlap_chosen(request), "overlap_end", pipe=pipe)
+            outbox.redraw_in(pipe, request.id)
+
+        requests.end_overlap(deps.redis, _clicked(body), choice=OVERLAP_CHOICES[body["actions"][0]["action_id"]],
+                             user=user, approvers=approvers, now=deps.clock(),
+                             check=lambda request: check_clicked_message(body, request), also=record)
 
 
 def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:

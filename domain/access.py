@@ -106,6 +106,13 @@ def check_denial(user_id: str, *, requester: str, approvers: Collection[str]) ->
         raise Refused(f"Sorry, only approvers can deny: {_people(approvers)}.")
 
 
+def check_overlap_choice(user_id: str, approvers: Collection[str]) -> None:
+    """Retire old now and Keep old end an approved overlap early: any approver may press them, nobody else."""
+    if user_id not in approvers:
+        raise Refused(f"Sorry, only approvers can end an overlap early (Retire old now, Keep old): "
+                      f"{_people(approvers)}. Nothing changed; the old token is deleted at the deadline shown.")
+
+
 def check_cancel(user_id: str, *, requester: str) -> None:
     """Only the requester may cancel; approvers who disagree press Deny."""
     if user_id != requester:

@@ -5,6 +5,7 @@ User-typed text is always passed through `escape`, so a reason of `<!channel>` p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,8 @@ HISTORY_LINE = 1400  # characters per audit event: a full reason fits
 VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
 REQUEST_REROLL = "request_reroll"  # the button that asks for a roll after an operation was cut short
 ROLL_AFTER_VERIFY = "roll_after_verify"  # Request roll on a verify report that found a problem
+OVERLAP_RETIRE_NOW = "overlap_retire_now"  # on a waiting overlap roll: delete the old token now
+OVERLAP_KEEP_OLD = "overlap_keep_old"  # on a waiting overlap roll: end the overlap leaving both tokens live
 VERIFY_AGAIN = "request_verify"  # Verify (again) on a report or an alert: queues verify NAME for the clicker
 PAST = {"roll": "Rolled", "revoke": "Revoked", "provision": "Provisioned"}
 FINISHED_WORDS = {"failed": "failed", "denied": "denied", "cancelled": "cancelled",
@@ -79,6 +82,15 @@ HELP_LINES = (
 def escape(text: str) -> str:
     """Slack's mrkdwn escaping for text a person typed."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MARKS = re.compile(r"&lt;(@[UW][A-Z0-9]{2,20}|!date\^\d{1,12}\^\{date_short_pretty\} \{time\}\|[0-9: -]{16} UTC)&gt;")
+
+
+def escape_keeping_marks(text: str) -> str:
+    """A step or result the bot wrote, escaped like typed text, except the bot's own mentions (`<@U…>`) and dates
+    (`slack_date`), which stay live: an error quoted in it can still not ping `@channel` or format the message."""
+    return _MARKS.sub(r"<\1>", escape(text))
 
 
 def clip(text: str, limit: int) -> str:
@@ -244,6 +256,8 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
         blocks.append(_section(progress))
     if request.state == "pending":
         blocks.append(_buttons(request))
+    if request.action == "roll" and request.retire_at is not None:
+        blocks += overlap_blocks(request)
     if request.action == "revoke" and request.state == "succeeded":
         blocks.append(_context(f"Replaced by `{request.replaced_by}`") if request.replaced_by
                       else replacement_button(request.id))
@@ -400,13 +414,13 @@ def _progress_line(request: Request) -> str:
     if request.state in ("approved", "queued"):
         return ":inbox_tray: Queued: waiting for a worker."
     if request.state == "running":
-        step = f" (step: {escape(request.step)})" if request.step else ""
+        step = f" (step: {escape_keeping_marks(request.step)})" if request.step else ""
         return f":gear: Running{step}."
     if request.state in ("succeeded", "failed"):
         icon = ":white_check_mark: Done" if request.state == "succeeded" else ":x: Failed"
         link = ticket_link(request.ticket_url, request.ticket_number)
         ticket = f"\nIncident ticket: {link}" if request.ticket_url else ""
-        return f"{icon} {slack_date(request.updated_at)}: {escape(request.result or '')}{ticket}"
+        return f"{icon} {slack_date(request.updated_at)}: {escape_keeping_marks(request.result or '')}{ticket}"
     return ""
 
 
@@ -497,6 +511,43 @@ def _buttons(request: Request) -> dict[str, Any]:
         }
     elements = [approve, _button("Deny", "deny", request.id, style="danger"), _button("Cancel", "cancel", request.id)]
     return {"type": "actions", "block_id": "actions", "elements": elements}
+
+
+def overlap_blocks(request: Request) -> Blocks:
+    """A waiting overlap roll: until when the old value works and the two buttons; once pressed, who chose what."""
+    if request.overlap_end in ("retire_now", "keep_old"):
+        words = {"retire_now": "the old token is deleted now.", "keep_old": "both tokens stay live."}
+        label = "Retire old now" if request.overlap_end == "retire_now" else "Keep old"
+        at = slack_date(request.overlap_end_at) if request.overlap_end_at else ""
+        return [_context(f"<@{request.overlap_end_by}> pressed *{label}* {at}: {words[request.overlap_end]}")]
+    if request.state != "running" or request.overlap_end is not None or request.retire_at is None:
+        return []
+    name = request.token
+    retire = _button("Retire old now", OVERLAP_RETIRE_NOW, request.id, style="danger")
+    retire["confirm"] = _confirm("Delete the old token now?", f"The old token of {name} is deleted at Cloudflare "
+                                 "now: anything still using the old value stops working.", "Delete it", danger=True)
+    keep = _button("Keep old", OVERLAP_KEEP_OLD, request.id)
+    keep["confirm"] = _confirm("Keep both tokens live?", f"The old token of {name} is not deleted: it works until "
+                               "its own expiry or until deleted in the Cloudflare dashboard, and verify and the scan "
+                               "report it as a second live token. A revoke deletes both.", "Keep both")
+    return [
+        _section(f"*Overlap:* the old value keeps working until {slack_date(request.retire_at)}, then the bot "
+                 "deletes the old token. An approver may end it early: *Retire old now* deletes the old token at "
+                 "once; *Keep old* leaves both tokens live."),
+        {"type": "actions", "block_id": "overlap_end", "elements": [retire, keep]},
+    ]
+
+
+def _confirm(title: str, text: str, confirm: str, *, danger: bool = False) -> dict[str, Any]:
+    dialog: dict[str, Any] = {
+        "title": {"type": "plain_text", "text": title},
+        "text": {"type": "mrkdwn", "text": clip(text, 300)},
+        "confirm": {"type": "plain_text", "text": confirm},
+        "deny": {"type": "plain_text", "text": "Back"},
+    }
+    if danger:
+        dialog["style"] = "danger"
+    return dialog
 
 
 def _button(label: str, action_id: str, value: str, *, style: str | None = None) -> dict[str, Any]:

@@ -61,3 +61,12 @@ def _request_job(request_id: str) -> dict[str, object]:
     """The run_request job of `request_id`, named by it (one job per request)."""
     return {"kwargs": {"request_id": request_id}, "job_id": request_id, "timeout": REQUEST_JOB_TIMEOUT,
             "description": f"run request {request_id}"}
+
+
+def enqueue_overlap_end_in(pipe: Pipeline, queue: Queue, request_id: str) -> None:
+    """Write, into the MULTI that records an approver's Retire old now or Keep old, the job that acts on it at once
+    (not at the clock's next reconcile). Its own id: the request's first job may still be on record under the
+    request id; only the one transaction that records the choice writes it."""
+    queue.enqueue_call(RUN_REQUEST_JOB, pipeline=pipe, kwargs={"request_id": request_id},
+                       job_id=f"{request_id}-overlap-end", timeout=REQUEST_JOB_TIMEOUT,
+                       description=f"end the overlap of request {request_id}")

@@ -27,6 +27,7 @@ from domain.errors import AlreadyOpen, CftokenError, RecordTampered, RequestClos
 from domain.messages import slack_date
 
 Action = Literal["roll", "revoke", "provision"]
+OverlapEnd = Literal["retire_now", "keep_old", "deadline"]  # who ended an overlap's wait: an approver, or the clock
 State = Literal["pending", "approved", "queued", "running", "succeeded", "failed", "denied", "cancelled", "expired"]
 OPEN_STATES = frozenset({"pending", "approved", "queued", "running"})
 FINAL_STATES = frozenset({"succeeded", "failed", "denied", "cancelled", "expired"})
@@ -67,6 +68,10 @@ class Request(BaseModel):
     replaces: str | None = None  # a provision that replaces a revoked token: the revoke's request id
     replaced_by: str | None = None  # a revoke whose replacement was provisioned: that provision's request id
     updated_at: datetime
+    retire_at: datetime | None = None  # an overlap roll waiting at `retire`: when the old token is deleted
+    overlap_end: OverlapEnd | None = None  # how that wait ended (an approver's button, or the deadline)
+    overlap_end_by: str | None = None
+    overlap_end_at: datetime | None = None
 
     @property
     def approved_by(self) -> list[str]:
@@ -253,6 +258,30 @@ def attach_ticket(
     return _apply(conn, request_id, now, lambda r: (r.model_copy(update=update), None))
 
 
+def set_retire_at(conn: redis.Redis, request_id: str, *, retire_at: datetime, now: datetime) -> Request:
+    """An overlap roll told its thread the deadline: until then its message offers Retire old now and Keep old."""
+    return _apply(conn, request_id, now, lambda r: _retiring(r, retire_at, now))
+
+
+def end_overlap(
+    conn: redis.Redis, request_id: str, *, choice: OverlapEnd, user: str, approvers: Collection[str], now: datetime,
+    check: Callable[[Request], None] | None = None, also: Also | None = None,
+) -> Request:
+    """An approver's Retire old now or Keep old on a waiting overlap roll, recorded once; `check(request)` may refuse
+    first, and `also(pipe, request)` writes the job that acts on it (and more) in the same MULTI."""
+    def change(request: Request) -> _Outcome:
+        if check is not None:
+            check(request)
+        return _overlap_chosen(request, choice, user, approvers, now)
+
+    return _transact(conn, request_id, now, change, also)[0]
+
+
+def overlap_due(conn: redis.Redis, request_id: str, *, deadline: datetime, now: datetime) -> Request:
+    """The worker at `retire`: a passed deadline ends the wait, unless an approver's choice was recorded first."""
+    return _apply(conn, request_id, now, lambda r: _overlap_due(r, deadline, now))
+
+
 def expire_overdue(conn: redis.Redis, *, now: datetime) -> list[Request]:
     """Store `expired` on every pending request past its deadline and return them (to update their messages)."""
     expired = []
@@ -348,6 +377,54 @@ def _finished(
     return changed, _event(changed, state, BOT, now, result)
 
 
+CHOICES = {"retire_now": "Retire old now", "keep_old": "Keep old"}
+_CHOSEN = {"retire_now": "the old token is deleted now", "keep_old": "both tokens stay live",
+           "deadline": "the deadline passed: the old token is deleted"}
+
+
+def _retiring(request: Request, retire_at: datetime, now: datetime) -> _Outcome:
+    if request.state != "running":
+        raise RequestClosed(f"Request {request.id} is {request.state}, not running.", request)
+    if request.retire_at == retire_at:
+        return request, None
+    return request.model_copy(update={"retire_at": retire_at, "updated_at": now}), None
+
+
+def _overlap_chosen(request: Request, choice: OverlapEnd, user: str, approvers: Collection[str],
+                    now: datetime) -> _Outcome:
+    access.check_overlap_choice(user, approvers)
+    if choice not in CHOICES:
+        raise CftokenError(f"`{choice}` is not a choice an approver makes; nothing changed.")
+    if request.overlap_end is not None:
+        raise RequestClosed(f"Nothing changed: {overlap_end_text(request)}", request)
+    if request.action != "roll" or request.state != "running" or request.retire_at is None:
+        raise RequestClosed(f"Nothing changed: request `{request.id}` is not an overlap roll waiting to retire its "
+                            f"old token (it is {_PROGRESS.get(request.state, request.state)}).", request)
+    changed = request.model_copy(update={"overlap_end": choice, "overlap_end_by": user, "overlap_end_at": now,
+                                         "updated_at": now})
+    return changed, _event(changed, "overlap ended", user, now, f"{CHOICES[choice]}: {_CHOSEN[choice]}")
+
+
+def _overlap_due(request: Request, deadline: datetime, now: datetime) -> _Outcome:
+    if request.overlap_end is not None or now < deadline:
+        return request, None
+    if request.state != "running":
+        raise RequestClosed(f"Request {request.id} is {request.state}, not running.", request)
+    changed = request.model_copy(update={"overlap_end": "deadline", "overlap_end_by": BOT, "overlap_end_at": now,
+                                         "updated_at": now})
+    return changed, _event(changed, "overlap ended", BOT, now, _CHOSEN["deadline"])
+
+
+def overlap_end_text(request: Request) -> str:
+    """How an overlap's wait ended, in one sentence (who pressed which button, when), for messages and refusals."""
+    at = slack_date(request.overlap_end_at) if request.overlap_end_at else "just now"
+    if request.overlap_end == "deadline":
+        return f"the overlap ended at its deadline {at}; the bot deletes the old token."
+    if request.overlap_end in CHOICES:
+        return f"<@{request.overlap_end_by}> already pressed *{CHOICES[request.overlap_end]}* {at}."
+    return "the overlap is still waiting for its deadline."
+
+
 def _require_pending(request: Request, verb: str) -> None:
     if request.state == "pending":
         return
@@ -439,9 +516,17 @@ def _save(pipe: redis.client.Pipeline, request: Request) -> None:
     pipe.set(key, _signed(request), ex=retain)
 
 
+_LATER_FIELDS = ("retire_at", "overlap_end", "overlap_end_by", "overlap_end_at")
+
+
+def _payload(request: Request) -> str:
+    """The signed JSON; fields added later are left out while unset, so records written before them still verify."""
+    return request.model_dump_json(exclude={name for name in _LATER_FIELDS if getattr(request, name) is None})
+
+
 def _signed(request: Request) -> str:
     """The stored form: the record's JSON plus `tag`, its HMAC under the key that is not in Redis."""
-    payload = request.model_dump_json()
+    payload = _payload(request)
     tag = integrity.tag(integrity.process_key(), "request", request.id, payload.encode())
     return json.dumps({**json.loads(payload), "tag": tag})
 
@@ -459,7 +544,7 @@ def _verified(raw: bytes, request_id: str) -> Request:
     try:
         if request.id != request_id:
             raise RecordTampered(f"The request record {request_id} holds request {request.id}", record_id=request_id)
-        integrity.check(integrity.process_key(), "request", request_id, request.model_dump_json().encode(), claimed)
+        integrity.check(integrity.process_key(), "request", request_id, _payload(request).encode(), claimed)
     except RecordTampered as exc:
         exc.token = request.token
         log.error("refused: %s", exc)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from domain.messages import escape
+from domain.messages import escape, slack_date
 from domain.requests import Request
 
 
@@ -46,6 +46,15 @@ def expired(request: Request) -> str:
         f"⏰ <@{request.requester}>, it expired without enough approvals. Nothing was done; ask again "
         f"with `/cftoken {request.action} {request.token}`."
     )
+
+
+def overlap_chosen(request: Request) -> str:
+    """An approver ended a waiting overlap early: who pressed which button, and what the bot does now."""
+    by = f"<@{request.overlap_end_by}>"
+    deadline = f" instead of at {slack_date(request.retire_at)}" if request.retire_at else ""
+    if request.overlap_end == "retire_now":
+        return f"🗑️ {by} pressed *Retire old now*: the bot deletes the old token now{deadline}."
+    return f"🔁 {by} pressed *Keep old*: the bot ends the overlap leaving the old token live{deadline}."
 
 
 def step(label: str) -> str:

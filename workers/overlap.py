@@ -4,25 +4,29 @@
 Orphan-free as provisioning is (workers/minting.py): the intent and its instant are checkpointed before the create;
 resumed at the create, a twin whose value reached the vault is kept, any other twin issued since the intent is
 deleted (never the old token), and the create runs again. The wait for the deadline holds the operation open (the
-request stays running, so a second roll cannot start); the clock's reconcile resumes it every minute, and at the
-deadline the old token is deleted (404 counts as done).
+request stays running, so a second roll cannot start) and costs nothing: the clock's reconcile looks at it every
+minute (`waiting`: Redis only) and resumes it only at the deadline or after an approver pressed Retire old now (the
+old token is deleted at once) or Keep old (it stays live, remembered in domain/kept_tokens.py for a revoke). Who
+ended the wait is settled in the request record (`requests.overlap_due`), so a click and the deadline never race.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
 
-from domain import requests, status
+from domain import kept_tokens, requests, status
 from domain.cloudflare_tokens import CfToken
 from domain.errors import (
     CftokenError,
     CreateLoop,
     NewTokenRejected,
     RecordsLost,
+    RequestNotFound,
     TokenCompromised,
     TokenDisabled,
     TokenInvalid,
@@ -73,9 +77,11 @@ STEPS = (
          changes="Slack: the thread is told until when the old value keeps working"),
     Step("retire", "retiring the old token", "retire", changed=True,
          where=f"The new value is in the vault and verified; {OLD_WORKS} until the bot deletes it.",
-         changes="Cloudflare: the old token is deleted when the overlap ends (DELETE /user/tokens/{old id})"),
+         changes="Cloudflare: the old token is deleted when the overlap ends, or at once when an approver presses "
+                 "Retire old now (DELETE /user/tokens/{old id}); Keep old leaves it live"),
     Step("report", "reporting", "report", changed=True,
-         where="The old token is deleted; the new value is in the vault and verified.",
+         where="The old token is deleted (or kept live by an approver's Keep old); the new value is in the vault and "
+               "verified.",
          changes="Slack: the result in the channel"),
 )
 
@@ -172,7 +178,7 @@ class OverlapRotation(MintedValueSteps, StepMachine):
                                    f"({verification.status}), not the twin {self.token_id}")
         probe = functional_probe(self.services, self.cloudflare, self.token, value)
         self.new_value = None
-        self.advance(probe=probe)
+        self.advance(probe=probe, verified_at=self.services.now().isoformat())
         self.show("verified")
 
     def announce(self) -> None:
@@ -187,15 +193,22 @@ class OverlapRotation(MintedValueSteps, StepMachine):
                             "consumers reading the vault already get the new one.",
              request_id=self.request.id, key="overlap_announced")
         status.record_overlap(self.services.redis, self.token.name, retire_at=deadline)
+        self.on_request(requests.set_retire_at, retire_at=deadline)  # the message offers the buttons from now
         self.advance()
 
     def retire(self) -> None:
-        """Before the deadline: wait (the clock resumes). At it: delete the old token; one already gone is done."""
+        """Wait for the deadline or an approver's choice; then delete the old token (one already gone is done), or
+        keep it live."""
         deadline = parse_timestamp(self.checkpoint.fields["retire_at"])
         assert deadline is not None
-        if self.services.now() < deadline:
-            self.show(f"overlap: the old value keeps working until {slack_date(deadline)}")
+        end = self.overlap_end(deadline)
+        if end is None:
+            if self.request.step != waiting_text(deadline):
+                self.show(waiting_text(deadline))
             self.waiting = True
+            return
+        if end == "keep_old":
+            self.keep_old()
             return
         try:
             self.cloudflare.delete_token(self.old_id)
@@ -203,6 +216,39 @@ class OverlapRotation(MintedValueSteps, StepMachine):
             log.info("overlap %s: the old token %s was already gone", self.request.id, self.old_id)
         self.advance()
         self.show("old token deleted")
+
+    def overlap_end(self, deadline: datetime) -> str | None:
+        """How the wait ends, settled in the request record (an approver's choice, or the deadline); None: waiting."""
+        now = self.services.now()
+        settled = self.on_request(requests.overlap_due, deadline=deadline)
+        if settled is None:  # Redis lost the request: only the deadline is known
+            return "deadline" if now >= deadline else None
+        self.request = settled
+        return settled.overlap_end
+
+    def keep_old(self) -> None:
+        """Keep old: remember the old token for a revoke of the name, and read what Cloudflare says of it now."""
+        try:
+            old = self.cloudflare.get_token(self.old_id)
+        except TokenNotFound:
+            self.goto("report", kept="gone")
+            return
+        kept_tokens.remember(self.services.redis, self.token.name, self.old_id, request_id=self.request.id,
+                             now=self.services.now())
+        expires = old.expires_on.isoformat() if old.expires_on else "never"
+        self.goto("report", kept=old.status, old_expires_on=expires, kept_checked_at=self.services.now().isoformat())
+        post(self.services, self.kept_text(broadcast=True), request_id=self.request.id, key="old_kept",
+             broadcast=True, in_thread=not self.lost)
+
+    def on_request(self, transition: Callable[..., requests.Request], **values: Any) -> requests.Request | None:
+        """Run a request transition; None (and carry on from memory) when Redis lost the record."""
+        if self.lost:
+            return None
+        try:
+            return transition(self.services.redis, self.request.id, now=self.services.now(), **values)
+        except RequestNotFound:
+            self.request_lost = True
+            return None
 
     def report(self) -> None:
         now, fields = self.services.now(), self.checkpoint.fields
@@ -212,12 +258,40 @@ class OverlapRotation(MintedValueSteps, StepMachine):
         after = after_roll(status.read_status(self.services.redis, self.token.name), now, expires)
         status.record_status(self.services.redis, self.token.name, after)
         settings = self.services.settings
+        verified = parse_timestamp(fields.get("verified_at"))
         result = (f"Rolled {self.token.name} by overlap: the new token {self.token_id} is in the vault at "
                   f"{settings.infisical_secret_path} ({settings.infisical_environment}) with its __TOKEN_ID and "
-                  f"__EXPIRES_AT, verified active. New expiry: {utc_stamp(expires) if expires else 'never'}. "
-                  f"The old token {self.old_id} was deleted when the overlap ended. {fields.get('probe', '')}")
+                  f"__EXPIRES_AT, verified active{' ' + slack_date(verified) if verified else ''}. New expiry: "
+                  f"{utc_stamp(expires) if expires else 'never'}. {self.old_token_text()} {fields.get('probe', '')}")
         self.conclude(ok=True, result=result.strip())
         self.checkpoint.finish(now=now)
+
+    def old_token_text(self) -> str:
+        """What became of the old token: deleted at the deadline, deleted early by an approver, or kept by one."""
+        request, fields = self.request, self.checkpoint.fields
+        by, at = f"<@{request.overlap_end_by}>", slack_date(request.overlap_end_at) if request.overlap_end_at else ""
+        if fields.get("kept"):
+            return self.kept_text(broadcast=False)
+        if request.overlap_end == "retire_now":
+            planned = parse_timestamp(fields.get("retire_at"))
+            return (f"The old token {self.old_id} was deleted early: {by} pressed Retire old now {at} (the overlap "
+                    f"was to end {slack_date(planned) if planned else 'later'}).")
+        return f"The old token {self.old_id} was deleted when the overlap ended."
+
+    def kept_text(self, *, broadcast: bool) -> str:
+        """Keep old's outcome: the old token left live, what Cloudflare said of it just now, and what follows."""
+        request, fields, name = self.request, self.checkpoint.fields, self.token.name
+        by, at = f"<@{request.overlap_end_by}>", slack_date(request.overlap_end_at) if request.overlap_end_at else ""
+        head = f"🔁 {name}: " if broadcast else ""
+        if fields.get("kept") == "gone":
+            return (f"{head}{by} pressed Keep old {at}, but the old token {self.old_id} was already gone at "
+                    f"Cloudflare: {name} has one live token, {self.token_id}.")
+        expires = parse_timestamp(fields.get("old_expires_on"))
+        until = f"its own expiry {slack_date(expires)}" if expires else "it is deleted (it has no expiry)"
+        return (f"{head}The old token {self.old_id} was kept by {by} ({at}): Cloudflare listed it as "
+                f"{fields.get('kept')} when the overlap ended, so its value still works until {until} or until "
+                f"someone deletes it in the Cloudflare dashboard. `/cftoken verify` and the scan report it as a "
+                f"second live token named {name}; a revoke of {name} deletes both.")
 
     def nothing_changed(self, error: BaseException) -> bool:
         """At the create, after an attempt: whatever it made is cleaned up now; True when no twin is left."""
@@ -246,6 +320,19 @@ class OverlapRotation(MintedValueSteps, StepMachine):
     @property
     def secret_key(self) -> SecretStr:
         return self.services.settings.cftoken_secret_key
+
+
+def waiting_text(deadline: datetime) -> str:
+    """The step a waiting overlap shows on its message (shown once: reconcile redraws nothing while it waits)."""
+    return f"overlap: the old value keeps working until {slack_date(deadline)}"
+
+
+def waiting(checkpoint: Checkpoint, request: requests.Request, now: datetime) -> bool:
+    """An overlap at `retire` before its deadline, no approver's choice made and its wait already shown: nothing to
+    do, so a resume costs no vault, Cloudflare or Slack call."""
+    deadline = parse_timestamp(checkpoint.get("retire_at"))
+    return (checkpoint.get("strategy") == "overlap" and checkpoint.step == "retire" and deadline is not None
+            and now < deadline and request.overlap_end is None and request.step == waiting_text(deadline))
 
 
 def twin_policies(old: CfToken) -> list[dict[str, Any]]:

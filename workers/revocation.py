@@ -2,8 +2,10 @@
 
 The steps are declared once, in STEPS below. Pre-flight first cancels an open roll of the same token that this
 revoke supersedes (a paused roll's held value is dropped; the channel is told), so the two never interleave.
-A FreeScout outage neither blocks nor undoes the revocation: the request succeeds without the link, and the
-reconciler retries the ticket until it exists (found by its subject, not duplicated); FreeScout refusing it
+The delete takes every live token of the name the bot knows of: the vault's __TOKEN_ID, an open overlap's old token
+and twin, and old tokens an approver kept live with Keep old (domain/kept_tokens.py) that Cloudflare still lists
+under the name. A FreeScout outage neither blocks nor undoes the revocation: the request succeeds without the link,
+and the reconciler retries the ticket until it exists (found by its subject, not duplicated); FreeScout refusing it
 hands the ticket to a person.
 """
 
@@ -15,16 +17,17 @@ from datetime import UTC
 
 from pydantic import SecretStr
 
-from domain import health, requests, status
-from domain.errors import TRANSIENT, CftokenError, OperationLost, TokenNotFound
+from domain import health, kept_tokens, requests, status
+from domain.errors import TRANSIENT, CftokenError, OperationLost, RecordTampered, TokenNotFound
 from domain.inventory import Inventory, Token
 from domain.messages import NO_CONSUMERS, ticket_link
 from domain.requests import FINAL_STATES, Request
 from domain.timestamps import parse_timestamp
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
 from workers import minting, overlap, rotation
-from workers.channel import post, refresh_message
+from workers.channel import post, refresh_message, refuse_forged
 from workers.checkpoints import Checkpoint
+from workers.clients.cloudflare import CloudflareClient
 from workers.services import Services
 from workers.step_machine import Step, StepMachine, forget_paused, open_operation
 from workers.token_lock import TokenLock, token_lock
@@ -71,14 +74,27 @@ class Revocation(StepMachine):
         twins = self.supersede_roll()
         self.services.freescout().close()  # SettingsError now, not after the delete, if FreeScout is unset
         token_id = token_id_of(self.token, self.vault)
-        also = ",".join(sorted(twins - {token_id}))
-        try:
-            with self.services.management_client(self.vault) as cloudflare:
+        with self.services.management_client(self.vault) as cloudflare:
+            try:
                 last_used = cloudflare.get_token(token_id).last_used_on
-        except TokenNotFound:
-            last_used = None  # already gone at Cloudflare: the delete step treats that as done
+            except TokenNotFound:
+                last_used = None  # already gone at Cloudflare: the delete step treats that as done
+            kept = self.kept_live(cloudflare)
+        also = ",".join(sorted((twins | kept) - {token_id}))
         self.advance(token_id=token_id, last_used_on=last_used.isoformat() if last_used else "unknown",
                      **({"also_delete": also} if also else {}))
+
+    def kept_live(self, cloudflare: CloudflareClient) -> set[str]:
+        """Old tokens an overlap's Keep old left live that Cloudflare still lists under this name (one list request,
+        only when any were kept); a kept-token record cftoken did not write is refused, never acted on."""
+        try:
+            kept = set(kept_tokens.kept_ids(self.services.redis, self.token.name))
+        except RecordTampered as exc:
+            refuse_forged(self.services, exc)
+            return set()
+        if not kept:
+            return set()
+        return kept & {t.id for t in minting.tokens_named(cloudflare, self.token.name)}
 
     def supersede_roll(self) -> set[str]:
         """End the open roll this revoke supersedes (under the token lock, so it is not mid-step) and say so; the
@@ -132,6 +148,7 @@ class Revocation(StepMachine):
                     cloudflare.delete_token(token_id)
                 except TokenNotFound:
                     log.info("revoke %s: token %s already gone at Cloudflare", self.checkpoint.request_id, token_id)
+        kept_tokens.forget(self.services.redis, self.token.name, ids)
         self.advance()
         self.show("deleted at Cloudflare")
 
@@ -196,8 +213,11 @@ class Revocation(StepMachine):
 
     def result_text(self) -> str:
         consumers = ", ".join(c.who for c in self.token.consumers) or NO_CONSUMERS
+        also = [i for i in (self.checkpoint.get("also_delete") or "").split(",") if i]
+        deleted = (f"deleted at Cloudflare, with the other live token{'s' if len(also) > 1 else ''} of the name "
+                   f"({', '.join(also)})" if also else "deleted at Cloudflare")
         return (
-            f"Revoked {self.token.name}: deleted at Cloudflare; the vault now holds a REVOKED placeholder. "
+            f"Revoked {self.token.name}: {deleted}; the vault now holds a REVOKED placeholder. "
             f"Clean up its consumers ({consumers}), then provision a replacement (runbook: provisioning)."
         )
 

@@ -34,7 +34,7 @@ from domain.vault import Vault, token_id_of
 from workers.channel import refresh_message
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
-from workers.overlap import OverlapRotation
+from workers.overlap import OverlapRotation, waiting
 from workers.sealing import seal, unseal
 from workers.services import Services
 from workers.step_machine import Step, StepMachine, forget_paused, open_operation
@@ -235,6 +235,8 @@ def roll_token(services: Services, request_id: str, *, wait: bool = True) -> Non
     if opened is None:
         return
     request, checkpoint = opened
+    if waiting(checkpoint, request, services.now()):
+        return  # an overlap waiting for its deadline or an approver's choice: nothing to call, nothing to redraw
     token = services.inventory.find(request.token)
     with token_lock(services, request.token, wait=wait) as lock:
         checkpoint = Checkpoint.load(services.redis, request_id)  # another worker may have moved it meanwhile

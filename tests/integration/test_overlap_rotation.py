@@ -3,6 +3,7 @@ overlap ends the old token is deleted. Real rq workers (SIGKILLed at every step)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -12,12 +13,15 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from slack_bolt.request import BoltRequest
 
-from domain import requests
+from domain import outbox, requests
 from domain.inventory import load_inventory
+from domain.messages import OVERLAP_KEEP_OLD, OVERLAP_RETIRE_NOW
 from domain.queueing import RECONCILE_JOB, enqueue_request, job_queue
 from domain.settings import DEFAULT_INVENTORY
-from standins.world import APPROVERS, CHANNEL, World
+from standins.slack import Message
+from standins.world import APPROVERS, CHANNEL, ENGINEER, World
 from tests.integration.provisioning_scenarios import Channel, start_worker
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
 from workers.clients.cloudflare import CloudflareClient
@@ -200,3 +204,141 @@ def test_list_and_the_approval_message_say_which_strategy_and_when_the_old_value
 
     listed = channel.type("list", user=ALICE)
     assert f"*{NAME}*" in listed and "overlap: the old value dies <!date^" in listed
+
+
+def waiting_overlap(channel: Channel, world, redis_url, inventory) -> tuple[Message, str, str]:
+    """Alice asks, Bob approves, a worker runs the roll up to the wait: the message, the request id, the twin's id."""
+    channel.type(f"roll {NAME} expiring", user=ALICE)
+    [message] = [m for m in channel.public() if m.text.startswith("Roll")]
+    channel.click("approve", message, user=BOB)
+    run_worker(world, redis_url, inventory)
+    channel.deliver()
+    request_id = channel.redis.get(f"cftoken:open:roll:{NAME}").decode()
+    return message, request_id, world.vault_value(NAME + "__TOKEN_ID")
+
+
+def buttons(world, message: Message) -> list[str]:
+    shown = world.slack.message(CHANNEL, message.ts).blocks
+    return [e["action_id"] for b in shown if b["type"] == "actions" for e in b["elements"]]
+
+
+def press(channel: Channel, action_id: str, request_id: str, message: Message, *, user: str) -> str:
+    """A signed click on the request's own message (buttons shown or not); what only `user` was told, or ""."""
+    body, headers = channel.world.signed_click(action_id, request_id, user=user, message_ts=message.ts)
+    assert channel.app.dispatch(BoltRequest(body=body, headers=headers)).status == 200
+    channel.deliver()
+    private = [m for m in channel.world.slack.messages(CHANNEL, visible_to=user) if m.ephemeral_for == user]
+    return channel.world.slack.as_text(private[-1]) if private else ""
+
+
+def test_retire_old_now_by_an_approver_deletes_the_old_token_at_once(world, redis_conn, redis_url, inventory):
+    channel = Channel(world, redis_conn, redis_url, inventory)
+    old_id, old_value = world.token_ids[NAME], world.vault_value(NAME)
+    message, request_id, new_id = waiting_overlap(channel, world, redis_url, inventory)
+    assert buttons(world, message) == [OVERLAP_RETIRE_NOW, OVERLAP_KEEP_OLD]
+    assert "the old value keeps working until" in channel.read(message)
+
+    channel.click(OVERLAP_RETIRE_NOW, message, user=BOB)
+    assert buttons(world, message) == []
+    assert f"<@{BOB}> pressed *Retire old now*" in channel.read(message)
+    run_worker(world, redis_url, inventory)  # the job the click queued: no clock advance, no reconcile
+
+    assert world.cloudflare.token(old_id) is None and [t["id"] for t in live(world)] == [new_id]
+    assert world.vault_value(NAME) != old_value and verifies(world, world.vault_value(NAME)) == "active"
+    request = requests.load(redis_conn, request_id, now=world.clock.now())
+    assert request.state == "succeeded" and request.overlap_end == "retire_now" and request.overlap_end_by == BOB
+    assert f"deleted early: <@{BOB}> pressed Retire old now" in request.result
+    [result] = channel.results(f"✅ Rolled {NAME} by overlap")
+    assert f"<@{BOB}> pressed Retire old now" in result
+    assert f"<@{BOB}> pressed *Retire old now*" in " ".join(channel.results("🗑️"))
+
+
+def test_a_non_approver_pressing_retire_or_keep_is_refused_and_nothing_changes(
+    world, redis_conn, redis_url, inventory
+):
+    channel = Channel(world, redis_conn, redis_url, inventory)
+    old_id = world.token_ids[NAME]
+    message, request_id, new_id = waiting_overlap(channel, world, redis_url, inventory)
+
+    for action in (OVERLAP_RETIRE_NOW, OVERLAP_KEEP_OLD):
+        refusal = press(channel, action, request_id, message, user=ENGINEER)
+        assert "only approvers can end an overlap early" in refusal and "Nothing changed" in refusal
+
+    request = requests.load(redis_conn, request_id, now=world.clock.now())
+    assert request.state == "running" and request.overlap_end is None
+    assert len(job_queue(redis_conn)) == 0 and {t["id"] for t in live(world)} == {old_id, new_id}
+
+
+def test_keep_old_leaves_both_tokens_live_tells_the_channel_once_and_a_second_press_is_refused(
+    world, redis_conn, redis_url, inventory
+):
+    channel = Channel(world, redis_conn, redis_url, inventory)
+    old_id, old_value = world.token_ids[NAME], world.vault_value(NAME)
+    message, request_id, new_id = waiting_overlap(channel, world, redis_url, inventory)
+
+    channel.click(OVERLAP_KEEP_OLD, message, user=ALICE)
+    assert "already pressed *Keep old*" in press(channel, OVERLAP_RETIRE_NOW, request_id, message, user=BOB)
+    run_worker(world, redis_url, inventory)
+    assert "already pressed *Keep old*" in press(channel, OVERLAP_KEEP_OLD, request_id, message, user=BOB)
+
+    assert {t["id"] for t in live(world)} == {old_id, new_id}
+    assert verifies(world, old_value) == "active" and verifies(world, world.vault_value(NAME)) == "active"
+    assert world.vault_value(NAME + "__TOKEN_ID") == new_id
+    request = requests.load(redis_conn, request_id, now=world.clock.now())
+    assert request.state == "succeeded" and f"The old token {old_id} was kept by <@{ALICE}>" in request.result
+    told = [m for m in channel.public() if f"The old token {old_id} was kept by" in m.text]
+    assert len(told) == 1 and "second live token" in told[0].text
+    listed = channel.type("list", user=ALICE)
+    assert "overlap (2 min)" in listed and "the old value dies" not in listed
+
+
+def test_a_revoke_after_keep_old_deletes_the_kept_old_token_too(world, redis_conn, redis_url, inventory):
+    channel = Channel(world, redis_conn, redis_url, inventory)
+    old_id = world.token_ids[NAME]
+    message, _, new_id = waiting_overlap(channel, world, redis_url, inventory)
+    channel.click(OVERLAP_KEEP_OLD, message, user=ALICE)
+    run_worker(world, redis_url, inventory)
+
+    revoke_id = approved_request(redis_conn, world, "revoke", NAME, reason="leaked in a CI log")
+    assert enqueue_request(job_queue(redis_conn), revoke_id)
+    run_worker(world, redis_url, inventory)
+
+    assert [t for t in world.cloudflare.tokens() if t["name"] == NAME] == []
+    revoke = requests.load(redis_conn, revoke_id, now=world.clock.now())
+    assert revoke.state == "succeeded" and f"with the other live token of the name ({old_id})" in revoke.result
+    assert not redis_conn.exists(f"cftoken:kept:{NAME}")
+
+
+def test_a_waiting_overlap_costs_no_call_and_no_redraw_until_its_deadline(world, redis_conn, redis_url, inventory):
+    channel = Channel(world, redis_conn, redis_url, inventory)
+    old_id = world.token_ids[NAME]
+    _, request_id, _ = waiting_overlap(channel, world, redis_url, inventory)
+    calls = (len(world.cloudflare.requests), len(world.infisical.requests), world.slack.count(prefix="/api/chat."))
+    redraws = redis_conn.hget(outbox.WANT, request_id)
+
+    for offset, step in ((60, 60), (110, 50), (180, 70)):  # the clock's reconcile, minute after minute
+        redis_conn.set(OFFSET_KEY, offset)
+        world.clock.advance(timedelta(seconds=step))
+        job_queue(redis_conn).enqueue_call(RECONCILE_JOB)
+        run_worker(world, redis_url, inventory)
+        channel.deliver()
+        if offset < 180:  # before the deadline (two minutes): nothing asked of anyone
+            assert (len(world.cloudflare.requests), len(world.infisical.requests),
+                    world.slack.count(prefix="/api/chat.")) == calls
+            assert redis_conn.hget(outbox.WANT, request_id) == redraws
+
+    assert world.cloudflare.token(old_id) is None and len(live(world)) == 1
+
+
+def test_a_choice_forged_into_the_request_record_is_refused(world, redis_conn, redis_url, inventory):
+    channel = Channel(world, redis_conn, redis_url, inventory)
+    old_id = world.token_ids[NAME]
+    _, request_id, _ = waiting_overlap(channel, world, redis_url, inventory)
+    key = requests.request_key(request_id)
+    record = json.loads(redis_conn.get(key))
+    redis_conn.set(key, json.dumps({**record, "overlap_end": "retire_now", "overlap_end_by": ENGINEER}))
+
+    job_queue(redis_conn).enqueue_call(RECONCILE_JOB)  # the clock's minute reads it
+    run_worker(world, redis_url, inventory)
+
+    assert world.cloudflare.token(old_id)["status"] == "active"

@@ -10,6 +10,8 @@ from domain.audit import AuditEvent
 from domain.errors import ManagementTokenInvalid
 from domain.inventory import load_inventory
 from domain.messages import (
+    OVERLAP_KEEP_OLD,
+    OVERLAP_RETIRE_NOW,
     escape,
     render_error,
     render_help,
@@ -169,3 +171,29 @@ def test_typed_errors_show_the_runbooks_next_step():
     text = read(render_error(ManagementTokenInvalid("CF_ACCESS_MGMT was refused")))
 
     assert "CF_ACCESS_MGMT was refused" in text and "Failure mode D" in text
+
+
+def test_a_waiting_overlap_roll_offers_retire_old_now_and_keep_old_until_a_choice():
+    waiting = request(state="running", retire_at=T0 + timedelta(hours=24))
+    chosen = waiting.model_copy(update={"overlap_end": "keep_old", "overlap_end_by": APPROVER_B,
+                                        "overlap_end_at": T0 + timedelta(hours=1)})
+
+    shown = render_request(waiting, INVENTORY)
+    blocks = {e["action_id"]: e for b in shown[1] if b["type"] == "actions" for e in b["elements"]}
+
+    assert buttons(shown) == [(OVERLAP_RETIRE_NOW, waiting.id), (OVERLAP_KEEP_OLD, waiting.id)]
+    assert blocks[OVERLAP_RETIRE_NOW]["confirm"]["style"] == "danger"
+    assert "second live token" in blocks[OVERLAP_KEEP_OLD]["confirm"]["text"]["text"]
+    assert "the old value keeps working until <!date^1772452800^" in read(shown)
+    assert buttons(render_request(chosen, INVENTORY)) == []
+    assert f"<@{APPROVER_B}> pressed *Keep old* <!date^" in read(render_request(chosen, INVENTORY))
+    assert buttons(render_request(waiting.model_copy(update={"overlap_end": "deadline"}), INVENTORY)) == []
+
+
+def test_a_result_keeps_the_bots_mentions_and_dates_but_not_a_quoted_channel_ping():
+    done = request(state="succeeded", result="kept by <@U0BOB0002> <!date^1772452800^{date_short_pretty} {time}|"
+                                             "2026-03-02 12:00 UTC>; Cloudflare said <!channel>")
+
+    shown = read(render_request(done, INVENTORY))
+
+    assert "kept by <@U0BOB0002> <!date^1772452800^" in shown and "&lt;!channel&gt;" in shown

@@ -93,6 +93,9 @@ def requests(draw) -> tuple[Request, Inventory]:
         deny_reason=draw(typed)[:1000], created_at=T0, expires_at=draw(moments), channel="C0SRE0001",
         message_ts="1.0", step=draw(st.one_of(st.none(), short)), result=draw(st.one_of(st.none(), typed)),
         ticket_url=draw(st.one_of(st.none(), st.just("https://support.example/conversation/7"))), updated_at=T0,
+        retire_at=draw(st.one_of(st.none(), moments)),
+        overlap_end=draw(st.sampled_from([None, "retire_now", "keep_old", "deadline"])),
+        overlap_end_by="U0BOB0002", overlap_end_at=draw(st.one_of(st.none(), moments)),
     )
     return request, inventory
 
@@ -157,6 +160,16 @@ def test_the_approval_message_is_accepted_in_every_state(drawn):
     accepted(render_request(request, inventory))
     accepted(render_already_open(request))
     check_view(render_deny_modal(request))
+
+
+@EXAMPLES
+@given(requests(), moments)
+def test_a_waiting_overlap_rolls_buttons_are_accepted(drawn, retire_at):
+    request, inventory = drawn
+    waiting = request.model_copy(update={"action": "roll", "state": "running", "retire_at": retire_at,
+                                         "overlap_end": None})
+
+    accepted(render_request(waiting, inventory))
 
 
 @st.composite

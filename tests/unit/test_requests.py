@@ -326,3 +326,82 @@ def test_a_forged_pending_record_does_not_stop_the_others_from_expiring(redis_co
 
     assert [request.id for request in expired] == [genuine.id]
     assert requests.expire_overdue(redis_conn, now=T0 + TTL) == []  # the forgery is out of the index
+
+
+def waiting_overlap(conn, *, retire_at=T0 + timedelta(hours=24)):
+    """A running overlap roll whose worker told the thread the deadline."""
+    request = open_roll(conn)
+    requests.approve(conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    requests.mark_running(conn, request.id, now=T0)
+    return requests.set_retire_at(conn, request.id, retire_at=retire_at, now=T0)
+
+
+def test_an_approvers_overlap_choice_is_recorded_once_with_who_and_when(redis_conn):
+    request = waiting_overlap(redis_conn)
+    later = T0 + timedelta(hours=1)
+
+    kept = requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_A, approvers=APPROVERS,
+                                now=later)
+    with pytest.raises(RequestClosed, match=r"already pressed \*Keep old\*"):
+        requests.end_overlap(redis_conn, request.id, choice="retire_now", user=APPROVER_B, approvers=APPROVERS,
+                             now=later)
+    at_deadline = requests.overlap_due(redis_conn, request.id, deadline=T0 + timedelta(hours=24),
+                                       now=T0 + timedelta(hours=25))
+
+    assert (kept.overlap_end, kept.overlap_end_by, kept.overlap_end_at) == ("keep_old", APPROVER_A, later)
+    assert at_deadline == requests.load(redis_conn, request.id, now=later) == kept
+    assert events(redis_conn)[-1] == ("overlap ended", APPROVER_A)
+
+
+def test_only_an_approver_may_end_an_overlap_early(redis_conn):
+    request = waiting_overlap(redis_conn)
+
+    with pytest.raises(Refused, match="only approvers can end an overlap early"):
+        requests.end_overlap(redis_conn, request.id, choice="retire_now", user=ENGINEER, approvers=APPROVERS, now=T0)
+
+    assert requests.load(redis_conn, request.id, now=T0).overlap_end is None
+
+
+@pytest.mark.parametrize("state", ["pending", "running in place", "succeeded"])
+def test_a_choice_is_refused_unless_an_overlap_waits_to_retire(redis_conn, state):
+    request = open_roll(redis_conn)
+    if state != "pending":
+        requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+        requests.mark_running(redis_conn, request.id, now=T0)
+    if state == "succeeded":
+        requests.set_retire_at(redis_conn, request.id, retire_at=T0 + timedelta(hours=1), now=T0)
+        requests.finish(redis_conn, request.id, ok=True, result="rolled", now=T0)
+
+    with pytest.raises(RequestClosed, match="is not an overlap roll waiting to retire its old token"):
+        requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_B, approvers=APPROVERS, now=T0)
+
+
+def test_the_deadline_ends_the_wait_and_a_later_click_is_told_so(redis_conn):
+    deadline = T0 + timedelta(hours=24)
+    request = waiting_overlap(redis_conn, retire_at=deadline)
+
+    early = requests.overlap_due(redis_conn, request.id, deadline=deadline, now=deadline - timedelta(seconds=1))
+    due = requests.overlap_due(redis_conn, request.id, deadline=deadline, now=deadline)
+    with pytest.raises(RequestClosed, match="the overlap ended at its deadline"):
+        requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_B, approvers=APPROVERS,
+                             now=deadline)
+
+    assert early.overlap_end is None
+    assert (due.overlap_end, due.overlap_end_by) == ("deadline", "cftoken")
+
+
+def test_a_record_signed_before_the_overlap_fields_existed_still_verifies(redis_conn):
+    request = open_roll(redis_conn)
+    older = request.model_dump_json(exclude={"retire_at", "overlap_end", "overlap_end_by", "overlap_end_at"})
+    tag = integrity.tag(integrity.process_key(), "request", request.id, older.encode())
+    redis_conn.set(requests.request_key(request.id), json.dumps({**json.loads(older), "tag": tag}))
+
+    assert requests.load(redis_conn, request.id, now=T0) == request
+
+
+def test_a_forged_overlap_choice_is_refused(redis_conn):
+    request = waiting_overlap(redis_conn)
+    forge(redis_conn, request, overlap_end="retire_now", overlap_end_by=ENGINEER)
+
+    with pytest.raises(RecordTampered):
+        requests.load(redis_conn, request.id, now=T0)
