@@ -39,7 +39,9 @@ STEPS = (
          changes="nothing (reads the vault and Cloudflare); an open roll of the token is cancelled"),
     Step("delete", "the delete at Cloudflare", "delete", changed=False, risky=True,
          where="Cloudflare may have deleted the token; the vault still holds its old value.",
-         changes="Cloudflare: the token is deleted (DELETE /user/tokens/{id}); its value stops working"),
+         changes="Cloudflare: the token is deleted (DELETE /user/tokens/{id}), with every other live token of the "
+                 "name the bot knows of (an open overlap's twin, an old token kept with Keep old); their values stop "
+                 "working"),
     Step("placeholder", "replacing the vault value", "overwrite_vault", changed=True,
          where="The token is deleted at Cloudflare; the vault still holds its old value, which no longer works.",
          changes="the vault: the value becomes a REVOKED placeholder (__TOKEN_ID kept)"),

@@ -12,9 +12,12 @@ from pydantic import SecretStr
 from domain.errors import InventoryError
 from domain.inventory import load_inventory
 from domain.messages import strategy_short, strategy_text
+from domain.requests import Request
 from domain.settings import DEFAULT_INVENTORY
 from domain.vault import Vault, token_id_of
 from tests.conftest import make_settings
+from workers.checkpoints import Checkpoint
+from workers.overlap import waiting, waiting_text
 from workers.preflight import offline_check
 
 NAME = "CF_DNS_EDIT_GETRAXX_COM"
@@ -68,3 +71,27 @@ def test_the_strategy_reads_how_the_old_value_ends(tmp_path):
     assert strategy_short(overlap, None, NOW) == "overlap (90 min)"
     assert strategy_short(overlap, NOW + timedelta(minutes=5), NOW).startswith("overlap: the old value dies <!date^")
     assert strategy_short(overlap, NOW - timedelta(minutes=5), NOW) == "overlap (90 min)"
+
+
+def overlap_at_retire(**changes: str):
+    """A checkpoint and request of an overlap roll waiting at `retire`, its wait shown, one day from NOW."""
+    deadline = NOW + timedelta(days=1)
+    fields = {"action": "roll", "token": NAME, "step": "retire", "strategy": "overlap",
+              "retire_at": deadline.isoformat(), **changes}
+    request = Request(id="roll-0123456789ab", action="roll", token=NAME, requester="U0ALICE01", reason="", needed=1,
+                      state="running", created_at=NOW, expires_at=NOW, channel="C0SRE0001", updated_at=NOW,
+                      retire_at=deadline, step=waiting_text(deadline))
+    return Checkpoint(None, request.id, fields), request  # type: ignore[arg-type]
+
+
+def test_a_waiting_overlap_is_left_alone_until_its_deadline_or_a_choice():
+    checkpoint, request = overlap_at_retire()
+    chosen = request.model_copy(update={"overlap_end": "keep_old"})
+    unshown = request.model_copy(update={"step": "verified"})
+
+    assert waiting(checkpoint, request, NOW)
+    assert not waiting(checkpoint, request, NOW + timedelta(days=1))  # the deadline: retire
+    assert not waiting(checkpoint, chosen, NOW)  # an approver pressed a button: act now
+    assert not waiting(checkpoint, unshown, NOW)  # the wait is not on the message yet: show it once
+    assert not waiting(overlap_at_retire(step="announce")[0], request, NOW)
+    assert not waiting(overlap_at_retire(strategy="roll")[0], request, NOW)
