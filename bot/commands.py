@@ -27,6 +27,8 @@ _NO_ARGUMENTS = ("help", "list")
 _NAME_ONLY = ("verify",)
 DRY_RUN = "--dry-run"
 _MAY_DRY_RUN = ("roll", "revoke", "provision")
+# Slack's clients turn a typed `--` into an en or em dash; `—dry-run` must not open a real request.
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
 MAX_PAGE = 50
 
 
@@ -41,15 +43,18 @@ class Command:
 
 def parse_command(text: str, inventory: Inventory) -> Command:
     """Turn the text after `/cftoken` into a Command; raise UsageError naming the fix."""
-    words = text.split()
+    dry_run = any(is_dry_run_flag(word) for word in text.split())
+    words = [word for word in text.split() if not is_dry_run_flag(word)]
     if not words:
+        if dry_run:
+            raise UsageError(f"`{DRY_RUN}` goes after a roll, revoke or provision: "
+                             f"type `/cftoken roll {EXAMPLE_NAME} {DRY_RUN}`.")
         return Command("help")
     verb = words[0].lower()
     if verb not in USAGE:
         raise UsageError(_unknown_verb(words, inventory))
-    dry_run = verb in _MAY_DRY_RUN and any(word.lower() == DRY_RUN for word in words[1:])
-    if dry_run:
-        words = [words[0], *(word for word in words[1:] if word.lower() != DRY_RUN)]
+    if dry_run and verb not in _MAY_DRY_RUN:
+        raise UsageError(f"`/cftoken {verb}` changes nothing, so it has no `{DRY_RUN}`: type `{USAGE[verb]}`.")
     if verb in _NO_ARGUMENTS:
         if len(words) > 1:
             raise UsageError(f"`{USAGE[verb]}` takes nothing after it. Type `{USAGE[verb]}`.")
@@ -69,14 +74,22 @@ def parse_command(text: str, inventory: Inventory) -> Command:
     if verb == "history":
         return Command("history", token, page=_page(rest, token))
     if verb == "revoke" and not rest:
+        flag = f" {DRY_RUN}" if dry_run else ""
         raise UsageError(
-            f"A revoke needs a reason: it goes into the incident ticket. "
-            f"Type `/cftoken revoke {token.name} REASON`, e.g. `/cftoken revoke {token.name} leaked in a CI log`."
+            f"A revoke needs a reason: it goes into the incident ticket. Type `/cftoken revoke {token.name} REASON"
+            f"{flag}`, e.g. `/cftoken revoke {token.name} leaked in a CI log{flag}`."
         )
     too_long = reason_too_long(rest)
     if too_long:
         raise UsageError(f"{too_long} Shorten it and type the command again.")
     return Command(verb, token, rest, dry_run=dry_run)  # type: ignore[arg-type]
+
+
+def is_dry_run_flag(word: str) -> bool:
+    """`--dry-run` as typed: any case, `_` for `-`, and the en or em dash Slack's autocorrect makes of `--`."""
+    if not word or word[0] not in _DASHES:
+        return False
+    return "".join(c for c in word.lower() if c not in _DASHES + "_") == "dryrun"
 
 
 def _page(rest: str, token: Token) -> int:

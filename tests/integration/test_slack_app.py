@@ -258,6 +258,15 @@ def test_bad_input_gets_a_private_answer_and_queues_nothing(ws, text, told):
     assert requests.open_requests(ws.redis, now=T0) == []
 
 
+def test_a_dry_run_typed_with_slacks_em_dash_opens_no_request(ws):
+    ws.type("roll CF_WAF_EDIT_RAXX_APP \u2014dry-run", user=APPROVER_A)
+
+    assert "Dry run of roll CF_WAF_EDIT_RAXX_APP queued" in ws.told(APPROVER_A)
+    assert requests.open_requests(ws.redis, now=T0) == []
+    assert ws.public() == []
+    assert ws.queue.count == 1
+
+
 def test_commands_from_another_channel_are_politely_refused(ws):
     ws.type("verify CF_WAF_EDIT_RAXX_APP", channel="C0RANDOM1")
 

@@ -36,9 +36,29 @@ def test_dry_run_is_a_flag_anywhere_after_the_verb(text, verb, reason):
 def test_a_dry_run_revoke_still_needs_its_reason_and_verify_takes_no_flag():
     with pytest.raises(UsageError, match="A revoke needs a reason"):
         parse_command(f"revoke {TOKEN} --dry-run", INVENTORY)
-    with pytest.raises(UsageError, match="takes only a token name"):
+    with pytest.raises(UsageError, match="changes nothing, so it has no `--dry-run`"):
         parse_command(f"verify {TOKEN} --dry-run", INVENTORY)
     assert parse_command(f"roll {TOKEN}", INVENTORY).dry_run is False
+
+
+@pytest.mark.parametrize("flag", ["\u2014dry-run", "\u2013dry-run", "-dry-run", "--dryrun", "--dry_run", "\u2014DRY\u2014RUN"])
+def test_dry_run_typed_as_slack_autocorrects_it_is_still_a_dry_run_not_a_reason(flag):
+    command = parse_command(f"roll {TOKEN} {flag}", INVENTORY)
+
+    assert (command.dry_run, command.reason) == (True, "")
+
+
+def test_dry_run_before_the_verb_is_a_dry_run_and_alone_says_where_it_goes():
+    command = parse_command(f"--dry-run roll {TOKEN} expiring", INVENTORY)
+
+    assert (command.verb, command.dry_run, command.reason) == ("roll", True, "expiring")
+    with pytest.raises(UsageError, match="goes after a roll, revoke or provision"):
+        parse_command("--dry-run", INVENTORY)
+
+
+def test_a_dry_run_revoke_without_a_reason_is_told_the_dry_run_command_to_type():
+    with pytest.raises(UsageError, match=f"`/cftoken revoke {TOKEN} REASON --dry-run`"):
+        parse_command(f"revoke {TOKEN} \u2014dry-run", INVENTORY)
 
 
 def test_a_failed_check_is_counted_first_and_the_button_says_anyway():
