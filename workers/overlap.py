@@ -236,7 +236,7 @@ class OverlapRotation(MintedValueSteps, StepMachine):
         kept_tokens.remember(self.services.redis, self.token.name, self.old_id, request_id=self.request.id,
                              now=self.services.now())
         expires = old.expires_on.isoformat() if old.expires_on else "never"
-        self.goto("report", kept=old.status, old_expires_on=expires, kept_checked_at=self.services.now().isoformat())
+        self.goto("report", kept=old.status, old_expires_on=expires)
         post(self.services, self.kept_text(broadcast=True), request_id=self.request.id, key="old_kept",
              broadcast=True, in_thread=not self.lost)
 
@@ -287,11 +287,13 @@ class OverlapRotation(MintedValueSteps, StepMachine):
             return (f"{head}{by} pressed Keep old {at}, but the old token {self.old_id} was already gone at "
                     f"Cloudflare: {name} has one live token, {self.token_id}.")
         expires = parse_timestamp(fields.get("old_expires_on"))
-        until = f"its own expiry {slack_date(expires)}" if expires else "it is deleted (it has no expiry)"
+        dashboard = "someone deletes it in the Cloudflare dashboard"
+        until = (f"its own expiry {slack_date(expires)} or until {dashboard}" if expires
+                 else f"{dashboard} (it has no expiry)")
         return (f"{head}The old token {self.old_id} was kept by {by} ({at}): Cloudflare listed it as "
-                f"{fields.get('kept')} when the overlap ended, so its value still works until {until} or until "
-                f"someone deletes it in the Cloudflare dashboard. `/cftoken verify` and the scan report it as a "
-                f"second live token named {name}; a revoke of {name} deletes both.")
+                f"{fields.get('kept')} when the overlap ended, so its value still works until {until}. "
+                f"`/cftoken verify` and the scan report it as a second live token named {name}; a revoke of {name} "
+                "deletes both.")
 
     def nothing_changed(self, error: BaseException) -> bool:
         """At the create, after an attempt: whatever it made is cleaned up now; True when no twin is left."""
