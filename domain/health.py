@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from domain.cloudflare_tokens import CfToken
 from domain.inventory import Inventory, Token
 from domain.timestamps import parse_timestamp, utc_stamp
+from domain.vault import pin_drift, pin_fix
 
 State = Literal["healthy", "warning", "failing", "revoked", "compromised", "unknown"]
 Severity = Literal["warning", "failing", "revoked", "compromised"]
@@ -27,7 +28,7 @@ Action = Literal["roll", "verify", "revoke", "none"]
 Source = Literal["verify", "scan", "roll", "revoke", "provision"]
 Kind = Literal[
     "revoked", "compromised", "deleted", "disabled", "expired", "vault_missing", "value", "probe",
-    "zones", "permissions", "ip", "companions", "expiring",
+    "zones", "permissions", "ip", "companions", "expiring", "duplicate", "pin",
 ]
 
 DASHBOARD = "https://dash.cloudflare.com/profile/api-tokens"
@@ -39,7 +40,8 @@ _ACCOUNT_KEY = re.compile(r"^com\.cloudflare\.api\.account\.[0-9a-f]{32}$")
 _SEVERITY_ORDER: tuple[Severity, ...] = ("compromised", "revoked", "failing", "warning")
 
 # Which facts each problem rests on: a check that read those facts can clear it.
-VAULT_KINDS: frozenset[str] = frozenset({"revoked", "vault_missing"})
+VAULT_KINDS: frozenset[str] = frozenset({"revoked", "vault_missing", "pin"})
+LIST_KINDS: frozenset[str] = frozenset({"duplicate"})  # seen only by a check that listed the tokens by name
 RECORD_KINDS: frozenset[str] = frozenset({"compromised", "deleted", "disabled", "expired", "zones", "permissions",
                                           "ip", "expiring"})
 ALL_KINDS: frozenset[str] = frozenset(Kind.__args__)  # type: ignore[attr-defined]
@@ -58,6 +60,7 @@ class Problem(BaseModel):
     action: Action = "verify"  # the button for the next step
     seen_at: datetime
     seen_by: str  # verify, scan, value check, roll, revoke
+    identity: str = ""  # what makes it the same problem when its detail carries changing facts ('' : the detail)
 
 
 class Health(BaseModel):
@@ -122,6 +125,8 @@ class HealthFacts:
     value_token_id: str | None = None  # the id Cloudflare's verify answered for the vault's value
     probes: tuple[Probe, ...] | None = None
     bot_used_at: datetime | None = None
+    named: tuple[CfToken, ...] | None = None  # every token Cloudflare lists with this name; None: not listed
+    overlapping: bool = False  # an overlap rotation (or a provision) of this token is under way: two are expected
 
 
 def assess(facts: HealthFacts, inventory: Inventory) -> Health:
@@ -130,9 +135,10 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
     sees: set[str] = set()
     at: dict[str, datetime] = {}
 
-    def add(kind: Kind, severity: Severity, detail: str, next_step: str, action: Action = "verify") -> None:
+    def add(kind: Kind, severity: Severity, detail: str, next_step: str, action: Action = "verify",
+            identity: str = "") -> None:
         found.append(Problem(kind=kind, severity=severity, detail=detail, next_step=next_step, action=action,
-                             seen_at=facts.now, seen_by=facts.seen_by))
+                             seen_at=facts.now, seen_by=facts.seen_by, identity=identity))
 
     name, record = facts.token.name, facts.record
     if facts.vault_read:
@@ -147,6 +153,13 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
                 f"no value in the vault at {facts.vault_path} (env {facts.vault_environment})",
                 f"Failure mode C: confirm the path is {facts.vault_path} and the env is {facts.vault_environment}; "
                 "restore the secret from Infisical's version history, or provision a replacement.")
+        pinned = pin_drift(facts.token, facts.token_id_text, _proven_id(facts))
+        if pinned:
+            add("pin", "warning", pinned, f"Edit the inventory: {pin_fix(facts.token, facts.token_id_text or '')} "
+                "(the vault's __TOKEN_ID is what the bot keeps current; a pin only goes stale).")
+    if facts.named is not None:
+        sees |= LIST_KINDS
+        _duplicate_problem(facts, add)
     if facts.record_read:
         at["cloudflare"] = facts.now
         sees |= RECORD_KINDS
@@ -187,14 +200,70 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
     return _health(facts, found, frozenset(sees), at, record.expires_on if record else None)
 
 
+def _proven_id(facts: HealthFacts) -> str | None:
+    """The token id the facts prove is this token's: the vault value's own, or the pin when the vault's
+    __TOKEN_ID names no token and Cloudflare lists the pinned one under this name."""
+    pin = facts.token.token_id
+    if facts.value_token_id or not pin:
+        return facts.value_token_id
+    alive = facts.record_read and facts.record is None and any(t.id == pin for t in facts.named or ())
+    return pin if alive else None
+
+
+def namesakes(token_id: str | None, named: Iterable[CfToken]) -> tuple[CfToken, ...]:
+    """The tokens Cloudflare lists under the token's name besides the one the bot acts on (none unless two or more
+    carry the name: a lone token under another id is the `deleted` problem's business)."""
+    named = tuple(named)
+    if len(named) < 2:
+        return ()
+    return tuple(sorted((t for t in named if t.id != token_id), key=lambda t: t.id))
+
+
+def namesake_text(other: CfToken) -> str:
+    """One other token as the alert names it: id, status, issued_on and last_used_on, as Cloudflare listed them."""
+    issued = utc_stamp(other.issued_on) if other.issued_on else "unknown"
+    used = utc_stamp(other.last_used_on) if other.last_used_on else "never"
+    return f"token {other.id} ({other.status}, issued {issued}, last used {used})"
+
+
+def _duplicate_problem(facts: HealthFacts, add: Callable[..., None]) -> None:
+    """A second token with this name, outside an overlap rotation (during one, two are expected)."""
+    others = () if facts.overlapping else namesakes(facts.token_id, facts.named or ())
+    if not others:
+        return
+    name, ours = facts.token.name, facts.token_id or "none (no token id is known)"
+    them = "; ".join(namesake_text(other) for other in others)
+    add("duplicate", "warning",
+        f"{len(others) + 1} tokens at Cloudflare are named {name}; besides token {ours}, the one cftoken uses: {them} "
+        "(Cloudflare's list, last_used_on as it reported it)",
+        duplicate_step(name, facts.token_id), identity="duplicate:" + ",".join(other.id for other in others))
+
+
+def duplicate_step(name: str, token_id: str | None) -> str:
+    """What to do about a second token with the name (revoke deletes only the token the bot uses)."""
+    ours = token_id or "the vault's"
+    return (f"Find out who made it (an overlap whose approver kept the old token, or the dashboard). Once its "
+            f"consumers use the vault's value, delete it in the dashboard ({DASHBOARD}); if it may have leaked, "
+            f"delete it there now: `/cftoken revoke {name}` deletes only token {ours}, not this one.")
+
+
 def _record_problems(facts: HealthFacts, inventory: Inventory, add: Callable[..., None]) -> None:
     """Cloudflare's record: there, its status and expiry, and its policy against the inventory (failure mode A)."""
     name, record, now = facts.token.name, facts.record, facts.now
     if record is None:
+        if facts.value_accepted and facts.value_token_id not in (None, facts.token_id):
+            return  # the value works as another token: __TOKEN_ID is wrong (companion drift says so), not deleted
         who = f"no token with id {facts.token_id}" if facts.token_id else "no token id to look up"
-        add("deleted", "failing", f"gone from Cloudflare: {who} (deleted outside the bot)",
-            f"Failure mode B (revoked): provision a replacement for {name} (runbook: provisioning procedure), "
-            "store it with its companions, and clean up its consumers.")
+        replace = (f"Failure mode B (revoked): provision a replacement for {name} (runbook: provisioning procedure), "
+                   "store it with its companions, and clean up its consumers.")
+        lone = ", ".join(t.id for t in facts.named or () if t.id != facts.token_id)
+        if lone:
+            add("deleted", "failing", f"gone from Cloudflare: {who}, but Cloudflare lists a token named {name} with "
+                f"id {lone}: {name}__TOKEN_ID may be wrong, or it was deleted outside the bot",
+                f"`/cftoken verify {name}` shows whose the vault's value is: if it is token {lone}'s, set "
+                f"{name}__TOKEN_ID to that id; otherwise: {replace}")
+        else:
+            add("deleted", "failing", f"gone from Cloudflare: {who} (deleted outside the bot)", replace)
         return
     if record.status == EXPOSED:
         add("compromised", "compromised",
@@ -327,11 +396,9 @@ def companion_drift(facts: HealthFacts) -> list[str]:
             found.append(f"{name}__EXPIRES_AT says {utc_stamp(ours)}; Cloudflare has no expiry")
         elif ours and cloudflare and abs(ours - cloudflare) > timedelta(minutes=1):
             found.append(f"{name}__EXPIRES_AT says {utc_stamp(ours)}; Cloudflare says {utc_stamp(cloudflare)}")
-    expected_id = facts.token.token_id or (record.id if record else None)
+    expected_id = facts.value_token_id or (record.id if record else None) or facts.token.token_id
     if not facts.token_id_text:
         found.append(f"{name}__TOKEN_ID is missing" + (f"; it should be {expected_id}" if expected_id else ""))
-    elif facts.token.token_id and facts.token_id_text != facts.token.token_id:
-        found.append(f"{name}__TOKEN_ID is {facts.token_id_text} but the inventory says {facts.token.token_id}")
     elif facts.value_token_id and facts.token_id_text != facts.value_token_id:
         found.append(f"{name}__TOKEN_ID is {facts.token_id_text} but the vault's value belongs to token "
                      f"{facts.value_token_id}")
@@ -340,36 +407,69 @@ def companion_drift(facts: HealthFacts) -> list[str]:
     return found
 
 
-def zone_differences(token: Token, view: CfToken, inventory: Inventory) -> str:
-    """Failure mode A, zones: '' when the allow policies grant exactly the inventory's zones."""
+@dataclass(frozen=True)
+class ZoneComparison:
+    """A token's zone (or account) grants against the inventory: the one comparison verify, the scan and
+    `inventory diff` word their own way. Names are sorted; a zone the inventory does not know is its id."""
+
+    declared: Literal["zones", "all", "account", "none"]  # listed zones, all zones, account-level groups, nothing
+    every: bool = False  # the allow policies grant all zones
+    granted: tuple[str, ...] = ()
+    expected: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+    wanted: tuple[str, ...] = ()  # account-level groups the inventory declares
+    ungranted: tuple[str, ...] = ()  # of those, the ones not granted on the account
+    where: str = ""  # "account <id>", or "an account" when the inventory names none
+
+
+@dataclass(frozen=True)
+class PermissionComparison:
+    """A token's permission groups against the inventory's, by name (Cloudflare's name for one it does not know)."""
+
+    missing: tuple[str, ...]
+    extra: tuple[str, ...]
+
+
+def account_level_wanted(token: Token, inventory: Inventory) -> tuple[str, ...]:
+    """The account-level groups (Pages, Access) a token without zones declares."""
+    return tuple(name for name in token.permissions if inventory.is_account_level(name))
+
+
+def compare_zones(token: Token, view: CfToken, inventory: Inventory) -> ZoneComparison:
+    """Failure mode A, zones: what the allow policies grant against what the inventory declares."""
     if not token.zones:
-        return _account_differences(token, view, inventory)
+        wanted = account_level_wanted(token, inventory)
+        if not wanted:
+            return ZoneComparison("none")
+        granted = _account_grants(view, inventory.account_id)
+        where = f"account {inventory.account_id}" if inventory.account_id else "an account"
+        return ZoneComparison("account", wanted=wanted, where=where,
+                              ungranted=tuple(n for n in wanted if inventory.permission_groups[n] not in granted))
     granted, every = granted_zones(view)
+
+    def names(ids: frozenset[str]) -> tuple[str, ...]:
+        return tuple(sorted(inventory.zone_name(item) for item in ids))
+
     if token.all_zones:
-        return "" if every else f"grants only {_names(granted, inventory.zone_name) or 'none'}; expected all zones"
+        return ZoneComparison("all", every=every, granted=names(granted))
     expected = inventory.zone_ids(token)
-    if every:
-        return f"grants all zones; expected only {_names(expected, inventory.zone_name)}"
-    return differences(expected - granted, granted - expected, inventory.zone_name)
+    return ZoneComparison("zones", every=every, granted=names(granted), expected=names(expected),
+                          missing=names(expected - granted), extra=names(granted - expected))
 
 
-def _account_differences(token: Token, view: CfToken, inventory: Inventory) -> str:
-    """A token without zones: its account-level groups (Pages, Access) granted on the account resource."""
-    wanted = [name for name in token.permissions if inventory.is_account_level(name)]
-    if not wanted:
-        return ""
+def _account_grants(view: CfToken, account_id: str | None) -> frozenset[str]:
+    """Group ids the allow policies grant on an account resource (the inventory's account, or any)."""
     granted: set[str] = set()
     for policy in view.policies:
         for key in policy.resources if policy.effect == "allow" else ():
-            if _ACCOUNT_KEY.match(key) and inventory.account_id in (None, key.rsplit(".", 1)[1]):
+            if _ACCOUNT_KEY.match(key) and account_id in (None, key.rsplit(".", 1)[1]):
                 granted |= {group.id for group in policy.permission_groups}
-    missing = [name for name in wanted if inventory.permission_groups[name] not in granted]
-    where = f"account {inventory.account_id}" if inventory.account_id else "an account"
-    return f"{', '.join(missing)} not granted on {where}" if missing else ""
+    return frozenset(granted)
 
 
-def permission_differences(token: Token, view: CfToken, inventory: Inventory) -> str:
-    """Failure mode A, permission groups: '' when the allow policies grant exactly the inventory's."""
+def compare_permissions(token: Token, view: CfToken, inventory: Inventory) -> PermissionComparison:
+    """Failure mode A, permission groups: the allow policies' groups against the inventory's."""
     cloudflare_names = {g.id: g.name for p in view.policies for g in p.permission_groups if g.name}
     granted = frozenset(g.id for p in view.policies if p.effect == "allow" for g in p.permission_groups)
     expected = inventory.permission_ids(token)
@@ -378,7 +478,28 @@ def permission_differences(token: Token, view: CfToken, inventory: Inventory) ->
         known = inventory.permission_name(group_id)
         return cloudflare_names.get(group_id, group_id) if known == group_id else known
 
-    return differences(expected - granted, granted - expected, name_of)
+    return PermissionComparison(tuple(sorted(map(name_of, expected - granted))),
+                                tuple(sorted(map(name_of, granted - expected))))
+
+
+def zone_differences(token: Token, view: CfToken, inventory: Inventory) -> str:
+    """Failure mode A, zones, as the scan words it: '' when the grants are exactly the inventory's."""
+    found = compare_zones(token, view, inventory)
+    if found.declared == "none":
+        return ""
+    if found.declared == "account":
+        return f"{', '.join(found.ungranted)} not granted on {found.where}" if found.ungranted else ""
+    if found.declared == "all":
+        return "" if found.every else f"grants only {', '.join(found.granted) or 'none'}; expected all zones"
+    if found.every:
+        return f"grants all zones; expected only {', '.join(found.expected)}"
+    return differences_text(found.missing, found.extra)
+
+
+def permission_differences(token: Token, view: CfToken, inventory: Inventory) -> str:
+    """Failure mode A, permission groups: '' when the allow policies grant exactly the inventory's."""
+    found = compare_permissions(token, view, inventory)
+    return differences_text(found.missing, found.extra)
 
 
 def ip_differences(token: Token, view: CfToken) -> str:
@@ -421,16 +542,14 @@ def _resource_keys(resources: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def differences(missing: frozenset[str], extra: frozenset[str], name_of: Callable[[str], str]) -> str:
-    parts = []
-    if missing:
-        parts.append("missing " + ", ".join(sorted(name_of(item) for item in missing)))
-    if extra:
-        parts.append("extra " + ", ".join(sorted(name_of(item) for item in extra)))
+    return differences_text(tuple(sorted(map(name_of, missing))), tuple(sorted(map(name_of, extra))))
+
+
+def differences_text(missing: Iterable[str], extra: Iterable[str]) -> str:
+    """'missing A, B; extra C' ('' when both are empty)."""
+    parts = [f"{label} {', '.join(items)}" for label, items in (("missing", tuple(missing)), ("extra", tuple(extra)))
+             if items]
     return "; ".join(parts)
-
-
-def _names(ids: frozenset[str], name_of: Callable[[str], str]) -> str:
-    return ", ".join(sorted(name_of(item) for item in ids))
 
 
 def days_text(moment: datetime | None, now: datetime) -> str:
@@ -449,6 +568,7 @@ PROBLEM_LABELS = {
     "vault_missing": "no value in the vault", "value": "vault value out of step", "probe": "job probe refused",
     "zones": "zones differ from the inventory", "permissions": "permissions differ from the inventory",
     "ip": "IP condition differs from the inventory", "companions": "companion drift", "expiring": "expiring soon",
+    "duplicate": "a second live token with this name", "pin": "inventory token_id differs from __TOKEN_ID",
 }
 STATE_ICONS = {"healthy": "🟢", "warning": "🟡", "failing": "🔴", "revoked": "⚫", "compromised": "🚨",
                "unknown": "⚪"}

@@ -208,3 +208,19 @@ class Checkpoint:
 def unfinished(conn: redis.Redis) -> list[str]:
     """Request ids of operations that started and have not ended, oldest id first."""
     return sorted(member.decode() for member in conn.smembers(UNFINISHED))
+
+
+def minting_tokens(conn: redis.Redis) -> frozenset[str]:
+    """Tokens whose unfinished operation may leave two tokens with one name for a while: an overlap roll (the old
+    token and its twin) or a provision (an orphan it deletes). Only checkpoints whose tag verifies count."""
+    found: set[str] = set()
+    for request_id in unfinished(conn):
+        try:
+            checkpoint = Checkpoint.load(conn, request_id)
+        except RecordTampered:  # reconcile reports it; a forged record does not silence an alert
+            continue
+        if checkpoint.lost or checkpoint.finished:
+            continue
+        if checkpoint.action == "provision" or checkpoint.get("strategy") == "overlap":
+            found.add(checkpoint.token)
+    return frozenset(found)

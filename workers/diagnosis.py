@@ -8,10 +8,9 @@ Facts hold no token value: only whether one is present, the companions' plain te
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from domain.cloudflare_tokens import CfToken, Verification
 from domain.errors import (
@@ -23,18 +22,33 @@ from domain.errors import (
     TokenInvalid,
     TokenNotFound,
 )
-from domain.health import Health, HealthFacts, Probe, RevokedByBot, assess, provision_step, revoked_text
+from domain.health import (
+    DASHBOARD,
+    EXPIRY_WARNING_DAYS,
+    Health,
+    HealthFacts,
+    Probe,
+    RevokedByBot,
+    account_level_wanted,
+    assess,
+    compare_permissions,
+    compare_zones,
+    days_text,
+    differences_text,
+    duplicate_step,
+    fix_policy,
+    namesake_text,
+    namesakes,
+    provision_step,
+    revoked_text,
+)
 from domain.inventory import Inventory, Token
 from domain.timestamps import parse_timestamp, utc_stamp
+from domain.vault import pin_drift, pin_fix
 
 Status = Literal["ok", "warn", "fail"]
 State = Literal["healthy", "warning", "failing", "revoked", "compromised", "unknown"]
 
-DASHBOARD = "https://dash.cloudflare.com/profile/api-tokens"
-EXPIRY_WARNING_DAYS = 14
-ZONE_PREFIX = "com.cloudflare.api.account.zone."
-ALL_ZONES_KEY = ZONE_PREFIX + "*"
-_ACCOUNT_KEY = re.compile(r"^com\.cloudflare\.api\.account\.[0-9a-f]{32}$")
 NOT_CHECKED_NO_VIEW = "not checked: needs the management token's view of the token (see above)"
 
 
@@ -59,6 +73,8 @@ class Facts:
     probes: tuple[Probe, ...] | None = None  # None: not run (no working value, or no probe for this token)
     probe_error: CftokenError | None = None  # a probe could not be made (outage), not a refusal
     bot_used_at: datetime | None = None  # the bot's own previous use of the value
+    named: tuple[CfToken, ...] | CftokenError | None = None  # Cloudflare's tokens with this name; None: not listed
+    overlapping: bool = False  # an overlap rotation (or provision) of the token is under way
 
 
 @dataclass(frozen=True)
@@ -93,6 +109,7 @@ def diagnose(facts: Facts, inventory: Inventory) -> Diagnosis:
         expires_at_check(facts),
         token_id_check(facts),
         scopes_check(facts),
+        namesakes_check(facts),
     )
     health = assess(health_facts(facts), inventory)
     if health.state in ("unknown", "healthy", "warning") and _any(checks, "fail"):  # a check could not see
@@ -123,6 +140,7 @@ def health_facts(facts: Facts) -> HealthFacts:
         value_accepted=isinstance(outcome, Verification) and outcome.status == "active",
         value_token_id=outcome.id if isinstance(outcome, Verification) else None,
         probes=facts.probes, bot_used_at=facts.bot_used_at,
+        named=facts.named if isinstance(facts.named, tuple) else None, overlapping=facts.overlapping,
     )
 
 
@@ -225,8 +243,9 @@ def management_check(facts: Facts, inventory: Inventory) -> Check:
         if isinstance(facts.verification, Verification):
             return Check("fail", title, f"Cloudflare has no token with id {facts.token_id}, yet the vault's value "
                          f"works (it belongs to token {facts.verification.id})",
-                         f"Fix the token id: set {facts.token.name}__TOKEN_ID (or token_id in the inventory) "
-                         f"to {facts.verification.id}.")
+                         f"Fix the token id: set {facts.token.name}__TOKEN_ID to {facts.verification.id}"
+                         + (" and remove the inventory's pin." if facts.token.token_id not in (None,
+                            facts.verification.id) else "."))
         return Check("fail", title, f"Cloudflare has no token with id {facts.token_id}: deleted or revoked",
                      "Failure mode B (revoked): see the line above.")
     if isinstance(view, CftokenError):
@@ -242,7 +261,7 @@ def _record_check(title: str, facts: Facts, view: CfToken) -> Check:
     """Status, expires_on and last_used_on as Cloudflare shows them."""
     expired = view.status == "expired" or (view.expires_on is not None and view.expires_on <= facts.now)
     parts = [f"status {view.status}"]
-    parts.append(f"expires_on {utc_stamp(view.expires_on)} ({_days_text(view.expires_on, facts.now)})"
+    parts.append(f"expires_on {utc_stamp(view.expires_on)} ({days_text(view.expires_on, facts.now)})"
                  if view.expires_on else "no expiry")
     parts.append(_last_used(view.last_used_on, facts.bot_used_at))
     detail = ", ".join(parts)
@@ -290,53 +309,36 @@ def zones_check(token: Token, view: CfToken | None, inventory: Inventory) -> Che
         return account_check(token, view, inventory)
     if view is None:
         return Check("warn", title, NOT_CHECKED_NO_VIEW)
-    granted, all_granted = granted_zones(view)
-    expected = inventory.zone_ids(token)
-    if token.all_zones:
-        if all_granted:
+    found = compare_zones(token, view, inventory)
+    if found.declared == "all":
+        if found.every:
             return Check("ok", title, "all zones, as the inventory expects")
-        names = ", ".join(sorted(inventory.zone_name(z) for z in granted)) or "none"
-        return Check("fail", title, f"grants only {names}; the inventory expects all zones",
-                     _fix_policy(token, "zone resources: all zones"))
-    only = _zone_names(expected, inventory)
-    if all_granted:
+        return Check("fail", title, f"grants only {', '.join(found.granted) or 'none'}; the inventory expects all "
+                     "zones", fix_policy(token, "zone resources: all zones"))
+    only = ", ".join(found.expected)
+    if found.every:
         return Check("fail", title, f"grants all zones; the inventory expects only {only}",
-                     _fix_policy(token, f"zone resources: only {only}"))
-    problems = _differences(expected - granted, granted - expected, inventory.zone_name)
+                     fix_policy(token, f"zone resources: only {only}"))
+    problems = differences_text(found.missing, found.extra)
     if not problems:
         return Check("ok", title, f"{only}, as the inventory expects")
-    return Check("fail", title, problems, _fix_policy(token, f"zone resources: only {only}"))
+    return Check("fail", title, problems, fix_policy(token, f"zone resources: only {only}"))
 
 
 def account_check(token: Token, view: CfToken | None, inventory: Inventory) -> Check:
     """A token without zones: its account-level groups (Pages, Access) must be granted on the account resource."""
     title = "Zones"
-    wanted = [name for name in token.permissions if inventory.is_account_level(name)]
-    if not wanted:
+    if not account_level_wanted(token, inventory):
         return Check("ok", title, "not zone-scoped (the inventory lists no zones): not checked")
     if view is None:
         return Check("warn", title, NOT_CHECKED_NO_VIEW)
-    accounts = {inventory.account_id} if inventory.account_id else None
-    on_account = account_groups(view, accounts)
-    missing = [name for name in wanted if inventory.permission_groups[name] not in on_account]
-    where = f"account {inventory.account_id}" if inventory.account_id else "an account"
-    if missing:
-        return Check("fail", title, f"{', '.join(missing)} not granted on {where} (account-level permissions are "
-                     "granted on com.cloudflare.api.account.<account_id>, not on zones)",
-                     _fix_policy(token, f"account resource: {', '.join(wanted)} on {where}"))
-    return Check("ok", title, f"not zone-scoped; {', '.join(wanted)} on {where}, as the inventory expects")
-
-
-def account_groups(view: CfToken, accounts: set[str] | None) -> frozenset[str]:
-    """Group ids the allow policies grant on an account resource (one of `accounts`, or any when None)."""
-    granted: set[str] = set()
-    for policy in view.policies:
-        if policy.effect != "allow":
-            continue
-        for key in policy.resources:
-            if _ACCOUNT_KEY.match(key) and (accounts is None or key.rsplit(".", 1)[1] in accounts):
-                granted |= {group.id for group in policy.permission_groups}
-    return frozenset(granted)
+    found = compare_zones(token, view, inventory)
+    wanted = ", ".join(found.wanted)
+    if found.ungranted:
+        return Check("fail", title, f"{', '.join(found.ungranted)} not granted on {found.where} (account-level "
+                     "permissions are granted on com.cloudflare.api.account.<account_id>, not on zones)",
+                     fix_policy(token, f"account resource: {wanted} on {found.where}"))
+    return Check("ok", title, f"not zone-scoped; {wanted} on {found.where}, as the inventory expects")
 
 
 def permissions_check(token: Token, view: CfToken | None, inventory: Inventory) -> Check:
@@ -344,19 +346,12 @@ def permissions_check(token: Token, view: CfToken | None, inventory: Inventory) 
     title = "Permissions"
     if view is None:
         return Check("warn", title, NOT_CHECKED_NO_VIEW)
-    cloudflare_names = {g.id: g.name for p in view.policies for g in p.permission_groups if g.name}
-    granted = frozenset(g.id for p in view.policies if p.effect == "allow" for g in p.permission_groups)
-    expected = inventory.permission_ids(token)
-
-    def name_of(group_id: str) -> str:
-        known = inventory.permission_name(group_id)
-        return cloudflare_names.get(group_id, group_id) if known == group_id else known
-
-    problems = _differences(expected - granted, granted - expected, name_of)
+    found = compare_permissions(token, view, inventory)
+    problems = differences_text(found.missing, found.extra)
     wanted = ", ".join(token.permissions)
     if not problems:
         return Check("ok", title, f"{wanted}, as the inventory expects")
-    return Check("fail", title, problems, _fix_policy(token, f"permission groups: exactly {wanted}"))
+    return Check("fail", title, problems, fix_policy(token, f"permission groups: exactly {wanted}"))
 
 
 def expires_at_check(facts: Facts) -> Check:
@@ -390,23 +385,26 @@ def expires_at_check(facts: Facts) -> Check:
 
 
 def token_id_check(facts: Facts) -> Check:
-    """__TOKEN_ID agrees with the inventory's token_id, or with the id in use (and the value's own id)."""
+    """__TOKEN_ID (the id the bot acts on) agrees with the vault value's own id, and the inventory's pin with it."""
     name = facts.token.companion("__TOKEN_ID")
-    text = facts.token_id_text
+    text, pin = facts.token_id_text, facts.token.token_id
     if facts.vault_error is not None:
         return Check("warn", name, "not checked: the vault could not be read (see above)")
     actual = facts.verification.id if isinstance(facts.verification, Verification) else None
-    expected = facts.token.token_id or actual or facts.token_id
     if text is None:
+        expected = actual or facts.token_id
         fix = f"Set {name} to {expected}." if expected else f"Set {name} to the token's Cloudflare id."
-        return Check("warn", name, "missing", fix)
-    if facts.token.token_id and text != facts.token.token_id:
-        return Check("warn", name, f"drift: says {text}, the inventory's token_id is {facts.token.token_id}",
-                     f"Set {name} to {facts.token.token_id}.")
+        using = f" (the bot uses the inventory's pin {pin} meanwhile)" if pin else ""
+        return Check("warn", name, f"missing{using}", fix)
     if actual and text != actual:
+        also = " and remove the inventory's pin" if pin and pin != actual else ""
         return Check("warn", name, f"drift: says {text}, but the vault's value belongs to token {actual}",
-                     f"Set {name} to {actual} (and token_id in the inventory, if it has one).")
-    return Check("ok", name, f"{text}, agrees with the {'inventory' if facts.token.token_id else 'id in use'}")
+                     f"Set {name} to {actual}{also}.")
+    pinned = pin_drift(facts.token, text, actual)
+    if pinned:
+        fix = pin_fix(facts.token, text)
+        return Check("warn", name, f"drift: {pinned}", fix[0].upper() + fix[1:] + ".")
+    return Check("ok", name, f"{text}, agrees with the {'inventory' if pin else 'id in use'}")
 
 
 def scopes_check(facts: Facts) -> Check:
@@ -419,6 +417,23 @@ def scopes_check(facts: Facts) -> Check:
     return Check("ok", name, f"present: {facts.scopes_text}")
 
 
+def namesakes_check(facts: Facts) -> Check:
+    """A second token with this name at Cloudflare (GET /user/tokens?name=), outside an overlap rotation."""
+    title, name, named = "Same name", facts.token.name, facts.named
+    if named is None:
+        return Check("warn", title, "not checked: needs the management token and the vault (see above)")
+    if isinstance(named, CftokenError):
+        return _unavailable(title, f"list the tokens named {name}", named)
+    others = namesakes(facts.token_id, named)
+    if not others:
+        return Check("ok", title, f"no other token at Cloudflare is named {name}")
+    if facts.overlapping:
+        return Check("ok", title, f"{len(others) + 1} tokens are named {name}, as an overlap rotation (or a "
+                     "provision) under way expects")
+    them = "; ".join(namesake_text(other) for other in others)
+    return Check("warn", title, f"also named {name} at Cloudflare: {them}", duplicate_step(name, facts.token_id))
+
+
 def escalation(inventory: Inventory) -> str:
     """Failure mode D's next step."""
     return (f"Failure mode D: escalate to an operator; rotate {inventory.management_token} in the dashboard "
@@ -429,54 +444,10 @@ def summarise(checks: tuple[Check, ...], expires_on: datetime | None, now: datet
     """One line for `/cftoken list`: the first failure (else warning), or, when all is well, the expiry."""
     problems = [check for check in checks if check.status != "ok"]
     if not problems:
-        return f"active, {_days_text(expires_on, now)}"
+        return f"active, {days_text(expires_on, now)}"
     worst = next((c for c in problems if c.status == "fail"), problems[0])
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
     return f"{worst.title}: {worst.detail}{more}"
-
-
-def granted_zones(view: CfToken) -> tuple[frozenset[str], bool]:
-    """Zone ids the allow policies grant, and whether they grant all zones (deny policies ignored)."""
-    zones: set[str] = set()
-    every = False
-    for policy in view.policies:
-        if policy.effect != "allow":
-            continue
-        for key, value in _resource_keys(policy.resources):
-            if key == ALL_ZONES_KEY or (_ACCOUNT_KEY.match(key) and value == "*"):
-                every = True
-            elif key.startswith(ZONE_PREFIX):
-                zones.add(key.removeprefix(ZONE_PREFIX))
-    return frozenset(zones), every
-
-
-def _resource_keys(resources: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Every (key, value) of a resources map, nested account maps flattened."""
-    found: list[tuple[str, Any]] = []
-    for key, value in resources.items():
-        if isinstance(value, dict):
-            found += _resource_keys(value)
-        else:
-            found.append((key, value))
-    return found
-
-
-def _differences(missing: frozenset[str], extra: frozenset[str], name_of: Any) -> str:
-    parts = []
-    if missing:
-        parts.append("missing " + ", ".join(sorted(name_of(item) for item in missing)))
-    if extra:
-        parts.append("extra " + ", ".join(sorted(name_of(item) for item in extra)))
-    return "; ".join(parts)
-
-
-def _zone_names(zone_ids: frozenset[str], inventory: Inventory) -> str:
-    return ", ".join(sorted(inventory.zone_name(zone_id) for zone_id in zone_ids))
-
-
-def _fix_policy(token: Token, what: str) -> str:
-    return (f"Failure mode A: edit {token.name}'s policy in the dashboard ({DASHBOARD}) so its {what} — or "
-            "update the inventory if the change was intended.")
 
 
 def _unavailable(title: str, what: str, error: CftokenError) -> Check:
@@ -502,13 +473,3 @@ def _any(checks: tuple[Check, ...], status: Status) -> bool:
 
 def _to_second(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
-
-
-def _days_text(moment: datetime | None, now: datetime) -> str:
-    if moment is None:
-        return "no expiry"
-    if moment <= now:
-        ago = (now - moment).days
-        return f"expired {ago} days ago" if ago > 1 else "expired"
-    days = (moment - now).days
-    return f"{days} days left" if days != 1 else "1 day left"

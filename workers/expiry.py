@@ -27,8 +27,9 @@ from domain.errors import CftokenError
 from domain.inventory import Token
 from domain.status import last_rotations, read_bot_uses, read_statuses, record_bot_use, record_statuses
 from domain.timestamps import parse_timestamp
-from domain.vault import Vault
+from domain.vault import Vault, known_token_id
 from workers import health_watch
+from workers.checkpoints import minting_tokens
 from workers.clients.cloudflare import PER_PAGE
 from workers.health_watch import Alert, Fixed
 from workers.services import Services
@@ -144,7 +145,7 @@ def gather_facts(
 ) -> TokenFacts:
     """One token's facts from the scan's three readings (listing None: Cloudflare could not be read)."""
     vault_token_id = vault.text(token.companion("__TOKEN_ID")) or None
-    token_id = token.token_id or vault_token_id
+    token_id = known_token_id(token, vault)
     listed = listing.get(token_id) if listing is not None and token_id else None
     last_rotated = rotated or (listed.modified_on or listed.issued_on if listed else None)
     return TokenFacts(
@@ -198,13 +199,17 @@ def scan(services: Services) -> ScanReport:
     if checks:
         record_bot_use(conn, list(checks), at=now)
     previous = read_statuses(conn)
+    by_name = health_watch.tokens_by_name(listing)
+    minting = minting_tokens(conn) if by_name is not None else frozenset()
     healths = {}
     for f in facts:
         name = f.token.name
         revoked = bot_revocation(services, vault, f.token) if f.revoked else None
         current = health.assess(health_watch.scan_facts(
             f.token, vault, now=now, listing_read=f.listing_read, listed=f.listed, token_id=f.token_id,
-            revoked=revoked, check=checks.get(name), bot_used_at=bot_used.get(name)), services.inventory)
+            revoked=revoked, check=checks.get(name), bot_used_at=bot_used.get(name),
+            named=None if by_name is None else by_name.get(name, ()), overlapping=name in minting),
+            services.inventory)
         healths[name] = health.carry(previous.get(name), current)
     record_statuses(conn, healths)
     recorded = record_digest(conn, assessments, healths, services.inventory, now, cloudflare_error=cloudflare_error)

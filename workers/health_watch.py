@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 import redis
 from pydantic import SecretStr
 
-from domain.cloudflare_tokens import Verification
+from domain.cloudflare_tokens import CfToken, Verification
 from domain.errors import CftokenError, RateLimited, TokenInvalid
 from domain.health import Health, HealthFacts, Problem, RevokedByBot
 from domain.inventory import Token
@@ -134,8 +134,19 @@ def run_value_checks(conn: redis.Redis, cloudflare: CloudflareClient, vault: Vau
     return done
 
 
+def tokens_by_name(listing: Mapping[str, CfToken] | None) -> dict[str, tuple[CfToken, ...]] | None:
+    """Cloudflare's list (by id) grouped by token name, for the second-token-with-this-name check."""
+    if listing is None:
+        return None
+    grouped: dict[str, list[CfToken]] = {}
+    for listed in listing.values():
+        grouped.setdefault(listed.name, []).append(listed)
+    return {name: tuple(tokens) for name, tokens in grouped.items()}
+
+
 def scan_facts(token: Token, vault: Vault, *, now: datetime, listing_read: bool, listed, token_id: str | None,
-               revoked: RevokedByBot | None, check: ValueCheck | None, bot_used_at: datetime | None) -> HealthFacts:
+               revoked: RevokedByBot | None, check: ValueCheck | None, bot_used_at: datetime | None,
+               named: tuple[CfToken, ...] | None = None, overlapping: bool = False) -> HealthFacts:
     """The scan's readings of one token in the health model's terms."""
     value = vault.values.get(token.name)
     return HealthFacts(
@@ -147,13 +158,14 @@ def scan_facts(token: Token, vault: Vault, *, now: datetime, listing_read: bool,
         scopes_text=vault.text(token.companion("__SCOPES")) or None,
         record_read=listing_read and token_id is not None, record=listed, token_id=token_id,
         value_checked=check is not None, value_accepted=bool(check and check.accepted),
-        value_token_id=check.token_id if check else None, bot_used_at=bot_used_at,
+        value_token_id=check.token_id if check else None, bot_used_at=bot_used_at, named=named,
+        overlapping=overlapping,
     )
 
 
 def fingerprint(problem: Problem) -> str:
     """The same problem is posted once; a changed one (e.g. another extra zone) is news again."""
-    return hashlib.sha256(f"{problem.kind}:{problem.detail}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{problem.kind}:{problem.identity or problem.detail}".encode()).hexdigest()[:16]
 
 
 def ledger_key(name: str) -> str:

@@ -19,7 +19,7 @@ from domain.health import permission_differences, zone_differences
 from domain.inventory import COMPANIONS, Inventory
 from domain.provision_plan import ACCOUNT_RESOURCE, ACCOUNT_SCOPE, ALL_ZONES_RESOURCE, ZONE_RESOURCE, ZONE_SCOPE
 from domain.settings import WorkerSettings
-from domain.vault import REVOKED_PLACEHOLDER
+from domain.vault import REVOKED_PLACEHOLDER, preferred_id
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.infisical import InfisicalClient
 
@@ -121,7 +121,7 @@ def diff_inventory(inventory: Inventory, sources: Sources) -> list[str]:
     by_id = {token.id: token for token in sources.tokens}
     lines = []
     for token in inventory.tokens:
-        token_id = token.token_id or sources.companions.get(token.name + "__TOKEN_ID")
+        token_id = preferred_id(token, sources.companions.get(token.name + "__TOKEN_ID"))
         record = by_id.get(token_id or "") or _only([t for t in sources.tokens if t.name == token.name])
         if record is None:
             where = f"no token with id {token_id}" if token_id else "no token with that name"

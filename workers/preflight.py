@@ -18,6 +18,7 @@ from domain.errors import CftokenError
 from domain.inventory import Inventory, InventoryError, load_inventory
 from domain.redis_conn import connect
 from domain.settings import Settings, WebSettings, WorkerSettings, settings_problems
+from domain.vault import pin_drift, pin_fix
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.freescout import FreeScoutClient
 from workers.clients.http import RetryPolicy
@@ -65,6 +66,7 @@ def live_check(settings: Settings, inventory: Inventory) -> list[str]:
     vault, vault_problems = vault_check(settings, inventory)
     problems += vault_problems
     if vault is not None:
+        problems += pin_check(inventory, vault)
         problems += management_check(settings, inventory, vault)
     else:
         problems.append(f"the management token {inventory.management_token} was not checked: the vault could not "
@@ -140,6 +142,18 @@ def vault_check(settings: Settings, inventory: Inventory) -> tuple[dict[str, Sec
     if missing:
         return folder, [f"the vault at {where} lacks {len(missing)} of the inventory's tokens: {', '.join(missing)}"]
     return folder, []
+
+
+def pin_check(inventory: Inventory, folder: dict[str, SecretStr]) -> list[str]:
+    """Each inventory token_id pin that disagrees with the vault's __TOKEN_ID (the id the bot uses), and the fix."""
+    problems = []
+    for token in inventory.tokens:
+        stored = folder.get(token.companion("__TOKEN_ID"))
+        text = stored.get_secret_value().strip() if stored is not None else None
+        drift = pin_drift(token, text)
+        if drift and text:
+            problems.append(f"{token.name}: {drift}: {pin_fix(token, text)}")
+    return problems
 
 
 def management_check(settings: Settings, inventory: Inventory, folder: dict[str, SecretStr]) -> list[str]:

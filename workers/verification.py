@@ -23,6 +23,7 @@ from domain.messages import escape
 from domain.status import read_status, record_bot_use, record_status
 from domain.vault import Vault, token_id_of
 from workers import health_watch
+from workers.checkpoints import minting_tokens
 from workers.clients.cloudflare import CloudflareClient
 from workers.diagnosis import Diagnosis, Facts, diagnose
 from workers.diagnosis_messages import render_diagnosis
@@ -69,13 +70,14 @@ def gather_facts(services: Services, token: Token) -> Facts:
     with services.cloudflare(management_value) as cloudflare:
         # The record first: its last_used_on is then the last use before this check's own.
         token_id, management = _management_view(cloudflare, token, vault, has_management=management_value is not None)
+        named = _attempt(lambda: tuple(cloudflare.list_tokens(name=token.name))) if management_value else None
         verification = None
         if value is not None:
             bot_used_at = record_bot_use(services.redis, [token.name], at=services.now()).get(token.name)
             verification = _attempt(lambda: cloudflare.verify(value))
             if isinstance(verification, Verification) and verification.status == "active":
                 probes, probe_error = run_probes(cloudflare, token, value, services)
-    sent = (management is not None) + (verification is not None) + len(probes or ())
+    sent = (management is not None) + (named is not None) + (verification is not None) + len(probes or ())
     health_watch.count_requests(services.redis, services.now(), sent)  # verify spends the same budget as scans
     if verification is not None:  # the vault's value was just verified: the scan's daily check can wait
         services.redis.hset(health_watch.VALUE_CHECKED_KEY, token.name, str(services.now().timestamp()))
@@ -93,6 +95,8 @@ def gather_facts(services: Services, token: Token) -> Facts:
         management_missing=management_value is None,
         management=management,
         token_id=token_id,
+        named=named,
+        overlapping=token.name in minting_tokens(services.redis),
     )
 
 

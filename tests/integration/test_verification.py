@@ -214,10 +214,12 @@ def test_token_id_and_scopes_companions_out_of_step_are_drift(world, verify):
 
     channel = verify(WAF)
 
-    assert (
-        "⚠️ *CF_WAF_EDIT_RAXX_APP__TOKEN_ID* — drift: says ffffffffffffffffffffffffffffffff, the inventory's "
-        "token_id is d0cf0adeda107092f6e8c0646460f8f8"
+    assert (  # the bot uses the vault's __TOKEN_ID; the value itself shows which token it is
+        "⚠️ *CF_WAF_EDIT_RAXX_APP__TOKEN_ID* — drift: says ffffffffffffffffffffffffffffffff, but the vault's value "
+        "belongs to token d0cf0adeda107092f6e8c0646460f8f8"
     ) in channel
+    assert "set CF_WAF_EDIT_RAXX_APP__TOKEN_ID to d0cf0adeda107092f6e8c0646460f8f8." in channel
+    assert "gone from Cloudflare" not in channel
     assert "⚠️ *CF_WAF_EDIT_RAXX_APP__SCOPES* — missing" in channel
 
 

@@ -71,6 +71,10 @@ def record(
     )
 
 
+NEW_ID = "abcabcabcabcabcabcabcabcabcabcab"
+WAF_POLICY = allow({ZONE["raxx.app"]: "*"}, "Zone WAF Write", "Zone Read")
+
+
 def waf_record(*policies: dict[str, Any], **fields: Any) -> CfToken:
     policies = policies or (allow({ZONE["raxx.app"]: "*"}, "Zone WAF Write", "Zone Read"),)
     return record(WAF.token_id, *policies, **fields)
@@ -90,13 +94,16 @@ def healthy_waf(**changes: Any) -> Facts:
         management=waf_record(),
         token_id=WAF.token_id,
         probes=(Probe("GET /zones/{zone_id}/rulesets/phases/http_ratelimit/entrypoint", "raxx.app"),),
+        named=(waf_record(),),
     )
     return replace(facts, **changes)
 
 
 def healthy_pages(**changes: Any) -> Facts:
+    pages = record(PAGES_ID, allow({f"com.cloudflare.api.account.{ACCOUNT}": "*"}, "Pages Write"), name="CF_PAGES_DEPLOY")
     facts = healthy_waf(
         token=PAGES,
+        named=(pages,),
         probes=None,
         scopes_text=PAGES.scope,
         token_id_text=PAGES_ID,
@@ -404,15 +411,45 @@ CASES = [
         {"CF_WAF_EDIT_RAXX_APP__EXPIRES_AT": ("warn", "not an ISO-8601 timestamp")},
     ),
     (
-        "drift: __TOKEN_ID differs from the inventory",
+        "drift: __TOKEN_ID differs from the pin, and the value belongs to the pinned token",
         healthy_waf(token_id_text="ffffffffffffffffffffffffffffffff"),
         "warning",
         {
             "CF_WAF_EDIT_RAXX_APP__TOKEN_ID": (
                 "warn",
-                "says ffffffffffffffffffffffffffffffff, the inventory's token_id is d0cf0adeda107092f6e8c0646460f8f8",
+                "says ffffffffffffffffffffffffffffffff, but the vault's value belongs to token "
+                "d0cf0adeda107092f6e8c0646460f8f8 Set CF_WAF_EDIT_RAXX_APP__TOKEN_ID to d0cf0adeda107092f6e8c0646460f8f8.",
             )
         },
+    ),
+    (
+        "drift: a stale pin (the vault's __TOKEN_ID is the token in use)",
+        healthy_waf(token_id_text=NEW_ID, token_id=NEW_ID, named=(record(NEW_ID, WAF_POLICY),),
+                    verification=Verification(id=NEW_ID, status="active", expires_on=EXPIRES),
+                    management=record(NEW_ID, WAF_POLICY)),
+        "warning",
+        {
+            "CF_WAF_EDIT_RAXX_APP__TOKEN_ID": (
+                "warn",
+                f'the inventory pins token_id = "{WAF.token_id}" but CF_WAF_EDIT_RAXX_APP__TOKEN_ID is {NEW_ID}; the '
+                f'bot uses {NEW_ID}, the vault\'s Remove token_id from CF_WAF_EDIT_RAXX_APP in the inventory, or '
+                f'update it to "{NEW_ID}".',
+            ),
+            "Zones": ("ok", "raxx.app"),
+        },
+    ),
+    (
+        "a second token with the name",
+        healthy_waf(named=(waf_record(), record(NEW_ID, WAF_POLICY))),
+        "warning",
+        {"Same name": ("warn", f"also named CF_WAF_EDIT_RAXX_APP at Cloudflare: token {NEW_ID} (active, issued "
+                       "unknown, last used 2026-05-04T09:00:00Z) Find out who made it")},
+    ),
+    (
+        "two tokens with the name during an overlap rotation",
+        healthy_waf(named=(waf_record(), record(NEW_ID, WAF_POLICY)), overlapping=True),
+        "healthy",
+        {"Same name": ("ok", "2 tokens are named CF_WAF_EDIT_RAXX_APP, as an overlap rotation")},
     ),
     (
         "drift: __TOKEN_ID differs from the value's id",
@@ -440,7 +477,7 @@ CASES = [
     (
         "wrong token id, working value",
         healthy_waf(management=TokenNotFound("no token"), verification=Verification(id=PAGES_ID, status="active")),
-        "failing",
+        "unknown",  # not deleted: the value works as another token, whose record this verify did not read
         {"Cloudflare record": ("fail", f"the vault's value works (it belongs to token {PAGES_ID})")},
     ),
     (
@@ -481,7 +518,7 @@ def test_every_problem_names_a_next_step_and_checks_keep_the_runbook_order(facts
     assert all(c.next_step for c in problems), [c.title for c in problems if not c.next_step]
     titles = tuple(c.title for c in diagnosis.checks)
     name = facts.token.name
-    assert titles == (*TITLES, f"{name}__EXPIRES_AT", f"{name}__TOKEN_ID", f"{name}__SCOPES")
+    assert titles == (*TITLES, f"{name}__EXPIRES_AT", f"{name}__TOKEN_ID", f"{name}__SCOPES", "Same name")
 
 
 @pytest.mark.parametrize(
@@ -591,7 +628,7 @@ def test_a_healthy_report_is_one_line_with_the_checks_in_a_context_block():
     rendered = json.dumps(blocks, ensure_ascii=False)
     assert [b["type"] for b in blocks] == ["section", "context"]
     assert "Next" not in rendered and "actions" not in rendered
-    assert rendered.count("✅") == 9  # the nine checks
+    assert rendered.count("✅") == 10  # the ten checks
     assert "🟢 *CF_WAF_EDIT_RAXX_APP* is *healthy*" in blocks[0]["text"]["text"]
     assert "asked by" not in rendered
 

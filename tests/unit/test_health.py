@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 
 from domain.cloudflare_tokens import CfToken, PermissionGroupRef, Policy
 from domain.health import (
@@ -20,7 +21,8 @@ from domain.health import (
 )
 from domain.inventory import Condition, load_inventory
 from domain.settings import DEFAULT_INVENTORY
-from workers.health_watch import choose_value_checks, value_check_quota
+from domain.vault import Vault, known_token_id, token_id_of
+from workers.health_watch import choose_value_checks, fingerprint, value_check_quota
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 INVENTORY = load_inventory(DEFAULT_INVENTORY)
@@ -182,3 +184,70 @@ def test_value_checks_take_the_oldest_due_first_within_quota_and_budget():
                                   budget_left=0)
 
     assert chosen == ["D", "A"] and starved == []
+
+
+OTHER_ID = "0123456789abcdef0123456789abcdef"
+KEPT = record(id=OTHER_ID, issued_on=NOW - timedelta(days=2), last_used_on=NOW - timedelta(hours=5))
+
+
+def test_a_second_live_token_with_the_name_is_a_warning_naming_its_id_status_issue_and_last_use():
+    health = assess(facts(named=(record(), KEPT)), INVENTORY)
+
+    assert health.state == "warning" and [p.kind for p in health.problems] == ["duplicate"]
+    (problem,) = health.problems
+    assert f"token {OTHER_ID} (active, issued 2026-05-02T12:00:00Z, last used 2026-05-04T07:00:00Z)" in problem.detail
+    assert f"besides token {WAF_ID}, the one cftoken uses" in problem.detail
+    assert "delete it in the dashboard" in problem.next_step
+    assert f"`/cftoken revoke {WAF.name}` deletes only token {WAF_ID}, not this one" in problem.next_step
+
+
+def test_the_same_second_token_is_the_same_problem_though_its_last_use_moves():
+    first = assess(facts(named=(record(), KEPT)), INVENTORY).problem("duplicate")
+    used = KEPT.model_copy(update={"last_used_on": NOW})
+    later = assess(facts(now=NOW + timedelta(hours=1), named=(record(), used)), INVENTORY).problem("duplicate")
+    third = assess(facts(named=(record(), KEPT, record(id="f" * 32))), INVENTORY).problem("duplicate")
+
+    assert first.detail != later.detail and fingerprint(first) == fingerprint(later)
+    assert fingerprint(third) != fingerprint(first)  # a third token is news
+
+
+@pytest.mark.parametrize(("changes", "why"), [
+    ({"named": (record(), KEPT), "overlapping": True}, "during an overlap rotation two tokens are expected"),
+    ({"named": (record(),)}, "one token with the name"),
+    ({"named": (KEPT,)}, "a lone token under another id is not a second one"),
+])
+def test_no_duplicate_when_two_tokens_are_expected_or_there_is_only_one(changes, why):
+    assert assess(facts(**changes), INVENTORY).problem("duplicate") is None, why
+
+
+def test_a_check_that_did_not_list_tokens_by_name_keeps_a_duplicate_and_one_that_did_clears_it():
+    found = assess(facts(named=(record(), KEPT)), INVENTORY)
+    blind = assess(facts(now=NOW + timedelta(hours=1)), INVENTORY)
+    listed = assess(facts(now=NOW + timedelta(hours=2), named=(record(),)), INVENTORY)
+
+    assert carry(found, blind).problem("duplicate") is not None
+    assert carry(carry(found, blind), listed).problem("duplicate") is None
+
+
+def test_a_stale_inventory_pin_is_drift_whose_fix_is_the_pin_and_a_proven_pin_is_not():
+    moved = dict(token_id_text=OTHER_ID, token_id=OTHER_ID, record=record(id=OTHER_ID), value_token_id=OTHER_ID)
+    stale = assess(facts(**moved), INVENTORY)
+    wrong_vault = assess(facts(token_id_text=OTHER_ID, token_id=OTHER_ID, record=None, value_accepted=True,
+                               value_token_id=WAF_ID), INVENTORY)
+
+    pin = stale.problem("pin")
+    assert pin is not None and stale.state == "warning"
+    assert pin.detail == (f'the inventory pins token_id = "{WAF_ID}" but {WAF.name}__TOKEN_ID is {OTHER_ID}; the bot '
+                          f"uses {OTHER_ID}, the vault's")
+    assert f'remove token_id from {WAF.name} in the inventory, or update it to "{OTHER_ID}"' in pin.next_step
+    assert wrong_vault.problem("pin") is None and wrong_vault.problem("deleted") is None
+    assert f"the vault's value belongs to token {WAF_ID}" in wrong_vault.problem("companions").detail
+
+
+def test_every_reader_takes_the_vaults_token_id_over_the_inventorys_pin():
+    moved = Vault({f"{WAF.name}__TOKEN_ID": SecretStr(OTHER_ID)}, "/p", "prod")
+    bare = Vault({}, "/p", "prod")
+
+    assert token_id_of(WAF, moved) == OTHER_ID and known_token_id(WAF, moved) == OTHER_ID
+    assert token_id_of(WAF, bare) == WAF_ID  # no companion: the pin is all there is
+    assert known_token_id(INVENTORY.find("CF_PAGES_DEPLOY"), bare) is None
