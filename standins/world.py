@@ -38,6 +38,10 @@ ACCOUNT_ID = "01a7362d577a6c3019a474fd6f485823"
 CHANNEL = "C0SRE0001"
 APPROVERS = ("U0ALICE01", "U0BOB0002")
 ENGINEER = "U0CAROL03"
+RUNBOOK_IDS = {  # the runbook table's token ids, which the seeded world keeps (the vault's __TOKEN_ID holds them)
+    "CF_WAF_EDIT_RAXX_APP": "d0cf0adeda107092f6e8c0646460f8f8",
+    "CF_DNS_EDIT_GETRAXX_COM": "6f4a364c8edccc31e365efdd12ec5adf",
+}
 
 # Days to expiry for each token when the world is seeded (None: no expiry at Cloudflare).
 DEFAULT_EXPIRY_DAYS: dict[str, int | None] = {
@@ -148,7 +152,7 @@ class World:
             token.name,
             policies=policies_for(token, self.inventory),
             expires_on=expires_on,
-            token_id=token.token_id or secrets.token_hex(16),
+            token_id=token.token_id or RUNBOOK_IDS.get(token.name) or secrets.token_hex(16),
         )
         self.token_ids[token.name] = token_id
         self.seeded_expiry[token.name] = expires_on

@@ -14,12 +14,14 @@ from domain import requests
 from standins.world import APPROVERS, CHANNEL, World
 
 
-def approved_request(conn: redis.Redis, world: World, action: str, token: str, reason: str = "scheduled") -> str:
-    """A request asked by the first approver, approved by the second, its message posted: ready to run."""
+def approved_request(conn: redis.Redis, world: World, action: str, token: str, reason: str = "scheduled",
+                     replaces: str | None = None) -> str:
+    """A request asked by the first approver, approved by the second, its message posted: ready to run (a
+    provision that `replaces` a revoke is the Provision replacement button's)."""
     now = world.clock.now()
     request = requests.open_request(
         conn, action=action, token=token, requester=APPROVERS[0], reason=reason, needed=1,
-        ttl=timedelta(minutes=30), channel=CHANNEL, now=now,
+        ttl=timedelta(minutes=30), channel=CHANNEL, now=now, replaces=replaces,
     )
     ts = _post_as_bot(world, f"{action} {token} requested")
     requests.attach_message(conn, request.id, channel=CHANNEL, message_ts=ts, now=now)

@@ -56,7 +56,7 @@ def test_a_healthy_token_is_reported_healthy_line_by_line_and_recorded(world, re
     assert "✅ *Permissions* — Zone WAF Write, Zone Read, as the inventory expects" in channel
     assert "✅ *CF_WAF_EDIT_RAXX_APP__EXPIRES_AT* — " in channel
     assert (
-        "✅ *CF_WAF_EDIT_RAXX_APP__TOKEN_ID* — d0cf0adeda107092f6e8c0646460f8f8, agrees with the inventory" in channel
+        "✅ *CF_WAF_EDIT_RAXX_APP__TOKEN_ID* — d0cf0adeda107092f6e8c0646460f8f8, agrees with the id in use" in channel
     )
     assert "✅ *CF_WAF_EDIT_RAXX_APP__SCOPES* — present: Zone:WAF:Edit, Zone:Zone:Read" in channel
     assert "asked by <@U0CAROL03>" in channel
@@ -83,7 +83,7 @@ def test_a_token_scoped_to_the_wrong_zone_and_permission_is_failure_mode_a(world
         WAF,
         policies=policies_for(wrong, world.inventory),
         expires_on=world.expires_on(WAF) or None,
-        token_id=waf.token_id,
+        token_id=world.token_ids[WAF],
     )
     world.put(WAF, value)
 

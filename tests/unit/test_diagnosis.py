@@ -31,7 +31,8 @@ EXPIRES = NOW + timedelta(days=62)
 ACCOUNT = "01a7362d577a6c3019a474fd6f485823"
 ZONE = {name: f"com.cloudflare.api.account.zone.{zone_id}" for name, zone_id in INVENTORY.zones.items()}
 GROUP = INVENTORY.permission_groups
-WAF = INVENTORY.find("CF_WAF_EDIT_RAXX_APP")
+# pinned, as the runbook's table pins it (the shipped inventory leaves the id to the vault's __TOKEN_ID)
+WAF = INVENTORY.find("CF_WAF_EDIT_RAXX_APP").model_copy(update={"token_id": "d0cf0adeda107092f6e8c0646460f8f8"})
 PAGES = INVENTORY.find("CF_PAGES_DEPLOY")
 MGMT = INVENTORY.find("CF_ACCESS_MGMT")
 PAGES_ID = "aa11bb22cc33dd44ee55ff6677889900"

@@ -26,8 +26,8 @@ from workers.health_watch import choose_value_checks, fingerprint, value_check_q
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 INVENTORY = load_inventory(DEFAULT_INVENTORY)
-WAF = INVENTORY.find("CF_WAF_EDIT_RAXX_APP")
 WAF_ID = "d0cf0adeda107092f6e8c0646460f8f8"
+WAF = INVENTORY.find("CF_WAF_EDIT_RAXX_APP").model_copy(update={"token_id": WAF_ID})  # pinned, as the runbook's
 EXPIRES = NOW + timedelta(days=60)
 
 

@@ -25,7 +25,7 @@ def test_the_shipped_inventory_holds_the_runbooks_tokens():
         "CF_PAGES_READ",
     )
     waf = inventory.find("CF_WAF_EDIT_RAXX_APP")
-    assert waf.token_id == "d0cf0adeda107092f6e8c0646460f8f8"
+    assert [t.token_id for t in inventory.tokens] == [None] * 5  # every id is read from __TOKEN_ID at run time
     assert inventory.zone_ids(waf) == {"f12dbb5cac57d5591a5058874498a6d1"}
     assert inventory.permission_ids(waf) == {"fb6778dc191143babbfaa57993f1d275", "c8fed203ed3043cba015a93ad1616f1f"}
     assert inventory.management.name == "CF_ACCESS_MGMT"
@@ -51,7 +51,7 @@ def test_names_match_case_insensitively_and_misspellings_get_a_suggestion():
         ('permissions = ["DNS Write", "Zone Read"]', 'permissions = ["DNS Wrote", "Zone Read"]', r"unknown permission 'DNS Wrote'"),
         ("cadence_days = 90\nunblocks = \"Pages deploys\"", "cadence_days = 0\nunblocks = \"Pages deploys\"", r"inventory.toml:\d+: tokens.2: cadence_days 0 must be between 1 and 3650"),
         ('name = "CF_PAGES_READ"', 'name = "CF_PAGES_DEPLOY"', r"inventory.toml:\d+: file: token 'CF_PAGES_DEPLOY' is listed twice"),
-        ('token_id = "d0cf0adeda107092f6e8c0646460f8f8"', 'token_id = "not-hex"', r"token_id 'not-hex' must be 32 lowercase hex"),
+        ('name = "CF_WAF_EDIT_RAXX_APP"\n', 'name = "CF_WAF_EDIT_RAXX_APP"\ntoken_id = "not-hex"\n', r"token_id 'not-hex' must be 32 lowercase hex"),
         ('"raxx.io" = "f3d1b89d86d1aa63a003f2826a8f841c"', '"raxx.io" = "xyz"', r"\[zones\] 'raxx.io' = 'xyz'"),
         ('management_token = "CF_ACCESS_MGMT"', 'management_token = "CF_NOPE"', r"management_token 'CF_NOPE' is not one of the tokens"),
         ("cadence_days = 90\nunblocks = \"Console", "cadence = 90\nunblocks = \"Console", r"tokens.4.cadence"),

@@ -28,7 +28,8 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 def inventory_with(tmp_path: Path, fields: str, *, keep_id: bool = False) -> Path:
     text = Path(DEFAULT_INVENTORY).read_text(encoding="utf-8")
     pinned = f'token_id = "{PINNED}"\n' if keep_id else ""
-    text = re.sub(rf'name = "{NAME}"\ntoken_id = "[0-9a-f]+"\n', f'name = "{NAME}"\n{pinned}{fields}\n', text)
+    text, replaced = re.subn(rf'name = "{NAME}"\n', f'name = "{NAME}"\n{pinned}{fields}\n', text)
+    assert replaced == 1
     path = tmp_path / "inventory.toml"
     path.write_text(text, encoding="utf-8")
     return path
