@@ -273,11 +273,7 @@ def on_provision_replacement(ack, body: dict, respond: Respond, client: WebClien
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
         check_origin(click_origin(body), expected_origin(context, deps))
-        revoke = requests.load(deps.redis, _clicked(body), now=deps.clock())
-        if revoke is None or revoke.action != "revoke" or revoke.state != "succeeded":
-            raise UsageError("That button belongs to a revoke that did not finish; nothing was opened.")
-        if revoke.replaced_by:
-            raise UsageError(f"{revoke.token} was already replaced by `{revoke.replaced_by}`; nothing was opened.")
+        revoke = replaceable_revoke(deps, _clicked(body))
         check_message(clicked_channel=(body.get("container") or {}).get("channel_id"),
                       clicked_ts=(body.get("container") or {}).get("message_ts"),
                       request_channel=revoke.channel, request_ts=revoke.message_ts)
@@ -286,6 +282,16 @@ def on_provision_replacement(ack, body: dict, respond: Respond, client: WebClien
             raise UsageError(f"The token `{messages.escape(revoke.token)}` is no longer in the inventory.")
         command = Command("provision", token, f"replacement for {revoke.id}")
         open_for_approval(command, body["user"]["id"], deps, client, replaces=revoke.id)
+
+
+def replaceable_revoke(deps: Deps, revoke_id: str, token: str | None = None) -> requests.Request:
+    """The finished revoke a provision may replace (of `token`, when given); UsageError saying why not."""
+    revoke = requests.load(deps.redis, revoke_id, now=deps.clock())
+    if revoke is None or revoke.action != "revoke" or revoke.state != "succeeded" or token not in (None, revoke.token):
+        raise UsageError("That button belongs to a revoke that did not finish; nothing was opened.")
+    if revoke.replaced_by:
+        raise UsageError(f"{revoke.token} was already replaced by `{revoke.replaced_by}`; nothing was opened.")
+    return revoke
 
 
 def on_request_real(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -305,7 +311,10 @@ def on_request_real(ack, body: dict, respond: Respond, client: WebClient, contex
         if action == "revoke" and not reason.strip():
             raise UsageError(f"A revoke needs a reason: type `/cftoken revoke {token.name} REASON`.")
         command = Command(action, token, reason)  # type: ignore[arg-type]
-        open_for_approval(command, body["user"]["id"], deps, client)
+        replaces = dry_runs.button_replaces(_clicked(body)) if action == "provision" else None
+        if replaces is not None:
+            replaces = replaceable_revoke(deps, replaces, token.name).id
+        open_for_approval(command, body["user"]["id"], deps, client, replaces=replaces)
         mark_button_used(deps, body, f":inbox_tray: {dry_runs.VERBS[action]} requested by <@{body['user']['id']}> "
                                        f"{messages.slack_date(deps.clock())}.")
 

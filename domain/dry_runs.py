@@ -47,18 +47,19 @@ class DryRun:
     strategy: str  # how the old value ends
     consumers: tuple[str, ...]
     extra: tuple[str, ...] = field(default=())  # anything else the plan says (e.g. the policies to create)
+    replaces: str | None = None  # a provision that replaces this revoke: the button opens it as a replacement
 
     @property
     def blockers(self) -> tuple[Check, ...]:
         return tuple(check for check in self.checks if check.ok is False)
 
 
-def button_value(action: str, token: str, reason: str) -> str:
-    """The real request the button opens: the action, the token and the reason typed with the dry run (clipped
-    when its JSON would pass Slack's 2,000 characters for a button value)."""
+def button_value(action: str, token: str, reason: str, replaces: str | None = None) -> str:
+    """The real request the button opens: the action, the token, the reason typed with the dry run (clipped
+    when its JSON would pass Slack's 2,000 characters for a button value) and the revoke a provision replaces."""
+    asked = {"action": action, "token": token} | ({"replaces": replaces} if replaces else {})
     while True:
-        value = json.dumps({"action": action, "token": token, "reason": reason}, separators=(",", ":"),
-                           ensure_ascii=False)
+        value = json.dumps({**asked, "reason": reason}, separators=(",", ":"), ensure_ascii=False)
         if len(value) <= BUTTON_VALUE or not reason:
             return value
         reason = clip(reason, len(reason) - (len(value) - BUTTON_VALUE) // 2 - 1)
@@ -76,6 +77,16 @@ def read_button_value(value: str) -> tuple[str, str, str] | None:
     if action not in VERBS or not isinstance(token, str) or not isinstance(reason, str):
         return None
     return action, token, reason
+
+
+def button_replaces(value: str) -> str | None:
+    """The revoke a dry run's provision button replaces (the listener checks it before it counts), or None."""
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    replaces = data.get("replaces") if isinstance(data, dict) else None
+    return replaces if isinstance(replaces, str) else None
 
 
 def render_dry_run(run: DryRun) -> Message:
@@ -99,7 +110,7 @@ def render_dry_run(run: DryRun) -> Message:
     label = f"Request {verb.lower()}" + (" anyway" if stops else "")
     blocks.append({"type": "actions", "elements": [{
         "type": "button", "text": {"type": "plain_text", "text": label}, "action_id": REQUEST_REAL,
-        "value": button_value(run.action, run.token, run.reason),
+        "value": button_value(run.action, run.token, run.reason, run.replaces),
     }]})
     text = f"Dry run: {verb.lower()} {run.token}: " + (f"{len(stops)} check(s) would stop it" if stops
                                                         else "nothing found that would stop it")

@@ -148,15 +148,7 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
             add("revoked", "revoked", revoked_text(facts.revoked), provision_step(name), "none")
             expires = record.expires_on if record else None
             return _health(facts, found, ALL_KINDS, at, expires)  # everything else is moot once revoked
-        if not facts.value_present:
-            add("vault_missing", "failing",
-                f"no value in the vault at {facts.vault_path} (env {facts.vault_environment})",
-                f"Failure mode C: confirm the path is {facts.vault_path} and the env is {facts.vault_environment}; "
-                "restore the secret from Infisical's version history, or provision a replacement.")
-        pinned = pin_drift(facts.token, facts.token_id_text, _proven_id(facts))
-        if pinned:
-            add("pin", "warning", pinned, f"Edit the inventory: {pin_fix(facts.token, facts.token_id_text or '')} "
-                "(the vault's __TOKEN_ID is what the bot keeps current; a pin only goes stale).")
+        _vault_problems(facts, add)
     if facts.named is not None:
         sees |= LIST_KINDS
         _duplicate_problem(facts, add)
@@ -198,6 +190,19 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
                 f"the dashboard ({DASHBOARD}), or correct the inventory's permission-group ids, then repeat the "
                 "call (`/cftoken verify`) and confirm HTTP 200.")
     return _health(facts, found, frozenset(sees), at, record.expires_on if record else None)
+
+
+def _vault_problems(facts: HealthFacts, add: Callable[..., None]) -> None:
+    """Failure mode C (no value at the path), and an inventory pin the vault's __TOKEN_ID has moved past."""
+    if not facts.value_present:
+        add("vault_missing", "failing",
+            f"no value in the vault at {facts.vault_path} (env {facts.vault_environment})",
+            f"Failure mode C: confirm the path is {facts.vault_path} and the env is {facts.vault_environment}; "
+            "restore the secret from Infisical's version history, or provision a replacement.")
+    pinned = pin_drift(facts.token, facts.token_id_text, _proven_id(facts))
+    if pinned:
+        add("pin", "warning", pinned, f"Edit the inventory: {pin_fix(facts.token, facts.token_id_text or '')} "
+            "(the vault's __TOKEN_ID is what the bot keeps current; a pin only goes stale).")
 
 
 def _proven_id(facts: HealthFacts) -> str | None:

@@ -10,10 +10,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from domain import outbox
+from domain import outbox, requests
 from domain.dry_runs import Check, DryRun, PlannedStep, render_dry_run
-from domain.errors import CftokenError, TokenNotFound
-from domain.health import EXPOSED
+from domain.errors import CftokenError, RecordTampered, TokenNotFound
+from domain.health import EXPOSED, parse_revoked
 from domain.inventory import Token
 from domain.provision_plan import Plan, plan_provisioning
 from domain.timestamps import utc_stamp
@@ -107,8 +107,11 @@ def _management(services: Services, vault: Vault | None, findings: Findings) -> 
     return client[0] if client else None
 
 
-def _steps(table: tuple[Step, ...]) -> tuple[PlannedStep, ...]:
-    return tuple(PlannedStep(step.label, step.changes) for step in table)
+def _steps(table: tuple[Step, ...], applies: dict[str, str] | None = None) -> tuple[PlannedStep, ...]:
+    """The step table's plan; `applies` adds, for a step that runs only sometimes, whether it will and why."""
+    applies = applies or {}
+    return tuple(PlannedStep(step.label, step.changes + (f" — {applies[step.name]}" if step.name in applies else ""))
+                 for step in table)
 
 
 def _consumers(token: Token) -> tuple[str, ...]:
@@ -251,9 +254,44 @@ def _provision(services: Services, token: Token, findings: Findings, *, requeste
         extra = (f"Creates: {token.name} with {', '.join(g.name for g in plan.groups)} on {where}"
                  + (", with the declared IP condition" if plan.condition else "") + "; stores "
                  + ", ".join(plan.secret_names) + f" at {plan.vault_path} ({plan.vault_environment}).",)
-    return DryRun("provision", token.name, reason, requested_by, tuple(findings.checks),
-                  _steps(provisioning.STEPS), expiry, "provision: a new token; no old value to retire",
-                  _consumers(token), extra=extra)
+    note, replaces = _note_plan(services, token, vault)
+    return DryRun("provision", token.name, reason or (f"replacement for {replaces}" if replaces else ""),
+                  requested_by, tuple(findings.checks), _steps(provisioning.STEPS, {"note": note}), expiry,
+                  "provision: a new token; no old value to retire", _consumers(token), extra=extra,
+                  replaces=replaces)
+
+
+def _note_plan(services: Services, token: Token, vault: Vault | None) -> tuple[str, str | None]:
+    """Whether the replacement-note step will run and why, and the revoke the real request would replace (read
+    from the vault's REVOKED placeholder and the revoke's own record; nothing is written)."""
+    if vault is None:
+        return "not known: the vault could not be read", None
+    revoked = parse_revoked(vault.text(token.name)) if vault.revoked(token.name) else None
+    if revoked is None:
+        return "does not apply: no revoke to replace (the vault holds no REVOKED placeholder)", None
+    try:
+        revoke = requests.load(services.redis, revoked.request_id, now=services.now())
+    except RecordTampered:
+        return (f"does not apply: the record of `{revoked.request_id}` does not verify, so no incident is taken "
+                "from it"), None
+    if revoke is None or revoke.action != "revoke" or revoke.state != "succeeded":
+        return (f"does not apply: the vault's placeholder names `{revoked.request_id}`, which is not a finished "
+                "revoke on record"), None
+    if revoke.replaced_by:
+        return f"does not apply: `{revoke.id}` was already replaced by `{revoke.replaced_by}`", None
+    return _incident_note(services, token, revoke), revoke.id
+
+
+def _incident_note(services: Services, token: Token, revoke: requests.Request) -> str:
+    """The revoke's incident, looked up as the step will look it up (by its subject)."""
+    try:
+        with services.freescout() as freescout:
+            ticket = freescout.find_by_subject(revocation.ticket_subject(token, revoke))
+    except CftokenError as exc:
+        return f"applies: replaces `{revoke.id}`; its incident could not be looked up just now ({exc})"
+    if ticket is None:
+        return f"applies: replaces `{revoke.id}`, but FreeScout has no incident with its subject, so no note is added"
+    return f"applies: replaces `{revoke.id}`, whose incident #{ticket.number or ticket.id} gets a note"
 
 
 def _no_live_value(vault: Vault, token: Token) -> str:

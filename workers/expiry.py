@@ -198,19 +198,7 @@ def scan(services: Services) -> ScanReport:
     checks = _value_checks(services, vault, facts, now, pages)
     if checks:
         record_bot_use(conn, list(checks), at=now)
-    previous = read_statuses(conn)
-    by_name = health_watch.tokens_by_name(listing)
-    minting = minting_tokens(conn) if by_name is not None else frozenset()
-    healths = {}
-    for f in facts:
-        name = f.token.name
-        revoked = bot_revocation(services, vault, f.token) if f.revoked else None
-        current = health.assess(health_watch.scan_facts(
-            f.token, vault, now=now, listing_read=f.listing_read, listed=f.listed, token_id=f.token_id,
-            revoked=revoked, check=checks.get(name), bot_used_at=bot_used.get(name),
-            named=None if by_name is None else by_name.get(name, ()), overlapping=name in minting),
-            services.inventory)
-        healths[name] = health.carry(previous.get(name), current)
+    healths = _healths(services, vault, facts, listing, checks, bot_used)
     record_statuses(conn, healths)
     recorded = record_digest(conn, assessments, healths, services.inventory, now, cloudflare_error=cloudflare_error)
     findings = recorded.findings
@@ -226,6 +214,27 @@ def scan(services: Services) -> ScanReport:
         cloudflare_error=cloudflare_error,
         value_checks=tuple(checks),
     )
+
+
+def _healths(services: Services, vault: Vault, facts: Sequence[TokenFacts], listing: Mapping[str, CfToken] | None,
+             checks: Mapping[str, health_watch.ValueCheck], bot_used: Mapping[str, datetime]
+             ) -> dict[str, health.Health]:
+    """Each token's Health from this scan's readings, keeping what fuller checks found before."""
+    now, conn = services.now(), services.redis
+    previous = read_statuses(conn)
+    by_name = health_watch.tokens_by_name(listing)
+    minting = minting_tokens(conn) if by_name is not None else frozenset()
+    healths = {}
+    for f in facts:
+        name = f.token.name
+        revoked = bot_revocation(services, vault, f.token) if f.revoked else None
+        current = health.assess(health_watch.scan_facts(
+            f.token, vault, now=now, listing_read=f.listing_read, listed=f.listed, token_id=f.token_id,
+            revoked=revoked, check=checks.get(name), bot_used_at=bot_used.get(name),
+            named=None if by_name is None else by_name.get(name, ()), overlapping=name in minting),
+            services.inventory)
+        healths[name] = health.carry(previous.get(name), current)
+    return healths
 
 
 def _value_checks(services: Services, vault: Vault, facts: Sequence[TokenFacts], now: datetime, pages: int

@@ -11,10 +11,14 @@ from domain.dry_runs import REQUEST_REAL
 from domain.provision_plan import plan_provisioning
 from standins.world import APPROVERS
 from tests.integration.provisioning_scenarios import NEW, RAXX_IO, ZONE_READ, Channel, declare, run_worker
+from tests.integration.scenarios import approved_request, deliver
+from workers.dry_run import dry_run as in_process_dry_run
+from workers.revocation import revoke_token
 
 pytestmark = pytest.mark.integration
 ALICE, BOB = APPROVERS
 TOKEN = "CF_WAF_EDIT_RAXX_APP"
+DNS = "CF_DNS_EDIT_GETRAXX_COM"
 LOGIN = ("POST", "/api/v1/auth/universal-auth/login")  # Infisical's login: a read session, not a write
 
 
@@ -138,3 +142,32 @@ def channel_inventory(path):
     from domain.inventory import load_inventory
 
     return load_inventory(path)
+
+
+def note_step(run) -> str:
+    return next(step.changes for step in run.steps if step.label == "the note on the incident")
+
+
+def test_a_provision_dry_run_says_whether_the_replacement_note_applies_and_its_button_opens_the_replacement(
+    world, services, channel
+):
+    """In-process (no worker process): the dry run as the worker runs it, then the button as Slack sends it."""
+    plain = in_process_dry_run(services, "provision", DNS, requested_by=ALICE)
+    assert plain is not None and note_step(plain).endswith(
+        "does not apply: no revoke to replace (the vault holds no REVOKED placeholder)")
+    revoke = approved_request(services.redis, world, "revoke", DNS, "leaked in a CI log")
+    revoke_token(services, revoke)
+    (ticket,) = world.freescout.conversations()
+    before = len(writes(world))
+
+    run = in_process_dry_run(services, "provision", DNS, requested_by=ALICE)
+    deliver(services)
+
+    assert len(writes(world)) == before
+    assert run is not None and run.replaces == revoke
+    assert note_step(run).endswith(f"applies: replaces `{revoke}`, whose incident #{ticket['number']} gets a note")
+    message = next(m for m in reversed(channel.public()) if m.text.startswith(f"Dry run: provision {DNS}"))
+    assert f"whose incident #{ticket['number']} gets a note" in channel.read(message)
+    channel.click(REQUEST_REAL, message, user=BOB)
+    (request,) = requests.open_requests(channel.redis, now=world.clock.now())
+    assert (request.action, request.replaces, request.reason) == ("provision", revoke, f"replacement for {revoke}")

@@ -61,3 +61,4 @@ def test_after_a_revoke_and_its_replacement_verify_checks_the_new_token_and_name
     assert first.problems == (f"{DNS}:pin",) and second.problems == ()
     (problem,) = pin_check(pinned.inventory, pinned.read_vault().values)
     assert problem.startswith(f'{DNS}: the inventory pins token_id = "{OLD}"') and f'update it to "{new}"' in problem
+
