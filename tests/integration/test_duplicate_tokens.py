@@ -60,6 +60,7 @@ def test_a_second_live_token_is_posted_once_with_its_facts_shown_by_verify_and_i
     other = second_token(world, WAF)
 
     first, second = scan(services), scan(services)
+    deliver(services)
 
     assert first.problems == (f"{WAF}:duplicate",) and second.problems == ()
     (alert,) = alerts(world, WAF)
@@ -76,6 +77,7 @@ def test_a_second_live_token_is_posted_once_with_its_facts_shown_by_verify_and_i
 
     world.cloudflare.remove(other)
     fixed, again = scan(services), scan(services)
+    deliver(services)
 
     assert fixed.fixed == (f"{WAF}:duplicate",) and again.fixed == () and again.problems == ()
     assert len(fixes(world, WAF)) == 1
