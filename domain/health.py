@@ -10,7 +10,7 @@ and by which check, it was seen.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -127,6 +127,7 @@ class HealthFacts:
     bot_used_at: datetime | None = None
     named: tuple[CfToken, ...] | None = None  # every token Cloudflare lists with this name; None: not listed
     overlapping: bool = False  # an overlap rotation (or a provision) of this token is under way: two are expected
+    kept: tuple[str, ...] = ()  # old tokens an approver kept live with Keep old (a revoke deletes them too)
 
 
 def assess(facts: HealthFacts, inventory: Inventory) -> Health:
@@ -224,11 +225,12 @@ def namesakes(token_id: str | None, named: Iterable[CfToken]) -> tuple[CfToken, 
     return tuple(sorted((t for t in named if t.id != token_id), key=lambda t: t.id))
 
 
-def namesake_text(other: CfToken) -> str:
+def namesake_text(other: CfToken, kept: Collection[str] = ()) -> str:
     """One other token as the alert names it: id, status, issued_on and last_used_on, as Cloudflare listed them."""
     issued = utc_stamp(other.issued_on) if other.issued_on else "unknown"
     used = utc_stamp(other.last_used_on) if other.last_used_on else "never"
-    return f"token {other.id} ({other.status}, issued {issued}, last used {used})"
+    why = ", kept live by an approver's Keep old" if other.id in kept else ""
+    return f"token {other.id} ({other.status}, issued {issued}, last used {used}{why})"
 
 
 def _duplicate_problem(facts: HealthFacts, add: Callable[..., None]) -> None:
@@ -237,19 +239,28 @@ def _duplicate_problem(facts: HealthFacts, add: Callable[..., None]) -> None:
     if not others:
         return
     name, ours = facts.token.name, facts.token_id or "none (no token id is known)"
-    them = "; ".join(namesake_text(other) for other in others)
+    them = "; ".join(namesake_text(other, facts.kept) for other in others)
     add("duplicate", "warning",
         f"{len(others) + 1} tokens at Cloudflare are named {name}; besides token {ours}, the one cftoken uses: {them} "
         "(Cloudflare's list, last_used_on as it reported it)",
-        duplicate_step(name, facts.token_id), identity="duplicate:" + ",".join(other.id for other in others))
+        duplicate_step(name, facts.token_id, [other.id for other in others], facts.kept),
+        identity="duplicate:" + ",".join(other.id for other in others))
 
 
-def duplicate_step(name: str, token_id: str | None) -> str:
-    """What to do about a second token with the name (revoke deletes only the token the bot uses)."""
-    ours = token_id or "the vault's"
-    return (f"Find out who made it (an overlap whose approver kept the old token, or the dashboard). Once its "
-            f"consumers use the vault's value, delete it in the dashboard ({DASHBOARD}); if it may have leaked, "
-            f"delete it there now: `/cftoken revoke {name}` deletes only token {ours}, not this one.")
+def duplicate_step(name: str, token_id: str | None, others: Sequence[str], kept: Collection[str]) -> str:
+    """What to do about other tokens with the name, and truthfully what a revoke of the name would delete: the
+    token in __TOKEN_ID and the old tokens Keep old kept (workers/revocation.py), never one made elsewhere."""
+    ours, spared = token_id or "the vault's", [i for i in others if i not in kept]
+    covered = [i for i in others if i in kept]
+    step = (f"Find out who still uses it (an overlap whose approver kept the old token, or one made in the "
+            f"dashboard). Once its consumers use the vault's value, delete it in the dashboard ({DASHBOARD}); if it "
+            "may have leaked, delete it there now (that stops only it).")
+    if spared and not covered:
+        return step + f" `/cftoken revoke {name}` deletes only token {ours}, not this one."
+    also = f" and {', '.join(covered)} (kept by Keep old)"
+    not_these = f", not {', '.join(spared)}" if spared else ""
+    return step + (f" `/cftoken revoke {name}` would delete token {ours}{also}{not_these}, which ends the vault's "
+                   "value too.")
 
 
 def _record_problems(facts: HealthFacts, inventory: Inventory, add: Callable[..., None]) -> None:

@@ -75,6 +75,7 @@ class Facts:
     bot_used_at: datetime | None = None  # the bot's own previous use of the value
     named: tuple[CfToken, ...] | CftokenError | None = None  # Cloudflare's tokens with this name; None: not listed
     overlapping: bool = False  # an overlap rotation (or provision) of the token is under way
+    kept: tuple[str, ...] = ()  # old tokens an approver kept live with Keep old
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ def health_facts(facts: Facts) -> HealthFacts:
         value_token_id=outcome.id if isinstance(outcome, Verification) else None,
         probes=facts.probes, bot_used_at=facts.bot_used_at,
         named=facts.named if isinstance(facts.named, tuple) else None, overlapping=facts.overlapping,
+        kept=facts.kept,
     )
 
 
@@ -430,8 +432,9 @@ def namesakes_check(facts: Facts) -> Check:
     if facts.overlapping:
         return Check("ok", title, f"{len(others) + 1} tokens are named {name}, as an overlap rotation (or a "
                      "provision) under way expects")
-    them = "; ".join(namesake_text(other) for other in others)
-    return Check("warn", title, f"also named {name} at Cloudflare: {them}", duplicate_step(name, facts.token_id))
+    them = "; ".join(namesake_text(other, facts.kept) for other in others)
+    return Check("warn", title, f"also named {name} at Cloudflare: {them}",
+                 duplicate_step(name, facts.token_id, [other.id for other in others], facts.kept))
 
 
 def escalation(inventory: Inventory) -> str:

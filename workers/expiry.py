@@ -228,11 +228,12 @@ def _healths(services: Services, vault: Vault, facts: Sequence[TokenFacts], list
     for f in facts:
         name = f.token.name
         revoked = bot_revocation(services, vault, f.token) if f.revoked else None
+        named = None if by_name is None else by_name.get(name, ())
+        kept = health_watch.kept_by_keep_old(conn, name) if named and len(named) > 1 else ()
         current = health.assess(health_watch.scan_facts(
             f.token, vault, now=now, listing_read=f.listing_read, listed=f.listed, token_id=f.token_id,
             revoked=revoked, check=checks.get(name), bot_used_at=bot_used.get(name),
-            named=None if by_name is None else by_name.get(name, ()), overlapping=name in minting),
-            services.inventory)
+            named=named, overlapping=name in minting, kept=kept), services.inventory)
         healths[name] = health.carry(previous.get(name), current)
     return healths
 

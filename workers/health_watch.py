@@ -23,8 +23,9 @@ from datetime import UTC, datetime, timedelta
 import redis
 from pydantic import SecretStr
 
+from domain import kept_tokens
 from domain.cloudflare_tokens import CfToken, Verification
-from domain.errors import CftokenError, RateLimited, TokenInvalid
+from domain.errors import CftokenError, RateLimited, RecordTampered, TokenInvalid
 from domain.health import Health, HealthFacts, Problem, RevokedByBot
 from domain.inventory import Token
 from domain.vault import Vault
@@ -144,9 +145,18 @@ def tokens_by_name(listing: Mapping[str, CfToken] | None) -> dict[str, tuple[CfT
     return {name: tuple(tokens) for name, tokens in grouped.items()}
 
 
+def kept_by_keep_old(conn: redis.Redis, name: str) -> tuple[str, ...]:
+    """Old tokens of `name` an approver kept live with Keep old; none from a record cftoken did not sign."""
+    try:
+        return tuple(kept_tokens.kept_ids(conn, name))
+    except RecordTampered:
+        return ()
+
+
 def scan_facts(token: Token, vault: Vault, *, now: datetime, listing_read: bool, listed, token_id: str | None,
                revoked: RevokedByBot | None, check: ValueCheck | None, bot_used_at: datetime | None,
-               named: tuple[CfToken, ...] | None = None, overlapping: bool = False) -> HealthFacts:
+               named: tuple[CfToken, ...] | None = None, overlapping: bool = False,
+               kept: tuple[str, ...] = ()) -> HealthFacts:
     """The scan's readings of one token in the health model's terms."""
     value = vault.values.get(token.name)
     return HealthFacts(
@@ -159,7 +169,7 @@ def scan_facts(token: Token, vault: Vault, *, now: datetime, listing_read: bool,
         record_read=listing_read and token_id is not None, record=listed, token_id=token_id,
         value_checked=check is not None, value_accepted=bool(check and check.accepted),
         value_token_id=check.token_id if check else None, bot_used_at=bot_used_at, named=named,
-        overlapping=overlapping,
+        overlapping=overlapping, kept=kept,
     )
 
 

@@ -97,6 +97,8 @@ def gather_facts(services: Services, token: Token) -> Facts:
         token_id=token_id,
         named=named,
         overlapping=token.name in minting_tokens(services.redis),
+        kept=health_watch.kept_by_keep_old(services.redis, token.name) if isinstance(named, tuple) and len(named) > 1
+        else (),
     )
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from domain import requests
 from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import read_statuses
-from standins.world import CHANNEL, World
+from standins.world import APPROVERS, CHANNEL, World
 from tests.integration.scenarios import approved_request, deliver
 from workers.checkpoints import Checkpoint
 from workers.expiry import scan
@@ -96,7 +97,8 @@ def overlapping(tmp_path, services) -> Services:
     return dataclasses.replace(services, inventory=load_inventory(path))
 
 
-def test_two_tokens_with_the_name_during_an_overlap_rotation_are_not_reported(world, overlapping):
+def test_two_tokens_during_an_overlap_are_not_reported_and_the_old_one_kept_by_keep_old_is(world, overlapping):
+    old = world.token_ids[DNS]
     request_id = approved_request(overlapping.redis, world, "roll", DNS)
     roll_token(overlapping, request_id)  # creates the twin, stores it, then waits for the overlap to end
 
@@ -109,3 +111,16 @@ def test_two_tokens_with_the_name_during_an_overlap_rotation_are_not_reported(wo
     assert f"{DNS}:duplicate" not in report.problems and alerts(world, DNS) == []
     verified = verify_text(world, DNS)
     assert f"✅ *Same name* — 2 tokens are named {DNS}, as an overlap rotation" in verified
+
+    requests.end_overlap(overlapping.redis, request_id, choice="keep_old", user=APPROVERS[1], approvers=APPROVERS,
+                         now=world.clock.now())
+    roll_token(overlapping, request_id)  # the approver's Keep old ends the roll with both tokens live
+    assert Checkpoint.load(overlapping.redis, request_id).finished
+    kept, again = scan(overlapping), scan(overlapping)
+    deliver(overlapping)
+
+    assert kept.problems == (f"{DNS}:duplicate",) and again.problems == ()
+    (alert,) = alerts(world, DNS)
+    new = world.vault()[DNS + "__TOKEN_ID"]
+    assert f"token {old} (active, issued" in alert and "kept live by an approver's Keep old)" in alert
+    assert f"`/cftoken revoke {DNS}` would delete token {new} and {old} (kept by Keep old)" in alert

@@ -444,7 +444,7 @@ CASES = [
         healthy_waf(named=(waf_record(), record(NEW_ID, WAF_POLICY))),
         "warning",
         {"Same name": ("warn", f"also named CF_WAF_EDIT_RAXX_APP at Cloudflare: token {NEW_ID} (active, issued "
-                       "unknown, last used 2026-05-04T09:00:00Z) Find out who made it")},
+                       "unknown, last used 2026-05-04T09:00:00Z) Find out who still uses it")},
     ),
     (
         "two tokens with the name during an overlap rotation",

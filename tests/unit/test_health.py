@@ -251,3 +251,13 @@ def test_every_reader_takes_the_vaults_token_id_over_the_inventorys_pin():
     assert token_id_of(WAF, moved) == OTHER_ID and known_token_id(WAF, moved) == OTHER_ID
     assert token_id_of(WAF, bare) == WAF_ID  # no companion: the pin is all there is
     assert known_token_id(INVENTORY.find("CF_PAGES_DEPLOY"), bare) is None
+
+
+def test_what_a_revoke_deletes_is_said_truthfully_for_a_kept_old_token_and_for_one_made_elsewhere():
+    made = record(id="f" * 32)
+    problem = assess(facts(named=(record(), KEPT, made), kept=(OTHER_ID,)), INVENTORY).problem("duplicate")
+
+    assert f"token {OTHER_ID} (active, issued 2026-05-02T12:00:00Z, last used 2026-05-04T07:00:00Z, kept live by " \
+           "an approver's Keep old)" in problem.detail
+    assert (f"`/cftoken revoke {WAF.name}` would delete token {WAF_ID} and {OTHER_ID} (kept by Keep old), not "
+            f"{'f' * 32}, which ends the vault's value too.") in problem.next_step
