@@ -29,12 +29,12 @@ def opened(request: Request, approvers: Iterable[str]) -> str:
 
 def approved(request: Request) -> str:
     by = ", ".join(f"<@{user}>" for user in request.approved_by)
-    return f"✅ <@{request.requester}>, {by} approved it; it is queued for a worker."
+    return f"✅ <@{request.requester}>: approved by {by}; it is queued for a worker."
 
 
 def denied(request: Request) -> str:
     why = f": “{escape(request.deny_reason)}”" if request.deny_reason else ""
-    return f"⛔ <@{request.requester}>, <@{request.denied_by}> denied it{why}. Nothing was done."
+    return f"⛔ <@{request.requester}>: denied by <@{request.denied_by}>{why}. Nothing was done."
 
 
 def cancelled(request: Request) -> str:
@@ -42,9 +42,10 @@ def cancelled(request: Request) -> str:
 
 
 def expired(request: Request) -> str:
+    reason = " REASON" if request.action == "revoke" else ""  # a revoke without one is refused
     return (
         f"⏰ <@{request.requester}>, it expired without enough approvals. Nothing was done; ask again "
-        f"with `/cftoken {request.action} {request.token}`."
+        f"with `/cftoken {request.action} {request.token}{reason}`."
     )
 
 

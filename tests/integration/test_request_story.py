@@ -71,7 +71,7 @@ def test_a_roll_and_a_revoke_leave_one_message_each_with_the_story_in_its_thread
     for message, result in ((roll, f"✅ Rolled {ROLL}"), (revoke, f"✅ Revoked {REVOKE}")):
         story = replies(world, message.ts)
         assert f"<@{BOB}>" in story[0] and "asks to" in story[0]  # the approvers, asked first
-        assert f"<@{ALICE}>, <@{BOB}> approved it" in story[1]
+        assert f"<@{ALICE}>: approved by <@{BOB}>" in story[1]
         assert story[-1].startswith(result) and story[-1].endswith(f"cc <@{ALICE}>")  # the requester, at the end
         assert sum(text.startswith(result) for text in story) == 1
         final = world.slack.as_text(world.slack.message(CHANNEL, message.ts))

@@ -530,7 +530,7 @@ def test_the_thread_asks_the_other_approvers_and_tells_the_requester_the_decisio
 
     opened, approved = ws.thread(message)
     assert f"<@{APPROVER_B}>" in opened and f"<@{APPROVER_A}>:" not in opened
-    assert f"<@{APPROVER_A}>, <@{APPROVER_B}> approved it" in approved
+    assert f"<@{APPROVER_A}>: approved by <@{APPROVER_B}>" in approved
     assert len(ws.public()) == 1
 
 
@@ -540,7 +540,7 @@ def test_a_deny_is_told_to_the_requester_in_the_thread(ws):
 
     ws.deny(message, user=APPROVER_B, reason="not during the freeze")
 
-    assert f"<@{APPROVER_A}>, <@{APPROVER_B}> denied it" in ws.thread(message)[-1]
+    assert f"<@{APPROVER_A}>: denied by <@{APPROVER_B}>" in ws.thread(message)[-1]
 
 
 def test_the_web_makes_no_slack_call_for_a_request_the_outbox_posts_it(slack, redis_conn):
