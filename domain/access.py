@@ -38,7 +38,10 @@ def check_message(
     *, clicked_channel: str | None, clicked_ts: str | None, request_channel: str, request_ts: str | None
 ) -> None:
     """A button counts only on the request's own approval message (not a copy, nor another request's)."""
-    if request_ts is None or (clicked_channel, clicked_ts) != (request_channel, request_ts):
+    if request_ts is None:  # posted, but its ts is recorded only once Slack's answer is read
+        raise Refused("This request's message has only just been posted and the bot has not recorded it yet, so "
+                      "the click was ignored: press the button again in a moment.")
+    if (clicked_channel, clicked_ts) != (request_channel, request_ts):
         raise Refused(
             "That button is not on this request's own approval message, so the click was ignored. "
             "Use the buttons on the request's message in the channel."

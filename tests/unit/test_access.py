@@ -10,6 +10,7 @@ from domain.access import (
     check_cancel,
     check_channel,
     check_denial,
+    check_message,
     check_not_management,
     check_requester,
 )
@@ -82,3 +83,10 @@ def test_only_the_requester_may_cancel():
     check_cancel(APPROVER_A, requester=APPROVER_A)
     with pytest.raises(Refused, match=f"Only <@{APPROVER_A}>, who asked, can cancel"):
         check_cancel(APPROVER_B, requester=APPROVER_A)
+
+
+def test_a_click_before_the_bot_recorded_its_message_is_told_to_press_again_not_that_it_is_a_copy():
+    with pytest.raises(Refused, match="press the button again in a moment"):
+        check_message(clicked_channel=TEST_CHANNEL, clicked_ts="1.2", request_channel=TEST_CHANNEL, request_ts=None)
+    with pytest.raises(Refused, match="not on this request's own approval message"):
+        check_message(clicked_channel=TEST_CHANNEL, clicked_ts="1.2", request_channel=TEST_CHANNEL, request_ts="1.3")
