@@ -138,6 +138,14 @@ def diff_inventory(inventory: Inventory, sources: Sources) -> list[str]:
     return lines
 
 
+def _pin(name: str, record: CfToken, sources: Sources, comments: list[str]) -> list[str]:
+    """A token_id line only where the vault's __TOKEN_ID (what the bot uses) does not name the token already."""
+    if sources.companions.get(name + "__TOKEN_ID") == record.id:
+        return []
+    comments.append(f"# {name}__TOKEN_ID in the vault is not {record.id}: set it there and drop token_id here")
+    return [f"token_id = {_q(record.id)}"]
+
+
 def _token_block(name: str, record: CfToken, sources: Sources, groups: dict[str, PermissionGroup],
                  zone_names: dict[str, str], used_groups: dict[str, str], account_level: list[str], *,
                  management: str) -> tuple[str, set[str]]:
@@ -181,7 +189,8 @@ def _token_block(name: str, record: CfToken, sources: Sources, groups: dict[str,
         comments.append("# guessed: marked the management token by name, but it has no API Tokens permission")
     if cadence_note:
         comments.append(cadence_note)
-    lines = [*comments, "[[tokens]]", f"name = {_q(name)}", f"token_id = {_q(record.id)}", f"scope = {_q(scope)}",
+    pinned = _pin(name, record, sources, comments)
+    lines = [*comments, "[[tokens]]", f"name = {_q(name)}", *pinned, f"scope = {_q(scope)}",
              f"zones = {_list(['*'] if every else list(dict.fromkeys(zones)))}",
              f"permissions = {_list(list(dict.fromkeys(permissions)))}", f"cadence_days = {cadence}",
              "consumers = []"]

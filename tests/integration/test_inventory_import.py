@@ -35,6 +35,7 @@ def test_import_prints_an_inventory_that_loads_and_verify_finds_every_token_heal
 
     assert set(inventory.names) == set(world.inventory.names)
     assert inventory.management_token == "CF_ACCESS_MGMT"
+    assert [t.token_id for t in inventory.tokens] == [None] * 5  # every id is in the vault's __TOKEN_ID: no pins
     assert inventory.find("CF_WAF_EDIT_RAXX_APP").zones == ("raxx.app",)
     assert inventory.find("CF_PAGES_DEPLOY").zones == () and inventory.is_account_level("Pages Write")
     assert "# guessed: cadence_days = 90" in imported.stdout  # the seeded expiries are not a cadence apart
