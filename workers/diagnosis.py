@@ -73,6 +73,7 @@ class Facts:
     probes: tuple[Probe, ...] | None = None  # None: not run (no working value, or no probe for this token)
     probe_error: CftokenError | None = None  # a probe could not be made (outage), not a refusal
     bot_used_at: datetime | None = None  # the bot's own previous use of the value
+    is_management: bool = False  # the bot's own management token: every change and check uses it
     named: tuple[CfToken, ...] | CftokenError | None = None  # Cloudflare's tokens with this name; None: not listed
     overlapping: bool = False  # an overlap rotation (or provision) of the token is under way
     kept: tuple[str, ...] = ()  # old tokens an approver kept live with Keep old
@@ -265,7 +266,8 @@ def _record_check(title: str, facts: Facts, view: CfToken) -> Check:
     parts = [f"status {view.status}"]
     parts.append(f"expires_on {utc_stamp(view.expires_on)} ({days_text(view.expires_on, facts.now)})"
                  if view.expires_on else "no expiry")
-    parts.append(_last_used(view.last_used_on, facts.bot_used_at))
+    parts.append(_management_last_used(view.last_used_on) if facts.is_management
+                 else _last_used(view.last_used_on, facts.bot_used_at))
     detail = ", ".join(parts)
     if view.status != "active" or expired:
         return Check("fail", title, detail, "Failure mode B: see the line above.")
@@ -283,6 +285,14 @@ def _last_used(used: datetime | None, ours: datetime | None) -> str:
         return f"last used {utc_stamp(used)}: cftoken's own check; nothing but cftoken has used it since"
     mine = f"; cftoken's last check was {utc_stamp(ours)}" if ours else ""
     return f"last used {utc_stamp(used)} by something other than cftoken{mine}"
+
+
+def _management_last_used(used: datetime | None) -> str:
+    """The management token's last use: cftoken's own calls use it, so its last use cannot point at anyone."""
+    if used is None:
+        return "never used (Cloudflare's last_used_on)"
+    return (f"last used {utc_stamp(used)}: cftoken itself uses the management token for every change and check, "
+            "so its last use cannot tell cftoken from anything else using it")
 
 
 def probe_check(facts: Facts) -> Check:

@@ -54,7 +54,8 @@ def gather_facts(services: Services, token: Token) -> Facts:
     """Everything verify needs to know about `token`, fetched with one vault listing; typed errors become facts."""
     settings = services.settings
     base = Facts(token=token, now=services.now(), vault_path=settings.infisical_secret_path,
-                 vault_environment=settings.infisical_environment)
+                 vault_environment=settings.infisical_environment,
+                 is_management=services.inventory.is_management(token))
     try:
         vault = services.read_vault()
     except CftokenError as exc:

@@ -194,6 +194,17 @@ def test_verifying_the_management_token_itself_when_it_is_rejected_escalates(wor
     assert read_statuses(redis_conn)[MGMT].state == "failing"
 
 
+def test_the_management_tokens_last_use_by_the_bot_itself_is_not_blamed_on_something_else(world, verify):
+    verify(MGMT)
+    world.clock.advance(timedelta(hours=1))
+    verify(WAF)  # the bot's own management calls
+
+    channel = verify(MGMT)
+
+    assert "by something other than cftoken" not in channel
+    assert "cftoken itself uses the management token for every change and check" in channel
+
+
 def test_an_expires_at_companion_out_of_step_with_cloudflare_is_drift(world, redis_conn, verify):
     world.put(WAF + "__EXPIRES_AT", "2027-01-01T00:00:00Z")
 
