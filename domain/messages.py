@@ -241,7 +241,8 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
     if request.action == "provision":
         blocks.append(_section(plan_text(token, inventory)))
     blocks += [
-        *([_section(f"*Supersedes* the open roll `{request.supersedes}`: approving this revoke cancels it first.")]
+        *([_section(f"*Supersedes* the roll `{request.supersedes}`, open when this revoke was asked: approving "
+                    "this revoke cancels it first if it is still open.")]
           if request.supersedes and request.state == "pending" else []),
     ]
     if request.state in ("pending", "approved", "queued", "running"):
@@ -302,7 +303,7 @@ def health_text(token: Token, request: Request, health: TokenStatus | None, now:
                  f"*Expiry now* {expiry_text(health.expires_on, now)}"]
         if request.action == "revoke":
             lines.append(f"*Last use* {escape(last_used_text(health, now))}")
-    if request.action == "roll":
+    if request.action == "roll" and request.state in ("pending", "approved", "queued", "running"):  # else: done
         planned = request.created_at + timedelta(days=token.cadence_days)
         lines.append(f"*Planned expiry* {slack_date(planned)} (the roll's date + {token.cadence_days} days)"
                      if health is None or health.expires_on is not None

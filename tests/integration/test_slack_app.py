@@ -800,7 +800,7 @@ def test_a_revoke_beside_an_open_roll_says_that_it_cancels_the_roll(ws):
 
     text = ws.read(ws.request_message())
     assert "*Revoke CF_PAGES_DEPLOY* — waiting for approval" in text
-    assert f"*Supersedes* the open roll `{roll_id}`: approving this revoke cancels it first." in text
+    assert f"*Supersedes* the roll `{roll_id}`, open when this revoke was asked" in text
 
 
 def test_request_roll_after_an_interrupted_operation_opens_a_normal_request_with_that_reason(ws, slack):

@@ -197,3 +197,21 @@ def test_a_result_keeps_the_bots_mentions_and_dates_but_not_a_quoted_channel_pin
     shown = read(render_request(done, INVENTORY))
 
     assert "kept by <@U0BOB0002> <!date^1772452800^" in shown and "&lt;!channel&gt;" in shown
+
+
+@pytest.mark.parametrize("state", ["succeeded", "failed", "denied", "cancelled", "expired"])
+def test_a_finished_roll_shows_no_planned_expiry_only_the_expiry_now(state):
+    health = TokenStatus(state="healthy", summary="active", source="verify", checked_at=T0,
+                         expires_on=T0 + timedelta(days=90))
+    text = read(render_request(request(state=state, denied_by=APPROVER_B), INVENTORY, health, T0))
+
+    assert "*Planned expiry*" not in text and "*Expiry now*" in text
+    assert "*Planned expiry*" in read(render_request(request(), INVENTORY, health, T0))
+
+
+def test_a_revoke_beside_a_roll_does_not_say_the_roll_is_still_open_when_it_may_have_ended():
+    text = read(render_request(request(id="revoke-0123456789ab", action="revoke", supersedes="roll-0123456789ab"),
+                               INVENTORY))
+
+    assert "the open roll" not in text
+    assert "`roll-0123456789ab`, open when this revoke was asked" in text and "if it is still open" in text
