@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot import listeners
-from bot.slack_http import KeepAliveWebClient
+from bot.slack_http import KeepAliveRespond, KeepAliveWebClient
 from domain import integrity
 from domain.clock import utc_now
 from domain.inventory import Inventory
@@ -61,10 +61,10 @@ def build_bolt_app(
 
 
 class CftokenApp(App):
-    """Bolt's App, with two additions to every request's context, made where Bolt builds it: `context` (the
+    """Bolt's App, with additions to every request's context, made where Bolt builds it: `context` (the
     listeners' dependencies; a middleware would cost Bolt a build of every listener argument per request), and a
-    client on the app client's keep-alive pool in place of Bolt's per-request copy, which would open a new
-    connection per call (auth.test included)."""
+    client and a `respond` on the app client's keep-alive pool in place of Bolt's per-request ones, which would
+    open a new connection per call (auth.test included)."""
 
     def __init__(self, *, context: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -75,6 +75,7 @@ class CftokenApp(App):
         req.context.update(self._extra_context)
         if isinstance(self.client, KeepAliveWebClient):
             req.context["client"] = self.client.like(req.context["client"])
+            req.context["respond"] = KeepAliveRespond(response_url=req.context.response_url, pool=self.client.pool)
 
 
 def web_retry_handlers() -> list:

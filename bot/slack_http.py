@@ -1,11 +1,12 @@
-"""Keep-alive for the web's Slack calls: slack_sdk's WebClient over one httpx connection pool.
+"""Keep-alive for the web's Slack calls: slack_sdk's WebClient and `respond` over one httpx connection pool.
 
-slack_sdk's WebClient opens a new urllib connection (against real Slack, a TCP and TLS handshake) for every call:
-`auth.test`, approver-group reads, `views.open`, `chat.postEphemeral`. `KeepAliveWebClient` changes only how
-the bytes travel: slack_sdk still builds each request, runs its retry handlers (429 with Retry-After, dropped
-connections) and shapes every answer and error (SlackApiError for `ok: false`, the 429's headers) as before,
-because a non-2xx answer is raised as urllib's HTTPError and a broken connection as URLError, as urlopen does.
-Redirects are not followed (urllib's are for GET and HEAD only; Slack's Web API answers POSTs in place).
+slack_sdk opens a new urllib connection (against real Slack, a TCP and TLS handshake) for every call: `auth.test`,
+approver-group reads, `views.open`, `chat.postEphemeral`, and each `response_url` answer. `KeepAliveWebClient`
+and `KeepAliveRespond` change only how the bytes travel: slack_sdk still builds each request, runs its retry
+handlers (429 with Retry-After, dropped connections) and shapes every answer and error (SlackApiError for
+`ok: false`, the 429's headers, a webhook's status and body) as before, because a non-2xx answer is raised as
+urllib's HTTPError and a broken connection as URLError, as urlopen does. Redirects are not followed (urllib's
+are for GET and HEAD only; Slack answers these POSTs in place).
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from urllib.error import HTTPError, URLError
 from urllib.request import Request
 
 import httpx
+from slack_bolt.context.respond import Respond
+from slack_bolt.context.respond.internals import _build_message
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackRequestError
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 KEEPALIVE_SECONDS = 60.0  # an idle connection is closed after this (Slack's own idle timeout is longer)
 
@@ -87,3 +91,31 @@ def quick_client(client: WebClient, timeout: float) -> WebClient:
     if isinstance(client, KeepAliveWebClient):
         return client.quick(timeout)
     return WebClient(token=client.token, base_url=client.base_url, timeout=timeout, retry_handlers=[])
+
+
+class KeepAliveWebhookClient(WebhookClient):
+    """slack_sdk's client for a `response_url`, sending through `pool`."""
+
+    def __init__(self, url: str, *, pool: httpx.Client, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.pool = pool
+
+    def _perform_http_request_internal(self, url: str, req: Request) -> WebhookResponse:
+        status, headers, body = send(self.pool, req, self.timeout)
+        text = body.decode(headers.get_content_charset() or "utf-8")
+        return WebhookResponse(url=url, status_code=status, body=text, headers=headers)  # type: ignore[arg-type]
+
+
+class KeepAliveRespond(Respond):
+    """Bolt's `respond` (an answer through the request's response_url), sent through `pool`."""
+
+    def __init__(self, *, response_url: str | None, pool: httpx.Client) -> None:
+        super().__init__(response_url=response_url)
+        self.pool = pool
+
+    def __call__(self, text: str | dict = "", blocks: Any = None, **options: Any) -> WebhookResponse:  # type: ignore[override]
+        """As Bolt's: a text with options, or a whole message as a dict."""
+        if self.response_url is None:
+            raise ValueError("respond is unsupported here as there is no response_url")
+        message = _build_message(**text) if isinstance(text, dict) else _build_message(text, blocks, **options)
+        return KeepAliveWebhookClient(self.response_url, pool=self.pool).send_dict(message)

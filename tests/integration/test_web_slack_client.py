@@ -3,17 +3,19 @@ slack_sdk's own urllib client gives (so Bolt and our listeners see no difference
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from slack_bolt.context.respond import Respond
 from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.app import build_bolt_app
-from bot.slack_http import KeepAliveWebClient
+from bot.slack_http import KeepAliveRespond, KeepAliveWebClient
 from bot.usergroups import current_approvers
 from domain import messages, requests
 from domain.errors import ApproversUnavailable
@@ -22,7 +24,7 @@ from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from standins.slack import SlackStandIn, seed
 from standins.slack_requests import block_action, slash_command
-from tests.conftest import APPROVER_A, APPROVER_B, TEST_CHANNEL, make_settings
+from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
 from tests.integration.test_slack_app import InlineExecutor
 
 pytestmark = pytest.mark.integration
@@ -107,6 +109,43 @@ def test_a_command_and_clicks_through_the_bolt_app_use_one_connection(slack, red
     assert slack.connections - before == 1
 
 
+def test_refusals_answered_through_their_response_urls_share_the_connection(slack, redis_conn):
+    settings = make_settings(slack_api_url=slack.url + "/api/", slack_bot_token=slack.bot_token)
+    app = build_bolt_app(settings, redis_conn, job_queue(redis_conn), load_inventory(DEFAULT_INVENTORY),
+                         listener_executor=InlineExecutor())
+    _opened.append(app.client)
+    before = slack.connections
+    dispatch(app, *slash_command(signing_secret=SECRET, text="roll CF_PAGES_DEPLOY", user_id=APPROVER_A,
+                                 channel_id=TEST_CHANNEL,
+                                 response_url=slack.new_response_url(APPROVER_A, TEST_CHANNEL)))
+    (request,) = requests.open_requests(redis_conn, now=datetime.now(UTC))
+    requests.attach_message(redis_conn, request.id, channel=TEST_CHANNEL, message_ts="1700000000.000100",
+                            now=datetime.now(UTC))
+
+    for user in (APPROVER_A, ENGINEER, APPROVER_A):
+        dispatch(app, *click("approve", request.id, slack, user=user))
+
+    told = {user: [slack.as_text(m) for m in slack.messages(TEST_CHANNEL, visible_to=user) if m.ephemeral_for]
+            for user in (APPROVER_A, ENGINEER)}
+    assert len(told[APPROVER_A]) == 2 and all("cannot approve" in text for text in told[APPROVER_A])
+    assert len(told[ENGINEER]) == 1 and "only approvers" in told[ENGINEER][0]
+    assert slack.count("POST", "/response/") == 3 and slack.count(prefix="/api/auth.test") == 1
+    assert slack.connections - before == 1  # auth.test's, kept for the three answers
+    assert job_queue(redis_conn).count == 0
+
+
+def test_a_response_url_that_refuses_answers_as_bolts_own_respond_does(slack):
+    pool = ours(slack).pool
+    url = slack.new_response_url(APPROVER_B, TEST_CHANNEL)
+    answers = []
+    for respond in (Respond(response_url=url), KeepAliveRespond(response_url=url, pool=pool)):
+        slack.clock.advance(timedelta(hours=1))  # past the URL's lifetime
+        answer = respond(text="refused", response_type="ephemeral", replace_original=False)
+        answers.append((answer.status_code, json.loads(answer.body)))
+
+    assert answers[0] == answers[1] == (404, {"ok": False, "error": "expired_url"})
+
+
 def test_ok_false_reaches_our_code_as_slack_sdk_raises_it(slack):
     seen = [outcome(lambda c=c: c.chat_postEphemeral(channel="C0NOSUCH1", user=APPROVER_B, text="x"))
             for c in clients(slack)]
@@ -180,10 +219,12 @@ def _modal() -> dict[str, Any]:
     return messages.render_deny_modal(request)
 
 
-def click(action_id: str, request_id: str, slack: SlackStandIn, **extra: Any) -> tuple[str, dict[str, str]]:
+def click(action_id: str, request_id: str, slack: SlackStandIn, *, user: str = APPROVER_B,
+          **extra: Any) -> tuple[str, dict[str, str]]:
     return block_action(
-        signing_secret=SECRET, action_id=action_id, value=request_id, user_id=APPROVER_B, channel_id=TEST_CHANNEL,
-        message_ts="1700000000.000100", response_url=slack.new_response_url(APPROVER_B, TEST_CHANNEL), **extra,
+        signing_secret=SECRET, action_id=action_id, value=request_id, user_id=user, channel_id=TEST_CHANNEL,
+        message_ts="1700000000.000100",
+        response_url=slack.new_response_url(user, TEST_CHANNEL, "1700000000.000100"), **extra,
     )
 
 
