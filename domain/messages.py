@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.health import PROBLEM_LABELS, last_used_text
-from domain.provision_messages import plan_text, replacement_button
+from domain.provision_messages import plan_text, replacement_offer
 
 if TYPE_CHECKING:  # messages stays importable by commands without a cycle
     from domain.audit import AuditEvent
@@ -261,7 +261,7 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
         blocks += overlap_blocks(request)
     if request.action == "revoke" and request.state == "succeeded":
         blocks.append(_context(f"Replaced by `{request.replaced_by}`") if request.replaced_by
-                      else replacement_button(request.id))
+                      else replacement_offer(request.id, token, inventory))
     blocks.append(_context(f"Request `{request.id}`"))
     fallback = f"{_title_words(request)} (asked by <@{request.requester}>)"
     return fallback, blocks

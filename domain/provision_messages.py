@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.errors import CftokenError
+from domain.errors import CannotProvision, CftokenError
 from domain.inventory import Inventory, Token
 from domain.provision_plan import Plan, plan_provisioning
 
@@ -54,3 +54,15 @@ def replacement_button(request_id: str) -> dict[str, Any]:
             "text": {"type": "plain_text", "text": "Provision replacement"},
         }],
     }
+
+
+def replacement_offer(request_id: str, token: Token | None, inventory: Inventory) -> dict[str, Any]:
+    """The finished revoke's offer: the button, or, when the declaration cannot be created, why and the fix."""
+    try:
+        if token is not None:
+            plan_provisioning(token, inventory)
+    except CannotProvision as exc:
+        why = str(exc).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text = f"No replacement can be provisioned yet: {why} Then `/cftoken provision {token.name}`."
+        return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return replacement_button(request_id)

@@ -101,6 +101,22 @@ def test_an_engineer_who_is_not_an_approver_cannot_ask(channel):
     assert channel.public() == [] and answer
 
 
+def test_a_revoked_token_the_inventory_cannot_create_offers_the_fix_not_a_replacement_button(
+    world, channel, redis_url, inventory
+):
+    channel.type("revoke CF_PAGES_READ leaked in a CI log", user=ALICE)
+    revoke_message = channel.public()[-1]
+    channel.click("approve", revoke_message, user=BOB)
+    run_worker(world, redis_url, inventory)
+
+    finished = world.slack.message(revoke_message.channel, revoke_message.ts)
+    assert "Revoked CF_PAGES_READ" in channel.read(finished)
+    assert "provision_replacement" not in str(finished.blocks)
+    assert "No replacement can be provisioned yet: CF_PAGES_READ asks for account-level permissions" in (
+        channel.read(finished))
+    assert "Then `/cftoken provision CF_PAGES_READ`" in channel.read(finished)
+
+
 def test_revoke_then_provision_replacement_leaves_one_live_token_and_a_note_on_the_incident(
     world, channel, redis_conn, redis_url, inventory
 ):
