@@ -235,7 +235,7 @@ def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, contex
         check_origin(click_origin(body), expected_origin(context, deps))
         token = deps.inventory.find(_clicked(body))
         if token is None:
-            raise UsageError(f"The token `{messages.escape(_clicked(body))}` is no longer in the inventory.")
+            raise UsageError(f"The token `{messages.echo(_clicked(body))}` is no longer in the inventory.")
         command = Command("roll", token, REQUEST_ROLL_REASONS[body["actions"][0]["action_id"]])
         open_for_approval(command, body["user"]["id"], deps, client)
         mark_button_used(deps, body, f":inbox_tray: Roll requested by <@{body['user']['id']}> "
@@ -307,9 +307,12 @@ def on_request_real(ack, body: dict, respond: Respond, client: WebClient, contex
         action, name, reason = asked
         token = deps.inventory.find(name)
         if token is None:
-            raise UsageError(f"The token `{messages.escape(name)}` is no longer in the inventory.")
+            raise UsageError(f"The token `{messages.echo(name)}` is no longer in the inventory.")
         if action == "revoke" and not reason.strip():
             raise UsageError(f"A revoke needs a reason: type `/cftoken revoke {token.name} REASON`.")
+        too_long = messages.reason_too_long(reason)  # the bot's own buttons never carry one; a forged one may
+        if too_long:
+            raise UsageError(f"{too_long} Type `/cftoken {action} {token.name} REASON` with a shorter one.")
         command = Command(action, token, reason)  # type: ignore[arg-type]
         replaces = dry_runs.button_replaces(_clicked(body)) if action == "provision" else None
         if replaces is not None:
@@ -336,7 +339,7 @@ def mark_button_used(deps: Deps, body: dict, note: str) -> None:
 def _clicked_token(deps: Deps, body: dict):
     token = deps.inventory.find(_clicked(body))
     if token is None:
-        raise UsageError(f"The token `{messages.escape(_clicked(body))}` is no longer in the inventory.")
+        raise UsageError(f"The token `{messages.echo(_clicked(body))}` is no longer in the inventory.")
     return token
 
 

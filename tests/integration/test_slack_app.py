@@ -267,6 +267,20 @@ def test_a_dry_run_typed_with_slacks_em_dash_opens_no_request(ws):
     assert ws.queue.count == 1
 
 
+def test_a_forged_dry_run_button_with_a_reason_over_the_limit_or_a_huge_name_opens_nothing_and_says_why(ws, slack):
+    sent = WebClient(base_url=slack.url + "/api/", token="xoxb-standin-token").chat_postMessage(
+        channel=TEST_CHANNEL, text="Dry run: roll CF_WAF_EDIT_RAXX_APP")
+    posted = slack.message(TEST_CHANNEL, sent["ts"])
+    long_reason = json.dumps({"action": "roll", "token": "CF_WAF_EDIT_RAXX_APP", "reason": "<" * 300})
+    ws.click("request_real", posted, user=APPROVER_A, value=long_reason)
+
+    assert "A reason can be at most 1,000 characters, and yours is 1,200" in ws.told(APPROVER_A)
+    ws.click("request_real", posted, user=APPROVER_A, value=json.dumps({"action": "roll", "token": "<" * 1500}))
+
+    assert len(ws.told(APPROVER_A)) < 400 and "is no longer in the inventory" in ws.told(APPROVER_A)
+    assert requests.open_requests(ws.redis, now=T0) == [] and ws.queue.count == 0
+
+
 def test_commands_from_another_channel_are_politely_refused(ws):
     ws.type("verify CF_WAF_EDIT_RAXX_APP", channel="C0RANDOM1")
 
