@@ -31,7 +31,8 @@ CONTEXT_TEXT = 3000
 FALLBACK_TEXT = 3000  # the top-level text may hold 40,000; a notification needs far less
 MAX_REASON = 1000  # characters of a typed reason, counted after escaping (`&` is 5 characters in Slack)
 ECHO = 100  # characters of typed input quoted back in an answer
-LIST_LINE = 280  # characters per token in /cftoken list: 10 tokens fit one section
+LIST_FACTS = 140  # characters of a token's name, scope, zones and cadence in /cftoken list
+LIST_LINE = 280  # characters of its state line (health, expiry, problems and their ages, last roll)
 HISTORY_LINE = 1400  # characters per audit event: a full reason fits
 
 VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
@@ -181,7 +182,8 @@ def render_list(
         status = statuses.get(token.name)
         missing = _not_provisioned(token, status, now, management=inventory.is_management(token))
         state = missing or f"{_status_line(status, now)} · {last_roll}"
-        lines.append(clip(f"{facts}\n{state}", LIST_LINE))
+        # Each half clipped on its own: a long scope never pushes the state's problems off the line.
+        lines.append(f"{clip(facts, LIST_FACTS)}\n{clip(state, LIST_LINE)}")
     head = _section(f"*{len(inventory.tokens)} tokens* (last known state; `/cftoken verify NAME` refreshes one; "
                     "each rolls in place unless marked overlap)")
     return f"{len(inventory.tokens)} Cloudflare tokens", [head, *_paragraphs(lines, MAX_BLOCKS - 1)]

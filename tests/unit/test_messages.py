@@ -8,6 +8,7 @@ import pytest
 
 from domain.audit import AuditEvent
 from domain.errors import ManagementTokenInvalid
+from domain.health import Problem
 from domain.inventory import load_inventory
 from domain.messages import (
     OVERLAP_KEEP_OLD,
@@ -215,3 +216,17 @@ def test_a_revoke_beside_a_roll_does_not_say_the_roll_is_still_open_when_it_may_
 
     assert "the open roll" not in text
     assert "`roll-0123456789ab`, open when this revoke was asked" in text and "if it is still open" in text
+
+
+def test_list_never_clips_a_problem_off_a_token_with_a_long_scope():
+    seen = T0 - timedelta(minutes=5)
+    problems = tuple(Problem(kind=kind, severity="failing", detail=kind, next_step="verify", seen_at=seen,
+                             seen_by="verify") for kind in ("zones", "permissions"))
+    statuses = {"CF_ACCESS_MGMT": TokenStatus(checked_at=seen, source="verify", state="failing", problems=problems,
+                                              expires_on=T0 + timedelta(days=60))}
+
+    text = read(render_list(INVENTORY, statuses, T0))
+
+    assert "zones differ from the inventory (seen by verify 5 min ago)" in text
+    assert "permissions differ from the inventory (seen by verify 5 min ago)" in text
+    assert "*CF_ACCESS_MGMT*" in text
