@@ -149,9 +149,8 @@ def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict,
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
-        check_click(body, context, deps)
+        request = check_click(body, context, deps)
         user, approvers = body["user"]["id"], deps.approvers(client)
-        request = requests.load(deps.redis, _clicked(body), now=deps.clock())
         if request is not None and request.state == "pending":
             check_denial(user, requester=request.requester, approvers=approvers)
             try:
@@ -159,9 +158,8 @@ def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict,
                 return
             except SlackApiError as exc:
                 logger.info("deny %s: no modal (%s); denying without a reason", request.id, exc.response.get("error"))
-        request = requests.deny(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock())
-        outbox.redraw(deps.redis, request.id)
-        tell(deps, request, thread_notes.denied(request), "denied")
+        requests.deny(deps.redis, _clicked(body), user=user, approvers=approvers, now=deps.clock(),
+                      also=lambda pipe, denied: told_and_redrawn(deps, pipe, denied, thread_notes.denied, "denied"))
 
 
 def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: dict, logger: Logger) -> None:
@@ -183,10 +181,9 @@ def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: d
         check_origin(Origin(team_id=team.get("id"), enterprise_id=team.get("enterprise_id") or None,
                             app_id=body.get("api_app_id"), channel_id=request.channel),
                      expected_origin(context, deps))
-        denied = requests.deny(deps.redis, request.id, user=user, approvers=deps.approvers(client),
-                                now=deps.clock(), reason=reason)
-        outbox.redraw(deps.redis, denied.id)
-        tell(deps, denied, thread_notes.denied(denied), "denied")
+        requests.deny(deps.redis, request.id, user=user, approvers=deps.approvers(client), now=deps.clock(),
+                      reason=reason,
+                      also=lambda pipe, denied: told_and_redrawn(deps, pipe, denied, thread_notes.denied, "denied"))
     except Exception as error:  # noqa: BLE001 - a modal has no response_url: the answer goes to the channel
         text, blocks = describe_error(error, client, deps, logger)
         client.chat_postEphemeral(channel=request.channel, user=user, text=text, blocks=blocks)
@@ -197,10 +194,12 @@ def on_cancel(ack, body: dict, respond: Respond, client: WebClient, context: dic
     ack()
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
-        check_click(body, context, deps)
-        request = requests.cancel(deps.redis, _clicked(body), user=body["user"]["id"], now=deps.clock())
-        outbox.redraw(deps.redis, request.id)
-        tell(deps, request, thread_notes.cancelled(request), "cancelled")
+        check_origin(click_origin(body), expected_origin(context, deps))
+        requests.cancel(
+            deps.redis, _clicked(body), user=body["user"]["id"], now=deps.clock(),
+            check=lambda request: check_clicked_message(body, request),
+            also=lambda pipe, cancelled: told_and_redrawn(deps, pipe, cancelled, thread_notes.cancelled, "cancelled"),
+        )
 
 
 OVERLAP_CHOICES: dict[str, OverlapEnd] = {messages.OVERLAP_RETIRE_NOW: "retire_now",
@@ -484,6 +483,12 @@ def sweep_expired(deps: Deps, client: WebClient) -> None:
         tell(deps, request, thread_notes.expired(request), "expired")
 
 
+def told_and_redrawn(deps: Deps, pipe: Pipeline, request: Request, note: Callable[[Request], str], key: str) -> None:
+    """A transition's redraw and its note in the thread, written in the transition's MULTI."""
+    outbox.redraw_in(pipe, request.id)
+    tell(deps, request, note(request), key, pipe=pipe)
+
+
 def tell(deps: Deps, request: Request, text: str, key: str, *, pipe: Pipeline | None = None) -> None:
     """A note in the request's thread, once per `key` for that request (delivered by the outbox); with `pipe`,
     written in that MULTI."""
@@ -531,12 +536,14 @@ def click_origin(body: dict) -> Origin:
                   channel_id=channel if channel == container.get("channel_id") else None)
 
 
-def check_click(body: dict, context: dict, deps: Deps) -> None:
-    """A click on a request's button counts only from our workspace, on that request's own message."""
+def check_click(body: dict, context: dict, deps: Deps) -> Request | None:
+    """A click on a request's button counts only from our workspace, on that request's own message; the request
+    as read (None for an unknown id, which the transition itself refuses)."""
     check_origin(click_origin(body), expected_origin(context, deps))
     request = requests.load(deps.redis, _clicked(body), now=deps.clock())
-    if request is not None:  # an unknown id is refused by the transition itself
+    if request is not None:
         check_clicked_message(body, request)
+    return request
 
 
 def check_clicked_message(body: dict, request: Request) -> None:

@@ -208,15 +208,26 @@ def approve(
 
 
 def deny(
-    conn: redis.Redis, request_id: str, *, user: str, approvers: Collection[str], now: datetime, reason: str = ""
+    conn: redis.Redis, request_id: str, *, user: str, approvers: Collection[str], now: datetime, reason: str = "",
+    also: Also | None = None,
 ) -> Request:
-    """An approver's denial ends the request; the reason, if given, is shown on its message and in the audit."""
-    return _apply(conn, request_id, now, lambda r: _denied(r, user, approvers, now, reason))
+    """An approver's denial ends the request; the reason, if given, is shown on its message and in the audit.
+    `also(pipe, request)` adds writes (the redraw, the thread's note) to the same MULTI."""
+    return _transact(conn, request_id, now, lambda r: _denied(r, user, approvers, now, reason), also)[0]
 
 
-def cancel(conn: redis.Redis, request_id: str, *, user: str, now: datetime) -> Request:
-    """The requester withdraws the request."""
-    return _apply(conn, request_id, now, lambda r: _cancelled(r, user, now))
+def cancel(
+    conn: redis.Redis, request_id: str, *, user: str, now: datetime, check: Callable[[Request], None] | None = None,
+    also: Also | None = None,
+) -> Request:
+    """The requester withdraws the request. `check(request)` may refuse first (e.g. a click on another request's
+    message); `also(pipe, request)` adds writes (the redraw, the thread's note) to the same MULTI."""
+    def change(request: Request) -> _Outcome:
+        if check is not None:
+            check(request)
+        return _cancelled(request, user, now)
+
+    return _transact(conn, request_id, now, change, also)[0]
 
 
 def mark_queued(conn: redis.Redis, request_id: str, *, now: datetime) -> Request:

@@ -106,6 +106,22 @@ def test_an_approval_refused_by_its_check_counts_nothing_and_writes_nothing_else
     assert redis_conn.llen("test:jobs") == 0 and events(redis_conn) == [("requested", APPROVER_A)]
 
 
+def test_a_denial_and_a_cancel_commit_with_their_writes_and_a_refused_cancel_writes_nothing(redis_conn):
+    denied_one, kept = open_roll(redis_conn), open_roll(redis_conn, token="CF_PAGES_DEPLOY")
+
+    def wrong_message(found):
+        raise Refused("That button is not on this request's message.")
+
+    requests.deny(redis_conn, denied_one.id, user=APPROVER_B, approvers=APPROVERS, now=T0,
+                  also=lambda pipe, r: pipe.rpush("test:notes", r.state))
+    with pytest.raises(Refused):
+        requests.cancel(redis_conn, kept.id, user=APPROVER_A, now=T0, check=wrong_message,
+                        also=lambda pipe, r: pipe.rpush("test:notes", r.state))
+
+    assert redis_conn.lrange("test:notes", 0, -1) == [b"denied"]
+    assert requests.load(redis_conn, kept.id, now=T0).state == "pending"
+
+
 def test_an_approval_short_of_the_count_is_not_queued(redis_conn):
     request = open_roll(redis_conn, needed=2)
 
