@@ -236,7 +236,7 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
         ),
         _section(f"*Consumers*\n{consumers_text(token)}"),
     ]
-    if token is not None and request.action in ("roll", "revoke"):
+    if token is not None:  # a provision's approver too: a live token shows here before the pre-flight refuses it
         blocks.append(_section(health_text(token, request, health, now or request.updated_at)))
     if token is not None and request.action == "roll":
         blocks.append(_section(f"*Strategy:* {strategy_text(token, now or request.updated_at)}"))
@@ -301,8 +301,9 @@ def health_text(token: Token, request: Request, health: TokenStatus | None, now:
         problems = "; ".join(f"{PROBLEM_LABELS.get(p.kind, p.kind)} (seen by {p.seen_by} {from_now(p.seen_at, now)})"
                              for p in health.problems) or escape(health.summary)
         lines = [f"*Health* {icon} {health.state} — {problems} · checked by {health.source} "
-                 f"{from_now(health.checked_at, now)}",
-                 f"*Expiry now* {expiry_text(health.expires_on, now)}"]
+                 f"{from_now(health.checked_at, now)}"]
+        if request.action != "provision":  # no token yet, or one the pre-flight refuses to provision over
+            lines.append(f"*Expiry now* {expiry_text(health.expires_on, now)}")
         if request.action == "revoke":
             lines.append(f"*Last use* {escape(last_used_text(health, now))}")
     if request.action == "roll" and request.state in ("pending", "approved", "queued", "running"):  # else: done

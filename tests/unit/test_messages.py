@@ -230,3 +230,12 @@ def test_list_never_clips_a_problem_off_a_token_with_a_long_scope():
     assert "zones differ from the inventory (seen by verify 5 min ago)" in text
     assert "permissions differ from the inventory (seen by verify 5 min ago)" in text
     assert "*CF_ACCESS_MGMT*" in text
+
+
+def test_a_provision_of_a_token_last_seen_live_shows_its_health_to_the_approver():
+    health = TokenStatus(state="healthy", summary="active, 61 days left", source="scan", checked_at=T0,
+                         expires_on=T0 + timedelta(days=61))
+    text = read(render_request(request(id="provision-0123456789ab", action="provision"), INVENTORY, health, T0))
+
+    assert "*Health* :large_green_circle: healthy — active, 61 days left · checked by scan just now" in text
+    assert "*Planned expiry*" not in text and "*Last use*" not in text and "*Expiry now*" not in text
