@@ -11,6 +11,7 @@ from workers.diagnosis import Diagnosis
 
 ICONS = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+REQUEST_REVOKE = "request_revoke"  # the scan alert's button for a compromised token, handled the same way
 
 
 def render_diagnosis(diagnosis: Diagnosis, health: Health | None = None, *, requested_by: str | None = None,
@@ -34,10 +35,19 @@ def render_diagnosis(diagnosis: Diagnosis, health: Health | None = None, *, requ
     passed_text = "\n".join(f"✅ *{c.title}* — {c.detail}" for c in passed)
     blocks.append(_context(f"{passed_text}\n{when}" if passed_text else when))
     if problems or carried:
-        buttons = [_button("Request roll", ROLL_AFTER_VERIFY, diagnosis.token_name)] if can_roll else []
+        buttons = _next_step_buttons(diagnosis.token_name, health, can_roll=can_roll)
         buttons.append(_button("Verify again", VERIFY_AGAIN, diagnosis.token_name))
         blocks.append({"type": "actions", "elements": buttons})
     return clip(f"verify {diagnosis.token_name}: {health.state} — {health.summary}", 3000), blocks
+
+
+def _next_step_buttons(name: str, health: Health, *, can_roll: bool) -> list[dict[str, Any]]:
+    """A compromised token's next step is a revoke (a roll cannot bring it back); one the bot revoked has none."""
+    if health.state == "compromised":
+        return [_button("Request revoke", REQUEST_REVOKE, name)]
+    if health.state == "revoked" or not can_roll:
+        return []
+    return [_button("Request roll", ROLL_AFTER_VERIFY, name)]
 
 
 def _section(text: str) -> dict[str, Any]:

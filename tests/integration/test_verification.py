@@ -125,6 +125,15 @@ def test_a_disabled_token_is_failure_mode_b_disabled(world, verify):
     assert "_Next:_ Failure mode B (disabled)" in channel
 
 
+def test_a_compromised_token_is_offered_a_revoke_not_the_roll_its_report_says_cannot_help(world, verify):
+    world.break_token(WAF, "expose")
+
+    channel = verify(WAF)
+
+    assert "A roll cannot bring it back" in channel or "Revoke it" in channel
+    assert "[Request revoke]" in channel and "[Request roll]" not in channel
+
+
 def test_a_token_deleted_at_cloudflare_is_failure_mode_b_revoked(world, verify):
     world.cloudflare.remove(world.token_ids[WAF])
 
