@@ -131,6 +131,8 @@ def connect_bolt_app(settings: WebSettings) -> tuple[App, redis.Redis]:
 def build_web_application(settings: WebSettings | None = None) -> WebApplication:
     """The web process from the environment: WSGI, plus a Socket Mode connection when SLACK_APP_TOKEN is set."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every request's URL at INFO: for a response_url that is a capability (who holds it can answer)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = settings or load_settings(WebSettings)
         app, conn = connect_bolt_app(settings)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import HTTPError
-from urllib.parse import parse_qsl, quote_plus
+from urllib.parse import parse_qsl, quote_plus, urlsplit
 from urllib.request import Request, urlopen
 
 import pytest
@@ -381,3 +381,18 @@ def test_a_request_still_incomplete_after_the_read_deadline_is_dropped(web):
 
     (after,) = slow.dropped_after
     assert READ_SECONDS <= after < READ_SECONDS + 3
+
+
+def test_a_refusal_reaches_the_clicker_through_its_response_url_which_the_log_never_shows(web_server, slack):
+    web, log = web_server
+    url = slack.new_response_url(APPROVER_B, TEST_CHANNEL, "1700000000.000200")
+    body, headers = block_action(
+        signing_secret=SECRET, action_id="approve", value="roll-000000000000", user_id=APPROVER_B,
+        channel_id=TEST_CHANNEL, message_ts="1700000000.000200", response_url=url,
+    )
+
+    status, _, _ = post(web + "/slack/events", body, headers)
+    told = slack.wait_for(lambda m: m.ephemeral_for == APPROVER_B and "does not exist" in slack.as_text(m))
+
+    assert status == 200 and told.channel == TEST_CHANNEL
+    assert not any(urlsplit(url).path in line for line in log)
