@@ -31,6 +31,7 @@ CONTEXT_TEXT = 3000
 FALLBACK_TEXT = 3000  # the top-level text may hold 40,000; a notification needs far less
 MAX_REASON = 1000  # characters of a typed reason, counted after escaping (`&` is 5 characters in Slack)
 ECHO = 100  # characters of typed input quoted back in an answer
+GONE = "none: Cloudflare has no such token (deleted)"
 LIST_FACTS = 140  # characters of a token's name, scope, zones and cadence in /cftoken list
 LIST_LINE = 280  # characters of its state line (health, expiry, problems and their ages, last roll)
 HISTORY_LINE = 1400  # characters per audit event: a full reason fits
@@ -294,6 +295,7 @@ def strategy_short(token: Token, retire_at: datetime | None, now: datetime) -> s
 
 def health_text(token: Token, request: Request, health: TokenStatus | None, now: datetime) -> str:
     """What the approver decides on: the token's health now, its expiry, the planned one, and its last use."""
+    gone = health is not None and health.problem("deleted") is not None  # "no expiry" would read as alive
     if health is None:
         lines = ["*Health* not checked yet: `/cftoken verify " + token.name + "` checks it"]
     else:
@@ -303,10 +305,10 @@ def health_text(token: Token, request: Request, health: TokenStatus | None, now:
         lines = [f"*Health* {icon} {health.state} — {problems} · checked by {health.source} "
                  f"{from_now(health.checked_at, now)}"]
         if request.action != "provision":  # no token yet, or one the pre-flight refuses to provision over
-            lines.append(f"*Expiry now* {expiry_text(health.expires_on, now)}")
+            lines.append(f"*Expiry now* {GONE if gone else expiry_text(health.expires_on, now)}")
         if request.action == "revoke":
             lines.append(f"*Last use* {escape(last_used_text(health, now))}")
-    if request.action == "roll" and request.state in ("pending", "approved", "queued", "running"):  # else: done
+    if request.action == "roll" and request.state in ("pending", "approved", "queued", "running") and not gone:
         planned = request.created_at + timedelta(days=token.cadence_days)
         lines.append(f"*Planned expiry* {slack_date(planned)} (the roll's date + {token.cadence_days} days)"
                      if health is None or health.expires_on is not None

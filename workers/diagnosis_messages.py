@@ -42,10 +42,11 @@ def render_diagnosis(diagnosis: Diagnosis, health: Health | None = None, *, requ
 
 
 def _next_step_buttons(name: str, health: Health, *, can_roll: bool) -> list[dict[str, Any]]:
-    """A compromised token's next step is a revoke (a roll cannot bring it back); one the bot revoked has none."""
+    """A compromised token's next step is a revoke (a roll cannot bring it back); one the bot revoked, or one gone
+    from Cloudflare, is provisioned anew, not rolled."""
     if health.state == "compromised":
         return [_button("Request revoke", REQUEST_REVOKE, name)]
-    if health.state == "revoked" or not can_roll:
+    if health.state == "revoked" or health.problem("deleted") is not None or not can_roll:
         return []
     return [_button("Request roll", ROLL_AFTER_VERIFY, name)]
 

@@ -6,8 +6,11 @@ from datetime import timedelta
 
 import pytest
 
+from domain.messages import render_request
+from domain.requests import Request
 from domain.status import read_statuses
 from domain.timestamps import utc_stamp as stamp
+from standins.slack import Message
 from standins.world import CHANNEL, ENGINEER, policies_for
 from tests.integration.scenarios import deliver, leaks, redis_dump, token_values
 from workers.verification import verify_and_report
@@ -132,6 +135,24 @@ def test_a_compromised_token_is_offered_a_revoke_not_the_roll_its_report_says_ca
 
     assert "A roll cannot bring it back" in channel or "Revoke it" in channel
     assert "[Request revoke]" in channel and "[Request roll]" not in channel
+
+
+def test_a_token_deleted_at_cloudflare_is_offered_no_roll_and_a_roll_asked_anyway_says_it_has_no_token(
+    world, services, verify
+):
+    world.break_token(WAF, "delete")
+
+    channel = verify(WAF)
+    roll = render_request(Request(id="roll-0123456789ab", action="roll", token=WAF, requester=ENGINEER, reason="",
+                                  state="pending", needed=1, created_at=world.clock.now(),
+                                  expires_at=world.clock.now() + timedelta(minutes=30), channel=CHANNEL,
+                                  updated_at=world.clock.now()),
+                          services.inventory, read_statuses(services.redis)[WAF], world.clock.now())
+
+    assert "[Request roll]" not in channel and "[Verify again]" in channel
+    shown = world.slack.as_text(Message("1.0", CHANNEL, "U0CFTBOT1", *roll))
+    assert "*Expiry now* none: Cloudflare has no such token (deleted)" in shown
+    assert "no expiry" not in shown and "*Planned expiry*" not in shown
 
 
 def test_a_token_deleted_at_cloudflare_is_failure_mode_b_revoked(world, verify):
