@@ -28,7 +28,8 @@ def check(*, offline: bool) -> int:
     """Settings, inventory and (unless offline) every service live; print each problem, return the exit code."""
     problems = settings_check()
     if problems:
-        _say(*problems, "live checks not run: the settings above must load first")
+        skipped = "the inventory was not checked" if offline else "the inventory and the live checks were not run"
+        _say(*problems, f"{skipped}: the settings above must load first")
         return UNUSABLE
     settings = load_settings(Settings)
     inventory, problems = offline_check(settings)

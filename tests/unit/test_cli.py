@@ -47,8 +47,16 @@ def test_check_names_every_missing_variable_one_line_each_and_exits_2(tmp_path):
         "cftoken: INFISICAL_CLIENT_ID is not set: see README 'Configuration'",
         "cftoken: INFISICAL_CLIENT_SECRET is not set: see README 'Configuration'",
         "cftoken: INFISICAL_PROJECT_ID is not set: see README 'Configuration'",
-        "cftoken: live checks not run: the settings above must load first",
+        "cftoken: the inventory and the live checks were not run: the settings above must load first",
     ]
+
+
+def test_check_offline_with_settings_missing_does_not_talk_of_live_checks_it_was_told_to_skip(tmp_path):
+    result = run_cli("check", "--offline", env={"CFTOKEN_CHANNEL_ID": "C0SRE0001"}, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == "cftoken: the inventory was not checked: the settings above must load first"
+    assert "live" not in result.stderr
 
 
 def test_check_offline_passes_on_a_complete_configuration(tmp_path):
