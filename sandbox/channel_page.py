@@ -287,8 +287,7 @@ class _Page:
             values={str(b): {str(a): str(v) for a, v in actions.items()} for b, actions in values.items()
                     if isinstance(actions, dict)},
         )
-        self.slack.close_view(view["id"])
-        self._deliver(body, headers, user, show_ack=False)
+        self._deliver(body, headers, user, show_ack=False, submitted=view["id"])
         return Response(202, {"ok": True})
 
     def fast_forward(self, request: Request) -> Response:
@@ -331,12 +330,16 @@ class _Page:
             return {}, Response(400, {"error": f"user must be one of {', '.join(self.sandbox.people)}"})
         return data, None
 
-    def _deliver(self, body: str, headers: dict[str, str], user: str, *, show_ack: bool) -> None:
-        """POST a signed request to the bot off the stand-in's lock; show its ack (or Slack's error) to `user`."""
+    def _deliver(self, body: str, headers: dict[str, str], user: str, *, show_ack: bool,
+                 submitted: str | None = None) -> None:
+        """POST a signed request to the bot off the stand-in's lock; show its ack (or Slack's error) to `user`; for
+        a modal `submitted`, close it, or keep it open with the errors the bot answered, as Slack does."""
 
         def post() -> None:
             try:
                 answer = self.http.post(self.sandbox.bot_url + "/slack/events", content=body, headers=headers)
+                if submitted is not None:
+                    self._close_or_keep(submitted, answer)
             except httpx.TimeoutException:
                 self._tell(user, {"text": '/cftoken failed with the error "operation_timeout"'})
                 return
@@ -356,6 +359,17 @@ class _Page:
                     self._tell(user, payload)
 
         threading.Thread(target=post, name="sandbox-deliver", daemon=True).start()
+
+    def _close_or_keep(self, view_id: str, answer: httpx.Response) -> None:
+        try:
+            ack = answer.json() if answer.status_code == 200 and answer.content else {}
+        except ValueError:
+            ack = {}
+        errors = ack.get("errors") if isinstance(ack, dict) and ack.get("response_action") == "errors" else None
+        if isinstance(errors, dict) and errors:
+            self.slack.keep_view_open(view_id, {str(k): str(v) for k, v in errors.items()})
+        else:
+            self.slack.close_view(view_id)
 
     def _tell(self, user: str, payload: dict[str, Any]) -> None:
         """Record a message as Slack does for a command's immediate answer: through a fresh response_url."""

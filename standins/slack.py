@@ -213,6 +213,15 @@ class SlackStandIn(StandIn):
         with self.lock:
             self._views.pop(view_id, None)
 
+    def keep_view_open(self, view_id: str, errors: dict[str, str]) -> None:
+        """The app answered a submission with `response_action: errors`: Slack keeps the modal open and shows each
+        error under its input (here the view is kept under a new id, so a page polling it draws it afresh)."""
+        with self.lock:
+            opened = self._views.pop(view_id, None)
+            if opened is not None:
+                again = "V" + secrets.token_hex(5).upper()
+                self._views[again] = OpenView(opened.user, {**opened.view, "id": again, "errors": dict(errors)})
+
     def refusals(self) -> list[Refusal]:
         """Every message refused so far (invalid_blocks, msg_too_long, …), oldest first."""
         with self.lock:

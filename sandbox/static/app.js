@@ -179,7 +179,9 @@ function renderView(data) { // the first modal the bot opened for this person, a
       ? `<textarea data-testid="view-input" data-block-id="${esc(b.block_id)}" data-action-id="${esc(el.action_id)}" rows="4"></textarea>`
       : `<input data-testid="view-input" data-block-id="${esc(b.block_id)}" data-action-id="${esc(el.action_id)}">`;
     const hint = b.hint ? `<div class="hint">${textObject(b.hint)}</div>` : "";
-    return `<label class="view-input">${textObject(b.label)}${b.optional ? " <span class=\"hint\">(optional)</span>" : ""}${field}${hint}</label>`;
+    const error = (view.errors || {})[b.block_id];
+    const shown = error ? `<div class="view-error" data-testid="view-error">${esc(error)}</div>` : "";
+    return `<label class="view-input">${textObject(b.label)}${b.optional ? " <span class=\"hint\">(optional)</span>" : ""}${field}${hint}${shown}</label>`;
   }).join("");
   $("view-submit").innerHTML = textObject(view.submit || { type: "plain_text", text: "Submit" });
   $("view-close").innerHTML = textObject(view.close || { type: "plain_text", text: "Cancel" });
