@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.messages import SECTION_TEXT, Message, clip, escape
+from domain.messages import SECTION_TEXT, Message, clip, escape, escape_keeping_marks
 
 REQUEST_REAL = "request_real"  # the button on a dry run: opens the real request, as the command would
 VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
@@ -46,7 +46,8 @@ class DryRun:
     expiry: str  # the new expiry, in words
     strategy: str  # how the old value ends
     consumers: tuple[str, ...]
-    extra: tuple[str, ...] = field(default=())  # anything else the plan says (e.g. the policies to create)
+    extra: tuple[str, ...] = field(default=())  # anything else the plan says (the policies to create, the tokens a
+    # revoke deletes); the bot's own mentions and dates in it render
     replaces: str | None = None  # a provision that replaces this revoke: the button opens it as a replacement
 
     @property
@@ -102,7 +103,7 @@ def render_dry_run(run: DryRun) -> Message:
     consumers = "\n".join(f"• {escape(c)}" for c in run.consumers) or "• none listed in the inventory"
     plan = f"*New expiry:* {escape(run.expiry)}\n*Strategy:* {escape(run.strategy)}"
     if run.extra:
-        plan += "\n" + "\n".join(escape(line) for line in run.extra)
+        plan += "\n" + "\n".join(escape_keeping_marks(line) for line in run.extra)
     sections = [head, f"*Pre-flight, checked just now:*\n{checks}", f"*The steps, and what each changes where:*\n"
                 f"{steps}", plan, f"*Consumers to tell:*\n{consumers}"]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT)}}

@@ -1,7 +1,8 @@
 """Old tokens an approver kept live at the end of an overlap roll (Keep old), so that a revoke of the name deletes
 them too and a leaked old value cannot outlive the revoke.
 
-One Redis string per inventory name, `cftoken:kept:<NAME>`: JSON {"tokens": {token id: {"request": id, "at": ISO}},
+One Redis string per inventory name, `cftoken:kept:<NAME>`: JSON {"tokens": {token id: {"request": id, "at": ISO,
+"by": who pressed Keep old}},
 "tag": HMAC} (domain/integrity.py). No expiry: a kept token lives until its own expiry or a revoke, which forgets the
 ids it deleted. A revoke deletes a kept id only when Cloudflare still lists it under that name, and a record whose
 tag does not verify is refused, so neither a forged entry nor a stale one can delete another token.
@@ -19,7 +20,7 @@ from domain import integrity
 from domain.errors import CftokenError, RecordTampered
 
 KEPT_PREFIX = "cftoken:kept:"
-Tokens = dict[str, dict[str, str]]  # token id -> {"request": id, "at": ISO}
+Tokens = dict[str, dict[str, str]]  # token id -> {"request": id, "at": ISO, "by": Slack user (newer records)}
 _MAX_ATTEMPTS = 50
 
 
@@ -32,10 +33,16 @@ def kept_ids(conn: redis.Redis, name: str) -> list[str]:
     return list(_read(conn, name))
 
 
-def remember(conn: redis.Redis, name: str, token_id: str, *, request_id: str, now: datetime) -> None:
+def kept_entries(conn: redis.Redis, name: str) -> Tokens:
+    """Each kept old token of `name` with the request that kept it, when and by whom; RecordTampered as kept_ids."""
+    return {token_id: dict(entry) for token_id, entry in _read(conn, name).items()}
+
+
+def remember(conn: redis.Redis, name: str, token_id: str, *, request_id: str, now: datetime,
+             by: str | None = None) -> None:
     """Add a kept old token of `name` (idempotent); a forged record is replaced, its entries never trusted."""
-    _change(conn, name, lambda tokens: {**tokens, token_id: tokens.get(token_id)
-                                        or {"request": request_id, "at": now.isoformat()}})
+    entry = {"request": request_id, "at": now.isoformat(), **({"by": by} if by else {})}
+    _change(conn, name, lambda tokens: {**tokens, token_id: tokens.get(token_id) or entry})
 
 
 def forget(conn: redis.Redis, name: str, token_ids: Collection[str]) -> None:

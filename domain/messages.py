@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.health import PROBLEM_LABELS, last_used_text
 from domain.provision_messages import plan_text, replacement_offer
+from domain.revoke_targets import Known, approval_lines
+from domain.timestamps import slack_date
 
 if TYPE_CHECKING:  # messages stays importable by commands without a cycle
     from domain.audit import AuditEvent
@@ -103,12 +105,6 @@ def clip(text: str, limit: int) -> str:
 def echo(typed: str) -> str:
     """What a person typed, quoted back safely: escaped, then clipped to ECHO characters."""
     return clip(escape(typed), ECHO)
-
-
-def slack_date(moment: datetime) -> str:
-    """A moment each reader sees in their own time zone; clients that cannot render it show the UTC fallback."""
-    moment = moment.astimezone(UTC)
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
 
 
 def from_now(moment: datetime, now: datetime) -> str:
@@ -222,9 +218,10 @@ def render_already_open(request: Request) -> Message:
 
 
 def render_request(request: Request, inventory: Inventory, health: TokenStatus | None = None,
-                   now: datetime | None = None) -> Message:
+                   now: datetime | None = None, known: Known | None = None) -> Message:
     """The approval message in its current state: what will happen while open, what happened once finished; with
-    the token's last known health (and its age), its current expiry and, for a roll, the planned new one."""
+    the token's last known health (and its age), its current expiry and, for a roll, the planned new one; for an open
+    revoke, the other tokens of the name the bot's records (`known`) say it deletes too."""
     token = inventory.find(request.token)
     reason = clip(escape(request.reason), MAX_REASON) if request.reason else "_none given_"
     blocks: Blocks = [
@@ -240,7 +237,7 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
     if token is not None:  # a provision's approver too: a live token shows here before the pre-flight refuses it
         blocks.append(_section(health_text(token, request, health, now or request.updated_at)))
     if token is not None and request.action == "roll":
-        blocks.append(_section(f"*Strategy:* {strategy_text(token, now or request.updated_at)}"))
+        blocks.append(_section(f"*Strategy:* {strategy_text(token, now or request.updated_at, request)}"))
     if request.action == "provision":
         blocks.append(_section(plan_text(token, inventory)))
     blocks += [
@@ -249,17 +246,13 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
           if request.supersedes and request.state == "pending" else []),
     ]
     if request.state in ("pending", "approved", "queued", "running"):
-        consequence = CONSEQUENCES[request.action]
-        if request.action == "roll" and token is not None and token.rotation == "overlap":
-            consequence = (f"a twin token is created and stored; the current value keeps working "
-                           f"{duration_text(token.overlap)} more, then the old token is deleted.")
-        blocks.append(_section(f"*What will happen:* {consequence}"))
+        blocks += _what_will_happen(request, token, known)
     blocks.append(_context(_decision_line(request)))
     progress = _progress_line(request)
     if progress:
         blocks.append(_section(progress))
     if request.state == "pending":
-        blocks.append(_buttons(request))
+        blocks.append(_buttons(request, others=_others(known)))
     if request.action == "roll" and request.retire_at is not None:
         blocks += overlap_blocks(request)
     if request.action == "revoke" and request.state == "succeeded":
@@ -270,18 +263,65 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
     return fallback, blocks
 
 
+def _what_will_happen(request: Request, token: Token | None, known: Known | None) -> Blocks:
+    """An open request's consequence; an overlap roll's by its deadline once fixed, a revoke's with the other tokens
+    of the name the bot's records say it deletes too."""
+    consequence = CONSEQUENCES[request.action]
+    if request.action == "roll" and token is not None and token.rotation == "overlap":
+        until = (f"until {slack_date(request.retire_at)}" if request.retire_at is not None
+                 else f"{duration_text(token.overlap)} more")
+        consequence = (f"a twin token is created and stored; the current value keeps working {until}, then the "
+                       "old token is deleted.")
+    blocks = [_section(f"*What will happen:* {consequence}")]
+    if request.action == "revoke" and known is not None:
+        blocks += _paragraphs(approval_lines(known), 2)
+    return blocks
+
+
 def duration_text(minutes: int) -> str:
     return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
-def strategy_text(token: Token, now: datetime) -> str:
-    """How a roll of `token` ends the old value: at once (roll), or an overlap later, dated from `now`."""
+def strategy_text(token: Token, now: datetime, request: Request | None = None) -> str:
+    """How a roll of `token` ends the old value: at once (roll), or an overlap later; before approval dated from
+    `now` (an estimate), after it by the deadline the worker fixed (`retire_at`), in the past tense once finished."""
+    state = request.state if request is not None else "pending"
     if token.rotation == "roll":
+        if state == "succeeded":
+            return "roll: Cloudflare replaced the value in place; the old value stopped working at once."
         return "roll: Cloudflare replaces the value in place; the old value stops working at once."
-    dies = now + timedelta(minutes=token.overlap)
-    return (f"overlap: a twin token is created, stored and verified first; the old value keeps working "
-            f"{duration_text(token.overlap)} after the new one is in the vault (about {slack_date(dies)} if it "
-            "runs now), then the old token is deleted.")
+    if state == "pending":
+        dies = now + timedelta(minutes=token.overlap)
+        return (f"overlap: a twin token is created, stored and verified first; the old value keeps working "
+                f"{duration_text(token.overlap)} after the new one is in the vault (about {slack_date(dies)} if it "
+                "runs now), then the old token is deleted.")
+    assert request is not None
+    if state in ("approved", "queued", "running"):
+        until = (f"until {slack_date(request.retire_at)}" if request.retire_at is not None else
+                 f"{duration_text(token.overlap)} after the new one is in the vault (the worker fixes the deadline "
+                 "then)")
+        return (f"overlap: a twin token is created, stored and verified first; the old value keeps working {until}, "
+                "then the old token is deleted.")
+    return overlap_outcome(token, request)
+
+
+def overlap_outcome(token: Token, request: Request) -> str:
+    """A finished overlap roll's strategy line, in the past tense: how the old value ended, or that it never ran."""
+    if request.state in ("denied", "cancelled", "expired"):
+        return f"overlap ({duration_text(token.overlap)}): it did not run, so no twin was created."
+    planned = (f"until {slack_date(request.retire_at)}" if request.retire_at is not None
+               else f"{duration_text(token.overlap)} after the new one was in the vault")
+    if request.state == "failed":
+        return (f"overlap: the old value was to keep working {planned}; the roll ended before the overlap did (the "
+                "result says which value is where).")
+    if request.overlap_end == "keep_old":
+        return (f"overlap: a twin token was created, stored and verified first; the old value was to keep working "
+                f"{planned}, and was kept live (Keep old).")
+    if request.overlap_end == "retire_now":
+        return (f"overlap: a twin token was created, stored and verified first; the old value was to keep working "
+                f"{planned}, and the old token was deleted early (Retire old now).")
+    return (f"overlap: a twin token was created, stored and verified first; the old value kept working {planned}, "
+            "then the old token was deleted.")
 
 
 def strategy_short(token: Token, retire_at: datetime | None, now: datetime) -> str:
@@ -502,14 +542,22 @@ def _history_line(event: AuditEvent) -> str:
     return f"{slack_date(event.at)} · *{what}* by {who}{request}{detail}"
 
 
-def _buttons(request: Request) -> dict[str, Any]:
+def _others(known: Known | None) -> int:
+    """How many other tokens an open revoke's records name (an overlap counts its old token and twin)."""
+    if known is None:
+        return 0
+    return len(known.kept) + (2 if known.overlap else 0)
+
+
+def _buttons(request: Request, *, others: int = 0) -> dict[str, Any]:
     approve: dict[str, Any] = _button("Approve", "approve", request.id, style="primary")
     if request.action == "revoke":
+        also = f", with the {others} other tokens of the name listed on the message" if others else ""
         approve["confirm"] = {
             "title": {"type": "plain_text", "text": "Revoke for good?"},
             "text": {
                 "type": "mrkdwn",
-                "text": f"{request.token} will be deleted at Cloudflare; an incident is opened.",
+                "text": f"{request.token} will be deleted at Cloudflare{also}; an incident is opened.",
             },
             "confirm": {"type": "plain_text", "text": "Revoke it"},
             "deny": {"type": "plain_text", "text": "Back"},

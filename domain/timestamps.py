@@ -10,6 +10,12 @@ def utc_stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def slack_date(moment: datetime) -> str:
+    """A moment each reader sees in their own time zone; clients that cannot render it show the UTC fallback."""
+    moment = moment.astimezone(UTC)
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
+
+
 def parse_timestamp(text: str | None) -> datetime | None:
     """An ISO-8601 timestamp (Z or an offset; naive read as UTC), or None when absent or unreadable."""
     if not text:

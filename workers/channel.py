@@ -15,6 +15,7 @@ from domain.errors import RecordTampered
 from domain.messages import render_request, ticket_link
 from domain.requests import Request
 from domain.status import read_status
+from workers import revoke_targets
 from workers.checkpoints import Checkpoint
 from workers.services import Services
 
@@ -34,8 +35,9 @@ def refresh_message(services: Services, request: Request) -> None:
     if requests.load(services.redis, request.id, now=services.now()) is not None:
         outbox.redraw(services.redis, request.id)
     elif request.message_ts:
-        text, blocks = render_request(request, services.inventory, read_status(services.redis, request.token),
-                                      services.now())
+        now = services.now()
+        text, blocks = render_request(request, services.inventory, read_status(services.redis, request.token), now,
+                                      revoke_targets.for_request(services.redis, request, now=now))
         outbox.post(services.redis, f"{request.id}:redraw:{request.state}", text, blocks,
                     update_ts=request.message_ts, now=services.now())
 
@@ -64,8 +66,10 @@ def conclude(
     result: str,
     ticket_url: str | None = None,
     ticket_number: int | None = None,
+    broadcast: bool = False,
 ) -> Request:
-    """End the request (succeeded/failed), redraw its message, and reply with the result once (❌ also broadcast)."""
+    """End the request (succeeded/failed), redraw its message, and reply with the result once (❌, or `broadcast`,
+    also in the channel)."""
     request = requests.finish(
         services.redis, checkpoint.request_id, ok=ok, result=result, now=services.now(), ticket_url=ticket_url,
         ticket_number=ticket_number,
@@ -73,7 +77,7 @@ def conclude(
     outbox.redraw(services.redis, request.id)
     ticket = f"\nIncident ticket: {ticket_link(ticket_url, ticket_number)}" if ticket_url else ""
     text = thread_notes.result(request, ok=ok, text=result + ticket)
-    post(services, text, request_id=request.id, key="result", broadcast=not ok)
+    post(services, text, request_id=request.id, key="result", broadcast=broadcast or not ok)
     return request
 
 

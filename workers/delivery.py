@@ -35,6 +35,7 @@ from domain.redis_conn import connect
 from domain.requests import Request
 from domain.settings import ClockSettings
 from domain.status import read_status
+from workers import revoke_targets
 from workers.clients.slack import SlackClient
 from workers.services import Services
 
@@ -167,7 +168,9 @@ class Delivery:
         if want <= int(self.redis.hget(outbox.DRAWN, request.id) or 0) and request.message_ts is not None:
             return request
         request = requests.load(self.redis, request.id, now=self.clock()) or request  # the state as of now
-        text, blocks = render_request(request, self.inventory, read_status(self.redis, request.token), self.clock())
+        now = self.clock()
+        text, blocks = render_request(request, self.inventory, read_status(self.redis, request.token), now,
+                                      revoke_targets.for_request(self.redis, request, now=now))
         lease.renew()
         if request.message_ts is None:
             request = self._post_message(request, text, blocks, lease)

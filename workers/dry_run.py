@@ -12,13 +12,14 @@ from datetime import datetime, timedelta
 
 from domain import outbox, requests
 from domain.dry_runs import Check, DryRun, PlannedStep, render_dry_run
-from domain.errors import CftokenError, RecordTampered, TokenNotFound
+from domain.errors import CftokenError, RecordTampered
 from domain.health import EXPOSED, parse_revoked
 from domain.inventory import Token
 from domain.provision_plan import Plan, plan_provisioning
+from domain.revoke_targets import plan_lines
 from domain.timestamps import utc_stamp
 from domain.vault import Vault, token_id_of
-from workers import minting, overlap, provisioning, revocation, rotation
+from workers import minting, overlap, provisioning, revocation, revoke_targets, rotation
 from workers.clients.cloudflare import CloudflareClient
 from workers.services import Services
 from workers.step_machine import Step
@@ -179,20 +180,23 @@ def _rollable(cloudflare: CloudflareClient, token: Token, vault: Vault | None, h
 
 
 def _revoke(services: Services, token: Token, findings: Findings, *, requested_by: str, reason: str) -> DryRun:
+    """The real revoke's own read (workers/revoke_targets.py): its records, then one list by name at Cloudflare."""
     findings.check("FreeScout (the incident ticket)", lambda: _freescout(services))
     vault = _read_vault(services, findings)
     cloudflare = _management(services, vault, findings)
+    plan: list[str] = []
     try:
         if cloudflare is None:
             findings.skip(f"token {token.name} at Cloudflare", "not checked: no working management token")
         else:
-            findings.check(f"token {token.name} at Cloudflare", lambda: _deletable(cloudflare, token, vault))
+            findings.check(f"token {token.name} at Cloudflare",
+                           lambda: _deletable(services, cloudflare, token, vault, plan))
     finally:
         if cloudflare is not None:
             cloudflare.close()
     return DryRun("revoke", token.name, reason, requested_by, tuple(findings.checks), _steps(revocation.STEPS),
                   "none: the token is deleted", "revoke: the value stops working the moment Cloudflare deletes it",
-                  _consumers(token), extra=("The incident ticket lists these consumers for clean-up.",))
+                  _consumers(token), extra=(*plan, "The incident ticket lists these consumers for clean-up."))
 
 
 def _freescout(services: Services) -> str:
@@ -205,15 +209,20 @@ def _freescout(services: Services) -> str:
     return f"mailbox {wanted.mailbox_id} ({mailboxes[wanted.mailbox_id]}) answers"
 
 
-def _deletable(cloudflare: CloudflareClient, token: Token, vault: Vault | None) -> str:
+def _deletable(services: Services, cloudflare: CloudflareClient, token: Token, vault: Vault | None,
+               plan: list[str]) -> str:
+    """The vault's token at Cloudflare; `plan` gets every token the revoke would delete and each it would leave."""
     assert vault is not None
     token_id = token_id_of(token, vault)
-    try:
-        current = cloudflare.get_token(token_id)
-    except TokenNotFound:
+    redis, now = services.redis, services.now()
+    known = revoke_targets.known_to_bot(redis, token.name, roll_id=revoke_targets.open_roll_id(redis, token.name),
+                                        now=now)
+    read = revoke_targets.read_at_cloudflare(cloudflare, token.name, token_id, known)
+    plan += plan_lines(read.targets, known)
+    if read.token is None:
         return f"token {token_id} is already gone at Cloudflare: the delete counts as done"
-    used = utc_stamp(current.last_used_on) if current.last_used_on else "never (or not reported)"
-    return f"token {token_id} is {current.status}; last used {used}"
+    used = utc_stamp(read.token.last_used_on) if read.token.last_used_on else "never (or not reported)"
+    return f"token {token_id} is {read.token.status}; last used {used}"
 
 
 def _provision(services: Services, token: Token, findings: Findings, *, requested_by: str, reason: str) -> DryRun:

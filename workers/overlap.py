@@ -234,7 +234,7 @@ class OverlapRotation(MintedValueSteps, StepMachine):
             self.goto("report", kept="gone")
             return
         kept_tokens.remember(self.services.redis, self.token.name, self.old_id, request_id=self.request.id,
-                             now=self.services.now())
+                             now=self.services.now(), by=self.request.overlap_end_by)
         expires = old.expires_on.isoformat() if old.expires_on else "never"
         self.goto("report", kept=old.status, old_expires_on=expires)
         post(self.services, self.kept_text(broadcast=True), request_id=self.request.id, key="old_kept",

@@ -4,9 +4,10 @@ The steps are declared once, in STEPS below. Pre-flight first cancels an open ro
 revoke supersedes (a paused roll's held value is dropped; the channel is told), so the two never interleave.
 The delete takes every live token of the name the bot knows of: the vault's __TOKEN_ID, an open overlap's old token
 and twin, and old tokens an approver kept live with Keep old (domain/kept_tokens.py) that Cloudflare still lists
-under the name. A FreeScout outage neither blocks nor undoes the revocation: the request succeeds without the link,
-and the reconciler retries the ticket until it exists (found by its subject, not duplicated); FreeScout refusing it
-hands the ticket to a person.
+under the name (workers/revoke_targets.py: one list by name at pre-flight); a live token with the name that none of
+the bot's records names is left, and the result (broadcast) and the incident say so. A FreeScout outage neither
+blocks nor undoes the revocation: the request succeeds without the link, and the reconciler retries the ticket until
+it exists (found by its subject, not duplicated); FreeScout refusing it hands the ticket to a person.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from pydantic import SecretStr
 from domain import health, kept_tokens, requests, status
 from domain.errors import TRANSIENT, CftokenError, OperationLost, RecordTampered, TokenNotFound
 from domain.inventory import Inventory, Token
-from domain.messages import NO_CONSUMERS, ticket_link
+from domain.messages import NO_CONSUMERS, slack_date, ticket_link
 from domain.requests import FINAL_STATES, Request
-from domain.timestamps import parse_timestamp
+from domain.revoke_targets import Stranger, left_live_text
+from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
-from workers import minting, overlap, rotation
+from workers import overlap, revoke_targets, rotation
 from workers.channel import post, refresh_message, refuse_forged
 from workers.checkpoints import Checkpoint
-from workers.clients.cloudflare import CloudflareClient
 from workers.services import Services
 from workers.step_machine import Step, StepMachine, forget_paused, open_operation
 from workers.token_lock import TokenLock, token_lock
@@ -72,49 +73,38 @@ class Revocation(StepMachine):
         super().run()
 
     def preflight(self) -> None:
+        """Read what the delete takes (the bot's records, then one list by name at Cloudflare) before the open roll
+        is cancelled, so its overlap's tokens are known; a kept-token record cftoken did not sign is refused."""
         self.show("pre-flight")
-        twins = self.supersede_roll()
+        known = revoke_targets.known_to_bot(self.services.redis, self.token.name, roll_id=self.request.supersedes,
+                                            now=self.services.now(), on_forged=self.refuse)
+        self.supersede_roll()
         self.services.freescout().close()  # SettingsError now, not after the delete, if FreeScout is unset
         token_id = token_id_of(self.token, self.vault)
         with self.services.management_client(self.vault) as cloudflare:
-            try:
-                last_used = cloudflare.get_token(token_id).last_used_on
-            except TokenNotFound:
-                last_used = None  # already gone at Cloudflare: the delete step treats that as done
-            kept = self.kept_live(cloudflare)
-        also = ",".join(sorted((twins | kept) - {token_id}))
+            read = revoke_targets.read_at_cloudflare(cloudflare, self.token.name, token_id, known)
+        last_used = read.token.last_used_on if read.token else None
+        also, left = ",".join(read.targets.also), ",".join(map(stranger_field, read.targets.strangers))
         self.advance(token_id=token_id, last_used_on=last_used.isoformat() if last_used else "unknown",
-                     **({"also_delete": also} if also else {}))
+                     listed_at=self.services.now().isoformat(), **({"also_delete": also} if also else {}),
+                     **({"left_live": left} if left else {}))
 
-    def kept_live(self, cloudflare: CloudflareClient) -> set[str]:
-        """Old tokens an overlap's Keep old left live that Cloudflare still lists under this name (one list request,
-        only when any were kept); a kept-token record cftoken did not write is refused, never acted on."""
-        try:
-            kept = set(kept_tokens.kept_ids(self.services.redis, self.token.name))
-        except RecordTampered as exc:
-            refuse_forged(self.services, exc)
-            return set()
-        if not kept:
-            return set()
-        return kept & {t.id for t in minting.tokens_named(cloudflare, self.token.name)}
+    def refuse(self, exc: RecordTampered) -> None:
+        """A kept-token record cftoken did not sign: logged, audited and told once; none of its ids is acted on."""
+        refuse_forged(self.services, exc)
 
-    def supersede_roll(self) -> set[str]:
-        """End the open roll this revoke supersedes (under the token lock, so it is not mid-step) and say so; the
-        ids of an overlap rotation's tokens (old and twin), which the delete deletes too."""
+    def supersede_roll(self) -> None:
+        """End the open roll this revoke supersedes (under the token lock, so it is not mid-step) and say so."""
         roll_id = self.request.supersedes
         roll = requests.load(self.services.redis, roll_id, now=self.services.now()) if roll_id else None
         if roll is None or roll.state in FINAL_STATES:
-            return set()
+            return
         held = Checkpoint.load(self.services.redis, roll.id)
         where = "The roll had not started: nothing was changed by it."
-        twins: set[str] = set()
         if not held.lost and not held.finished:
             overlapping = held.get("strategy") == "overlap"
             table = overlap.STEPS if overlapping else rotation.STEPS
             step = next(step for step in table if step.name == held.step)
-            if overlapping:
-                twins = {held.fields[key] for key in ("old_token_id", "token_id") if held.get(key)}
-                twins |= self.twins_since(held)
             if step.changed or int(held.get("rolls") or 0):
                 where = f"The roll had reached {step.label}: {step.where} The revoke deletes the token anyway."
             if overlapping and held.step != "preflight":
@@ -127,19 +117,6 @@ class Revocation(StepMachine):
         forget_paused(roll.id)
         post(self.services, f"⏹️ Roll of {self.token.name} (`{roll.id}`) cancelled: revoke `{self.request.id}` "
                             f"supersedes it. {where}", request_id=roll.id, key="superseded")
-        return twins
-
-    def twins_since(self, held: Checkpoint) -> set[str]:
-        """A twin an overlap's create may have made without checkpointing its id: tokens with the name since its
-        intent."""
-        since = held.get("intent_at")
-        if since is None:
-            return set()
-        with self.services.management_client(self.vault) as cloudflare:
-            start = parse_timestamp(since)
-            assert start is not None
-            return {t.id for t in minting.tokens_named(cloudflare, self.token.name)
-                    if t.issued_on is None or t.issued_on >= start - minting.CLOCK_SKEW}
 
     def delete(self) -> None:
         """Delete the token (and an overlap's other token); one already gone counts as deleted."""
@@ -183,7 +160,8 @@ class Revocation(StepMachine):
         ticket_url = self.checkpoint.get("ticket_url")
         number = int(self.checkpoint.get("ticket_number") or 0) or None
         if self.request.state == "running":
-            self.conclude(ok=True, result=self.result_text(), ticket_url=ticket_url, ticket_number=number)
+            self.conclude(ok=True, result=self.result_text(), ticket_url=ticket_url, ticket_number=number,
+                          broadcast=bool(self.strangers))
         else:  # the request already ended while FreeScout was down: add the link now
             if not self.lost:
                 refresh_message(self.services, requests.attach_ticket(
@@ -201,8 +179,8 @@ class Revocation(StepMachine):
             then = "The bot retries the ticket until it exists." if retrying else "Open one by hand in FreeScout."
             self.conclude(ok=True, result=(
                 f"Revoked {self.token.name}: the token is revoked, but the incident ticket could not be opened "
-                f"yet ({why}). {then}"
-            ))
+                f"yet ({why}). {then} {self.left_live()}".rstrip()
+            ), broadcast=bool(self.strangers))
             self.request = self.request.model_copy(update={"state": "succeeded"})
         if retrying:
             self.checkpoint.save(now=self.services.now(), note=f"ticket pending: {why}")
@@ -220,8 +198,33 @@ class Revocation(StepMachine):
                    f"({', '.join(also)})" if also else "deleted at Cloudflare")
         return (
             f"Revoked {self.token.name}: {deleted}; the vault now holds a REVOKED placeholder. "
-            f"Clean up its consumers ({consumers}), then provision a replacement (runbook: provisioning)."
-        )
+            f"Clean up its consumers ({consumers}), then provision a replacement (runbook: provisioning). "
+            f"{self.left_live()}"
+        ).rstrip()
+
+    @property
+    def strangers(self) -> tuple[Stranger, ...]:
+        return strangers_of(self.checkpoint.fields)
+
+    def left_live(self) -> str:
+        """The live tokens with the name this revoke left, as Cloudflare listed them at its pre-flight."""
+        text = left_live_text(self.strangers)
+        at = parse_timestamp(self.checkpoint.get("listed_at"))
+        return f"⚠️ {text} (Cloudflare's list at pre-flight{' ' + slack_date(at) if at else ''}.)" if text else ""
+
+
+def stranger_field(stranger: Stranger) -> str:
+    """A stranger as the checkpoint keeps it: `id@issued_on` (nothing after @ when Cloudflare gave no date)."""
+    return f"{stranger.id}@{utc_stamp(stranger.issued_on) if stranger.issued_on else ''}"
+
+
+def strangers_of(fields: Mapping[str, str]) -> tuple[Stranger, ...]:
+    """The live tokens with the name the revoke leaves, from its checkpoint."""
+    found = []
+    for item in filter(None, (fields.get("left_live") or "").split(",")):
+        token_id, _, issued = item.partition("@")
+        found.append(Stranger(token_id, parse_timestamp(issued)))
+    return tuple(found)
 
 
 def people_names(services: Services, users: list[str]) -> dict[str, str]:
@@ -267,9 +270,16 @@ def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dic
         f"Reason: {request.reason}\nRevoked at: {readable(facts.get('updated_at'))}\n"
         f"Last used: {readable(facts.get('last_used_on'))}\n"
         f"Vault: {inventory.vault.path} ({inventory.vault.environment}) now holds a REVOKED placeholder; "
-        f"{token.name}__TOKEN_ID is kept for the record.\n\n"
+        f"{token.name}__TOKEN_ID is kept for the record.\n"
+        f"{left_live_note(facts)}\n"
         f"Consumers to clean up:\n{checklist}\n\nThen provision a replacement token (runbook: provisioning)."
     )
+
+
+def left_live_note(facts: Mapping[str, str]) -> str:
+    """The ticket's line on live tokens with the name the revoke left (dates in UTC); blank when none."""
+    text = left_live_text(strangers_of(facts), when=lambda moment: readable(moment.isoformat()))
+    return f"LEFT LIVE: {text} (Cloudflare's list at the revoke's pre-flight.)\n" if text else ""
 
 
 def revoke_token(services: Services, request_id: str, *, wait: bool = True) -> None:

@@ -132,8 +132,9 @@ class StepMachine:
         return not step.risky or not isinstance(error, TRANSIENT) and isinstance(error, CftokenError)
 
     def conclude(self, *, ok: bool, result: str, ticket_url: str | None = None, reroll: bool = False,
-                 ticket_number: int | None = None) -> None:
-        """End the request with `result`; without its records, post the result and redraw the message from memory."""
+                 ticket_number: int | None = None, broadcast: bool = False) -> None:
+        """End the request with `result` (a failure, or a success that must not stay in a thread, `broadcast` to the
+        channel); without its records, post the result and redraw the message from memory."""
         try:
             count_operation(self.services.redis, self.verb.lower(), "succeeded" if ok else "failed")
         except RedisError:
@@ -141,7 +142,7 @@ class StepMachine:
         if not self.lost:
             try:
                 conclude(self.services, self.checkpoint, ok=ok, result=result, ticket_url=ticket_url,
-                         ticket_number=ticket_number)
+                         ticket_number=ticket_number, broadcast=broadcast)
                 if reroll:
                     self.offer_reroll()
                 return

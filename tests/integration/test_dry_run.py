@@ -4,10 +4,13 @@ button that opens the real request."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
-from domain import requests
+from domain import kept_tokens, requests
 from domain.dry_runs import REQUEST_REAL
+from domain.messages import slack_date
 from domain.provision_plan import plan_provisioning
 from standins.world import APPROVERS
 from tests.integration.provisioning_scenarios import NEW, RAXX_IO, ZONE_READ, Channel, declare, run_worker
@@ -171,3 +174,27 @@ def test_a_provision_dry_run_says_whether_the_replacement_note_applies_and_its_b
     channel.click(REQUEST_REAL, message, user=BOB)
     (request,) = requests.open_requests(channel.redis, now=world.clock.now())
     assert (request.action, request.replaces, request.reason) == ("provision", revoke, f"replacement for {revoke}")
+
+
+def test_a_dry_run_revoke_lists_every_token_it_would_delete_and_flags_a_live_one_it_would_leave(
+    world, channel, redis_url, inventory
+):
+    token_id = world.token_ids[TOKEN]
+    policies = world.cloudflare.token(token_id)["policies"]
+    kept, _ = world.cloudflare.add_token(TOKEN, policies=policies)  # what an overlap's Keep old leaves live
+    kept_at = world.clock.now()
+    kept_tokens.remember(channel.redis, TOKEN, kept, request_id="roll-0123456789ab", now=kept_at, by=BOB)
+    stranger, _ = world.cloudflare.add_token(TOKEN, policies=policies)  # made in the dashboard, say
+    issued = world.cloudflare.token(stranger)["issued_on"]
+
+    answer = dry_run(world, channel, redis_url, inventory, f"revoke {TOKEN} leaked in a CI log --dry-run")
+
+    assert writes(world) == []
+    assert {t["id"] for t in world.cloudflare.tokens() if t["name"] == TOKEN} == {token_id, kept, stranger}
+    assert "Would delete 2 tokens at Cloudflare:" in answer
+    assert f"• {token_id}: the vault's __TOKEN_ID" in answer
+    assert (f"• {kept}: the old token {kept} kept on {slack_date(kept_at)} by <@{BOB}> (Keep old on "
+            "`roll-0123456789ab`)") in answer
+    when = slack_date(datetime.fromisoformat(issued.replace("Z", "+00:00")))
+    assert (f"⚠️ A second live token with this name, {stranger}, issued {when}, is not known to the bot: the revoke "
+            "leaves it; delete it in the Cloudflare dashboard if it may share the leak.") in answer

@@ -15,11 +15,12 @@ import pytest
 from pydantic import SecretStr
 from slack_bolt.request import BoltRequest
 
-from domain import requests
+from domain import kept_tokens, requests
 from domain.inventory import load_inventory
-from domain.messages import OVERLAP_KEEP_OLD, OVERLAP_RETIRE_NOW
+from domain.messages import OVERLAP_KEEP_OLD, OVERLAP_RETIRE_NOW, slack_date
 from domain.queueing import RECONCILE_JOB, enqueue_request, job_queue
 from domain.settings import DEFAULT_INVENTORY
+from domain.timestamps import parse_timestamp
 from standins.slack import Message
 from standins.world import APPROVERS, CHANNEL, ENGINEER, World
 from tests.integration.provisioning_scenarios import Channel, start_worker
@@ -167,17 +168,27 @@ def wait_for_lock_to_lapse(conn) -> None:
         time.sleep(0.1)
 
 
-def test_a_revoke_during_the_overlap_deletes_the_old_token_and_its_twin(world, redis_conn, redis_url, inventory):
+def test_a_revoke_during_the_overlap_names_and_deletes_the_old_token_and_its_twin(
+    world, redis_conn, redis_url, inventory
+):
+    channel = Channel(world, redis_conn, redis_url, inventory)
     old_id = world.token_ids[NAME]
-    roll_id = approved_request(redis_conn, world, "roll", NAME)
-    assert enqueue_request(job_queue(redis_conn), roll_id)
-    run_worker(world, redis_url, inventory)
-    new_id = world.vault_value(NAME + "__TOKEN_ID")
+    _, roll_id, new_id = waiting_overlap(channel, world, redis_url, inventory)
     assert {t["id"] for t in live(world)} == {old_id, new_id}
 
-    revoke_id = approved_request(redis_conn, world, "revoke", NAME, reason="leaked in a CI log")
-    assert enqueue_request(job_queue(redis_conn), revoke_id)
+    channel.type(f"revoke {NAME} leaked in a CI log --dry-run", user=BOB)
     run_worker(world, redis_url, inventory)
+    channel.deliver()
+    [plan] = channel.results("Dry run:")
+    assert f"• {new_id}: the vault's __TOKEN_ID" in plan and f"• {old_id}: the overlap's old token (roll `{roll_id}`" \
+        in plan and "not known to the bot" not in plan
+    channel.type(f"revoke {NAME} leaked in a CI log", user=BOB)
+    [message] = [m for m in channel.public() if m.text.startswith("Revoke")]
+    assert f"Also deletes the overlap's old token {old_id} and its twin {new_id} (roll `{roll_id}`" \
+        in channel.read(message)
+    channel.click("approve", message, user=ALICE)
+    run_worker(world, redis_url, inventory)
+    revoke_id = channel.redis.get(f"cftoken:open:revoke:{NAME}").decode()
 
     assert [t for t in world.cloudflare.tokens() if t["name"] == NAME] == []
     assert world.vault_value(NAME).startswith("REVOKED")
@@ -204,6 +215,14 @@ def test_list_and_the_approval_message_say_which_strategy_and_when_the_old_value
 
     listed = channel.type("list", user=ALICE)
     assert f"*{NAME}*" in listed and "overlap: the old value dies <!date^" in listed
+    retire_at = requests.load(redis_conn, message_request(channel), now=world.clock.now()).retire_at
+    shown = channel.read(message)  # running: the deadline the worker fixed, not an estimate
+    assert "if it runs now" not in shown and "2 min more" not in shown
+    assert f"the old value keeps working until {slack_date(retire_at)}, then the old token is deleted" in shown
+
+
+def message_request(channel: Channel) -> str:
+    return channel.redis.get(f"cftoken:open:roll:{NAME}").decode()
 
 
 def waiting_overlap(channel: Channel, world, redis_url, inventory) -> tuple[Message, str, str]:
@@ -290,23 +309,36 @@ def test_keep_old_leaves_both_tokens_live_tells_the_channel_once_and_a_second_pr
     assert len(told) == 1 and "second live token" in told[0].text
     listed = channel.type("list", user=ALICE)
     assert "overlap (2 min)" in listed and "the old value dies" not in listed
+    shown = channel.read(message)  # finished: what happened, in the past tense
+    assert "if it runs now" not in shown and " is created" not in shown
+    assert f"the old value was to keep working until {slack_date(request.retire_at)}, and was kept live" in shown
 
 
-def test_a_revoke_after_keep_old_deletes_the_kept_old_token_too(world, redis_conn, redis_url, inventory):
+def test_a_revoke_after_keep_old_names_the_kept_old_token_when_asked_and_deletes_it_too(
+    world, redis_conn, redis_url, inventory
+):
     channel = Channel(world, redis_conn, redis_url, inventory)
     old_id = world.token_ids[NAME]
-    message, _, new_id = waiting_overlap(channel, world, redis_url, inventory)
+    message, roll_id, new_id = waiting_overlap(channel, world, redis_url, inventory)
     channel.click(OVERLAP_KEEP_OLD, message, user=ALICE)
     run_worker(world, redis_url, inventory)
+    kept_at = parse_timestamp(kept_tokens.kept_entries(redis_conn, NAME)[old_id]["at"])
 
-    revoke_id = approved_request(redis_conn, world, "revoke", NAME, reason="leaked in a CI log")
-    assert enqueue_request(job_queue(redis_conn), revoke_id)
+    channel.type(f"revoke {NAME} leaked in a CI log", user=BOB)
+    [asked] = [m for m in channel.public() if m.text.startswith("Revoke")]
+    assert (f"Also deletes the old token {old_id} kept on {slack_date(kept_at)} by <@{ALICE}> (Keep old on "
+            f"`{roll_id}`)") in channel.read(asked)
+    channel.click("approve", asked, user=ALICE)
     run_worker(world, redis_url, inventory)
+    channel.deliver()
 
     assert [t for t in world.cloudflare.tokens() if t["name"] == NAME] == []
+    revoke_id = channel.redis.get(f"cftoken:open:revoke:{NAME}").decode()
     revoke = requests.load(redis_conn, revoke_id, now=world.clock.now())
     assert revoke.state == "succeeded" and f"with the other live token of the name ({old_id})" in revoke.result
+    assert "not known to the bot" not in revoke.result
     assert not redis_conn.exists(f"cftoken:kept:{NAME}")
+    assert "Also deletes" not in channel.read(asked)  # done: the result says what was deleted
 
 
 def test_a_waiting_overlap_costs_no_call_and_no_redraw_until_its_deadline(world, redis_conn, redis_url, inventory):

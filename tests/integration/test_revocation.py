@@ -1,6 +1,6 @@
 """revoke NAME on the worker side, in-process, against the stand-ins and Redis."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -188,3 +188,47 @@ def test_an_approved_request_the_web_never_queued_is_queued_by_the_reconciler(wo
 
     assert [job.id for job in job_queue(redis_conn).jobs] == [request.id]
     assert requests.load(redis_conn, request.id, now=world.clock.now()).state == "queued"
+
+
+def cloudflare_calls(world, since: int) -> list[tuple[str, str]]:
+    return world.cloudflare.requests[since:]
+
+
+def test_a_plain_revoke_reads_cloudflare_once_by_name_and_deletes_its_token(world, services, redis_conn):
+    token_id = world.token_ids[WAF]
+    request_id = approved_request(redis_conn, world, "revoke", WAF, reason="leaked in a CI log")
+    before = len(world.cloudflare.requests)
+
+    revoke_token(services, request_id)
+
+    assert cloudflare_calls(world, before) == [("GET", "/client/v4/user/tokens"),
+                                               ("DELETE", f"/client/v4/user/tokens/{token_id}")]
+    assert world.cloudflare.token(token_id) is None
+
+
+def test_a_live_token_with_the_name_the_bot_did_not_make_is_left_live_and_the_result_says_so(
+    world, services, redis_conn
+):
+    token_id = world.token_ids[WAF]
+    stranger, value = world.cloudflare.add_token(WAF, policies=world.cloudflare.token(token_id)["policies"])
+    issued = world.cloudflare.token(stranger)["issued_on"]
+    request_id = approved_request(redis_conn, world, "revoke", WAF, reason="leaked in a CI log")
+
+    revoke_token(services, request_id)
+    deliver(services)
+
+    assert world.cloudflare.token(token_id) is None
+    assert world.cloudflare.token(stranger)["status"] == "active"  # not the bot's to delete
+    warning = (f"A second live token with this name, {stranger}, issued <!date^"
+               f"{int(datetime.fromisoformat(issued.replace('Z', '+00:00')).timestamp())}^")
+    leaves = "is not known to the bot: the revoke leaves it; delete it in the Cloudflare dashboard if it may share " \
+             "the leak"
+    top_level = [world.slack.as_text(m) for m in world.slack.messages(CHANNEL, include_threads=False)
+                 if m.text.startswith(f"✅ Revoked {WAF}")]
+    assert len(top_level) == 1 and warning in top_level[0] and leaves in top_level[0]  # broadcast, not only a reply
+    request = requests.load(redis_conn, request_id, now=world.clock.now())
+    assert request.state == "succeeded" and stranger in request.result and leaves in request.result
+    [conversation] = world.freescout.conversations()
+    assert f"LEFT LIVE: A second live token with this name, {stranger}" in conversation["_embedded"]["threads"][0][
+        "body"]
+    assert leaks(world.slack.channel_transcript(CHANNEL), {value}) == []

@@ -96,3 +96,30 @@ def test_a_waiting_overlap_is_left_alone_until_its_deadline_or_a_choice():
     assert not waiting(checkpoint, unshown, NOW)  # the wait is not on the message yet: show it once
     assert not waiting(overlap_at_retire(step="announce")[0], request, NOW)
     assert not waiting(overlap_at_retire(strategy="roll")[0], request, NOW)
+
+
+def test_an_overlap_rolls_strategy_line_shows_the_workers_deadline_after_approval_and_the_past_once_done(tmp_path):
+    overlap = load_inventory(inventory_with(tmp_path, 'rotation = "overlap"\noverlap_minutes = 90')).find(NAME)
+    deadline = NOW + timedelta(minutes=95)
+    _, running = overlap_at_retire()
+    running = running.model_copy(update={"retire_at": deadline})
+    queued = running.model_copy(update={"state": "queued", "retire_at": None})
+
+    pending = strategy_text(overlap, NOW, running.model_copy(update={"state": "pending", "retire_at": None}))
+    assert "if it runs now" in pending
+    assert "if it runs now" not in strategy_text(overlap, NOW, queued)
+    assert "the worker fixes the deadline then" in strategy_text(overlap, NOW, queued)
+    assert strategy_text(overlap, NOW + timedelta(hours=5), running) == (
+        f"overlap: a twin token is created, stored and verified first; the old value keeps working until "
+        f"<!date^{int(deadline.timestamp())}^{{date_short_pretty}} {{time}}|2026-12-01 13:35 UTC>, then the old "
+        "token is deleted.")
+    done = running.model_copy(update={"state": "succeeded", "overlap_end": "deadline"})
+    assert "the old value kept working until <!date^" in strategy_text(overlap, NOW, done)
+    kept = done.model_copy(update={"overlap_end": "keep_old"})
+    assert "was kept live (Keep old)" in strategy_text(overlap, NOW, kept)
+    early = done.model_copy(update={"overlap_end": "retire_now"})
+    assert "deleted early (Retire old now)" in strategy_text(overlap, NOW, early)
+    denied = queued.model_copy(update={"state": "denied"})
+    assert "it did not run" in strategy_text(overlap, NOW, denied)
+    for finished in (done, kept, early, denied):
+        assert " is created" not in strategy_text(overlap, NOW, finished)
