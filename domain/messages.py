@@ -73,7 +73,8 @@ HEALTH_ICONS = {"healthy": ":large_green_circle:", "warning": ":large_yellow_cir
 HELP_LINES = (
     ("/cftoken list", "every token with its scope, zones, cadence and last known expiry"),
     ("/cftoken verify NAME", "check a token at Cloudflare and in the vault; the report appears in this channel"),
-    ("/cftoken history NAME", "the last 20 requests, approvals and results for a token"),
+    ("/cftoken history NAME [page]", "the last 20 requests, approvals and results for a token; page 2 the 20 "
+     "before"),
     ("/cftoken roll NAME [reason]", "replace the token's value; needs another approver"),
     ("/cftoken revoke NAME reason", "delete the token at Cloudflare and open an incident; needs another approver"),
     ("/cftoken provision NAME [reason]", "create a declared token that the vault lacks (or holds REVOKED); needs "
@@ -152,8 +153,9 @@ def render_help(inventory: Inventory, approvers: Collection[str]) -> Message:
     blocks = [
         _section("*/cftoken* verifies, rolls and revokes the team's Cloudflare API tokens.\n" + lines),
         _section(f"*Tokens:* {names}"),
-        _section(f"*Approvers* (may ask for and approve a roll or revoke): {people}"),
-        _context(f"A roll or revoke runs only after an approver other than the one who asked presses Approve. "
+        _section(f"*Approvers* (may ask for and approve a roll, revoke or provision): {people}"),
+        _context(f"A roll, revoke or provision runs only after an approver other than the one who asked presses "
+                 f"Approve. "
                  f"A reason may be up to {MAX_REASON:,} characters."),
     ]
     return "How to use /cftoken", blocks

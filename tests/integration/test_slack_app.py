@@ -182,6 +182,7 @@ def test_help_lists_the_commands_tokens_and_approvers_to_the_asker_only(ws):
     assert "`/cftoken roll NAME [reason]`" in answer and "`/cftoken revoke NAME reason`" in answer
     assert "CF_WAF_EDIT_RAXX_APP" in answer and "CF_PAGES_READ" in answer
     assert f"<@{APPROVER_A}>" in answer and f"<@{APPROVER_B}>" in answer
+    assert "`/cftoken history NAME [page]`" in answer and "approve a roll, revoke or provision" in answer
     assert ws.public() == []
 
 
