@@ -49,9 +49,16 @@ class CommonSettings(BaseSettings):
     cftoken_inventory: Path = DEFAULT_INVENTORY
     cftoken_scan_interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
     cftoken_clock_offset_key: str | None = None  # sandbox only: Redis key holding a time shift in seconds
+    # how long a deliverer's claim on a conversation outlives it (worker and clock); each Slack call gets half of it
+    cftoken_outbox_lease_seconds: int = Field(default=20, ge=2, le=300)
     redis_url: str = "redis://localhost:6379/0"
     # not a credential: the web reads only whether it is set, to refuse when asked a revoke it could not carry out
     freescout_url: str | None = None
+
+    @property
+    def slack_call_timeout(self) -> float:
+        """A Slack call never outlasts the deliverer's lease, so no other deliverer can take over mid-call."""
+        return min(10.0, self.cftoken_outbox_lease_seconds / 2)
 
     @field_validator("cftoken_channel_id")
     @classmethod

@@ -259,6 +259,8 @@ class World:
             "freescout_api_key": FREESCOUT_KEY,
             "freescout_mailbox_id": "1",
             "freescout_user_id": str(FREESCOUT_USER),
+            # loopback stand-ins answer in milliseconds: a killed deliverer's claim lapses in 3 s, not 20
+            "cftoken_outbox_lease_seconds": "3",
         }
 
     def settings_env(self, *, redis_url: str, **overrides: str) -> dict[str, str]:

@@ -40,7 +40,6 @@ from workers.clients.slack import SlackClient
 from workers.services import Services
 
 log = logging.getLogger(__name__)
-LEASE_SECONDS = 20  # longer than one Slack call may take (its timeout is 10 s), renewed before each
 MAX_BACKOFF_SECONDS = 60
 BATCH = 50
 UNCLAIMED_AFTER_SECONDS = 60
@@ -80,8 +79,10 @@ class Delivery:
         *,
         clock: Callable[[], datetime],
         queue_name: str = "default",
+        lease_seconds: int = 20,
     ) -> None:
         self.redis, self.slack, self.inventory, self.clock = conn, slack, inventory, clock
+        self.lease_seconds = lease_seconds  # longer than one Slack call may take; renewed before each
         self.queue_name = queue_name
         self._last_watch = 0.0
 
@@ -101,7 +102,7 @@ class Delivery:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.deliver_due()
-            if not self.redis.zrangebyscore(outbox.DUE, "-inf", time.time() + LEASE_SECONDS, start=0, num=1):
+            if not self.redis.zrangebyscore(outbox.DUE, "-inf", time.time() + self.lease_seconds, start=0, num=1):
                 return True
             time.sleep(min(0.05 + self._quiet_for(), max(0.0, deadline - time.monotonic())))
         return False
@@ -122,11 +123,11 @@ class Delivery:
     def _deliver(self, conversation: str) -> bool:
         token = secrets.token_hex(8)
         lock = outbox.lock_key(conversation)
-        if not self.redis.set(lock, token, nx=True, ex=LEASE_SECONDS):
+        if not self.redis.set(lock, token, nx=True, ex=self.lease_seconds):
             return False
-        self.redis.zadd(outbox.DUE, {conversation: time.time() + LEASE_SECONDS})  # if this process dies
+        self.redis.zadd(outbox.DUE, {conversation: time.time() + self.lease_seconds})  # if this process dies
         try:
-            lease = _Lease(self.redis, lock, token)
+            lease = _Lease(self.redis, lock, token, self.lease_seconds)
             request = self._request(conversation)
             if request is not None:
                 request = self._draw(request, lease)
@@ -293,8 +294,8 @@ class Delivery:
 class _Lease:
     """This deliverer's claim on one conversation."""
 
-    def __init__(self, conn: redis.Redis, key: str, token: str) -> None:
-        self.redis, self.key, self.token = conn, key, token
+    def __init__(self, conn: redis.Redis, key: str, token: str, seconds: int) -> None:
+        self.redis, self.key, self.token, self.seconds = conn, key, token, seconds
 
     def renew(self) -> None:
         """Extend the lease before a Slack call; LeaseLost if another deliverer holds it now."""
@@ -303,7 +304,7 @@ class _Lease:
             if pipe.get(self.key) != self.token.encode():
                 raise LeaseLost(self.key)
             pipe.multi()
-            pipe.expire(self.key, LEASE_SECONDS)
+            pipe.expire(self.key, self.seconds)
             pipe.execute()
 
 
@@ -317,7 +318,8 @@ def _unix(stamp: str) -> float:
 
 def for_services(services: Services) -> Delivery:
     """A worker process's deliverer, on its Redis and Slack client."""
-    return Delivery(services.redis, services.slack, services.inventory, clock=services.clock)
+    return Delivery(services.redis, services.slack, services.inventory, clock=services.clock,
+                    lease_seconds=services.settings.cftoken_outbox_lease_seconds)
 
 
 def for_clock(settings: ClockSettings) -> Delivery | None:
@@ -327,9 +329,10 @@ def for_clock(settings: ClockSettings) -> Delivery | None:
     integrity.use_key(settings.cftoken_secret_key)  # it reads request records, which are signed
     conn = connect(settings.redis_url)
     slack = SlackClient(base_url=settings.slack_api_url, token=settings.slack_bot_token,
-                        channel=settings.cftoken_channel_id)
+                        channel=settings.cftoken_channel_id, timeout=settings.slack_call_timeout)
     return Delivery(conn, slack, load_inventory(settings.cftoken_inventory),
-                    clock=make_clock(conn, settings.cftoken_clock_offset_key))
+                    clock=make_clock(conn, settings.cftoken_clock_offset_key),
+                    lease_seconds=settings.cftoken_outbox_lease_seconds)
 
 
 def start(delivery: Delivery) -> threading.Event:

@@ -145,6 +145,7 @@ def build_services(
             base_url=settings.slack_api_url,
             token=settings.slack_bot_token,
             channel=settings.cftoken_channel_id,
+            timeout=settings.slack_call_timeout,
         ),
         clock=clock or make_clock(conn, settings.cftoken_clock_offset_key),
         retry=retry,

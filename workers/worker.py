@@ -69,7 +69,7 @@ class CftokenWorker(SimpleWorker):
         finally:
             stop.set()
             if kwargs.get("burst"):
-                outbox.drain(timeout=delivery.LEASE_SECONDS + 10)  # a burst worker leaves nothing it could deliver
+                outbox.drain(timeout=outbox.lease_seconds + 10)  # a burst worker leaves nothing it could deliver
 
     def handle_warm_shutdown_request(self) -> None:
         if self.get_state() != WorkerStatus.BUSY:

@@ -31,6 +31,7 @@ def test_defaults_follow_the_design():
     assert settings.warn_days == (14, 7, 3, 1)
     assert settings.approvals_needed("roll") == 1
     assert settings.cftoken_request_ttl_minutes == 30
+    assert Settings.model_fields["cftoken_outbox_lease_seconds"].default == 20
 
 
 def test_approvers_are_parsed_from_a_comma_separated_list():
@@ -120,3 +121,15 @@ def test_every_problem_is_named_not_only_the_first():
     assert "REDIS_URL is malformed: expected a redis://, rediss:// or unix:// URL" in problems
     assert {p.split()[0] for p in problems} - {"CFTOKEN_CHANNEL_ID", "REDIS_URL"} == {"CFTOKEN_SECRET_KEY", "SLACK_BOT_TOKEN", "INFISICAL_CLIENT_ID", "INFISICAL_CLIENT_SECRET",
                                                     "INFISICAL_PROJECT_ID", "CFTOKEN_APPROVERS"}
+
+
+@pytest.mark.parametrize(("lease", "call_timeout"), [("20", 10.0), ("3", 1.5), ("300", 10.0)])
+def test_a_slack_call_never_outlasts_the_deliverers_lease(lease, call_timeout):
+    settings = make_settings(cftoken_outbox_lease_seconds=lease)
+
+    assert settings.slack_call_timeout == call_timeout
+
+
+def test_a_lease_shorter_than_two_seconds_is_refused_by_name():
+    with pytest.raises(SettingsError, match="CFTOKEN_OUTBOX_LEASE_SECONDS"):
+        load_settings(_env_file=None, **{**REQUIRED, "cftoken_outbox_lease_seconds": "1"})
