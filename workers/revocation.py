@@ -77,7 +77,7 @@ class Revocation(StepMachine):
         is cancelled, so its overlap's tokens are known; a kept-token record cftoken did not sign is refused."""
         self.show("pre-flight")
         known = revoke_targets.known_to_bot(self.services.redis, self.token.name, roll_id=self.request.supersedes,
-                                            now=self.services.now(), on_forged=self.refuse)
+                                            now=self.services.now(), on_forged=self.refuse, revoke_id=self.request.id)
         self.supersede_roll()
         self.services.freescout().close()  # SettingsError now, not after the delete, if FreeScout is unset
         token_id = token_id_of(self.token, self.vault)
@@ -110,7 +110,7 @@ class Revocation(StepMachine):
             if overlapping and held.step != "preflight":
                 where += " The overlap's old token and its twin are both deleted."
             held.finish(now=self.services.now())  # drops a held (sealed) value: the token is going
-        result = f"Cancelled: revoke `{self.request.id}` supersedes this roll. {where}"
+        result = f"{revoke_targets.superseded_result(self.request.id)} {where}"
         refresh_message(self.services, requests.supersede(
             self.services.redis, roll.id, result=result, now=self.services.now()
         ))

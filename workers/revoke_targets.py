@@ -35,9 +35,10 @@ class Read:
 
 
 def known_to_bot(conn: redis.Redis, name: str, *, roll_id: str | None, now: datetime,
-                 on_forged: Callable[[RecordTampered], None] | None = None) -> Known:
-    """Redis's records of `name`'s tokens besides __TOKEN_ID: kept old tokens and the open roll `roll_id`'s overlap
-    (a kept-token record cftoken did not sign is ignored, and handed to `on_forged`)."""
+                 on_forged: Callable[[RecordTampered], None] | None = None, revoke_id: str | None = None) -> Known:
+    """Redis's records of `name`'s tokens besides __TOKEN_ID: kept old tokens and the open roll `roll_id`'s overlap,
+    or the one revoke `revoke_id` already cancelled (a resumed pre-flight); a kept-token record cftoken did not sign
+    is ignored, and handed to `on_forged`."""
     try:
         entries = kept_tokens.kept_entries(conn, name)
         forged = False
@@ -47,20 +48,31 @@ def known_to_bot(conn: redis.Redis, name: str, *, roll_id: str | None, now: date
             on_forged(exc)
     kept = tuple(Kept(token_id, entry.get("request", "?"), parse_timestamp(entry.get("at")), entry.get("by"))
                  for token_id, entry in entries.items())
-    return Known(read_at=now, kept=kept, overlap=open_overlap(conn, roll_id, now=now), forged=forged)
+    overlap = open_overlap(conn, roll_id, now=now, revoke_id=revoke_id)
+    return Known(read_at=now, kept=kept, overlap=overlap, forged=forged)
 
 
-def open_overlap(conn: redis.Redis, roll_id: str | None, *, now: datetime) -> Overlap | None:
-    """The overlap roll `roll_id` while it is open and past its pre-flight, from its signed records; else None."""
+def superseded_result(revoke_id: str) -> str:
+    """How a roll's result begins once revoke `revoke_id` cancelled it (its signed record says so)."""
+    return f"Cancelled: revoke `{revoke_id}` supersedes this roll."
+
+
+def open_overlap(conn: redis.Redis, roll_id: str | None, *, now: datetime,
+                 revoke_id: str | None = None) -> Overlap | None:
+    """The overlap roll `roll_id` while it is open and past its pre-flight (or once revoke `revoke_id` cancelled it),
+    from its signed records; else None."""
     if roll_id is None:
         return None
     try:
         roll = requests.load(conn, roll_id, now=now)
-        held = Checkpoint.load(conn, roll_id) if roll is not None and roll.state in OPEN_STATES else None
+        cancelled = (roll is not None and revoke_id is not None
+                     and (roll.result or "").startswith(superseded_result(revoke_id)))
+        open_now = roll is not None and roll.state in OPEN_STATES
+        held = Checkpoint.load(conn, roll_id) if open_now or cancelled else None
     except RecordTampered as exc:
         log.error("revoke targets: %s", exc)
         return None
-    if held is None or held.lost or held.finished or held.get("strategy") != "overlap":
+    if held is None or held.lost or (held.finished and not cancelled) or held.get("strategy") != "overlap":
         return None
     return Overlap(roll_id, held.get("old_token_id"), held.get("token_id"), parse_timestamp(held.get("intent_at")))
 

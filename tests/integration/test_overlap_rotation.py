@@ -25,7 +25,9 @@ from standins.slack import Message
 from standins.world import APPROVERS, CHANNEL, ENGINEER, World
 from tests.integration.provisioning_scenarios import Channel, start_worker
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
+from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
+from workers.revoke_targets import superseded_result
 
 pytestmark = pytest.mark.integration
 NAME = "CF_DNS_EDIT_GETRAXX_COM"
@@ -195,6 +197,28 @@ def test_a_revoke_during_the_overlap_names_and_deletes_the_old_token_and_its_twi
     roll = requests.load(redis_conn, roll_id, now=world.clock.now())
     assert roll.state == "failed" and "The overlap's old token and its twin are both deleted" in roll.result
     assert requests.load(redis_conn, revoke_id, now=world.clock.now()).state == "succeeded"
+
+
+def test_a_revoke_resumed_after_its_pre_flight_cancelled_the_overlap_still_deletes_both_tokens(
+    world, redis_conn, redis_url, inventory
+):
+    channel = Channel(world, redis_conn, redis_url, inventory)
+    old_id = world.token_ids[NAME]
+    _, roll_id, new_id = waiting_overlap(channel, world, redis_url, inventory)
+    revoke_id = approved_request(redis_conn, world, "revoke", NAME, reason="leaked in a CI log")
+    now = world.clock.now()  # what a worker killed right after the pre-flight's cancel leaves behind:
+    requests.supersede(redis_conn, roll_id, result=f"{superseded_result(revoke_id)} (cut short)", now=now)
+    Checkpoint.load(redis_conn, roll_id).finish(now=now)
+    Checkpoint.open(redis_conn, revoke_id, action="revoke", token=NAME, first="preflight", now=now)
+    requests.mark_running(redis_conn, revoke_id, now=now)
+
+    job_queue(redis_conn).enqueue_call(RECONCILE_JOB)  # the clock's minute resumes it
+    run_worker(world, redis_url, inventory)
+
+    assert [t for t in world.cloudflare.tokens() if t["name"] == NAME] == []
+    revoke = requests.load(redis_conn, revoke_id, now=world.clock.now())
+    assert revoke.state == "succeeded" and old_id in revoke.result and "not known to the bot" not in revoke.result
+    assert new_id == world.vault_value(NAME + "__TOKEN_ID")
 
 
 def test_list_and_the_approval_message_say_which_strategy_and_when_the_old_value_dies(
