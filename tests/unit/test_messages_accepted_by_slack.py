@@ -27,6 +27,7 @@ from domain.messages import (
     render_request,
 )
 from domain.requests import Approval, Request
+from domain.revoke_targets import Kept, Known, Overlap
 from domain.settings import DEFAULT_INVENTORY
 from standins.block_kit import check_message, check_view
 from workers.diagnosis import Check, Diagnosis
@@ -170,6 +171,20 @@ def test_a_waiting_overlap_rolls_buttons_are_accepted(drawn, retire_at):
                                          "overlap_end": None})
 
     accepted(render_request(waiting, inventory))
+
+
+ids = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(), st.lists(st.tuples(ids, moments), max_size=60), st.booleans(), st.booleans())
+def test_an_open_revokes_message_listing_every_token_it_deletes_is_accepted(drawn, kept, overlapping, forged):
+    request, inventory = drawn
+    revoke = request.model_copy(update={"action": "revoke", "state": "pending"})
+    known = Known(T0, kept=tuple(Kept(i, "roll-0123456789ab", at, "U0ALICE01") for i, at in kept),
+                  overlap=Overlap("roll-0123456789ab", "a" * 32, None, T0) if overlapping else None, forged=forged)
+
+    accepted(render_request(revoke, inventory, None, T0, known))
 
 
 @st.composite
