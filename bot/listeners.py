@@ -40,6 +40,7 @@ from domain.access import (
     check_requester,
 )
 from domain.errors import CftokenError, RecordTampered, Replayed
+from domain.health import PROBLEM_LABELS
 from domain.inventory import Inventory
 from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provision_plan import plan_provisioning
@@ -54,7 +55,7 @@ REQUEST_ROLL_REASONS = {  # the reason a one-click roll request carries, by the 
     messages.REQUEST_REROLL: "re-roll: the last operation on this token could not finish",
     messages.ROLL_AFTER_VERIFY: "verify found a problem",
 }
-REQUEST_REVOKE_REASON = "the scan found it compromised (Cloudflare: revoked (exposed))"
+REQUEST_REVOKE_REASON = "Cloudflare marked it compromised (revoked (exposed))"  # a scan alert's or verify's
 
 
 @dataclass(frozen=True)
@@ -235,10 +236,18 @@ def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, contex
         token = deps.inventory.find(_clicked(body))
         if token is None:
             raise UsageError(f"The token `{messages.echo(_clicked(body))}` is no longer in the inventory.")
-        command = Command("roll", token, REQUEST_ROLL_REASONS[body["actions"][0]["action_id"]])
+        command = Command("roll", token, _request_roll_reason(body["actions"][0]))
         open_for_approval(command, body["user"]["id"], deps, client)
         mark_button_used(deps, body, f":inbox_tray: Roll requested by <@{body['user']['id']}> "
                                        f"{messages.slack_date(deps.clock())}.")
+
+
+def _request_roll_reason(action: dict) -> str:
+    """The reason a one-click roll carries: its button's, or the problem a scan alert's section names."""
+    kind = messages.alert_kind(str(action.get("block_id") or ""))
+    if action["action_id"] == "request_roll" and kind in PROBLEM_LABELS:
+        return f"scan alert: {PROBLEM_LABELS[kind]}"
+    return REQUEST_ROLL_REASONS[action["action_id"]]
 
 
 def on_request_verify(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:

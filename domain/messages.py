@@ -41,6 +41,16 @@ HISTORY_LINE = 1400  # characters per audit event: a full reason fits
 VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
 REQUEST_REROLL = "request_reroll"  # the button that asks for a roll after an operation was cut short
 ROLL_AFTER_VERIFY = "roll_after_verify"  # Request roll on a verify report that found a problem
+ALERT_BLOCK = "alert:"  # block_id prefix of a scan alert's section: `alert:<token>:<problem kind>`
+
+
+def alert_block_id(token: str, kind: str) -> str:
+    return f"{ALERT_BLOCK}{token}:{kind}"
+
+
+def alert_kind(block_id: str) -> str | None:
+    """The problem kind a clicked scan alert's section names; None for any other block."""
+    return block_id.rsplit(":", 1)[-1] if block_id.startswith(ALERT_BLOCK) else None
 OVERLAP_RETIRE_NOW = "overlap_retire_now"  # on a waiting overlap roll: delete the old token now
 OVERLAP_KEEP_OLD = "overlap_keep_old"  # on a waiting overlap roll: end the overlap leaving both tokens live
 VERIFY_AGAIN = "request_verify"  # Verify (again) on a report or an alert: queues verify NAME for the clicker

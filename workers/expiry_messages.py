@@ -8,7 +8,16 @@ from typing import Any
 
 from domain.health import ACTION_LABELS, PROBLEM_LABELS, STATE_ICONS, age_text, facts_age_text
 from domain.inventory import Inventory, Token
-from domain.messages import Blocks, Message, consumers_text, escape, slack_date, time_left_text, zones_text
+from domain.messages import (
+    Blocks,
+    Message,
+    alert_block_id,
+    consumers_text,
+    escape,
+    slack_date,
+    time_left_text,
+    zones_text,
+)
 from workers.expiry import EXPIRED, Assessment, Findings
 from workers.health_watch import Alert, Fixed
 
@@ -93,9 +102,10 @@ def _alert_section(alert: Alert, inventory: Inventory, now: datetime) -> dict[st
     action = problem.action
     if action == "roll" and inventory.is_management(alert.token):
         action = "verify"  # the bot cannot roll the management token (failure mode D)
+    section = {**_section(text), "block_id": alert_block_id(name, problem.kind)}  # a roll's reason names it
     if action == "none":
-        return _section(text)
-    return {**_section(text), "accessory": action_button(action, name)}
+        return section
+    return {**section, "accessory": action_button(action, name)}
 
 
 def _fixed_sections(fixed: tuple[Fixed, ...], now: datetime) -> Blocks:

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 
 from bot.app import build_bolt_app
 from domain import audit, requests
+from domain.health import Problem
 from domain.inventory import load_inventory
 from domain.messages import slack_date
 from domain.queueing import job_queue
@@ -27,6 +28,9 @@ from standins.slack_requests import block_action, command_answer, slash_command,
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
 from workers.clients.slack import SlackClient
 from workers.delivery import Delivery
+from workers.expiry import Findings
+from workers.expiry_messages import render_digest
+from workers.health_watch import Alert
 
 pytestmark = pytest.mark.integration
 
@@ -751,6 +755,28 @@ def test_request_roll_from_an_expiry_warning_opens_a_normal_request(ws, slack):
     text = ws.read(ws.request_message())
     assert "*Roll CF_PAGES_DEPLOY* — waiting for approval" in text and "*Reason*\nexpiry warning" in text
     assert f"<@{APPROVER_B}>" in text
+
+
+def test_request_roll_from_a_scan_alert_carries_the_problem_not_expiry_warning_as_its_reason(ws, slack):
+    findings = Findings(alerts=(alert_of("CF_WAF_EDIT_RAXX_APP", "probe", "roll"),))
+    ((text, blocks),) = render_digest(findings, ws.inventory, T0)
+    posted = WebClient(base_url=slack.url + "/api/", token="xoxb-standin-token").chat_postMessage(
+        channel=TEST_CHANNEL, text=text, blocks=blocks)
+    alert = slack.message(TEST_CHANNEL, posted["ts"])
+    block = next(b.get("block_id", "") for b in blocks if (b.get("accessory") or {}).get("action_id") == "request_roll")
+
+    ws.click("request_roll", alert, user=APPROVER_B, value="CF_WAF_EDIT_RAXX_APP", block_id=block)
+
+    shown = ws.read(ws.request_message())
+    assert "*Roll CF_WAF_EDIT_RAXX_APP* — waiting for approval" in shown
+    assert "*Reason*\nscan alert: job probe refused" in shown and "expiry warning" not in shown
+
+
+def alert_of(name: str, kind: str, action: str) -> Alert:
+    problem = Problem(kind=kind, severity="failing", detail="the job call was refused", next_step="roll it",
+                      action=action, seen_at=T0, seen_by="scan")
+    health = TokenStatus(checked_at=T0, source="scan", state="failing", problems=(problem,))
+    return Alert(token=load_inventory(DEFAULT_INVENTORY).find(name), problem=problem, health=health)
 
 
 # -- signatures and errors
