@@ -102,7 +102,8 @@ class Delivery:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.deliver_due()
-            if not self.redis.zrangebyscore(outbox.DUE, "-inf", time.time() + self.lease_seconds, start=0, num=1):
+            horizon = time.time() + max(0.0, deadline - time.monotonic())  # a retry backing off, a lapsing claim
+            if not self.redis.zrangebyscore(outbox.DUE, "-inf", horizon, start=0, num=1):
                 return True
             time.sleep(min(0.05 + self._quiet_for(), max(0.0, deadline - time.monotonic())))
         return False
