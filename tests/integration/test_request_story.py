@@ -11,6 +11,8 @@ from urllib.request import Request, urlopen
 import pytest
 
 from bench.processes import start_web, start_worker
+from domain import requests
+from domain.clock import utc_now
 from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL
 
@@ -43,14 +45,16 @@ def replies(world, ts: str) -> list[str]:
     return [m.text for m in world.slack.thread(CHANNEL, ts)[1:]]
 
 
-def ask_and_approve(world, web_url: str, text: str, token: str, result: str):
-    """Alice asks, Bob approves; returns the request's message once its thread ends with `result`."""
+def ask_and_approve(world, redis_conn, web_url: str, text: str, token: str, result: str):
+    """Alice asks, Bob approves (once the bot has recorded which message is the request's, as it has long before a
+    person can click in Slack); returns the request's message once its thread ends with `result`."""
     signed = slash_command(signing_secret=world.signing_secret, text=text, user_id=ALICE, channel_id=CHANNEL,
                            response_url=world.slack.new_response_url(ALICE, CHANNEL))
     assert send(web_url, signed) == 200
     message = wait(lambda: next((m for m in top_level(world) if f"{token}*" in world.slack.as_text(m)
                                  and "[Approve]" in world.slack.as_text(m)), None), f"the {token} approval message")
     request_id = re.search(r"(roll|revoke)-[0-9a-f]{12}", world.slack.as_text(message)).group(0)
+    wait(lambda: requests.load(redis_conn, request_id, now=utc_now()).message_ts == message.ts, "the message recorded")
     assert send(web_url, world.signed_click("approve", request_id, user=BOB, message_ts=message.ts)) == 200
     wait(lambda: any(text.startswith(result) for text in replies(world, message.ts)), f"the {token} result")
     return message
@@ -60,8 +64,8 @@ def test_a_roll_and_a_revoke_leave_one_message_each_with_the_story_in_its_thread
     env = world.settings_env(redis_url=redis_url)
     web, worker = start_web(env), start_worker(env)
     try:
-        roll = ask_and_approve(world, web.url, f"roll {ROLL} quarterly", ROLL, f"✅ Rolled {ROLL}")
-        revoke = ask_and_approve(world, web.url, f"revoke {REVOKE} leaked in a log", REVOKE, f"✅ Revoked {REVOKE}")
+        roll = ask_and_approve(world, redis_conn, web.url, f"roll {ROLL} quarterly", ROLL, f"✅ Rolled {ROLL}")
+        revoke = ask_and_approve(world, redis_conn, web.url, f"revoke {REVOKE} leaked in a log", REVOKE, f"✅ Revoked {REVOKE}")
         wait(lambda: "[Approve]" not in world.slack.as_text(world.slack.message(CHANNEL, revoke.ts)), "the redraw")
     finally:
         worker.stop()
