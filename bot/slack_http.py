@@ -22,6 +22,8 @@ from slack_bolt.context.respond import Respond
 from slack_bolt.context.respond.internals import _build_message
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackRequestError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 KEEPALIVE_SECONDS = 60.0  # an idle connection is closed after this (Slack's own idle timeout is longer)
@@ -68,8 +70,10 @@ class KeepAliveWebClient(WebClient):
         self.pool.close()
 
     def quick(self, timeout: float) -> KeepAliveWebClient:
-        """The same client and pool with a short timeout and no retries (a decision cannot wait)."""
-        return KeepAliveWebClient(token=self.token, base_url=self.base_url, timeout=timeout, retry_handlers=[],
+        """The same client and pool with a short timeout and no retries (a decision cannot wait), but for one
+        immediate resend when a kept-alive connection turns out closed (`ResendOnClosedConnection`)."""
+        return KeepAliveWebClient(token=self.token, base_url=self.base_url, timeout=timeout,
+                                  retry_handlers=[ResendOnClosedConnection()],
                                   headers=dict(self.headers), logger=self._logger, pool=self.pool)
 
     def like(self, other: WebClient) -> KeepAliveWebClient:
@@ -84,6 +88,19 @@ class KeepAliveWebClient(WebClient):
         if headers.get_content_type() == "application/gzip":
             return {"status": status, "headers": headers, "body": body}
         return {"status": status, "headers": headers, "body": body.decode(headers.get_content_charset() or "utf-8")}
+
+
+class ResendOnClosedConnection(ConnectionErrorRetryHandler):
+    """Once and at once, when a call broke before any answer (a pooled connection Slack had closed, which a fresh
+    connection per call never meets); never after a timeout, so a decision waits at most its timeout once more
+    for a connection that fails at once, not twice its timeout."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retry_count=1, interval_calculator=FixedValueRetryIntervalCalculator(0.0))
+
+    def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Exception | None = None) -> bool:
+        timed_out = isinstance(getattr(error, "reason", None), TimeoutError) or isinstance(error, TimeoutError)
+        return isinstance(error, URLError) and response is None and not timed_out
 
 
 def quick_client(client: WebClient, timeout: float) -> WebClient:

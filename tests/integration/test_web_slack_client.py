@@ -4,6 +4,8 @@ slack_sdk's own urllib client gives (so Bolt and our listeners see no difference
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.app import build_bolt_app
-from bot.slack_http import KeepAliveRespond, KeepAliveWebClient
+from bot.slack_http import KeepAliveRespond, KeepAliveWebClient, quick_client
 from bot.usergroups import current_approvers
 from domain import messages, requests
 from domain.errors import ApproversUnavailable
@@ -195,8 +197,8 @@ def test_a_dropped_connection_is_retried_by_slack_sdks_handler(slack):
 
 def test_a_group_read_that_fails_is_approvers_unavailable_not_a_crash(slack):
     client = ours(slack)
-    for kind in ("drop", "503", "429"):
-        slack.faults.fail_next("/api/usergroups.users.list", 1, kind)
+    for kind, times in (("drop", 2), ("503", 1), ("429", 1)):  # one dropped connection is sent again at once
+        slack.faults.fail_next("/api/usergroups.users.list", times, kind)
         with pytest.raises(ApproversUnavailable):
             current_approvers([GROUP], conn=_NoCache(), client=client)
 
@@ -231,3 +233,43 @@ def click(action_id: str, request_id: str, slack: SlackStandIn, *, user: str = A
 def dispatch(app, body: str, headers: dict[str, str]):
     return app.dispatch(BoltRequest(body=body, headers=headers))
 
+
+
+def closing_second_request_server(answer: bytes) -> tuple[str, list[int], threading.Thread]:
+    """A Slack-like server that keeps the first connection alive for one more request, then closes it without an
+    answer (what Slack does to an idle connection just as a call goes out on it); later connections answer."""
+    server = socket.create_server(("127.0.0.1", 0))
+    connections: list[int] = []
+    response = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + str(len(answer)).encode()
+                + b"\r\n\r\n" + answer)
+
+    def serve() -> None:
+        with server:
+            while len(connections) < 2:
+                conn, _ = server.accept()
+                connections.append(len(connections) + 1)
+                with conn:
+                    if conn.recv(65536):
+                        conn.sendall(response)
+                    if len(connections) == 1:
+                        conn.recv(65536)  # the second request on the kept-alive connection: closed unanswered
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{server.getsockname()[1]}/api/", connections, thread
+
+
+def test_an_approver_read_on_a_connection_slack_closed_is_sent_again_at_once_not_refused():
+    """A fresh connection per call never met a closed one; the kept-alive pool must not turn that into "could not
+    check the approver group"."""
+    url, connections, server = closing_second_request_server(json.dumps({"ok": True, "users": [APPROVER_A]}).encode())
+    client = KeepAliveWebClient(token="xoxb-test", base_url=url, timeout=5)
+    _opened.append(client)
+    quick = quick_client(client, 1.5)
+
+    first = quick.usergroups_users_list(usergroup=GROUP)
+    second = quick.usergroups_users_list(usergroup=GROUP)
+
+    server.join(timeout=5)
+    assert first["users"] == second["users"] == [APPROVER_A]
+    assert connections == [1, 2]
