@@ -1,9 +1,10 @@
 """Approvers as Slack user IDs: user-group entries (S…) resolved through `usergroups.users.list`.
 
 A decision (a new roll/revoke request, Approve, Deny) reads the group fresh, with a short timeout and no
-retry (but one immediate resend when a kept-alive connection turns out closed before any answer), so a removed member cannot approve and a slow Slack cannot make the ack late: when the group cannot be
-read in LOOKUP_SECONDS the answer says so and nothing is decided. The read goes over the web client's
-keep-alive pool (bot/slack_http.py). Each fresh read refreshes a cache
+retry (but one immediate resend when a kept-alive connection turns out closed before any answer), so a removed
+member cannot approve and a slow Slack cannot make the ack late: when the group cannot be read in LOOKUP_SECONDS
+the answer says so and nothing is decided. The read goes over the web client's keep-alive pool
+(bot/slack_http.py). Each fresh read refreshes a cache
 (`cftoken:approvers:<S…>`) that only display (`/cftoken help`) uses.
 """
 
