@@ -47,17 +47,23 @@ def render_digest(
                 "expiry times come from the vault's __EXPIRES_AT."
             )
         )
-    blocks.append(
-        _context(
-            f"Expiry scan {slack_date(now)}. Each threshold is posted once per expiry; a roll "
-            "starts afresh. *Request roll* opens the usual approval request in your name."
-        )
-    )
+    blocks.append(_context(_footer(now, bool(warnings), blocks)))
     text = _fallback(warnings, findings)
     chunks = [blocks[i : i + MAX_BLOCKS] for i in range(0, len(blocks), MAX_BLOCKS)]
     if len(chunks) == 1:
         return [(text, chunks[0])]
     return [(f"{text} (part {n} of {len(chunks)})", chunk) for n, chunk in enumerate(chunks, start=1)]
+
+
+def _footer(now: datetime, warned: bool, blocks: Blocks) -> str:
+    """The scan's footer: the threshold rule only beside an expiry warning, Request roll only beside its button."""
+    rolls = any(block.get("accessory", {}).get("action_id") == REQUEST_ROLL for block in blocks)
+    parts = [f"Expiry scan {slack_date(now)}."]
+    if warned:
+        parts.append("Each threshold is posted once per expiry; a roll starts afresh.")
+    if rolls:
+        parts.append("*Request roll* opens the usual approval request in your name.")
+    return " ".join(parts)
 
 
 def request_roll_button(name: str) -> dict[str, Any]:

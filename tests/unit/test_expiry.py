@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from domain.cloudflare_tokens import CfToken
+from domain.health import Health, Problem
 from domain.inventory import Consumer, Token, load_inventory
 from domain.messages import time_left_text
 from domain.settings import DEFAULT_INVENTORY
@@ -26,6 +27,7 @@ from workers.expiry import (
     warning_key,
 )
 from workers.expiry_messages import MAX_BLOCKS, render_digest
+from workers.health_watch import Alert
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 LEVELS = thresholds((14, 7, 3, 1))
@@ -260,3 +262,31 @@ def test_a_digest_past_slacks_block_limit_continues_in_a_second_message():
 )
 def test_time_left_reads_in_days_and_hours(left: timedelta, text: str):
     assert time_left_text(left) == text
+
+
+def footer(blocks: list[dict]) -> str:
+    return blocks[-1]["elements"][0]["text"]
+
+
+def test_a_digest_of_only_a_health_problem_mentions_neither_thresholds_nor_request_roll():
+    problem = Problem(kind="pin", severity="warning", detail="pin differs", next_step="Edit the inventory.",
+                      seen_at=NOW, seen_by="scan")
+    health = Health(checked_at=NOW, source="scan", state="warning", problems=(problem,))
+
+    ((_, blocks),) = render_digest(Findings(alerts=(Alert(WAF, problem, health),)), INVENTORY, NOW)
+
+    assert footer(blocks).startswith("Expiry scan ")
+    assert "threshold" not in footer(blocks) and "Request roll" not in footer(blocks)
+
+
+def test_a_digest_with_an_expiry_warning_explains_thresholds_and_request_roll():
+    ((_, blocks),) = render_digest(Findings(warnings=(assessment_of(WAF, 6),)), INVENTORY, NOW)
+
+    assert "Each threshold is posted once per expiry" in footer(blocks)
+    assert "*Request roll* opens the usual approval request" in footer(blocks)
+
+
+def test_a_management_token_warning_explains_thresholds_but_not_a_button_it_lacks():
+    ((_, blocks),) = render_digest(Findings(warnings=(assessment_of(MGMT, 3),)), INVENTORY, NOW)
+
+    assert "Each threshold" in footer(blocks) and "Request roll" not in footer(blocks)
