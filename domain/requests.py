@@ -445,8 +445,21 @@ def _require_pending(request: Request, verb: str) -> None:
         "denied": f"<@{request.denied_by}> denied it",
         "cancelled": f"<@{request.requester}> cancelled it",
     }.get(request.state, f"it was already approved by {by} and is {_PROGRESS.get(request.state, request.state)}")
-    again = f" Ask again with `/cftoken {request.action} {request.token}`." if request.state in FINAL_STATES else ""
+    again = f" {ask_again_hint(request)}" if request.state in FINAL_STATES else ""
     raise RequestClosed(f"Nothing to {verb}: {why}.{again}", request)
+
+
+def ask_again_hint(request: Request) -> str:
+    """The next step after a finished request: a revoke needs a reason, and once it succeeded, a replacement."""
+    name = request.token
+    if request.action == "revoke" and request.state == "succeeded":
+        if request.replaced_by:
+            return f"{name} is revoked; its replacement was already asked for (`{request.replaced_by}`)."
+        return (f"{name} is revoked; for a replacement use `/cftoken provision {name}` or *Provision replacement* "
+                "on the revoke's message.")
+    if request.action == "revoke":
+        return f"Ask again with `/cftoken revoke {name} REASON`."
+    return f"Ask again with `/cftoken {request.action} {name}`."
 
 
 def _as_of(request: Request, now: datetime) -> tuple[Request, list[audit.AuditEvent]]:

@@ -421,3 +421,37 @@ def test_a_forged_overlap_choice_is_refused(redis_conn):
 
     with pytest.raises(RecordTampered):
         requests.load(redis_conn, request.id, now=T0)
+
+
+def finished_revoke(conn, *, ok: bool):
+    request = open_roll(conn, action="revoke")
+    requests.approve(conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    requests.mark_queued(conn, request.id, now=T0)
+    requests.mark_running(conn, request.id, now=T0)
+    return requests.finish(conn, request.id, ok=ok, result="done" if ok else "Cloudflare refused", now=T0)
+
+
+def test_a_click_on_a_succeeded_revoke_points_to_a_replacement_not_another_revoke(redis_conn):
+    request = finished_revoke(redis_conn, ok=True)
+
+    with pytest.raises(RequestClosed) as refused:
+        requests.approve(redis_conn, request.id, user="U0DAVE004", approvers=APPROVERS, now=T0)
+
+    text = str(refused.value)
+    assert "`/cftoken provision CF_WAF_EDIT_RAXX_APP`" in text and "*Provision replacement*" in text
+    assert "/cftoken revoke" not in text
+
+
+def test_a_click_on_a_failed_or_denied_revoke_asks_again_with_a_reason(redis_conn):
+    failed = finished_revoke(redis_conn, ok=False)
+
+    with pytest.raises(RequestClosed, match=r"Ask again with `/cftoken revoke CF_WAF_EDIT_RAXX_APP REASON`\."):
+        requests.deny(redis_conn, failed.id, user="U0DAVE004", approvers=APPROVERS, now=T0, reason="late")
+
+
+def test_a_click_on_a_finished_roll_asks_again_with_the_roll_command(redis_conn):
+    request = open_roll(redis_conn)
+    requests.cancel(redis_conn, request.id, user=APPROVER_A, now=T0)
+
+    with pytest.raises(RequestClosed, match=r"Ask again with `/cftoken roll CF_WAF_EDIT_RAXX_APP`\."):
+        requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
