@@ -149,7 +149,7 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
             add("revoked", "revoked", revoked_text(facts.revoked), provision_step(name), "none")
             expires = record.expires_on if record else None
             return _health(facts, found, ALL_KINDS, at, expires)  # everything else is moot once revoked
-        _vault_problems(facts, add)
+        _vault_problems(facts, add, management=inventory.is_management(facts.token))
     if facts.named is not None:
         sees |= LIST_KINDS
         _duplicate_problem(facts, add)
@@ -159,7 +159,7 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
         _record_problems(facts, inventory, add)
         if facts.vault_read:
             sees.add("companions")
-    if facts.vault_read:
+    if facts.vault_read and not never_provisioned(facts):
         drift = companion_drift(facts)
         if drift:
             add("companions", "warning", "; ".join(drift),
@@ -193,9 +193,29 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
     return _health(facts, found, frozenset(sees), at, record.expires_on if record else None)
 
 
-def _vault_problems(facts: HealthFacts, add: Callable[..., None]) -> None:
-    """Failure mode C (no value at the path), and an inventory pin the vault's __TOKEN_ID has moved past."""
-    if not facts.value_present:
+def never_provisioned(facts: HealthFacts) -> bool:
+    """No value and no companion at all in the vault: the token was declared but never made (not failure mode C,
+    which is a value lost beside the companions that were written with it)."""
+    companions = (facts.expires_at_text, facts.token_id_text, facts.scopes_text)
+    return facts.vault_read and not facts.value_present and facts.revoked is None and not any(companions)
+
+
+def not_provisioned_step(name: str, *, management: bool) -> str:
+    """How a declared token is first made: by the bot, or (the management token) by an operator."""
+    if management:
+        return (f"An operator creates {name} in the Cloudflare dashboard ({DASHBOARD}) and stores it with its "
+                "companions (runbook failure mode D: the bot cannot make its own management token).")
+    return f"Provision it: `/cftoken provision {name}`."
+
+
+def _vault_problems(facts: HealthFacts, add: Callable[..., None], *, management: bool = False) -> None:
+    """Not provisioned, failure mode C (no value at the path), and an inventory pin __TOKEN_ID has moved past."""
+    if never_provisioned(facts):
+        add("vault_missing", "warning",
+            f"not provisioned: no value and no companions in the vault at {facts.vault_path} "
+            f"(env {facts.vault_environment})", not_provisioned_step(facts.token.name, management=management),
+            "none")
+    elif not facts.value_present:
         add("vault_missing", "failing",
             f"no value in the vault at {facts.vault_path} (env {facts.vault_environment})",
             f"Failure mode C: confirm the path is {facts.vault_path} and the env is {facts.vault_environment}; "
@@ -278,7 +298,7 @@ def _record_problems(facts: HealthFacts, inventory: Inventory, add: Callable[...
                 f"id {lone}: {name}__TOKEN_ID may be wrong, or it was deleted outside the bot",
                 f"`/cftoken verify {name}` shows whose the vault's value is: if it is token {lone}'s, set "
                 f"{name}__TOKEN_ID to that id; otherwise: {replace}")
-        else:
+        elif not never_provisioned(facts):  # a token never made was not deleted
             add("deleted", "failing", f"gone from Cloudflare: {who} (deleted outside the bot)", replace)
         return
     if record.status == EXPOSED:

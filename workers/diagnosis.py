@@ -17,6 +17,7 @@ from domain.errors import (
     CftokenError,
     ManagementTokenInvalid,
     NotAuthorized,
+    NoTokenId,
     RateLimited,
     ServiceUnavailable,
     TokenInvalid,
@@ -39,6 +40,8 @@ from domain.health import (
     fix_policy,
     namesake_text,
     namesakes,
+    never_provisioned,
+    not_provisioned_step,
     provision_step,
     revoked_text,
 )
@@ -157,6 +160,9 @@ def vault_check(facts: Facts, inventory: Inventory) -> Check:
                      provision_step(facts.token.name))
     if facts.value_present:
         return Check("ok", "Vault", f"{facts.token.name} is present at {where}")
+    if never_provisioned(health_facts(facts)):
+        return Check("fail", "Vault", f"not provisioned: no {facts.token.name} and no companions at {where}",
+                     not_provisioned_step(facts.token.name, management=inventory.is_management(facts.token)))
     return Check(
         "fail", "Vault", f"{facts.token.name} is missing at {facts.vault_path} in env {facts.vault_environment}",
         f"Failure mode C: confirm the path is {facts.vault_path} and the env is {facts.vault_environment}; "
@@ -251,6 +257,8 @@ def management_check(facts: Facts, inventory: Inventory) -> Check:
                             facts.verification.id) else "."))
         return Check("fail", title, f"Cloudflare has no token with id {facts.token_id}: deleted or revoked",
                      "Failure mode B (revoked): see the line above.")
+    if isinstance(view, NoTokenId) and never_provisioned(health_facts(facts)):
+        return Check("warn", title, "not checked: the token was never provisioned, so there is no id to look up")
     if isinstance(view, CftokenError):
         if isinstance(view, ServiceUnavailable | RateLimited):
             return _unavailable(title, "read the token", view)
@@ -372,6 +380,8 @@ def expires_at_check(facts: Facts) -> Check:
     text = facts.expires_at_text
     if facts.vault_error is not None:
         return Check("warn", name, "not checked: the vault could not be read (see above)")
+    if never_provisioned(health_facts(facts)):
+        return Check("warn", name, "absent: the token was never provisioned (see above)")
     known, cloudflare = _expiry_known(facts), _cloudflare_expiry(facts)
     if not known:
         if text is None:
@@ -402,6 +412,8 @@ def token_id_check(facts: Facts) -> Check:
     text, pin = facts.token_id_text, facts.token.token_id
     if facts.vault_error is not None:
         return Check("warn", name, "not checked: the vault could not be read (see above)")
+    if never_provisioned(health_facts(facts)):
+        return Check("warn", name, "absent: the token was never provisioned (see above)")
     actual = facts.verification.id if isinstance(facts.verification, Verification) else None
     if text is None:
         expected = actual or facts.token_id
@@ -424,6 +436,8 @@ def scopes_check(facts: Facts) -> Check:
     name = facts.token.companion("__SCOPES")
     if facts.vault_error is not None:
         return Check("warn", name, "not checked: the vault could not be read (see above)")
+    if never_provisioned(health_facts(facts)):
+        return Check("warn", name, "absent: the token was never provisioned (see above)")
     if not facts.scopes_text:
         return Check("warn", name, "missing", f"Set {name} to {facts.token.scope!r} (the inventory's scope).")
     return Check("ok", name, f"present: {facts.scopes_text}")

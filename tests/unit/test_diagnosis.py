@@ -647,3 +647,21 @@ def test_facts_have_no_field_that_could_hold_a_token_value():
 
     assert "value" not in fields
     assert not any("SecretStr" in str(field.type) for field in fields.values())
+
+
+def never_provisioned_pages() -> Facts:
+    return healthy_pages(value_present=False, expires_at_text=None, scopes_text=None, token_id_text=None,
+                         token_id=None, verification=None, probes=None, named=(),
+                         management=NoTokenId("CF_PAGES_DEPLOY has no token id"))
+
+
+def test_a_token_never_provisioned_is_reported_as_such_with_the_provision_command():
+    diagnosis = diagnose(never_provisioned_pages(), INVENTORY)
+
+    vault = check(diagnosis, "Vault")
+    assert vault.detail.startswith("not provisioned") and vault.next_step == (
+        "Provision it: `/cftoken provision CF_PAGES_DEPLOY`.")
+    report = json.dumps(render_diagnosis(diagnosis))
+    assert "Failure mode C" not in report and "version history" not in report
+    assert "Set CF_PAGES_DEPLOY__" not in report and "__TOKEN_ID companion" not in report
+    assert "never provisioned" in line_of(diagnosis, "CF_PAGES_DEPLOY__SCOPES")

@@ -261,3 +261,35 @@ def test_what_a_revoke_deletes_is_said_truthfully_for_a_kept_old_token_and_for_o
            "an approver's Keep old)" in problem.detail
     assert (f"`/cftoken revoke {WAF.name}` would delete token {WAF_ID} and {OTHER_ID} (kept by Keep old), not "
             f"{'f' * 32}, which ends the vault's value too.") in problem.next_step
+
+
+NEVER = dict(value_present=False, expires_at_text=None, token_id_text=None, scopes_text=None, record=None,
+             token_id=None, value_checked=False, value_accepted=False, probes=None)
+
+
+@pytest.mark.parametrize("record_read", [False, True], ids=["scan (no id to look up)", "verify"])
+def test_a_token_never_provisioned_says_so_with_the_provision_command_and_no_companion_drift(record_read):
+    token = WAF.model_copy(update={"token_id": None})
+
+    health = assess(facts(token=token, record_read=record_read, **NEVER), INVENTORY)
+
+    (problem,) = health.problems
+    assert problem.kind == "vault_missing" and problem.detail.startswith("not provisioned")
+    assert problem.next_step == "Provision it: `/cftoken provision CF_WAF_EDIT_RAXX_APP`."
+    assert "Failure mode C" not in problem.next_step and "version history" not in problem.next_step
+    assert problem.action == "none"
+
+
+def test_the_management_token_never_provisioned_is_made_by_an_operator():
+    health = assess(facts(token=INVENTORY.management.model_copy(update={"token_id": None}), **NEVER), INVENTORY)
+
+    (problem,) = health.problems
+    assert "An operator creates CF_ACCESS_MGMT" in problem.next_step and "/cftoken provision" not in problem.next_step
+
+
+def test_a_value_lost_beside_its_companions_is_still_failure_mode_c():
+    health = assess(facts(value_present=False, value_checked=False, probes=None), INVENTORY)
+
+    (problem,) = health.problems
+    assert problem.kind == "vault_missing" and "Failure mode C" in problem.next_step
+    assert "version history" in problem.next_step
