@@ -43,6 +43,7 @@ Anything else an operation raises is a bug: the worker logs it with a reference 
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -57,6 +58,13 @@ class CftokenError(Exception):
     def __init__(self, message: str, *, service: str = "") -> None:
         super().__init__(message)
         self.service = service
+
+    def next_step(self, token: str = "") -> str:
+        """The runbook step with the token's real name where the caller knows it (`NAME` only where none is)."""
+        return _PLACEHOLDER.sub(token, self.runbook) if token else self.runbook
+
+
+_PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])NAME(?![A-Za-z0-9])")  # also the NAME in NAME__EXPIRES_AT
 
 
 class SettingsError(CftokenError):
@@ -145,7 +153,7 @@ class RecordsLost(CftokenError):
 
 
 class TokenInvalid(CftokenError):
-    runbook = "Failure mode B: check __EXPIRES_AT, then roll the token (`/cftoken roll NAME`)."
+    runbook = "Failure mode B: check NAME__EXPIRES_AT, then roll the token (`/cftoken roll NAME`)."
 
 
 class NotAuthorized(CftokenError):

@@ -135,7 +135,7 @@ def render_error(error: CftokenError) -> Message:
     text = str(error)
     blocks = [_section(text)]
     if error.runbook:
-        blocks.append(_context(error.runbook))
+        blocks.append(_context(error.next_step()))
     return clip(text, FALLBACK_TEXT), blocks
 
 

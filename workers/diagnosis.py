@@ -154,7 +154,8 @@ def vault_check(facts: Facts, inventory: Inventory) -> Check:
     """Failure mode C: the value is at the configured path and environment."""
     where = f"{facts.vault_path} (env {facts.vault_environment})"
     if facts.vault_error is not None:
-        return Check("fail", "Vault", f"could not list {where}: {facts.vault_error}", facts.vault_error.runbook)
+        return Check("fail", "Vault", f"could not list {where}: {facts.vault_error}",
+                     facts.vault_error.next_step(facts.token.name))
     if facts.revoked is not None:
         return Check("fail", "Vault", f"holds the bot's REVOKED placeholder: {revoked_text(facts.revoked)}",
                      provision_step(facts.token.name))
@@ -184,7 +185,7 @@ def verify_check(facts: Facts, inventory: Inventory) -> Check:
         return Check("fail", title, f"GET /user/tokens/verify answers status {outcome.status}",
                      f"Failure mode B: roll the token (`/cftoken roll {facts.token.name}`).")
     if not isinstance(outcome, TokenInvalid):
-        return _unavailable(title, "verify the value", outcome)
+        return _unavailable(title, "verify the value", outcome, facts.token.name)
     if inventory.is_management(facts.token):
         return Check("fail", title, "Cloudflare rejects the vault's value of the management token itself "
                      "(expired, revoked, disabled or out of step)", escalation(inventory))
@@ -261,8 +262,8 @@ def management_check(facts: Facts, inventory: Inventory) -> Check:
         return Check("warn", title, "not checked: the token was never provisioned, so there is no id to look up")
     if isinstance(view, CftokenError):
         if isinstance(view, ServiceUnavailable | RateLimited):
-            return _unavailable(title, "read the token", view)
-        return Check("fail", title, f"not checked: {view}", view.runbook or None)
+            return _unavailable(title, "read the token", view, facts.token.name)
+        return Check("fail", title, f"not checked: {view}", view.next_step(facts.token.name) or None)
     if view is None:
         return Check("warn", title, "not checked: the vault could not be read (see above)")
     return _record_check(title, facts, view)
@@ -307,7 +308,7 @@ def probe_check(facts: Facts) -> Check:
     """Failure mode A, tried: the token's own job call (DNS records list or WAF entrypoint) answers 200."""
     title = "Job probe"
     if facts.probe_error is not None:
-        return _unavailable(title, "make the job call", facts.probe_error)
+        return _unavailable(title, "make the job call", facts.probe_error, facts.token.name)
     if facts.probes is None:
         kind = facts.token.probe_kind
         why = "the inventory names no probe for this token" if kind == "none" else "needs a value Cloudflare accepts"
@@ -449,7 +450,7 @@ def namesakes_check(facts: Facts) -> Check:
     if named is None:
         return Check("warn", title, "not checked: needs the management token and the vault (see above)")
     if isinstance(named, CftokenError):
-        return _unavailable(title, f"list the tokens named {name}", named)
+        return _unavailable(title, f"list the tokens named {name}", named, name)
     others = namesakes(facts.token_id, named)
     if not others:
         return Check("ok", title, f"no other token at Cloudflare is named {name}")
@@ -477,8 +478,8 @@ def summarise(checks: tuple[Check, ...], expires_on: datetime | None, now: datet
     return f"{worst.title}: {worst.detail}{more}"
 
 
-def _unavailable(title: str, what: str, error: CftokenError) -> Check:
-    return Check("warn", title, f"could not {what}: {error}", error.runbook or "Run verify again.")
+def _unavailable(title: str, what: str, error: CftokenError, name: str) -> Check:
+    return Check("warn", title, f"could not {what}: {error}", error.next_step(name) or "Run verify again.")
 
 
 def _expiry_known(facts: Facts) -> bool:

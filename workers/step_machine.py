@@ -167,7 +167,8 @@ class StepMachine:
         """End, pause or hand over the operation after `error`, as the step table decides; say so once."""
         step = self.current
         why = str(error) if isinstance(error, CftokenError) else unexpected(error)
-        runbook = f"\nNext step: {error.runbook}" if isinstance(error, CftokenError) and error.runbook else ""
+        runbook = (f"\nNext step: {error.next_step(self.token.name)}" if isinstance(error, CftokenError)
+                   and error.runbook else "")
         decided = outcome(step, error, nothing_changed=self.nothing_changed(error))
         name = f"{self.verb} of {self.token.name}"
         if decided == "fail":

@@ -665,3 +665,20 @@ def test_a_token_never_provisioned_is_reported_as_such_with_the_provision_comman
     assert "Failure mode C" not in report and "version history" not in report
     assert "Set CF_PAGES_DEPLOY__" not in report and "__TOKEN_ID companion" not in report
     assert "never provisioned" in line_of(diagnosis, "CF_PAGES_DEPLOY__SCOPES")
+
+
+def test_a_runbook_step_names_the_token_where_it_is_known_and_keeps_NAME_where_not():
+    error = TokenInvalid("rejected")
+
+    assert error.next_step("CF_WAF_EDIT_RAXX_APP") == (
+        "Failure mode B: check CF_WAF_EDIT_RAXX_APP__EXPIRES_AT, then roll the token "
+        "(`/cftoken roll CF_WAF_EDIT_RAXX_APP`).")
+    assert "`/cftoken roll NAME`" in error.next_step()
+
+
+def test_verifys_report_shows_the_runbook_step_with_the_tokens_name():
+    refused = NotAuthorized("Cloudflare refused the request (code 9109)")
+
+    active = check(diagnose(healthy_waf(verification=refused), INVENTORY), "Active at Cloudflare")
+
+    assert "`/cftoken verify CF_WAF_EDIT_RAXX_APP`" in active.next_step and "NAME" not in active.next_step
