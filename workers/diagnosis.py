@@ -49,7 +49,7 @@ from domain.inventory import Inventory, Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import pin_drift, pin_fix
 
-Status = Literal["ok", "warn", "fail"]
+Status = Literal["ok", "skip", "warn", "fail"]  # skip: deliberately not checked, nothing wrong found or implied
 State = Literal["healthy", "warning", "failing", "revoked", "compromised", "unknown"]
 
 NOT_CHECKED_NO_VIEW = "not checked: needs the management token's view of the token (see above)"
@@ -310,9 +310,13 @@ def probe_check(facts: Facts) -> Check:
     if facts.probe_error is not None:
         return _unavailable(title, "make the job call", facts.probe_error, facts.token.name)
     if facts.probes is None:
-        kind = facts.token.probe_kind
-        why = "the inventory names no probe for this token" if kind == "none" else "needs a value Cloudflare accepts"
-        return Check("ok" if kind == "none" else "warn", title, f"not checked: {why}")
+        if facts.token.probe_kind == "none":
+            return Check("skip", title, "not checked: the inventory names no job call for this token (probe "
+                         "\"none\"), so only GET /user/tokens/verify applies")
+        accepted = isinstance(facts.verification, Verification) and facts.verification.status == "active"
+        if accepted:
+            return Check("skip", title, "not checked: the token has no zone to make its job call on")
+        return Check("warn", title, "not checked: needs a value Cloudflare accepts (see above)")
     refused = [p for p in facts.probes if p.refusal]
     if not refused:
         calls = "; ".join(f"{p.call} on {p.zone}" for p in facts.probes)
@@ -350,7 +354,8 @@ def account_check(token: Token, view: CfToken | None, inventory: Inventory) -> C
     """A token without zones: its account-level groups (Pages, Access) must be granted on the account resource."""
     title = "Zones"
     if not account_level_wanted(token, inventory):
-        return Check("ok", title, "not zone-scoped (the inventory lists no zones): not checked")
+        return Check("skip", title, "not checked: not zone-scoped (the inventory lists no zones and no "
+                     "account-level group)")
     if view is None:
         return Check("warn", title, NOT_CHECKED_NO_VIEW)
     found = compare_zones(token, view, inventory)
@@ -470,7 +475,7 @@ def escalation(inventory: Inventory) -> str:
 
 def summarise(checks: tuple[Check, ...], expires_on: datetime | None, now: datetime) -> str:
     """One line for `/cftoken list`: the first failure (else warning), or, when all is well, the expiry."""
-    problems = [check for check in checks if check.status != "ok"]
+    problems = [check for check in checks if check.status in ("warn", "fail")]
     if not problems:
         return f"active, {days_text(expires_on, now)}"
     worst = next((c for c in problems if c.status == "fail"), problems[0])

@@ -9,7 +9,7 @@ from domain.health import Health, facts_age_text, headline, problem_line
 from domain.messages import ROLL_AFTER_VERIFY, VERIFY_AGAIN, clip, escape, slack_date
 from workers.diagnosis import Diagnosis
 
-ICONS = {"ok": "✅", "warn": "⚠️", "fail": "❌"}
+ICONS = {"ok": "✅", "skip": "➖", "warn": "⚠️", "fail": "❌"}  # skip: not checked, and why (no ✅ for it)
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 REQUEST_REVOKE = "request_revoke"  # the scan alert's button for a compromised token, handled the same way
 
@@ -26,13 +26,13 @@ def render_diagnosis(diagnosis: Diagnosis, health: Health | None = None, *, requ
             + "\n".join(problem_line(p, now) for p in carried)) if carried else ""
     asked = f" · asked by {_who(requested_by)}" if requested_by else ""
     when = f"`/cftoken verify {diagnosis.token_name}` {slack_date(now)}{asked} · {facts_age_text(health, now)}"
-    passed = [c for c in diagnosis.checks if c.status == "ok"]
-    problems = sorted((c for c in diagnosis.checks if c.status != "ok"), key=lambda c: c.status != "fail")
+    passed = [c for c in diagnosis.checks if c.status in ("ok", "skip")]
+    problems = sorted((c for c in diagnosis.checks if c.status in ("warn", "fail")), key=lambda c: c.status != "fail")
     blocks: list[dict[str, Any]] = [_section(headline(diagnosis.token_name, health, now) + kept)]
     for check in problems:
         line = f"{ICONS[check.status]} *{check.title}* — {check.detail}"
         blocks.append(_section(line + (f"\n      ↳ _Next:_ {check.next_step}" if check.next_step else "")))
-    passed_text = "\n".join(f"✅ *{c.title}* — {c.detail}" for c in passed)
+    passed_text = "\n".join(f"{ICONS[c.status]} *{c.title}* — {c.detail}" for c in passed)
     blocks.append(_context(f"{passed_text}\n{when}" if passed_text else when))
     if problems or carried:
         buttons = _next_step_buttons(diagnosis.token_name, health, can_roll=can_roll)

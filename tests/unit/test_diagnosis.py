@@ -682,3 +682,14 @@ def test_verifys_report_shows_the_runbook_step_with_the_tokens_name():
     active = check(diagnose(healthy_waf(verification=refused), INVENTORY), "Active at Cloudflare")
 
     assert "`/cftoken verify CF_WAF_EDIT_RAXX_APP`" in active.next_step and "NAME" not in active.next_step
+
+
+def test_a_job_probe_not_made_gets_no_check_mark_and_says_why():
+    diagnosis = diagnose(healthy_pages(), INVENTORY)  # CF_PAGES_DEPLOY: Pages Write, no job call to make
+
+    probe = check(diagnosis, "Job probe")
+    assert probe.status == "skip" and "names no job call for this token" in probe.detail
+    report = json.dumps(render_diagnosis(diagnosis), ensure_ascii=False)
+    assert "➖ *Job probe* — not checked: the inventory names no job call" in report
+    assert "✅ *Job probe*" not in report
+    assert diagnosis.state == "healthy"
