@@ -1,5 +1,6 @@
 """The steps provisioning and overlap rotation share once a token is minted: its value straight into the vault, the
-recovery after a lost attempt, and the resumed store of a sealed value.
+recovery after a lost attempt, the resumed store of a sealed value, its id and expiry companions, and the check that
+the vault's value is that token.
 
 A mixin for their StepMachine subclasses; `spare_ids` names tokens of the same name that recovery must never delete
 (overlap's old token).
@@ -10,12 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from domain.errors import SealBroken, TokenInvalid
+from domain.errors import NewTokenRejected, TokenInvalid
 from domain.timestamps import parse_timestamp, utc_stamp
 from workers import minting
-from workers.sealing import seal, unseal
+from workers.sealing import seal, unseal_or_none
+from workers.verification import functional_probe
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +71,38 @@ class MintedValueSteps:
         minting.delete_lost(self.cloudflare, self.token.name, since=since, spare=spare)
         return False
 
+    def write_id_and_expiry(self) -> None:
+        """The minted token's __TOKEN_ID and (when it expires) __EXPIRES_AT, from the checkpoint."""
+        fields = self.checkpoint.fields
+        self.services.infisical.set(self.token.companion("__TOKEN_ID"), SecretStr(fields["token_id"]))
+        if fields.get("cloudflare_expires_on"):
+            self.services.infisical.set(self.token.companion("__EXPIRES_AT"),
+                                        SecretStr(fields["cloudflare_expires_on"]))
+
+    def verify_minted(self, called: str) -> str:
+        """Verify the vault's (or the held) value is the minted token, active, and probe its job call; the probe's
+        line. NewTokenRejected names the token as `called` ("the twin", "the new token") when it is another."""
+        value = self.new_value or self.services.infisical.get(self.token.name)
+        try:
+            verification = self.cloudflare.verify(value)
+        except TokenInvalid as exc:
+            raise NewTokenRejected(f"the new value of {self.token.name} does not verify: {exc}") from None
+        if verification.status != "active" or verification.id != self.token_id:
+            raise NewTokenRejected(f"the vault's value of {self.token.name} verifies as token {verification.id} "
+                                   f"({verification.status}), not {called} {self.token_id}")
+        probe = functional_probe(self.services, self.cloudflare, self.token, value)
+        self.new_value = None
+        return probe
+
     def store(self) -> None:
         """Resume a create whose vault write failed: the sealed value, or (unusable) delete and create again."""
         value = self.new_value
         if value is None:
-            sealed = self.checkpoint.sealed()
-            try:
-                value = unseal(sealed, self.secret_key) if sealed else None
-            except SealBroken:
-                value = None
-            if value is None:
-                log.warning("%s %s: sealed value unusable; creating again", self.checkpoint.action, self.request.id)
-                self.goto("create")
-                return
+            value = unseal_or_none(self.checkpoint.sealed(), self.secret_key)
+        if value is None:
+            log.warning("%s %s: sealed value unusable; creating again", self.checkpoint.action, self.request.id)
+            self.goto("create")
+            return
         self.services.infisical.set(self.token.name, value)
         self.goto("companions", drop=("sealed",))
         self.show("stored in the vault")

@@ -24,12 +24,10 @@ from domain.cloudflare_tokens import CfToken
 from domain.errors import (
     CftokenError,
     CreateLoop,
-    NewTokenRejected,
     RecordsLost,
     RequestNotFound,
     TokenCompromised,
     TokenDisabled,
-    TokenInvalid,
     TokenNotFound,
     TokenRevoked,
 )
@@ -46,7 +44,6 @@ from workers.minted_steps import MintedValueSteps
 from workers.services import Services
 from workers.step_machine import Step, StepMachine
 from workers.token_lock import TokenLock
-from workers.verification import functional_probe
 
 log = logging.getLogger(__name__)
 MAX_CREATES = 3
@@ -159,26 +156,12 @@ class OverlapRotation(MintedValueSteps, StepMachine):
         return [self.old_id]
 
     def write_companions(self) -> None:
-        fields = self.checkpoint.fields
-        self.services.infisical.set(self.token.companion("__TOKEN_ID"), SecretStr(fields["token_id"]))
-        if fields.get("cloudflare_expires_on"):
-            self.services.infisical.set(self.token.companion("__EXPIRES_AT"),
-                                        SecretStr(fields["cloudflare_expires_on"]))
+        self.write_id_and_expiry()
         self.advance()
 
     def verify(self) -> None:
-        value = self.new_value or self.services.infisical.get(self.token.name)
         status.record_bot_use(self.services.redis, [self.token.name], at=self.services.now())
-        try:
-            verification = self.cloudflare.verify(value)
-        except TokenInvalid as exc:
-            raise NewTokenRejected(f"the new value of {self.token.name} does not verify: {exc}") from None
-        if verification.status != "active" or verification.id != self.token_id:
-            raise NewTokenRejected(f"the vault's value of {self.token.name} verifies as token {verification.id} "
-                                   f"({verification.status}), not the twin {self.token_id}")
-        probe = functional_probe(self.services, self.cloudflare, self.token, value)
-        self.new_value = None
-        self.advance(probe=probe, verified_at=self.services.now().isoformat())
+        self.advance(probe=self.verify_minted("the twin"), verified_at=self.services.now().isoformat())
         self.show("verified")
 
     def announce(self) -> None:

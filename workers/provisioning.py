@@ -27,10 +27,8 @@ from domain.errors import (
     AlreadyProvisioned,
     CftokenError,
     CreateLoop,
-    NewTokenRejected,
     OperationLost,
     PreflightMismatch,
-    TokenInvalid,
 )
 from domain.inventory import Token
 from domain.provision_plan import ACCOUNT_SCOPE, ZONE_SCOPE, Plan, index_line, plan_provisioning
@@ -46,7 +44,6 @@ from workers.revocation import ticket_subject
 from workers.services import Services
 from workers.step_machine import Step, StepMachine, forget_paused, open_operation
 from workers.token_lock import TokenLock, token_lock
-from workers.verification import functional_probe
 
 log = logging.getLogger(__name__)
 MAX_CREATES = 3
@@ -126,25 +123,12 @@ class Provisioning(MintedValueSteps, StepMachine):
         self.mint_and_store(self.plan.policies(), self.plan.condition)
 
     def write_companions(self) -> None:
-        infisical, fields = self.services.infisical, self.checkpoint.fields
-        infisical.set(self.token.companion("__TOKEN_ID"), SecretStr(fields["token_id"]))
-        if fields.get("cloudflare_expires_on"):
-            infisical.set(self.token.companion("__EXPIRES_AT"), SecretStr(fields["cloudflare_expires_on"]))
-        infisical.set(self.token.companion("__SCOPES"), SecretStr(self.token.scope))
+        self.write_id_and_expiry()
+        self.services.infisical.set(self.token.companion("__SCOPES"), SecretStr(self.token.scope))
         self.advance()
 
     def verify(self) -> None:
-        value = self.new_value or self.services.infisical.get(self.token.name)
-        try:
-            verification = self.cloudflare.verify(value)
-        except TokenInvalid as exc:
-            raise NewTokenRejected(f"the new value of {self.token.name} does not verify: {exc}") from None
-        if verification.status != "active" or verification.id != self.token_id:
-            raise NewTokenRejected(f"the vault's value of {self.token.name} verifies as token {verification.id} "
-                                   f"({verification.status}), not the new token {self.token_id}")
-        probe = functional_probe(self.services, self.cloudflare, self.token, value)
-        self.new_value = None
-        self.advance(probe=probe)
+        self.advance(probe=self.verify_minted("the new token"))
         self.show("verified")
 
     def note_incident(self) -> None:

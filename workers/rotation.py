@@ -21,7 +21,6 @@ from domain.errors import (
     CftokenError,
     OperationLost,
     RollLoop,
-    SealBroken,
     TokenCompromised,
     TokenDisabled,
     TokenInvalid,
@@ -35,7 +34,7 @@ from workers.channel import refresh_message
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
 from workers.overlap import OverlapRotation, waiting
-from workers.sealing import seal, unseal
+from workers.sealing import seal, unseal_or_none
 from workers.services import Services
 from workers.step_machine import Step, StepMachine, forget_paused, open_operation
 from workers.token_lock import TokenLock, token_lock
@@ -139,15 +138,11 @@ class Rotation(StepMachine):
         """Resume a roll whose vault write failed: the sealed value, unless the world moved on meanwhile."""
         value = self.new_value
         if value is None:
-            sealed = self.checkpoint.sealed()
-            try:
-                value = unseal(sealed, self.secret_key) if sealed else None
-            except SealBroken:
-                value = None
-            if value is None:
-                log.warning("rotation %s: sealed value unusable; rolling again", self.checkpoint.request_id)
-                self.goto("roll")
-                return
+            value = unseal_or_none(self.checkpoint.sealed(), self.secret_key)
+        if value is None:
+            log.warning("rotation %s: sealed value unusable; rolling again", self.checkpoint.request_id)
+            self.goto("roll")
+            return
         self.refuse_if_revoked(self.services.read_vault())
         self.cloudflare.get_token(self.token_id)  # TokenNotFound (404) if it was deleted meanwhile
         self.services.infisical.set(self.token.name, value)

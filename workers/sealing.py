@@ -27,3 +27,13 @@ def unseal(sealed: bytes, key: SecretStr) -> SecretStr:
         return SecretStr(_fernet(key).decrypt(sealed).decode())
     except InvalidToken:
         raise SealBroken("the sealed token value could not be decrypted") from None
+
+
+def unseal_or_none(sealed: bytes | None, key: SecretStr) -> SecretStr | None:
+    """The value a checkpoint holds sealed; None when it holds none or the seal no longer opens (key changed)."""
+    if not sealed:
+        return None
+    try:
+        return unseal(sealed, key)
+    except SealBroken:
+        return None
