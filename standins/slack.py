@@ -437,12 +437,7 @@ class SlackStandIn(StandIn):
 
     def _members(self, args: dict[str, Any]) -> dict[str, Any]:
         members = self.channels[self._channel(args)]["members"]
-        try:
-            limit = int(args.get("limit") or 100)
-        except ValueError:
-            raise SlackError("invalid_limit") from None
-        if not 1 <= limit <= 1000:
-            raise SlackError("invalid_limit")
+        limit = _limit(args)
         start = _cursor_position(str(args.get("cursor") or ""), members)
         page = members[start : start + limit]
         rest = members[start + limit :]
