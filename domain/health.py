@@ -611,6 +611,15 @@ STATE_ICONS = {"healthy": "🟢", "warning": "🟡", "failing": "🔴", "revoked
 ACTION_LABELS = {"roll": "Request roll", "verify": "Verify", "revoke": "Request revoke"}
 
 
+def unchanged_text(known: Health | None, now: datetime) -> str:
+    """What holds when an operation changed nothing: the same vault value, its health only as old as its last check
+    (never "it still works" unchecked)."""
+    if known is None:
+        return "the vault holds the value it held before (not checked yet: `/cftoken verify` checks it)"
+    return (f"the vault holds the value it held before; its last known health ({known.source} "
+            f"{age_text(now - known.checked_at)}) is {known.state}: {known.summary}")
+
+
 def age_text(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     if minutes < 1:

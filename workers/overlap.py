@@ -31,7 +31,7 @@ from domain.errors import (
     TokenNotFound,
     TokenRevoked,
 )
-from domain.health import EXPOSED, after_roll, age_text
+from domain.health import EXPOSED, after_roll
 from domain.inventory import Token
 from domain.messages import slack_date
 from domain.timestamps import parse_timestamp, utc_stamp
@@ -47,7 +47,7 @@ from workers.token_lock import TokenLock
 
 log = logging.getLogger(__name__)
 MAX_CREATES = 3
-OLD_WORKS = "the old value still works"
+OLD_WORKS = "the bot has not touched the old token"
 STEPS = (
     Step("preflight", "pre-flight", "preflight", changed=False,
          where="Nothing was changed: the vault holds the value it held before.",
@@ -73,7 +73,7 @@ STEPS = (
                "stops.",
          changes="Slack: the thread is told until when the old value keeps working"),
     Step("retire", "retiring the old token", "retire", changed=True,
-         where=f"The new value is in the vault and verified; {OLD_WORKS} until the bot deletes it.",
+         where=f"The new value is in the vault and verified; {OLD_WORKS}: it is deleted when the overlap ends.",
          changes="Cloudflare: the old token is deleted when the overlap ends, or at once when an approver presses "
                  "Retire old now (DELETE /user/tokens/{old id}); Keep old leaves it live"),
     Step("report", "reporting", "report", changed=True,
@@ -95,15 +95,6 @@ class OverlapRotation(MintedValueSteps, StepMachine):
         self.waiting = False  # at `retire` before the deadline: the clock resumes it
         self.vault: Vault
         self.cloudflare: CloudflareClient | None = None
-
-    @property
-    def unchanged(self) -> str:
-        known = status.read_status(self.services.redis, self.token.name)
-        if known is None:
-            return "the vault holds the value it held before (not checked yet: `/cftoken verify` checks it)"
-        age = age_text(self.services.now() - known.checked_at)
-        return (f"the vault holds the value it held before; its last known health ({known.source} {age}) is "
-                f"{known.state}: {known.summary}")
 
     def run(self) -> None:
         """Read the vault and open the management client, then run steps until done or waiting for the deadline."""

@@ -36,7 +36,7 @@ from workers.token_lock import TokenLock, token_lock
 log = logging.getLogger(__name__)
 STEPS = (
     Step("preflight", "pre-flight", "preflight", changed=False,
-         where="Nothing was changed: the token still works.",
+         where="Nothing was changed: the bot deleted nothing and the vault holds the value it held before.",
          changes="nothing (reads the vault and Cloudflare); an open roll of the token is cancelled"),
     Step("delete", "the delete at Cloudflare", "delete", changed=False, risky=True,
          where="Cloudflare may have deleted the token; the vault still holds its old value.",
@@ -59,7 +59,11 @@ STEPS = (
 class Revocation(StepMachine):
     """One revocation in progress, advanced one checkpointed step at a time."""
 
-    verb, table, unchanged = "Revoke", STEPS, "the token still works"
+    verb, table = "Revoke", STEPS
+
+    @property
+    def unchanged(self) -> str:
+        return f"the token was not deleted at Cloudflare, and {super().unchanged}"
 
     def __init__(
         self, services: Services, checkpoint: Checkpoint, request: Request, token: Token, lock: TokenLock

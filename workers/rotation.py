@@ -26,7 +26,7 @@ from domain.errors import (
     TokenInvalid,
     TokenRevoked,
 )
-from domain.health import EXPOSED, after_roll, age_text, unfixed_text
+from domain.health import EXPOSED, after_roll, unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
@@ -75,16 +75,6 @@ class Rotation(StepMachine):
         self.new_value: SecretStr | None = None  # held in memory only between roll and store
         self.vault: Vault
         self.cloudflare: CloudflareClient | None = None
-
-    @property
-    def unchanged(self) -> str:
-        """What holds when the roll changed nothing: the same value, and its health only as old as its last check."""
-        known = status.read_status(self.services.redis, self.token.name)
-        if known is None:
-            return "the vault holds the value it held before (not checked yet: `/cftoken verify` checks it)"
-        age = age_text(self.services.now() - known.checked_at)
-        return (f"the vault holds the value it held before; its last known health ({known.source} {age}) is "
-                f"{known.state}: {known.summary}")
 
     def run(self) -> None:
         """Read the vault and open the management client, then run the steps."""

@@ -19,8 +19,9 @@ from typing import Any, ClassVar
 
 from redis.exceptions import RedisError
 
-from domain import requests
+from domain import requests, status
 from domain.errors import TRANSIENT, CftokenError, RecordsLost, RequestClosed, RequestNotFound
+from domain.health import unchanged_text
 from domain.inventory import Token
 from domain.messages import render_interrupted
 from domain.metrics import count_operation
@@ -77,7 +78,6 @@ class StepMachine:
 
     verb: ClassVar[str]  # "Roll", "Revoke"
     table: ClassVar[tuple[Step, ...]]
-    unchanged: ClassVar[str]  # what holds when nothing changed: the vault's value as it was, and its last check
 
     services: Services
     checkpoint: Checkpoint
@@ -85,6 +85,11 @@ class StepMachine:
     token: Token
     lock: TokenLock
     request_lost: bool = False
+
+    @property
+    def unchanged(self) -> str:
+        """What holds when nothing changed: the vault's value as it was, and its last known health with its age."""
+        return unchanged_text(status.read_status(self.services.redis, self.token.name), self.services.now())
 
     @property
     def current(self) -> Step:

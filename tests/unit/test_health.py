@@ -18,6 +18,7 @@ from domain.health import (
     last_used_text,
     parse_revoked,
     revoked_text,
+    unchanged_text,
 )
 from domain.inventory import Condition, load_inventory
 from domain.settings import DEFAULT_INVENTORY
@@ -293,3 +294,15 @@ def test_a_value_lost_beside_its_companions_is_still_failure_mode_c():
     (problem,) = health.problems
     assert problem.kind == "vault_missing" and "Failure mode C" in problem.next_step
     assert "version history" in problem.next_step
+
+
+def test_an_operation_that_changed_nothing_states_the_last_known_health_with_its_age_never_that_it_works():
+    disabled = assess(facts(record=record(status="disabled"), value_accepted=False), INVENTORY)
+
+    unchecked = unchanged_text(None, NOW)
+    known = unchanged_text(disabled, disabled.checked_at + timedelta(hours=3))
+
+    assert unchecked == "the vault holds the value it held before (not checked yet: `/cftoken verify` checks it)"
+    assert known.startswith("the vault holds the value it held before; its last known health (")
+    assert "3 h ago) is failing" in known
+    assert "works" not in unchecked + known
