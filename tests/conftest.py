@@ -1,4 +1,4 @@
-"""Shared fixtures: Redis (real where REDIS_URL answers, fakeredis otherwise) and settings for tests."""
+"""Shared fixtures: a Redis the run owns, and settings for tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from domain import integrity
 from domain.settings import Settings
-from standins.redis_server import EmbeddedRedis, answers
+from standins.redis_server import start_owned_redis
 from standins.world import SECRET_KEY
 
 TEST_CHANNEL = "C0SRE0001"
@@ -21,23 +21,21 @@ ENGINEER = "U0CAROL03"  # on the team, not an approver
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """URL of a Redis server over TCP: REDIS_URL when it answers (CI), else an embedded fakeredis server.
+    """URL of a Redis server this test run owns: its own `redis-server` on a free loopback port (the embedded
+    fakeredis only where the binary is not installed), never the Redis at REDIS_URL, so two suites can run side by
+    side and a developer's Redis is never flushed.
 
     The URL is exported as REDIS_URL so worker subprocesses started by tests share the same server.
     """
-    url = os.environ.get("REDIS_URL")
-    if url and answers(url):
-        yield url
-        return
-    embedded = EmbeddedRedis().start()
-    os.environ["REDIS_URL"] = embedded.url
-    yield embedded.url
-    embedded.stop()
+    owned = start_owned_redis()
+    os.environ["REDIS_URL"] = owned.url
+    yield owned.url
+    owned.stop()
 
 
 @pytest.fixture
 def redis_conn(redis_url: str):
-    """A flushed Redis connection for one test (real in CI, embedded fakeredis otherwise)."""
+    """A flushed Redis connection for one test, on the run's own Redis."""
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     yield client
