@@ -7,13 +7,19 @@ Run it alone, with one machine identity seeded (these are the defaults):
 
 Errors use Infisical's error-handler shape `{reqId, statusCode, message, error}`. Access tokens expire after
 `token_ttl` seconds of `self.clock` (403 TokenError; a TTL of 0 never expires, as Infisical signs such a token
-without an expiry) and stop working after `revoke_access_tokens()` (401).
+without an expiry) and stop working after `revoke_access_tokens()` (401). Login limits (lockout, a client secret's
+use limit and TTL) are standins/infisical_auth.py's.
+
+Folders and environments exist only once made: each project has Infisical's default environments (dev, staging,
+prod) with their root folder; `add_folder` (and the seeding `put_secret`) make a folder and its parents. A write or
+a read by name into a folder or environment that does not exist answers 404 "Folder with path '…' in environment
+with slug '…' not found", its `error` naming the operation for writes (CreateSecret, UpdateSecret, DeleteSecret;
+NotFound for the read, whose name is unverified); listing one answers 200 with nothing in it, as Infisical does.
 """
 
 from __future__ import annotations
 
 import argparse
-import secrets as random_tokens
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +28,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forever
+from standins.infisical_auth import Identity, IdentityStore, LoginRefused
 
 _BOOL_ARGS = ("viewSecretValue", "expandSecretReferences", "recursive", "include_imports", "includeImports",
               "includePersonalOverrides")
 _HIDDEN = "<hidden-by-infisical>"  # the real placeholder is unconfirmed; secretValueHidden is what matters
+DEFAULT_ENVIRONMENTS = ("dev", "staging", "prod")  # what Infisical makes with a new project
+_OPERATIONS = {"POST": "CreateSecret", "PATCH": "UpdateSecret", "DELETE": "DeleteSecret", "GET": "NotFound"}
 
 
 class _Refusal(Exception):
@@ -79,8 +88,7 @@ class InfisicalStandIn(StandIn):
     def __init__(self, clock: Clock | None = None, *, token_ttl: int = 7200) -> None:
         super().__init__(clock)
         self.token_ttl = token_ttl
-        self._identities: dict[str, dict[str, Any]] = {}
-        self._tokens: dict[str, dict[str, Any]] = {}
+        self.auth = IdentityStore()
         self._folders: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
         self._held: set[tuple[str, str]] = set()
         self.route("POST", "/api/v1/auth/universal-auth/login", self._login)  # base accepts a trailing slash
@@ -93,12 +101,49 @@ class InfisicalStandIn(StandIn):
     def add_identity(self, client_id: str, client_secret: str, *, project_id: str, can_read: bool = True,
                      can_write: bool = True) -> None:
         with self.lock:
-            self._identities[client_id] = {"secret": client_secret, "project": project_id, "read": can_read,
-                                           "write": can_write}
+            self.auth.identities[client_id] = Identity(client_secret, project_id, can_read, can_write)
+            for environment in DEFAULT_ENVIRONMENTS:
+                self._folders.setdefault((project_id, environment, "/"), {})
+
+    def identity(self, client_id: str) -> Identity:
+        """The identity's record (its uses, lock and secret state), for tests to read."""
+        with self.lock:
+            return self.auth.identities[client_id]
+
+    def limit_client_secret(self, client_id: str, *, uses: int = 0, expires_in: timedelta | None = None) -> None:
+        """Give the identity's client secret a use limit (`clientSecretNumUsesLimit`) and/or a TTL from now."""
+        with self.lock:
+            identity = self.auth.identities[client_id]
+            identity.uses_limit = uses
+            identity.secret_expires = self.clock.now() + expires_in if expires_in is not None else None
+
+    def new_client_secret(self, client_id: str, secret: str) -> None:
+        """An operator made a new client secret (no limits) for the identity."""
+        with self.lock:
+            identity = self.auth.identities[client_id]
+            identity.secret, identity.secret_revoked, identity.uses = secret, False, 0
+            identity.uses_limit, identity.secret_expires = 0, None
 
     def set_write_allowed(self, client_id: str, allowed: bool) -> None:
         with self.lock:
-            self._identities[client_id]["write"] = allowed
+            self.auth.identities[client_id].write = allowed
+
+    def add_folder(self, project_id: str, environment: str, path: str) -> None:
+        """Make a folder (and its parents, and the environment if new), as someone would in Infisical's UI."""
+        with self.lock:
+            self._make_folder(project_id, environment, _folder(path))
+
+    def remove_folder(self, project_id: str, environment: str, path: str) -> None:
+        """Delete a folder, its secrets and everything below it."""
+        with self.lock:
+            top = _folder(path)
+            for key in [k for k in self._folders if k[:2] == (project_id, environment)
+                        and (k[2] == top or k[2].startswith(top.rstrip("/") + "/"))]:
+                del self._folders[key]
+
+    def folder_exists(self, project_id: str, environment: str, path: str) -> bool:
+        with self.lock:
+            return (project_id, environment, _folder(path)) in self._folders
 
     def hold_writes(self, project_id: str, environment: str, held: bool = True) -> None:
         """Simulate a secret-approval policy: writes answer 200 {"approval": …} and change nothing."""
@@ -107,17 +152,19 @@ class InfisicalStandIn(StandIn):
 
     def revoke_access_tokens(self) -> None:
         with self.lock:
-            for token in self._tokens.values():
+            for token in self.auth.tokens.values():
                 token["revoked"] = True
 
     def access_tokens(self) -> list[str]:
         """Every access token issued so far (tests check none of them leaks)."""
         with self.lock:
-            return list(self._tokens)
+            return list(self.auth.tokens)
 
     def put_secret(self, project_id: str, environment: str, path: str, name: str, value: str) -> dict:
+        """Seed one secret, making its folder if need be (the API's writes never make folders)."""
         with self.lock:
             scope = _Scope(project_id, environment, _folder(path), name, {})
+            self._make_folder(*scope.key)
             return self._json(self._write(scope, value), scope)
 
     def secret(self, project_id: str, environment: str, path: str, name: str) -> dict[str, Any] | None:
@@ -164,10 +211,23 @@ class InfisicalStandIn(StandIn):
             "isRotatedSecret": False, "rotationId": None,
         }
 
+    def _make_folder(self, project: str, environment: str, path: str) -> None:
+        parts = [part for part in path.split("/") if part]
+        for depth in range(len(parts) + 1):
+            self._folders.setdefault((project, environment, "/" + "/".join(parts[:depth])), {})
+
+    def _existing_folder(self, scope: _Scope, method: str) -> dict[str, dict[str, Any]]:
+        """The scope's folder, or Infisical's 404 naming the path and environment (and the operation)."""
+        folder = self._folders.get(scope.key)
+        if folder is None:
+            raise _Refusal(404, _OPERATIONS[method], f"Folder with path '{scope.path}' in environment with slug "
+                                                     f"'{scope.env}' not found")
+        return folder
+
     def _write(self, scope: _Scope, value: str, comment: str | None = None) -> dict[str, Any]:
         """Create or update one secret; every write is a new version, as in Infisical."""
         now = _stamp(self.clock.now())
-        folder = self._folders.setdefault(scope.key, {})
+        folder = self._folders[scope.key]
         record = folder.setdefault(scope.name, {"id": str(uuid.uuid4()), "values": [], "comment": "",
                                                 "createdAt": now})
         record["values"].append(_trim(value))
@@ -182,34 +242,29 @@ class InfisicalStandIn(StandIn):
         missing = [key for key in ("clientId", "clientSecret") if not isinstance(body.get(key), str)]
         if missing:
             return _error(422, "ValidationFailure", [_required(key) for key in missing])
-        identity = self._identities.get(body["clientId"])
-        if identity is None or not random_tokens.compare_digest(identity["secret"], body["clientSecret"]):
-            return _error(401, "UnauthorizedError", "Invalid credentials")
-        token = f"eyJhbGciOiJIUzI1NiJ9.{random_tokens.token_urlsafe(24)}.{random_tokens.token_urlsafe(16)}"
-        expires = self.clock.now() + timedelta(seconds=self.token_ttl) if self.token_ttl else None
-        self._tokens[token] = {"client_id": body["clientId"], "expires": expires, "revoked": False}
+        now = self.clock.now()
+        try:
+            self.auth.login(body["clientId"], body["clientSecret"], now)
+        except LoginRefused as refused:
+            return _error(refused.status, refused.error, refused.message)
+        token = self.auth.issue(body["clientId"], now, self.token_ttl)
         return Response(200, {"accessToken": token, "expiresIn": self.token_ttl,
                               "accessTokenMaxTTL": max(43200, self.token_ttl), "tokenType": "Bearer"})
 
-    def _identity(self, request: Request) -> dict[str, Any]:
-        token = request.bearer()
-        if not token:
-            raise _Refusal(401, "UnauthorizedError", "Token missing")
-        issued = self._tokens.get(token)
-        if issued is None or issued["revoked"]:
-            raise _Refusal(401, "UnauthorizedError", "You are not allowed to access this resource")
-        if issued["expires"] is not None and self.clock.now() >= issued["expires"]:
-            raise _Refusal(403, "TokenError", "Your token has expired. Please re-authenticate.")
-        return self._identities[issued["client_id"]]
+    def _identity(self, request: Request) -> Identity:
+        try:
+            return self.auth.holder(request.bearer(), self.clock.now())
+        except LoginRefused as refused:
+            raise _Refusal(refused.status, refused.error, refused.message) from None
 
-    def _guard(self, handler: Callable[[dict, _Scope], Response], project_key: str) -> Callable:
+    def _guard(self, handler: Callable[[Identity, _Scope], Response], project_key: str) -> Callable:
         """Authenticate (before validation, as Fastify's onRequest hook does), validate, check the project."""
 
         def guarded(request: Request) -> Response:
             try:
                 identity = self._identity(request)
                 scope = _scope(request, project_key)
-                if identity["project"] != scope.project:
+                if identity.project != scope.project:
                     raise _Refusal(403, "PermissionDenied", "You are not allowed to access this project")
                 return handler(identity, scope)
             except _Refusal as refusal:
@@ -217,7 +272,7 @@ class InfisicalStandIn(StandIn):
 
         return guarded
 
-    def _list(self, identity: dict, scope: _Scope) -> Response:
+    def _list(self, identity: Identity, scope: _Scope) -> Response:
         view = scope.flag("viewSecretValue", "true")
         _require(identity, "read", "readValue" if view else "describeSecret")
         below = scope.path.rstrip("/") + "/"
@@ -229,7 +284,7 @@ class InfisicalStandIn(StandIn):
                           for name, record in folder.items()]
         return Response(200, {"secrets": found, "imports": []})
 
-    def _get(self, identity: dict, scope: _Scope) -> Response:
+    def _get(self, identity: Identity, scope: _Scope) -> Response:
         view = scope.flag("viewSecretValue", "true")
         _require(identity, "read", "readValue" if view else "describeSecret")
         record = self._record(scope)
@@ -238,20 +293,20 @@ class InfisicalStandIn(StandIn):
             raise _Refusal(404, "NotFound", f"Secret version '{version}' not found")
         return Response(200, {"secret": self._json(record, scope, view=view, version=int(version))})
 
-    def _create(self, identity: dict, scope: _Scope) -> Response:
+    def _create(self, identity: Identity, scope: _Scope) -> Response:
         _require(identity, "write", "create")
         if not isinstance(scope.args.get("secretValue"), str):
             raise _Refusal(422, "ValidationFailure", [_required("secretValue")])
-        if scope.name in self._folders.get(scope.key, {}):
+        if scope.name in self._existing_folder(scope, "POST"):
             raise _Refusal(400, "BadRequest", "Secret already exist")
         if scope.key[:2] in self._held:
             return _approval(scope, "create")
         record = self._write(scope, scope.args["secretValue"], scope.args.get("secretComment", ""))
         return Response(200, {"secret": self._json(record, scope)})
 
-    def _update(self, identity: dict, scope: _Scope) -> Response:
+    def _update(self, identity: Identity, scope: _Scope) -> Response:
         _require(identity, "write", "edit")
-        record = self._record(scope)
+        record = self._record(scope, "PATCH")
         if scope.key[:2] in self._held:
             return _approval(scope, "update")
         value, comment = scope.args.get("secretValue"), scope.args.get("secretComment")
@@ -259,16 +314,16 @@ class InfisicalStandIn(StandIn):
                     comment if isinstance(comment, str) else None)
         return Response(200, {"secret": self._json(record, scope)})
 
-    def _delete(self, identity: dict, scope: _Scope) -> Response:
+    def _delete(self, identity: Identity, scope: _Scope) -> Response:
         _require(identity, "write", "delete")
-        record = self._record(scope)
+        record = self._record(scope, "DELETE")
         if scope.key[:2] in self._held:
             return _approval(scope, "delete")
         del self._folders[scope.key][scope.name]
         return Response(200, {"secret": self._json(record, scope)})
 
-    def _record(self, scope: _Scope) -> dict[str, Any]:
-        record = self._folders.get(scope.key, {}).get(scope.name)
+    def _record(self, scope: _Scope, method: str = "GET") -> dict[str, Any]:
+        record = self._existing_folder(scope, method).get(scope.name)
         if record is None:
             where = f"at path '{scope.path}' in environment with slug '{scope.env}'"
             raise _Refusal(404, "NotFound", f"Secret with name '{scope.name}' not found {where}")
@@ -287,11 +342,12 @@ def _scope(request: Request, project_key: str) -> _Scope:
         if args is None:
             raise _Refusal(400, "BadRequest", "Body is not valid JSON")
     project, env = args.get(project_key), args.get("environment")
-    if not project or not env:
-        if project_key == "workspaceId":  # v3 fields are optional in zod; the router checks them itself
-            raise _Refusal(400, "BadRequest", "Missing project id or environment")
-        missing = [key for key, value in ((project_key, project), ("environment", env)) if not value]
-        raise _Refusal(422, "ValidationFailure", [_required(key) for key in missing])
+    if project_key == "workspaceId" and (not project or not env):  # v3: optional in zod, checked by the router
+        raise _Refusal(400, "BadRequest", "Missing project id or environment")
+    if not project:
+        raise _Refusal(422, "ValidationFailure", [_required(project_key)])
+    if not env:  # v4's environment is optional in zod too; the router refuses it (message wording unverified)
+        raise _Refusal(400, "BadRequest", "Missing environment")
     name = unquote(request.params.get("name") or "")
     return _Scope(str(project), str(env), _folder(args.get("secretPath")), name, args)
 
@@ -304,9 +360,9 @@ def _json_body(request: Request) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _require(identity: dict[str, Any], kind: str, action: str) -> None:
+def _require(identity: Identity, kind: str, action: str) -> None:
     """CASL-style permission check: 403 PermissionDenied naming the action."""
-    if not identity[kind]:
+    if not getattr(identity, kind):
         raise _Refusal(403, "PermissionDenied", f"You are not allowed to {action} on secrets",
                        details=[{"action": action, "subject": "secrets"}])
 

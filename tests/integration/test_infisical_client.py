@@ -45,6 +45,7 @@ class FakeClock:
 def standin():
     server = InfisicalStandIn(token_ttl=TTL)
     server.add_identity("bot-id", CLIENT_SECRET, project_id=PROJECT)
+    server.add_folder(PROJECT, ENV, PATH)
     with server:
         yield server
 

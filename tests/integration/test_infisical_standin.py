@@ -26,6 +26,7 @@ def standin():
     server.add_identity("reader-id", "reader-secret", project_id=PROJECT, can_write=False)
     server.add_identity("blind-id", "blind-secret", project_id=PROJECT, can_read=False)
     server.add_identity("other-id", "other-secret", project_id="proj-2")
+    server.add_folder(PROJECT, ENV, PATH)
     with server:
         yield server
 
@@ -83,7 +84,8 @@ def test_a_request_without_authorization_answers_401_token_missing(http):
 
 
 def test_an_unknown_token_answers_401_not_allowed(http):
-    response = http.get("/api/v4/secrets", params=WHERE, headers={"Authorization": "Bearer made-up"})
+    never_issued = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.c2lnbmF0dXJl"
+    response = http.get("/api/v4/secrets", params=WHERE, headers={"Authorization": f"Bearer {never_issued}"})
 
     assert assert_error(response, 401, "UnauthorizedError")["message"] == "You are not allowed to access this resource"
 
@@ -166,13 +168,20 @@ def test_a_boolean_query_that_is_not_literal_true_or_false_answers_422(http, fla
     assert issue["path"] == [flag] and issue["options"] == ["true", "false"]
 
 
-@pytest.mark.parametrize("missing", ["projectId", "environment"])
-def test_listing_without_project_or_environment_answers_422_naming_the_field(http, missing):
-    params = {key: value for key, value in WHERE.items() if key != missing}
+def test_listing_without_project_answers_422_naming_the_field(http):
+    params = {key: value for key, value in WHERE.items() if key != "projectId"}
 
     response = http.get("/api/v4/secrets", params=params, headers=bearer(http))
 
-    assert assert_error(response, 422, "ValidationFailure")["message"][0]["path"] == [missing]
+    assert assert_error(response, 422, "ValidationFailure")["message"][0]["path"] == ["projectId"]
+
+
+def test_listing_without_environment_answers_400_as_the_v4_router_does(http):
+    params = {key: value for key, value in WHERE.items() if key != "environment"}
+
+    response = http.get("/api/v4/secrets", params=params, headers=bearer(http))
+
+    assert "environment" in assert_error(response, 400, "BadRequest")["message"].lower()
 
 
 def test_getting_a_missing_secret_answers_404_naming_path_and_environment(http):
