@@ -1,5 +1,6 @@
 """Cloudflare stand-in: user API tokens (verify, list, create, get, update, roll, delete), permission groups and
-zones, under `/client/v4` with Cloudflare's envelope, per api-contracts.md §1.
+zones, under `/client/v4` with Cloudflare's envelope, per api-contracts.md §1; account-owned tokens at
+`/accounts/{account_id}/tokens…` with the same handlers (api-contracts.md "Account-owned tokens").
 
 Run it alone with a management token (API Tokens Write) and the runbook's zones seeded:
 
@@ -22,6 +23,15 @@ Decisions where the contract is unconfirmed (tests should not depend on them):
   400 code 1001 "Reusing existing policies is not supported by token creation"; a name over 120 characters (the
   OpenAPI schema's maxLength), a 51st user token (the documented quota of 50), an unknown permission-group id or
   zone id answer 400 code 1001 too (their real codes and wording are unconfirmed);
+- account tokens: the path's account id is exactly 32 characters (else 404 7003, no route); a token is seen only
+  through its owner's path (404 7003 elsewhere) and verifies only there (401 1000 at the other kind's verify);
+  management needs Account API Tokens Read/Write on `com.cloudflare.api.account.<id>` (or `.*`), from a user or
+  an account token alike (whether a user token may is unconfirmed); the quota is 500 per account (400 1001, the
+  real code unconfirmed); created and rolled values are `cfat_…`, seeded ones whatever the world passes
+  (legacy 40-character values included); a token made with a user's token carries `creator_email_at_creation`;
+- the account list ignores `name` (Cloudflare has no name filter) and leaves out expired tokens unless
+  `include_expired=true`;
+- a 403 from a token endpoint carries `documentation_url` (since 2026-08);
 - `GET /zones` lists only zones the calling token's allow policies reach (a zone id, all zones, or an account
   with zone-scoped groups), as Cloudflare filters the list by the token's zone resources.
 """
@@ -40,6 +50,7 @@ from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forev
 
 API = "/client/v4"
 _TOKEN = API + r"/user/tokens/(?P<token_id>[^/]+)"
+_ACCOUNT_TOKENS = API + r"/accounts/(?P<account_id>[^/]+)/tokens"
 _ZONE = API + r"/zones/(?P<zone_id>[^/]+)"
 _WINDOW = timedelta(minutes=5)
 _INVALID_TOKEN = (1000, "Invalid API Token")
@@ -49,6 +60,8 @@ _THROTTLED = (971, "Please wait and consider throttling your request speed")
 _REUSED_POLICY = (1001, "Reusing existing policies is not supported by token creation")
 NAME_MAX = 120
 USER_TOKEN_QUOTA = 50
+ACCOUNT_TOKEN_QUOTA = 500
+_DOCS = "https://developers.cloudflare.com/api/resources/"
 Guarded = Callable[[Request, dict[str, Any]], Response]
 
 
@@ -89,6 +102,7 @@ class CloudflareStandIn(StandIn):
     def __init__(self, clock: Clock | None = None, *, rate_limit: int | None = None) -> None:
         super().__init__(clock)
         self.user_resource = state.USER_RESOURCE + state.new_id()
+        self.user_email = "sre-lead@example.test"  # the person whose user tokens these are
         self.reset(rate_limit=rate_limit)
         read, write = (state.TOKENS_READ, state.TOKENS_WRITE), (state.TOKENS_WRITE,)
         # First match wins: the fixed paths come before the {token_id} patterns.
@@ -106,6 +120,24 @@ class CloudflareStandIn(StandIn):
         self.route("GET", _TOKEN, self._guard(self._get, read))
         self.route("PUT", _TOKEN, self._guard(self._update, write))
         self.route("DELETE", _TOKEN, self._guard(self._delete, write))
+        self._account_routes()
+
+    def _account_routes(self) -> None:
+        """/accounts/{account_id}/tokens…: the same handlers, needing Account API Tokens Read/Write on the account."""
+        read = (state.ACCOUNT_TOKENS_READ, state.ACCOUNT_TOKENS_WRITE)
+        write = (state.ACCOUNT_TOKENS_WRITE,)
+        one = "/(?P<token_id>[^/]+)"
+        for method, suffix, handler, needs in (
+            ("GET", "/verify", self._verify, None),
+            ("GET", "/permission_groups", self._account_permission_groups, None),
+            ("GET", "", self._list, read),
+            ("POST", "", self._create, write),
+            ("PUT", one + "/value", self._roll, write),
+            ("GET", one, self._get, read),
+            ("PUT", one, self._update, write),
+            ("DELETE", one, self._delete, write),
+        ):
+            self.route(method, _ACCOUNT_TOKENS + suffix, self._guard(handler, needs))
 
     def reset(self, *, rate_limit: int | None = None) -> None:
         """Forget every token, zone, request and fault: lets one running server serve many tests."""
@@ -132,13 +164,17 @@ class CloudflareStandIn(StandIn):
 
     def add_token(self, name: str, *, policies: list[dict[str, Any]], expires_on: datetime | str | None = None,
                   not_before: datetime | str | None = None, status: str = "active", token_id: str | None = None,
-                  value: str | None = None) -> tuple[str, str]:
-        """Seed a token; returns (id, value)."""
+                  value: str | None = None, account_id: str | None = None,
+                  creator: dict[str, Any] | None = None) -> tuple[str, str]:
+        """Seed a token (owned by `account_id`, else by the user; `creator` adds creator_email_at_creation,
+        provisioner_type, provisioner_id to an account token); returns (id, value)."""
         with self.lock:
             record = state.token_record(
                 name, state.normalise_policies(policies, self._group_names()), self.clock.now(),
                 expires_on=expires_on, not_before=not_before, status=status, token_id=token_id)
-            return record["id"], self._store(record, value or state.new_value())
+            if account_id is not None:
+                record.update({"_account": account_id, **(creator or {})})
+            return record["id"], self._store(record, value or state.new_value(_prefix(account_id)))
 
     def value_of(self, token_id: str) -> str | None:
         with self.lock:
@@ -210,9 +246,14 @@ class CloudflareStandIn(StandIn):
 
         def guarded(request: Request) -> Response:
             try:
+                account_id = request.params.get("account_id")
+                if account_id is not None and len(account_id) != 32:  # the path param is exactly 32 characters
+                    return self.not_found(request)
                 caller = self._authenticate(request)
-                if needs and not state.grants(caller, needs):
-                    raise _refuse(403, _FORBIDDEN)
+                if needs and not state.grants(caller, needs, account_id):
+                    # Since 2026-08 a 403 names the documentation of the denied endpoint.
+                    raise _refuse(403, _FORBIDDEN, documentation_url=_DOCS + ("accounts/subresources/tokens/"
+                                                                             if account_id else "user/"))
                 return handler(request, caller)
             except _Refusal as refusal:
                 return refusal.response
@@ -246,42 +287,61 @@ class CloudflareStandIn(StandIn):
         hits.append(now)
 
     def _verify(self, request: Request, caller: dict[str, Any]) -> Response:
+        if caller.get("_account") != request.params.get("account_id"):  # verified at the other kind's endpoint
+            raise _refuse(401, _INVALID_TOKEN)
         shown = state.public_token(caller, self.clock.now())
         result = {key: shown[key] for key in ("id", "status", "not_before", "expires_on") if key in shown}
         return ok(result, messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}])
 
     def _list(self, request: Request, caller: dict[str, Any]) -> Response:
-        name, direction = request.arg("name"), request.arg("direction") or "asc"
+        """The owner's tokens (an account's list ignores `name`, as Cloudflare has no name filter, and leaves
+        expired ones out unless include_expired=true)."""
+        direction, owner = request.arg("direction") or "asc", request.params.get("account_id")
         if direction not in ("asc", "desc"):
             raise _refuse(400, (1001, "direction must be asc or desc"))
-        records = sorted((record for record in self._tokens.values() if name in (None, record["name"])),
-                         key=lambda record: record["issued_on"], reverse=direction == "desc")
-        return _page(request, [state.public_token(record, self.clock.now()) for record in records])
+        with_expired = (request.arg("include_expired") or "false").lower() == "true"
+        # The user list still filters by name and lists expired tokens: issue 22 closes that divergence there.
+        name = request.arg("name") if owner is None else None
+        with_expired = with_expired or owner is None
+        now = self.clock.now()
+        shown = [state.public_token(record, now) for record in sorted(
+            self._owned(owner), key=lambda record: record["issued_on"], reverse=direction == "desc")
+            if name in (None, record["name"])]
+        return _page(request, [token for token in shown if with_expired or token["status"] != "expired"])
+
+    def _owned(self, account_id: str | None) -> list[dict[str, Any]]:
+        """The tokens of the user (None) or of one account."""
+        return [record for record in self._tokens.values() if record.get("_account") == account_id]
 
     def _get(self, request: Request, caller: dict[str, Any]) -> Response:
         return ok(state.public_token(self._record(request), self.clock.now()))
 
     def _create(self, request: Request, caller: dict[str, Any]) -> Response:
-        body = _body(request)
-        self._refuse_create(body)
+        body, account_id = _body(request), request.params.get("account_id")
+        self._refuse_create(body, account_id)
         record = _valid(lambda: state.token_record(
             body.get("name"), state.normalise_policies(body.get("policies"), self._group_names()),
             self.clock.now(), not_before=body.get("not_before"), expires_on=body.get("expires_on"),
             condition=body.get("condition")))
-        value = self._store(record, state.new_value())
+        if account_id is not None:
+            record["_account"] = account_id
+            if caller.get("_account") is None:  # made by a person's token: Cloudflare keeps their email
+                record["creator_email_at_creation"] = self.user_email
+        value = self._store(record, state.new_value(_prefix(account_id)))
         return ok({**state.public_token(record, self.clock.now()), "value": value})
 
-    def _refuse_create(self, body: dict[str, Any]) -> None:
-        """What POST /user/tokens refuses before it validates the rest: reused policies, long names, quota,
-        permission groups and zones that do not exist."""
+    def _refuse_create(self, body: dict[str, Any], account_id: str | None) -> None:
+        """What POST /user/tokens (or /accounts/{id}/tokens) refuses before it validates the rest: reused
+        policies, long names, the owner's quota, permission groups and zones that do not exist."""
         policies = body.get("policies") if isinstance(body.get("policies"), list) else []
         if any(isinstance(item, dict) and "id" in item for item in policies):
             raise _refuse(400, _REUSED_POLICY)
         name = body.get("name")
         if isinstance(name, str) and len(name) > NAME_MAX:
             raise _refuse(400, (1001, f"name: must be at most {NAME_MAX} characters"))
-        if len(self._tokens) >= USER_TOKEN_QUOTA:
-            raise _refuse(400, (1001, f"You have reached the maximum of {USER_TOKEN_QUOTA} API tokens for this user"))
+        quota, whose = (USER_TOKEN_QUOTA, "user") if account_id is None else (ACCOUNT_TOKEN_QUOTA, "account")
+        if len(self._owned(account_id)) >= quota:
+            raise _refuse(400, (1001, f"You have reached the maximum of {quota} API tokens for this {whose}"))
         for item in (p for p in policies if isinstance(p, dict)):
             for group in item.get("permission_groups") or []:
                 group_id = group.get("id") if isinstance(group, dict) else None
@@ -305,10 +365,14 @@ class CloudflareStandIn(StandIn):
         return ok(state.public_token(record, self.clock.now()))
 
     def _roll(self, request: Request, caller: dict[str, Any]) -> Response:
+        """A new scannable value, even for a legacy token; the body may be empty, {} or any JSON (SDKs differ)."""
         record = self._record(request)
-        _body(request)
+        try:
+            request.json()
+        except ValueError:
+            raise _refuse(400, (6007, "Malformed JSON in request body")) from None
         record["modified_on"] = self.clock.now()
-        return ok(self._store(record, state.new_value()))
+        return ok(self._store(record, state.new_value(_prefix(record.get("_account")))))
 
     def _delete(self, request: Request, caller: dict[str, Any]) -> Response:
         record = self._record(request)
@@ -356,11 +420,24 @@ class CloudflareStandIn(StandIn):
         return _page(request, [zone for zone in self._zones.values() if name in (None, zone["name"])
                                and state.may_read_zone(caller, zone, scopes)])
 
+    def _account_permission_groups(self, request: Request, caller: dict[str, Any]) -> Response:
+        """GET /accounts/{id}/tokens/permission_groups: one page, each group with its category and scopes."""
+        name, scope = request.arg("name"), request.arg("scope")
+        return ok([{"id": group["id"], "name": group["name"], "category": state.category(group["name"]),
+                    "is_selectable": True, "scopes": group["scopes"]}
+                   for group in self._groups.values()
+                   if name in (None, group["name"]) and (scope is None or scope in group["scopes"])])
+
     def _record(self, request: Request) -> dict[str, Any]:
+        """The token the path names, if the path's owner (the user, or that account) owns it."""
         record = self._tokens.get(request.params["token_id"])
-        if record is None:
+        if record is None or record.get("_account") != request.params.get("account_id"):
             raise _no_such_token(request.params["token_id"])
         return record
+
+
+def _prefix(account_id: str | None) -> str:
+    return "cfut_" if account_id is None else "cfat_"
 
 
 def _body(request: Request) -> dict[str, Any]:

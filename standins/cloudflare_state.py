@@ -16,7 +16,12 @@ from standins.base import iso
 
 TOKENS_WRITE = "686d18d5ac6c441c867cbf6771e58a0a"
 TOKENS_READ = "0cc3a61731504c89b99ec1be78b77aa0"
+# Account API Tokens Write / Read: granted on com.cloudflare.api.account.<id>; the ids are the stand-in's own
+# (Cloudflare's are unconfirmed: read them from GET /accounts/{id}/tokens/permission_groups).
+ACCOUNT_TOKENS_WRITE = "5bc3f8b21c554832afc660159ab75fa4"
+ACCOUNT_TOKENS_READ = "0f45d4b4b3d14d4c8e2c4f8f6a8e9c1d"
 USER_RESOURCE = "com.cloudflare.api.user."
+ACCOUNT_RESOURCE = "com.cloudflare.api.account."
 STATUSES = ("active", "disabled", "expired")  # what PUT /user/tokens/{id} accepts
 EXPOSED = "revoked (exposed)"  # reached only through Cloudflare's secret scanning (test and world controls)
 ALL_STATUSES = (*STATUSES, EXPOSED)
@@ -36,7 +41,13 @@ DEFAULT_PERMISSION_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("API Tokens Write", TOKENS_WRITE, ("com.cloudflare.api.user",)),
     ("API Tokens Read", TOKENS_READ, ("com.cloudflare.api.user",)),
     ("Access: Apps and Policies Write", "959972745952452f8be2452be8cbb9f2", (_ACCOUNT_SCOPE,)),
+    ("Account API Tokens Write", ACCOUNT_TOKENS_WRITE, (_ACCOUNT_SCOPE,)),
+    ("Account API Tokens Read", ACCOUNT_TOKENS_READ, (_ACCOUNT_SCOPE,)),
 )
+# The category GET /accounts/{id}/tokens/permission_groups shows for each group (api-contracts.md 1.3).
+CATEGORIES = {"Zone WAF": "app_security", "DNS": "dns_and_zones", "Zone": "dns_and_zones",
+              "Pages": "developer_platform", "Access": "cloudflare_one_and_zero_trust",
+              "Account API": "account_and_billing"}
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
@@ -50,10 +61,21 @@ def new_id() -> str:
     return secrets.token_hex(16)
 
 
-def new_value() -> str:
-    """A scannable user-token value: cfut_ + 40 alphanumerics + an 8-hex checksum (53 chars, within 40–80)."""
-    body = "".join(secrets.choice(_ALPHANUMERIC) for _ in range(40))
-    return f"cfut_{body}{zlib.crc32(body.encode()):08x}"
+def new_value(prefix: str = "cfut_") -> str:
+    """A scannable token value: cfut_ (user) or cfat_ (account) + 40 alphanumerics + an 8-hex checksum
+    (53 chars, within 40–80)."""
+    body = legacy_value()
+    return f"{prefix}{body}{zlib.crc32(body.encode()):08x}"
+
+
+def legacy_value() -> str:
+    """A pre-2026 value, user or account alike: 40 alphanumerics that say nothing about the kind."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(40))
+
+
+def category(group_name: str) -> str:
+    """The permission group's category as the account listing shows it ("other" when not known)."""
+    return next((found for start, found in CATEGORIES.items() if group_name.startswith(start)), "other")
 
 
 def policy(*group_ids: str, resource: str = USER_RESOURCE + "*", effect: str = "allow") -> dict[str, Any]:
@@ -132,6 +154,8 @@ def public_token(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     """
     shown: dict[str, Any] = {}
     for key, value in record.items():
+        if key.startswith("_"):  # the stand-in's own bookkeeping (which account owns the token)
+            continue
         if value is None and key in ("not_before", "expires_on", "last_used_on", "condition"):
             continue
         shown[key] = iso(value) if isinstance(value, datetime) else value
@@ -151,13 +175,15 @@ def refusal_reason(record: dict[str, Any], now: datetime) -> str | None:
     return None
 
 
-def grants(record: dict[str, Any], group_ids: tuple[str, ...]) -> bool:
-    """Whether the token's policies allow one of `group_ids` on a user resource (explicit deny wins)."""
+def grants(record: dict[str, Any], group_ids: tuple[str, ...], account_id: str | None = None) -> bool:
+    """Whether the token's policies allow one of `group_ids` on a user resource, or with `account_id` on that
+    account (its own key or all accounts); explicit deny wins."""
+    keys = (f"{ACCOUNT_RESOURCE}{account_id}", f"{ACCOUNT_RESOURCE}*") if account_id else ()
     allowed = denied = False
     for item in record["policies"]:
-        on_user = any(key.startswith(USER_RESOURCE) for key in item["resources"])
+        on_resource = any(key in keys if account_id else key.startswith(USER_RESOURCE) for key in item["resources"])
         has_group = any(group["id"] in group_ids for group in item["permission_groups"])
-        if on_user and has_group:
+        if on_resource and has_group:
             denied = denied or item["effect"] == "deny"
             allowed = allowed or item["effect"] == "allow"
     return allowed and not denied

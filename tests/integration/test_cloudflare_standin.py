@@ -203,7 +203,8 @@ def test_a_token_without_api_tokens_permission_gets_403_code_9109(standin, api, 
     response = api.request(method, path.format(id=token_id), headers=bearer(value), json=body)
 
     assert response.status_code == 403
-    assert first_error(response) == {"code": 9109, "message": "Unauthorized to access requested resource"}
+    assert first_error(response) == {"code": 9109, "message": "Unauthorized to access requested resource",
+                                     "documentation_url": "https://developers.cloudflare.com/api/resources/user/"}
     assert standin.value_of(token_id) == value
 
 
