@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
+from redis.connection import parse_url
 
 # Heroku Redis serves TLS with a self-signed certificate; its own help article says not to verify it.
 UNVERIFIED_TLS = "ssl_cert_reqs=none"
@@ -23,3 +25,24 @@ def rq_url(url: str) -> str:
     if not url.startswith("rediss://") or "ssl_cert_reqs=" in url:
         return url
     return f"{url}{'&' if '?' in url else '?'}{UNVERIFIED_TLS}"
+
+
+def redis_url_problem(url: str) -> str:
+    """What is wrong with a Redis URL (empty when redis-py can use it): a scheme it knows, a numeric port."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return "expected a redis://, rediss:// or unix:// URL"
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        return f"expected a URL such as redis://:password@host:6379/0 ({exc})"
+    return ""
+
+
+def redis_where(url: str) -> str:
+    """host:port/db of a Redis URL, without its password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+def redis_down(url: str) -> str:
+    return f"Redis at {redis_where(url)} is not answering: check REDIS_URL and that the server runs"

@@ -22,10 +22,13 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import SettingsError
+from domain.redis_conn import redis_url_problem
 
 DEFAULT_INVENTORY = Path(__file__).with_name("inventory.toml")
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_APP_ID = re.compile(r"^A[A-Z0-9]{2,}$")  # Slack app ids: A0123ABCDEF
+MIN_SECRET_CHARACTERS = 32
 FREESCOUT_NAMES = ("FREESCOUT_URL", "FREESCOUT_API_KEY", "FREESCOUT_MAILBOX_ID", "FREESCOUT_USER_ID")
 
 
@@ -85,15 +88,16 @@ class CommonSettings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        problem = redis_url_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("cftoken_secret_key")
     @classmethod
     def _secret_key(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 32:
-            raise ValueError("expected a random secret of at least 32 characters")
+        if len(value.get_secret_value()) < MIN_SECRET_CHARACTERS:
+            raise ValueError(f"expected a random secret of at least {MIN_SECRET_CHARACTERS} characters")
         return value
 
 
@@ -110,6 +114,21 @@ class WebSettings(CommonSettings):
     cftoken_revoke_approvals: int = Field(default=1, ge=1, le=5)
     cftoken_provision_approvals: int = Field(default=1, ge=1, le=5)
     cftoken_metrics_token: SecretStr | None = None  # set it to serve GET /metrics behind this bearer token
+
+    @field_validator("slack_app_id")
+    @classmethod
+    def _app_id(cls, value: str | None) -> str | None:
+        if value is not None and not _APP_ID.match(value.strip()):
+            raise ValueError("expected the app's ID such as A0123ABCDEF (Basic Information → App ID)")
+        return value.strip() if value is not None else None
+
+    @field_validator("cftoken_metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARACTERS:
+            raise ValueError(f"expected a random bearer secret of at least {MIN_SECRET_CHARACTERS} characters "
+                             "(e.g. `openssl rand -hex 32`)")
+        return value
 
     @field_validator("cftoken_approvers")
     @classmethod

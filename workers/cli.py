@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from domain.errors import SettingsError
+from domain.errors import CftokenError, SettingsError
 from domain.settings import CommonSettings, Settings, WorkerSettings, load_settings
 from workers.preflight import live_check, offline_check, redis_down, settings_check
 
@@ -147,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         _say(str(exc))
         return UNUSABLE
+    except CftokenError as exc:  # a service refused or did not answer: say which, in its own words
+        _say(f"{exc}{' — ' + exc.next_step() if exc.next_step() else ''}")
+        return PROBLEMS
 
 
 def _say(*lines: str) -> None:

@@ -17,7 +17,7 @@ from rq.job import Job
 
 from domain.inventory import InventoryError
 from domain.queueing import EXPIRE_JOB, RECONCILE_JOB, SCAN_JOB, job_queue
-from domain.redis_conn import connect
+from domain.redis_conn import connect, redis_down
 from domain.settings import ClockSettings, CommonSettings, SettingsError, load_settings
 from workers import delivery
 
@@ -52,12 +52,24 @@ class Clock(CronScheduler):
         self._cron_jobs.extend(schedule(settings))
 
 
+def _redis_answers(url: str) -> bool:
+    conn = connect(url)
+    try:
+        return bool(conn.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        conn.close()
+
+
 def main() -> None:
     try:
         settings = load_settings(ClockSettings)
         outbox = delivery.for_clock(settings)
     except (SettingsError, InventoryError) as exc:
         sys.exit(f"cftoken clock: {exc}")
+    if not _redis_answers(settings.redis_url):
+        sys.exit(f"cftoken clock: {redis_down(settings.redis_url)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if outbox is not None:
         delivery.start(outbox)

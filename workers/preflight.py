@@ -7,7 +7,6 @@ allowed to write tokens), FreeScout (the mailbox and the note author), each with
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import redis
 from pydantic import SecretStr
@@ -16,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from domain.errors import CftokenError
 from domain.inventory import Inventory, InventoryError, load_inventory
-from domain.redis_conn import connect
+from domain.redis_conn import connect, redis_down
 from domain.settings import Settings, WebSettings, WorkerSettings, settings_problems
 from domain.vault import pin_drift, pin_fix
 from workers.clients.cloudflare import CloudflareClient
@@ -72,16 +71,6 @@ def live_check(settings: Settings, inventory: Inventory) -> list[str]:
         problems.append(f"the management token {inventory.management_token} was not checked: the vault could not "
                         "give its value")
     return problems + freescout_check(settings)
-
-
-def redis_where(url: str) -> str:
-    """host:port/db of a Redis URL, without its password."""
-    parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
-
-
-def redis_down(url: str) -> str:
-    return f"Redis at {redis_where(url)} is not answering: check REDIS_URL and that the server runs"
 
 
 def redis_check(url: str) -> list[str]:

@@ -19,7 +19,7 @@ from tests.integration.test_web_process import web_process
 
 pytestmark = pytest.mark.integration
 
-METRICS_TOKEN = "metrics-scrape-token-0123456789"
+METRICS_TOKEN = "metrics-scrape-token-0123456789abcdef"
 
 
 def scrape(url: str, token: str | None = None) -> tuple[int, str, str]:

@@ -4,10 +4,11 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from domain.redis_conn import redis_where
 from tests.conftest import make_settings
 from workers.cli import describe_scan
 from workers.expiry import ScanReport
-from workers.preflight import offline_check, redis_where
+from workers.preflight import offline_check
 
 ROOT = Path(__file__).parents[2]
 COMPLETE = {

@@ -133,3 +133,26 @@ def test_a_slack_call_never_outlasts_the_deliverers_lease(lease, call_timeout):
 def test_a_lease_shorter_than_two_seconds_is_refused_by_name():
     with pytest.raises(SettingsError, match="CFTOKEN_OUTBOX_LEASE_SECONDS"):
         load_settings(_env_file=None, **{**REQUIRED, "cftoken_outbox_lease_seconds": "1"})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("cftoken_metrics_token", "abc", "CFTOKEN_METRICS_TOKEN is malformed: expected a random bearer secret of at "
+                                         "least 32"),
+        ("slack_app_id", "not an id", "SLACK_APP_ID is malformed: expected the app's ID such as A0123ABCDEF"),
+        ("slack_app_id", "a0cftoken", "SLACK_APP_ID is malformed"),
+        ("redis_url", "redis://localhost:notaport/0", "REDIS_URL is malformed: expected a URL such as redis://"),
+    ],
+)
+def test_a_short_metrics_token_a_misshapen_app_id_and_an_unparsable_redis_url_are_refused(field, value, expected):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None, **{**REQUIRED, field: value})
+
+    assert str(caught.value).startswith(expected)
+
+
+def test_a_long_metrics_token_and_a_real_app_id_are_accepted():
+    settings = load_settings(_env_file=None, **REQUIRED, cftoken_metrics_token="m" * 32, slack_app_id="A0123ABCDEF")
+
+    assert (settings.slack_app_id, len(settings.cftoken_metrics_token.get_secret_value())) == ("A0123ABCDEF", 32)
