@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.messages import SECTION_TEXT, Message, clip, escape, escape_keeping_marks
+from domain.mrkdwn import mention
 
 REQUEST_REAL = "request_real"  # the button on a dry run: opens the real request, as the command would
 VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
@@ -95,9 +96,9 @@ def render_dry_run(run: DryRun) -> Message:
     verb = VERBS[run.action]
     stops = run.blockers
     verdict = (f"❌ {len(stops)} check{'s' if len(stops) != 1 else ''} would stop it: "
-               + "; ".join(check.label for check in stops) if stops else "✅ Nothing found that would stop it.")
-    head = (f"*Dry run: {verb.lower()} {escape(run.token)}* (asked by <@{run.requested_by}>). Nothing was changed "
-            f"anywhere and no approval was needed.\n{verdict}")
+               + "; ".join(escape(check.label) for check in stops) if stops else "✅ Nothing found that would stop it.")
+    head = (f"*Dry run: {verb.lower()} {escape(run.token)}* (asked by {mention(run.requested_by)}). Nothing was "
+            f"changed anywhere and no approval was needed.\n{verdict}")
     checks = "\n".join(f"{ICONS[c.ok]} {escape(c.label)}: {escape(c.detail)}" for c in run.checks)
     steps = "\n".join(f"{n}. {escape(s.label)} — {escape(s.changes)}" for n, s in enumerate(run.steps, 1))
     consumers = "\n".join(f"• {escape(c)}" for c in run.consumers) or "• none listed in the inventory"

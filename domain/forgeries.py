@@ -13,15 +13,24 @@ import redis
 from domain import audit
 from domain.errors import RecordTampered
 from domain.inventory import Inventory
+from domain.mrkdwn import escape
 
 REPORTED_KEY = "cftoken:refused:{}"
 REPORTED_SECONDS = 7 * 24 * 3600
 BOT = "cftoken"
+RECORD_ID_SHOWN = 80  # characters of a refused record's id quoted in the channel
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def refusal_text(exc: RecordTampered) -> str:
-    """The channel's ⚠️ for a refused record: which one, that nothing was done, what to do."""
-    return f"⚠️ Refused `{exc.record_id}`: {exc}. Nothing was done with it.\nNext step: {exc.runbook}"
+    """The channel's ⚠️ for a refused record: which one, that nothing was done, what to do. The record's id came from
+    Redis (a set anyone with Redis access can add to), so it and the words quoting it are escaped and clipped."""
+    record = escape(clip(exc.record_id, RECORD_ID_SHOWN))
+    words = escape(str(exc).replace(exc.record_id, clip(exc.record_id, RECORD_ID_SHOWN)))
+    return f"⚠️ Refused `{record}`: {words}. Nothing was done with it.\nNext step: {exc.runbook}"
 
 
 def claim_report(conn: redis.Redis, exc: RecordTampered, *, inventory: Inventory, now: datetime) -> str | None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.cloudflare_tokens import CfToken
 from domain.inventory import Inventory, Token
+from domain.mrkdwn import escape
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import pin_drift, pin_fix
 
@@ -439,7 +440,7 @@ def companion_drift(facts: HealthFacts) -> list[str]:
         found.append(f"{name}__TOKEN_ID is {facts.token_id_text} but the vault's value belongs to token "
                      f"{facts.value_token_id}")
     if not facts.scopes_text:
-        found.append(f"{name}__SCOPES is missing; it should be {facts.token.scope!r}")
+        found.append(f"{name}__SCOPES is missing; it should be {escape(repr(facts.token.scope))}")
     return found
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.health import PROBLEM_LABELS, last_used_text
+from domain.mrkdwn import escape, mention
 from domain.provision_messages import plan_text, replacement_offer
 from domain.revoke_targets import Known, approval_lines
 from domain.timestamps import slack_date
@@ -92,11 +93,6 @@ HELP_LINES = (
     ("/cftoken roll|revoke|provision NAME … --dry-run", "every pre-flight check and the plan; changes nothing, "
      "needs no approval"),
 )
-
-
-def escape(text: str) -> str:
-    """Slack's mrkdwn escaping for text a person typed."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 _MARKS = re.compile(r"&lt;(@[UW][A-Z0-9]{2,20}|!date\^\d{1,12}\^\{date_short_pretty\} \{time\}\|[0-9: -]{16} UTC)&gt;")
@@ -184,7 +180,8 @@ def render_list(
     lines = []
     for token in inventory.tokens:
         strategy = strategy_short(token, (retiring or {}).get(token.name), now)
-        facts = (f"*{token.name}* — {token.scope} · {zones_text(token)} · roll every {token.cadence_days} days"
+        facts = (f"*{token.name}* — {escape(token.scope)} · {escape(zones_text(token))} · "
+                 f"roll every {token.cadence_days} days"
                  + (f" · {strategy}" if token.rotation == "overlap" else ""))
         rolled = rotations.get(token.name)
         last_roll = f"last rolled by the bot {from_now(rolled, now)}" if rolled else "not rolled by the bot yet"
@@ -547,10 +544,11 @@ def time_left_text(time_left: timedelta) -> str:
 
 
 def _history_line(event: AuditEvent) -> str:
-    who = "the bot" if event.who == "cftoken" else f"<@{event.who}>"
-    what = f"{event.event} {event.action}".strip()
+    """One audit event (a stream anyone with Redis access can append to): every field escaped, people by id only."""
+    who = "the bot" if event.who == "cftoken" else mention(event.who)
+    what = escape(f"{event.event} {event.action}".strip())
     detail = f" — {escape(event.detail)}" if event.detail else ""
-    request = f" `{event.request_id}`" if event.request_id else ""
+    request = f" `{escape(event.request_id)}`" if event.request_id else ""
     return f"{slack_date(event.at)} · *{what}* by {who}{request}{detail}"
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from domain.errors import CannotProvision, CftokenError
 from domain.inventory import Inventory, Token
-from domain.provision_plan import Plan, plan_provisioning
+from domain.mrkdwn import escape
+from domain.provision_plan import Group, Plan, plan_provisioning
 
 REPLACEMENT_ACTION = "provision_replacement"
 
@@ -18,30 +20,34 @@ def plan_text(token: Token | None, inventory: Inventory) -> str:
     try:
         plan = plan_provisioning(token, inventory)
     except CftokenError as exc:
-        return f"*Cannot be created as declared:* {exc}"
-    return "\n".join(["*Will create at Cloudflare* (user API token `" + plan.name + "`):", *_lines(plan)])
+        return f"*Cannot be created as declared:* {escape(str(exc))}"
+    return "\n".join(["*Will create at Cloudflare* (user API token `" + escape(plan.name) + "`):", *_lines(plan)])
 
 
 def _lines(plan: Plan) -> list[str]:
+    """The plan's lines; every name from the configuration or Cloudflare (zones, groups, ids, rules) escaped."""
     lines = []
     if plan.zone_groups:
         where = ("all zones (`com.cloudflare.api.account.zone.*`)" if plan.all_zones
-                 else ", ".join(f"{name} (`{zone_id}`)" for name, zone_id in plan.zones))
+                 else ", ".join(f"{escape(name)} (`{escape(zone_id)}`)" for name, zone_id in plan.zones))
         lines.append(f"• Zones: {where}")
-        lines.append("• Zone permissions: " + ", ".join(f"{g.name} (`{g.id}`)" for g in plan.zone_groups))
+        lines.append("• Zone permissions: " + _groups(plan.zone_groups))
     if plan.account_groups:
-        groups = ", ".join(f"{g.name} (`{g.id}`)" for g in plan.account_groups)
-        lines.append(f"• Account `{plan.account_id}`: {groups}")
+        lines.append(f"• Account `{escape(plan.account_id or '')}`: {_groups(plan.account_groups)}")
     lines.append(f"• Expiry: {plan.cadence_days} days after it is created (its rotation cadence)")
     if plan.condition:
         rule = plan.condition["request_ip"]
-        denied = f"; not from {', '.join(rule['not_in'])}" if rule.get("not_in") else ""
-        lines.append(f"• Condition: only from {', '.join(rule['in']) or 'anywhere'}{denied}")
+        denied = f"; not from {escape(', '.join(rule['not_in']))}" if rule.get("not_in") else ""
+        lines.append(f"• Condition: only from {escape(', '.join(rule['in'])) or 'anywhere'}{denied}")
     else:
         lines.append("• Condition: none (usable from any IP address)")
-    names = ", ".join(f"`{name}`" for name in plan.secret_names)
-    lines.append(f"• Stored in the vault at `{plan.vault_path}` ({plan.vault_environment}): {names}")
+    names = ", ".join(f"`{escape(name)}`" for name in plan.secret_names)
+    lines.append(f"• Stored in the vault at `{escape(plan.vault_path)}` ({escape(plan.vault_environment)}): {names}")
     return lines
+
+
+def _groups(groups: Sequence[Group]) -> str:
+    return ", ".join(f"{escape(g.name)} (`{escape(g.id)}`)" for g in groups)
 
 
 def replacement_button(request_id: str) -> dict[str, Any]:
@@ -62,7 +68,7 @@ def replacement_offer(request_id: str, token: Token | None, inventory: Inventory
         if token is not None:
             plan_provisioning(token, inventory)
     except CannotProvision as exc:
-        why = str(exc).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        why = escape(str(exc))
         text = f"No replacement can be provisioned yet: {why} Then `/cftoken provision {token.name}`."
         return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
     return replacement_button(request_id)

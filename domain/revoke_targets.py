@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.cloudflare_tokens import CfToken
+from domain.mrkdwn import mention
 from domain.timestamps import slack_date
 
 LIVE = "active"  # a disabled or expired token's value does not work: only an active one is left live
@@ -110,7 +111,7 @@ def left_live_text(strangers: Sequence[Stranger], *, when: Callable[[datetime], 
 def kept_line(kept: Kept) -> str:
     """One kept old token as the approval message names it, from the record alone."""
     on = f" on {slack_date(kept.at)}" if kept.at else ""
-    by = f" by <@{kept.by}>" if kept.by else ""
+    by = f" by {mention(kept.by)}" if kept.by else ""
     return f"Also deletes the old token {kept.id} kept{on}{by} (Keep old on `{kept.request}`)"
 
 

@@ -46,6 +46,7 @@ from domain.health import (
     revoked_text,
 )
 from domain.inventory import Inventory, Token
+from domain.mrkdwn import escape
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import pin_drift, pin_fix
 
@@ -445,8 +446,9 @@ def scopes_check(facts: Facts) -> Check:
     if never_provisioned(health_facts(facts)):
         return Check("warn", name, "absent: the token was never provisioned (see above)")
     if not facts.scopes_text:
-        return Check("warn", name, "missing", f"Set {name} to {facts.token.scope!r} (the inventory's scope).")
-    return Check("ok", name, f"present: {facts.scopes_text}")
+        scope = escape(repr(facts.token.scope))
+        return Check("warn", name, "missing", f"Set {name} to {scope} (the inventory's scope).")
+    return Check("ok", name, f"present: {escape(facts.scopes_text)}")
 
 
 def namesakes_check(facts: Facts) -> Check:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from domain.health import Health, facts_age_text, headline, problem_line
-from domain.messages import ROLL_AFTER_VERIFY, VERIFY_AGAIN, clip, escape, slack_date
+from domain.messages import ROLL_AFTER_VERIFY, VERIFY_AGAIN, clip, slack_date
+from domain.mrkdwn import mention
 from workers.diagnosis import Diagnosis
 
 ICONS = {"ok": "✅", "skip": "➖", "warn": "⚠️", "fail": "❌"}  # skip: not checked, and why (no ✅ for it)
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 REQUEST_REVOKE = "request_revoke"  # the scan alert's button for a compromised token, handled the same way
 
 
@@ -64,4 +63,4 @@ def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
 
 
 def _who(user: str) -> str:
-    return f"<@{user}>" if _USER_ID.match(user) else escape(user)
+    return mention(user)

@@ -15,6 +15,7 @@ from domain.dry_runs import Check, DryRun, PlannedStep, render_dry_run
 from domain.errors import CftokenError, RecordTampered
 from domain.health import EXPOSED, parse_revoked
 from domain.inventory import Token
+from domain.mrkdwn import escape
 from domain.provision_plan import Plan, plan_provisioning
 from domain.revoke_targets import plan_lines
 from domain.timestamps import utc_stamp
@@ -57,7 +58,8 @@ def dry_run(services: Services, action: str, name: str, *, requested_by: str, re
     token = services.inventory.find(name)
     if token is None:
         outbox.post(services.redis, f"dry-run:{action}:{name}:{services.now().isoformat()}",
-                    f"Dry run of {action} {name}: {name} is no longer in the inventory.", now=services.now())
+                    f"Dry run of {escape(action)} {escape(name)}: {escape(name)} is no longer in the inventory.",
+                    now=services.now())
         return None
     findings = Findings()
     gather = {"roll": _roll, "revoke": _revoke, "provision": _provision}[action]

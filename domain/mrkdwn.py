@@ -1,0 +1,23 @@
+"""Slack mrkdwn for text the bot did not write: escaped so it can never mention, link or format.
+
+Imported by every module that shows such text (messages, provision_messages, revoke_targets, forgeries), so it
+imports nothing of the project.
+"""
+
+from __future__ import annotations
+
+import re
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn escaping for text a person typed, a configuration named, or Redis held."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user: str | None) -> str:
+    """`<@U…>` for a Slack user id; anything else (a job argument, a forged field) is shown escaped, never live."""
+    if user and _USER_ID.match(user):
+        return f"<@{user}>"
+    return escape(user or "unknown")
