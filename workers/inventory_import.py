@@ -96,10 +96,11 @@ def draft_inventory(sources: Sources, *, management: str, vault_path: str, envir
         if token.id not in matched:
             notes.append(f"# Cloudflare token {token.name} ({token.id}) has no value in the vault: not imported.")
     head = [
-        f"# Drafted by `cftoken inventory import` on {now:%Y-%m-%d %H:%M} UTC from the vault folder {vault_path}",
-        f"# ({environment}) and Cloudflare's token list. Lines marked 'guessed' need a person's eye;",
+        _comment(f"# Drafted by `cftoken inventory import` on {now:%Y-%m-%d %H:%M} UTC from the vault folder "
+                 f"{vault_path}"),
+        _comment(f"# ({environment}) and Cloudflare's token list. Lines marked 'guessed' need a person's eye;"),
         "# consumers are not known to either: fill them in from the runbook's consumer map.",
-        *notes,
+        *map(_comment, notes),
         "",
         "# The token that mints, rolls and revokes the others (User -> API Tokens -> Edit).",
         f"management_token = {_q(management)}",
@@ -107,7 +108,8 @@ def draft_inventory(sources: Sources, *, management: str, vault_path: str, envir
     if len(accounts) == 1:
         head.append(f"account_id = {_q(next(iter(accounts)))}")
     elif accounts:
-        head.append(f"# guessed: several accounts seen ({', '.join(sorted(accounts))}); set account_id to yours")
+        head.append(_comment(f"# guessed: several accounts seen ({', '.join(sorted(accounts))}); set account_id to "
+                             "yours"))
     head.append(f"account_permissions = [{', '.join(_q(name) for name in dict.fromkeys(account_level))}]")
     head += ["", "[vault]", f"path = {_q(vault_path)}", f"environment = {_q(environment)}", "", "[zones]"]
     head += [f"{_q(zone.name)} = {_q(zone.id)}" for zone in sources.zones]
@@ -190,7 +192,7 @@ def _token_block(name: str, record: CfToken, sources: Sources, groups: dict[str,
     if cadence_note:
         comments.append(cadence_note)
     pinned = _pin(name, record, sources, comments)
-    lines = [*comments, "[[tokens]]", f"name = {_q(name)}", *pinned, f"scope = {_q(scope)}",
+    lines = [*map(_comment, comments), "[[tokens]]", f"name = {_q(name)}", *pinned, f"scope = {_q(scope)}",
              f"zones = {_list(['*'] if every else list(dict.fromkeys(zones)))}",
              f"permissions = {_list(list(dict.fromkeys(permissions)))}", f"cadence_days = {cadence}",
              "consumers = []"]
@@ -229,7 +231,15 @@ def _only(tokens: list[CfToken]) -> CfToken | None:
 
 
 def _q(text: str) -> str:
-    return json.dumps(text)  # a TOML basic string: JSON's escapes are TOML's
+    """A TOML basic string: JSON's escapes are TOML's (newlines, quotes, control characters; DEL too, which JSON
+    leaves bare and TOML refuses), so no name from the vault or Cloudflare can end the string or start a line."""
+    return json.dumps(str(text)).replace("\x7f", "\\u007f")
+
+
+def _comment(line: str) -> str:
+    """A comment line quoting names from the vault or Cloudflare: every character TOML does not allow in a comment
+    (a newline would start a line of TOML, e.g. `[[tokens]]`) is written as its escape, visibly."""
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
 
 
 def _list(items: list[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,26 @@ def world_inventory_path() -> str:
     from domain.settings import DEFAULT_INVENTORY
 
     return str(DEFAULT_INVENTORY)
+
+
+@pytest.mark.parametrize("where", ["only at Cloudflare", "in the vault too"])
+def test_a_cloudflare_token_name_with_newlines_and_toml_never_injects_an_entry(world, redis_url, tmp_path, where):
+    hostile = 'evil\n[[tokens]]\nname = "CF_INJECTED"\nscope = "x"\x7f\u2028'
+    policies = world.cloudflare.token(world.token_ids["CF_PAGES_READ"])["policies"]
+    same_id = None
+    if where == "in the vault too":  # the vault's token, renamed at Cloudflare
+        same_id = world.token_ids["CF_PAGES_READ"]
+        world.cloudflare.remove(same_id)
+    world.cloudflare.add_token(hostile, policies=policies, token_id=same_id)
+
+    imported = cftoken(world, redis_url, "inventory", "import")
+
+    assert imported.returncode == 0, imported.stderr
+    parsed = tomllib.loads(imported.stdout)
+    assert "CF_INJECTED" not in [token["name"] for token in parsed["tokens"]]
+    assert "[[tokens]]\nname = \"CF_INJECTED\"" not in imported.stdout
+    path = tmp_path / "imported.toml"
+    path.write_text(imported.stdout)
+    assert "CF_INJECTED" not in load_inventory(path).names
+    if where == "only at Cloudflare":  # said, escaped, in its comment
+        assert '# Cloudflare token evil\\n[[tokens]]\\nname = "CF_INJECTED"' in imported.stdout, imported.stdout
