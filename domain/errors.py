@@ -33,7 +33,9 @@
     ├── NoTokenId                     neither the inventory nor the vault's __TOKEN_ID names the token
     ├── SealBroken                    a sealed new value cannot be decrypted (CFTOKEN_SECRET_KEY changed?)
     ├── VaultSecretMissing            Infisical 404: no secret at path P in env E      (failure mode C)
+    ├── VaultFolderMissing            Infisical 404: no folder P in env E (or no env E)  (failure mode C)
     ├── VaultAccessDenied             Infisical 401 / 403: vault credentials rejected
+    │   └── VaultLoginBlocked         the identity is locked or its client secret spent: not logging in
     ├── VaultWriteHeld                Infisical answered a write with a pending approval
     ├── TicketError                   FreeScout refused the request (4xx)
     └── UnexpectedResponse            an answer that matches no contract
@@ -259,8 +261,31 @@ class VaultSecretMissing(CftokenError):
         self.name, self.path, self.environment = name, path, environment
 
 
+class VaultFolderMissing(CftokenError):
+    """The vault folder itself (or its environment) does not exist: every token in it is unreachable, not missing."""
+
+    runbook = ("Failure mode C for the whole folder: check INFISICAL_SECRET_PATH and INFISICAL_ENVIRONMENT (and the "
+               "inventory's [vault] path and environment) against Infisical, or create the folder there; "
+               "`cftoken check` names it.")
+
+    def __init__(self, path: str, environment: str, said: str = "") -> None:
+        quoted = f" (Infisical: {said})" if said else ""
+        super().__init__(f"the vault folder {path} does not exist in environment {environment}{quoted}",
+                         service="infisical")
+        self.path, self.environment = path, environment
+
+
 class VaultAccessDenied(CftokenError):
     runbook = "The vault rejected the bot's machine identity: check INFISICAL_CLIENT_ID/SECRET and its permissions."
+
+
+class VaultLoginBlocked(VaultAccessDenied):
+    """Infisical locked the identity's Universal Auth, or its client secret is used up or expired: logging in again
+    would only burn attempts, so the bot does not until `until` (None: until the client secret is replaced)."""
+
+    def __init__(self, message: str, *, fix: str, until: float | None) -> None:
+        super().__init__(message, service="infisical")
+        self.runbook, self.until = fix, until
 
 
 class VaultWriteHeld(CftokenError):

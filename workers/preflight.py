@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from domain.errors import CftokenError
+from domain.errors import CftokenError, VaultFolderMissing
 from domain.inventory import Inventory, InventoryError, load_inventory
 from domain.redis_conn import connect, redis_down
 from domain.settings import Settings, WebSettings, WorkerSettings, settings_problems
@@ -123,6 +123,11 @@ def vault_check(settings: Settings, inventory: Inventory) -> tuple[dict[str, Sec
     try:
         with client:
             folder = client.list_folder()
+            if not folder:  # Infisical lists a folder or environment that does not exist as empty
+                client.confirm_folder(inventory.management_token)
+    except VaultFolderMissing as exc:
+        return None, [f"Infisical: {exc}: check INFISICAL_SECRET_PATH ({settings.infisical_secret_path}) and "
+                      f"INFISICAL_ENVIRONMENT ({settings.infisical_environment}), or create the folder"]
     except CftokenError as exc:
         return None, [f"Infisical: cannot list the vault folder {where}: {exc}"]
     missing = [name for name in inventory.names if name not in folder]

@@ -16,9 +16,9 @@ import httpx
 import redis
 from pydantic import SecretStr
 
-from domain import integrity
+from domain import integrity, outbox
 from domain.clock import make_clock, utc_now
-from domain.errors import SettingsError
+from domain.errors import SettingsError, VaultLoginBlocked
 from domain.inventory import Inventory, load_inventory
 from domain.redis_conn import connect
 from domain.settings import WorkerSettings, load_settings
@@ -27,6 +27,7 @@ from workers.clients.cloudflare import CloudflareClient
 from workers.clients.freescout import FreeScoutClient
 from workers.clients.http import RetryPolicy
 from workers.clients.infisical import InfisicalClient
+from workers.clients.infisical_login import RedisLoginGate
 from workers.clients.slack import SlackClient
 
 
@@ -59,9 +60,21 @@ class Services:
         )
 
     def read_vault(self) -> Vault:
-        """The whole vault folder in one request."""
-        return Vault(self.infisical.list_folder(), self.settings.infisical_secret_path,
-                     self.settings.infisical_environment)
+        """The whole vault folder in one request. Infisical lists a folder or environment that does not exist as
+        empty, and the folder always holds the management token, so an empty listing is confirmed by reading it:
+        VaultFolderMissing names the path and environment once, instead of every token reading as missing. A
+        blocked login (VaultLoginBlocked) is reported to the channel once, by the process that met it first."""
+        try:
+            values = self.infisical.list_folder()
+            if not values:
+                self.infisical.confirm_folder(self.inventory.management_token)
+                values = self.infisical.list_folder()
+        except VaultLoginBlocked as exc:
+            if self.infisical.first_block is exc:
+                outbox.post(self.redis, f"vault-login:{exc.until or 'secret'}:{self.now():%Y%m%d%H%M}",
+                            f":lock: {exc}.\n{exc.runbook}", None, now=self.now())
+            raise
+        return Vault(values, self.settings.infisical_secret_path, self.settings.infisical_environment)
 
     def management_client(self, vault: Vault) -> CloudflareClient:
         """A Cloudflare client holding the management token read from `vault`."""
@@ -127,6 +140,7 @@ def build_services(
     integrity.use_key(settings.cftoken_secret_key)  # records are signed and checked with it
     conn = connect(settings.redis_url)
     pool = httpx.HTTPTransport()
+    now = clock or make_clock(conn, settings.cftoken_clock_offset_key)
     return Services(
         settings=settings,
         inventory=load_inventory(settings.cftoken_inventory),
@@ -140,6 +154,8 @@ def build_services(
             secret_path=settings.infisical_secret_path,
             transport=_Lent(pool),
             retry=retry,
+            login_gate=RedisLoginGate(conn),
+            wall_clock=lambda: now().timestamp(),
         ),
         slack=SlackClient(
             base_url=settings.slack_api_url,
@@ -147,7 +163,7 @@ def build_services(
             channel=settings.cftoken_channel_id,
             timeout=settings.slack_call_timeout,
         ),
-        clock=clock or make_clock(conn, settings.cftoken_clock_offset_key),
+        clock=now,
         retry=retry,
         pool=pool,
     )

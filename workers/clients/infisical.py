@@ -20,8 +20,16 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from domain.errors import UnexpectedResponse, VaultAccessDenied, VaultSecretMissing, VaultWriteHeld
+from domain.errors import (
+    UnexpectedResponse,
+    VaultAccessDenied,
+    VaultFolderMissing,
+    VaultLoginBlocked,
+    VaultSecretMissing,
+    VaultWriteHeld,
+)
 from workers.clients.http import RetryPolicy, send
+from workers.clients.infisical_login import LoginGate, MemoryLoginGate, classify, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +55,15 @@ class InfisicalClient:
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so safe as a default
         clock: Callable[[], float] = time.monotonic,
+        login_gate: LoginGate | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.project_id, self.environment, self.secret_path = project_id, environment, secret_path
         self._client_id, self._client_secret = client_id, client_secret
         self._retry, self._clock = retry, clock
+        self._gate, self._wall = login_gate or MemoryLoginGate(), wall_clock
+        self.first_block: VaultLoginBlocked | None = None  # set when this client's login was the one refused
         self._token: SecretStr | None = None
         self._token_good_until = 0.0
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
@@ -76,6 +88,12 @@ class InfisicalClient:
         secrets = self._read(response)["secrets"]
         log.debug("infisical listed %d secrets", len(secrets))
         return {item["secretKey"]: self._value(item) for item in secrets}
+
+    def confirm_folder(self, name: str) -> None:
+        """After an empty listing (Infisical lists a missing folder as empty): read `name`, which must be there,
+        so a folder or environment that does not exist raises VaultFolderMissing and an empty folder
+        VaultSecretMissing for `name`."""
+        self.get(name)
 
     def get(self, name: str) -> SecretStr:
         """One secret's value; VaultSecretMissing if there is none at this path and environment."""
@@ -119,12 +137,22 @@ class InfisicalClient:
         return {"Authorization": f"Bearer {self._token.get_secret_value()}"}
 
     def _login(self) -> None:
+        secret = fingerprint(self._client_secret.get_secret_value())
+        note = self._gate.note()
+        if note is not None and note.blocked(self._wall(), secret):
+            raise note.error()  # logging in now would only count as one more failure
         body = {"clientId": self._client_id, "clientSecret": self._client_secret.get_secret_value()}
         started = self._clock()
         response = send(self._http, SERVICE, "POST", LOGIN_PATH, idempotent=True, policy=self._retry, json=body)
         if response.status_code in (401, 403, 404):
             detail = _describe(response, "rejected the machine identity's credentials", self._client_secret)
-            raise VaultAccessDenied(detail, service=SERVICE)
+            note = classify(_field(response, "message"), self._wall(), secret)
+            if note is None:
+                raise VaultAccessDenied(detail, service=SERVICE)
+            error = note.error(said=detail)
+            if self._gate.block(note):
+                self.first_block = error
+            raise error
         data = self._read(response, secret=self._client_secret)
         try:
             lifetime = float(data["expiresIn"])
@@ -138,6 +166,8 @@ class InfisicalClient:
     def _read(self, response: httpx.Response, *, name: str | None = None,
               secret: SecretStr | None = None) -> dict[str, Any]:
         """The JSON body of a success, or the typed error the answer means."""
+        if response.status_code == 404 and _field(response, "message").startswith("Folder with path"):
+            raise VaultFolderMissing(self.secret_path, self.environment, _field(response, "message")[:200])
         if response.status_code == 404 and _field(response, "error") == "NotFound" and name is not None:
             raise VaultSecretMissing(name, self.secret_path, self.environment)
         if response.status_code in (401, 403):
