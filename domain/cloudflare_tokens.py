@@ -35,6 +35,8 @@ class CfToken(_Model):
     expires_on: datetime | None = None
     policies: list[Policy] = []
     condition: dict[str, Any] | None = None
+    creator_email_at_creation: str | None = None  # account-owned tokens only, where Cloudflare knew the creator
+    provisioner_type: str | None = None  # account-owned tokens made by a provisioning service (an open string)
 
 
 class Verification(_Model):

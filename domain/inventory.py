@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from domain.errors import InventoryError
+from domain.token_owner import USER, Kind, TokenOwner
 
 ALL_ZONES = "*"
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -64,6 +65,7 @@ class Token(BaseModel):
     probe: Literal["dns", "waf", "none"] | None = None  # the job call verify makes; None: from the permissions
     rotation: Literal["roll", "overlap"] = "roll"  # roll: in place, the old value dies; overlap: a twin, then retire
     overlap_minutes: int | None = None  # overlap only: how long the old value keeps working after the new is stored
+    owner: Kind = "user"  # user: /user/tokens…; account: an account-owned token at /accounts/{account_id}/tokens…
 
     @model_validator(mode="after")
     def _check(self) -> Token:
@@ -120,6 +122,7 @@ class Inventory(BaseModel):
 
     vault: Vault
     management_token: str
+    account_management_token: str | None = None  # manages the account-owned tokens; default: management_token
     account_id: str | None = None
     zones: dict[str, str]
     permission_groups: dict[str, str]
@@ -154,6 +157,13 @@ class Inventory(BaseModel):
                     )
         if self.management_token not in seen:
             raise ValueError(f"management_token {self.management_token!r} is not one of the tokens")
+        if self.account_management_token is not None and self.account_management_token not in seen:
+            raise ValueError(f"account_management_token {self.account_management_token!r} is not one of the tokens")
+        account_owned = [token.name for token in self.tokens if token.owner == "account"]
+        if account_owned and self.account_id is None:
+            raise ValueError(f"account_id is required: {', '.join(account_owned)} is account-owned, and Cloudflare "
+                             "cannot tell an account token which account it is in (add account_id = \"<32 hex>\", "
+                             "the id in the dashboard's URL)")
         return self
 
     @property
@@ -171,7 +181,25 @@ class Inventory(BaseModel):
         return matches[0] if matches else None
 
     def is_management(self, token: Token) -> bool:
-        return token.name == self.management_token
+        """Whether `token` is one the bot manages the others with (never rolled by the bot)."""
+        return token.name in (self.management_token, self.account_management_token)
+
+    def owner(self, token: Token) -> TokenOwner:
+        """Who owns `token`, and so which endpoints the Cloudflare client calls for it."""
+        return TokenOwner("account", self.account_id) if token.owner == "account" else USER
+
+    def manager_name(self, owner: TokenOwner) -> str:
+        """The inventory name of the token that manages tokens of `owner`'s kind."""
+        if owner.kind == "account":
+            return self.account_management_token or self.management_token
+        return self.management_token
+
+    @property
+    def owners(self) -> tuple[TokenOwner, ...]:
+        """Every kind of owner the inventory's tokens have, user first (what the scan and import list)."""
+        kinds = {token.owner for token in self.tokens}
+        found = [USER] if "user" in kinds else []
+        return (*found, TokenOwner("account", self.account_id)) if "account" in kinds else tuple(found)
 
     @property
     def management(self) -> Token:

@@ -80,3 +80,42 @@ def test_invalid_toml_and_a_missing_file_are_reported_plainly(tmp_path):
         load_inventory(write(tmp_path, "[zones\n"))
     with pytest.raises(InventoryError, match="cannot read the inventory"):
         load_inventory(tmp_path / "absent.toml")
+
+
+def account_owned(text: str = SHIPPED) -> str:
+    """The shipped inventory with CF_PAGES_READ declared account-owned."""
+    return text.replace('name = "CF_PAGES_READ"\n', 'name = "CF_PAGES_READ"\nowner = "account"\n')
+
+
+def test_an_account_owned_token_without_an_account_id_is_refused_naming_both(tmp_path):
+    text = account_owned(SHIPPED.replace("\naccount_id = ", "\n# account_id = "))
+
+    with pytest.raises(InventoryError, match=r"account_id is required: .*CF_PAGES_READ is account-owned"):
+        load_inventory(write(tmp_path, text))
+
+
+def test_each_token_says_its_owner_and_which_token_manages_it(tmp_path):
+    text = account_owned(SHIPPED).replace('management_token = "CF_ACCESS_MGMT"\n',
+                                          'management_token = "CF_ACCESS_MGMT"\n'
+                                          'account_management_token = "CF_WAF_EDIT_RAXX_APP"\n')
+    inventory = load_inventory(write(tmp_path, text if "\naccount_id = " in text
+                                     else 'account_id = "01a7362d577a6c3019a474fd6f485823"\n' + text))
+
+    pages, waf = inventory.find("CF_PAGES_READ"), inventory.find("CF_WAF_EDIT_RAXX_APP")
+    assert inventory.owner(pages).tokens_path == "/accounts/01a7362d577a6c3019a474fd6f485823/tokens"
+    assert inventory.owner(waf).tokens_path == "/user/tokens"
+    assert inventory.manager_name(inventory.owner(pages)) == "CF_WAF_EDIT_RAXX_APP"
+    assert inventory.manager_name(inventory.owner(waf)) == "CF_ACCESS_MGMT"
+    assert inventory.is_management(waf)
+    assert [owner.kind for owner in inventory.owners] == ["user", "account"]
+
+
+def test_an_unknown_owner_or_account_management_token_is_refused(tmp_path):
+    bad_owner = SHIPPED.replace('name = "CF_PAGES_READ"\n', 'name = "CF_PAGES_READ"\nowner = "team"\n')
+    bad_manager = SHIPPED.replace('management_token = "CF_ACCESS_MGMT"\n',
+                                  'management_token = "CF_ACCESS_MGMT"\naccount_management_token = "CF_NOPE"\n')
+
+    with pytest.raises(InventoryError, match=r"tokens\.4\.owner"):
+        load_inventory(write(tmp_path, bad_owner))
+    with pytest.raises(InventoryError, match="account_management_token 'CF_NOPE' is not one of the tokens"):
+        load_inventory(write(tmp_path, bad_manager))

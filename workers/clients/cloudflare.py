@@ -1,8 +1,12 @@
-"""Cloudflare user-API-token client: verify, read, list, roll, update and delete tokens; permission groups; zones.
+"""Cloudflare API-token client: verify, read, list, roll, update and delete tokens; permission groups; zones.
 
     with CloudflareClient(base_url="https://api.cloudflare.com/client/v4", management_token=mgmt) as cf:
         cf.verify(token)             # the token under test authenticates itself
         new_value = cf.roll(token_id)  # everything else uses the management token
+
+One seam serves both kinds of token: the client's `owner` (domain.token_owner.TokenOwner, the user by default, or
+an account) builds every token path, `/user/tokens…` or `/accounts/{account_id}/tokens…`; callers never spell
+either. `verify` takes the owner whose verify endpoint to ask, since a value's kind may differ from its record's.
 
 Every request goes through `workers.clients.http.send` (retries only for idempotent calls). Cloudflare's envelope
 is unwrapped in `_call`, which turns failures into domain.errors types. Token values travel only in the
@@ -14,7 +18,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr, ValidationError
@@ -27,6 +30,7 @@ from domain.errors import (
     TokenNotFound,
     UnexpectedResponse,
 )
+from domain.token_owner import USER, TokenOwner
 from workers.clients.http import RetryPolicy, send
 
 log = logging.getLogger(__name__)
@@ -45,11 +49,13 @@ class _Envelope(NamedTuple):
 
 
 class CloudflareClient:
-    """Typed calls to Cloudflare's /user/tokens and /zones endpoints over one reused httpx.Client."""
+    """Typed calls to Cloudflare's token endpoints of one owner, and /zones, over one reused httpx.Client."""
 
     def __init__(self, *, base_url: str, management_token: SecretStr | None = None, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None, retry: RetryPolicy = DEFAULT_RETRY) -> None:
+                 transport: httpx.BaseTransport | None = None, retry: RetryPolicy = DEFAULT_RETRY,
+                 owner: TokenOwner = USER) -> None:
         self.base_url = base_url.rstrip("/")
+        self.owner = owner
         self._management = management_token
         self._retry = retry
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
@@ -67,9 +73,11 @@ class CloudflareClient:
     def close(self) -> None:
         self._http.close()
 
-    def verify(self, token: SecretStr) -> Verification:
-        """Ask Cloudflare whether `token` itself is valid and active (TokenInvalid if not)."""
-        envelope = self._call("GET", "/user/tokens/verify", token=token, subject=True, idempotent=True)
+    def verify(self, token: SecretStr, owner: TokenOwner | None = None) -> Verification:
+        """Ask Cloudflare whether `token` itself is valid and active (TokenInvalid if not), at the verify endpoint
+        of `owner` (default: the client's)."""
+        path = (owner or self.owner).tokens_path + "/verify"
+        envelope = self._call("GET", path, token=token, subject=True, idempotent=True)
         return _parse(Verification, envelope.result)
 
     def probe(self, token: SecretStr, path: str, params: dict[str, Any] | None = None) -> None:
@@ -78,21 +86,20 @@ class CloudflareClient:
 
     def get_token(self, token_id: str) -> CfToken:
         """The token's record (never its value)."""
-        envelope = self._call("GET", _token_path(token_id), token_id=token_id, idempotent=True)
+        envelope = self._call("GET", self.owner.token_path(token_id), token_id=token_id, idempotent=True)
         return _parse(CfToken, envelope.result)
 
     def list_tokens(self, *, name: str | None = None) -> list[CfToken]:
-        """Every token of the user (or those called exactly `name`): page+1 until the last page by total_pages,
-        or a short or empty page."""
+        """Every token of the owner, expired ones included (or those called exactly `name`, filtered here: the
+        list has no name filter to rely on): page+1 until the last page by total_pages, or a short or empty page."""
         tokens: list[CfToken] = []
         page = 1
-        named = {"name": name} if name is not None else {}
         while True:
-            envelope = self._call("GET", "/user/tokens", idempotent=True,
-                                  params={"page": page, "per_page": PER_PAGE, **named})
+            envelope = self._call("GET", self.owner.tokens_path, idempotent=True,
+                                  params={"page": page, "per_page": PER_PAGE, "include_expired": "true"})
             items = envelope.result if isinstance(envelope.result, list) else []
             parsed = [_parse(CfToken, item) for item in items]
-            tokens += [token for token in parsed if name is None or token.name == name]  # exact, whatever the filter
+            tokens += [token for token in parsed if name is None or token.name == name]
             total_pages = envelope.info.get("total_pages")
             last_page = isinstance(total_pages, int) and page >= total_pages
             if last_page or len(items) < int(envelope.info.get("per_page") or PER_PAGE):
@@ -104,7 +111,7 @@ class CloudflareClient:
                      condition: dict[str, Any] | None = None) -> tuple[CfToken, SecretStr]:
         """Mint a token; never retried (a repeat would mint a second one). Returns the token and its value."""
         body = _token_body(name, policies, expires_on=expires_on, not_before=not_before, condition=condition)
-        envelope = self._call("POST", "/user/tokens", idempotent=False, json=body)
+        envelope = self._call("POST", self.owner.tokens_path, idempotent=False, json=body)
         value = envelope.result.get("value") if isinstance(envelope.result, dict) else None
         if not isinstance(value, str) or not value:
             raise UnexpectedResponse("Cloudflare created a token but returned no value", service=SERVICE)
@@ -112,8 +119,8 @@ class CloudflareClient:
 
     def roll(self, token_id: str) -> SecretStr:
         """Issue a new value for `token_id` (the old one dies at once); never retried."""
-        envelope = self._call("PUT", _token_path(token_id) + "/value", token_id=token_id, idempotent=False,
-                              json={})
+        envelope = self._call("PUT", self.owner.token_path(token_id) + "/value", token_id=token_id,
+                              idempotent=False, json={})
         if not isinstance(envelope.result, str) or not envelope.result:
             raise UnexpectedResponse(f"Cloudflare rolled token {token_id} but returned no value", service=SERVICE)
         return SecretStr(envelope.result)
@@ -123,16 +130,16 @@ class CloudflareClient:
         body = _token_body(token.name, token.policies, expires_on=expires_on, not_before=token.not_before,
                            condition=token.condition)
         body["status"] = token.status
-        envelope = self._call("PUT", _token_path(token.id), token_id=token.id, idempotent=True, json=body)
+        envelope = self._call("PUT", self.owner.token_path(token.id), token_id=token.id, idempotent=True, json=body)
         return _parse(CfToken, envelope.result)
 
     def delete_token(self, token_id: str) -> None:
         """Revoke `token_id` at once; safe to retry (a repeat answers TokenNotFound)."""
-        self._call("DELETE", _token_path(token_id), token_id=token_id, idempotent=True)
+        self._call("DELETE", self.owner.token_path(token_id), token_id=token_id, idempotent=True)
 
     def permission_groups(self) -> list[PermissionGroup]:
-        """Every permission group a policy may name (one page)."""
-        envelope = self._call("GET", "/user/tokens/permission_groups", idempotent=True)
+        """Every permission group a policy of the owner's tokens may name (one page)."""
+        envelope = self._call("GET", self.owner.tokens_path + "/permission_groups", idempotent=True)
         return [_parse(PermissionGroup, item) for item in envelope.result or []]
 
     def list_zones(self) -> list[Zone]:
@@ -183,10 +190,6 @@ class CloudflareClient:
             raise TokenNotFound(f"Cloudflare has no token with id {token_id}", service=SERVICE)
         raise UnexpectedResponse(f"Cloudflare answered {what} with HTTP {response.status_code}, "
                                  f"code {code}: {message}", service=SERVICE)
-
-
-def _token_path(token_id: str) -> str:
-    return "/user/tokens/" + quote(token_id, safe="")
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
