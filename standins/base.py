@@ -27,6 +27,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+# How long a test waits for an event another thread or process causes (a call arriving, a message posted) before
+# it fails: generous, because waits poll and end at the event, so only a real failure waits it out, and a busy
+# machine (CI beside other builds, two suites at once) is not one.
+WAIT_CEILING = 60.0
+
 
 class Clock:
     """The stand-ins' notion of now: real time plus an offset that the sandbox can fast-forward."""
@@ -125,7 +130,7 @@ class Hold:
         self._released = threading.Event()
         self.proceed = True
 
-    def wait_until_arrived(self, timeout: float = 10.0) -> None:
+    def wait_until_arrived(self, timeout: float = WAIT_CEILING) -> None:
         if not self.arrived.wait(timeout):
             raise TimeoutError(f"no {self.method or ''} request to {self.path} arrived within {timeout}s")
 
@@ -134,7 +139,7 @@ class Hold:
         self.proceed = proceed
         self._released.set()
 
-    def wait_for_release(self, timeout: float = 60.0) -> bool:
+    def wait_for_release(self, timeout: float = WAIT_CEILING) -> bool:
         self._released.wait(timeout)
         return self.proceed
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forever
+from standins.base import WAIT_CEILING, Clock, Request, Response, StandIn, _Fault, serve_forever
 from standins.block_kit import Refused, check_message, check_view
 from standins.slack_socket import SocketModeStandIn
 
@@ -272,7 +272,7 @@ class SlackStandIn(StandIn):
             out.extend(self._render_entry(reply, "    ↳ ") for reply in replies)
         return "\n".join(out)
 
-    def wait_for(self, predicate: Callable[[Message], bool], timeout: float = 5.0) -> Message:
+    def wait_for(self, predicate: Callable[[Message], bool], timeout: float = WAIT_CEILING) -> Message:
         """Poll every recorded message (any channel, deleted too) until one satisfies `predicate`."""
         deadline = time.monotonic() + timeout
         while True:

@@ -19,6 +19,8 @@ import struct
 import threading
 from typing import Any
 
+from standins.base import WAIT_CEILING
+
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 
@@ -80,7 +82,7 @@ class SocketModeStandIn:
         with self._lock:
             return len(self._connections)
 
-    def deliver(self, kind: str, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    def deliver(self, kind: str, payload: dict[str, Any], timeout: float = WAIT_CEILING) -> dict[str, Any]:
         """Send one envelope to the newest connection; the app's ack for it (TimeoutError if none comes)."""
         with self._lock:
             if not self._connections:

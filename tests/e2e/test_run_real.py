@@ -13,6 +13,7 @@ from urllib.request import Request, urlopen
 import pytest
 
 from sandbox.run import free_port
+from standins.base import WAIT_CEILING
 from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET
 from tests.e2e.sandbox_process import REPO, alive, descendants, kill_tree, listening_ports
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen, output: list[str]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + WAIT_CEILING
     while time.monotonic() < deadline:
         assert process.poll() is None, "the run command exited:\n" + "\n".join(output)
         try:
@@ -54,7 +55,7 @@ def test_with_slack_credentials_the_run_command_runs_the_procfile_processes_of_t
         with urlopen(Request(f"http://127.0.0.1:{port}/slack/events", data=body.encode(), headers=headers)) as ack:
             assert ack.status == 200
 
-        report = world.slack.wait_for(lambda m: m.text.startswith("verify CF_WAF_EDIT_RAXX_APP"), timeout=30)
+        report = world.slack.wait_for(lambda m: m.text.startswith("verify CF_WAF_EDIT_RAXX_APP"))
         tree = descendants(process.pid) | {process.pid}
         ports = listening_ports(tree)
         process.send_signal(signal.SIGINT)

@@ -9,6 +9,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
+from standins.base import WAIT_CEILING
 from standins.world import APPROVERS
 from tests.e2e.sandbox_process import start_sandbox
 
@@ -22,7 +23,7 @@ def post(sandbox, route: str, payload: dict) -> None:
         assert answer.status in (200, 202)
 
 
-def wait_for(sandbox, viewer: str, found, what: str, timeout: float = 30.0):
+def wait_for(sandbox, viewer: str, found, what: str, timeout: float = WAIT_CEILING):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = found(sandbox.state(viewer))

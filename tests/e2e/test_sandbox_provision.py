@@ -11,6 +11,7 @@ from urllib.request import Request, urlopen
 import pytest
 
 from domain.timestamps import parse_timestamp
+from standins.base import WAIT_CEILING
 from standins.world import APPROVERS
 from tests.e2e.sandbox_process import start_sandbox
 from tests.integration.provisioning_scenarios import NEW, declare
@@ -25,7 +26,7 @@ def post(sandbox, route: str, payload: dict) -> None:
         assert answer.status == 202
 
 
-def wait_for(sandbox, found, what: str, timeout: float = 60.0):
+def wait_for(sandbox, found, what: str, timeout: float = WAIT_CEILING):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = found(sandbox.state(ALICE))

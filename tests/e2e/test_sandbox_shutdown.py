@@ -12,6 +12,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
+from standins.base import WAIT_CEILING
 from standins.world import APPROVERS
 from tests.e2e.sandbox_process import alive, listening_ports, start_sandbox
 
@@ -93,7 +94,7 @@ def test_the_sandbox_uses_its_own_redis_and_leaves_the_one_at_redis_url_untouche
     sandbox = start_sandbox()
     try:
         command(sandbox, "verify CF_WAF_EDIT_RAXX_APP")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + WAIT_CEILING
         while not any(m["text"].startswith("verify CF_WAF_EDIT_RAXX_APP") for m in sandbox.state()["messages"]):
             assert time.monotonic() < deadline, "the sandbox's worker never posted the verify report"
             time.sleep(0.2)

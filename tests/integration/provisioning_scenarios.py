@@ -19,6 +19,7 @@ from bot.app import build_bolt_app
 from domain.inventory import load_inventory
 from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
+from standins.base import WAIT_CEILING
 from standins.slack import Message
 from standins.slack_requests import command_answer, slash_command
 from standins.world import CHANNEL, SIGNING_SECRET, World
@@ -79,7 +80,7 @@ class Channel:
         try:
             outbox = Delivery(self.redis, poster, load_inventory(self.inventory),
                               clock=self.world.clock.now)
-            assert outbox.drain(timeout=20), "the outbox did not empty"
+            assert outbox.drain(timeout=WAIT_CEILING), "the outbox did not empty"
         finally:
             poster.close()
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 import redis
 
 from domain import requests
+from standins.base import WAIT_CEILING
 from standins.world import APPROVERS, CHANNEL, World
 
 
@@ -82,7 +83,7 @@ def deliver(services) -> None:
     """Deliver everything the outbox holds, as the worker's delivery thread would."""
     from workers.delivery import for_services
 
-    assert for_services(services).drain(timeout=20), "the outbox did not empty"
+    assert for_services(services).drain(timeout=WAIT_CEILING), "the outbox did not empty"
 
 
 def scan_and_deliver(services):

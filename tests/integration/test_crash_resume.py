@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from domain import requests
 from domain.queueing import enqueue_request, job_queue
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"
@@ -44,9 +44,7 @@ def kill_worker(worker: subprocess.Popen) -> None:
 
 
 def wait_for_lock_to_lapse(conn, name: str) -> None:
-    deadline = time.monotonic() + LOCK_SECONDS + 5
-    while conn.exists(f"cftoken:lock:{name}") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not conn.exists(f"cftoken:lock:{name}"), what=f"the dead worker's lock on {name} to lapse")
 
 
 def results(world, prefix: str) -> int:
@@ -79,7 +77,7 @@ def test_a_roll_killed_mid_call_is_finished_by_the_next_worker(world, redis_conn
     assert enqueue_request(job_queue(redis_conn), request_id)
     first = start_worker(world, redis_url)
 
-    hold.wait_until_arrived(timeout=60)
+    hold.wait_until_arrived()
     kill_worker(first)
     hold.release(proceed=completes)
     wait_for_lock_to_lapse(redis_conn, DNS)

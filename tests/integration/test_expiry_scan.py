@@ -20,7 +20,7 @@ from domain.inventory import Inventory, Token, load_inventory
 from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import read_statuses, record_rotation
-from standins.base import iso
+from standins.base import WAIT_CEILING, iso
 from standins.slack import Message
 from standins.slack_requests import block_action
 from standins.world import APPROVERS, CHANNEL, DEFAULT_EXPIRY_DAYS, ENGINEER, SIGNING_SECRET, World
@@ -176,7 +176,7 @@ def test_two_scans_at_once_post_a_warning_once(world, services, services_on):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=WAIT_CEILING)
 
     deliver(services)
 

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from domain import requests
+from standins.base import WAIT_CEILING
 from standins.world import CHANNEL, CLIENT_ID
 from tests.conftest import make_settings
 from tests.integration.scenarios import approved_request, deliver
@@ -91,10 +92,10 @@ def test_a_vault_that_refuses_the_new_value_ends_the_roll_for_an_operator_saying
     request_id = approved_request(redis_conn, world, "roll", DNS)
     worker = threading.Thread(target=roll_token, args=(services, request_id))
     worker.start()
-    hold.wait_until_arrived(timeout=30)
+    hold.wait_until_arrived()
     world.infisical.set_write_allowed(CLIENT_ID, False)  # someone narrowed the bot's vault permissions
     hold.release(proceed=True)
-    worker.join(timeout=60)
+    worker.join(timeout=WAIT_CEILING)
     deliver(services)
 
     assert state(redis_conn, world, request_id) == "failed"

@@ -3,7 +3,6 @@ delivered is delivered once, and Slack's slowness delays messages, never the ope
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,9 +10,11 @@ from rq.job import Job
 
 from domain import outbox, requests
 from domain.queueing import SCAN_JOB, enqueue_request, job_queue
+from standins.base import WAIT_CEILING
 from standins.world import CHANNEL, DEFAULT_EXPIRY_DAYS, World
 from tests.integration.scenarios import approved_request
 from tests.integration.test_crash_resume import kill_worker, start_worker
+from tests.waiting import wait_until
 from workers.delivery import for_services
 
 pytestmark = pytest.mark.integration
@@ -63,7 +64,7 @@ def test_a_worker_killed_while_posting_the_result_leaves_exactly_one_result(worl
     assert enqueue_request(job_queue(redis_conn), request_id)
     first = start_worker(world, redis_url)
 
-    hold.wait_until_arrived(timeout=60)
+    hold.wait_until_arrived()
     kill_worker(first)
     hold.release(proceed=True)  # Slack posted it; the answer died with the worker
     second = start_worker(world, redis_url)
@@ -82,7 +83,7 @@ def test_a_429_storm_on_chat_update_delays_the_message_not_the_roll(world, redis
     ts = requests.load(redis_conn, request_id, now=world.clock.now()).message_ts
     worker = start_worker(world, redis_url)
 
-    request = wait_for_state(redis_conn, world, request_id, "succeeded", timeout=60)
+    request = wait_for_state(redis_conn, world, request_id, "succeeded")
     roll_seconds = (finished_at(redis_conn, request_id) - started_at(redis_conn, request_id)).total_seconds()
     storm_calls = world.slack.count("POST", "/api/chat.update")
     world.slack.faults.clear()
@@ -106,7 +107,7 @@ def test_a_queued_job_no_worker_picks_up_is_said_in_its_thread_once(world, servi
     for _ in range(2):
         outbox = for_services(services)
         outbox.watch_unclaimed()
-        assert outbox.drain(timeout=20)
+        assert outbox.drain(timeout=WAIT_CEILING)
 
     notes = [text for text in replies(world, ts) if "No worker has started this roll in 1 minute" in text]
     assert len(notes) == 1
@@ -135,7 +136,7 @@ def test_a_worker_killed_after_the_scan_recorded_its_warning_still_gets_the_dige
     job_queue(redis_conn).enqueue(SCAN_JOB)
     first = start_worker(world, redis_url)
 
-    hold.wait_until_arrived(timeout=60)
+    hold.wait_until_arrived()
     kill_worker(first)  # the warning is recorded as posted; the worker dies before Slack has the digest
     hold.release(proceed=False)
     second = start_worker(world, redis_url)
@@ -147,14 +148,12 @@ def test_a_worker_killed_after_the_scan_recorded_its_warning_still_gets_the_dige
     assert outbox.pending(redis_conn) == 0
 
 
-def wait_for_state(conn, world, request_id: str, state: str, *, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for_state(conn, world, request_id: str, state: str):
+    def reached():
         request = requests.load(conn, request_id, now=world.clock.now())
-        if request is not None and request.state == state:
-            return request
-        time.sleep(0.05)
-    raise TimeoutError(f"{request_id} never became {state}")
+        return request if request is not None and request.state == state else None
+
+    return wait_until(reached, what=f"{request_id} to become {state}")
 
 
 def _event_at(conn, request_id: str, event: str) -> datetime:

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from standins.slack import Message
 from standins.world import APPROVERS, CHANNEL, ENGINEER, World
 from tests.integration.provisioning_scenarios import Channel, start_worker
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
+from tests.waiting import wait_until
 from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
 from workers.revoke_targets import superseded_result
@@ -151,7 +151,7 @@ def test_a_worker_killed_at_any_step_leaves_one_live_token_whose_value_is_in_the
     hold = getattr(world, service).faults.hold(path, method=method)
     first = start_worker(world, redis_url, inventory, **env(inventory))
 
-    hold.wait_until_arrived(timeout=60)
+    hold.wait_until_arrived()
     os.kill(first.pid, signal.SIGKILL)
     first.communicate(timeout=10)
     hold.release(proceed=completes)
@@ -165,9 +165,7 @@ def test_a_worker_killed_at_any_step_leaves_one_live_token_whose_value_is_in_the
 
 
 def wait_for_lock_to_lapse(conn) -> None:
-    deadline = time.monotonic() + LOCK_SECONDS + 5
-    while conn.exists(f"cftoken:lock:{NAME}") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not conn.exists(f"cftoken:lock:{NAME}"), what=f"the dead worker's lock on {NAME} to lapse")
 
 
 def test_a_revoke_during_the_overlap_names_and_deletes_the_old_token_and_its_twin(

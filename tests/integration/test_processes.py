@@ -6,13 +6,13 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from domain.queueing import enqueue_verify, job_queue
 from standins.world import APPROVERS, CHANNEL
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
@@ -53,10 +53,10 @@ def test_the_clock_process_schedules_the_scan_the_reconciler_and_request_expiry(
         text=True,
     )
     queue = job_queue(redis_conn)
-    deadline = time.monotonic() + 30
-    while len(queue.jobs) < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    clock.terminate()
+    try:
+        wait_until(lambda: len(queue.jobs) >= 3, what="the clock to queue its three start-up jobs")
+    finally:
+        clock.terminate()
     output, _ = clock.communicate(timeout=20)
 
     assert sorted(job.func_name for job in queue.jobs) == [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -18,6 +17,7 @@ from domain import requests
 from domain.queueing import enqueue_request, job_queue
 from tests.integration.provisioning_scenarios import NEW, RAXX_IO, Channel, declare, start_worker
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 LOCK_SECONDS = "2"
@@ -39,9 +39,7 @@ def kill(worker) -> None:
 
 
 def wait_for_lock_to_lapse(conn) -> None:
-    deadline = time.monotonic() + int(LOCK_SECONDS) + 5
-    while conn.exists(f"cftoken:lock:{NEW}") and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not conn.exists(f"cftoken:lock:{NEW}"), what=f"the dead worker's lock on {NEW} to lapse")
 
 
 @pytest.mark.parametrize(
@@ -69,7 +67,7 @@ def test_a_provisioning_killed_at_any_step_ends_with_one_live_token_and_its_valu
     assert enqueue_request(job_queue(redis_conn), request_id)
     first = start_worker(world, redis_url, inventory, cftoken_lock_seconds=LOCK_SECONDS)
 
-    hold.wait_until_arrived(timeout=60)
+    hold.wait_until_arrived()
     kill(first)
     hold.release(proceed=completes)
     wait_for_lock_to_lapse(redis_conn)

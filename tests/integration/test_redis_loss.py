@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from domain.queueing import RECONCILE_JOB, enqueue_request, job_queue
 from standins.redis_server import RedisServer
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"
@@ -52,11 +52,11 @@ def channel(world) -> str:
     return world.slack.channel_transcript(CHANNEL)
 
 
-def wait_for(world, text: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in channel(world):
-        assert time.monotonic() < deadline, f"the channel never said {text!r}:\n{channel(world)}"
-        time.sleep(0.1)
+def wait_for(world, text: str) -> None:
+    try:
+        wait_until(lambda: text in channel(world), what=f"the channel to say {text!r}")
+    except AssertionError as missing:
+        raise AssertionError(f"{missing}:\n{channel(world)}") from None
 
 
 def orphans(conn: redis.Redis) -> list[bytes]:
@@ -92,7 +92,7 @@ def test_redis_restarting_during_a_roll_call_still_ends_with_the_new_value_store
     request_id, message_ts = queued_roll(world, own_redis)
     worker = start_worker(world, own_redis, burst=True)
 
-    hold.wait_until_arrived(timeout=60)
+    hold.wait_until_arrived()
     own_redis.restart()
     hold.release(proceed=True)
     output, _ = worker.communicate(timeout=120)

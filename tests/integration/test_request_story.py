@@ -5,7 +5,6 @@ its story in the thread: the approvers mentioned at the start, the requester at 
 from __future__ import annotations
 
 import re
-import time
 from urllib.request import Request, urlopen
 
 import pytest
@@ -15,6 +14,7 @@ from domain import requests
 from domain.clock import utc_now
 from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 ALICE, BOB = APPROVERS
@@ -27,14 +27,8 @@ def send(url: str, signed: tuple[str, dict[str, str]]) -> int:
         return r.status
 
 
-def wait(found, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = found()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} never appeared")
+def wait(found, what: str):
+    return wait_until(found, what=what)
 
 
 def top_level(world) -> list:

@@ -23,6 +23,7 @@ from domain.messages import slack_date
 from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import TokenStatus, record_status
+from standins.base import WAIT_CEILING
 from standins.slack import Message, SlackStandIn, seed
 from standins.slack_requests import block_action, command_answer, slash_command, view_submission
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
@@ -80,7 +81,7 @@ class Workspace:
         )
         try:
             outbox = Delivery(self.redis, poster, self.inventory, clock=self.clock.now)
-            assert outbox.drain(timeout=20), "the outbox did not empty"
+            assert outbox.drain(timeout=WAIT_CEILING), "the outbox did not empty"
         finally:
             poster.close()
 

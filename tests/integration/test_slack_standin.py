@@ -411,7 +411,7 @@ def test_wait_for_returns_a_message_posted_later(web: WebClient, slack: SlackSta
     timer.start()
 
     started = time.monotonic()
-    message = slack.wait_for(lambda m: m.text.startswith("verify:"), timeout=5)
+    message = slack.wait_for(lambda m: m.text.startswith("verify:"))
 
     timer.join()
     assert message.text == "verify: OK"

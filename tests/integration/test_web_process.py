@@ -24,12 +24,14 @@ from bot.serve import MAX_BODY_BYTES, READ_SECONDS
 from domain import requests
 from domain.clock import utc_now
 from domain.queueing import job_queue
+from standins.base import WAIT_CEILING
 from standins.slack import SlackStandIn, seed
 from standins.slack_requests import block_action, command_answer, signed_headers, slash_command
 from standins.world import SECRET_KEY
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
 from tests.integration.scenarios import delivering
 from tests.integration.test_processes import procfile_line
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +72,7 @@ def web_process(redis_url: str, slack_url: str, **extra: str) -> Iterator[tuple[
     drainer = threading.Thread(target=drain, daemon=True)
     drainer.start()
     try:
-        assert ready.wait(15), "web did not start:\n" + "".join(log)
+        assert ready.wait(WAIT_CEILING), "web did not start:\n" + "".join(log)
         _wait_until_serving(found[0])
         yield found[0], log
     finally:
@@ -80,21 +82,14 @@ def web_process(redis_url: str, slack_url: str, **extra: str) -> Iterator[tuple[
         process.stderr.close()
 
 
-def queued(conn, count: int, timeout: float = 5.0) -> list:
+def queued(conn, count: int) -> list:
     """The queue's jobs once it holds `count` (a verify is queued just after its ack)."""
-    deadline = time.monotonic() + timeout
-    while job_queue(conn).count < count and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: job_queue(conn).count >= count, what=f"{count} queued job(s)")
     return job_queue(conn).jobs
 
 
 def _wait_until_serving(url: str) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if get(url + "/healthz")[0] in (200, 503):
-            return
-        time.sleep(0.05)
-    raise TimeoutError("web never answered /healthz")
+    wait_until(lambda: get(url + "/healthz")[0] in (200, 503), what="the web to answer /healthz")
 
 
 def get(url: str) -> tuple[int, str]:
@@ -300,11 +295,8 @@ def command_fields(text: str, user: str, slack: SlackStandIn, **signing) -> dict
     return dict(parse_qsl(body, keep_blank_values=True))
 
 
-def wait_connected(socket_mode, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while socket_mode.connections == 0:
-        assert time.monotonic() < deadline, "the web never connected over Socket Mode"
-        time.sleep(0.05)
+def wait_connected(socket_mode) -> None:
+    wait_until(lambda: socket_mode.connections > 0, what="the web to connect over Socket Mode")
 
 
 def test_with_an_app_token_set_http_still_refuses_unsigned_requests_and_changes_nothing(redis_url, slack, redis_conn):
@@ -373,9 +365,7 @@ def test_a_request_still_incomplete_after_the_read_deadline_is_dropped(web):
     host, port = web.removeprefix("http://").split(":")
     slow = SlowClients(host, int(port), 1, interval=0.5, reconnect=False).start()
     try:
-        deadline = time.monotonic() + READ_SECONDS + 5
-        while not slow.dropped_after and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: slow.dropped_after, what="the web to drop the incomplete request")
     finally:
         slow.stop()
 
