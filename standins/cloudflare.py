@@ -45,6 +45,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from standins import cloudflare_audit as audit
 from standins import cloudflare_state as state
 from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forever
 
@@ -121,6 +122,7 @@ class CloudflareStandIn(StandIn):
         self.route("PUT", _TOKEN, self._guard(self._update, write))
         self.route("DELETE", _TOKEN, self._guard(self._delete, write))
         self._account_routes()
+        self.route("GET", API + "/accounts/(?P<account_id>[^/]+)/logs/audit", self._guard(self._audit_log, audit.NEEDS))
 
     def _account_routes(self) -> None:
         """/accounts/{account_id}/tokens…: the same handlers, needing Account API Tokens Read/Write on the account."""
@@ -151,7 +153,9 @@ class CloudflareStandIn(StandIn):
             self._hits: dict[str, deque[datetime]] = {}
             self.requests.clear()
             self.faults.clear()
-            for group_name, group_id, scopes in state.DEFAULT_PERMISSION_GROUPS:
+            self.audit_entries: list[dict[str, Any]] = []  # the account's audit log (standins/cloudflare_audit.py)
+            self._sessions: dict[str, audit.Actor] = {}  # dashboard session value -> the person using it
+            for group_name, group_id, scopes in (*state.DEFAULT_PERMISSION_GROUPS, *audit.PERMISSION_GROUPS):
                 self.permission_group(group_name, group_id, scopes)
 
     def permission_group(self, name: str, group_id: str, scopes: tuple[str, ...] | list[str]) -> None:
@@ -245,6 +249,7 @@ class CloudflareStandIn(StandIn):
         """Authenticate the bearer, count it against the rate limit, check `needs`, then run the handler."""
 
         def guarded(request: Request) -> Response:
+            caller = None
             try:
                 account_id = request.params.get("account_id")
                 if account_id is not None and len(account_id) != 32:  # the path param is exactly 32 characters
@@ -254,9 +259,12 @@ class CloudflareStandIn(StandIn):
                     # Since 2026-08 a 403 names the documentation of the denied endpoint.
                     raise _refuse(403, _FORBIDDEN, documentation_url=_DOCS + ("accounts/subresources/tokens/"
                                                                              if account_id else "user/"))
-                return handler(request, caller)
+                response = handler(request, caller)
             except _Refusal as refusal:
-                return refusal.response
+                response = refusal.response
+            if caller is not None:
+                self._audit_write(request, caller, response)
+            return response
 
         return guarded
 
@@ -267,11 +275,56 @@ class CloudflareStandIn(StandIn):
                           error_chain=[{"code": 6111, "message": "Invalid format for Authorization header"}])
         now = self.clock.now()
         self._throttle("user", now)  # one limit per user, across all its tokens
+        session = self._sessions.get(value)
+        if session is not None:
+            return audit.session_caller(session, self.user_resource)
         record = self._tokens.get(self._values.get(value, ""))
         if record is None or state.refusal_reason(record, now) is not None:
             raise _refuse(401, _INVALID_TOKEN)
         record["last_used_on"] = now
         return record
+
+    def dashboard_session(self, email: str, *, ip: str = "203.0.113.7") -> str:
+        """Test and world control: a bearer standing for a person signed in to the dashboard (every write they make
+        is recorded with context "dash", their email and IP, no token); it can manage every token."""
+        value = "dash_" + state.new_id()
+        with self.lock:
+            self._sessions[value] = audit.Actor(email=email, ip=ip, user_id=self.user_resource.rsplit(".", 1)[-1])
+        return value
+
+    def seed_audit(self, *entries: dict[str, Any]) -> None:
+        """Test control: add entries (standins.cloudflare_audit.seeded) to the audit log."""
+        with self.lock:
+            self.audit_entries.extend(entries)
+
+    def _audit_log(self, request: Request, caller: dict[str, Any]) -> Response:
+        """GET /accounts/{id}/logs/audit: one page of the account's writes (needs Account Settings Read)."""
+        try:
+            result, info = audit.query(self.audit_entries, request.params["account_id"], request.query)
+        except audit.AuditRefusal as refusal:
+            raise _refuse(400, (refusal.code, refusal.message)) from None
+        return ok(result, info=info)
+
+    def _audit_write(self, request: Request, caller: dict[str, Any], response: Response) -> None:
+        """Record an authenticated write (success or failure) with its actor; reads are not recorded."""
+        if request.method not in audit.WRITES:
+            return
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        result = response.body.get("result") if isinstance(response.body, dict) else None
+        actor = caller.get("_session") or audit.Actor(
+            email=None if caller.get("_account") else self.user_email,
+            ip=request.header("x-forwarded-for") or "127.0.0.1", token_id=caller["id"], token_name=caller["name"],
+            kind="account" if caller.get("_account") else "user", user_id=self.user_resource.rsplit(".", 1)[-1])
+        uri, now = request.path.removeprefix(API), self.clock.now()
+        account = request.params.get("account_id") or caller.get("_account") or audit.DEFAULT_ACCOUNT
+        found = audit.token_write(actor, method=request.method, uri=uri, status=response.status, at=now,
+                                  account_id=account, body=body, result=result)
+        self.audit_entries.append(found or audit.entry(
+            actor, method=request.method, uri=uri, status=response.status, at=now, account_id=account,
+            scope="accounts", resource_type="other"))
 
     def _throttle(self, key: str, now: datetime) -> None:
         if self.rate_limit is None:
