@@ -42,6 +42,7 @@ from domain.access import (
 from domain.errors import CftokenError, RecordTampered, Replayed
 from domain.health import PROBLEM_LABELS
 from domain.inventory import Inventory
+from domain.message_parts import split_message
 from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provision_plan import plan_provisioning
 from domain.queueing import enqueue_dry_run, enqueue_overlap_end_in, enqueue_request_in, enqueue_verify
@@ -116,8 +117,11 @@ def on_command(
     except Exception as error:  # noqa: BLE001 - describe_error answers every error, logging unexpected ones
         ack_with(ack, describe_error(error, client, deps, logger))
         return
-    ack_with(ack, answer)
+    parts = split_message(answer) if answer is not None else []
+    ack_with(ack, parts[0] if parts else None)
     with answering(respond, client, context, logger):
+        for part in parts[1:]:  # a long list or history: the rest of it, in order, where the first part was shown
+            reply(respond, part)
         if follow_up is not None:
             follow_up()
         sweep_expired(deps, client)

@@ -7,6 +7,12 @@ validators on every block, element and text object, and adds what they lack: a f
 at least one character, required text objects and their types, known block and element types, unique action_ids
 within a block and unique block_ids within a message, 50 blocks per message and 40,000 characters of top-level
 text. Problems read as Slack's do: `[ERROR] <what> [json-pointer:/blocks/3/text/text]`.
+
+Slack also refuses a message whose blocks together carry too much text, each block within its own limits, with
+`msg_blocks_too_long` (slackapi/bolt-js #2509, #2867; no documented number: refused at 11,341 measured characters,
+the folklore says "about 12,000"). Counted here: the characters of every `text` string anywhere in the blocks (text
+objects, context elements, button labels, rich-text and table cells, markdown blocks), and refused past
+MAX_BLOCKS_TEXT = 11,000, below the smallest refusal on record.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from slack_sdk.models.views import View
 MAX_MESSAGE_BLOCKS = 50
 MAX_MODAL_BLOCKS = 100
 MAX_TEXT = 40_000  # top-level `text`: past it Slack answers msg_too_long
+MAX_BLOCKS_TEXT = 11_000  # all blocks' text together: past it msg_blocks_too_long (refused at 11,341 on record)
 SECTION_TEXT = 3000
 FIELD_TEXT = 2000
 HEADER_TEXT = 150
@@ -66,6 +73,18 @@ def check_message(text: Any, blocks: Any) -> None:
         problems = block_problems(blocks, allowed=MESSAGE_BLOCKS, most=MAX_MESSAGE_BLOCKS)
         if problems:
             raise Refused("invalid_blocks", problems)
+        if blocks_text_length(blocks) > MAX_BLOCKS_TEXT:
+            raise Refused("msg_blocks_too_long")
+
+
+def blocks_text_length(value: Any) -> int:
+    """Characters of every `text` string anywhere inside `value` (the blocks of a message)."""
+    if isinstance(value, list):
+        return sum(blocks_text_length(item) for item in value)
+    if not isinstance(value, dict):
+        return 0
+    own = len(value["text"]) if isinstance(value.get("text"), str) else 0
+    return own + sum(blocks_text_length(item) for key, item in value.items() if not isinstance(item, str))
 
 
 def check_view(view: Any) -> None:

@@ -34,7 +34,8 @@ SCOPES = "commands,chat:write,usergroups:read,users:read,channels:read,groups:re
 RESPONSE_URL_USES = 5
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 TRIGGER_LIFETIME = timedelta(seconds=3)  # a trigger_id opens a modal within 3 s of the click, once
-CONTENT_ERRORS = ("no_text", "msg_too_long", "invalid_blocks", "invalid_blocks_format", "invalid_arguments")
+CONTENT_ERRORS = ("no_text", "msg_too_long", "msg_blocks_too_long", "invalid_blocks", "invalid_blocks_format",
+                  "invalid_arguments")
 AUTH_ERRORS = ("not_authed", "invalid_auth")
 
 

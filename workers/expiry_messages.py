@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.health import ACTION_LABELS, PROBLEM_LABELS, STATE_ICONS, age_text, facts_age_text
 from domain.inventory import Inventory, Token
+from domain.message_parts import split_message
 from domain.messages import (
     Blocks,
     Message,
@@ -21,7 +22,6 @@ from domain.messages import (
 from workers.expiry import EXPIRED, Assessment, Findings
 from workers.health_watch import Alert, Fixed
 
-MAX_BLOCKS = 50  # Slack's limit per message; a bigger digest continues in a second message
 MAX_TEXT = 3000  # Slack's limit per section text
 FIXED_LINES_PER_SECTION = 12
 REQUEST_ROLL = "request_roll"
@@ -31,7 +31,7 @@ ACTION_IDS = {"roll": REQUEST_ROLL, "verify": "request_verify", "revoke": "reque
 def render_digest(
     findings: Findings, inventory: Inventory, now: datetime, *, cloudflare_error: str | None = None
 ) -> list[Message]:
-    """Everything one scan found, as one message (more only past Slack's 50-block limit)."""
+    """Everything one scan found, as one message (more only past Slack's 50 blocks or its total text limit)."""
     told_expired = {a.token.name for a in findings.alerts if a.problem.kind == "expired"}
     warnings = sorted((a for a in findings.warnings if not (a.threshold == EXPIRED and a.token.name in told_expired)),
                       key=lambda a: a.time_left or timedelta(0))
@@ -48,11 +48,7 @@ def render_digest(
             )
         )
     blocks.append(_context(_footer(now, bool(warnings), blocks)))
-    text = _fallback(warnings, findings)
-    chunks = [blocks[i : i + MAX_BLOCKS] for i in range(0, len(blocks), MAX_BLOCKS)]
-    if len(chunks) == 1:
-        return [(text, chunks[0])]
-    return [(f"{text} (part {n} of {len(chunks)})", chunk) for n, chunk in enumerate(chunks, start=1)]
+    return split_message((_fallback(warnings, findings), blocks))
 
 
 def _footer(now: datetime, warned: bool, blocks: Blocks) -> str:

@@ -19,6 +19,7 @@ from domain.cloudflare_tokens import CfToken, Verification
 from domain.errors import CftokenError, NewTokenRejected, NotAuthorized, RecordTampered, TokenInvalid
 from domain.health import Probe, RevokedByBot, carry, parse_revoked
 from domain.inventory import ALL_ZONES, Token
+from domain.message_parts import split_message
 from domain.messages import escape
 from domain.status import read_status, record_bot_use, record_status
 from domain.vault import Vault, token_id_of
@@ -176,8 +177,16 @@ def _unknown_token_text(services: Services, name: str) -> str:
 
 
 def _post(services: Services, key: str, text: str, blocks: list[dict] | None) -> None:
-    """Hand the report to the outbox, which posts it once however Slack behaves."""
-    outbox.post(services.redis, key, text, blocks, now=services.now())
+    """Hand the report to the outbox, which posts it once however Slack behaves; a report too long for one
+    message (Slack's 50 blocks or its total text limit) goes as parts, delivered in order."""
+    parts = split_message((text, blocks or []))
+    if len(parts) == 1:
+        outbox.post(services.redis, key, text, blocks, now=services.now())
+        return
+    with services.redis.pipeline() as pipe:
+        for n, (part_text, part_blocks) in enumerate(parts, start=1):
+            outbox.post_in(pipe, f"{key}:part{n}", part_text, part_blocks, group=key, now=services.now())
+        pipe.execute()
 
 
 def functional_probe(services: Services, cloudflare: CloudflareClient, token: Token, value: SecretStr) -> str:

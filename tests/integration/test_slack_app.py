@@ -876,3 +876,23 @@ def test_an_approve_click_on_a_record_changed_in_redis_is_refused_and_queues_not
     warnings = [m.text for m in ws.public() if m.text.startswith(f"⚠️ Refused `{request_id}`")]
     assert len(warnings) == 1 and "Nothing was done with it" in warnings[0]
     assert ("refused", "cftoken") in [(e.event, e.who) for e in audit.recent(ws.redis, "CF_WAF_EDIT_RAXX_APP")]
+
+
+def test_a_history_of_incident_sized_reasons_arrives_whole_in_parts_slack_accepts(ws):
+    reason = "incident 4711: " + "the token leaked in a public gist and was used from an unknown ASN; " * 14
+    for minute in range(10):  # 10 × (requested, cancelled) = 20 events, each carrying the ~1,000-character reason
+        ws.clock.current = T0 + timedelta(minutes=minute)
+        ws.type(f"roll CF_PAGES_DEPLOY {reason[:990]}")
+        ws.click("cancel", ws.request_message(), user=APPROVER_A)
+
+    ws.type("history CF_PAGES_DEPLOY", user=ENGINEER)
+
+    shown = [m for m in ws.slack.messages(TEST_CHANNEL, visible_to=ENGINEER) if m.ephemeral_for == ENGINEER]
+    # sorted by part: this harness shows the ack's answer after the listener's follow-ups, Slack shows it first
+    parts = sorted((m for m in shown if m.text.startswith("History of CF_PAGES_DEPLOY")), key=lambda m: m.text)
+    assert len(parts) >= 2
+    assert [m.text[-len("(part 1 of 2)"):] for m in parts] == [f"(part {n} of {len(parts)})"
+                                                               for n in range(1, len(parts) + 1)]
+    lines = [line for m in parts for line in ws.slack.as_text(m).splitlines() if " UTC> · " in line]
+    assert len(lines) == 20
+    assert ws.slack.refusals() == []

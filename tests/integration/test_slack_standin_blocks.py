@@ -225,3 +225,29 @@ def test_views_open_refuses_an_invalid_view_with_invalid_arguments(web: WebClien
 
     assert body["error"] == "invalid_arguments"
     assert {"/view/title/text", "/view/submit"} <= set(pointers(body))
+
+
+def test_blocks_whose_text_together_passes_the_total_limit_are_msg_blocks_too_long(web: WebClient, slack: SlackStandIn):
+    """Each section well inside 3,000 characters; together past 11,000 (Slack refused 11,341 in bolt-js #2867)."""
+    fits = [section("a" * 2750) for _ in range(4)]  # 11,000 characters of block text
+    over = [*fits, section("b")]
+
+    web.chat_postMessage(channel=CHANNEL, text="fits", blocks=fits)
+    posted = refusal(lambda: web.chat_postMessage(channel=CHANNEL, text="over", blocks=over))
+    first = slack.messages(CHANNEL)[0]
+    updated = refusal(lambda: web.chat_update(channel=CHANNEL, ts=first.ts, text="over", blocks=over))
+    response = httpx.post(slack.new_response_url(ALICE, CHANNEL), json={"text": "over", "blocks": over})
+
+    assert posted == updated == {"ok": False, "error": "msg_blocks_too_long"}
+    assert response.status_code == 400 and response.json()["error"] == "msg_blocks_too_long"
+    assert [m.text for m in slack.messages(CHANNEL, visible_to=ALICE)] == ["fits"]
+    assert [r.error for r in slack.refusals()] == ["msg_blocks_too_long"] * 3
+
+
+def test_the_total_counts_context_elements_and_button_labels_too(web: WebClient):
+    labels = [actions(*(button(f"b{i}{j}", "x" * 75, "v") for j in range(5))) for i in range(10)]  # 3,750
+    notes = [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 2500} for _ in range(3)]}]  # 7,500
+
+    body = refusal(lambda: web.chat_postMessage(channel=CHANNEL, text="x", blocks=[*labels, *notes]))
+
+    assert body["error"] == "msg_blocks_too_long"

@@ -10,9 +10,11 @@ from pydantic import SecretStr
 from domain.cloudflare_tokens import CfToken
 from domain.health import Health, Problem
 from domain.inventory import Consumer, Token, load_inventory
+from domain.message_parts import BLOCKS_TEXT_BUDGET, MOST_BLOCKS, text_length
 from domain.messages import time_left_text
 from domain.settings import DEFAULT_INVENTORY
 from domain.vault import Vault
+from standins.block_kit import MAX_BLOCKS_TEXT, check_message
 from workers.expiry import (
     EXPIRED,
     Assessment,
@@ -26,7 +28,7 @@ from workers.expiry import (
     thresholds,
     warning_key,
 )
-from workers.expiry_messages import MAX_BLOCKS, render_digest
+from workers.expiry_messages import render_digest
 from workers.health_watch import Alert
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -243,10 +245,37 @@ def test_a_digest_past_slacks_block_limit_continues_in_a_second_message():
 
     messages = render_digest(Findings(warnings=many), INVENTORY, NOW)
 
-    assert [len(blocks) for _, blocks in messages] == [MAX_BLOCKS, 62 - MAX_BLOCKS]
-    assert messages[0][0].endswith("(part 1 of 2)")
+    assert sum(len(blocks) for _, blocks in messages) == 62 and len(messages) >= 2
+    assert all(len(blocks) <= MOST_BLOCKS for _, blocks in messages)
+    assert messages[0][0].endswith(f"(part 1 of {len(messages)})")
     values = [s["accessory"]["value"] for _, blocks in messages for s in sections(blocks) if "accessory" in s]
     assert len(values) == len(set(values)) == 60
+
+
+def bulk_warnings(count: int) -> tuple[Assessment, ...]:
+    """`count` tokens like the runbook's (a zone, two permissions, two consumers) warned at 5 days."""
+    return tuple(
+        assessment_of(Token(name=f"CF_DNS_EDIT_ZONE_{i:03d}_EXAMPLE_COM", zones=("raxx.app",),
+                            permissions=("DNS Write", "Zone Read"), scope="Zone:DNS:Edit, Zone:Zone:Read",
+                            cadence_days=90, unblocks="deploys of the marketing site and its preview builds",
+                            consumers=(Consumer(who="GitHub Actions: raxx/web", how="secret CF_API_TOKEN"),
+                                       Consumer(who="Heroku app raxx-api", how="config var CLOUDFLARE_TOKEN"))), 5)
+        for i in range(count))
+
+
+@pytest.mark.parametrize("count", [30, 50])
+def test_a_digest_past_slacks_total_text_limit_is_split_and_every_part_is_accepted(count):
+    findings = Findings(warnings=bulk_warnings(count))
+    whole = sum(text_length(blocks) for _, blocks in render_digest(findings, INVENTORY, NOW))
+
+    messages = render_digest(findings, INVENTORY, NOW)
+
+    for text, blocks in messages:
+        check_message(text, blocks)  # raises msg_blocks_too_long past the stand-in's 11,000
+        assert text_length(blocks) <= BLOCKS_TEXT_BUDGET < MAX_BLOCKS_TEXT
+    values = [s["accessory"]["value"] for _, blocks in messages for s in sections(blocks) if "accessory" in s]
+    assert len(set(values)) == count
+    assert (whole > MAX_BLOCKS_TEXT) == (len(messages) > 1)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from domain.audit import AuditEvent
 from domain.errors import CftokenError, UsageError
 from domain.health import Health, Problem
 from domain.inventory import Consumer, Inventory, Token, Vault, load_inventory
+from domain.message_parts import split_message
 from domain.messages import (
     render_already_open,
     render_deny_modal,
@@ -105,6 +106,14 @@ def accepted(message: tuple[str, list[dict]]) -> None:
     check_message(*message)
 
 
+def accepted_in_parts(message: tuple[str, list[dict]]) -> None:
+    """A long answer as the bot sends it (split_message): each part accepted, every block in one of them."""
+    parts = split_message(message)
+    for part in parts:
+        accepted(part)
+    assert [block for _, blocks in parts for block in blocks] == message[1]
+
+
 @EXAMPLES
 @given(typed)
 def test_every_answer_to_typed_commands_is_accepted(text):
@@ -136,7 +145,7 @@ def test_list_is_accepted(inventory, drawn, rolled, every):
     shown = {t.name: drawn[n % len(drawn)] for n, t in enumerate(inventory.tokens) if n % every == 0}
     rotations = {t.name: rolled[n % len(rolled)] for n, t in enumerate(inventory.tokens) if n % every != 1}
 
-    accepted(render_list(inventory, shown, T0, rotations))
+    accepted_in_parts(render_list(inventory, shown, T0, rotations))
 
 
 events = st.builds(AuditEvent, at=moments, who=st.one_of(st.just("cftoken"), st.from_regex(r"\AU[A-Z0-9]{8}\Z")),
@@ -150,7 +159,7 @@ events = st.builds(AuditEvent, at=moments, who=st.one_of(st.just("cftoken"), st.
 def test_history_is_accepted(drawn, count, page, more):
     shown = [drawn[n % len(drawn)] for n in range(count)]  # a page of up to 20, each as long as drawn
 
-    accepted(render_history(SHIPPED.tokens[0], shown, page=page, more=more))
+    accepted_in_parts(render_history(SHIPPED.tokens[0], shown, page=page, more=more))
 
 
 @EXAMPLES
@@ -227,4 +236,4 @@ def test_the_verify_report_is_accepted(drawn, count, old, many, health, can_roll
     diagnosis = Diagnosis(token_name="CF_WAF_EDIT_RAXX_APP", state=health.state, checks=tuple(found),
                           summary=health.summary, checked_at=T0, health=health)
 
-    accepted(render_diagnosis(diagnosis, requested_by=requested_by, can_roll=can_roll))
+    accepted_in_parts(render_diagnosis(diagnosis, requested_by=requested_by, can_roll=can_roll))
