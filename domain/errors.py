@@ -300,5 +300,9 @@ class UnexpectedResponse(CftokenError):
     runbook = ("The service answered in a way the bot does not know (the message above quotes its status and "
                "code): check the service's status page, then try again.")
 
+    def __init__(self, message: str, *, service: str = "", status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message, service=service)
+        self.status, self.code = status, code  # the service's own HTTP status and error code, where it gave them
+
 
 TRANSIENT = (ServiceUnavailable, RateLimited, TokenBusy)  # errors that waiting and retrying can fix

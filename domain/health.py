@@ -95,11 +95,17 @@ class RevokedByBot:
 
 @dataclass(frozen=True)
 class Probe:
-    """One call of the token's own job with its own value: `refusal` is None when Cloudflare answered 200."""
+    """One call of the token's own job with its own value: `refusal` is None when Cloudflare accepted it.
+
+    `finding`: accepted, with something worth saying (a WAF phase with no rules yet: 404 code 10003);
+    `inconclusive`: an answer the bot does not understand, quoted in Cloudflare's words (neither pass nor refusal).
+    """
 
     call: str
     zone: str
     refusal: str | None = None
+    finding: str | None = None
+    inconclusive: str | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ Decisions where the contract is unconfirmed (tests should not depend on them):
 - the account list ignores `name` (Cloudflare has no name filter) and leaves out expired tokens unless
   `include_expired=true`;
 - a 403 from a token endpoint carries `documentation_url` (since 2026-08);
+- `GET /zones/{id}/rulesets/phases/{phase}/entrypoint` answers 404 code 10003 "could not find entrypoint ruleset
+  in the {phase} phase" until `set_entrypoint` seeds one (Cloudflare creates it with the phase's first rule; real
+  bodies in public reports); a phase outside the OpenAPI enum answers 400 code 1001 (code unconfirmed);
 - `GET /zones` lists only zones the calling token's allow policies reach (a zone id, all zones, or an account
   with zone-scoped groups), as Cloudflare filters the list by the token's zone resources.
 """
@@ -150,6 +153,7 @@ class CloudflareStandIn(StandIn):
             self._issued: list[str] = []  # every value ever issued, live or dead (leak scans)
             self._groups: dict[str, dict[str, Any]] = {}
             self._zones: dict[str, dict[str, Any]] = {}
+            self._entrypoints: dict[tuple[str, str], dict[str, Any]] = {}  # (zone id, phase) -> ruleset
             self._hits: dict[str, deque[datetime]] = {}
             self.requests.clear()
             self.faults.clear()
@@ -165,6 +169,15 @@ class CloudflareStandIn(StandIn):
     def add_zone(self, name: str, zone_id: str, *, account_id: str = "01a7362d577a6c3019a474fd6f485823") -> None:
         with self.lock:
             self._zones[zone_id] = state.zone_record(name, zone_id, account_id, self.clock.now())
+
+    def set_entrypoint(self, zone_id: str, phase: str = "http_ratelimit",
+                       rules: list[dict[str, Any]] | None = None) -> None:
+        """World control: the zone's entry point ruleset for `phase`, as its first rule would create it."""
+        if phase not in state.PHASES:
+            raise ValueError(f"unknown ruleset phase {phase!r}")
+        with self.lock:
+            self._entrypoints[(zone_id, phase)] = state.entrypoint_record(
+                phase, rules if rules is not None else [{"description": "rate limit"}], self.clock.now())
 
     def add_token(self, name: str, *, policies: list[dict[str, Any]], expires_on: datetime | str | None = None,
                   not_before: datetime | str | None = None, status: str = "active", token_id: str | None = None,
@@ -444,11 +457,16 @@ class CloudflareStandIn(StandIn):
         return ok([], info={"page": page, "per_page": per_page, "count": 0, "total_count": 0, "total_pages": 0})
 
     def _entrypoint(self, request: Request, caller: dict[str, Any]) -> Response:
-        """GET /zones/{zone_id}/rulesets/phases/{phase}/entrypoint: Zone WAF Read or Write on that zone."""
-        zone = self._zone_check(request, caller, state.WAF_READERS)
+        """GET /zones/{zone_id}/rulesets/phases/{phase}/entrypoint: Zone WAF Read or Write on that zone; 404 10003
+        while the zone has no rule in that phase."""
         phase = request.params["phase"]
-        return ok({"id": state.new_id(), "name": "default", "description": "", "kind": "zone", "version": "1",
-                   "phase": phase, "rules": [], "last_updated": zone["modified_on"]})
+        if phase not in state.PHASES:
+            raise _refuse(400, (1001, f"phase: '{phase}' is not a valid ruleset phase"))
+        zone = self._zone_check(request, caller, state.WAF_READERS)
+        found = self._entrypoints.get((zone["id"], phase))
+        if found is None:
+            raise _refuse(404, (10003, f"could not find entrypoint ruleset in the {phase} phase"))
+        return ok(found)
 
     def _zone_check(self, request: Request, caller: dict[str, Any], groups: tuple[str, ...]) -> dict[str, Any]:
         zone = self._zones.get(request.params["zone_id"])

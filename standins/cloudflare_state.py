@@ -28,6 +28,16 @@ ALL_STATUSES = (*STATUSES, EXPOSED)
 DNS_READERS = ("4755a26eedb94da69e1066d98aa820be", "82e64a83756745bbbb1c9c2701bf816b")  # DNS Write, DNS Read
 WAF_READERS = ("fb6778dc191143babbfaa57993f1d275", "dbc512b354774852af2b5a5f4ba3d470")  # Zone WAF Write, Read
 
+# The ruleset phases Cloudflare's OpenAPI enumerates (cloudflare-python 5.x `types/rulesets/phase.py`).
+PHASES = (
+    "ddos_l4", "ddos_l7", "http_config_settings", "http_custom_errors", "http_log_custom_fields", "http_ratelimit",
+    "http_request_cache_settings", "http_request_dynamic_redirect", "http_request_firewall_custom",
+    "http_request_firewall_managed", "http_request_late_transform", "http_request_origin", "http_request_redirect",
+    "http_request_sanitize", "http_request_sbfm", "http_request_select_configuration", "http_request_transform",
+    "http_response_compression", "http_response_firewall_managed", "http_response_headers_transform",
+    "magic_transit", "magic_transit_ids_managed", "magic_transit_managed",
+)
+
 _ZONE_SCOPE = "com.cloudflare.api.account.zone"
 _ACCOUNT_SCOPE = "com.cloudflare.api.account"
 DEFAULT_PERMISSION_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -259,4 +269,15 @@ def zone_record(name: str, zone_id: str, account_id: str, now: datetime) -> dict
         "owner": {"id": None, "name": None, "type": "user"},
         "meta": {"step": 2, "phishing_detected": False}, "permissions": [],
         "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website"},
+    }
+
+
+def entrypoint_record(phase: str, rules: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """A zone's entry point ruleset for `phase`, as GET …/phases/{phase}/entrypoint shows it (cloudflare-python 5.x
+    `PhaseGetResponse`): Cloudflare creates it with the phase's first rule."""
+    return {
+        "id": new_id(), "name": "default", "description": "", "kind": "zone", "version": "1", "phase": phase,
+        "last_updated": iso(now),
+        "rules": [{"id": new_id(), "version": "1", "action": "block", "expression": "true", "enabled": True,
+                   "last_updated": iso(now), **rule} for rule in rules],
     }

@@ -318,10 +318,13 @@ def probe_check(facts: Facts) -> Check:
         if accepted:
             return Check("skip", title, "not checked: the token has no zone to make its job call on")
         return Check("warn", title, "not checked: needs a value Cloudflare accepts (see above)")
-    refused = [p for p in facts.probes if p.refusal]
+    refused, unclear = [p for p in facts.probes if p.refusal], [p for p in facts.probes if p.inconclusive]
     if not refused:
-        calls = "; ".join(f"{p.call} on {p.zone}" for p in facts.probes)
-        return Check("ok", title, f"HTTP 200: {calls}")
+        said = "; ".join(f"{p.call} on {p.zone}" + (f" → {p.finding or p.inconclusive}" if p.finding or p.inconclusive
+                                                      else "") for p in facts.probes)
+        found = any(p.finding for p in facts.probes)
+        return (Check("warn", title, f"inconclusive: {said}", "Make the job call by hand, then verify again.")
+                if unclear else Check("ok", title, said if found else f"HTTP 200: {said}"))
     calls = "; ".join(f"{p.call} on {p.zone} → {p.refusal}" for p in refused)
     return Check("fail", title, f"refused: {calls}",
                  f"Failure mode A: the policy lacks the permission or zone the job needs (or an inventory "

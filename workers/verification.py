@@ -16,7 +16,14 @@ from pydantic import SecretStr
 
 from domain import outbox, requests
 from domain.cloudflare_tokens import CfToken, Verification
-from domain.errors import CftokenError, NewTokenRejected, NotAuthorized, RecordTampered, TokenInvalid
+from domain.errors import (
+    CftokenError,
+    NewTokenRejected,
+    NotAuthorized,
+    RecordTampered,
+    TokenInvalid,
+    UnexpectedResponse,
+)
 from domain.health import Probe, RevokedByBot, carry, parse_revoked
 from domain.inventory import ALL_ZONES, Token
 from domain.message_parts import split_message
@@ -32,6 +39,7 @@ from workers.services import Services
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+NO_ENTRYPOINT = 10003  # Cloudflare: "could not find entrypoint ruleset in the <phase> phase"
 
 
 def verify_and_report(services: Services, name: str, *, requested_by: str | None = None) -> Diagnosis | None:
@@ -143,9 +151,21 @@ def run_probes(cloudflare: CloudflareClient, token: Token, value: Any, services:
             found.append(Probe(shown, zone, refusal=str(exc).rsplit(": ", 1)[-1]))
         except TokenInvalid:
             found.append(Probe(shown, zone, refusal="the value was rejected (code 1000)"))
+        except UnexpectedResponse as exc:  # never an outage: a finding, or inconclusive in Cloudflare's words
+            found.append(unexpected_probe(shown, zone, token, exc))
         except CftokenError as exc:
             return None, exc
     return tuple(found), None
+
+
+def unexpected_probe(call: str, zone: str, token: Token, error: UnexpectedResponse) -> Probe:
+    """A job call's answer outside 200/401/403: a WAF phase with no rule yet (404 code 10003, the entry point comes
+    with the first rule) is a finding; anything else is inconclusive, quoted."""
+    if error.code == NO_ENTRYPOINT and "/rulesets/phases/http_ratelimit/" in call:
+        can = "; the token can create the first" if "Zone WAF Write" in token.permissions else ""
+        return Probe(call, zone, finding=f"no rate-limiting rules on {zone} yet{can} (Cloudflare answered "
+                                         f"{error.status} code {error.code})")
+    return Probe(call, zone, inconclusive=str(error))
 
 
 def _management_view(
@@ -200,4 +220,10 @@ def functional_probe(services: Services, cloudflare: CloudflareClient, token: To
     refused = [f"{probe.call} on {probe.zone}: {probe.refusal}" for probe in probes if probe.refusal]
     if refused:
         raise NewTokenRejected(f"the new token is active but its job call is refused: {'; '.join(refused)}")
-    return "Probed: " + ", ".join(f"{probe.call} on {probe.zone} answered 200" for probe in probes) + "."
+    unclear = [f"{probe.call} on {probe.zone}: {probe.inconclusive}" for probe in probes if probe.inconclusive]
+    if unclear:
+        return (f"Probe inconclusive: {'; '.join(unclear)}. The token verifies active; make its job call by hand "
+                f"(or `/cftoken verify {token.name}` later) to confirm it works.")
+    said = [f"{probe.call} on {probe.zone} " + (f"→ {probe.finding}" if probe.finding else "answered 200")
+            for probe in probes]
+    return "Probed: " + ", ".join(said) + "."

@@ -73,7 +73,7 @@ def test_an_active_token_past_expires_on_shows_expired_in_list_and_get(standin, 
 @pytest.mark.parametrize(
     ("policies", "path", "status", "error"),
     [
-        ([on_zone(RAXX_APP, WAF_WRITE, ZONE_READ)], ENTRYPOINT.format(RAXX_APP), 200, None),
+        ([on_zone(RAXX_APP, WAF_WRITE, ZONE_READ)], ENTRYPOINT.format(RAXX_APP), 404, 10003),  # allowed, no rule yet
         ([on_zone(RAXX_APP, WAF_WRITE)], ENTRYPOINT.format(GETRAXX), 403, 9109),  # zone outside its resources
         ([on_zone(RAXX_APP, DNS_WRITE, ZONE_READ)], ENTRYPOINT.format(RAXX_APP), 403, 10000),  # no WAF group
         ([on_zone(GETRAXX, DNS_WRITE)], f"/zones/{GETRAXX}/dns_records", 200, None),
@@ -83,7 +83,7 @@ def test_an_active_token_past_expires_on_shows_expired_in_list_and_get(standin, 
          200, None),
         ([{"effect": "allow", "resources": {f"com.cloudflare.api.account.{ACCOUNT}": {
             "com.cloudflare.api.account.zone.*": "*"}}, "permission_groups": [{"id": WAF_WRITE}]}],
-         ENTRYPOINT.format(GETRAXX), 200, None),
+         ENTRYPOINT.format(GETRAXX), 404, 10003),
         ([on_zone(RAXX_APP, WAF_WRITE), state.policy(WAF_WRITE, resource=f"com.cloudflare.api.account.zone.{RAXX_APP}",
                                                      effect="deny")], ENTRYPOINT.format(RAXX_APP), 403, 10000),
         ([on_zone(RAXX_APP, WAF_WRITE)], ENTRYPOINT.format("0" * 32), 403, 9109),  # unknown zone: same answer
@@ -112,3 +112,35 @@ def test_the_job_endpoints_refuse_a_dead_value_with_1000(standin, api):
     response = api.get(ENTRYPOINT.format(RAXX_APP), headers={"Authorization": f"Bearer {value}"})
 
     assert response.status_code == 401 and code(response) == 1000
+
+
+def test_a_zone_without_rate_limiting_rules_has_no_entry_point_until_its_first_rule(standin, api):
+    """Cloudflare answers 404 code 10003 for a phase that never had a rule; the entry point comes with the first."""
+    _, value = standin.add_token("WAF", policies=[on_zone(RAXX_APP, WAF_WRITE, ZONE_READ)])
+    bearer = {"Authorization": f"Bearer {value}"}
+
+    before = api.get(ENTRYPOINT.format(RAXX_APP), headers=bearer)
+    standin.set_entrypoint(RAXX_APP, "http_ratelimit", [{"description": "login burst", "action": "block"}])
+    after = api.get(ENTRYPOINT.format(RAXX_APP), headers=bearer)
+
+    assert before.status_code == 404 and before.json()["result"] is None
+    assert before.json()["errors"] == [{"code": 10003,
+                                        "message": "could not find entrypoint ruleset in the http_ratelimit phase"}]
+    assert after.status_code == 200
+    ruleset = after.json()["result"]
+    assert (ruleset["phase"], ruleset["kind"]) == ("http_ratelimit", "zone")
+    assert [rule["description"] for rule in ruleset["rules"]] == ["login burst"]
+    other_phase = api.get(f"/zones/{RAXX_APP}/rulesets/phases/http_request_firewall_custom/entrypoint", headers=bearer)
+    assert other_phase.status_code == 404 and code(other_phase) == 10003  # entry points are per phase
+
+
+def test_a_phase_name_outside_cloudflares_enum_is_refused(standin, api):
+    _, value = standin.add_token("WAF", policies=[on_zone(RAXX_APP, WAF_WRITE, ZONE_READ)])
+
+    response = api.get(f"/zones/{RAXX_APP}/rulesets/phases/http_ratelimits/entrypoint",
+                       headers={"Authorization": f"Bearer {value}"})
+
+    assert response.status_code == 400 and response.json()["success"] is False
+    assert "http_ratelimits" in response.json()["errors"][0]["message"]
+    with pytest.raises(ValueError, match="unknown ruleset phase"):
+        standin.set_entrypoint(RAXX_APP, "http_ratelimits")

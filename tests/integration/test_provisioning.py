@@ -208,3 +208,25 @@ def test_list_shows_a_declared_token_the_vault_lacks_as_not_provisioned_with_the
 
 def replacement_id(channel: Channel, message) -> str:
     return channel.read(message).rsplit("Request `", 1)[1].split("`")[0]
+
+
+def test_a_waf_token_whose_zone_has_no_rate_limiting_rules_yet_is_provisioned_saying_so(
+    world, channel, redis_url, inventory
+):
+    """Cloudflare answers the WAF probe 404 code 10003 until the zone's first rule: a finding, never a pause."""
+    waf = "CF_WAF_EDIT_RAXX_APP"
+    channel.type(f"revoke {waf} leaked in a CI log", user=ALICE)
+    revoke_message = channel.public()[-1]
+    channel.click("approve", revoke_message, user=BOB)
+    run_worker(world, redis_url, inventory)
+
+    channel.click("provision_replacement", revoke_message, user=ALICE)
+    channel.click("approve", channel.public()[-1], user=BOB)
+    run_worker(world, redis_url, inventory)
+
+    (token,) = live_tokens(world, waf)
+    assert world.vault()[waf] == world.cloudflare.value_of(token["id"])
+    (result,) = channel.results(f"✅ Provisioned {waf}")
+    assert ("Probed: GET /zones/{zone_id}/rulesets/phases/http_ratelimit/entrypoint on raxx.app → no rate-limiting "
+            "rules on raxx.app yet; the token can create the first (Cloudflare answered 404 code 10003).") in result
+    assert channel.results(f"⚠️ Provision of {waf} paused") == []

@@ -319,3 +319,18 @@ def test_a_slack_outage_records_the_status_and_the_report_arrives_once_slack_ans
     assert read_statuses(redis_conn)[WAF].state == "healthy"
     assert world.slack.count("POST", "/api/chat.postMessage") == 3
     assert len(world.slack.messages(CHANNEL)) == 1 and WAF in transcript
+
+
+def test_a_waf_token_on_a_zone_with_no_rate_limiting_rules_yet_is_healthy_with_that_finding(world, verify):
+    """Cloudflare answers the WAF probe 404 code 10003 until the zone's first rate-limiting rule: a finding."""
+    channel = verify(WAF)
+
+    assert ("✅ *Job probe* — GET /zones/{zone_id}/rulesets/phases/http_ratelimit/entrypoint on raxx.app → no "
+            "rate-limiting rules on raxx.app yet; the token can create the first (Cloudflare answered 404 code "
+            "10003)") in channel
+    assert "*CF_WAF_EDIT_RAXX_APP* is *healthy*" in channel and "⚠️" not in channel
+
+    world.cloudflare.set_entrypoint(world.inventory.zones["raxx.app"], "http_ratelimit")
+    assert "HTTP 200: GET" not in channel
+    assert "✅ *Job probe* — HTTP 200: GET /zones/{zone_id}/rulesets/phases/http_ratelimit/entrypoint on raxx.app" in (
+        verify(WAF))

@@ -188,8 +188,9 @@ class CloudflareClient:
             raise NotAuthorized(f"the {whose} may not {what}: {message} (code {code})", service=SERVICE)
         if token_id is not None and (code == 7003 or response.status_code == 404):
             raise TokenNotFound(f"Cloudflare has no token with id {token_id}", service=SERVICE)
-        raise UnexpectedResponse(f"Cloudflare answered {what} with HTTP {response.status_code}, "
-                                 f"code {code}: {message}", service=SERVICE)
+        said = f"code {code}" if code is not None else "no error code"
+        raise UnexpectedResponse(f"Cloudflare answered HTTP {response.status_code} {said}: {message} ({what})",
+                                 service=SERVICE, status=response.status_code, code=code)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
