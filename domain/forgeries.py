@@ -6,6 +6,7 @@ Whoever refuses it (a worker, reconcile, or the web on a click) logs an error ev
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 import redis
@@ -46,3 +47,27 @@ def claim_report(conn: redis.Redis, exc: RecordTampered, *, inventory: Inventory
         detail="integrity tag missing or wrong: not carried out",
     ))
     return refusal_text(exc)
+
+
+OUTBOX_REPORTED_KEY = "cftoken:refused:outbox"
+OUTBOX_REPORT_SECONDS = 10 * 60
+OUTBOX_REFUSAL = (
+    "⚠️ Refused a channel message cftoken did not write: an entry in the bot's Slack outbox had no valid integrity "
+    "tag, so someone with write access to Redis wrote or changed it. It was not posted (nothing it says is shown "
+    "here), and nothing was done. Every refused entry is in the worker's log and the audit; this warning is repeated "
+    "at most every 10 minutes.\nNext step: rotate the Redis password (REDIS_URL) and find who else can write to it "
+    "(README 'Threat model')."
+)
+
+
+def claim_outbox_report(conn: redis.Redis, key: str, *, now: datetime) -> str | None:
+    """Audit a refused outbox entry (named by a digest of its key: the key itself is the forger's text); the ⚠️
+    to post when none was posted in the last 10 minutes, else None. It quotes nothing of the entry."""
+    digest = hashlib.sha256(key.encode(errors="replace")).hexdigest()[:12]
+    audit.append(conn, audit.AuditEvent(
+        at=now, who=BOT, event="refused", token="unknown", request_id=f"outbox-{digest}",
+        detail="an outbox entry without a valid integrity tag: not posted",
+    ))
+    if not conn.set(OUTBOX_REPORTED_KEY, "1", nx=True, ex=OUTBOX_REPORT_SECONDS):
+        return None
+    return OUTBOX_REFUSAL

@@ -88,7 +88,7 @@ def _read(conn: redis.Redis, name: str) -> Tokens:
         raise RecordTampered(f"The kept-token record of {name} is not one cftoken wrote", record_id=record_id,
                              token=name)
     try:
-        integrity.check(integrity.process_key(), "kept", name, _payload(tokens), claimed)
+        integrity.check_signed("kept", name, _payload(tokens), claimed)
     except RecordTampered as exc:
         exc.record_id, exc.token = record_id, name
         raise

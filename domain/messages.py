@@ -349,9 +349,8 @@ def health_text(token: Token, request: Request, health: TokenStatus | None, now:
         lines = ["*Health* not checked yet: `/cftoken verify " + token.name + "` checks it"]
     else:
         icon = HEALTH_ICONS.get(health.state, ":white_circle:")
-        problems = "; ".join(f"{PROBLEM_LABELS.get(p.kind, p.kind)} (seen by {p.seen_by} {from_now(p.seen_at, now)})"
-                             for p in health.problems) or escape(health.summary)
-        lines = [f"*Health* {icon} {health.state} — {problems} · checked by {health.source} "
+        problems = "; ".join(_problem_label(p, now) for p in health.problems) or escape(health.summary)
+        lines = [f"*Health* {icon} {escape(health.state)} — {problems} · checked by {escape(health.source)} "
                  f"{from_now(health.checked_at, now)}"]
         if request.action != "provision":  # no token yet, or one the pre-flight refuses to provision over
             lines.append(f"*Expiry now* {GONE if gone else expiry_text(health.expires_on, now)}")
@@ -503,11 +502,12 @@ def _not_provisioned(token: Token, status: TokenStatus | None, now: datetime, *,
         return None
     if problem.kind == "revoked":  # revoked reads as revoked: by which request, when, and the incident
         replace = f"`/cftoken provision {token.name}` for a replacement"
-        return f"{HEALTH_ICONS['revoked']} revoked · {problem.detail} — {replace}"
+        return f"{HEALTH_ICONS['revoked']} revoked · {escape_keeping_marks(problem.detail)} — {replace}"
     why = "the vault holds a REVOKED placeholder" if problem.kind == "revoked" else "no value in the vault"
     fix = ("an operator creates it in the Cloudflare dashboard" if management
            else f"`/cftoken provision {token.name}`")
-    return f":white_circle: not provisioned ({why}; seen by {problem.seen_by} {from_now(problem.seen_at, now)}) — {fix}"
+    seen = f"seen by {escape(problem.seen_by)} {from_now(problem.seen_at, now)}"
+    return f":white_circle: not provisioned ({why}; {seen}) — {fix}"
 
 
 def _status_line(status: TokenStatus | None, now: datetime) -> str:
@@ -517,10 +517,16 @@ def _status_line(status: TokenStatus | None, now: datetime) -> str:
     expiry = expiry_text(status.expires_on, now)
     # Each problem by its short label and the age of the check that saw it (a fuller check's problems are kept
     # until a check that can see them clears them); verify and the scan's alert give the detail.
-    labels = [f"{PROBLEM_LABELS.get(p.kind, p.kind)} (seen by {p.seen_by} {from_now(p.seen_at, now)})"
-              for p in status.problems]
+    labels = [_problem_label(p, now) for p in status.problems]
     summary = " · " + "; ".join(labels) if labels else (f" · {escape(status.summary)}" if status.summary else "")
-    return f"{icon} {status.state} · {expiry} · checked by {status.source} {from_now(status.checked_at, now)}{summary}"
+    return (f"{icon} {escape(status.state)} · {expiry} · checked by {escape(status.source)} "
+            f"{from_now(status.checked_at, now)}{summary}")
+
+
+def _problem_label(problem: Any, now: datetime) -> str:
+    """A problem of the last known state (a Redis record): its short label and who saw it when, escaped."""
+    label = PROBLEM_LABELS.get(problem.kind, problem.kind)
+    return f"{escape(label)} (seen by {escape(problem.seen_by)} {from_now(problem.seen_at, now)})"
 
 
 def expiry_text(expires_on: datetime | None, now: datetime) -> str:

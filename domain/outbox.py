@@ -17,10 +17,16 @@ Keys (a "conversation" is a request id, or `post:<key>` for a top-level message 
     cftoken:outbox:due              sorted set: conversation → when it is next due (unix seconds; 0 is now)
     cftoken:outbox:want / :drawn    hashes: request id → redraw generation asked for / last drawn
     cftoken:outbox:queue:<conv>     list: post keys waiting, in the order asked
-    cftoken:outbox:post:<key>       hash: text, blocks, request_id, broadcast, then `tried` and `ts`
+    cftoken:outbox:post:<key>       hash: text, blocks, request_id, broadcast, created, update_ts and `tag`, then
+                                    `tried` and `ts` (the deliverer's own marks)
     cftoken:outbox:wake             list: a nudge for an idle deliverer
 Delivery is at least once per attempt and exactly once in effect: a post that may have reached Slack (`tried`) is
 looked for by its key (carried in the message's metadata) before it is posted again.
+
+A post's `tag` is the HMAC of everything it shows and where (SIGNED below) under the key that is not in Redis
+(domain/integrity.py): `read_post` returns only a post cftoken wrote, so a Redis writer cannot put words, buttons
+or a redraw of another message into the channel. A redraw asked with `redraw` carries no text at all: the
+deliverer renders it from the request's signed record.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from typing import Any
 
 import redis
 
+from domain import integrity
+from domain.errors import RecordTampered
+
 DUE = "cftoken:outbox:due"
 WANT = "cftoken:outbox:want"
 DRAWN = "cftoken:outbox:drawn"
@@ -38,11 +47,12 @@ WAKE = "cftoken:outbox:wake"
 QUIET_UNTIL = "cftoken:outbox:quiet_until"  # Slack asked everyone to wait (429 Retry-After) until this instant
 POST_TTL_SECONDS = 30 * 24 * 3600  # a key is remembered a month after it was posted
 METADATA_EVENT = "cftoken_outbox"
+SIGNED = ("key", "conversation", "text", "blocks", "request_id", "broadcast", "created", "update_ts")
 
 _POST = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'key', ARGV[1], 'conversation', ARGV[2], 'text', ARGV[3], 'blocks', ARGV[4],
-           'request_id', ARGV[5], 'broadcast', ARGV[6], 'created', ARGV[7], 'update_ts', ARGV[8])
+           'request_id', ARGV[5], 'broadcast', ARGV[6], 'created', ARGV[7], 'update_ts', ARGV[8], 'tag', ARGV[9])
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], 'LT', 0, ARGV[2])
 redis.call('LPUSH', KEYS[4], '1')
@@ -116,12 +126,27 @@ def _post_args(
     key: str, conversation: str, text: str, blocks: list[dict[str, Any]] | None, *, request_id: str | None = None,
     broadcast: bool = False, update_ts: str | None = None, now: datetime,
 ) -> list[Any]:
-    """_POST's keys and arguments."""
-    return [
-        post_key(key), queue_key(conversation), DUE, WAKE,
-        key, conversation, text, json.dumps(blocks or []), request_id or "", "1" if broadcast else "",
-        now.timestamp(), update_ts or "",
-    ]
+    """_POST's keys and arguments, the post signed (its tag covers every field in SIGNED)."""
+    values = [key, conversation, text, json.dumps(blocks or []), request_id or "", "1" if broadcast else "",
+              repr(now.timestamp()), update_ts or ""]
+    return [post_key(key), queue_key(conversation), DUE, WAKE, *values, _tag(dict(zip(SIGNED, values, strict=True)))]
+
+
+def _tag(fields: dict[str, str]) -> str:
+    return integrity.tag(integrity.process_key(), "outbox", fields["key"], integrity.fields_payload(fields))
+
+
+def read_post(conn: redis.Redis, key: str) -> dict[str, str] | None:
+    """The post queued under `key` (None when there is none), only if cftoken wrote it: RecordTampered when its tag
+    is missing or does not cover what it holds (a Redis writer wrote or changed it)."""
+    record = {k.decode(): v.decode(errors="replace") for k, v in conn.hgetall(post_key(key)).items()}
+    if not record:
+        return None
+    signed = {name: record.get(name, "") for name in SIGNED}
+    if not integrity.verifies_any("outbox", signed["key"], integrity.fields_payload(signed), record.get("tag")) \
+            or signed["key"] != key:
+        raise RecordTampered(f"The outbox entry {key} is not one cftoken wrote", record_id=key)
+    return record
 
 
 def pending(conn: redis.Redis) -> int:

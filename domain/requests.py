@@ -568,7 +568,7 @@ def _verified(raw: bytes, request_id: str) -> Request:
     try:
         if request.id != request_id:
             raise RecordTampered(f"The request record {request_id} holds request {request.id}", record_id=request_id)
-        integrity.check(integrity.process_key(), "request", request_id, _payload(request).encode(), claimed)
+        integrity.check_signed("request", request_id, _payload(request).encode(), claimed)
     except RecordTampered as exc:
         exc.token = request.token
         log.error("refused: %s", exc)

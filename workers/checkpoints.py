@@ -26,7 +26,6 @@ FLUSHALL), the checkpoint turns `lost` and carries on in the worker's memory, so
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -85,12 +84,17 @@ def _digest(sealed: bytes | None) -> str | None:
     return hashlib.sha256(sealed).hexdigest() if sealed is not None else None
 
 
-def _tag(request_id: str, fields: dict[str, str], sealed_digest: str | None) -> str:
-    """The tag of a checkpoint whose fields are `fields` (the sealed value by its digest)."""
+def _signed_payload(fields: dict[str, str], sealed_digest: str | None) -> bytes:
+    """The bytes a checkpoint's tag covers: its SIGNED fields (the sealed value by its digest)."""
     signed = {name: fields[name] for name in SIGNED if name in fields and name != "sealed"}
     if sealed_digest is not None:
         signed["sealed"] = sealed_digest
-    return integrity.tag(integrity.process_key(), "checkpoint", request_id, integrity.fields_payload(signed))
+    return integrity.fields_payload(signed)
+
+
+def _tag(request_id: str, fields: dict[str, str], sealed_digest: str | None) -> str:
+    """The tag of a checkpoint whose fields are `fields`, under the current key."""
+    return integrity.tag(integrity.process_key(), "checkpoint", request_id, _signed_payload(fields, sealed_digest))
 
 
 @dataclass
@@ -125,8 +129,8 @@ class Checkpoint:
         return checkpoint
 
     def _verify(self, claimed: str | None) -> None:
-        expected = _tag(self.request_id, self.fields, self.sealed_digest)
-        if claimed is None or not hmac.compare_digest(claimed.encode(), expected.encode()):
+        payload = _signed_payload(self.fields, self.sealed_digest)
+        if not integrity.verifies_any("checkpoint", self.request_id, payload, claimed):
             why = "has no integrity tag" if claimed is None else "has an integrity tag that does not verify"
             raise RecordTampered(f"The checkpoint of {self.request_id} {why}: it was not written by cftoken",
                                  record_id=self.request_id, token=self.fields.get("token", ""))

@@ -26,9 +26,9 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from domain import integrity, outbox, requests, thread_notes
+from domain import forgeries, integrity, outbox, requests, thread_notes
 from domain.clock import make_clock
-from domain.errors import CftokenError, RateLimited, UnexpectedResponse
+from domain.errors import CftokenError, RateLimited, RecordTampered, UnexpectedResponse
 from domain.inventory import Inventory, load_inventory
 from domain.messages import render_request
 from domain.redis_conn import connect
@@ -213,8 +213,12 @@ class Delivery:
             log.warning("outbox %s: could not tell the requester: %s", request.id, error)
 
     def _post(self, key: str, request: Request | None, lease: _Lease) -> None:
-        record = {k.decode(): v.decode() for k, v in self.redis.hgetall(outbox.post_key(key)).items()}
-        if not record or record.get("ts"):
+        try:
+            record = outbox.read_post(self.redis, key)
+        except RecordTampered:
+            self._refuse(key)
+            return
+        if not record or record.get("ts") or record.get("refused"):
             return
         blocks = json.loads(record["blocks"]) or None
         if record.get("update_ts"):  # a redraw from a worker's memory (the request's record is gone)
@@ -236,6 +240,16 @@ class Delivery:
         except UnexpectedResponse as exc:
             log.error("outbox %s: Slack refused the message (%s); it is dropped", key, exc)
             self.redis.hset(outbox.post_key(key), "refused", str(exc))
+
+    def _refuse(self, key: str) -> None:
+        """An entry cftoken did not write (or that was changed): never posted; logged, audited, and one ⚠️."""
+        log.error("outbox: refused the entry %r: its integrity tag is missing or wrong (Redis was written by hand); "
+                  "it is not posted", key)
+        self.redis.hset(outbox.post_key(key), "refused", "integrity tag")
+        now = self.clock()
+        text = forgeries.claim_outbox_report(self.redis, key, now=now)
+        if text is not None:
+            outbox.post(self.redis, f"forged-outbox:{now.isoformat()}", text, now=now)
 
     def _once(
         self, key: str, text: str, blocks: list[dict] | None, thread_ts: str | None, broadcast: bool, lease: _Lease
