@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.dry_run_flag import FLAG, has_invisible, is_flag, look_alike, words_of
 from domain.errors import UsageError
 from domain.inventory import Inventory, Token
 from domain.messages import echo, reason_too_long
@@ -25,10 +26,8 @@ USAGE: dict[str, str] = {
 }
 _NO_ARGUMENTS = ("help", "list")
 _NAME_ONLY = ("verify",)
-DRY_RUN = "--dry-run"
+DRY_RUN = FLAG
 _MAY_DRY_RUN = ("roll", "revoke", "provision")
-# Slack's clients turn a typed `--` into an en or em dash; `—dry-run` must not open a real request.
-_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
 MAX_PAGE = 50
 
 
@@ -43,8 +42,12 @@ class Command:
 
 def parse_command(text: str, inventory: Inventory) -> Command:
     """Turn the text after `/cftoken` into a Command; raise UsageError naming the fix."""
-    dry_run = any(is_dry_run_flag(word) for word in text.split())
-    words = [word for word in text.split() if not is_dry_run_flag(word)]
+    typed = words_of(text)
+    dry_run = any(is_flag(word) for word in typed)
+    words = [word for word in typed if not is_flag(word)]
+    mistyped = look_alike([word for word in words if inventory.find(word) is None])
+    if mistyped is not None:
+        raise UsageError(_looks_like_the_flag(mistyped, words, inventory, split=has_invisible(text)))
     if not words:
         if dry_run:
             raise UsageError(f"`{DRY_RUN}` goes after a roll, revoke or provision: "
@@ -85,11 +88,16 @@ def parse_command(text: str, inventory: Inventory) -> Command:
     return Command(verb, token, rest, dry_run=dry_run)  # type: ignore[arg-type]
 
 
-def is_dry_run_flag(word: str) -> bool:
-    """`--dry-run` as typed: any case, `_` for `-`, and the en or em dash Slack's autocorrect makes of `--`."""
-    if not word or word[0] not in _DASHES:
-        return False
-    return "".join(c for c in word.lower() if c not in _DASHES + "_") == "dryrun"
+def _looks_like_the_flag(mistyped: str, words: list[str], inventory: Inventory, *, split: bool) -> str:
+    """Nothing is opened for a word that looks like `--dry-run` but is not it: say how to type either command."""
+    verb = words[0].lower() if words and words[0].lower() in _MAY_DRY_RUN else "roll"
+    token = next((found for found in map(inventory.find, words) if found is not None), None)
+    example = f"/cftoken {verb} {token.name if token else EXAMPLE_NAME}{' REASON' if verb == 'revoke' else ''}"
+    hidden = " (the text held an invisible character, e.g. a zero-width space, which splits a word: retype it)"
+    return (f"`{echo(mistyped.replace('`', ''))}` is not `{DRY_RUN}`, the only option /cftoken takes"
+            f"{hidden if split else ''}, so nothing was requested. For a dry run type `{example} {DRY_RUN}` "
+            f"(two hyphens); for a real request type `{example}` without it (a reason that says \"dry run\" needs "
+            "other words).")
 
 
 def _page(rest: str, token: Token) -> int:
