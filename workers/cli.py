@@ -1,5 +1,6 @@
-"""The `cftoken` operator CLI: `check` is the deploy's pre-flight, `scan` enqueues an expiry scan, `reconcile`
-resumes unfinished operations now, `inventory import` drafts an inventory and `inventory diff` compares one.
+"""The `cftoken` operator CLI: `check` is the deploy's pre-flight (and prints each token's health, read-only),
+`scan` enqueues an expiry scan, `reconcile` resumes unfinished operations now, `inventory import` drafts an
+inventory and `inventory diff` compares one.
 
 Exit codes: 0 all is well; 1 problems found (one line each on stderr) or the command could not run (Redis down);
 2 a usage error, or settings so incomplete that nothing else could be checked (every settings problem listed).
@@ -18,7 +19,8 @@ import redis
 
 from domain.errors import CftokenError, SettingsError
 from domain.settings import CommonSettings, Settings, WorkerSettings, load_settings
-from workers.preflight import live_check, offline_check, redis_down, settings_check
+from workers.clients.infisical import InfisicalClient
+from workers.preflight import live_check, offline_check, redis_down, settings_check, vault_client
 
 OK, PROBLEMS, UNUSABLE = 0, 1, 2
 SCAN_WAIT_SECONDS = 120.0
@@ -34,13 +36,29 @@ def check(*, offline: bool) -> int:
     settings = load_settings(Settings)
     inventory, problems = offline_check(settings)
     if inventory is not None and not offline:
-        problems += live_check(settings, inventory)
+        with vault_client(settings) as vault:
+            problems += live_check(settings, inventory, vault)
+            if redis_down(settings.redis_url) not in problems:
+                _health(settings, vault)
     if problems:
         _say(*problems)
         return PROBLEMS
-    live = "" if offline else "; Redis, Slack, Infisical, the management token and FreeScout answer as the bot needs"
+    live = "" if offline else ("; Redis, Slack, Infisical, the management token and FreeScout answer as the bot "
+                               "needs (each token's health above)")
     print(f"cftoken: settings and inventory are valid{live}")
     return OK
+
+
+def _health(settings: Settings, vault: InfisicalClient) -> None:
+    """One line per inventory token with its health (read-only; never changes the exit code)."""
+    from workers.release_check import token_health
+
+    try:
+        found = token_health(settings, vault)
+    except redis.RedisError:
+        found = [f"token health not checked: {redis_down(settings.redis_url)}"]
+    for line in found:
+        print(f"cftoken: {line}")
 
 
 def scan(*, wait: bool) -> int:

@@ -59,10 +59,11 @@ def offline_check(settings: Settings) -> tuple[Inventory | None, list[str]]:
     return inventory, problems
 
 
-def live_check(settings: Settings, inventory: Inventory) -> list[str]:
-    """Every service the bot depends on, asked with the bot's own credentials."""
+def live_check(settings: Settings, inventory: Inventory, vault_client: InfisicalClient | None = None) -> list[str]:
+    """Every service the bot depends on, asked with the bot's own credentials (Infisical through `vault_client`
+    when given, so one login serves the whole check: each counts against the client secret's use limit)."""
     problems = redis_check(settings.redis_url) + slack_check(settings)
-    vault, vault_problems = vault_check(settings, inventory)
+    vault, vault_problems = vault_check(settings, inventory, vault_client)
     problems += vault_problems
     if vault is not None:
         problems += pin_check(inventory, vault)
@@ -111,25 +112,34 @@ def slack_check(settings: Settings) -> list[str]:
     return []
 
 
-def vault_check(settings: Settings, inventory: Inventory) -> tuple[dict[str, SecretStr] | None, list[str]]:
-    """Log in as the machine identity and list the folder; the folder's values, or None when unreadable."""
-    client = InfisicalClient(
+def vault_client(settings: Settings) -> InfisicalClient:
+    """The machine identity's Infisical client with the pre-flight's short timeouts."""
+    return InfisicalClient(
         base_url=settings.infisical_api_url, client_id=settings.infisical_client_id,
         client_secret=settings.infisical_client_secret, project_id=settings.infisical_project_id,
         environment=settings.infisical_environment, secret_path=settings.infisical_secret_path,
         timeout=TIMEOUT, retry=RETRY,
     )
+
+
+def vault_check(settings: Settings, inventory: Inventory, client: InfisicalClient | None = None
+                ) -> tuple[dict[str, SecretStr] | None, list[str]]:
+    """Log in as the machine identity and list the folder; the folder's values, or None when unreadable."""
     where = f"{settings.infisical_secret_path} ({settings.infisical_environment})"
+    own = client is None
+    client = client or vault_client(settings)
     try:
-        with client:
-            folder = client.list_folder()
-            if not folder:  # Infisical lists a folder or environment that does not exist as empty
-                client.confirm_folder(inventory.management_token)
+        folder = client.list_folder()
+        if not folder:  # Infisical lists a folder or environment that does not exist as empty
+            client.confirm_folder(inventory.management_token)
     except VaultFolderMissing as exc:
         return None, [f"Infisical: {exc}: check INFISICAL_SECRET_PATH ({settings.infisical_secret_path}) and "
                       f"INFISICAL_ENVIRONMENT ({settings.infisical_environment}), or create the folder"]
     except CftokenError as exc:
         return None, [f"Infisical: cannot list the vault folder {where}: {exc}"]
+    finally:
+        if own:
+            client.close()
     missing = [name for name in inventory.names if name not in folder]
     if inventory.management_token in missing:
         return None, [f"{inventory.management_token} (the management token) is not in the vault at {where}"]

@@ -134,8 +134,10 @@ def build_services(
     *,
     clock: Callable[[], datetime] | None = None,
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, safe as a default
+    infisical: InfisicalClient | None = None,
 ) -> Services:
-    """Services from the environment's settings (tests pass theirs, and a no-wait retry policy)."""
+    """Services from the environment's settings (tests pass theirs, and a no-wait retry policy; the release check
+    its own logged-in Infisical client)."""
     settings = settings or load_settings(WorkerSettings)
     integrity.use_key(settings.cftoken_secret_key)  # records are signed and checked with it
     conn = connect(settings.redis_url)
@@ -145,7 +147,7 @@ def build_services(
         settings=settings,
         inventory=load_inventory(settings.cftoken_inventory),
         redis=conn,
-        infisical=InfisicalClient(
+        infisical=infisical or InfisicalClient(
             base_url=settings.infisical_api_url,
             client_id=settings.infisical_client_id,
             client_secret=settings.infisical_client_secret,

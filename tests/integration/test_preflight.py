@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from domain.settings import DEFAULT_INVENTORY
 from sandbox.run import free_port
 from standins.world import World
 
@@ -90,3 +91,64 @@ def test_offline_asks_no_service(world: World, redis_url: str):
 
     assert result.returncode == 0, result.stderr
     assert world.infisical.count("POST", "/api/v1/auth/universal-auth/login") == 0
+
+
+def health_lines(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """Token name → its health line, from check's stdout."""
+    found = {}
+    for line in result.stdout.splitlines():
+        name, _, rest = line.removeprefix("cftoken: ").partition(": ")
+        if name.startswith("CF_"):
+            found[name] = rest
+    return found
+
+
+def test_the_release_check_prints_every_tokens_health_read_only_and_passes(world: World, redis_url: str):
+    writes_before = sum(world.cloudflare.count(m) for m in ("POST", "PUT", "DELETE"))
+
+    result = check(world.settings_env(redis_url=redis_url))
+
+    assert result.returncode == 0, result.stderr
+    health = health_lines(result)
+    assert sorted(health) == sorted(world.inventory.names)
+    assert all(line.startswith("ok — active, ") for line in health.values()), health
+    assert sum(world.cloudflare.count(m) for m in ("POST", "PUT", "DELETE")) == writes_before
+    assert world.infisical.count("POST", "/api/v4/secrets") + world.infisical.count("PATCH") == 0
+
+
+def test_a_broken_token_is_named_with_its_next_step_but_does_not_block_the_release(world: World, redis_url: str):
+    world.break_token("CF_PAGES_DEPLOY", "delete")
+    world.break_token("CF_DNS_EDIT_GETRAXX_COM", "drop_permission")
+
+    result = check(world.settings_env(redis_url=redis_url))
+
+    assert result.returncode == 0, result.stderr
+    health = health_lines(result)
+    assert health["CF_PAGES_DEPLOY"].startswith("FAILING — ") and " → " in health["CF_PAGES_DEPLOY"]
+    assert not health["CF_DNS_EDIT_GETRAXX_COM"].startswith("ok")
+    assert health["CF_WAF_EDIT_RAXX_APP"].startswith("ok — ")
+
+
+def test_a_vault_path_that_does_not_exist_in_infisical_fails_the_release_naming_it(
+        world: World, redis_url: str, tmp_path: Path):
+    """The inventory and INFISICAL_SECRET_PATH agree, but Infisical has no such folder (a typo in both)."""
+    wrong = "/MooseQuest/cloudfare"
+    inventory = tmp_path / "inventory.toml"
+    shipped = DEFAULT_INVENTORY.read_text()
+    assert f'"{world.vault_path}"' in shipped
+    inventory.write_text(shipped.replace(f'"{world.vault_path}"', f'"{wrong}"'))
+
+    result = check(world.settings_env(redis_url=redis_url, infisical_secret_path=wrong,
+                                      cftoken_inventory=str(inventory)))
+
+    assert result.returncode == 1
+    assert any(line.startswith(f"Infisical: the vault folder {wrong} does not exist in environment prod")
+               and "INFISICAL_SECRET_PATH" in line for line in lines(result)), result.stderr
+    assert "token health not checked: the vault could not be read (the vault folder " + wrong in result.stdout
+
+
+def test_a_wrong_infisical_secret_path_alone_fails_the_release_naming_it(world: World, redis_url: str):
+    result = check(world.settings_env(redis_url=redis_url, infisical_secret_path="/MooseQuest/cloudfare"))
+
+    assert result.returncode == 1
+    assert any("/MooseQuest/cloudfare" in line and "INFISICAL_SECRET_PATH" in line for line in lines(result))
