@@ -35,7 +35,7 @@ from domain.queueing import SCAN_JOB, job_queue
 from domain.settings import DEFAULT_INVENTORY
 from standins.world import DEFAULT_EXPIRY_DAYS, World
 from workers.clients.cloudflare import PER_PAGE
-from workers.health_watch import CLOUDFLARE_LIMIT, requests_in_window, value_check_quota
+from workers.scan.health_watch import CLOUDFLARE_LIMIT, requests_in_window, value_check_quota
 
 BUDGET = 120  # CFTOKEN_CLOUDFLARE_BUDGET's default
 INTERVAL_MINUTES = 60  # CFTOKEN_SCAN_INTERVAL_MINUTES's default

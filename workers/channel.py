@@ -15,8 +15,8 @@ from domain.errors import RecordTampered
 from domain.messages import render_request, ticket_link
 from domain.requests import Request
 from domain.status import read_status
-from workers import revoke_targets
-from workers.checkpoints import Checkpoint
+from workers.operations import revoke_lookup as revoke_targets
+from workers.operations.checkpoints import Checkpoint
 from workers.services import Services
 
 log = logging.getLogger(__name__)

@@ -35,8 +35,8 @@ from domain.redis_conn import connect
 from domain.requests import Request
 from domain.settings import ClockSettings
 from domain.status import read_status
-from workers import revoke_targets
 from workers.clients.slack import SlackClient
+from workers.operations import revoke_lookup as revoke_targets
 from workers.services import Services
 
 log = logging.getLogger(__name__)

@@ -12,14 +12,15 @@ from typing import Any
 
 from domain import requests
 from domain.errors import RecordTampered
-from workers import dry_run as dry_runs
-from workers import expiry, verification
-from workers import reconcile as reconciliation
 from workers.channel import refuse_forged, show_expired
-from workers.provisioning import provision_token
-from workers.revocation import revoke_token
-from workers.rotation import roll_token
+from workers.operations import dry_run as dry_runs
+from workers.operations import reconcile as reconciliation
+from workers.operations.provision import provision_token
+from workers.operations.revoke import revoke_token
+from workers.operations.roll import roll_token
+from workers.scan import expiry
 from workers.services import process_services
+from workers.verify import verification
 
 log = logging.getLogger(__name__)
 

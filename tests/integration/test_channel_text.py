@@ -22,7 +22,7 @@ from standins.slack_requests import command_answer, slash_command
 from standins.world import APPROVERS, CHANNEL
 from tests.integration.test_processes import procfile_command, run_env
 from tests.integration.test_web_process import post, web_process
-from workers.checkpoints import UNFINISHED
+from workers.operations.checkpoints import UNFINISHED
 
 pytestmark = pytest.mark.integration
 HOSTILE = "U0EVIL01> <!channel> <https://evil.example/login|Re-authenticate>"

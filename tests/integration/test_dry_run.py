@@ -15,8 +15,8 @@ from domain.provision_plan import plan_provisioning
 from standins.world import APPROVERS
 from tests.integration.provisioning_scenarios import NEW, RAXX_IO, ZONE_READ, Channel, declare, run_worker
 from tests.integration.scenarios import approved_request, deliver
-from workers.dry_run import dry_run as in_process_dry_run
-from workers.revocation import revoke_token
+from workers.operations.dry_run import dry_run as in_process_dry_run
+from workers.operations.revoke import revoke_token
 
 pytestmark = pytest.mark.integration
 ALICE, BOB = APPROVERS

@@ -18,11 +18,11 @@ from domain.settings import DEFAULT_INVENTORY
 from domain.status import read_statuses
 from standins.world import APPROVERS, CHANNEL, World
 from tests.integration.scenarios import approved_request, deliver
-from workers.checkpoints import Checkpoint
-from workers.expiry import scan
-from workers.rotation import roll_token
+from workers.operations.checkpoints import Checkpoint
+from workers.operations.roll import roll_token
+from workers.scan.expiry import scan
 from workers.services import Services
-from workers.verification import verify_and_report
+from workers.verify.verification import verify_and_report
 
 pytestmark = pytest.mark.integration
 WAF = "CF_WAF_EDIT_RAXX_APP"

@@ -19,7 +19,7 @@ from domain.queueing import enqueue_request, job_queue
 from standins.world import APPROVERS, CHANNEL
 from tests.integration.scenarios import approved_request
 from tests.integration.test_processes import procfile_command, run_env
-from workers.checkpoints import Checkpoint
+from workers.operations.checkpoints import Checkpoint
 
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"

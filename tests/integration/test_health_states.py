@@ -20,11 +20,11 @@ from domain.settings import DEFAULT_INVENTORY
 from domain.status import read_statuses
 from standins.world import CHANNEL, World
 from tests.integration.scenarios import approved_request, deliver
-from workers.expiry import scan
-from workers.expiry_messages import KIND_WORDS
-from workers.revocation import revoke_token
+from workers.operations.revoke import revoke_token
+from workers.scan.expiry import scan
+from workers.scan.expiry_messages import KIND_WORDS
 from workers.services import Services
-from workers.verification import verify_and_report
+from workers.verify.verification import verify_and_report
 
 pytestmark = pytest.mark.integration
 
@@ -215,8 +215,8 @@ def test_a_refused_job_probe_is_failure_mode_a_though_the_policy_matches_the_inv
 
 def test_a_roll_of_a_revoked_exposed_token_is_refused_at_pre_flight_with_the_runbook_path(world, services):
     from domain import requests
-    from workers.checkpoints import unfinished
-    from workers.rotation import roll_token
+    from workers.operations.checkpoints import unfinished
+    from workers.operations.roll import roll_token
 
     world.break_token(WAF, "expose")
     old_value = world.vault_value(WAF)
@@ -237,7 +237,7 @@ def test_a_roll_of_a_revoked_exposed_token_is_refused_at_pre_flight_with_the_run
 
 def test_a_roll_names_what_it_did_not_fix_and_only_says_what_it_checked(world, services):
     from domain import requests
-    from workers.rotation import roll_token
+    from workers.operations.roll import roll_token
 
     world.break_token(WAF, "extra_zone")
     verify_and_report(services, WAF)
@@ -257,7 +257,7 @@ def test_a_roll_names_what_it_did_not_fix_and_only_says_what_it_checked(world, s
 
 def test_a_roll_that_stops_before_changing_anything_does_not_claim_the_value_works(world, services):
     from domain import requests
-    from workers.rotation import roll_token
+    from workers.operations.roll import roll_token
 
     world.break_token(WAF, "disable")
     verify_and_report(services, WAF)
@@ -277,7 +277,7 @@ def test_the_approval_message_shows_health_expiry_now_the_planned_one_and_for_a_
     from domain import requests
     from domain.messages import render_request
     from domain.status import read_status
-    from workers.rotation import roll_token
+    from workers.operations.roll import roll_token
 
     world.break_token(WAF, "extra_zone")
     verify_and_report(services, WAF)

@@ -14,7 +14,7 @@ from domain.inventory import load_inventory
 from tests.conftest import make_settings
 from workers.clients.http import RetryPolicy
 from workers.services import build_services
-from workers.verification import verify_and_report
+from workers.verify.verification import verify_and_report
 
 pytestmark = pytest.mark.integration
 CFTOKEN = str(Path(sys.executable).with_name("cftoken"))

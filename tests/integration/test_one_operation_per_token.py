@@ -12,14 +12,14 @@ from standins.base import WAIT_CEILING
 from standins.world import CHANNEL, CLIENT_ID
 from tests.conftest import make_settings
 from tests.integration.scenarios import approved_request, deliver
-from workers.checkpoints import Checkpoint, unfinished
 from workers.clients.http import RetryPolicy
-from workers.reconcile import reconcile
-from workers.revocation import revoke_token
-from workers.rotation import roll_token
+from workers.operations.checkpoints import Checkpoint, unfinished
+from workers.operations.machine import Step, StepMachine
+from workers.operations.reconcile import reconcile
+from workers.operations.revoke import revoke_token
+from workers.operations.roll import roll_token
+from workers.operations.token_lock import token_lock
 from workers.services import build_services
-from workers.step_machine import Step, StepMachine
-from workers.token_lock import token_lock
 
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"

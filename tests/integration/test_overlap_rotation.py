@@ -25,9 +25,9 @@ from standins.world import APPROVERS, CHANNEL, ENGINEER, World
 from tests.integration.provisioning_scenarios import Channel, start_worker
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
 from tests.waiting import wait_until
-from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
-from workers.revoke_targets import superseded_result
+from workers.operations.checkpoints import Checkpoint
+from workers.operations.revoke_lookup import superseded_result
 
 pytestmark = pytest.mark.integration
 NAME = "CF_DNS_EDIT_GETRAXX_COM"

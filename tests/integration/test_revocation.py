@@ -8,9 +8,9 @@ from domain import requests
 from domain.queueing import job_queue
 from standins.world import APPROVERS, CHANNEL
 from tests.integration.scenarios import approved_request, deliver, leaks, redis_dump, token_values
-from workers.checkpoints import unfinished
-from workers.reconcile import reconcile
-from workers.revocation import revoke_token
+from workers.operations.checkpoints import unfinished
+from workers.operations.reconcile import reconcile
+from workers.operations.revoke import revoke_token
 
 pytestmark = pytest.mark.integration
 WAF = "CF_WAF_EDIT_RAXX_APP"

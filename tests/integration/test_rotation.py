@@ -7,9 +7,9 @@ import pytest
 from domain import requests
 from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request, deliver, leaks, redis_dump, token_values
-from workers.checkpoints import Checkpoint, unfinished
-from workers.reconcile import reconcile
-from workers.rotation import roll_token
+from workers.operations.checkpoints import Checkpoint, unfinished
+from workers.operations.reconcile import reconcile
+from workers.operations.roll import roll_token
 
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"

@@ -29,9 +29,9 @@ from standins.slack_requests import block_action, command_answer, slash_command,
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
 from workers.clients.slack import SlackClient
 from workers.delivery import Delivery
-from workers.expiry import Findings
-from workers.expiry_messages import render_digest
-from workers.health_watch import Alert
+from workers.scan.expiry import Findings
+from workers.scan.expiry_messages import render_digest
+from workers.scan.health_watch import Alert
 
 pytestmark = pytest.mark.integration
 

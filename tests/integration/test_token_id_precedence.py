@@ -14,12 +14,12 @@ from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from standins.world import CHANNEL, RUNBOOK_IDS
 from tests.integration.scenarios import approved_request, deliver
-from workers.expiry import scan
-from workers.preflight import pin_check
-from workers.provisioning import provision_token
-from workers.revocation import revoke_token
+from workers.cli.check import pin_check
+from workers.operations.provision import provision_token
+from workers.operations.revoke import revoke_token
+from workers.scan.expiry import scan
 from workers.services import Services
-from workers.verification import verify_and_report
+from workers.verify.verification import verify_and_report
 
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"

@@ -15,7 +15,7 @@ from tests.integration.scenarios import deliver
 from workers.clients.http import RetryPolicy
 from workers.clients.infisical import InfisicalClient
 from workers.clients.infisical_login import MemoryLoginGate, RedisLoginGate
-from workers.verification import verify_and_report
+from workers.verify.verification import verify_and_report
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from domain.timestamps import utc_stamp as stamp
 from standins.slack import Message
 from standins.world import CHANNEL, ENGINEER, policies_for
 from tests.integration.scenarios import deliver, leaks, redis_dump, token_values
-from workers.verification import verify_and_report
+from workers.verify.verification import verify_and_report
 
 pytestmark = pytest.mark.integration
 WAF = "CF_WAF_EDIT_RAXX_APP"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.errors import RecordTampered
-from workers.checkpoints import Checkpoint
+from workers.operations.checkpoints import Checkpoint
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ID = "roll-0123456789ab"

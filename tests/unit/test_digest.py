@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from domain.health import Health, Problem
 from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY
-from workers.digest import digest_key
-from workers.health_watch import LedgerWrite, alert_changes, fingerprint
+from workers.scan.digest import digest_key
+from workers.scan.health_watch import LedgerWrite, alert_changes, fingerprint
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SHIPPED = load_inventory(DEFAULT_INVENTORY)

@@ -15,7 +15,7 @@ from domain.messages import time_left_text
 from domain.settings import DEFAULT_INVENTORY
 from domain.vault import Vault
 from standins.block_kit import MAX_BLOCKS_TEXT, check_message
-from workers.expiry import (
+from workers.scan.expiry import (
     EXPIRED,
     Assessment,
     Findings,
@@ -28,8 +28,8 @@ from workers.expiry import (
     thresholds,
     warning_key,
 )
-from workers.expiry_messages import render_digest
-from workers.health_watch import Alert
+from workers.scan.expiry_messages import render_digest
+from workers.scan.health_watch import Alert
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 LEVELS = thresholds((14, 7, 3, 1))

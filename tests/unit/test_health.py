@@ -23,7 +23,7 @@ from domain.health import (
 from domain.inventory import Condition, load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from domain.vault import Vault, known_token_id, token_id_of
-from workers.health_watch import choose_value_checks, fingerprint, value_check_quota
+from workers.scan.health_watch import choose_value_checks, fingerprint, value_check_quota
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 INVENTORY = load_inventory(DEFAULT_INVENTORY)

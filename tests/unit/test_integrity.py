@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from domain import integrity
 from domain.errors import RecordTampered, SettingsError
 from standins.world import SECRET_KEY
-from workers.sealing import _fernet
+from workers.operations.sealing import _fernet
 
 KEY = integrity.derive_key(SecretStr("k" * 40))
 

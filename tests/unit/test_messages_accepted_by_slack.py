@@ -31,10 +31,10 @@ from domain.requests import Approval, Request
 from domain.revoke_targets import Kept, Known, Overlap
 from domain.settings import DEFAULT_INVENTORY
 from standins.block_kit import check_message, check_view
-from workers.diagnosis import Check, Diagnosis
-from workers.diagnosis_messages import render_diagnosis
-from workers.expiry import EXPIRED, Assessment, Findings, Reminder
-from workers.expiry_messages import render_digest
+from workers.scan.expiry import EXPIRED, Assessment, Findings, Reminder
+from workers.scan.expiry_messages import render_digest
+from workers.verify.diagnosis import Check, Diagnosis
+from workers.verify.diagnosis_messages import render_diagnosis
 
 EXAMPLES = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -16,9 +16,9 @@ from domain.requests import Request
 from domain.settings import DEFAULT_INVENTORY
 from domain.vault import Vault, token_id_of
 from tests.conftest import make_settings
-from workers.checkpoints import Checkpoint
-from workers.overlap import waiting, waiting_text
-from workers.preflight import offline_check
+from workers.cli.check import offline_check
+from workers.operations.checkpoints import Checkpoint
+from workers.operations.overlap import waiting, waiting_text
 
 NAME = "CF_DNS_EDIT_GETRAXX_COM"
 PINNED = "6f4a364c8edccc31e365efdd12ec5adf"

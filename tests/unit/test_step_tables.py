@@ -10,10 +10,10 @@ from domain.errors import (
     TokenBusy,
     VaultAccessDenied,
 )
-from workers.provisioning import Provisioning
-from workers.revocation import Revocation
-from workers.rotation import Rotation
-from workers.step_machine import Step, outcome
+from workers.operations.machine import Step, outcome
+from workers.operations.provision import Provisioning
+from workers.operations.revoke import Revocation
+from workers.operations.roll import Rotation
 
 MACHINES = [Rotation, Revocation, Provisioning]
 

@@ -31,13 +31,13 @@ from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
 from workers.channel import refresh_message
-from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
-from workers.overlap import OverlapRotation, waiting
-from workers.sealing import seal, unseal_or_none
+from workers.operations.checkpoints import Checkpoint
+from workers.operations.machine import Step, StepMachine, forget_paused, open_operation
+from workers.operations.overlap import OverlapRotation, waiting
+from workers.operations.sealing import seal, unseal_or_none
+from workers.operations.token_lock import TokenLock, token_lock
 from workers.services import Services
-from workers.step_machine import Step, StepMachine, forget_paused, open_operation
-from workers.token_lock import TokenLock, token_lock
 
 log = logging.getLogger(__name__)
 MAX_ROLLS = 3

@@ -35,15 +35,15 @@ from domain.provision_plan import ACCOUNT_SCOPE, ZONE_SCOPE, Plan, index_line, p
 from domain.requests import Request
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault
-from workers import minting
 from workers.channel import refresh_message
-from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
-from workers.minted_steps import MintedValueSteps
-from workers.revocation import ticket_subject
+from workers.operations import minting
+from workers.operations.checkpoints import Checkpoint
+from workers.operations.machine import Step, StepMachine, forget_paused, open_operation
+from workers.operations.minted_value import MintedValueSteps
+from workers.operations.revoke import ticket_subject
+from workers.operations.token_lock import TokenLock, token_lock
 from workers.services import Services
-from workers.step_machine import Step, StepMachine, forget_paused, open_operation
-from workers.token_lock import TokenLock, token_lock
 
 log = logging.getLogger(__name__)
 MAX_CREATES = 3

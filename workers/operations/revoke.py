@@ -26,12 +26,14 @@ from domain.requests import FINAL_STATES, Request
 from domain.revoke_targets import Stranger, left_live_text
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
-from workers import overlap, revoke_targets, rotation
 from workers.channel import post, refresh_message, refuse_forged
-from workers.checkpoints import Checkpoint
+from workers.operations import overlap
+from workers.operations import revoke_lookup as revoke_targets
+from workers.operations import roll as rotation
+from workers.operations.checkpoints import Checkpoint
+from workers.operations.machine import Step, StepMachine, forget_paused, open_operation
+from workers.operations.token_lock import TokenLock, token_lock
 from workers.services import Services
-from workers.step_machine import Step, StepMachine, forget_paused, open_operation
-from workers.token_lock import TokenLock, token_lock
 
 log = logging.getLogger(__name__)
 STEPS = (

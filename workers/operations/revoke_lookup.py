@@ -19,9 +19,9 @@ from domain.errors import RecordTampered, TokenNotFound
 from domain.requests import OPEN_STATES, Request
 from domain.revoke_targets import Kept, Known, Overlap, Targets, decide
 from domain.timestamps import parse_timestamp
-from workers import minting
-from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
+from workers.operations import minting
+from workers.operations.checkpoints import Checkpoint
 
 log = logging.getLogger(__name__)
 

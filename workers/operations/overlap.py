@@ -36,14 +36,14 @@ from domain.inventory import Token
 from domain.messages import slack_date
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
-from workers import minting
 from workers.channel import post
-from workers.checkpoints import Checkpoint
 from workers.clients.cloudflare import CloudflareClient
-from workers.minted_steps import MintedValueSteps
+from workers.operations import minting
+from workers.operations.checkpoints import Checkpoint
+from workers.operations.machine import Step, StepMachine
+from workers.operations.minted_value import MintedValueSteps
+from workers.operations.token_lock import TokenLock
 from workers.services import Services
-from workers.step_machine import Step, StepMachine
-from workers.token_lock import TokenLock
 
 log = logging.getLogger(__name__)
 MAX_CREATES = 3

@@ -21,9 +21,9 @@ import redis
 from domain import outbox
 from domain.health import Health
 from domain.inventory import Inventory
-from workers import health_watch
-from workers.expiry import CLAIM_TTL, Assessment, Findings, reminder_key, warning_key
-from workers.expiry_messages import render_digest
+from workers.scan import health_watch
+from workers.scan.expiry import CLAIM_TTL, Assessment, Findings, reminder_key, warning_key
+from workers.scan.expiry_messages import render_digest
 
 
 @dataclass(frozen=True)

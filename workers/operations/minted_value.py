@@ -16,9 +16,9 @@ from redis.exceptions import RedisError
 
 from domain.errors import NewTokenRejected, TokenInvalid
 from domain.timestamps import parse_timestamp, utc_stamp
-from workers import minting
-from workers.sealing import seal, unseal_or_none
-from workers.verification import functional_probe
+from workers.operations import minting
+from workers.operations.sealing import seal, unseal_or_none
+from workers.verify.verification import functional_probe
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """verify NAME, fetched and reported: one vault listing, verify the value, read the token, diagnose, post, record.
 
-The decisions live in `workers.diagnosis`; this module only fetches facts and hands the report to Slack and
+The decisions live in `workers.verify.diagnosis`; this module only fetches facts and hands the report to Slack and
 Redis. It takes no token lock: it reads and never writes, so it may run beside a roll (and then may see the
 moment between roll and vault write as "out of step"; running it again settles that).
 """
@@ -30,12 +30,12 @@ from domain.message_parts import split_message
 from domain.messages import escape
 from domain.status import read_status, record_bot_use, record_status
 from domain.vault import Vault, token_id_of
-from workers import health_watch
-from workers.checkpoints import minting_tokens
 from workers.clients.cloudflare import CloudflareClient
-from workers.diagnosis import Diagnosis, Facts, diagnose
-from workers.diagnosis_messages import render_diagnosis
+from workers.operations.checkpoints import minting_tokens
+from workers.scan import health_watch
 from workers.services import Services
+from workers.verify.diagnosis import Diagnosis, Facts, diagnose
+from workers.verify.diagnosis_messages import render_diagnosis
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -13,12 +13,12 @@ from domain.messages import render_interrupted
 from domain.queueing import enqueue_request, job_queue
 from domain.settings import WorkerSettings
 from workers.channel import post, refresh_message, refuse_forged
-from workers.checkpoints import UNFINISHED, Checkpoint, unfinished
-from workers.provisioning import provision_token
-from workers.revocation import revoke_token
-from workers.rotation import roll_token
+from workers.operations.checkpoints import UNFINISHED, Checkpoint, unfinished
+from workers.operations.machine import Paused, forget_paused, paused_here, unexpected
+from workers.operations.provision import provision_token
+from workers.operations.revoke import revoke_token
+from workers.operations.roll import roll_token
 from workers.services import Services, build_services
-from workers.step_machine import Paused, forget_paused, paused_here, unexpected
 
 log = logging.getLogger(__name__)
 RUNNERS = {"roll": roll_token, "revoke": revoke_token, "provision": provision_token}

@@ -7,7 +7,7 @@ from typing import Any
 from domain.health import Health, facts_age_text, headline, problem_line
 from domain.messages import ROLL_AFTER_VERIFY, VERIFY_AGAIN, clip, slack_date
 from domain.mrkdwn import mention
-from workers.diagnosis import Diagnosis
+from workers.verify.diagnosis import Diagnosis
 
 ICONS = {"ok": "✅", "skip": "➖", "warn": "⚠️", "fail": "❌"}  # skip: not checked, and why (no ✅ for it)
 REQUEST_REVOKE = "request_revoke"  # the scan alert's button for a compromised token, handled the same way

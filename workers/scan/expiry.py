@@ -1,16 +1,16 @@
 """The scheduled scan: expiry warnings (thresholds, the no-expiry cadence reminder) and each token's health.
 
 One scan reads the vault folder once and Cloudflare's token list once (all pages), verifies the values that are
-due a daily check (`workers.health_watch`, within the request budget), computes every inventory token's Health
+due a daily check (`workers.scan.health_watch`, within the request budget), computes every inventory token's Health
 (`domain.health`, keeping what fuller checks found), refreshes the status `/cftoken list` shows, and claims each new
-finding together with the one digest that tells it (`workers.digest`: new problems with the button for their next
+finding together with the one digest that tells it (`workers.scan.digest`: new problems with the button for their next
 step, fixes, expiry warnings), which the outbox then posts exactly once.
 
 Redis keys (values are markers, fingerprints and timestamps; never a token value):
     cftoken:warned:<NAME>:<expiry epoch>:<14d|7d|…|expired>   a threshold posted for one expiry instant
     cftoken:reminded:<NAME>:<last-rotation epoch>:<period>     a no-expiry token's cadence reminder posted
     cftoken:rotated:<NAME>                                      ISO-8601 time of the last roll (written by roll)
-    and the health watch's keys (see workers.health_watch)
+    and the health watch's keys (see workers.scan.health_watch)
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ from domain.inventory import Token
 from domain.status import last_rotations, read_bot_uses, read_statuses, record_bot_use, record_statuses
 from domain.timestamps import parse_timestamp
 from domain.vault import Vault, known_token_id
-from workers import health_watch
-from workers.checkpoints import minting_tokens
 from workers.clients.cloudflare import PER_PAGE
-from workers.health_watch import Alert, Fixed
+from workers.operations.checkpoints import minting_tokens
+from workers.scan import health_watch
+from workers.scan.health_watch import Alert, Fixed
 from workers.services import Services
-from workers.verification import bot_revocation
+from workers.verify.verification import bot_revocation
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def stamp(moment: datetime) -> str:
 
 def scan(services: Services) -> ScanReport:
     """One scan: read once, check due values, assess every token, refresh statuses, post new findings once."""
-    from workers.digest import record_digest  # imported here: it imports this module's types
+    from workers.scan.digest import record_digest  # imported here: it imports this module's types
 
     now, conn, settings = services.now(), services.redis, services.settings
     vault = services.read_vault()

@@ -19,8 +19,8 @@ from domain.messages import (
     time_left_text,
     zones_text,
 )
-from workers.expiry import EXPIRED, Assessment, Findings
-from workers.health_watch import Alert, Fixed
+from workers.scan.expiry import EXPIRED, Assessment, Findings
+from workers.scan.health_watch import Alert, Fixed
 
 MAX_TEXT = 3000  # Slack's limit per section text
 FIXED_LINES_PER_SECTION = 12

@@ -20,10 +20,14 @@ from domain.provision_plan import Plan, plan_provisioning
 from domain.revoke_targets import plan_lines
 from domain.timestamps import utc_stamp
 from domain.vault import Vault, token_id_of
-from workers import minting, overlap, provisioning, revocation, revoke_targets, rotation
 from workers.clients.cloudflare import CloudflareClient
+from workers.operations import minting, overlap
+from workers.operations import provision as provisioning
+from workers.operations import revoke as revocation
+from workers.operations import revoke_lookup as revoke_targets
+from workers.operations import roll as rotation
+from workers.operations.machine import Step
 from workers.services import Services
-from workers.step_machine import Step
 
 log = logging.getLogger(__name__)
 ROLL_STRATEGY = "roll: Cloudflare replaces the value in place; the old value stops working the moment it rolls"

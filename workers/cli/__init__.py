@@ -19,8 +19,8 @@ import redis
 
 from domain.errors import CftokenError, SettingsError
 from domain.settings import CommonSettings, Settings, WorkerSettings, load_settings
+from workers.cli.check import live_check, offline_check, redis_down, settings_check, vault_client
 from workers.clients.infisical import InfisicalClient
-from workers.preflight import live_check, offline_check, redis_down, settings_check, vault_client
 
 OK, PROBLEMS, UNUSABLE = 0, 1, 2
 SCAN_WAIT_SECONDS = 120.0
@@ -51,7 +51,7 @@ def check(*, offline: bool) -> int:
 
 def _health(settings: Settings, vault: InfisicalClient) -> None:
     """One line per inventory token with its health (read-only; never changes the exit code)."""
-    from workers.release_check import token_health
+    from workers.cli.release_check import token_health
 
     try:
         found = token_health(settings, vault)
@@ -104,7 +104,7 @@ def describe_scan(report: dict[str, Any] | None) -> str:
 
 
 def reconcile() -> int:
-    from workers.reconcile import reconcile_now
+    from workers.operations.reconcile import reconcile_now
 
     settings = load_settings(WorkerSettings)
     try:
@@ -119,7 +119,7 @@ def reconcile() -> int:
 def inventory(what: str, management: str) -> int:
     from domain.clock import utc_now
     from domain.inventory import InventoryError, load_inventory
-    from workers.inventory_import import diff_inventory, draft_inventory, read_sources
+    from workers.cli.inventory_import import diff_inventory, draft_inventory, read_sources
 
     settings = load_settings(WorkerSettings)
     if what == "import":

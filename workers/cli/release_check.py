@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from domain.errors import CftokenError
 from domain.settings import WorkerSettings
+from workers.cli.check import RETRY
 from workers.clients.infisical import InfisicalClient
-from workers.diagnosis import Diagnosis, diagnose
-from workers.preflight import RETRY
 from workers.services import build_services
-from workers.verification import gather_facts
+from workers.verify.diagnosis import Diagnosis, diagnose
+from workers.verify.verification import gather_facts
 
 ICONS = {"healthy": "ok", "warning": "WARNING", "failing": "FAILING", "revoked": "revoked", "compromised":
          "COMPROMISED", "unknown": "unknown"}

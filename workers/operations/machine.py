@@ -27,9 +27,9 @@ from domain.messages import render_interrupted
 from domain.metrics import count_operation
 from domain.requests import Request
 from workers.channel import conclude, post, refresh_message, show_step
-from workers.checkpoints import Checkpoint
+from workers.operations.checkpoints import Checkpoint
+from workers.operations.token_lock import TokenLock
 from workers.services import Services
-from workers.token_lock import TokenLock
 
 log = logging.getLogger(__name__)
 RETRYING = "The bot retries every minute; an operator can run `cftoken reconcile` once the cause is fixed."
