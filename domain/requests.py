@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from domain import access, audit, integrity
 from domain.errors import AlreadyOpen, CftokenError, RecordTampered, RequestClosed, RequestNotFound
-from domain.messages import slack_date
+from domain.timestamps import slack_date
 
 Action = Literal["roll", "revoke", "provision"]
 OverlapEnd = Literal["retire_now", "keep_old", "deadline"]  # who ended an overlap's wait: an approver, or the clock

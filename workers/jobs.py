@@ -18,7 +18,7 @@ from workers.operations import reconcile as reconciliation
 from workers.operations.provision import provision_token
 from workers.operations.revoke import revoke_token
 from workers.operations.roll import roll_token
-from workers.scan import expiry
+from workers.scan.scan import scan
 from workers.services import process_services
 from workers.verify import verification
 
@@ -60,7 +60,7 @@ def scan_expiry() -> dict[str, Any] | None:
         log.info("an expiry scan is already running; this one stands down")
         return None
     try:
-        return asdict(expiry.scan(services))
+        return asdict(scan(services))
     finally:
         lock.release()
 

@@ -88,7 +88,7 @@ def deliver(services) -> None:
 
 def scan_and_deliver(services):
     """One scan as the clock's job runs it, then its digest delivered as a worker's delivery thread would."""
-    from workers.scan.expiry import scan
+    from workers.scan.scan import scan
 
     report = scan(services)
     deliver(services)

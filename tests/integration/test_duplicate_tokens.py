@@ -20,7 +20,7 @@ from standins.world import APPROVERS, CHANNEL, World
 from tests.integration.scenarios import approved_request, deliver
 from workers.operations.checkpoints import Checkpoint
 from workers.operations.roll import roll_token
-from workers.scan.expiry import scan
+from workers.scan.scan import scan
 from workers.services import Services
 from workers.verify.verification import verify_and_report
 

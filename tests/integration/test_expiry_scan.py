@@ -28,7 +28,7 @@ from tests.conftest import make_settings
 from tests.integration.scenarios import deliver, scan_and_deliver
 from workers.clients.cloudflare import PER_PAGE
 from workers.clients.http import RetryPolicy
-from workers.scan.expiry import scan
+from workers.scan.scan import scan
 from workers.services import Services, build_services
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from domain.status import read_statuses
 from standins.world import CHANNEL, World
 from tests.integration.scenarios import approved_request, deliver
 from workers.operations.revoke import revoke_token
-from workers.scan.expiry import scan
 from workers.scan.expiry_messages import KIND_WORDS
+from workers.scan.scan import scan
 from workers.services import Services
 from workers.verify.verification import verify_and_report
 

@@ -17,7 +17,7 @@ from tests.integration.scenarios import approved_request, deliver
 from workers.cli.check import pin_check
 from workers.operations.provision import provision_token
 from workers.operations.revoke import revoke_token
-from workers.scan.expiry import scan
+from workers.scan.scan import scan
 from workers.services import Services
 from workers.verify.verification import verify_and_report
 

@@ -8,7 +8,7 @@ from domain.redis_conn import redis_where
 from tests.conftest import make_settings
 from workers.cli import describe_scan
 from workers.cli.check import offline_check
-from workers.scan.expiry import ScanReport
+from workers.scan.scan import ScanReport
 
 ROOT = Path(__file__).parents[2]
 COMPLETE = {
