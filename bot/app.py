@@ -55,7 +55,8 @@ def build_bolt_app(
         token_verification_enabled=False,  # no Slack call at start-up; Bolt checks the token on the first request
         listener_executor=listener_executor,
     )
-    integrity.use_key(settings.cftoken_secret_key)  # request records are signed and checked with it
+    # records are signed with the current key, and checked with it or the previous one during a key change
+    integrity.use_key(settings.cftoken_secret_key, settings.cftoken_secret_key_previous)
     listeners.register(app)
     return app
 

@@ -234,8 +234,10 @@ class RecordTampered(CftokenError):
     """A request record or checkpoint whose integrity tag does not verify: never acted upon."""
 
     runbook = (
-        "Someone wrote this record in Redis without the bot's key: nothing was done with it. Check who has Redis "
-        "access (see README 'Threat model'), then open the request again with `/cftoken …` if it is still needed."
+        "Someone wrote this record in Redis without the bot's key: nothing was done with it. If CFTOKEN_SECRET_KEY "
+        "was just changed, set CFTOKEN_SECRET_KEY_PREVIOUS to the old value and run `cftoken reconcile`; otherwise "
+        "check who has Redis access (see README 'Threat model'), then open the request again with `/cftoken …` if "
+        "it is still needed."
     )
 
     def __init__(self, message: str, *, record_id: str, token: str = "") -> None:

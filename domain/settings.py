@@ -49,6 +49,8 @@ class CommonSettings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     cftoken_channel_id: str
     cftoken_secret_key: SecretStr  # seals a rolled value; the integrity tags' key is derived from it
+    # while CFTOKEN_SECRET_KEY is being changed: the old value, accepted for reading (tags, sealed values) only
+    cftoken_secret_key_previous: SecretStr | None = None
     cftoken_inventory: Path = DEFAULT_INVENTORY
     cftoken_scan_interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
     cftoken_clock_offset_key: str | None = None  # sandbox only: Redis key holding a time shift in seconds
@@ -93,10 +95,10 @@ class CommonSettings(BaseSettings):
             raise ValueError(problem)
         return value
 
-    @field_validator("cftoken_secret_key")
+    @field_validator("cftoken_secret_key", "cftoken_secret_key_previous")
     @classmethod
-    def _secret_key(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < MIN_SECRET_CHARACTERS:
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARACTERS:
             raise ValueError(f"expected a random secret of at least {MIN_SECRET_CHARACTERS} characters")
         return value
 

@@ -341,7 +341,8 @@ def for_clock(settings: ClockSettings) -> Delivery | None:
     """The clock's deliverer; None without SLACK_BOT_TOKEN (then only the workers deliver)."""
     if settings.slack_bot_token is None:
         return None
-    integrity.use_key(settings.cftoken_secret_key)  # it reads request records, which are signed
+    # records are signed with the current key, and checked with it or the previous one during a key change
+    integrity.use_key(settings.cftoken_secret_key, settings.cftoken_secret_key_previous)
     conn = connect(settings.redis_url)
     slack = SlackClient(base_url=settings.slack_api_url, token=settings.slack_bot_token,
                         channel=settings.cftoken_channel_id, timeout=settings.slack_call_timeout)

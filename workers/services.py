@@ -139,7 +139,8 @@ def build_services(
     """Services from the environment's settings (tests pass theirs, and a no-wait retry policy; the release check
     its own logged-in Infisical client)."""
     settings = settings or load_settings(WorkerSettings)
-    integrity.use_key(settings.cftoken_secret_key)  # records are signed and checked with it
+    # records are signed with the current key, and checked with it or the previous one during a key change
+    integrity.use_key(settings.cftoken_secret_key, settings.cftoken_secret_key_previous)
     conn = connect(settings.redis_url)
     pool = httpx.HTTPTransport()
     now = clock or make_clock(conn, settings.cftoken_clock_offset_key)

@@ -98,7 +98,8 @@ class MintedValueSteps:
         """Resume a create whose vault write failed: the sealed value, or (unusable) delete and create again."""
         value = self.new_value
         if value is None:
-            value = unseal_or_none(self.checkpoint.sealed(), self.secret_key)
+            value = unseal_or_none(self.checkpoint.sealed(), self.secret_key,
+                                   self.services.settings.cftoken_secret_key_previous)
         if value is None:
             log.warning("%s %s: sealed value unusable; creating again", self.checkpoint.action, self.request.id)
             self.goto("create")

@@ -128,7 +128,8 @@ class Rotation(StepMachine):
         """Resume a roll whose vault write failed: the sealed value, unless the world moved on meanwhile."""
         value = self.new_value
         if value is None:
-            value = unseal_or_none(self.checkpoint.sealed(), self.secret_key)
+            value = unseal_or_none(self.checkpoint.sealed(), self.secret_key,
+                                   self.services.settings.cftoken_secret_key_previous)
         if value is None:
             log.warning("rotation %s: sealed value unusable; rolling again", self.checkpoint.request_id)
             self.goto("roll")
