@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot import listeners
+from bot.slack_auth import patient
 from bot.slack_http import KeepAliveRespond, KeepAliveWebClient
 from domain import integrity
 from domain.clock import utc_now
@@ -65,11 +66,13 @@ class CftokenApp(App):
     """Bolt's App, with additions to every request's context, made where Bolt builds it: `context` (the
     listeners' dependencies; a middleware would cost Bolt a build of every listener argument per request), and a
     client and a `respond` on the app client's keep-alive pool in place of Bolt's per-request ones, which would
-    open a new connection per call (auth.test included)."""
+    open a new connection per call (auth.test included); and an authorization that retries a first auth.test
+    Slack failed for its own reasons (bot/slack_auth.py) instead of telling people the app is not installed."""
 
     def __init__(self, *, context: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._extra_context = dict(context)
+        self._middleware_list = patient(self._middleware_list)  # a Slack blip at the first auth.test turns nobody away
 
     def _init_context(self, req: BoltRequest) -> None:
         super()._init_context(req)

@@ -27,7 +27,7 @@ def authorized(header: str | None, token: str) -> bool:
 
 
 def render_metrics(inventory: Inventory, statuses: Mapping[str, Health], operations: Mapping[tuple[str, str], int],
-                   now: datetime) -> bytes:
+                   now: datetime, *, slack_token_refused: bool = False) -> bytes:
     """The exposition for one scrape (a fresh registry, so a token gone from the inventory leaves no series)."""
     registry = CollectorRegistry(auto_describe=True)
     expiry = Gauge("cftoken_token_expiry_seconds", "Seconds until the token expires at Cloudflare (negative: "
@@ -41,6 +41,8 @@ def render_metrics(inventory: Inventory, statuses: Mapping[str, Health], operati
                   "Cloudflare (Unix time)", ["token"], registry=registry)
     ops = Counter("cftoken_operations", "Finished operations by action and outcome", ["action", "outcome"],
                   registry=registry)
+    Gauge("cftoken_slack_token_refused", "1 while Slack refuses the bot token (invalid_auth, token_revoked, …): "
+          "nothing is posted to the channel until it works again", registry=registry).set(int(slack_token_refused))
     for token in inventory.tokens:
         health = statuses.get(token.name)
         current = health.state if health else "unknown"

@@ -29,7 +29,7 @@ from bot.front_door import SLACK_RESPONSE_ORIGINS, Rejection, check_request, ori
 from bot.serve import MAX_BODY_BYTES
 from domain.clock import make_clock
 from domain.inventory import InventoryError, load_inventory
-from domain.metrics import operation_counts
+from domain.metrics import operation_counts, slack_token_refused
 from domain.queueing import job_queue
 from domain.redis_conn import connect
 from domain.settings import SettingsError, WebSettings, load_settings
@@ -158,7 +158,8 @@ def metrics_source(settings: WebSettings, conn: redis.Redis) -> Callable[[str | 
     def scrape(authorization: str | None) -> bytes | None:
         if not metrics.authorized(authorization, token):
             return None
-        return metrics.render_metrics(inventory, read_statuses(conn), operation_counts(conn), clock())
+        return metrics.render_metrics(inventory, read_statuses(conn), operation_counts(conn), clock(),
+                                      slack_token_refused=slack_token_refused(conn))
 
     return scrape
 

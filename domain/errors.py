@@ -12,6 +12,7 @@
     ├── AlreadyOpen                   the token already has an open operation; `.request` is that one
     ├── ServiceUnavailable            5xx, timeouts, refused or dropped connections (any service)   [transient]
     ├── RateLimited                   429 anywhere; `.retry_after` seconds                           [transient]
+    ├── SlackTokenRefused             Slack refuses the bot token itself (invalid_auth, token_revoked, …)
     ├── TokenBusy                     another worker holds the token's lock right now                [transient]
     ├── OperationLost                 another worker took this operation over (this one stands down)
     ├── RecordsLost                   Redis lost this operation's checkpoint or request record
@@ -39,6 +40,7 @@
     ├── VaultWriteHeld                Infisical answered a write with a pending approval
     ├── TicketError                   FreeScout refused the request (4xx)
     └── UnexpectedResponse            an answer that matches no contract
+        └── SlackRefused              Slack refused this one call (its message or channel); `.code` is Slack's
 
 Anything else an operation raises is a bug: the worker logs it with a reference id and posts that id.
 """
@@ -298,6 +300,18 @@ class TicketError(CftokenError):
     runbook = "FreeScout refused the ticket: check FREESCOUT_URL, FREESCOUT_API_KEY and FREESCOUT_MAILBOX_ID."
 
 
+class SlackTokenRefused(CftokenError):
+    """Slack refuses the bot token itself (invalid_auth, token_revoked, account_inactive, not_authed): no call
+    can pass until the token is fixed. `.code` is Slack's error code."""
+
+    runbook = ("Copy the Bot User OAuth Token again into SLACK_BOT_TOKEN (reinstall the app if it was revoked); "
+               "`cftoken check` confirms it. Nothing queued for the channel is lost meanwhile.")
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message, service="slack")
+        self.code = code
+
+
 class UnexpectedResponse(CftokenError):
     runbook = ("The service answered in a way the bot does not know (the message above quotes its status and "
                "code): check the service's status page, then try again.")
@@ -305,6 +319,14 @@ class UnexpectedResponse(CftokenError):
     def __init__(self, message: str, *, service: str = "", status: int | None = None, code: int | None = None) -> None:
         super().__init__(message, service=service)
         self.status, self.code = status, code  # the service's own HTTP status and error code, where it gave them
+
+
+class SlackRefused(UnexpectedResponse):
+    """Slack refused this one call (invalid_blocks, msg_too_long, channel_not_found, …); `.code` is its code."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message, service="slack")
+        self.code = code
 
 
 TRANSIENT = (ServiceUnavailable, RateLimited, TokenBusy)  # errors that waiting and retrying can fix

@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 
 OPERATIONS_KEY = "cftoken:metrics:operations"  # hash "<action>:<outcome>" → count
+SLACK_TOKEN_REFUSED_KEY = "cftoken:metrics:slack_token_refused"  # set while a deliverer finds the bot token refused
 
 
 def count_operation(conn: redis.Redis, action: str, outcome: str) -> None:
@@ -19,3 +20,16 @@ def operation_counts(conn: redis.Redis) -> dict[tuple[str, str], int]:
         action, _, outcome = text.partition(":")
         counts[(action, outcome)] = int(value)
     return counts
+
+
+def mark_slack_token_refused(conn: redis.Redis, refused: bool, *, ttl_seconds: int = 300) -> None:
+    """A deliverer found Slack refusing the bot token (kept `ttl_seconds`, renewed at each failed check), or
+    found it working again."""
+    if refused:
+        conn.set(SLACK_TOKEN_REFUSED_KEY, "1", ex=ttl_seconds)
+    else:
+        conn.delete(SLACK_TOKEN_REFUSED_KEY)
+
+
+def slack_token_refused(conn: redis.Redis) -> bool:
+    return bool(conn.exists(SLACK_TOKEN_REFUSED_KEY))

@@ -5,7 +5,10 @@ Run it alone, seeded with the SRE channel C0SRE0001 and three people (bot token 
     python -m standins.slack --port 8004
 
 Point clients at `WebClient(token=..., base_url=standin.url + "/api/")`. Errors are HTTP 200 `{"ok": false,
-"error": code}` as Slack sends them; faults answer 429 `ratelimited` with Retry-After, or 5xx.
+"error": code}` as Slack sends them; faults answer 429 `ratelimited` with Retry-After, or 5xx, and
+`answer_errors("internal_error", seconds=10)` makes every Web API call answer `{"ok": false, "error": …}` for a
+while (Slack's own incidents: internal_error, fatal_error, service_unavailable, request_timeout; a revoked bot
+token: token_revoked, invalid_auth, account_inactive), until it lapses or `answer_normally()`.
 
 Decided here, unconfirmed against real Slack: a response_url is refused after 5 uses or 30 minutes (by
 `self.clock`) with 404 `{"ok": false, "error": "expired_url"}`; its default response_type is ephemeral; the
@@ -21,7 +24,7 @@ import copy
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,6 +106,13 @@ class Message:
         return body
 
 
+@dataclass(frozen=True)
+class _Failing:
+    error: str
+    until: float | None  # time.monotonic() when it ends; None: until answer_normally()
+    methods: frozenset[str] | None  # None: every Web API method
+
+
 @dataclass
 class _ResponseUrl:
     user: str
@@ -154,6 +164,8 @@ class SlackStandIn(StandIn):
         self._views: dict[str, OpenView] = {}
         self._refusals: list[Refusal] = []
         self._last_ts = 0
+        self._failing: _Failing | None = None  # answer_errors(): every Web API call answers ok:false for a while
+        self.errors_answered = 0  # calls answered by answer_errors() so far
         self.add_user(self.bot_user_id, "cftoken", "cftoken", is_bot=True)
         self.route("POST", r"/api/(?P<method>[\w.]+)", self._api)
         self.route("GET", r"/api/(?P<method>[\w.]+)", self._api)
@@ -222,6 +234,31 @@ class SlackStandIn(StandIn):
             if opened is not None:
                 again = "V" + secrets.token_hex(5).upper()
                 self._views[again] = OpenView(opened.user, {**opened.view, "id": again, "errors": dict(errors)})
+
+    def answer_errors(self, error: str, *, seconds: float | None = None,
+                      methods: Collection[str] | None = None) -> None:
+        """From now on, for `seconds` (None: until answer_normally) every Web API call (or only `methods`) answers
+        HTTP 200 `{"ok": false, "error": error}` without acting, as Slack does during an incident of its own or
+        while the bot token is revoked; `ratelimited` also carries Retry-After: 1."""
+        until = None if seconds is None else time.monotonic() + seconds
+        with self.lock:
+            self._failing = _Failing(error, until, frozenset(methods) if methods else None)
+
+    def answer_normally(self) -> None:
+        """End answer_errors() now."""
+        with self.lock:
+            self._failing = None
+
+    def _failing_with(self, method: str) -> str | None:
+        """The error answer_errors() has this call answer, or None."""
+        failing = self._failing
+        if failing is None or (failing.methods is not None and method not in failing.methods):
+            return None
+        if failing.until is not None and time.monotonic() >= failing.until:
+            self._failing = None
+            return None
+        self.errors_answered += 1
+        return failing.error
 
     def refusals(self) -> list[Refusal]:
         """Every message refused so far (invalid_blocks, msg_too_long, …), oldest first."""
@@ -302,6 +339,10 @@ class SlackStandIn(StandIn):
 
     def _api(self, request: Request) -> Response:
         handler = self._methods.get(request.params["method"])
+        failing = self._failing_with(request.params["method"])
+        if failing is not None:
+            headers = {"x-oauth-scopes": SCOPES, **({"Retry-After": "1"} if failing == "ratelimited" else {})}
+            return Response(200, {"ok": False, "error": failing}, headers)
         try:
             if handler is None:
                 raise SlackError("unknown_method")

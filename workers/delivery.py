@@ -8,14 +8,20 @@ time, under a lease renewed before each Slack call; a deliverer that dies leaves
 Each delivery: post the request's message if it has none yet, redraw it if its state changed since the last
 redraw (rendered now, so the latest state wins), then post the queued replies in order. A post whose answer
 was lost (`tried` without `ts`) is looked for by its key before it is posted again: exactly one copy.
-A 429 makes every deliverer wait out Retry-After (nothing else waits); 5xx and timeouts back off and retry
-for as long as it takes; a refusal (invalid_blocks, channel_not_found) is logged and dropped.
+A 429 (or `ok: false, error: ratelimited`) makes every deliverer wait out Retry-After (nothing else waits);
+5xx, timeouts and Slack's transient `ok: false` answers (internal_error, fatal_error, service_unavailable,
+request_timeout) back off and retry for as long as it takes; a refused bot token (invalid_auth, token_revoked,
+account_inactive, not_authed) stops this process's delivery until auth.test answers ok again, dropping nothing
+(workers/slack_token_gate.py); only a refusal of the call itself (invalid_blocks, msg_too_long,
+channel_not_found, …) is logged and dropped. A refused approval message withdraws its request, and its requester
+is told as soon as Slack takes the notice (`cftoken:outbox:withdrawn`, retried like any post).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -28,7 +34,14 @@ from rq.job import Job
 
 from domain import forgeries, integrity, outbox, requests, thread_notes
 from domain.clock import make_clock
-from domain.errors import CftokenError, RateLimited, RecordTampered, UnexpectedResponse
+from domain.errors import (
+    CftokenError,
+    RateLimited,
+    RecordTampered,
+    SlackRefused,
+    SlackTokenRefused,
+    UnexpectedResponse,
+)
 from domain.inventory import Inventory, load_inventory
 from domain.messages import render_request
 from domain.redis_conn import connect
@@ -38,6 +51,7 @@ from domain.status import read_status
 from workers.clients.slack import SlackClient
 from workers.operations import revoke_lookup as revoke_targets
 from workers.services import Services
+from workers.slack_token_gate import TokenGate
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 60
@@ -45,6 +59,8 @@ BATCH = 50
 UNCLAIMED_AFTER_SECONDS = 60
 WATCH_EVERY_SECONDS = 10
 ATTEMPTS = "cftoken:outbox:attempts"
+WITHDRAWN = "cftoken:outbox:withdrawn"  # hash: request id → Slack's refusal code; its requester is still to be told
+_CODE = re.compile(r"[a-z_]{1,64}")  # what a Slack error code looks like (anything else is shown as 'refused')
 
 _FINISH = """
 local want = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
@@ -80,11 +96,13 @@ class Delivery:
         clock: Callable[[], datetime],
         queue_name: str = "default",
         lease_seconds: int = 20,
+        gate: TokenGate | None = None,
     ) -> None:
         self.redis, self.slack, self.inventory, self.clock = conn, slack, inventory, clock
         self.lease_seconds = lease_seconds  # longer than one Slack call may take; renewed before each
         self.queue_name = queue_name
         self._last_watch = 0.0
+        self.gate = gate or TokenGate(conn, slack)  # closed while Slack refuses the bot token
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set, sleeping on the outbox's wake list in between."""
@@ -110,14 +128,15 @@ class Delivery:
 
     def deliver_due(self) -> int:
         """Deliver every conversation that is due now; return how many were delivered in full."""
-        if self._quiet_for() > 0:
+        if self._quiet_for() > 0 or not self.gate.is_open():
             return 0
+        self.tell_withdrawn()
         delivered = 0
         for raw in self.redis.zrangebyscore(outbox.DUE, "-inf", time.time(), start=0, num=BATCH):
             conversation = raw.decode()
             if self._deliver(conversation):
                 delivered += 1
-            if self._quiet_for() > 0:
+            if self._quiet_for() > 0 or self.gate.refused is not None:
                 break
         return delivered
 
@@ -144,6 +163,9 @@ class Delivery:
             self.redis.zadd(outbox.DUE, {conversation: time.time() + exc.retry_after})
         except LeaseLost:
             log.warning("outbox %s: lease lapsed mid-delivery; another deliverer finishes it", conversation)
+        except SlackTokenRefused as exc:  # every call would fail alike: hold everything, drop nothing
+            self.gate.close(exc)
+            self.redis.zadd(outbox.DUE, {conversation: time.time()})
         except CftokenError as exc:
             attempt = int(self.redis.hincrby(ATTEMPTS, conversation, 1))
             delay = min(MAX_BACKOFF_SECONDS, 2 ** min(attempt, 6))
@@ -195,22 +217,36 @@ class Delivery:
             self.redis, request.id, channel=request.channel, message_ts=ts, now=self.clock()
         )
 
-    def _withdraw(self, request: Request, exc: CftokenError) -> None:
-        """Slack refused the approval message: nobody could approve it, so it must not block the token."""
+    def _withdraw(self, request: Request, exc: UnexpectedResponse) -> None:
+        """Slack refused the approval message: nobody could approve it, so it must not block the token. Its
+        requester is told as soon as Slack takes the notice (tell_withdrawn)."""
         log.error("outbox %s: Slack refused the approval message (%s); the request is withdrawn", request.id, exc)
         self.redis.delete(outbox.queue_key(request.id))
         try:
             requests.cancel(self.redis, request.id, user=request.requester, now=self.clock())
         except requests.RequestClosed:
             return
-        try:
-            self.slack.post_ephemeral(
-                request.requester,
-                f"Slack refused the approval message for your {request.action} of {request.token} ({exc}), so the "
-                "request was withdrawn. Tell whoever runs the bot; asking again will fail the same way.",
-            )
-        except CftokenError as error:
-            log.warning("outbox %s: could not tell the requester: %s", request.id, error)
+        code = exc.code if isinstance(exc, SlackRefused) else "refused"
+        self.redis.hset(WITHDRAWN, request.id, code)
+        self.tell_withdrawn()
+
+    def tell_withdrawn(self) -> None:
+        """Tell each withdrawn request's requester why (from its signed record); kept until Slack takes it."""
+        for raw_id, raw_code in self.redis.hgetall(WITHDRAWN).items():
+            request_id, code = raw_id.decode(), raw_code.decode()
+            try:
+                request = requests.load(self.redis, request_id, now=self.clock())
+                if request is not None:
+                    self.slack.post_ephemeral(request.requester, withdrawn_text(request, code))
+            except SlackTokenRefused as exc:
+                self.gate.close(exc)
+                return
+            except (UnexpectedResponse, RecordTampered) as exc:  # never to be told: say so here
+                log.warning("outbox %s: could not tell the requester of its withdrawal: %s", request_id, exc)
+            except CftokenError as exc:  # Slack is not answering: told on a later round
+                log.warning("outbox %s: the requester is told of its withdrawal later (%s)", request_id, exc)
+                return
+            self.redis.hdel(WITHDRAWN, request_id)
 
     def _post(self, key: str, request: Request | None, lease: _Lease) -> None:
         try:
@@ -321,6 +357,13 @@ class _Lease:
             pipe.multi()
             pipe.expire(self.key, self.seconds)
             pipe.execute()
+
+
+def withdrawn_text(request: Request, code: str) -> str:
+    """What the requester of a withdrawn request reads: the action and token from its signed record, Slack's code."""
+    shown = code if _CODE.fullmatch(code) else "refused"
+    return (f"Slack refused the approval message for your {request.action} of {request.token} (`{shown}`), so the "
+            "request was withdrawn. Tell whoever runs the bot; asking again will fail the same way.")
 
 
 def _unix(stamp: str) -> float:

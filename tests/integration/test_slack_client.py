@@ -7,7 +7,7 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from domain.errors import RateLimited, ServiceUnavailable, UnexpectedResponse
+from domain.errors import RateLimited, ServiceUnavailable, SlackTokenRefused, UnexpectedResponse
 from standins.slack import SlackStandIn
 from workers.clients.http import RetryPolicy
 from workers.clients.slack import SlackClient
@@ -190,7 +190,7 @@ def test_token_never_shows_in_repr_errors_or_logs(slack: SlackStandIn, caplog: p
     secret = "xoxb-123-do-not-print"
     client = _client(slack, token=secret)
 
-    with pytest.raises(UnexpectedResponse) as caught:
+    with pytest.raises(SlackTokenRefused) as caught:
         client.post("x")
 
     assert "invalid_auth" in str(caught.value)

@@ -3,8 +3,11 @@
 One keep-alive httpx connection pool for every call (slack_sdk's WebClient opens a new connection, against real
 Slack a TLS handshake, per call). Errors (domain/errors.py): 429 → RateLimited with Slack's Retry-After, not
 slept here (the outbox waits it out without holding anything); 5xx, timeouts and dropped connections →
-ServiceUnavailable; any other `ok: false` (e.g. channel_not_found, invalid_blocks) → UnexpectedResponse naming
-Slack's error code. The bot token never appears in repr, logs or exception messages.
+ServiceUnavailable. An `ok: false` answer is read as Slack documents its code (domain/slack_answers.py): a
+transient one (internal_error, fatal_error, service_unavailable, request_timeout) → ServiceUnavailable,
+`ratelimited` → RateLimited, a refused bot token (invalid_auth, token_revoked, …) → SlackTokenRefused, and
+only a refusal of the call itself (channel_not_found, invalid_blocks, …) → SlackRefused naming the code.
+The bot token never appears in repr, logs or exception messages.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from domain.errors import UnexpectedResponse
+from domain import slack_answers
+from domain.errors import RateLimited, ServiceUnavailable, SlackRefused, SlackTokenRefused, UnexpectedResponse
 from domain.outbox import METADATA_EVENT
-from workers.clients.http import RetryPolicy, send
+from workers.clients.http import RetryPolicy, retry_after_seconds, send
 
 log = logging.getLogger(__name__)
 SERVICE = "slack"
@@ -86,6 +90,10 @@ class SlackClient:
         """A message in the channel that only `user` sees."""
         self._call("chat.postEphemeral", idempotent=False, channel=self.channel, user=user, text=text, blocks=blocks)
 
+    def auth_test(self) -> str:
+        """Whether Slack accepts the bot token (auth.test): the bot's user id; SlackTokenRefused if not."""
+        return str(self._call("auth.test", idempotent=True).get("user_id") or "")
+
     def find(self, key: str, *, thread_ts: str | None = None) -> str | None:
         """The ts of the bot's recent message carrying outbox `key` (in the thread of thread_ts), or None."""
         method, where = ("conversations.replies", {"ts": thread_ts}) if thread_ts else ("conversations.history", {})
@@ -115,7 +123,20 @@ class SlackClient:
         if not isinstance(body, dict):
             raise UnexpectedResponse(f"Slack {method} answered HTTP {response.status_code}", service=SERVICE)
         if not body.get("ok"):
-            code = str(body.get("error") or f"HTTP {response.status_code}")
-            log.warning("slack %s failed: %s", method, code)
-            raise UnexpectedResponse(f"Slack refused {method}: {code}", service=SERVICE)
+            _raise_for(method, str(body.get("error") or f"HTTP {response.status_code}"), response)
         return body
+
+
+def _raise_for(method: str, code: str, response: httpx.Response) -> None:
+    """The typed error for Slack's `ok: false` answer `code`, as Slack documents it."""
+    log.warning("slack %s failed: %s", method, code)
+    kind = slack_answers.classify(code)
+    if code in slack_answers.RATE_LIMITED:
+        raise RateLimited(f"Slack is rate limiting {method} ({code})", service=SERVICE,
+                          retry_after=retry_after_seconds(response))
+    if kind == "transient":
+        raise ServiceUnavailable(f"Slack answered {method} with {code} (a transient error on Slack's side)",
+                                 service=SERVICE)
+    if kind == "auth":
+        raise SlackTokenRefused(f"Slack refused the bot token ({method}: {code})", code=code)
+    raise SlackRefused(f"Slack refused {method}: {code}", code=code)
