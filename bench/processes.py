@@ -125,8 +125,18 @@ def wait_answers(url: str, path: str) -> None:
 
 def start_worker(env: dict[str, str], *, nice: int = 0) -> Process:
     """The Procfile's worker command (output kept for diagnosis), optionally at a lower CPU priority."""
+    return start_process("worker", env, nice=nice)
+
+
+def start_clock(env: dict[str, str]) -> Process:
+    """The Procfile's clock command (output kept for diagnosis)."""
+    return start_process("clock", env)
+
+
+def start_process(kind: str, env: dict[str, str], *, nice: int = 0) -> Process:
+    """The Procfile's `kind` command, its output kept (the last 50 lines) for diagnosis."""
     popen = subprocess.Popen(
-        procfile_command("worker"),
+        procfile_command(kind),
         cwd=REPO,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
