@@ -32,6 +32,8 @@ from bot.usergroups import current_approvers, shown_approvers
 from domain import audit, dry_runs, forgeries, messages, outbox, requests, thread_notes
 from domain.access import (
     Origin,
+    approvals_for,
+    approvers_for,
     check_configured,
     check_denial,
     check_message,
@@ -67,9 +69,14 @@ class Deps:
     inventory: Inventory
     clock: Callable[[], datetime]
 
-    def approvers(self, client: WebClient) -> frozenset[str]:
-        """Read fresh for every decision (raises ApproversUnavailable when Slack is slow to say)."""
-        return current_approvers(self.settings.approvers, conn=self.redis, client=client)
+    def approvers(self, client: WebClient, token: str | None = None) -> frozenset[str]:
+        """Who may decide on `token` (its own approvers, else the global ones), read fresh for every decision (raises
+        ApproversUnavailable when Slack is slow to say)."""
+        return current_approvers(self.configured_approvers(token), conn=self.redis, client=client)
+
+    def configured_approvers(self, token: str | None) -> tuple[str, ...]:
+        """The entries (users, groups) that approve `token`, as configured."""
+        return approvers_for(self.inventory.find(token) if token else None, self.settings.approvers)
 
     def shown_approvers(self, client: WebClient) -> frozenset[str]:
         """For display only: may be a few minutes old."""
@@ -134,7 +141,7 @@ def on_approve(ack, body: dict, respond: Respond, client: WebClient, context: di
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
         check_origin(click_origin(body), expected_origin(context, deps))
-        user, approvers = body["user"]["id"], deps.approvers(client)
+        user, approvers = body["user"]["id"], deps.approvers(client, clicked_token(deps, body))
 
         def record(pipe: Pipeline, request: Request) -> None:
             if request.state == "queued":
@@ -155,7 +162,7 @@ def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict,
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
         request = check_click(body, context, deps)
-        user, approvers = body["user"]["id"], deps.approvers(client)
+        user, approvers = body["user"]["id"], deps.approvers(client, request.token if request else None)
         if request is not None and request.state == "pending":
             check_denial(user, requester=request.requester, approvers=approvers)
             try:
@@ -186,8 +193,8 @@ def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: d
         check_origin(Origin(team_id=team.get("id"), enterprise_id=team.get("enterprise_id") or None,
                             app_id=body.get("api_app_id"), channel_id=request.channel),
                      expected_origin(context, deps))
-        requests.deny(deps.redis, request.id, user=user, approvers=deps.approvers(client), now=deps.clock(),
-                      reason=reason,
+        requests.deny(deps.redis, request.id, user=user, approvers=deps.approvers(client, request.token),
+                      now=deps.clock(), reason=reason,
                       also=lambda pipe, denied: told_and_redrawn(deps, pipe, denied, thread_notes.denied, "denied"))
     except Exception as error:  # noqa: BLE001 - a modal has no response_url: the answer goes to the channel
         text, blocks = describe_error(error, client, deps, logger)
@@ -218,7 +225,7 @@ def on_overlap_end(ack, body: dict, respond: Respond, client: WebClient, context
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
         check_origin(click_origin(body), expected_origin(context, deps))
-        user, approvers = body["user"]["id"], deps.approvers(client)
+        user, approvers = body["user"]["id"], deps.approvers(client, clicked_token(deps, body))
 
         def record(pipe: Pipeline, request: Request) -> None:
             enqueue_overlap_end_in(pipe, deps.queue, request.id)
@@ -458,16 +465,17 @@ def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient
         plan_provisioning(command.token, deps.inventory)  # CannotProvision names what to fix in the inventory
     else:
         check_not_management(command.token, deps.inventory, command.verb)
-    check_requester(user, deps.approvers(client), command.verb)
+    check_requester(user, deps.approvers(client, command.token.name), command.verb)
     check_configured(deps.settings, command.verb)
 
     def announce(pipe: Pipeline, request: Request) -> None:
         outbox.redraw_in(pipe, request.id)  # a request without a message gets it posted
-        tell(deps, request, thread_notes.opened(request, deps.settings.approvers), "opened", pipe=pipe)  # 1st reply
+        tell(deps, request, thread_notes.opened(request, deps.configured_approvers(request.token)), "opened",
+             pipe=pipe)  # the first reply asks this token's approvers
 
     request = requests.open_request(
         deps.redis, action=command.verb, token=command.token.name, requester=user, reason=command.reason,
-        needed=deps.settings.approvals_needed(command.verb), channel=deps.settings.cftoken_channel_id,
+        needed=approvals_for(command.token, command.verb, deps.settings), channel=deps.settings.cftoken_channel_id,
         ttl=timedelta(minutes=deps.settings.cftoken_request_ttl_minutes), now=deps.clock(), replaces=replaces,
         also=announce,
     )
@@ -557,6 +565,12 @@ def check_click(body: dict, context: dict, deps: Deps) -> Request | None:
     if request is not None:
         check_clicked_message(body, request)
     return request
+
+
+def clicked_token(deps: Deps, body: dict) -> str | None:
+    """The token of the request whose button was clicked (None for an unknown id, which the transition refuses)."""
+    request = requests.load(deps.redis, _clicked(body), now=deps.clock())
+    return request.token if request is not None else None
 
 
 def check_clicked_message(body: dict, request: Request) -> None:

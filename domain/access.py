@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from domain.errors import Refused
@@ -52,6 +52,20 @@ def check_channel(channel_id: str, sre_channel: str) -> None:
     """Commands are taken only in the SRE channel, where everyone can see what was asked."""
     if channel_id != sre_channel:
         raise Refused(f"Sorry, /cftoken works only in <#{sre_channel}>, so the team sees every request. Type it there.")
+
+
+def approvers_for(token: Token | None, configured: Sequence[str]) -> tuple[str, ...]:
+    """Who may ask for and approve a roll, revoke or provision of `token` (and answer its overlap): the token's own
+    `approvers` when the inventory names them, else CFTOKEN_APPROVERS (`configured`)."""
+    return token.approvers if token is not None and token.approvers else tuple(configured)
+
+
+def approvals_for(token: Token | None, action: str, settings: WebSettings) -> int:
+    """How many approvers besides the requester `action` on `token` needs: the token's `approvals`, else the
+    setting for the action (CFTOKEN_ROLL_APPROVALS, …)."""
+    if token is not None and token.approvals is not None:
+        return token.approvals
+    return settings.approvals_needed(action)
 
 
 def check_requester(user_id: str, approvers: Collection[str], action: str) -> None:

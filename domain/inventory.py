@@ -16,6 +16,8 @@ from domain.token_owner import USER, Kind, TokenOwner
 ALL_ZONES = "*"
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 _TOKEN_NAME = re.compile(r"^[A-Z][A-Z0-9_]*[A-Z0-9]$")
+_APPROVER = re.compile(r"^[UWS][A-Z0-9]{2,}$")  # a Slack user (U…/W…) or user group (S…) id
+MAX_APPROVALS = 5
 COMPANIONS = ("__EXPIRES_AT", "__SCOPES", "__TOKEN_ID")
 NAME_MAX = 120  # Cloudflare's limit on a token name
 DEFAULT_OVERLAP_MINUTES = 1440
@@ -66,6 +68,8 @@ class Token(BaseModel):
     rotation: Literal["roll", "overlap"] = "roll"  # roll: in place, the old value dies; overlap: a twin, then retire
     overlap_minutes: int | None = None  # overlap only: how long the old value keeps working after the new is stored
     owner: Kind = "user"  # user: /user/tokens…; account: an account-owned token at /accounts/{account_id}/tokens…
+    approvers: tuple[str, ...] = ()  # this token's own approvers (users, or one group), instead of CFTOKEN_APPROVERS
+    approvals: int | None = None  # approvals its roll, revoke and provision need, instead of CFTOKEN_*_APPROVALS
 
     @model_validator(mode="after")
     def _check(self) -> Token:
@@ -83,6 +87,7 @@ class Token(BaseModel):
             raise ValueError(f"overlap_minutes {self.overlap} must be between 1 and {MAX_OVERLAP_MINUTES} (7 days)")
         if ALL_ZONES in self.zones and len(self.zones) > 1:
             raise ValueError(f'zones {list(self.zones)}: "*" means all zones and stands alone')
+        _check_approvers(self.approvers, self.approvals)
         return self
 
     @property
@@ -108,6 +113,18 @@ class Token(BaseModel):
     def companion(self, suffix: str) -> str:
         """Vault key of a companion secret, e.g. companion("__EXPIRES_AT")."""
         return self.name + suffix
+
+
+def _check_approvers(approvers: tuple[str, ...], approvals: int | None) -> None:
+    bad = [entry for entry in approvers if not _APPROVER.match(entry)]
+    if bad:
+        raise ValueError(f"approvers: {', '.join(map(repr, bad))} is not a Slack user ID (U…/W…) or user-group ID (S…)")
+    if len(set(approvers)) != len(approvers):
+        raise ValueError("approvers lists someone twice")
+    if sum(entry.startswith("S") for entry in approvers) > 1:
+        raise ValueError("approvers may name one user group (S…) at most, beside any users")
+    if approvals is not None and not 1 <= approvals <= MAX_APPROVALS:
+        raise ValueError(f"approvals {approvals} must be between 1 and {MAX_APPROVALS}")
 
 
 class Vault(BaseModel):

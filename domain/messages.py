@@ -156,10 +156,13 @@ def render_help(inventory: Inventory, approvers: Collection[str]) -> Message:
     lines = "\n".join(f"`{usage}` — {what}" for usage, what in HELP_LINES)
     names = ", ".join(f"`{name}`" for name in inventory.names)
     people = ", ".join(f"<@{user}>" for user in sorted(approvers)) or "nobody yet"
+    own = "; ".join(f"`{token.name}`: {own_approvers_text(token)}" for token in inventory.tokens
+                    if token.approvers or token.approvals is not None)
     blocks = [
         _section("*/cftoken* verifies, rolls and revokes the team's Cloudflare API tokens.\n" + lines),
         _section(f"*Tokens:* {names}"),
         _section(f"*Approvers* (may ask for and approve a roll, revoke or provision): {people}"),
+        *([_section(f"*Tokens with their own approvers* (instead of those above): {own}")] if own else []),
         _context(f"A roll, revoke or provision runs only after an approver other than the one who asked presses "
                  f"Approve. "
                  f"A reason may be up to {MAX_REASON:,} characters."),
@@ -256,7 +259,7 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
     ]
     if request.state in ("pending", "approved", "queued", "running"):
         blocks += _what_will_happen(request, token, known)
-    blocks.append(_context(_decision_line(request)))
+    blocks.append(_context(_decision_line(request, token)))
     progress = _progress_line(request)
     if progress:
         blocks.append(_section(progress))
@@ -448,11 +451,25 @@ def message_link(channel: str, ts: str) -> str:
     return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
 
 
-def _decision_line(request: Request) -> str:
+def approver_mentions(entries: tuple[str, ...]) -> str:
+    """Configured approver entries as Slack shows them: a user (U…/W…) or a user group (S…)."""
+    return ", ".join(f"<!subteam^{entry}>" if entry.startswith("S") else f"<@{entry}>" for entry in entries)
+
+
+def own_approvers_text(token: Token) -> str:
+    """A token's own approvers and the approvals it needs, as the inventory names them (for help)."""
+    who = approver_mentions(token.approvers) or "the approvers above"
+    needed = token.approvals
+    return who + (f", {needed} approval{'s' if needed > 1 else ''} besides the requester" if needed else "")
+
+
+def _decision_line(request: Request, token: Token | None) -> str:
     approvals = ", ".join(f"<@{a.user}> {slack_date(a.at)}" for a in request.approvals)
     parts = [f"Approved by {approvals}" if approvals else "No approvals yet"]
     if request.state == "pending":
         parts.append(f"{len(request.approvals)} of {request.needed} needed")
+        if token is not None and token.approvers:
+            parts.append(f"approvers of this token: {approver_mentions(token.approvers)}")
         parts.append(f"expires {slack_date(request.expires_at)} unless approved")
     elif request.state == "denied":
         why = f": “{clip(escape(request.deny_reason), MAX_REASON)}”" if request.deny_reason else " (no reason given)"

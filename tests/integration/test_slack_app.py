@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from bot.app import build_bolt_app
 from domain import audit, requests
 from domain.health import Problem
-from domain.inventory import load_inventory
+from domain.inventory import Inventory, load_inventory
 from domain.messages import slack_date
 from domain.queueing import job_queue
 from domain.settings import DEFAULT_INVENTORY
@@ -63,11 +63,12 @@ class FrozenClock:
 class Workspace:
     """Type commands and click buttons as a person, then read what the channel shows."""
 
-    def __init__(self, slack: SlackStandIn, conn: redis.Redis, *, queue: Queue | None = None, **settings) -> None:
+    def __init__(self, slack: SlackStandIn, conn: redis.Redis, *, queue: Queue | None = None,
+                 inventory: Inventory | None = None, **settings) -> None:
         self.slack, self.redis, self.clock = slack, conn, FrozenClock()
         self.queue = queue or job_queue(conn)
         client = WebClient(base_url=slack.url + "/api/", token="xoxb-standin-token")
-        configured, inventory = make_settings(**settings), load_inventory(DEFAULT_INVENTORY)
+        configured, inventory = make_settings(**settings), inventory or load_inventory(DEFAULT_INVENTORY)
         self.app = build_bolt_app(
             configured, conn, self.queue, inventory, client, clock=self.clock.now, listener_executor=InlineExecutor(),
         )

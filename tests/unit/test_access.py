@@ -6,6 +6,8 @@ import pytest
 
 from domain.access import (
     Refused,
+    approvals_for,
+    approvers_for,
     check_approval,
     check_cancel,
     check_channel,
@@ -16,7 +18,7 @@ from domain.access import (
 )
 from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY
-from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL
+from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
 
 INVENTORY = load_inventory(DEFAULT_INVENTORY)
 APPROVERS = frozenset({APPROVER_A, APPROVER_B})
@@ -90,3 +92,14 @@ def test_a_click_before_the_bot_recorded_its_message_is_told_to_press_again_not_
         check_message(clicked_channel=TEST_CHANNEL, clicked_ts="1.2", request_channel=TEST_CHANNEL, request_ts=None)
     with pytest.raises(Refused, match="not on this request's own approval message"):
         check_message(clicked_channel=TEST_CHANNEL, clicked_ts="1.2", request_channel=TEST_CHANNEL, request_ts="1.3")
+
+
+def test_a_tokens_own_approvers_and_approvals_replace_the_global_ones():
+    own = INVENTORY.find("CF_PAGES_DEPLOY").model_copy(update={"approvers": ("S0SECURITY",), "approvals": 2})
+    plain = INVENTORY.find("CF_PAGES_READ")
+    settings = make_settings(cftoken_revoke_approvals=3)
+
+    assert approvers_for(own, settings.approvers) == ("S0SECURITY",)
+    assert approvers_for(plain, settings.approvers) == approvers_for(None, settings.approvers) == settings.approvers
+    assert [approvals_for(own, action, settings) for action in ("roll", "revoke", "provision")] == [2, 2, 2]
+    assert [approvals_for(plain, action, settings) for action in ("roll", "revoke", "provision")] == [1, 3, 1]

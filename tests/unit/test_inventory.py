@@ -119,3 +119,27 @@ def test_an_unknown_owner_or_account_management_token_is_refused(tmp_path):
         load_inventory(write(tmp_path, bad_owner))
     with pytest.raises(InventoryError, match="account_management_token 'CF_NOPE' is not one of the tokens"):
         load_inventory(write(tmp_path, bad_manager))
+
+
+def own_approvers(lines: str) -> str:
+    return SHIPPED.replace('name = "CF_PAGES_DEPLOY"\n', f'name = "CF_PAGES_DEPLOY"\n{lines}\n', 1)
+
+
+def test_a_token_may_name_its_own_approvers_and_approvals(tmp_path):
+    inventory = load_inventory(write(tmp_path, own_approvers('approvers = ["S0SECURITY", "U0ALICE01"]\napprovals = 2')))
+
+    token = inventory.find("CF_PAGES_DEPLOY")
+    assert (token.approvers, token.approvals) == (("S0SECURITY", "U0ALICE01"), 2)
+    assert inventory.find("CF_PAGES_READ").approvers == () and inventory.find("CF_PAGES_READ").approvals is None
+
+
+@pytest.mark.parametrize(("lines", "expected"), [
+    ('approvers = ["security-team"]', r"approvers: 'security-team' is not a Slack user ID \(U…/W…\) or user-group ID"),
+    ('approvers = ["S0SECURITY", "S0WAFTEAM"]', r"approvers may name one user group \(S…\) at most"),
+    ('approvers = ["U0ALICE01", "U0ALICE01"]', r"approvers lists someone twice"),
+    ("approvals = 0", r"approvals 0 must be between 1 and 5"),
+    ("approvals = 6", r"approvals 6 must be between 1 and 5"),
+])
+def test_bad_approvers_or_approvals_are_refused_naming_the_line(tmp_path, lines, expected):
+    with pytest.raises(InventoryError, match=r"inventory.toml:\d+: .*" + expected):
+        load_inventory(write(tmp_path, own_approvers(lines)))

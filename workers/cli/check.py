@@ -1,7 +1,8 @@
 """`cftoken check`: the deploy's pre-flight, one line per problem. Offline: the settings of both processes (every
 problem, not only the first), the inventory, and what a missing optional setting turns off. Live: Redis, Slack
-(`auth.test`, the bot in the channel), Infisical (login and the folder), the management token (active, and
-allowed to write tokens), FreeScout (the mailbox and the note author), each with the credentials the bot uses.
+(`auth.test`, the bot in the channel, every approver: workers/approvers_check.py), Infisical (login and the
+folder), the management token (active, and allowed to write tokens), FreeScout (the mailbox and the note author),
+each with the credentials the bot uses.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from domain.inventory import Inventory, InventoryError, load_inventory
 from domain.redis_conn import connect, redis_down
 from domain.settings import Settings, WebSettings, WorkerSettings, settings_problems
 from domain.vault import pin_drift, pin_fix
+from workers.approvers_check import approvers_check
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.freescout import FreeScoutClient
 from workers.clients.http import RetryPolicy
@@ -62,7 +64,10 @@ def offline_check(settings: Settings) -> tuple[Inventory | None, list[str]]:
 def live_check(settings: Settings, inventory: Inventory, vault_client: InfisicalClient | None = None) -> list[str]:
     """Every service the bot depends on, asked with the bot's own credentials (Infisical through `vault_client`
     when given, so one login serves the whole check: each counts against the client secret's use limit)."""
-    problems = redis_check(settings.redis_url) + slack_check(settings)
+    slack_problems = slack_check(settings)
+    problems = redis_check(settings.redis_url) + slack_problems
+    if not slack_problems:  # with a bot token Slack refuses, every approver would be reported too
+        problems += approvers_check(settings, inventory, slack_client(settings))
     vault, vault_problems = vault_check(settings, inventory, vault_client)
     problems += vault_problems
     if vault is not None:
@@ -85,10 +90,14 @@ def redis_check(url: str) -> list[str]:
     return []
 
 
+def slack_client(settings: Settings) -> WebClient:
+    return WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
+                     timeout=int(TIMEOUT))
+
+
 def slack_check(settings: Settings) -> list[str]:
     """The bot token works (auth.test) and the bot is in CFTOKEN_CHANNEL_ID (conversations.info)."""
-    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url,
-                       timeout=int(TIMEOUT))
+    client = slack_client(settings)
     channel = settings.cftoken_channel_id
     try:
         client.auth_test()
