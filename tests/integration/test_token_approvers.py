@@ -16,7 +16,7 @@ from domain.settings import DEFAULT_INVENTORY
 from standins.slack import SlackStandIn, seed
 from tests.conftest import APPROVER_A, APPROVER_B, ENGINEER, TEST_CHANNEL, make_settings
 from tests.integration.test_slack_app import T0, Workspace
-from workers.approvers_check import approvers_check
+from workers.cli.approvers_check import approvers_check
 
 pytestmark = pytest.mark.integration
 OWN, OTHER = "CF_PAGES_DEPLOY", "CF_WAF_EDIT_RAXX_APP"

@@ -1,6 +1,6 @@
 """`cftoken check`: the deploy's pre-flight, one line per problem. Offline: the settings of both processes (every
 problem, not only the first), the inventory, and what a missing optional setting turns off. Live: Redis, Slack
-(`auth.test`, the bot in the channel, every approver: workers/approvers_check.py), Infisical (login and the
+(`auth.test`, the bot in the channel, every approver: workers/cli/approvers_check.py), Infisical (login and the
 folder), the management token (active, and allowed to write tokens), FreeScout (the mailbox and the note author),
 each with the credentials the bot uses.
 """
@@ -19,7 +19,7 @@ from domain.inventory import Inventory, InventoryError, load_inventory
 from domain.redis_conn import connect, redis_down
 from domain.settings import Settings, WebSettings, WorkerSettings, settings_problems
 from domain.vault import pin_drift, pin_fix
-from workers.approvers_check import approvers_check
+from workers.cli.approvers_check import approvers_check
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.freescout import FreeScoutClient
 from workers.clients.http import RetryPolicy
