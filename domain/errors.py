@@ -39,6 +39,7 @@
     │   └── VaultLoginBlocked         the identity is locked or its client secret spent: not logging in
     ├── VaultWriteHeld                Infisical answered a write with a pending approval
     ├── TicketError                   FreeScout refused the request (4xx)
+    ├── AuditLogUnavailable           Cloudflare's audit log cannot be read (no account_id, no audit token, refused)
     └── UnexpectedResponse            an answer that matches no contract
         └── SlackRefused              Slack refused this one call (its message or channel); `.code` is Slack's
 
@@ -294,6 +295,13 @@ class VaultLoginBlocked(VaultAccessDenied):
 
 class VaultWriteHeld(CftokenError):
     runbook = "A secret-approval policy holds writes to this folder: approve the change in Infisical."
+
+
+class AuditLogUnavailable(CftokenError):
+    """Cloudflare's audit log cannot be read; the message says why and `runbook` the fix. Never holds up a revoke."""
+
+    runbook = ('Set account_id and audit_token = "NAME" in the inventory (a token with Account Settings Read, '
+               "which may be the management token).")
 
 
 class TicketError(CftokenError):

@@ -141,6 +141,7 @@ class Inventory(BaseModel):
     management_token: str
     account_management_token: str | None = None  # manages the account-owned tokens; default: management_token
     account_id: str | None = None
+    audit_token: str | None = None  # reads Cloudflare's audit log (Account Settings Read); may be the management token
     zones: dict[str, str]
     permission_groups: dict[str, str]
     account_permissions: tuple[str, ...] = ()
@@ -176,6 +177,8 @@ class Inventory(BaseModel):
             raise ValueError(f"management_token {self.management_token!r} is not one of the tokens")
         if self.account_management_token is not None and self.account_management_token not in seen:
             raise ValueError(f"account_management_token {self.account_management_token!r} is not one of the tokens")
+        if self.audit_token is not None and self.audit_token not in seen:
+            raise ValueError(f"audit_token {self.audit_token!r} is not one of the tokens")
         account_owned = [token.name for token in self.tokens if token.owner == "account"]
         if account_owned and self.account_id is None:
             raise ValueError(f"account_id is required: {', '.join(account_owned)} is account-owned, and Cloudflare "

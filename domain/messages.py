@@ -10,6 +10,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from domain import blast_radius
+from domain.blast_radius import BlastRadius
 from domain.health import PROBLEM_LABELS, last_used_text
 from domain.mrkdwn import escape, mention
 from domain.provision_messages import plan_text, replacement_offer
@@ -230,10 +232,12 @@ def render_already_open(request: Request) -> Message:
 
 
 def render_request(request: Request, inventory: Inventory, health: TokenStatus | None = None,
-                   now: datetime | None = None, known: Known | None = None) -> Message:
+                   now: datetime | None = None, known: Known | None = None,
+                   blast: BlastRadius | None = None) -> Message:
     """The approval message in its current state: what will happen while open, what happened once finished; with
     the token's last known health (and its age), its current expiry and, for a roll, the planned new one; for an open
-    revoke, the other tokens of the name the bot's records (`known`) say it deletes too."""
+    revoke, the other tokens of the name the bot's records (`known`) say it deletes too, and a revoke's blast radius
+    (`blast`, from its signed record; "reading the audit log …" while an open revoke has none)."""
     token = inventory.find(request.token)
     reason = clip(escape(request.reason), MAX_REASON) if request.reason else "_none given_"
     blocks: Blocks = [
@@ -252,6 +256,9 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
         blocks.append(_section(f"*Strategy:* {strategy_text(token, now or request.updated_at, request)}"))
     if request.action == "provision":
         blocks.append(_section(plan_text(token, inventory)))
+    if request.action == "revoke" and (blast is not None or request.state in ("pending", "approved", "queued",
+                                                                              "running")):
+        blocks.append(_section(clip("\n".join(blast_radius.slack_lines(blast)), 2900)))
     blocks += [
         *([_section(f"*Supersedes* the roll `{request.supersedes}`, open when this revoke was asked: approving "
                     "this revoke cancels it first if it is still open.")]

@@ -33,3 +33,20 @@ def mark_slack_token_refused(conn: redis.Redis, refused: bool, *, ttl_seconds: i
 
 def slack_token_refused(conn: redis.Redis) -> bool:
     return bool(conn.exists(SLACK_TOKEN_REFUSED_KEY))
+
+
+AUDIT_KEY = "cftoken:metrics:audit"  # hash "<counter>:<label>" → count
+
+
+def count_audit(conn: redis.Redis, counter: str, label: str, by: int = 1) -> None:
+    """An audit-log read (`audit_reads`, ok|failed) or outside changes found (`outside_changes`, cloudflare|vault)."""
+    conn.hincrby(AUDIT_KEY, f"{counter}:{label}", by)
+
+
+def audit_counts(conn: redis.Redis) -> dict[tuple[str, str], int]:
+    counts = {}
+    for key, value in conn.hgetall(AUDIT_KEY).items():
+        text = key.decode() if isinstance(key, bytes) else key
+        counter, _, label = text.partition(":")
+        counts[(counter, label)] = int(value)
+    return counts

@@ -20,9 +20,13 @@ SCAN_JOB = "workers.jobs.scan_expiry"
 RECONCILE_JOB = "workers.jobs.reconcile"
 EXPIRE_JOB = "workers.jobs.expire_requests"
 DRY_RUN_JOB = "workers.jobs.dry_run"
+BLAST_RADIUS_JOB = "workers.jobs.read_blast_radius"
 # all the worker will run
-JOBS = frozenset({VERIFY_JOB, RUN_REQUEST_JOB, SCAN_JOB, RECONCILE_JOB, EXPIRE_JOB, DRY_RUN_JOB})
+JOBS = frozenset({VERIFY_JOB, RUN_REQUEST_JOB, SCAN_JOB, RECONCILE_JOB, EXPIRE_JOB, DRY_RUN_JOB, BLAST_RADIUS_JOB})
 REQUEST_JOB_TIMEOUT = 15 * 60  # a roll retries through rate limits; the rotation itself resumes if cut short
+
+
+AUDIT_QUEUE = "audit"  # reads of Cloudflare's audit log and Infisical's events: after the default queue's work
 
 
 def job_queue(conn: redis.Redis, name: str = "default") -> Queue:
@@ -39,6 +43,15 @@ def enqueue_dry_run(queue: Queue, *, action: str, name: str, requested_by: str, 
     """Queue a dry run of `action` on token `name` (no approval needed: it changes nothing)."""
     return queue.enqueue_call(DRY_RUN_JOB, kwargs={"action": action, "name": name, "requested_by": requested_by,
                                                    "reason": reason})
+
+
+def enqueue_blast_radius(queue: Queue, request_id: str) -> None:
+    """Queue the job that reads a revoke's blast radius and redraws its message (once: its id is the request's)."""
+    try:
+        queue.enqueue_call(BLAST_RADIUS_JOB, unique=True, kwargs={"request_id": request_id},
+                           job_id=f"{request_id}-blast-radius", description=f"blast radius of {request_id}")
+    except DuplicateJobError:
+        pass
 
 
 def enqueue_request(queue: Queue, request_id: str) -> bool:

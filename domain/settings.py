@@ -167,6 +167,7 @@ class WorkerSettings(CommonSettings):
     cftoken_lock_seconds: int = Field(default=120, ge=1, le=3600)
     cftoken_value_check_hours: int = Field(default=24, ge=0, le=24 * 30)  # 0: the scan never verifies values
     cftoken_cloudflare_budget: int = Field(default=120, ge=1, le=1200)  # the bot's requests per 5 minutes
+    cftoken_audit_days: int = Field(default=30, ge=1, le=540)  # days of Cloudflare's audit log a revoke shows
 
     cloudflare_api_url: str = "https://api.cloudflare.com/client/v4"
 

@@ -32,7 +32,7 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from domain import forgeries, integrity, outbox, requests, thread_notes
+from domain import blast_records, forgeries, integrity, outbox, requests, thread_notes
 from domain.clock import make_clock
 from domain.errors import (
     CftokenError,
@@ -44,6 +44,7 @@ from domain.errors import (
 )
 from domain.inventory import Inventory, load_inventory
 from domain.messages import render_request
+from domain.queueing import AUDIT_QUEUE, enqueue_blast_radius, job_queue
 from domain.redis_conn import connect
 from domain.requests import Request
 from domain.settings import ClockSettings
@@ -194,7 +195,8 @@ class Delivery:
         request = requests.load(self.redis, request.id, now=self.clock()) or request  # the state as of now
         now = self.clock()
         text, blocks = render_request(request, self.inventory, read_status(self.redis, request.token), now,
-                                      revoke_targets.for_request(self.redis, request, now=now))
+                                      revoke_targets.for_request(self.redis, request, now=now),
+                                      blast_records.for_request(self.redis, request, now=now))
         lease.renew()
         if request.message_ts is None:
             request = self._post_message(request, text, blocks, lease)
@@ -213,6 +215,8 @@ class Delivery:
         except UnexpectedResponse as exc:
             self._withdraw(request, exc)
             return request
+        if request.action == "revoke":  # the worker reads what the token did and redraws this message
+            enqueue_blast_radius(job_queue(self.redis, AUDIT_QUEUE), request.id)
         return requests.attach_message(
             self.redis, request.id, channel=request.channel, message_ts=ts, now=self.clock()
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 from domain import requests
 from domain.errors import RecordTampered
+from workers.audit import radius
 from workers.channel import refuse_forged, show_expired
 from workers.operations import dry_run as dry_runs
 from workers.operations import reconcile as reconciliation
@@ -35,6 +36,11 @@ def dry_run(action: str, name: str, requested_by: str, reason: str = "") -> None
     """roll|revoke|provision NAME --dry-run: the read-only pre-flight and the plan, posted in the channel."""
     services = process_services()
     dry_runs.dry_run(services, action, name, requested_by=requested_by, reason=reason)
+
+
+def read_blast_radius(request_id: str) -> None:
+    """A revoke was asked: read what its token did at Cloudflare and redraw its approval message."""
+    radius.for_request(process_services(), request_id)
 
 
 def run_request(request_id: str) -> None:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from domain import outbox, requests
+from domain import blast_radius, outbox, requests
 from domain.dry_runs import Check, DryRun, PlannedStep, render_dry_run
 from domain.errors import CftokenError, RecordTampered
 from domain.health import EXPOSED, parse_revoked
@@ -20,6 +20,7 @@ from domain.provision_plan import Plan, plan_provisioning
 from domain.revoke_targets import plan_lines
 from domain.timestamps import utc_stamp
 from domain.vault import Vault, token_id_of
+from workers.audit import radius
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import minting, overlap
 from workers.operations import provision as provisioning
@@ -225,6 +226,8 @@ def _deletable(services: Services, cloudflare: CloudflareClient, token: Token, v
                                         now=now)
     read = revoke_targets.read_at_cloudflare(cloudflare, token.name, token_id, known)
     plan += plan_lines(read.targets, known)
+    last_used = read.token.last_used_on if read.token else None
+    plan += blast_radius.slack_lines(radius.read_radius(services, vault, token, token_id, last_used), escaped=False)
     if read.token is None:
         return f"token {token_id} is already gone at Cloudflare: the delete counts as done"
     used = utc_stamp(read.token.last_used_on) if read.token.last_used_on else "never (or not reported)"

@@ -18,7 +18,8 @@ from datetime import UTC
 
 from pydantic import SecretStr
 
-from domain import health, kept_tokens, requests, status
+from domain import blast_radius, blast_records, health, kept_tokens, requests, status
+from domain.blast_radius import BlastRadius
 from domain.errors import TRANSIENT, CftokenError, OperationLost, RecordTampered, TokenNotFound
 from domain.inventory import Inventory, Token
 from domain.messages import NO_CONSUMERS, slack_date, ticket_link
@@ -26,7 +27,9 @@ from domain.requests import FINAL_STATES, Request
 from domain.revoke_targets import Stranger, left_live_text
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
+from workers.audit import radius
 from workers.channel import post, refresh_message, refuse_forged
+from workers.clients.freescout import FreeScoutClient
 from workers.operations import overlap
 from workers.operations import revoke_lookup as revoke_targets
 from workers.operations import roll as rotation
@@ -90,6 +93,7 @@ class Revocation(StepMachine):
         with self.services.management_client(self.vault) as cloudflare:
             read = revoke_targets.read_at_cloudflare(cloudflare, self.token.name, token_id, known)
         last_used = read.token.last_used_on if read.token else None
+        radius.refresh(self.services, self.request.id, self.vault, self.token, token_id, last_used)  # never raises
         also, left = ",".join(read.targets.also), ",".join(map(stranger_field, read.targets.strangers))
         self.advance(token_id=token_id, last_used_on=last_used.isoformat() if last_used else "unknown",
                      listed_at=self.services.now().isoformat(), **({"also_delete": also} if also else {}),
@@ -158,8 +162,10 @@ class Revocation(StepMachine):
             if ticket is None:
                 people = [self.request.requester, *self.request.approved_by]
                 body = ticket_body(self.token, self.request, self.services.inventory, self.checkpoint.fields,
-                                   names=people_names(self.services, people))
+                                   names=people_names(self.services, people),
+                                   blast=blast_text(self.blast))
                 ticket = freescout.create_incident(subject=subject, body=body, tags=["cftoken", "revocation"])
+            add_audit_notes(freescout, ticket.id, self.blast)
         self.advance(ticket_url=ticket.url, ticket_number=str(ticket.number or ""))
 
     def report(self) -> None:
@@ -202,11 +208,17 @@ class Revocation(StepMachine):
         also = [i for i in (self.checkpoint.get("also_delete") or "").split(",") if i]
         deleted = (f"deleted at Cloudflare, with the other live token{'s' if len(also) > 1 else ''} of the name "
                    f"({', '.join(also)})" if also else "deleted at Cloudflare")
+        activity = "\n".join(blast_radius.slack_lines(self.blast, escaped=False)) if self.blast else ""
         return (
             f"Revoked {self.token.name}: {deleted}; the vault now holds a REVOKED placeholder. "
             f"Clean up its consumers ({consumers}), then provision a replacement (runbook: provisioning). "
-            f"{self.left_live()}"
-        ).rstrip()
+            f"{self.left_live()}".rstrip() + (f"\n{activity}" if activity else "")
+        )
+
+    @property
+    def blast(self) -> BlastRadius | None:
+        """The blast radius the pre-flight read (signed record), or None."""
+        return blast_records.load(self.services.redis, self.request.id, now=self.services.now())
 
     @property
     def strangers(self) -> tuple[Stranger, ...]:
@@ -258,7 +270,7 @@ def ticket_subject(token: Token, request: Request) -> str:
 
 
 def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dict[str, str], *,
-                names: Mapping[str, str] | None = None) -> str:
+                names: Mapping[str, str] | None = None, blast: str = "") -> str:
     """The incident note: what was revoked, by whom (names beside Slack ids), why, when, and the consumer
     checklist (never a token value)."""
     names = names or {}
@@ -278,8 +290,26 @@ def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dic
         f"Vault: {inventory.vault.path} ({inventory.vault.environment}) now holds a REVOKED placeholder; "
         f"{token.name}__TOKEN_ID is kept for the record.\n"
         f"{left_live_note(facts)}\n"
+        f"{blast + chr(10) + chr(10) if blast else ''}"
         f"Consumers to clean up:\n{checklist}\n\nThen provision a replacement token (runbook: provisioning)."
     )
+
+
+def blast_text(blast: BlastRadius | None) -> str:
+    """The incident's summary of what the token did (the full list follows as notes)."""
+    if blast is None:
+        return ""
+    pages = len(blast_radius.incident_pages(blast))
+    return blast_radius.plain_text(blast) + (f"\nThe full list follows in {pages} note{'s' if pages != 1 else ''}."
+                                             if pages else "")
+
+
+def add_audit_notes(freescout: FreeScoutClient, conversation_id: int, blast: BlastRadius | None) -> None:
+    """The audit log's full list on the incident, one note per page, each once (a resumed step skips those there)."""
+    for page in blast_radius.incident_pages(blast) if blast is not None else []:
+        marker = page.split("\n", 1)[0]
+        if not freescout.has_note(conversation_id, marker):
+            freescout.add_note(conversation_id, page)
 
 
 def left_live_note(facts: Mapping[str, str]) -> str:
