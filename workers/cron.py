@@ -71,9 +71,12 @@ def main() -> None:
     if not _redis_answers(settings.redis_url):
         sys.exit(f"cftoken clock: {redis_down(settings.redis_url)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if outbox is not None:
-        delivery.start(outbox)
-    Clock(settings).start()
+    running = delivery.start(outbox) if outbox is not None else None
+    try:
+        Clock(settings).start()  # until SIGTERM (RQ's CronScheduler stops at once)
+    finally:
+        if running is not None:
+            running.stop_and_wait()  # the delivery in hand finishes and releases its lease
 
 
 if __name__ == "__main__":

@@ -113,6 +113,8 @@ class Delivery:
                 self.watch_unclaimed()
                 self.redis.blpop([outbox.WAKE], timeout=max(0.05, min(1.0, self._quiet_for() or 1.0)))
             except redis.RedisError as exc:
+                if stop.is_set():  # the process is stopping and has closed its connections: nothing to retry
+                    return
                 log.warning("outbox: Redis is not answering (%s); retrying", type(exc).__name__)
                 stop.wait(1.0)
 
@@ -398,8 +400,22 @@ def for_clock(settings: ClockSettings) -> Delivery | None:
                     lease_seconds=settings.cftoken_outbox_lease_seconds)
 
 
-def start(delivery: Delivery) -> threading.Event:
-    """Deliver in a background thread of this process until the returned event is set."""
-    stop = threading.Event()
-    threading.Thread(target=delivery.run, args=(stop,), name="cftoken-outbox", daemon=True).start()
-    return stop
+class Running:
+    """A deliverer running in a thread of this process: `stop` asks it to stop between two deliveries."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=delivery.run, args=(self.stop,), name="cftoken-outbox", daemon=True)
+        self.thread.start()
+
+    def stop_and_wait(self, timeout: float = 2.0) -> bool:
+        """Stop after the delivery in hand (its lease released, so the next deliverer takes over at once);
+        False if it was still mid-call after `timeout` (its lease then lapses for the next one)."""
+        self.stop.set()
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+
+def start(delivery: Delivery) -> Running:
+    """Deliver in a background thread of this process until `stop_and_wait()` (or `.stop.set()`)."""
+    return Running(delivery)

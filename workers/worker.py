@@ -28,6 +28,8 @@ from workers import delivery
 from workers.job_gate import GatedJob, refusal
 from workers.services import process_services
 
+OUTBOX_STOP_SECONDS = 2.0  # the outbox's delivery in hand may finish; a Slack call taking longer is left to lapse
+
 
 class CftokenWorker(SimpleWorker):
     """SimpleWorker with HerokuWorker's shutdown, a reconcile before taking new work, and the Slack outbox's
@@ -39,6 +41,7 @@ class CftokenWorker(SimpleWorker):
     """
 
     imminent_shutdown_delay = 6
+    _outbox: delivery.Running | None = None
 
     def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
         """Whatever `rq worker` was told, jobs are read as JSON and gated: the door does not depend on flags."""
@@ -63,13 +66,31 @@ class CftokenWorker(SimpleWorker):
             sys.exit(f"cftoken worker: {exc}")  # one line naming the problem, before any job can fail on it
         self.queues[0].enqueue(RECONCILE_JOB, at_front=True, job_timeout=600)
         outbox = delivery.for_services(services)
-        stop = delivery.start(outbox)  # Slack messages go out beside the jobs, never behind them
+        self._outbox = delivery.start(outbox)  # Slack messages go out beside the jobs, never behind them
         try:
             return super().work(*args, **kwargs)
         finally:
-            stop.set()
+            self._outbox.stop_and_wait(OUTBOX_STOP_SECONDS)
             if kwargs.get("burst"):
                 outbox.drain(timeout=outbox.lease_seconds + 10)  # a burst worker leaves nothing it could deliver
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM: the outbox stops after the delivery in hand while the job (if any) finishes, so both are done
+        well within Heroku's 30 s; what is left to post stays in Redis for the next deliverer."""
+        if self._outbox is not None:
+            self._outbox.stop.set()
+        super().request_stop(signum, frame)
+
+    def unsubscribe(self) -> None:
+        """RQ's unsubscribe without its wait of up to 60 s: redis-py's PubSubWorkerThread.stop() now joins the
+        thread, which, once unsubscribed, waits `sleep_time` (RQ passes 60) for a new subscription before it looks
+        at its running flag; so the flag is cleared first, and the (daemon) thread is given 1 s, as RQ meant."""
+        if self.pubsub_thread:
+            self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+            self.pubsub_thread.stop(timeout=0)  # clear the flag only
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.join(timeout=1)
+            self.pubsub.close()
 
     def handle_warm_shutdown_request(self) -> None:
         if self.get_state() != WorkerStatus.BUSY:
