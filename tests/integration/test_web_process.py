@@ -196,6 +196,8 @@ def roll_then_approve(web, slack, redis_conn) -> None:
         lambda m: "over http" in slack.as_text(m) and m.ephemeral_for is None and m.thread_ts in (None, m.ts)
     )
     request_id = re.search(r"Request `(roll-[0-9a-f]+)`", slack.as_text(posted)).group(1)
+    wait_until(lambda: requests.load(redis_conn, request_id, now=utc_now()).message_ts == posted.ts,
+               what="the bot to record its approval message (a person cannot click sooner)")
 
     body, headers = block_action(
         signing_secret=SECRET, action_id="approve", value=request_id, user_id=APPROVER_B, channel_id=TEST_CHANNEL,
