@@ -29,7 +29,7 @@ from slack_sdk.errors import SlackApiError
 from bot.commands import Command, UsageError, parse_command
 from bot.replays import first_delivery
 from bot.usergroups import current_approvers, shown_approvers
-from domain import audit, dry_runs, forgeries, messages, outbox, requests, thread_notes
+from domain import audit, dry_runs, forgeries, messages, outbox, requests, thread_notes, token_activity
 from domain.access import (
     Origin,
     approvals_for,
@@ -423,7 +423,11 @@ def show_history(command: Command, user: str, deps: Deps, client: WebClient) -> 
     events = audit.recent(deps.redis, command.token.name, count=page * per_page + 1)
     shown = events[(page - 1) * per_page : page * per_page]
     more = len(events) > page * per_page
-    return messages.render_history(command.token, shown, page=page, per_page=per_page, more=more), None
+    text, blocks = messages.render_history(command.token, shown, page=page, per_page=per_page, more=more)
+    activity = token_activity.load_activity(deps.redis, command.token.name) if page == 1 else None
+    if activity is not None and len(blocks) < messages.MAX_BLOCKS:  # what Cloudflare's audit log said, per verify
+        blocks = [*blocks, token_activity.history_block(activity)]
+    return (text, blocks), None
 
 
 def queue_verify(command: Command, user: str, deps: Deps, client: WebClient) -> Answer:

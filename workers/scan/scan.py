@@ -16,6 +16,7 @@ from domain.cloudflare_tokens import CfToken
 from domain.errors import CftokenError
 from domain.status import last_rotations, read_bot_uses, read_statuses, record_bot_use, record_statuses
 from domain.vault import Vault
+from workers.audit import outside
 from workers.clients.cloudflare import PER_PAGE
 from workers.operations.checkpoints import minting_tokens
 from workers.scan import health_watch
@@ -37,6 +38,7 @@ class ScanReport:
     messages: tuple[str, ...]  # outbox key of each digest message queued for the channel
     cloudflare_error: str | None = None
     value_checks: tuple[str, ...] = ()  # tokens whose vault value this scan verified
+    outside: tuple[str, ...] = ()  # "NAME:kind" per change made outside the bot found in Cloudflare's audit log
 
 
 def scan(services: Services) -> ScanReport:
@@ -56,6 +58,7 @@ def scan(services: Services) -> ScanReport:
     record_statuses(conn, healths)
     recorded = record_digest(conn, assessments, healths, services.inventory, now, cloudflare_error=cloudflare_error)
     findings = recorded.findings
+    outside_changes = outside.report(services, vault)  # never raises: an unreadable log is logged and skipped
     return ScanReport(
         checked=len(assessments),
         warned=tuple(
@@ -67,6 +70,7 @@ def scan(services: Services) -> ScanReport:
         messages=recorded.keys,
         cloudflare_error=cloudflare_error,
         value_checks=tuple(checks),
+        outside=tuple(f"{change.token}:{change.kind}" for change in outside_changes),
     )
 
 

@@ -30,6 +30,7 @@ from domain.message_parts import split_message
 from domain.messages import escape
 from domain.status import read_status, record_bot_use, record_status
 from domain.vault import Vault, token_id_of
+from workers.audit.activity import read_activity
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations.checkpoints import minting_tokens
 from workers.scan import health_watch
@@ -91,8 +92,11 @@ def gather_facts(services: Services, token: Token) -> Facts:
     health_watch.count_requests(services.redis, services.now(), sent)  # verify spends the same budget as scans
     if verification is not None:  # the vault's value was just verified: the scan's daily check can wait
         services.redis.hset(health_watch.VALUE_CHECKED_KEY, token.name, str(services.now().timestamp()))
+    activity, outside_change = read_activity(services, vault, token, token_id)
     return replace(
         base,
+        activity=activity,
+        outside_change=outside_change,
         revoked=revoked,
         probes=probes,
         probe_error=probe_error,
