@@ -7,7 +7,7 @@ import json
 import os
 import re
 import signal
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -366,16 +366,19 @@ def test_a_revoke_after_keep_old_names_the_kept_old_token_when_asked_and_deletes
 def test_a_waiting_overlap_costs_no_call_and_no_redraw_until_its_deadline(world, redis_conn, redis_url, inventory):
     channel = Channel(world, redis_conn, redis_url, inventory)
     old_id = world.token_ids[NAME]
-    waiting_overlap(channel, world, redis_url, inventory)
+    _, request_id, _ = waiting_overlap(channel, world, redis_url, inventory)
+    deadline = requests.load(redis_conn, request_id, now=world.clock.now()).retire_at
     calls = (len(world.cloudflare.requests), len(world.infisical.requests), world.slack.count(prefix="/api/chat."))
 
-    for offset, step in ((60, 60), (110, 50), (180, 70)):  # the clock's reconcile, minute after minute
-        redis_conn.set(OFFSET_KEY, offset)
+    # The clock's reconcile, minute after minute: 90 s and 45 s before the deadline, then a minute after it. The
+    # worker's time is set from the deadline, not from the start, however long the machine takes to start a worker.
+    for before, step in ((90, 60), (45, 50), (-60, 70)):
+        redis_conn.set(OFFSET_KEY, (deadline - datetime.now(UTC)).total_seconds() - before)
         world.clock.advance(timedelta(seconds=step))
         job_queue(redis_conn).enqueue_call(RECONCILE_JOB)
         run_worker(world, redis_url, inventory)
         channel.deliver()
-        if offset < 180:  # before the deadline (two minutes): nothing asked of anyone
+        if before > 0:  # before the deadline: nothing asked of anyone
             assert (len(world.cloudflare.requests), len(world.infisical.requests),
                     world.slack.count(prefix="/api/chat.")) == calls  # chat.update: a redraw
 
