@@ -27,6 +27,7 @@ from bot import metrics
 from bot.app import build_bolt_app
 from bot.front_door import SLACK_RESPONSE_ORIGINS, Rejection, check_request, origin_of
 from bot.serve import MAX_BODY_BYTES
+from bot.socket_mode import SocketModeKeeper
 from domain.clock import make_clock
 from domain.inventory import InventoryError, load_inventory
 from domain.metrics import operation_counts, slack_token_refused
@@ -63,7 +64,7 @@ class WebApplication:
         self.slack = SlackRequestHandler(app, path=EVENTS_PATH)
         self.conn, self.signing_secret = conn, signing_secret
         self.response_origins, self.now = frozenset(response_origins), now
-        self.socket_mode: Any = None  # the Socket Mode handler, when this process holds a connection
+        self.socket_mode: SocketModeKeeper | None = None  # with SLACK_APP_TOKEN: the Socket Mode connection
         self.metrics = metrics  # Authorization header → the exposition, or None (refused); None: /metrics is off
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -164,16 +165,13 @@ def metrics_source(settings: WebSettings, conn: redis.Redis) -> Callable[[str | 
     return scrape
 
 
-def start_socket_mode(app: App, settings: WebSettings) -> Any:
-    """Connect to Slack over Socket Mode (in background threads) and return the handler."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
+def start_socket_mode(app: App, settings: WebSettings) -> SocketModeKeeper:
+    """Connect to Slack over Socket Mode in background threads, retrying while Slack refuses or does not answer."""
     assert settings.slack_app_token is not None
-    handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-    handler.connect()
-    log.info("socket mode: connected; HTTP %s is %s", EVENTS_PATH,
-             "served (signed requests only)" if settings.slack_signing_secret else "not served")
-    return handler
+    served = settings.slack_signing_secret is not None
+    log.info("socket mode: connecting; HTTP %s is %s", EVENTS_PATH, "served (signed requests only)" if served
+             else "not served")
+    return SocketModeKeeper(app, settings.slack_app_token.get_secret_value(), http_served=served).start()
 
 
 def __getattr__(name: str) -> WebApplication:

@@ -65,7 +65,7 @@ def live_check(settings: Settings, inventory: Inventory, vault_client: Infisical
     """Every service the bot depends on, asked with the bot's own credentials (Infisical through `vault_client`
     when given, so one login serves the whole check: each counts against the client secret's use limit)."""
     slack_problems = slack_check(settings)
-    problems = redis_check(settings.redis_url) + slack_problems
+    problems = redis_check(settings.redis_url) + slack_problems + app_token_check(settings)
     if not slack_problems:  # with a bot token Slack refuses, every approver would be reported too
         problems += approvers_check(settings, inventory, slack_client(settings))
     vault, vault_problems = vault_check(settings, inventory, vault_client)
@@ -118,6 +118,22 @@ def slack_check(settings: Settings) -> list[str]:
         return [f"Slack did not answer conversations.info ({type(exc).__name__})"]
     if not (info.get("channel") or {}).get("is_member"):
         return [f"the bot is not in CFTOKEN_CHANNEL_ID {channel}: /invite @cftoken in that channel"]
+    return []
+
+
+def app_token_check(settings: Settings) -> list[str]:
+    """With SLACK_APP_TOKEN set, Slack opens a Socket Mode connection for it (apps.connections.open answers ok;
+    the URL it hands out is not used)."""
+    if settings.slack_app_token is None:
+        return []
+    client = WebClient(base_url=settings.slack_api_url, timeout=int(TIMEOUT))
+    try:
+        client.apps_connections_open(app_token=settings.slack_app_token.get_secret_value())
+    except SlackApiError as exc:
+        return [f"Slack refused SLACK_APP_TOKEN (apps.connections.open: {_slack_code(exc)}): copy the App-Level "
+                "Token (xapp-…, scope connections:write, Basic Information) again, turn Socket Mode on, or unset it"]
+    except OSError as exc:
+        return [f"Slack did not answer apps.connections.open for SLACK_APP_TOKEN ({type(exc).__name__})"]
     return []
 
 
