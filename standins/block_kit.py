@@ -6,7 +6,10 @@ confirm dialogs, modal title 24); this module walks the JSON so each problem nam
 validators on every block, element and text object, and adds what they lack: a field's 2,000 characters, text of
 at least one character, required text objects and their types, known block and element types, unique action_ids
 within a block and unique block_ids within a message, 50 blocks per message and 40,000 characters of top-level
-text. Problems read as Slack's do: `[ERROR] <what> [json-pointer:/blocks/3/text/text]`.
+text; and for elements the bot may adopt: option text ≤ 75 and value ≤ 150 characters, `table` ≤ 100 rows of ≤ 20
+cells, `markdown` blocks ≤ 12,000 characters together, rich-text elements from Slack's closed sets, and
+`plain_text_input` `max_length`/`min_length` ≤ 3,000. Problems read as Slack's do:
+`[ERROR] <what> [json-pointer:/blocks/3/text/text]`.
 
 Slack also refuses a message whose blocks together carry too much text, each block within its own limits, with
 `msg_blocks_too_long` (slackapi/bolt-js #2509, #2867; no documented number: refused at 11,341 measured characters,
@@ -27,6 +30,12 @@ MAX_MESSAGE_BLOCKS = 50
 MAX_MODAL_BLOCKS = 100
 MAX_TEXT = 40_000  # top-level `text`: past it Slack answers msg_too_long
 MAX_BLOCKS_TEXT = 11_000  # all blocks' text together: past it msg_blocks_too_long (refused at 11,341 on record)
+OPTION_TEXT, OPTION_VALUE = 75, 150
+TABLE_ROWS, TABLE_CELLS = 100, 20
+MARKDOWN_TOTAL = 12_000  # the text of all markdown blocks in one message together
+INPUT_MAX_LENGTH = 3000  # plain_text_input's max_length (and min_length) at most
+RICH_TEXT_BLOCK_ELEMENTS = ("rich_text_section", "rich_text_list", "rich_text_preformatted", "rich_text_quote")
+RICH_TEXT_ELEMENTS = ("text", "link", "emoji", "user", "usergroup", "channel", "broadcast", "date", "color")
 SECTION_TEXT = 3000
 FIELD_TEXT = 2000
 HEADER_TEXT = 150
@@ -71,6 +80,7 @@ def check_message(text: Any, blocks: Any) -> None:
         raise Refused("invalid_blocks_format")
     if blocks:
         problems = block_problems(blocks, allowed=MESSAGE_BLOCKS, most=MAX_MESSAGE_BLOCKS)
+        problems += _markdown_total(blocks)
         if problems:
             raise Refused("invalid_blocks", problems)
         if blocks_text_length(blocks) > MAX_BLOCKS_TEXT:
@@ -187,6 +197,7 @@ def _element_problems(element: Any, path: str, allowed: tuple[str, ...]) -> list
             problems.append(_error("must be more than 0 characters", f"{path}/value"))
     if "action_id" in element and not element["action_id"]:
         problems.append(_error("must be more than 0 characters", f"{path}/action_id"))
+    problems += _option_problems(element, path) + _input_problems(element, path)
     if "confirm" in element:
         problems += _confirm_problems(element["confirm"], f"{path}/confirm")
     return problems or _sdk_problems(lambda: BlockElement.parse(element), path)
@@ -235,8 +246,98 @@ def _no_rules(block: dict[str, Any], path: str) -> list[str]:
     return []
 
 
+def _option_problems(element: dict[str, Any], path: str) -> list[str]:
+    """Options of a select, overflow, checkboxes or radio buttons (also inside option_groups): text ≤ 75, value
+    ≤ 150 characters."""
+    found: list[tuple[str, Any]] = [(f"{path}/options/{i}", o) for i, o in enumerate(element.get("options") or [])]
+    for g, group in enumerate(element.get("option_groups") or []):
+        options = group.get("options") if isinstance(group, dict) else None
+        found += [(f"{path}/option_groups/{g}/options/{i}", o) for i, o in enumerate(options or [])]
+    problems: list[str] = []
+    for where, option in found:
+        if not isinstance(option, dict):
+            problems.append(_error("must provide an object", where))
+            continue
+        problems += _text_problems(option.get("text"), f"{where}/text", most=OPTION_TEXT)
+        value = option.get("value")
+        if not isinstance(value, str) or not value:
+            problems.append(_error("must be more than 0 characters", f"{where}/value"))
+        elif len(value) > OPTION_VALUE:
+            problems.append(_error(f"must be less than {OPTION_VALUE + 1} characters", f"{where}/value"))
+    return problems
+
+
+def _input_problems(element: dict[str, Any], path: str) -> list[str]:
+    if element.get("type") != "plain_text_input":
+        return []
+    problems = []
+    for key in ("max_length", "min_length"):
+        length = element.get(key)
+        if length is not None and (not isinstance(length, int) or not 0 <= length <= INPUT_MAX_LENGTH):
+            problems.append(_error(f"must be at most {INPUT_MAX_LENGTH}", f"{path}/{key}"))
+    return problems
+
+
+def _input(block: dict[str, Any], path: str) -> list[str]:
+    problems = _text_problems(block.get("label"), f"{path}/label", most=2000, types=("plain_text",))
+    return problems + _element_problems(block.get("element"), f"{path}/element", ACTION_ELEMENTS)
+
+
+def _table(block: dict[str, Any], path: str) -> list[str]:
+    rows = block.get("rows")
+    if not isinstance(rows, list) or not rows:
+        return [_error("must provide an array of at least 1 row", f"{path}/rows")]
+    problems = [_error(f"no more than {TABLE_ROWS} items allowed", f"{path}/rows")] if len(rows) > TABLE_ROWS else []
+    for r, row in enumerate(rows):
+        if not isinstance(row, list) or not row:
+            problems.append(_error("must provide an array of at least 1 cell", f"{path}/rows/{r}"))
+        elif len(row) > TABLE_CELLS:
+            problems.append(_error(f"no more than {TABLE_CELLS} items allowed", f"{path}/rows/{r}"))
+    return problems
+
+
+def _markdown(block: dict[str, Any], path: str) -> list[str]:
+    text = block.get("text")
+    if not isinstance(text, str) or not text:
+        return [_error("must be more than 0 characters", f"{path}/text")]
+    if len(text) > MARKDOWN_TOTAL:
+        return [_error(f"must be less than {MARKDOWN_TOTAL + 1} characters", f"{path}/text")]
+    return []
+
+
+def _markdown_total(blocks: list[Any]) -> list[str]:
+    """All markdown blocks of one message together carry at most 12,000 characters."""
+    total = sum(len(b.get("text") or "") for b in blocks if isinstance(b, dict) and b.get("type") == "markdown"
+                and isinstance(b.get("text"), str))
+    if total > MARKDOWN_TOTAL:
+        return [_error(f"the markdown blocks together must be less than {MARKDOWN_TOTAL + 1} characters",
+                       "/blocks")]
+    return []
+
+
+def _rich_text(block: dict[str, Any], path: str) -> list[str]:
+    """A rich_text block's elements, and theirs, from Slack's closed sets of types."""
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not elements:
+        return [_error("must provide an array of at least 1 element", f"{path}/elements")]
+    problems: list[str] = []
+    for i, element in enumerate(elements):
+        where = f"{path}/elements/{i}"
+        kind = element.get("type") if isinstance(element, dict) else None
+        if kind not in RICH_TEXT_BLOCK_ELEMENTS:
+            problems.append(_error(f"unsupported type: {kind}", f"{where}/type"))
+            continue
+        allowed = ("rich_text_section",) if kind == "rich_text_list" else RICH_TEXT_ELEMENTS
+        for j, inner in enumerate(element.get("elements") or []):
+            inner_kind = inner.get("type") if isinstance(inner, dict) else None
+            if inner_kind not in allowed:
+                problems.append(_error(f"unsupported type: {inner_kind}", f"{where}/elements/{j}/type"))
+    return problems
+
+
 def _error(what: str, pointer: str) -> str:
     return f"[ERROR] {what} [json-pointer:{pointer}]"
 
 
-_BLOCK_RULES = {"section": _section, "header": _header, "context": _context, "actions": _actions}
+_BLOCK_RULES = {"section": _section, "header": _header, "context": _context, "actions": _actions, "table": _table,
+                "markdown": _markdown, "rich_text": _rich_text, "input": _input}

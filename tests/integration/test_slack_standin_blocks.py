@@ -251,3 +251,52 @@ def test_the_total_counts_context_elements_and_button_labels_too(web: WebClient)
     body = refusal(lambda: web.chat_postMessage(channel=CHANNEL, text="x", blocks=[*labels, *notes]))
 
     assert body["error"] == "msg_blocks_too_long"
+
+
+def select(text: str = "o", value: str = "v") -> dict[str, Any]:
+    return {"type": "static_select", "action_id": "pick", "placeholder": {"type": "plain_text", "text": "Pick"},
+            "options": [{"text": {"type": "plain_text", "text": text}, "value": value}]}
+
+
+def table(rows: int, cells: int) -> dict[str, Any]:
+    return {"type": "table", "rows": [[{"type": "raw_text", "text": "c"}] * cells for _ in range(rows)]}
+
+
+def markdown(n: int) -> dict[str, Any]:
+    return {"type": "markdown", "text": "m" * n}
+
+
+def rich(kind: str) -> dict[str, Any]:
+    return {"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [{"type": kind,
+                                                                                          "text": "x"}]}]}
+
+
+def text_input(max_length: int) -> dict[str, Any]:
+    return {"type": "input", "label": {"type": "plain_text", "text": "Reason"},
+            "element": {"type": "plain_text_input", "action_id": "reason", "max_length": max_length}}
+
+
+ADOPTABLE = [  # elements the bot does not use yet, with the limits Slack applies to them (issue 22, #7)
+    ("option text 75", [actions(select("o" * 75))], [actions(select("o" * 76))],
+     "/blocks/0/elements/0/options/0/text/text"),
+    ("option value 150", [actions(select(value="v" * 150))], [actions(select(value="v" * 151))],
+     "/blocks/0/elements/0/options/0/value"),
+    ("table 100 rows", [table(100, 1)], [table(101, 1)], "/blocks/0/rows"),
+    ("table 20 cells a row", [table(1, 20)], [table(1, 21)], "/blocks/0/rows/0"),
+    ("markdown 12,000 in total", [markdown(5500), markdown(5500)], [markdown(6000), markdown(6001)], "/blocks"),
+    ("rich-text element types", [rich("text")], [rich("sparkle")], "/blocks/0/elements/0/elements/0/type"),
+    ("plain_text_input max_length 3,000", [text_input(3000)], [text_input(3001)], "/blocks/0/element/max_length"),
+]
+
+
+@pytest.mark.parametrize(("what", "accepted", "refused", "pointer"), ADOPTABLE, ids=[row[0] for row in ADOPTABLE])
+def test_elements_the_bot_may_adopt_are_held_to_slacks_limits(
+    web: WebClient, slack: SlackStandIn, what, accepted, refused, pointer
+):
+    web.chat_postMessage(channel=CHANNEL, text="fine", blocks=accepted)
+
+    body = refusal(lambda: web.chat_postMessage(channel=CHANNEL, text="refused", blocks=refused))
+
+    assert body["ok"] is False and body["error"] == "invalid_blocks"
+    assert pointer in pointers(body), body
+    assert [m.text for m in slack.messages(CHANNEL)] == ["fine"]
