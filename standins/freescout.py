@@ -9,7 +9,8 @@ mailboxId, customer, threads) and only the first missing one is reported; a conv
 deleted and the thread's error returned (a `note` needs an existing `user`); the list endpoint filters `subject`
 with SQL LIKE semantics (`%subject%`, `_` and `%` wildcards, case-insensitive as MySQL's default collation),
 ignores `tag` when the Tags module is off, lists deleted conversations (state `deleted`, reached by an agent's
-click: `delete_conversation`) as the real one does, and answers `page.size` as an integer. Conversation ids,
+click: `delete_conversation`) as the real one does unless `state` is filtered (`state=published`, a comma list, or
+the numbers 1 draft, 2 published, 3 deleted), and answers `page.size` as an integer. Conversation ids,
 numbers and thread ids come from separate sequences (1…, 1001…, 101…) so a client that mixes them up is caught.
 Timestamps come from `self.clock`.
 """
@@ -29,6 +30,8 @@ from standins.base import Clock, Handler, Request, Response, StandIn, _Fault, is
 
 PAGE_SIZE = 50
 STATUSES = ("active", "pending", "closed", "spam")
+STATES = ("draft", "published", "deleted")
+_STATE_NUMBERS = {"1": "draft", "2": "published", "3": "deleted"}
 TYPES = ("email", "phone", "chat")
 THREAD_TYPES = ("customer", "message", "note")
 TAGS_MODULE_ABSENT = "Tags module is not installed or not activated"
@@ -380,6 +383,9 @@ class FreeScoutStandIn(StandIn):
             records = [c for c in records if c["mailboxId"] in mailbox_ids]
         if request.arg("status") in STATUSES:
             records = [c for c in records if c["status"] == request.arg("status")]
+        states = {_STATE_NUMBERS.get(part, part) for part in (request.arg("state") or "").split(",") if part}
+        if states & set(STATES):  # unknown state names are ignored, as the module's filter does
+            records = [c for c in records if c["state"] in states]
         if request.arg("subject"):
             like = _like(request.arg("subject") or "")
             records = [c for c in records if like.fullmatch(c["subject"])]

@@ -206,6 +206,17 @@ def test_find_by_subject_ignores_a_deleted_conversation(client: FreeScoutClient,
     assert client.find_by_subject(SUBJECT) is None
 
 
+def test_find_by_subject_asks_the_server_for_published_conversations_only(
+        client: FreeScoutClient, freescout: FreeScoutStandIn) -> None:
+    kept = client.create_incident(subject=SUBJECT, body="x", tags=[])
+    for _ in range(150):  # an agent deleted a page and a half of retried tickets since
+        freescout.delete_conversation(client.create_incident(subject=SUBJECT, body="x", tags=[]).id)
+    before = freescout.count("GET", "/api/conversations")
+
+    assert client.find_by_subject(SUBJECT) == kept
+    assert freescout.count("GET", "/api/conversations") - before == 1  # not two pages of deleted ones first
+
+
 def test_mailboxes_and_users_list_what_the_key_sees(client: FreeScoutClient) -> None:
     assert 1 in client.mailboxes()
     assert client.users() == {USER_ID: "bot@example.org"}

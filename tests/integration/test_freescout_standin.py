@@ -360,6 +360,19 @@ def test_a_deleted_conversation_is_still_listed_with_state_deleted(api: httpx.Cl
     assert (listed["id"], listed["state"]) == (conversation_id, "deleted")
 
 
+@pytest.mark.parametrize("state", ["published", "2", "draft,published"])
+def test_the_state_filter_leaves_deleted_conversations_out(api: httpx.Client, freescout: FreeScoutStandIn,
+                                                           state: str) -> None:
+    kept, gone = create(api, subject="kept"), create(api, subject="gone")
+    freescout.delete_conversation(gone)
+
+    listed = api.get("/api/conversations", params={"state": state}).json()["_embedded"]["conversations"]
+    deleted = api.get("/api/conversations", params={"state": "deleted"}).json()["_embedded"]["conversations"]
+
+    assert [c["id"] for c in listed] == [kept]
+    assert [c["id"] for c in deleted] == [gone]
+
+
 def test_a_note_by_a_user_that_does_not_exist_is_refused_and_no_conversation_is_left(
     api: httpx.Client, freescout: FreeScoutStandIn
 ) -> None:

@@ -116,8 +116,9 @@ class FreeScoutClient:
         """The newest conversation in the mailbox with exactly this subject that is not deleted, or None.
 
         The server filters `subject` with SQL LIKE (a substring, `_` and `%` wildcards), so the exact subject is
-        checked here; deleted conversations stay listable, so their `state` is checked too."""
-        return self._find({"subject": subject},
+        checked here; deleted conversations are listed unless `state` is filtered, so it is asked for published
+        ones and their `state` checked too (a server that ignores the filter still cannot hand back a deleted one)."""
+        return self._find({"subject": subject, "state": "published"},
                           lambda c: c.get("subject") == subject and c.get("state") != DELETED)
 
     def mailboxes(self) -> dict[int, str]:
