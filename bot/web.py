@@ -23,15 +23,16 @@ import redis
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot import metrics
+from bot import infisical_events, metrics
 from bot.app import build_bolt_app
 from bot.front_door import SLACK_RESPONSE_ORIGINS, Rejection, check_request, origin_of
+from bot.infisical_events import InfisicalEvents
 from bot.serve import MAX_BODY_BYTES
 from bot.socket_mode import SocketModeKeeper
 from domain.clock import make_clock
 from domain.inventory import InventoryError, load_inventory
 from domain.metrics import operation_counts, slack_token_refused
-from domain.queueing import job_queue
+from domain.queueing import AUDIT_QUEUE, job_queue
 from domain.redis_conn import connect
 from domain.settings import SettingsError, WebSettings, load_settings
 from domain.status import read_statuses
@@ -66,6 +67,7 @@ class WebApplication:
         self.response_origins, self.now = frozenset(response_origins), now
         self.socket_mode: SocketModeKeeper | None = None  # with SLACK_APP_TOKEN: the Socket Mode connection
         self.metrics = metrics  # Authorization header → the exposition, or None (refused); None: /metrics is off
+        self.infisical: InfisicalEvents | None = None  # POST /infisical/events, when its secret is set
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
@@ -77,6 +79,8 @@ class WebApplication:
             if body is None:
                 return _answer(start_response, 401, b"a bearer token is required\n")
             return _answer(start_response, 200, body, metrics.CONTENT_TYPE)
+        if path == infisical_events.PATH and self.infisical is not None:
+            return self._infisical(environ, start_response, method)
         if path != EVENTS_PATH or self.signing_secret is None:
             return _answer(start_response, 404, b"not found\n")
         if method != "POST":
@@ -92,6 +96,19 @@ class WebApplication:
             return _answer(start_response, rejection.status, rejection.body(), "application/json")
         environ["wsgi.input"] = io.BytesIO(body)
         return self.slack(environ, start_response)
+
+    def _infisical(self, environ: dict[str, Any], start_response: Callable[..., Any], method: str | None
+                   ) -> Iterable[bytes]:
+        if method != "POST":
+            return _answer(start_response, 405, b"POST only\n")
+        body, rejection = _read_body(environ)
+        if rejection is not None:
+            return _answer(start_response, rejection.status, rejection.body(), "application/json")
+        assert self.infisical is not None
+        headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        status, answer = self.infisical.handle(headers, body)
+        return _answer(start_response, status, answer, "application/json")
 
     def _redis_answers(self) -> bool:
         try:
@@ -115,8 +132,8 @@ def _read_body(environ: dict[str, Any]) -> tuple[bytes, Rejection | None]:
 
 
 def _answer(start_response: Callable[..., Any], status: int, body: bytes, kind: str = "text/plain") -> list[bytes]:
-    reasons = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-               411: "Length Required", 413: "Payload Too Large", 503: "Service Unavailable"}
+    reasons = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+               405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large", 503: "Service Unavailable"}
     start_response(f"{status} {reasons[status]}", [("Content-Type", kind), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -143,6 +160,9 @@ def build_web_application(settings: WebSettings | None = None) -> WebApplication
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     web = WebApplication(app, conn, signing_secret=secret, response_origins=response_origins(settings),
                          metrics=metrics_source(settings, conn))
+    if settings.cftoken_infisical_webhook_secret is not None:
+        web.infisical = InfisicalEvents(conn, job_queue(conn, AUDIT_QUEUE),
+                                        settings.cftoken_infisical_webhook_secret.get_secret_value())
     if settings.slack_app_token is not None:
         web.socket_mode = start_socket_mode(app, settings)
     return web

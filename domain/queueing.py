@@ -21,8 +21,10 @@ RECONCILE_JOB = "workers.jobs.reconcile"
 EXPIRE_JOB = "workers.jobs.expire_requests"
 DRY_RUN_JOB = "workers.jobs.dry_run"
 BLAST_RADIUS_JOB = "workers.jobs.read_blast_radius"
+VAULT_EVENT_JOB = "workers.jobs.vault_changed"
 # all the worker will run
-JOBS = frozenset({VERIFY_JOB, RUN_REQUEST_JOB, SCAN_JOB, RECONCILE_JOB, EXPIRE_JOB, DRY_RUN_JOB, BLAST_RADIUS_JOB})
+JOBS = frozenset({VERIFY_JOB, RUN_REQUEST_JOB, SCAN_JOB, RECONCILE_JOB, EXPIRE_JOB, DRY_RUN_JOB, BLAST_RADIUS_JOB,
+                  VAULT_EVENT_JOB})
 REQUEST_JOB_TIMEOUT = 15 * 60  # a roll retries through rate limits; the rotation itself resumes if cut short
 
 
@@ -52,6 +54,12 @@ def enqueue_blast_radius(queue: Queue, request_id: str) -> None:
                            job_id=f"{request_id}-blast-radius", description=f"blast radius of {request_id}")
     except DuplicateJobError:
         pass
+
+
+def enqueue_vault_event(queue: Queue, *, environment: str, secret_path: str) -> Job:
+    """Queue the check of a vault folder Infisical says changed (its environment and path only, never a value)."""
+    return queue.enqueue_call(VAULT_EVENT_JOB, kwargs={"environment": environment, "secret_path": secret_path},
+                              description=f"secrets.modified {environment}:{secret_path}")
 
 
 def enqueue_request(queue: Queue, request_id: str) -> bool:

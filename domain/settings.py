@@ -116,6 +116,7 @@ class WebSettings(CommonSettings):
     cftoken_revoke_approvals: int = Field(default=1, ge=1, le=5)
     cftoken_provision_approvals: int = Field(default=1, ge=1, le=5)
     cftoken_metrics_token: SecretStr | None = None  # set it to serve GET /metrics behind this bearer token
+    cftoken_infisical_webhook_secret: SecretStr | None = None  # set it to serve POST /infisical/events
 
     @field_validator("slack_app_id")
     @classmethod

@@ -29,6 +29,7 @@ from urllib.parse import unquote
 
 from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forever
 from standins.infisical_auth import Identity, IdentityStore, LoginRefused
+from standins.infisical_webhooks import Webhooks
 
 _BOOL_ARGS = ("viewSecretValue", "expandSecretReferences", "recursive", "include_imports", "includeImports",
               "includePersonalOverrides")
@@ -91,6 +92,7 @@ class InfisicalStandIn(StandIn):
         self.auth = IdentityStore()
         self._folders: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
         self._held: set[tuple[str, str]] = set()
+        self.webhooks = Webhooks()  # secrets.modified, signed, a few seconds after each write (infisical_webhooks.py)
         self.route("POST", "/api/v1/auth/universal-auth/login", self._login)  # base accepts a trailing slash
         for prefix, project_key in (("/api/v4/secrets", "projectId"), ("/api/v3/secrets/raw", "workspaceId")):
             self.route("GET", prefix, self._guard(self._list, project_key))
@@ -233,6 +235,7 @@ class InfisicalStandIn(StandIn):
         record["values"].append(_trim(value))
         record["updatedAt"] = now
         record["comment"] = record["comment"] if comment is None else comment
+        self.webhooks.modified(*scope.key)
         return record
 
     def _login(self, request: Request) -> Response:
@@ -320,6 +323,7 @@ class InfisicalStandIn(StandIn):
         if scope.key[:2] in self._held:
             return _approval(scope, "delete")
         del self._folders[scope.key][scope.name]
+        self.webhooks.modified(*scope.key)
         return Response(200, {"secret": self._json(record, scope)})
 
     def _record(self, scope: _Scope, method: str = "GET") -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from domain import requests
 from domain.errors import RecordTampered
-from workers.audit import radius
+from workers.audit import radius, vault_events
 from workers.channel import refuse_forged, show_expired
 from workers.operations import dry_run as dry_runs
 from workers.operations import reconcile as reconciliation
@@ -41,6 +41,11 @@ def dry_run(action: str, name: str, requested_by: str, reason: str = "") -> None
 def read_blast_radius(request_id: str) -> None:
     """A revoke was asked: read what its token did at Cloudflare and redraw its approval message."""
     radius.for_request(process_services(), request_id)
+
+
+def vault_changed(environment: str, secret_path: str) -> None:
+    """Infisical said a folder changed: tell and check each token value changed outside the bot."""
+    vault_events.vault_changed(process_services(), environment, secret_path)
 
 
 def run_request(request_id: str) -> None:

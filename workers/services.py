@@ -16,7 +16,7 @@ import httpx
 import redis
 from pydantic import SecretStr
 
-from domain import integrity, outbox
+from domain import integrity, outbox, vault_seen
 from domain.clock import make_clock, utc_now
 from domain.errors import SettingsError, VaultLoginBlocked
 from domain.inventory import Inventory, load_inventory
@@ -144,6 +144,7 @@ def build_services(
     conn = connect(settings.redis_url)
     pool = httpx.HTTPTransport()
     now = clock or make_clock(conn, settings.cftoken_clock_offset_key)
+    seen_key = vault_seen.derive_key(settings.cftoken_secret_key)  # the bot's own writes are not "by hand"
     return Services(
         settings=settings,
         inventory=load_inventory(settings.cftoken_inventory),
@@ -159,6 +160,7 @@ def build_services(
             retry=retry,
             login_gate=RedisLoginGate(conn),
             wall_clock=lambda: now().timestamp(),
+            on_write=lambda name, value: vault_seen.remember(conn, seen_key, name, value),
         ),
         slack=SlackClient(
             base_url=settings.slack_api_url,

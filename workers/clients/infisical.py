@@ -57,12 +57,14 @@ class InfisicalClient:
         clock: Callable[[], float] = time.monotonic,
         login_gate: LoginGate | None = None,
         wall_clock: Callable[[], float] = time.time,
+        on_write: Callable[[str, SecretStr], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.project_id, self.environment, self.secret_path = project_id, environment, secret_path
         self._client_id, self._client_secret = client_id, client_secret
         self._retry, self._clock = retry, clock
         self._gate, self._wall = login_gate or MemoryLoginGate(), wall_clock
+        self._on_write = on_write  # told of each value the bot wrote (workers/services.py: the vault-seen hashes)
         self.first_block: VaultLoginBlocked | None = None  # set when this client's login was the one refused
         self._token: SecretStr | None = None
         self._token_good_until = 0.0
@@ -110,6 +112,8 @@ class InfisicalClient:
                 response = self._call("PATCH", _one(name), idempotent=True, json=body, secret=value)
         version = int(self._read(response, name=name, secret=value)["secret"]["version"])
         log.debug("infisical wrote %s (version %d)", name, version)
+        if self._on_write is not None:
+            self._on_write(name, value)
         return version
 
     def _where(self, path: str | None = None, environment: str | None = None) -> dict[str, str]:

@@ -16,7 +16,7 @@ from domain.cloudflare_tokens import CfToken
 from domain.errors import CftokenError
 from domain.status import last_rotations, read_bot_uses, read_statuses, record_bot_use, record_statuses
 from domain.vault import Vault
-from workers.audit import outside
+from workers.audit import outside, vault_events
 from workers.clients.cloudflare import PER_PAGE
 from workers.operations.checkpoints import minting_tokens
 from workers.scan import health_watch
@@ -59,6 +59,7 @@ def scan(services: Services) -> ScanReport:
     recorded = record_digest(conn, assessments, healths, services.inventory, now, cloudflare_error=cloudflare_error)
     findings = recorded.findings
     outside_changes = outside.report(services, vault)  # never raises: an unreadable log is logged and skipped
+    vault_events.baseline(services, vault)  # values never seen before, for Infisical's secrets.modified events
     return ScanReport(
         checked=len(assessments),
         warned=tuple(
