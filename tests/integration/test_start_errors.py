@@ -47,4 +47,4 @@ def test_inventory_import_with_a_wrong_infisical_secret_says_the_vault_refused_i
     line = one_line(result)
     assert result.returncode == 1 and result.stdout == ""
     assert line.startswith("cftoken: infisical rejected the machine identity's credentials")
-    assert "INFISICAL_CLIENT_ID/SECRET" in line
+    assert "INFISICAL_CLIENT_ID" in line and "INFISICAL_CLIENT_SECRET" in line
