@@ -27,7 +27,8 @@ def authorized(header: str | None, token: str) -> bool:
 
 
 def render_metrics(inventory: Inventory, statuses: Mapping[str, Health], operations: Mapping[tuple[str, str], int],
-                   now: datetime, *, slack_token_refused: bool = False) -> bytes:
+                   now: datetime, *, slack_token_refused: bool = False,
+                   audit: Mapping[tuple[str, str], int] | None = None) -> bytes:
     """The exposition for one scrape (a fresh registry, so a token gone from the inventory leaves no series)."""
     registry = CollectorRegistry(auto_describe=True)
     expiry = Gauge("cftoken_token_expiry_seconds", "Seconds until the token expires at Cloudflare (negative: "
@@ -58,4 +59,19 @@ def render_metrics(inventory: Inventory, statuses: Mapping[str, Health], operati
             value.labels(token.name).set(health.facts_at["value"].timestamp())
     for (action, outcome), count in sorted(operations.items()):
         ops.labels(action, outcome).inc(count)
+    _audit_counters(registry, audit or {})
     return generate_latest(registry)
+
+
+def _audit_counters(registry: CollectorRegistry, audit: Mapping[tuple[str, str], int]) -> None:
+    """Cloudflare audit-log reads by outcome, and changes made outside the bot found, by where they were made."""
+    reads = Counter("cftoken_audit_log_reads", "Reads of Cloudflare's audit log by outcome (ok, failed)",
+                    ["outcome"], registry=registry)
+    outside = Counter("cftoken_outside_changes", "Token changes made outside the bot that the bot found, by "
+                      "source (cloudflare: the audit log; vault: Infisical's secrets.modified)", ["source"],
+                      registry=registry)
+    for (counter, label), count in sorted(audit.items()):
+        if counter == "audit_reads":
+            reads.labels(label).inc(count)
+        elif counter == "outside_changes":
+            outside.labels(label).inc(count)

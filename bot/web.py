@@ -31,7 +31,7 @@ from bot.serve import MAX_BODY_BYTES
 from bot.socket_mode import SocketModeKeeper
 from domain.clock import make_clock
 from domain.inventory import InventoryError, load_inventory
-from domain.metrics import operation_counts, slack_token_refused
+from domain.metrics import audit_counts, operation_counts, slack_token_refused
 from domain.queueing import AUDIT_QUEUE, job_queue
 from domain.redis_conn import connect
 from domain.settings import SettingsError, WebSettings, load_settings
@@ -180,7 +180,7 @@ def metrics_source(settings: WebSettings, conn: redis.Redis) -> Callable[[str | 
         if not metrics.authorized(authorization, token):
             return None
         return metrics.render_metrics(inventory, read_statuses(conn), operation_counts(conn), clock(),
-                                      slack_token_refused=slack_token_refused(conn))
+                                      slack_token_refused=slack_token_refused(conn), audit=audit_counts(conn))
 
     return scrape
 

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from domain.clock import utc_now
 from domain.health import Health, Problem
-from domain.metrics import count_operation
+from domain.metrics import count_audit, count_operation
 from domain.status import record_status
 from standins.slack import SlackStandIn, seed
 from tests.integration.test_web_process import web_process
@@ -73,3 +73,21 @@ def test_metrics_need_the_bearer_token_and_expose_health_expiry_checks_and_opera
     assert samples[("cftoken_token_problems", (waf,))] == 1
     assert samples[("cftoken_operations_total", (("action", "roll"), ("outcome", "succeeded")))] == 2
     assert samples[("cftoken_operations_total", (("action", "revoke"), ("outcome", "failed")))] == 1
+
+
+def test_metrics_count_audit_log_reads_and_changes_made_outside_the_bot(redis_url, redis_conn, slack):
+    count_audit(redis_conn, "audit_reads", "ok", 3)
+    count_audit(redis_conn, "audit_reads", "failed")
+    count_audit(redis_conn, "outside_changes", "cloudflare")
+    count_audit(redis_conn, "outside_changes", "vault", 2)
+
+    with web_process(redis_url, slack.url, CFTOKEN_METRICS_TOKEN=METRICS_TOKEN) as (url, _):
+        status, _, text = scrape(url, METRICS_TOKEN)
+
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert status == 200
+    assert samples[("cftoken_audit_log_reads_total", (("outcome", "ok"),))] == 3
+    assert samples[("cftoken_audit_log_reads_total", (("outcome", "failed"),))] == 1
+    assert samples[("cftoken_outside_changes_total", (("source", "cloudflare"),))] == 1
+    assert samples[("cftoken_outside_changes_total", (("source", "vault"),))] == 2
