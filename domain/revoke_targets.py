@@ -164,3 +164,9 @@ def plan_lines(targets: Targets, known: Known) -> list[str]:
         lines.append("⚠️ A kept-token record in Redis that cftoken did not sign is ignored: the revoke would act on "
                      "none of its ids.")
     return lines
+
+
+def ticket_subject(name: str, revoke_id: str) -> str:
+    """The subject of a revoke's FreeScout incident: the revoke opens it by it, a replacement's provisioning finds it
+    by it to add its note."""
+    return f"Cloudflare token revoked: {name} (cftoken request {revoke_id})"

@@ -16,9 +16,7 @@ from workers.audit import radius, vault_events
 from workers.channel import refuse_forged, show_expired
 from workers.operations import dry_run as dry_runs
 from workers.operations import reconcile as reconciliation
-from workers.operations.provision import provision_token
-from workers.operations.revoke import revoke_token
-from workers.operations.roll import roll_token
+from workers.operations.runner import run_operation
 from workers.scan.scan import scan
 from workers.services import process_services
 from workers.verify import verification
@@ -52,12 +50,7 @@ def run_request(request_id: str) -> None:
     """An approved roll, revoke or provision."""
     services = process_services()
     try:
-        request = requests.load(services.redis, request_id, now=services.now())
-        if request is None:
-            log.error("request %s does not exist", request_id)
-            return
-        runners = {"roll": roll_token, "revoke": revoke_token, "provision": provision_token}
-        runners[request.action](services, request_id)
+        run_operation(services, request_id)
     except RecordTampered as exc:
         refuse_forged(services, exc)
 

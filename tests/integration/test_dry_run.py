@@ -16,7 +16,7 @@ from standins.world import APPROVERS
 from tests.integration.provisioning_scenarios import NEW, RAXX_IO, ZONE_READ, Channel, declare, run_worker
 from tests.integration.scenarios import approved_request, deliver
 from workers.operations.dry_run import dry_run as in_process_dry_run
-from workers.operations.revoke import revoke_token
+from workers.operations.runner import run_operation
 
 pytestmark = pytest.mark.integration
 ALICE, BOB = APPROVERS
@@ -159,7 +159,7 @@ def test_a_provision_dry_run_says_whether_the_replacement_note_applies_and_its_b
     assert plain is not None and note_step(plain).endswith(
         "does not apply: no revoke to replace (the vault holds no REVOKED placeholder)")
     revoke = approved_request(services.redis, world, "revoke", DNS, "leaked in a CI log")
-    revoke_token(services, revoke)
+    run_operation(services, revoke)
     (ticket,) = world.freescout.conversations()
     before = len(writes(world))
 

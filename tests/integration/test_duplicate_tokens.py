@@ -19,7 +19,7 @@ from domain.status import read_statuses
 from standins.world import APPROVERS, CHANNEL, World
 from tests.integration.scenarios import approved_request, deliver
 from workers.operations.checkpoints import Checkpoint
-from workers.operations.roll import roll_token
+from workers.operations.runner import run_operation
 from workers.scan.scan import scan
 from workers.services import Services
 from workers.verify.verification import verify_and_report
@@ -100,7 +100,7 @@ def overlapping(tmp_path, services) -> Services:
 def test_two_tokens_during_an_overlap_are_not_reported_and_the_old_one_kept_by_keep_old_is(world, overlapping):
     old = world.token_ids[DNS]
     request_id = approved_request(overlapping.redis, world, "roll", DNS)
-    roll_token(overlapping, request_id)  # creates the twin, stores it, then waits for the overlap to end
+    run_operation(overlapping, request_id)  # creates the twin, stores it, then waits for the overlap to end
 
     named = [t for t in world.cloudflare.tokens() if t["name"] == DNS and t["status"] == "active"]
     assert len(named) == 2 and not Checkpoint.load(overlapping.redis, request_id).finished
@@ -114,7 +114,7 @@ def test_two_tokens_during_an_overlap_are_not_reported_and_the_old_one_kept_by_k
 
     requests.end_overlap(overlapping.redis, request_id, choice="keep_old", user=APPROVERS[1], approvers=APPROVERS,
                          now=world.clock.now())
-    roll_token(overlapping, request_id)  # the approver's Keep old ends the roll with both tokens live
+    run_operation(overlapping, request_id)  # the approver's Keep old ends the roll with both tokens live
     assert Checkpoint.load(overlapping.redis, request_id).finished
     kept, again = scan(overlapping), scan(overlapping)
     deliver(overlapping)

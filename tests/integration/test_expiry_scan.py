@@ -389,9 +389,9 @@ def test_a_deletion_is_kept_not_cleared_while_cloudflare_cannot_be_read(world, s
 
 def test_a_token_the_bot_revoked_reads_as_revoked_not_as_a_problem_or_expiring(world, services):
     from tests.integration.scenarios import approved_request
-    from workers.operations.revoke import revoke_token
+    from workers.operations.runner import run_operation
 
-    revoke_token(services, approved_request(services.redis, world, "revoke", "CF_PAGES_DEPLOY", reason="leaked"))
+    run_operation(services, approved_request(services.redis, world, "revoke", "CF_PAGES_DEPLOY", reason="leaked"))
     world.clock.advance(timedelta(days=7))  # CF_PAGES_DEPLOY would now be inside its 14-day warning
 
     report = scan(services)

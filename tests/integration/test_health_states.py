@@ -20,7 +20,7 @@ from domain.settings import DEFAULT_INVENTORY
 from domain.status import read_statuses
 from standins.world import CHANNEL, World
 from tests.integration.scenarios import approved_request, deliver
-from workers.operations.revoke import revoke_token
+from workers.operations.runner import run_operation
 from workers.scan.expiry_messages import KIND_WORDS
 from workers.scan.scan import scan
 from workers.services import Services
@@ -133,7 +133,7 @@ def test_a_token_the_bot_revoked_reads_as_revoked_by_its_request_with_the_incide
     world, services
 ):
     request_id = approved_request(services.redis, world, "revoke", WAF, reason="leaked in a paste")
-    revoke_token(services, request_id)
+    run_operation(services, request_id)
 
     diagnosis = verify_and_report(services, WAF)
 
@@ -216,13 +216,13 @@ def test_a_refused_job_probe_is_failure_mode_a_though_the_policy_matches_the_inv
 def test_a_roll_of_a_revoked_exposed_token_is_refused_at_pre_flight_with_the_runbook_path(world, services):
     from domain import requests
     from workers.operations.checkpoints import unfinished
-    from workers.operations.roll import roll_token
+    from workers.operations.runner import run_operation
 
     world.break_token(WAF, "expose")
     old_value = world.vault_value(WAF)
     request_id = approved_request(services.redis, world, "roll", WAF)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     request = requests.load(services.redis, request_id, now=services.now())
     assert request is not None and request.state == "failed"
@@ -237,14 +237,14 @@ def test_a_roll_of_a_revoked_exposed_token_is_refused_at_pre_flight_with_the_run
 
 def test_a_roll_names_what_it_did_not_fix_and_only_says_what_it_checked(world, services):
     from domain import requests
-    from workers.operations.roll import roll_token
+    from workers.operations.runner import run_operation
 
     world.break_token(WAF, "extra_zone")
     verify_and_report(services, WAF)
     deliver(services)
     request_id = approved_request(services.redis, world, "roll", WAF)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     request = requests.load(services.redis, request_id, now=services.now())
     assert request is not None and request.state == "succeeded"
@@ -257,14 +257,14 @@ def test_a_roll_names_what_it_did_not_fix_and_only_says_what_it_checked(world, s
 
 def test_a_roll_that_stops_before_changing_anything_does_not_claim_the_value_works(world, services):
     from domain import requests
-    from workers.operations.roll import roll_token
+    from workers.operations.runner import run_operation
 
     world.break_token(WAF, "disable")
     verify_and_report(services, WAF)
     deliver(services)
     request_id = approved_request(services.redis, world, "roll", WAF)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     result = requests.load(services.redis, request_id, now=services.now()).result or ""
     assert "Nothing was changed" in result and "still works" not in result
@@ -277,12 +277,12 @@ def test_the_approval_message_shows_health_expiry_now_the_planned_one_and_for_a_
     from domain import requests
     from domain.messages import render_request
     from domain.status import read_status
-    from workers.operations.roll import roll_token
+    from workers.operations.runner import run_operation
 
     world.break_token(WAF, "extra_zone")
     verify_and_report(services, WAF)
     roll_id = approved_request(services.redis, world, "roll", WAF)
-    roll_token(services, roll_id)  # the worker redraws the approval message with the health it leaves
+    run_operation(services, roll_id)  # the worker redraws the approval message with the health it leaves
     deliver(services)
     scan(services)  # reads Cloudflare's last_used_on: the roll's own verify
     revoke_id = approved_request(services.redis, world, "revoke", WAF, reason="policy leak")

@@ -16,8 +16,7 @@ from workers.clients.http import RetryPolicy
 from workers.operations.checkpoints import Checkpoint, unfinished
 from workers.operations.machine import Step, StepMachine
 from workers.operations.reconcile import reconcile
-from workers.operations.revoke import revoke_token
-from workers.operations.roll import roll_token
+from workers.operations.runner import run_operation
 from workers.operations.token_lock import token_lock
 from workers.services import build_services
 
@@ -39,7 +38,7 @@ def paused_roll(world, services, conn) -> str:
     """A roll of DNS paused after Cloudflare rolled: the vault answers 503 to writes of the token's value."""
     world.infisical.faults.fail_next(VAULT_WRITE, 10_000, "503", method="PATCH", exact=True)
     request_id = approved_request(conn, world, "roll", DNS)
-    roll_token(services, request_id)
+    run_operation(services, request_id)
     assert Checkpoint.load(conn, request_id).step == "store" and unfinished(conn) == [request_id]
     return request_id
 
@@ -48,7 +47,7 @@ def test_a_revoke_approved_beside_a_paused_roll_cancels_the_roll_and_is_the_one_
     roll_id = paused_roll(world, services, redis_conn)
     revoke_id = approved_request(redis_conn, world, "revoke", DNS, reason="leaked")
 
-    revoke_token(services, revoke_id)  # the vault still refuses writes: the revoke pauses after the delete
+    run_operation(services, revoke_id)  # the vault still refuses writes: the revoke pauses after the delete
 
     deliver(services)
     world.infisical.faults.clear()
@@ -90,7 +89,7 @@ def test_a_vault_that_refuses_the_new_value_ends_the_roll_for_an_operator_saying
 ):
     hold = world.cloudflare.faults.hold(f"/client/v4/user/tokens/{world.token_ids[DNS]}/value", method="PUT")
     request_id = approved_request(redis_conn, world, "roll", DNS)
-    worker = threading.Thread(target=roll_token, args=(services, request_id))
+    worker = threading.Thread(target=run_operation, args=(services, request_id))
     worker.start()
     hold.wait_until_arrived()
     world.infisical.set_write_allowed(CLIENT_ID, False)  # someone narrowed the bot's vault permissions
@@ -158,17 +157,19 @@ def test_an_operation_that_fails_unexpectedly_is_reported_with_a_reference_and_t
 class Exploding(StepMachine):
     """An operation whose second step hits a bug: what every operation does with an error outside the tree."""
 
-    verb, unchanged = "Test", "nothing was touched"
-    table = (
-        Step("start", "the start", "start", changed=False, where="Nothing was touched."),
-        Step("boom", "the explosion", "boom", changed=True, where="Half of it is done."),
-    )
+    verb, noun, unchanged = "Test", "test", "nothing was touched"
+    opens_client = False
 
     def start(self) -> None:
         self.advance()
 
     def boom(self) -> None:
         raise KeyError("a bug")
+
+    table = (
+        Step("start", "the start", start, changed=False, where="Nothing was touched."),
+        Step("boom", "the explosion", boom, changed=True, where="Half of it is done."),
+    )
 
 
 def test_an_unexpected_error_after_a_change_pauses_and_posts_its_reference_once(world, services, redis_conn, caplog):
@@ -180,10 +181,7 @@ def test_an_unexpected_error_after_a_change_pauses_and_posts_its_reference_once(
         checkpoint = Checkpoint.open(redis_conn, request_id, action="roll", token=DNS, first="start",
                                      now=world.clock.now())
         with token_lock(services, DNS) as lock:
-            machine = Exploding()
-            machine.services, machine.checkpoint, machine.request, machine.token, machine.lock = (
-                services, checkpoint, request, token, lock,
-            )
+            machine = Exploding(services, checkpoint, request, token, lock)
             try:
                 machine.run()
             except Exception as exc:  # noqa: BLE001 - as the runners do

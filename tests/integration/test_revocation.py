@@ -10,7 +10,7 @@ from standins.world import APPROVERS, CHANNEL
 from tests.integration.scenarios import approved_request, deliver, leaks, redis_dump, token_values
 from workers.operations.checkpoints import unfinished
 from workers.operations.reconcile import reconcile
-from workers.operations.revoke import revoke_token
+from workers.operations.runner import run_operation
 
 pytestmark = pytest.mark.integration
 WAF = "CF_WAF_EDIT_RAXX_APP"
@@ -25,7 +25,7 @@ def test_a_revoke_deletes_the_token_leaves_a_placeholder_and_opens_one_incident(
     old_value = world.vault_value(WAF)
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="leaked in a CI log <!channel>")
 
-    revoke_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -64,7 +64,7 @@ def test_a_token_already_gone_at_cloudflare_counts_as_revoked(world, services, r
     world.cloudflare.remove(world.token_ids[WAF])
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="gone")
 
-    revoke_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -79,7 +79,7 @@ def test_a_freescout_outage_does_not_block_the_revocation_and_the_ticket_follows
     world.freescout.faults.fail_next("/api/conversations", 50, "503")
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
 
-    revoke_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -110,7 +110,7 @@ def test_a_ticket_created_but_unrecorded_is_found_not_duplicated(world, services
     world.freescout.faults.fail_next("/api/conversations", 1, "drop", method="POST")
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
 
-    revoke_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
     reconcile(services)
@@ -124,7 +124,7 @@ def test_a_refused_management_token_ends_the_revoke_before_anything_changes(worl
     old_value = world.vault_value(WAF)
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
 
-    revoke_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -141,7 +141,7 @@ def test_a_cloudflare_outage_on_delete_pauses_and_the_reconciler_finishes(world,
     world.cloudflare.faults.fail_next(f"/client/v4/user/tokens/{token_id}", 20, "502", method="DELETE")
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
 
-    revoke_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -162,7 +162,7 @@ def test_revocation_leaves_no_token_value_in_redis_tickets_or_the_channel(world,
     caplog.set_level("DEBUG")
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="compromised")
 
-    revoke_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -199,7 +199,7 @@ def test_a_plain_revoke_reads_cloudflare_once_by_name_and_deletes_its_token(worl
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="leaked in a CI log")
     before = len(world.cloudflare.requests)
 
-    revoke_token(services, request_id)
+    run_operation(services, request_id)
 
     assert cloudflare_calls(world, before) == [("GET", "/client/v4/user/tokens"),
                                                ("DELETE", f"/client/v4/user/tokens/{token_id}")]
@@ -214,7 +214,7 @@ def test_a_live_token_with_the_name_the_bot_did_not_make_is_left_live_and_the_re
     issued = world.cloudflare.token(stranger)["issued_on"]
     request_id = approved_request(redis_conn, world, "revoke", WAF, reason="leaked in a CI log")
 
-    revoke_token(services, request_id)
+    run_operation(services, request_id)
     deliver(services)
 
     assert world.cloudflare.token(token_id) is None

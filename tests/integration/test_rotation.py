@@ -9,7 +9,7 @@ from standins.world import CHANNEL
 from tests.integration.scenarios import approved_request, deliver, leaks, redis_dump, token_values
 from workers.operations.checkpoints import Checkpoint, unfinished
 from workers.operations.reconcile import reconcile
-from workers.operations.roll import roll_token
+from workers.operations.runner import run_operation
 
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"
@@ -29,7 +29,7 @@ def test_a_roll_stores_a_new_live_value_and_moves_both_expiries(world, services,
     old_value = world.vault_value(DNS)
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -49,7 +49,7 @@ def test_the_approval_message_shows_the_result_and_loses_its_buttons(world, serv
     request_id = approved_request(redis_conn, world, "roll", DNS)
     ts = requests.load(redis_conn, request_id, now=world.clock.now()).message_ts
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -62,7 +62,7 @@ def test_a_roll_leaves_no_token_value_in_redis_the_channel_or_logs(world, servic
     caplog.set_level("DEBUG")
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -78,7 +78,7 @@ def test_a_broken_management_token_stops_the_roll_before_anything_changes(world,
     old_value = world.vault_value(DNS)
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -96,7 +96,7 @@ def test_a_cloudflare_error_on_the_roll_itself_is_not_retried_and_changes_nothin
     old_value = world.vault_value(DNS)
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -110,7 +110,7 @@ def test_rate_limits_and_a_5xx_burst_during_pre_flight_are_retried(world, servic
     world.infisical.faults.fail_next(SECRETS, 2, "503", method="GET")
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -124,7 +124,7 @@ def test_a_vault_outage_after_the_roll_pauses_with_the_value_sealed_then_the_rec
     world.infisical.faults.fail_next(f"{SECRETS}/{DNS}", 8, "503", method="PATCH", exact=True)
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -149,7 +149,7 @@ def test_a_vault_outage_after_the_roll_pauses_with_the_value_sealed_then_the_rec
 def test_a_token_without_expiry_keeps_no_expiry(world, services, redis_conn):
     request_id = approved_request(redis_conn, world, "roll", "CF_PAGES_READ")
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -161,7 +161,7 @@ def test_a_token_without_expiry_keeps_no_expiry(world, services, redis_conn):
 def test_a_token_whose_id_comes_from_the_vault_companion_rolls(world, services, redis_conn):
     request_id = approved_request(redis_conn, world, "roll", "CF_PAGES_DEPLOY")
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -170,11 +170,11 @@ def test_a_token_whose_id_comes_from_the_vault_companion_rolls(world, services, 
 
 def test_running_a_finished_roll_again_changes_nothing(world, services, redis_conn):
     request_id = approved_request(redis_conn, world, "roll", DNS)
-    roll_token(services, request_id)
+    run_operation(services, request_id)
     deliver(services)
     value = world.vault_value(DNS)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -186,7 +186,7 @@ def test_rolling_an_expired_token_makes_it_work_again(world, services, redis_con
     world.clock.advance(timedelta(days=45))  # CF_DNS_EDIT_GETRAXX_COM expired four days ago
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 
@@ -200,7 +200,7 @@ def test_a_disabled_token_is_not_rolled(world, services, redis_conn):
     old_value = world.vault_value(DNS)
     request_id = approved_request(redis_conn, world, "roll", DNS)
 
-    roll_token(services, request_id)
+    run_operation(services, request_id)
 
     deliver(services)
 

@@ -15,8 +15,7 @@ from domain.settings import DEFAULT_INVENTORY
 from standins.world import CHANNEL, RUNBOOK_IDS
 from tests.integration.scenarios import approved_request, deliver
 from workers.cli.check import pin_check
-from workers.operations.provision import provision_token
-from workers.operations.revoke import revoke_token
+from workers.operations.runner import run_operation
 from workers.scan.scan import scan
 from workers.services import Services
 from workers.verify.verification import verify_and_report
@@ -39,9 +38,9 @@ def pinned(tmp_path, services) -> Services:
 
 def test_after_a_revoke_and_its_replacement_verify_checks_the_new_token_and_names_the_stale_pin(world, pinned):
     revoke = approved_request(pinned.redis, world, "revoke", DNS, "leaked in a CI log")
-    revoke_token(pinned, revoke)
+    run_operation(pinned, revoke)
     provision = approved_request(pinned.redis, world, "provision", DNS, f"replacement for {revoke}", replaces=revoke)
-    provision_token(pinned, provision)
+    run_operation(pinned, provision)
     new = world.vault()[DNS + "__TOKEN_ID"]
     assert new != OLD and world.cloudflare.token(OLD) is None and world.cloudflare.token(new) is not None
 

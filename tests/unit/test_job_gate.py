@@ -25,7 +25,7 @@ def test_our_jobs_pass(redis_conn, name):
     assert refusal(json_job(redis_conn, name)) is None
 
 
-@pytest.mark.parametrize("name", ["os.getenv", "os.system", "workers.jobs.log", "workers.operations.roll.roll_token", ""])
+@pytest.mark.parametrize("name", ["os.getenv", "os.system", "workers.jobs.log", "workers.operations.runner.run_operation", ""])
 def test_any_other_function_is_refused_before_it_is_imported(redis_conn, name):
     job = json_job(redis_conn, name or "x")
     assert "is not one of cftoken's job functions" in refusal(job)

@@ -10,20 +10,22 @@ from domain.errors import (
     TokenBusy,
     VaultAccessDenied,
 )
-from workers.operations.machine import Step, outcome
+from workers.operations.machine import FIRST, Step, outcome
+from workers.operations.overlap import OverlapRotation
 from workers.operations.provision import Provisioning
 from workers.operations.revoke import Revocation
 from workers.operations.roll import Rotation
+from workers.operations.runner import RUNNERS
 
-MACHINES = [Rotation, Revocation, Provisioning]
+MACHINES = [Rotation, OverlapRotation, Revocation, Provisioning]
 
 
 @pytest.mark.parametrize("machine", MACHINES, ids=lambda m: m.__name__)
 def test_every_step_runs_a_method_of_its_operation_and_is_named_once(machine):
     names = [step.name for step in machine.table]
 
-    assert len(set(names)) == len(names) and "done" not in names
-    assert all(callable(getattr(machine, step.run, None)) for step in machine.table)
+    assert len(set(names)) == len(names) and "done" not in names and names[0] == FIRST
+    assert all(getattr(machine, step.run.__name__) is step.run for step in machine.table)
     assert all(step.label and step.where and step.changes for step in machine.table)
 
 
@@ -36,9 +38,19 @@ def test_once_the_world_has_changed_it_stays_changed_and_settled_steps_come_last
     assert settled == sorted(settled)
 
 
-BEFORE = Step("preflight", "pre-flight", "preflight", changed=False, where="nothing changed")
-AFTER = Step("store", "storing", "store", changed=True, where="rolled, not stored")
-SETTLED = Step("ticket", "the ticket", "open_ticket", changed=True, settled=True, where="revoked, no ticket")
+def test_the_runner_map_runs_every_machine():
+    from workers.operations.checkpoints import Checkpoint
+
+    def machines(action: str, strategy: str) -> type:
+        checkpoint = Checkpoint(None, "r1", {"action": action, "strategy": strategy})
+        return RUNNERS[action](checkpoint, None)
+
+    assert {machines(action, strategy) for action in RUNNERS for strategy in ("", "overlap")} == set(MACHINES)
+
+
+BEFORE = Step("preflight", "pre-flight", Rotation.preflight, changed=False, where="nothing changed")
+AFTER = Step("store", "storing", Rotation.store, changed=True, where="rolled, not stored")
+SETTLED = Step("ticket", "the ticket", Revocation.open_ticket, changed=True, settled=True, where="revoked, no ticket")
 
 
 @pytest.mark.parametrize(

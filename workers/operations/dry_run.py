@@ -17,7 +17,7 @@ from domain.health import EXPOSED, parse_revoked
 from domain.inventory import Token
 from domain.mrkdwn import escape
 from domain.provision_plan import Plan, plan_provisioning
-from domain.revoke_targets import plan_lines
+from domain.revoke_targets import plan_lines, ticket_subject
 from domain.timestamps import utc_stamp
 from domain.vault import Vault, token_id_of
 from workers.audit import radius
@@ -152,8 +152,8 @@ def _roll(services: Services, token: Token, findings: Findings, *, requested_by:
         if cloudflare is not None:
             cloudflare.close()
     findings.skip("vault folder takes writes", NOT_CHECKED_WRITE)
-    table, strategy = ((overlap.STEPS, overlap_strategy(token, services.now())) if token.rotation == "overlap"
-                       else (rotation.STEPS, ROLL_STRATEGY))
+    table, strategy = ((overlap.OverlapRotation.table, overlap_strategy(token, services.now()))
+                       if token.rotation == "overlap" else (rotation.Rotation.table, ROLL_STRATEGY))
     return DryRun("roll", token.name, reason, requested_by, tuple(findings.checks), _steps(table),
                   expiry, strategy, _consumers(token))
 
@@ -201,7 +201,8 @@ def _revoke(services: Services, token: Token, findings: Findings, *, requested_b
     finally:
         if cloudflare is not None:
             cloudflare.close()
-    return DryRun("revoke", token.name, reason, requested_by, tuple(findings.checks), _steps(revocation.STEPS),
+    return DryRun("revoke", token.name, reason, requested_by, tuple(findings.checks),
+                  _steps(revocation.Revocation.table),
                   "none: the token is deleted", "revoke: the value stops working the moment Cloudflare deletes it",
                   _consumers(token), extra=(*plan, "The incident ticket lists these consumers for clean-up."))
 
@@ -274,7 +275,7 @@ def _provision(services: Services, token: Token, findings: Findings, *, requeste
                  + ", ".join(plan.secret_names) + f" at {plan.vault_path} ({plan.vault_environment}).",)
     note, replaces = _note_plan(services, token, vault)
     return DryRun("provision", token.name, reason or (f"replacement for {replaces}" if replaces else ""),
-                  requested_by, tuple(findings.checks), _steps(provisioning.STEPS, {"note": note}), expiry,
+                  requested_by, tuple(findings.checks), _steps(provisioning.Provisioning.table, {"note": note}), expiry,
                   "provision: a new token; no old value to retire", _consumers(token), extra=extra,
                   replaces=replaces)
 
@@ -304,7 +305,7 @@ def _incident_note(services: Services, token: Token, revoke: requests.Request) -
     """The revoke's incident, looked up as the step will look it up (by its subject)."""
     try:
         with services.freescout() as freescout:
-            ticket = freescout.find_by_subject(revocation.ticket_subject(token, revoke))
+            ticket = freescout.find_by_subject(ticket_subject(token.name, revoke.id))
     except CftokenError as exc:
         return f"applies: replaces `{revoke.id}`; its incident could not be looked up just now ({exc})"
     if ticket is None:

@@ -1,5 +1,8 @@
-"""How roll and revoke run: each declares its steps once (a table of `Step`s) and a `StepMachine` runs them under
-the token's lock, checkpointing each, and ends every error in one of four ways the table decides.
+"""How every operation runs: each declares its steps once (a table of `Step`s, each naming the method that carries it
+out) and one skeleton runs them: `run_request` opens the request and its checkpoint, takes the token's lock, marks
+the request running, and `StepMachine.run` reads the vault, opens the management client once, runs the steps
+(checkpointing each) until done or waiting, closes the client, and ends every error in one of four ways the table
+decides.
 
     fail       nothing has changed yet: the request fails, and the channel is told what still holds (`unchanged`)
     pause      the world has changed and the error is one that waiting fixes: retried every minute
@@ -14,25 +17,31 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
+from pydantic import SecretStr
 from redis.exceptions import RedisError
 
 from domain import requests, status
-from domain.errors import TRANSIENT, CftokenError, RecordsLost, RequestClosed, RequestNotFound
+from domain.errors import TRANSIENT, CftokenError, OperationLost, RecordsLost, RequestClosed, RequestNotFound
 from domain.health import unchanged_text
 from domain.inventory import Token
 from domain.messages import render_interrupted
 from domain.metrics import count_operation
 from domain.requests import Request
+from domain.vault import Vault
 from workers.channel import conclude, post, refresh_message, show_step
+from workers.clients.cloudflare import CloudflareClient
 from workers.operations.checkpoints import Checkpoint
-from workers.operations.token_lock import TokenLock
+from workers.operations.token_lock import TokenLock, token_lock
 from workers.services import Services
 
 log = logging.getLogger(__name__)
 RETRYING = "The bot retries every minute; an operator can run `cftoken reconcile` once the cause is fixed."
+FIRST = "preflight"  # every table's first step: read-only
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,7 @@ class Step:
 
     name: str  # the checkpoint's `step` while this step is the next to run
     label: str  # what people read, e.g. "storing the new value in the vault"
-    run: str  # the machine's method that carries it out
+    run: Callable[[Any], None]  # the machine's method that carries it out
     changed: bool  # by the time this step runs, Cloudflare, the vault or FreeScout may differ from before
     where: str  # which value is where if the operation stops before this step (said to the channel)
     risky: bool = False  # the step itself changes the world: an unanswered call may have taken effect
@@ -59,32 +68,48 @@ def outcome(step: Step, error: BaseException, *, nothing_changed: bool) -> str:
     return "pause" if waiting_helps else "operator"
 
 
-def open_operation(services: Services, request_id: str, action: str, first: str) -> tuple[Request, Checkpoint] | None:
-    """The approved request and its checkpoint (created at step `first`); None when nothing is left to do."""
+def open_operation(services: Services, request_id: str) -> tuple[Request, Checkpoint] | None:
+    """The approved request and its checkpoint (created at the first step); None when nothing is left to do."""
     request = requests.load(services.redis, request_id, now=services.now())
     if request is None:
-        log.error("%s %s: no such request", action, request_id)
+        log.error("request %s: no such request", request_id)
         return None
     if not Checkpoint.exists(services.redis, request_id) and request.state not in ("approved", "queued", "running"):
-        log.info("%s %s is %s: nothing to run", action, request_id, request.state)  # e.g. superseded
+        log.info("%s %s is %s: nothing to run", request.action, request_id, request.state)  # e.g. superseded
         return None
-    checkpoint = Checkpoint.open(services.redis, request_id, action=action, token=request.token, first=first,
+    checkpoint = Checkpoint.open(services.redis, request_id, action=request.action, token=request.token, first=FIRST,
                                  now=services.now())
     return None if checkpoint.finished else (request, checkpoint)
 
 
 class StepMachine:
-    """An operation as a table of named steps; the checkpoint names the next one to run."""
+    """An operation as a table of steps; the checkpoint names the next one to run. A subclass declares `verb`, `noun`
+    and `table`, and its step methods; everything else is shared."""
 
     verb: ClassVar[str]  # "Roll", "Revoke"
+    noun: ClassVar[str]  # "roll", "revoke", "provisioning": as in "its roll cannot go on"
     table: ClassVar[tuple[Step, ...]]
+    opens_client: ClassVar[bool] = True  # the management client opened once for the run (revoke opens its own)
+    resumes_ended: ClassVar[bool] = False  # runs on after its request ended (a revoke's ticket follow-up)
 
-    services: Services
-    checkpoint: Checkpoint
-    request: Request
-    token: Token
-    lock: TokenLock
-    request_lost: bool = False
+    def __init__(self, services: Services, checkpoint: Checkpoint, request: Request, token: Token, lock: TokenLock,
+                 *, tables: Callable[[Checkpoint], tuple[Step, ...]] | None = None) -> None:
+        self.services, self.checkpoint, self.request, self.token, self.lock = services, checkpoint, request, token, lock
+        self.tables = tables  # another operation's step table by its checkpoint (a revoke reads the roll it ends)
+        self.new_value: SecretStr | None = None  # a minted or rolled value, held in memory only until stored
+        self.waiting = False  # set by a step that waits (an overlap before its deadline): the clock resumes it
+        self.request_lost = False
+        self.vault: Vault
+        self.cloudflare: CloudflareClient | None = None
+        self.prepare()
+
+    def prepare(self) -> None:
+        """What one operation works out before its first step (provisioning's plan); most need nothing."""
+
+    @classmethod
+    def idle(cls, checkpoint: Checkpoint, request: Request, now: datetime) -> bool:
+        """True when a resume has nothing to do yet (no vault, Cloudflare or Slack call): an overlap's wait."""
+        return False
 
     @property
     def unchanged(self) -> str:
@@ -101,13 +126,25 @@ class StepMachine:
         return self.checkpoint.lost or self.request_lost
 
     def run(self) -> None:
-        """Run steps until done, renewing the token lock before each (a lost lock stops this worker)."""
-        while not self.checkpoint.finished:
-            step = self.current
-            if self.lost and self.nothing_changed(RecordsLost("")):
-                raise RecordsLost(f"Redis lost the records of request {self.request.id}")
-            self.lock.renew()
-            getattr(self, step.run)()
+        """Read the vault, open the management client, and run steps until done or waiting, renewing the token lock
+        before each (a lost lock stops this worker)."""
+        self.vault = self.services.read_vault()
+        if self.opens_client:
+            self.cloudflare = self.services.management_client(self.vault)
+        try:
+            while not self.checkpoint.finished and not self.waiting:
+                step = self.current
+                if self.lost and self.nothing_changed(RecordsLost("")):
+                    raise RecordsLost(f"Redis lost the records of request {self.request.id}")
+                self.lock.renew()
+                step.run(self)
+        finally:
+            if self.cloudflare is not None:
+                self.cloudflare.close()
+
+    @property
+    def secret_key(self) -> SecretStr:
+        return self.services.settings.cftoken_secret_key
 
     def advance(self, **values: str) -> None:
         """Checkpoint that the current step is done: the next one in the table is to run."""
@@ -207,6 +244,47 @@ class StepMachine:
 
     def follow_up(self, error: BaseException, why: str) -> None:
         raise NotImplementedError  # only operations with settled steps have follow-ups
+
+
+MachineFor = Callable[[Checkpoint, Token | None], type[StepMachine]]
+
+
+def run_request(services: Services, request_id: str, machine_for: MachineFor, *, wait: bool = True,
+                tables: Callable[[Checkpoint], tuple[Step, ...]] | None = None) -> None:
+    """Run (or resume) the operation approved in `request_id` with the machine `machine_for` picks for its checkpoint
+    and token: under the token's lock, the request marked running; any error ends, pauses or hands it over as the
+    step table says."""
+    opened = open_operation(services, request_id)
+    if opened is None:
+        return
+    request, checkpoint = opened
+    token = services.inventory.find(request.token)
+    if machine_for(checkpoint, token).idle(checkpoint, request, services.now()):
+        return  # e.g. an overlap waiting for its deadline or an approver's choice: nothing to call or redraw
+    with token_lock(services, request.token, wait=wait) as lock:
+        checkpoint = Checkpoint.load(services.redis, request_id)  # another worker may have moved it meanwhile
+        if checkpoint.finished or checkpoint.lost:
+            return
+        machine = machine_for(checkpoint, token)  # the strategy it began with, else the inventory's
+        if token is None:
+            raise CftokenError(f"{request.token} is no longer in the inventory, so its {machine.noun} cannot go on")
+        if not machine.resumes_ended or request.state in ("approved", "queued", "running"):
+            try:
+                request = requests.mark_running(services.redis, request_id, now=services.now())
+            except requests.RequestNotFound:
+                log.error("%s %s: the request record is gone before the %s began", request.action, request_id,
+                          machine.noun)
+                return
+            refresh_message(services, request)
+        operation = machine(services, checkpoint, request, token, lock, tables=tables)
+        try:
+            operation.run()
+        except OperationLost:
+            log.warning("%s %s: another worker took over", request.action, request_id)
+        except Exception as exc:  # noqa: BLE001 - the step table decides; unexpected errors get a reference
+            operation.stop(exc)
+        if checkpoint.finished:
+            forget_paused(request_id)
 
 
 def unexpected(error: BaseException) -> str:

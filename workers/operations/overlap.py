@@ -1,5 +1,5 @@
 """roll NAME for a token with `rotation = "overlap"`: create a twin, store and verify it, let the old value live
-`overlap_minutes` more, then delete the old token. Checkpointed steps, declared once in STEPS below.
+`overlap_minutes` more, then delete the old token. Checkpointed steps, declared once in its table.
 
 Orphan-free as provisioning is (workers/minting.py): the intent and its instant are checkpointed before the create;
 resumed at the create, a twin whose value reached the vault is kept, any other twin issued since the intent is
@@ -24,7 +24,6 @@ from domain.cloudflare_tokens import CfToken
 from domain.errors import (
     CftokenError,
     CreateLoop,
-    RecordsLost,
     RequestNotFound,
     TokenCompromised,
     TokenDisabled,
@@ -32,83 +31,28 @@ from domain.errors import (
     TokenRevoked,
 )
 from domain.health import EXPOSED, after_roll
-from domain.inventory import Token
 from domain.messages import slack_date
 from domain.timestamps import parse_timestamp, utc_stamp
-from domain.vault import Vault, token_id_of
+from domain.vault import token_id_of
 from workers.channel import post
-from workers.clients.cloudflare import CloudflareClient
 from workers.operations import minting
 from workers.operations.checkpoints import Checkpoint
 from workers.operations.machine import Step, StepMachine
 from workers.operations.minted_value import MintedValueSteps
-from workers.operations.token_lock import TokenLock
-from workers.services import Services
 
 log = logging.getLogger(__name__)
 MAX_CREATES = 3
 OLD_WORKS = "the bot has not touched the old token"
-STEPS = (
-    Step("preflight", "pre-flight", "preflight", changed=False,
-         where="Nothing was changed: the vault holds the value it held before.",
-         changes="nothing (reads the vault and Cloudflare; checks the vault folder takes writes and that Cloudflare "
-                 "has room for a second token)"),
-    Step("create", "creating the twin at Cloudflare", "create", changed=False, risky=True,
-         where=f"Cloudflare may have created the twin without the bot keeping its value; the bot deletes such a "
-               f"token before it creates again. The vault holds the old value and {OLD_WORKS}.",
-         changes="Cloudflare: a second token with the same name, policies and condition (POST /user/tokens), "
-                 "expiring one cadence from now; the vault: its value"),
-    Step("store", "storing the new value in the vault", "store", changed=True,
-         where=f"The twin exists at Cloudflare; its value is held encrypted, not yet in the vault; {OLD_WORKS}.",
-         changes="the vault: the new value (when the first write was refused)"),
-    Step("companions", "writing the companions", "write_companions", changed=True,
-         where=f"The new value is in the vault; __TOKEN_ID and __EXPIRES_AT may still be the old token's; "
-               f"{OLD_WORKS}.",
-         changes="the vault: __TOKEN_ID (the twin's id) and __EXPIRES_AT (its expires_on)"),
-    Step("verify", "verifying the new value", "verify", changed=True,
-         where=f"The new value and its companions are in the vault, not verified yet; {OLD_WORKS}.",
-         changes="nothing (verifies the new value and probes its job call)"),
-    Step("announce", "telling the thread", "announce", changed=True,
-         where=f"The new value is in the vault and verified; {OLD_WORKS}; the thread has not been told when it "
-               "stops.",
-         changes="Slack: the thread is told until when the old value keeps working"),
-    Step("retire", "retiring the old token", "retire", changed=True,
-         where=f"The new value is in the vault and verified; {OLD_WORKS}: it is deleted when the overlap ends.",
-         changes="Cloudflare: the old token is deleted when the overlap ends, or at once when an approver presses "
-                 "Retire old now (DELETE /user/tokens/{old id}); Keep old leaves it live"),
-    Step("report", "reporting", "report", changed=True,
-         where="The old token is deleted (or kept live by an approver's Keep old); the new value is in the vault and "
-               "verified.",
-         changes="Slack: the result in the channel"),
-)
 
 
 class OverlapRotation(MintedValueSteps, StepMachine):
     """One overlap rotation in progress, advanced one checkpointed step at a time; it waits at `retire`."""
 
-    verb, table = "Roll", STEPS
+    verb, noun = "Roll", "roll"
 
-    def __init__(self, services: Services, checkpoint: Checkpoint, request: requests.Request, token: Token,
-                 lock: TokenLock) -> None:
-        self.services, self.checkpoint, self.request, self.token, self.lock = services, checkpoint, request, token, lock
-        self.new_value: SecretStr | None = None  # held in memory only between create and store
-        self.waiting = False  # at `retire` before the deadline: the clock resumes it
-        self.vault: Vault
-        self.cloudflare: CloudflareClient | None = None
-
-    def run(self) -> None:
-        """Read the vault and open the management client, then run steps until done or waiting for the deadline."""
-        self.vault = self.services.read_vault()
-        self.cloudflare = self.services.management_client(self.vault)
-        try:
-            while not self.checkpoint.finished and not self.waiting:
-                step = self.current
-                if self.lost and self.nothing_changed(RecordsLost("")):
-                    raise RecordsLost(f"Redis lost the records of request {self.request.id}")
-                self.lock.renew()
-                getattr(self, step.run)()
-        finally:
-            self.cloudflare.close()
+    @classmethod
+    def idle(cls, checkpoint: Checkpoint, request: requests.Request, now: datetime) -> bool:
+        return waiting(checkpoint, request, now)
 
     def preflight(self) -> None:
         self.show("pre-flight")
@@ -293,9 +237,39 @@ class OverlapRotation(MintedValueSteps, StepMachine):
     def token_id(self) -> str:
         return self.checkpoint.fields["token_id"]
 
-    @property
-    def secret_key(self) -> SecretStr:
-        return self.services.settings.cftoken_secret_key
+    table = (
+        Step("preflight", "pre-flight", preflight, changed=False,
+             where="Nothing was changed: the vault holds the value it held before.",
+             changes="nothing (reads the vault and Cloudflare; checks the vault folder takes writes and that "
+                     "Cloudflare has room for a second token)"),
+        Step("create", "creating the twin at Cloudflare", create, changed=False, risky=True,
+             where=f"Cloudflare may have created the twin without the bot keeping its value; the bot deletes such a "
+                   f"token before it creates again. The vault holds the old value and {OLD_WORKS}.",
+             changes="Cloudflare: a second token with the same name, policies and condition (POST /user/tokens), "
+                     "expiring one cadence from now; the vault: its value"),
+        Step("store", "storing the new value in the vault", MintedValueSteps.store, changed=True,
+             where=f"The twin exists at Cloudflare; its value is held encrypted, not yet in the vault; {OLD_WORKS}.",
+             changes="the vault: the new value (when the first write was refused)"),
+        Step("companions", "writing the companions", write_companions, changed=True,
+             where=f"The new value is in the vault; __TOKEN_ID and __EXPIRES_AT may still be the old token's; "
+                   f"{OLD_WORKS}.",
+             changes="the vault: __TOKEN_ID (the twin's id) and __EXPIRES_AT (its expires_on)"),
+        Step("verify", "verifying the new value", verify, changed=True,
+             where=f"The new value and its companions are in the vault, not verified yet; {OLD_WORKS}.",
+             changes="nothing (verifies the new value and probes its job call)"),
+        Step("announce", "telling the thread", announce, changed=True,
+             where=f"The new value is in the vault and verified; {OLD_WORKS}; the thread has not been told when it "
+                   "stops.",
+             changes="Slack: the thread is told until when the old value keeps working"),
+        Step("retire", "retiring the old token", retire, changed=True,
+             where=f"The new value is in the vault and verified; {OLD_WORKS}: it is deleted when the overlap ends.",
+             changes="Cloudflare: the old token is deleted when the overlap ends, or at once when an approver presses "
+                     "Retire old now (DELETE /user/tokens/{old id}); Keep old leaves it live"),
+        Step("report", "reporting", report, changed=True,
+             where="The old token is deleted (or kept live by an approver's Keep old); the new value is in the vault "
+                   "and verified.",
+             changes="Slack: the result in the channel"),
+    )
 
 
 def waiting_text(deadline: datetime) -> str:

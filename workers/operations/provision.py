@@ -1,6 +1,6 @@
 """provision NAME: the runbook's provisioning procedure for a token the inventory declares, as checkpointed steps.
 
-The steps are declared once, in STEPS below:
+The steps are declared once, in Provisioning's table:
     preflight   the vault holds no live value (missing or REVOKED); the management token works and Cloudflare has
                 no token with that name; every zone id resolves (GET /zones?name=) and matches; every permission
                 group exists with the declared id and scope; quota headroom; the expiry fixed (now + cadence)
@@ -27,74 +27,29 @@ from domain.errors import (
     AlreadyProvisioned,
     CftokenError,
     CreateLoop,
-    OperationLost,
     PreflightMismatch,
 )
 from domain.inventory import Token
 from domain.provision_plan import ACCOUNT_SCOPE, ZONE_SCOPE, Plan, index_line, plan_provisioning
 from domain.requests import Request
+from domain.revoke_targets import ticket_subject
 from domain.timestamps import parse_timestamp, utc_stamp
-from domain.vault import Vault
 from workers.channel import refresh_message
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import minting
-from workers.operations.checkpoints import Checkpoint
-from workers.operations.machine import Step, StepMachine, forget_paused, open_operation
+from workers.operations.machine import Step, StepMachine
 from workers.operations.minted_value import MintedValueSteps
-from workers.operations.revoke import ticket_subject
-from workers.operations.token_lock import TokenLock, token_lock
-from workers.services import Services
 
 log = logging.getLogger(__name__)
 MAX_CREATES = 3
 CREATED = "The token exists at Cloudflare"
-STEPS = (
-    Step("preflight", "pre-flight", "preflight", changed=False, where="Nothing was created.",
-         changes="nothing (reads the vault, the zones, the permission groups and the token count)"),
-    Step("create", "the create at Cloudflare", "create", changed=False, risky=True,
-         where="Cloudflare may have created the token without the bot keeping its value; the bot deletes such a "
-               "token before it creates again.",
-         changes="Cloudflare: a new token (POST /user/tokens); the vault: its value"),
-    Step("store", "storing the value in the vault", "store", changed=True,
-         where=f"{CREATED}; its value is held encrypted and is not in the vault yet.",
-         changes="the vault: the value (when the first write was refused)"),
-    Step("companions", "writing the companions", "write_companions", changed=True,
-         where=f"{CREATED} and its value is in the vault; __TOKEN_ID, __EXPIRES_AT or __SCOPES may be missing.",
-         changes="the vault: __TOKEN_ID, __EXPIRES_AT and __SCOPES"),
-    Step("verify", "verifying the new token", "verify", changed=True,
-         where=f"{CREATED}; its value and companions are in the vault; it is not verified yet.",
-         changes="nothing (verifies the value and probes its job call)"),
-    Step("note", "the note on the incident", "note_incident", changed=True,
-         where=f"{CREATED}, stored and verified; the revoke's incident has no note yet.",
-         changes="FreeScout: a note on the revoke's incident (a replacement only)"),
-    Step("report", "reporting", "report", changed=True, where=f"{CREATED}, stored and verified.",
-         changes="Slack: the result, the rotation INDEX line and the consumers to tell"),
-)
-
-
 class Provisioning(MintedValueSteps, StepMachine):
     """One provisioning in progress, advanced one checkpointed step at a time."""
 
-    verb, table, unchanged = "Provision", STEPS, "nothing was created"
+    verb, noun, unchanged = "Provision", "provisioning", "nothing was created"
 
-    def __init__(self, services: Services, checkpoint: Checkpoint, request: Request, token: Token,
-                 lock: TokenLock) -> None:
-        self.services, self.checkpoint, self.request, self.token, self.lock = (
-            services, checkpoint, request, token, lock,
-        )
-        self.plan: Plan = plan_provisioning(token, services.inventory)
-        self.new_value: SecretStr | None = None  # held in memory only between create and store
-        self.vault: Vault
-        self.cloudflare: CloudflareClient | None = None
-
-    def run(self) -> None:
-        """Read the vault and open the management client, then run the steps."""
-        self.vault = self.services.read_vault()
-        self.cloudflare = self.services.management_client(self.vault)
-        try:
-            super().run()
-        finally:
-            self.cloudflare.close()
+    def prepare(self) -> None:
+        self.plan: Plan = plan_provisioning(self.token, self.services.inventory)
 
     def preflight(self) -> None:
         self.show("pre-flight")
@@ -140,7 +95,7 @@ class Provisioning(MintedValueSteps, StepMachine):
             return
         marker = f"cftoken request {self.request.id}"
         with self.services.freescout() as freescout:
-            ticket = freescout.find_by_subject(ticket_subject(self.token, revoke))
+            ticket = freescout.find_by_subject(ticket_subject(self.token.name, revoke.id))
             if ticket is not None and not freescout.has_note(ticket.id, marker):
                 freescout.add_note(ticket.id, replacement_note(self.token, self.request, self.checkpoint.fields,
                                                                marker))
@@ -199,9 +154,28 @@ class Provisioning(MintedValueSteps, StepMachine):
     def token_id(self) -> str:
         return self.checkpoint.fields["token_id"]
 
-    @property
-    def secret_key(self) -> SecretStr:
-        return self.services.settings.cftoken_secret_key
+    table = (
+        Step("preflight", "pre-flight", preflight, changed=False, where="Nothing was created.",
+             changes="nothing (reads the vault, the zones, the permission groups and the token count)"),
+        Step("create", "the create at Cloudflare", create, changed=False, risky=True,
+             where="Cloudflare may have created the token without the bot keeping its value; the bot deletes such a "
+                   "token before it creates again.",
+             changes="Cloudflare: a new token (POST /user/tokens); the vault: its value"),
+        Step("store", "storing the value in the vault", MintedValueSteps.store, changed=True,
+             where=f"{CREATED}; its value is held encrypted and is not in the vault yet.",
+             changes="the vault: the value (when the first write was refused)"),
+        Step("companions", "writing the companions", write_companions, changed=True,
+             where=f"{CREATED} and its value is in the vault; __TOKEN_ID, __EXPIRES_AT or __SCOPES may be missing.",
+             changes="the vault: __TOKEN_ID, __EXPIRES_AT and __SCOPES"),
+        Step("verify", "verifying the new token", verify, changed=True,
+             where=f"{CREATED}; its value and companions are in the vault; it is not verified yet.",
+             changes="nothing (verifies the value and probes its job call)"),
+        Step("note", "the note on the incident", note_incident, changed=True,
+             where=f"{CREATED}, stored and verified; the revoke's incident has no note yet.",
+             changes="FreeScout: a note on the revoke's incident (a replacement only)"),
+        Step("report", "reporting", report, changed=True, where=f"{CREATED}, stored and verified.",
+             changes="Slack: the result, the rotation INDEX line and the consumers to tell"),
+    )
 
 
 def confirm_zones(cloudflare: CloudflareClient, plan: Plan) -> None:
@@ -245,32 +219,3 @@ def replacement_note(token: Token, request: Request, fields: dict[str, str], mar
             f"Requested by Slack user {request.requester}; approved by {approvers} ({marker}).\n"
             "Give the new token to the consumers in the checklist above.")
 
-
-def provision_token(services: Services, request_id: str, *, wait: bool = True) -> None:
-    """Run (or resume) the provisioning approved in `request_id`."""
-    opened = open_operation(services, request_id, "provision", STEPS[0].name)
-    if opened is None:
-        return
-    request, checkpoint = opened
-    token = services.inventory.find(request.token)
-    with token_lock(services, request.token, wait=wait) as lock:
-        checkpoint = Checkpoint.load(services.redis, request_id)
-        if checkpoint.finished or checkpoint.lost:
-            return
-        if token is None:
-            raise CftokenError(f"{request.token} is no longer in the inventory, so its provisioning cannot go on")
-        try:
-            request = requests.mark_running(services.redis, request_id, now=services.now())
-        except requests.RequestNotFound:
-            log.error("provision %s: the request record is gone before the provisioning began", request_id)
-            return
-        refresh_message(services, request)
-        provisioning = Provisioning(services, checkpoint, request, token, lock)
-        try:
-            provisioning.run()
-        except OperationLost:
-            log.warning("provision %s: another worker took over", request_id)
-        except Exception as exc:  # noqa: BLE001 - the step table decides; unexpected errors get a reference
-            provisioning.stop(exc)
-        if checkpoint.finished:
-            forget_paused(request_id)

@@ -15,13 +15,10 @@ from domain.settings import WorkerSettings
 from workers.channel import post, refresh_message, refuse_forged
 from workers.operations.checkpoints import UNFINISHED, Checkpoint, unfinished
 from workers.operations.machine import Paused, forget_paused, paused_here, unexpected
-from workers.operations.provision import provision_token
-from workers.operations.revoke import revoke_token
-from workers.operations.roll import roll_token
+from workers.operations.runner import RUNNERS, run_operation
 from workers.services import Services, build_services
 
 log = logging.getLogger(__name__)
-RUNNERS = {"roll": roll_token, "revoke": revoke_token, "provision": provision_token}
 
 
 def reconcile(services: Services) -> list[str]:
@@ -36,12 +33,11 @@ def reconcile(services: Services) -> list[str]:
         except RecordTampered as exc:  # never resumed: the tag says cftoken did not write it
             refuse_forged(services, exc)
             continue
-        runner = RUNNERS.get(checkpoint.fields.get("action", ""))
-        if runner is None:  # the record expired or never existed: nothing to resume
+        if checkpoint.fields.get("action") not in RUNNERS:  # the record expired or never existed: nothing to resume
             services.redis.srem(UNFINISHED, request_id)
             continue
         try:
-            runner(services, request_id, wait=False)
+            run_operation(services, request_id, wait=False)
         except TokenBusy:
             log.info("reconcile: %s is still held by a running worker", request_id)
             continue

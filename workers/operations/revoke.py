@@ -1,10 +1,10 @@
 """revoke NAME: delete at Cloudflare, leave a REVOKED placeholder in the vault, open exactly one FreeScout incident.
 
-The steps are declared once, in STEPS below. Pre-flight first cancels an open roll of the same token that this
+The steps are declared once, in Revocation's table. Pre-flight first cancels an open roll of the same token that this
 revoke supersedes (a paused roll's held value is dropped; the channel is told), so the two never interleave.
 The delete takes every live token of the name the bot knows of: the vault's __TOKEN_ID, an open overlap's old token
 and twin, and old tokens an approver kept live with Keep old (domain/kept_tokens.py) that Cloudflare still lists
-under the name (workers/revoke_targets.py: one list by name at pre-flight); a live token with the name that none of
+under the name (workers/revoke_lookup.py: one list by name at pre-flight); a live token with the name that none of
 the bot's records names is left, and the result (broadcast) and the incident say so. A FreeScout outage neither
 blocks nor undoes the revocation: the request succeeds without the link, and the reconciler retries the ticket until
 it exists (found by its subject, not duplicated); FreeScout refusing it hands the ticket to a person.
@@ -20,78 +20,43 @@ from pydantic import SecretStr
 
 from domain import blast_radius, blast_records, health, kept_tokens, requests, status
 from domain.blast_radius import BlastRadius
-from domain.errors import TRANSIENT, CftokenError, OperationLost, RecordTampered, TokenNotFound
+from domain.errors import TRANSIENT, CftokenError, RecordTampered, TokenNotFound
 from domain.inventory import Inventory, Token
 from domain.messages import NO_CONSUMERS, slack_date, ticket_link
 from domain.requests import FINAL_STATES, Request
-from domain.revoke_targets import Stranger, left_live_text
+from domain.revoke_targets import Stranger, left_live_text, ticket_subject
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
 from workers.audit import radius
 from workers.channel import post, refresh_message, refuse_forged
 from workers.clients.freescout import FreeScoutClient
-from workers.operations import overlap
-from workers.operations import revoke_lookup as revoke_targets
-from workers.operations import roll as rotation
+from workers.operations import revoke_lookup
 from workers.operations.checkpoints import Checkpoint
-from workers.operations.machine import Step, StepMachine, forget_paused, open_operation
-from workers.operations.token_lock import TokenLock, token_lock
+from workers.operations.machine import Step, StepMachine, forget_paused
 from workers.services import Services
 
 log = logging.getLogger(__name__)
-STEPS = (
-    Step("preflight", "pre-flight", "preflight", changed=False,
-         where="Nothing was changed: the bot deleted nothing and the vault holds the value it held before.",
-         changes="nothing (reads the vault and Cloudflare); an open roll of the token is cancelled"),
-    Step("delete", "the delete at Cloudflare", "delete", changed=False, risky=True,
-         where="Cloudflare may have deleted the token; the vault still holds its old value.",
-         changes="Cloudflare: the token is deleted (DELETE /user/tokens/{id}), with every other live token of the "
-                 "name the bot knows of (an open overlap's twin, an old token kept with Keep old); their values stop "
-                 "working"),
-    Step("placeholder", "replacing the vault value", "overwrite_vault", changed=True,
-         where="The token is deleted at Cloudflare; the vault still holds its old value, which no longer works.",
-         changes="the vault: the value becomes a REVOKED placeholder (__TOKEN_ID kept)"),
-    Step("ticket", "opening the incident ticket", "open_ticket", changed=True, settled=True,
-         where="The token is deleted at Cloudflare and the vault holds a REVOKED placeholder; the incident ticket "
-               "is not open yet.",
-         changes="FreeScout: one incident conversation naming the consumers to clean up"),
-    Step("report", "reporting", "report", changed=True, settled=True,
-         where="The token is deleted at Cloudflare, the vault holds a REVOKED placeholder, and the incident is open.",
-         changes="Slack: the result with the ticket link"),
-)
-
-
 class Revocation(StepMachine):
     """One revocation in progress, advanced one checkpointed step at a time."""
 
-    verb, table = "Revoke", STEPS
+    verb, noun = "Revoke", "revoke"
+    opens_client, resumes_ended = False, True  # each step opens what it needs; the ticket outlives the request
 
     @property
     def unchanged(self) -> str:
         return f"the token was not deleted at Cloudflare, and {super().unchanged}"
 
-    def __init__(
-        self, services: Services, checkpoint: Checkpoint, request: Request, token: Token, lock: TokenLock
-    ) -> None:
-        self.services, self.checkpoint, self.request, self.token, self.lock = (
-            services, checkpoint, request, token, lock,
-        )
-
-    def run(self) -> None:
-        self.vault = self.services.read_vault()
-        super().run()
-
     def preflight(self) -> None:
         """Read what the delete takes (the bot's records, then one list by name at Cloudflare) before the open roll
         is cancelled, so its overlap's tokens are known; a kept-token record cftoken did not sign is refused."""
         self.show("pre-flight")
-        known = revoke_targets.known_to_bot(self.services.redis, self.token.name, roll_id=self.request.supersedes,
+        known = revoke_lookup.known_to_bot(self.services.redis, self.token.name, roll_id=self.request.supersedes,
                                             now=self.services.now(), on_forged=self.refuse, revoke_id=self.request.id)
         self.supersede_roll()
         self.services.freescout().close()  # SettingsError now, not after the delete, if FreeScout is unset
         token_id = token_id_of(self.token, self.vault)
         with self.services.management_client(self.vault) as cloudflare:
-            read = revoke_targets.read_at_cloudflare(cloudflare, self.token.name, token_id, known)
+            read = revoke_lookup.read_at_cloudflare(cloudflare, self.token.name, token_id, known)
         last_used = read.token.last_used_on if read.token else None
         radius.refresh(self.services, self.request.id, self.vault, self.token, token_id, last_used)  # never raises
         also, left = ",".join(read.targets.also), ",".join(map(stranger_field, read.targets.strangers))
@@ -113,14 +78,14 @@ class Revocation(StepMachine):
         where = "The roll had not started: nothing was changed by it."
         if not held.lost and not held.finished:
             overlapping = held.get("strategy") == "overlap"
-            table = overlap.STEPS if overlapping else rotation.STEPS
-            step = next(step for step in table if step.name == held.step)
+            assert self.tables is not None  # the runner gives every machine the operations' tables
+            step = next(step for step in self.tables(held) if step.name == held.step)
             if step.changed or int(held.get("rolls") or 0):
                 where = f"The roll had reached {step.label}: {step.where} The revoke deletes the token anyway."
             if overlapping and held.step != "preflight":
                 where += " The overlap's old token and its twin are both deleted."
             held.finish(now=self.services.now())  # drops a held (sealed) value: the token is going
-        result = f"{revoke_targets.superseded_result(self.request.id)} {where}"
+        result = f"{revoke_lookup.superseded_result(self.request.id)} {where}"
         refresh_message(self.services, requests.supersede(
             self.services.redis, roll.id, result=result, now=self.services.now()
         ))
@@ -156,7 +121,7 @@ class Revocation(StepMachine):
         self.show("vault value replaced")
 
     def open_ticket(self) -> None:
-        subject = ticket_subject(self.token, self.request)
+        subject = ticket_subject(self.token.name, self.request.id)
         with self.services.freescout() as freescout:
             ticket = freescout.find_by_subject(subject)
             if ticket is None:
@@ -230,6 +195,28 @@ class Revocation(StepMachine):
         at = parse_timestamp(self.checkpoint.get("listed_at"))
         return f"⚠️ {text} (Cloudflare's list at pre-flight{' ' + slack_date(at) if at else ''}.)" if text else ""
 
+    table = (
+        Step("preflight", "pre-flight", preflight, changed=False,
+             where="Nothing was changed: the bot deleted nothing and the vault holds the value it held before.",
+             changes="nothing (reads the vault and Cloudflare); an open roll of the token is cancelled"),
+        Step("delete", "the delete at Cloudflare", delete, changed=False, risky=True,
+             where="Cloudflare may have deleted the token; the vault still holds its old value.",
+             changes="Cloudflare: the token is deleted (DELETE /user/tokens/{id}), with every other live token of "
+                     "the name the bot knows of (an open overlap's twin, an old token kept with Keep old); their "
+                     "values stop working"),
+        Step("placeholder", "replacing the vault value", overwrite_vault, changed=True,
+             where="The token is deleted at Cloudflare; the vault still holds its old value, which no longer works.",
+             changes="the vault: the value becomes a REVOKED placeholder (__TOKEN_ID kept)"),
+        Step("ticket", "opening the incident ticket", open_ticket, changed=True, settled=True,
+             where="The token is deleted at Cloudflare and the vault holds a REVOKED placeholder; the incident ticket "
+                   "is not open yet.",
+             changes="FreeScout: one incident conversation naming the consumers to clean up"),
+        Step("report", "reporting", report, changed=True, settled=True,
+             where="The token is deleted at Cloudflare, the vault holds a REVOKED placeholder, and the incident is "
+                   "open.",
+             changes="Slack: the result with the ticket link"),
+    )
+
 
 def stranger_field(stranger: Stranger) -> str:
     """A stranger as the checkpoint keeps it: `id@issued_on` (nothing after @ when Cloudflare gave no date)."""
@@ -263,10 +250,6 @@ def readable(stamp: str | None) -> str:
     """An ISO timestamp as a person reads it in a ticket: `2026-03-01 12:00 UTC`."""
     moment = parse_timestamp(stamp)
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else (stamp or "unknown")
-
-
-def ticket_subject(token: Token, request: Request) -> str:
-    return f"Cloudflare token revoked: {token.name} (cftoken request {request.id})"
 
 
 def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dict[str, str], *,
@@ -317,33 +300,3 @@ def left_live_note(facts: Mapping[str, str]) -> str:
     text = left_live_text(strangers_of(facts), when=lambda moment: readable(moment.isoformat()))
     return f"LEFT LIVE: {text} (Cloudflare's list at the revoke's pre-flight.)\n" if text else ""
 
-
-def revoke_token(services: Services, request_id: str, *, wait: bool = True) -> None:
-    """Run (or resume) the revocation approved in `request_id`."""
-    opened = open_operation(services, request_id, "revoke", STEPS[0].name)
-    if opened is None:
-        return
-    request, checkpoint = opened
-    token = services.inventory.find(request.token)
-    with token_lock(services, request.token, wait=wait) as lock:
-        checkpoint = Checkpoint.load(services.redis, request_id)
-        if checkpoint.finished or checkpoint.lost:
-            return
-        if token is None:
-            raise CftokenError(f"{request.token} is no longer in the inventory, so its revoke cannot go on")
-        if request.state in ("approved", "queued", "running"):
-            try:
-                request = requests.mark_running(services.redis, request_id, now=services.now())
-            except requests.RequestNotFound:
-                log.error("revoke %s: the request record is gone before the revoke began", request_id)
-                return
-            refresh_message(services, request)
-        revocation = Revocation(services, checkpoint, request, token, lock)
-        try:
-            revocation.run()
-        except OperationLost:
-            log.warning("revoke %s: another worker took over", request_id)
-        except Exception as exc:  # noqa: BLE001 - the step table decides; unexpected errors get a reference
-            revocation.stop(exc)
-        if checkpoint.finished:
-            forget_paused(request_id)

@@ -16,10 +16,9 @@ from datetime import timedelta
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from domain import requests, status
+from domain import status
 from domain.errors import (
     CftokenError,
-    OperationLost,
     RollLoop,
     TokenCompromised,
     TokenDisabled,
@@ -30,60 +29,19 @@ from domain.health import EXPOSED, after_roll, unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
-from workers.channel import refresh_message
-from workers.clients.cloudflare import CloudflareClient
-from workers.operations.checkpoints import Checkpoint
-from workers.operations.machine import Step, StepMachine, forget_paused, open_operation
-from workers.operations.overlap import OverlapRotation, waiting
+from workers.operations.machine import Step, StepMachine
 from workers.operations.sealing import seal, unseal_or_none
-from workers.operations.token_lock import TokenLock, token_lock
 from workers.services import Services
 
 log = logging.getLogger(__name__)
 MAX_ROLLS = 3
 ROLLED = "Cloudflare has rolled the token: the value in the vault no longer works, and the new value is not in it."
-STEPS = (
-    Step("preflight", "pre-flight", "preflight", changed=False,
-         where="Nothing was changed: the vault holds the value it held before.",
-         changes="nothing (reads the vault and Cloudflare; checks the vault folder takes writes)"),
-    Step("roll", "the roll at Cloudflare", "roll", changed=False, risky=True,
-         where="Cloudflare may have rolled the token: the value in the vault may no longer work.",
-         changes="Cloudflare: a new value (PUT /user/tokens/{id}/value); the old value stops working at once"),
-    Step("store", "storing the new value in the vault", "store", changed=True, where=ROLLED,
-         changes="the vault: the new value (when the first write was refused)"),
-    Step("expiry", "moving the expiry", "extend_expiry", changed=True,
-         where="The new value is in the vault and works; Cloudflare's expires_on and __EXPIRES_AT still show the "
-               "old expiry.",
-         changes="Cloudflare: expires_on moved to the new expiry; the vault: __EXPIRES_AT"),
-    Step("verify", "verifying the new value", "verify", changed=True,
-         where="The new value is in the vault and both expiries are moved; it is not verified at Cloudflare yet.",
-         changes="nothing (GET /user/tokens/verify with the new value)"),
-    Step("report", "reporting", "report", changed=True,
-         where="The new value is in the vault, verified active at Cloudflare, and both expiries are moved.",
-         changes="Slack: the result in the channel"),
-)
 
 
 class Rotation(StepMachine):
     """One roll in progress: the checkpoint plus the clients it needs, advanced one step at a time."""
 
-    verb, table = "Roll", STEPS
-
-    def __init__(self, services: Services, checkpoint: Checkpoint, request: requests.Request, token: Token,
-                 lock: TokenLock) -> None:
-        self.services, self.checkpoint, self.request, self.token, self.lock = services, checkpoint, request, token, lock
-        self.new_value: SecretStr | None = None  # held in memory only between roll and store
-        self.vault: Vault
-        self.cloudflare: CloudflareClient | None = None
-
-    def run(self) -> None:
-        """Read the vault and open the management client, then run the steps."""
-        self.vault = self.services.read_vault()
-        self.cloudflare = self.services.management_client(self.vault)
-        try:
-            super().run()
-        finally:
-            self.cloudflare.close()
+    verb, noun = "Roll", "roll"
 
     def preflight(self) -> None:
         self.show("pre-flight")
@@ -210,49 +168,26 @@ class Rotation(StepMachine):
     def token_id(self) -> str:
         return self.checkpoint.fields["token_id"]
 
-    @property
-    def secret_key(self) -> SecretStr:
-        return self.services.settings.cftoken_secret_key
-
-
-def roll_token(services: Services, request_id: str, *, wait: bool = True) -> None:
-    """Run (or resume) the roll approved in `request_id`."""
-    opened = open_operation(services, request_id, "roll", STEPS[0].name)
-    if opened is None:
-        return
-    request, checkpoint = opened
-    if waiting(checkpoint, request, services.now()):
-        return  # an overlap waiting for its deadline or an approver's choice: nothing to call, nothing to redraw
-    token = services.inventory.find(request.token)
-    with token_lock(services, request.token, wait=wait) as lock:
-        checkpoint = Checkpoint.load(services.redis, request_id)  # another worker may have moved it meanwhile
-        if checkpoint.finished or checkpoint.lost:
-            return
-        if token is None:
-            raise CftokenError(f"{request.token} is no longer in the inventory, so its roll cannot go on")
-        try:
-            request = requests.mark_running(services.redis, request_id, now=services.now())
-        except requests.RequestNotFound:
-            log.error("roll %s: the request record is gone before the roll began", request_id)
-            return
-        refresh_message(services, request)
-        run(services, checkpoint, request, token, lock)
-
-
-def run(services: Services, checkpoint: Checkpoint, request: requests.Request, token: Token, lock: TokenLock) -> None:
-    """Run the rotation (the strategy it began with, else the inventory's); any error ends, pauses or hands it
-    over as the step table says."""
-    strategy = checkpoint.get("strategy") or token.rotation
-    machine = OverlapRotation if strategy == "overlap" else Rotation
-    rotation = machine(services, checkpoint, request, token, lock)
-    try:
-        rotation.run()
-    except OperationLost:
-        log.warning("roll %s: another worker took over", request.id)
-    except Exception as exc:  # noqa: BLE001 - the step table decides; unexpected errors get a reference
-        rotation.stop(exc)
-    if checkpoint.finished:
-        forget_paused(request.id)
+    table = (
+        Step("preflight", "pre-flight", preflight, changed=False,
+             where="Nothing was changed: the vault holds the value it held before.",
+             changes="nothing (reads the vault and Cloudflare; checks the vault folder takes writes)"),
+        Step("roll", "the roll at Cloudflare", roll, changed=False, risky=True,
+             where="Cloudflare may have rolled the token: the value in the vault may no longer work.",
+             changes="Cloudflare: a new value (PUT /user/tokens/{id}/value); the old value stops working at once"),
+        Step("store", "storing the new value in the vault", store, changed=True, where=ROLLED,
+             changes="the vault: the new value (when the first write was refused)"),
+        Step("expiry", "moving the expiry", extend_expiry, changed=True,
+             where="The new value is in the vault and works; Cloudflare's expires_on and __EXPIRES_AT still show the "
+                   "old expiry.",
+             changes="Cloudflare: expires_on moved to the new expiry; the vault: __EXPIRES_AT"),
+        Step("verify", "verifying the new value", verify, changed=True,
+             where="The new value is in the vault and both expiries are moved; it is not verified at Cloudflare yet.",
+             changes="nothing (GET /user/tokens/verify with the new value)"),
+        Step("report", "reporting", report, changed=True,
+             where="The new value is in the vault, verified active at Cloudflare, and both expiries are moved.",
+             changes="Slack: the result in the channel"),
+    )
 
 
 def _vault_value_still_live(services: Services, token: Token) -> bool:
