@@ -21,6 +21,7 @@ import argparse
 import base64
 import binascii
 import copy
+import hashlib
 import json
 import secrets
 import time
@@ -98,7 +99,7 @@ class Message:
         if self.bot_id:
             body["bot_id"] = self.bot_id
         if self.blocks:
-            body["blocks"] = self.blocks
+            body["blocks"] = slack_shaped(self.blocks, self.ts)
         if self.thread_ts:
             body["thread_ts"] = self.thread_ts
         if self.broadcast:
@@ -570,6 +571,39 @@ class SlackStandIn(StandIn):
         message = self._record(entry.channel, text, blocks, thread_ts=payload.get("thread_ts"),
                                ephemeral_for=ephemeral_for)
         entry.last_posted = message.ts
+
+
+def slack_shaped(blocks: list[dict[str, Any]], ts: str) -> list[dict[str, Any]]:
+    """Blocks as Slack returns them (and echoes them in a click): a Slack-assigned `block_id` on every block that
+    had none (five characters, stable per message and position), `emoji: true` on every plain_text object and
+    `verbatim: false` on every mrkdwn one that did not say."""
+    shaped = []
+    for n, block in enumerate(copy.deepcopy(blocks)):
+        if "block_id" not in block:
+            digest = hashlib.sha256(f"{ts}:{n}".encode()).digest()
+            block = {**block, "block_id": "".join(_BLOCK_ID_ALPHABET[b % len(_BLOCK_ID_ALPHABET)]
+                                                  for b in digest[:5])}
+        _shape_texts(block)
+        shaped.append(block)
+    return shaped
+
+
+_BLOCK_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _shape_texts(value: Any) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _shape_texts(item)
+        return
+    if not isinstance(value, dict):
+        return
+    if value.get("type") == "plain_text" and isinstance(value.get("text"), str):
+        value.setdefault("emoji", True)
+    elif value.get("type") == "mrkdwn" and isinstance(value.get("text"), str):
+        value.setdefault("verbatim", False)
+    for item in value.values():
+        _shape_texts(item)
 
 
 def _args(request: Request) -> dict[str, Any]:

@@ -121,10 +121,12 @@ def block_action(
         "channel": {"id": channel_id, "name": channel_name},
         "state": {"values": {}},
         "response_url": response_url,
+        "enterprise": None,  # outside an Enterprise Grid org, as Slack sends it
+        "is_enterprise_install": False,
         "actions": [
             {
                 "action_id": action_id,
-                "block_id": block_id,
+                "block_id": _clicked_block_id(message, action_id, value) or block_id,
                 "type": "button",
                 "value": value,
                 "text": {"type": "plain_text", "text": _button_label(message, action_id), "emoji": True},
@@ -181,6 +183,15 @@ def _button_label(message: dict[str, Any] | None, action_id: str) -> str:
             if element.get("action_id") == action_id and isinstance(element.get("text"), dict):
                 return str(element["text"].get("text", action_id))
     return action_id
+
+
+def _clicked_block_id(message: dict[str, Any] | None, action_id: str, value: str) -> str | None:
+    """The block_id of the block holding the clicked button, as Slack reports it (None: not in the message)."""
+    for block in (message or {}).get("blocks", []):
+        elements = block.get("elements", []) + ([block["accessory"]] if block.get("accessory") else [])
+        if any(e.get("action_id") == action_id and str(e.get("value", "")) == value for e in elements):
+            return block.get("block_id")
+    return None
 
 
 def _trigger_id(timestamp: int, user_id: str, salt: str) -> str:

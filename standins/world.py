@@ -227,15 +227,21 @@ class World:
             self.put(token.companion("__EXPIRES_AT"), iso(expires_on))
 
     def signed_click(self, action_id: str, value: str, *, user: str, message_ts: str) -> tuple[str, dict[str, str]]:
-        """A signed block_actions request for a button on a channel message, with a fresh response_url."""
+        """A signed block_actions request for a button on a channel message, shaped as Slack sends it: the clicked
+        message echoed as Slack holds it (block_ids, emoji/verbatim), `enterprise: null`, `is_enterprise_install:
+        false`, a fresh response_url and a real trigger_id (views.open takes it once, within 3 s)."""
+        message = self.slack.message(CHANNEL, message_ts)
         return block_action(
             signing_secret=self.signing_secret,
             action_id=action_id,
             value=value,
             user_id=user,
+            user_name=self.slack.users.get(user, {}).get("name"),
             channel_id=CHANNEL,
             message_ts=message_ts,
+            message=message.to_api() if message is not None and not message.deleted else None,
             response_url=self.slack.new_response_url(user, CHANNEL, message_ts),
+            trigger_id=self.slack.new_trigger_id(user),
         )
 
     def settings_values(self, *, redis_url: str) -> dict[str, str]:

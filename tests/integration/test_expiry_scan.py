@@ -22,8 +22,7 @@ from domain.settings import DEFAULT_INVENTORY
 from domain.status import read_statuses, record_rotation
 from standins.base import WAIT_CEILING, iso
 from standins.slack import Message
-from standins.slack_requests import block_action
-from standins.world import APPROVERS, CHANNEL, DEFAULT_EXPIRY_DAYS, ENGINEER, SIGNING_SECRET, World
+from standins.world import APPROVERS, CHANNEL, DEFAULT_EXPIRY_DAYS, ENGINEER, World
 from tests.conftest import make_settings
 from tests.integration.scenarios import deliver, scan_and_deliver
 from workers.clients.cloudflare import PER_PAGE
@@ -286,11 +285,7 @@ def click_request_roll(world: World, world_settings, services: Services, user: s
     client = WebClient(token=world.slack.bot_token, base_url=world.slack.url + "/api/")
     app = build_bolt_app(world_settings, services.redis, job_queue(services.redis), services.inventory,
                     client=client, clock=world.clock.now, listener_executor=InlineExecutor())
-    body, headers = block_action(
-        signing_secret=SIGNING_SECRET, action_id="request_roll", value=name, user_id=user, channel_id=CHANNEL,
-        message_ts=message.ts, response_url=world.slack.new_response_url(user, CHANNEL, message.ts),
-        message=message.to_api(),
-    )
+    body, headers = world.signed_click("request_roll", name, user=user, message_ts=message.ts)  # shaped as Slack's
     return app.dispatch(BoltRequest(body=body, headers=headers))
 
 
@@ -311,6 +306,10 @@ def test_request_roll_opens_the_normal_roll_request_with_the_clicker_as_requeste
     redrawn = world.slack.message(CHANNEL, digest.ts)
     (section,) = sections_about(redrawn, PAGES)
     assert "accessory" not in section and f"Roll requested by <@{ALICE}>" in section["text"]["text"]
+    echoed = digest.to_api()["blocks"]  # what the click carried: Slack's block_ids, emoji and verbatim flags
+    assert all(block.get("block_id") for block in echoed) and echoed != digest.blocks
+    assert [block["block_id"] for block in redrawn.blocks] == [block["block_id"] for block in echoed]
+    assert world.slack.refusals() == []
 
 
 def test_request_roll_from_someone_who_is_not_an_approver_opens_nothing(world, services, world_settings):
