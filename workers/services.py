@@ -18,8 +18,9 @@ from pydantic import SecretStr
 
 from domain import integrity, outbox, vault_seen
 from domain.clock import make_clock, utc_now
-from domain.errors import SettingsError, VaultLoginBlocked
+from domain.errors import SettingsError, VaultFolderMissing, VaultLoginBlocked
 from domain.inventory import Inventory, load_inventory
+from domain.mrkdwn import escape
 from domain.redis_conn import connect
 from domain.settings import WorkerSettings, load_settings
 from domain.vault import Vault
@@ -72,9 +73,15 @@ class Services:
         except VaultLoginBlocked as exc:
             if self.infisical.first_block is exc:
                 outbox.post(self.redis, f"vault-login:{exc.until or 'secret'}:{self.now():%Y%m%d%H%M}",
-                            f":lock: {exc}.\n{exc.runbook}", None, now=self.now())
+                            f":lock: {escape(str(exc))}.\n{exc.runbook}", None, now=self.now())
             raise
         return Vault(values, self.settings.infisical_secret_path, self.settings.infisical_environment)
+
+    def report_missing_folder(self, exc: VaultFolderMissing) -> None:
+        """An unattended reader (the scan) tells the channel the vault folder is missing, once a day while it is."""
+        outbox.post(self.redis, f"vault-folder:{exc.environment}:{exc.path}:{self.now():%Y-%m-%d}",
+                    f":warning: The expiry scan could not read the vault: {escape(str(exc))}.\n{exc.runbook}",
+                    None, now=self.now())
 
     def management_client(self, vault: Vault) -> CloudflareClient:
         """A Cloudflare client holding the management token read from `vault`."""

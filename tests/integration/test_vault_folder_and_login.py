@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 
-from domain.errors import VaultFolderMissing, VaultLoginBlocked, VaultSecretMissing
+from domain.errors import RateLimited, VaultFolderMissing, VaultLoginBlocked, VaultSecretMissing
 from standins.infisical import InfisicalStandIn
 from standins.world import CHANNEL, CLIENT_ID, ENGINEER
 from tests.integration.scenarios import deliver
@@ -153,3 +153,30 @@ def test_a_locked_identity_is_reported_to_the_channel_once(world, services, redi
     assert ":lock: infisical rejected the machine identity's credentials (HTTP 401 UnauthorizedError: This " \
            "identity auth method is temporarily locked" in channel
     assert world.infisical.count("POST", LOGIN) == 1
+
+
+def test_a_scan_that_finds_no_folder_tells_the_channel_once_a_day(world, services, redis_conn):
+    from workers.scan.scan import scan
+
+    world.infisical.remove_folder(world.infisical.identity(CLIENT_ID).project, world.environment, world.vault_path)
+
+    for _ in range(2):
+        with pytest.raises(VaultFolderMissing):
+            scan(services)
+    deliver(services)
+
+    channel = world.slack.channel_transcript(CHANNEL)
+    assert channel.count("The expiry scan could not read the vault: the vault folder /MooseQuest/cloudflare does "
+                         "not exist in environment prod") == 1
+    assert "INFISICAL_SECRET_PATH" in channel
+
+
+def test_a_login_answered_429_is_retried_a_bounded_number_of_times_then_reported_as_rate_limited(standin):
+    standin.faults.fail_next(LOGIN, 10, "429", retry_after=2)
+
+    with client_for(standin) as vault, pytest.raises(RateLimited) as raised:
+        vault.list_folder()
+
+    assert standin.count("POST", LOGIN) == RetryPolicy.instant().attempts
+    assert raised.value.retry_after == 2 and "rate limiting" in str(raised.value)
+    assert standin.auth.logins == 0  # none reached the check, so none counts towards a lock or the use limit

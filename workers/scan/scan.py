@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from domain import health
 from domain.cloudflare_tokens import CfToken
-from domain.errors import CftokenError
+from domain.errors import CftokenError, VaultFolderMissing
 from domain.status import last_rotations, read_bot_uses, read_statuses, record_bot_use, record_statuses
 from domain.vault import Vault
 from workers.audit import outside, vault_events
@@ -44,7 +44,11 @@ class ScanReport:
 def scan(services: Services) -> ScanReport:
     """One scan: read once, check due values, assess every token, refresh statuses, post new findings once."""
     now, conn, settings = services.now(), services.redis, services.settings
-    vault = services.read_vault()
+    try:
+        vault = services.read_vault()
+    except VaultFolderMissing as exc:  # nobody asked: the channel hears of it, once a day while it lasts
+        services.report_missing_folder(exc)
+        raise
     listing, cloudflare_error, pages = _list_cloudflare(services, vault)
     rotated = last_rotations(conn, services.inventory.names)
     levels = thresholds(settings.warn_days)
