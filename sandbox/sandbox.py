@@ -17,20 +17,26 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import tempfile
 import threading
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import redis
 
-from domain.settings import Settings
+from bot.infisical_events import PATH as INFISICAL_EVENTS
+from domain.inventory import load_inventory
+from domain.queueing import SCAN_JOB, job_queue
+from domain.settings import DEFAULT_INVENTORY, Settings
 from sandbox.channel_page import Sandbox, install
 from sandbox.run import PROCESSES, Supervisor, describe_death, free_port, process_env, read_procfile, stop_signals
 from standins.redis_server import start_owned_redis
-from standins.world import World
+from standins.world import PROJECT_ID, World, audit_inventory_text
 
 OFFSET_KEY = "cftoken:sandbox:clock-offset"
+WEBHOOK_SECRET = secrets.token_hex(32)  # Infisical's secrets.modified webhook, signed per run
 SCAN_INTERVAL_MINUTES = 5
 STARTUP_TIMEOUT_SECONDS = 60.0
 
@@ -39,12 +45,24 @@ class Stopped(Exception):
     """A stop signal arrived while the sandbox was still starting."""
 
 
-def sandbox_env(world: World, redis_url: str) -> dict[str, str]:
+def sandbox_inventory(directory: Path) -> Path:
+    """The inventory the sandbox runs: a person's own (CFTOKEN_INVENTORY), else the shipped one reading Cloudflare's
+    audit log with the management token (account_id, audit_token), so a dashboard roll is found and named."""
+    if os.environ.get("CFTOKEN_INVENTORY"):
+        return Path(os.environ["CFTOKEN_INVENTORY"])
+    path = directory / "inventory.toml"
+    path.write_text(audit_inventory_text(DEFAULT_INVENTORY.read_text()))
+    return path
+
+
+def sandbox_env(world: World, redis_url: str, inventory: Path | None = None) -> dict[str, str]:
     """This environment minus every cftoken setting (and Socket Mode) but CFTOKEN_INVENTORY, plus the settings that
-    point at the world."""
+    point at the world (and the sandbox's inventory and Infisical webhook secret, when given)."""
     ours = {name.upper() for name in Settings.model_fields}
     env = {key: value for key, value in os.environ.items() if key.upper() not in ours}
     declared = {"cftoken_inventory": os.environ["CFTOKEN_INVENTORY"]} if os.environ.get("CFTOKEN_INVENTORY") else {}
+    if inventory is not None:
+        declared = {"cftoken_inventory": str(inventory), "cftoken_infisical_webhook_secret": WEBHOOK_SECRET}
     return {
         **env,
         **world.settings_env(
@@ -88,7 +106,11 @@ def run_sandbox(*, echo: bool = False, fakeredis: bool = False) -> int:
     supervisor = Supervisor(echo=echo)
     with ExitStack() as cleanup:
         try:
-            world = World.start(signing_secret=secrets.token_hex(32))  # a constant would let any page sign
+            inventory = sandbox_inventory(Path(cleanup.enter_context(tempfile.TemporaryDirectory())))
+            # seeded from the shipped tokens, so a token a person's own inventory adds starts unprovisioned
+            seeded = None if os.environ.get("CFTOKEN_INVENTORY") else load_inventory(inventory)
+            # a random signing secret: a constant would let any page sign
+            world = World.start(signing_secret=secrets.token_hex(32), inventory=seeded)
             cleanup.callback(world.stop)
             own_redis = start_owned_redis(fakeredis=fakeredis)
             cleanup.callback(own_redis.stop)
@@ -98,7 +120,9 @@ def run_sandbox(*, echo: bool = False, fakeredis: bool = False) -> int:
             cleanup.callback(supervisor.stop)  # runs first: processes stop before the services they use
             web_port = free_port()
             web_url = f"http://127.0.0.1:{web_port}"
-            env = process_env(sandbox_env(world, redis_url))
+            env = process_env(sandbox_env(world, redis_url, inventory))
+            world.infisical.webhooks.add(web_url + INFISICAL_EVENTS, secret_key=WEBHOOK_SECRET, project_id=PROJECT_ID,
+                                         environment=world.environment, secret_path=world.vault_path)
             for name in PROCESSES:
                 if stop.is_set():
                     raise Stopped
@@ -107,6 +131,7 @@ def run_sandbox(*, echo: bool = False, fakeredis: bool = False) -> int:
                 supervisor.start(name, command, {**env, "PORT": str(web_port)} if name == "web" else env)
             install(Sandbox(world=world, bot_url=web_url, redis=conn, offset_key=OFFSET_KEY))
             wait_until_healthy(web_url, supervisor, stop)
+            job_queue(conn).enqueue(SCAN_JOB, job_timeout=600)  # the first scan: the values the bot has seen
         except Stopped:
             return 0
         except RuntimeError as exc:

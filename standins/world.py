@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from domain.inventory import Inventory, Token, load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from standins.base import Clock, iso
@@ -83,7 +85,23 @@ BREAKS = {
     "delete": "deleted at Cloudflare outside the bot",
     "vault_value": "vault value replaced by one Cloudflare does not know",
     "companion": "__EXPIRES_AT changed in the vault",
+    "dashboard_roll": "rolled in the Cloudflare dashboard by someone@example.test (outside the bot)",
+    "hand_paste": "a value pasted into the vault by hand",
 }
+MGMT_PERMISSIONS = 'permissions = ["API Tokens Write", "Access: Apps and Policies Write", "Zone Read"]'
+
+
+def audit_inventory_text(text: str, *, audit_token: bool = True) -> str:
+    """An inventory (the shipped one's text) that reads Cloudflare's audit log: account_id, audit_token = the
+    management token, and that token granted Account Settings Read on the account."""
+    from standins.cloudflare_audit import ACCOUNT_SETTINGS_READ
+
+    text = text.replace('management_token = "CF_ACCESS_MGMT"\n', 'management_token = "CF_ACCESS_MGMT"\n'
+                        f'account_id = "{ACCOUNT_ID}"\n' + ('audit_token = "CF_ACCESS_MGMT"\n' if audit_token else ""))
+    text = text.replace("account_permissions = [", 'account_permissions = ["Account Settings Read", ')
+    group = f'"Account Settings Read" = "{ACCOUNT_SETTINGS_READ}"\n'
+    text = text.replace("[permission_groups]\n", "[permission_groups]\n" + group)
+    return text.replace(MGMT_PERMISSIONS, MGMT_PERMISSIONS[:-1] + ', "Account Settings Read"]')
 
 
 def _broken_policies(policies: list[dict[str, Any]], how: str, inventory: Inventory) -> list[dict[str, Any]]:
@@ -207,9 +225,27 @@ class World:
             self.put(name, new_value())
         elif how == "companion":
             self.put(name + "__EXPIRES_AT", iso(now + timedelta(days=400)))
+        elif how == "dashboard_roll":
+            self.roll_in_dashboard(name)
+        elif how == "hand_paste":
+            self.paste_by_hand(name)
         else:
             raise ValueError(f"unknown way to break a token: {how!r} (known: {', '.join(BREAKS)})")
         return BREAKS[how]
+
+    def roll_in_dashboard(self, name: str, *, email: str = "someone@example.test", ip: str = "203.0.113.7") -> None:
+        """Someone rolls inventory token `name` in the Cloudflare dashboard: a new value the vault does not have,
+        recorded in the audit log with their email and IP."""
+        session = self.cloudflare.dashboard_session(email, ip=ip)
+        answer = httpx.put(f"{self.cloudflare.url}/client/v4/user/tokens/{self.token_ids[name]}/value", json={},
+                           headers={"Authorization": f"Bearer {session}"}, timeout=10)
+        answer.raise_for_status()
+
+    def paste_by_hand(self, name: str) -> None:
+        """Someone pastes a value into the vault: Cloudflare's live value when the vault's is out of step (after a
+        dashboard roll, say), otherwise one Cloudflare never issued."""
+        live = self.cloudflare.value_of(self.token_ids[name])
+        self.put(name, live if live and live != self.vault_value(name) else new_value())
 
     def repair(self, name: str, inventory: Inventory | None = None) -> None:
         """Put inventory token `name` back as seeded: active, its expiry, the inventory's policy, the live value in

@@ -11,9 +11,8 @@ from pathlib import Path
 from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from standins import cloudflare_audit
-from standins.world import ACCOUNT_ID, World
+from standins.world import ACCOUNT_ID, World, audit_inventory_text
 
-MGMT_PERMISSIONS = 'permissions = ["API Tokens Write", "Access: Apps and Policies Write", "Zone Read"]'
 GETRAXX = ("0bdcee38d1da2d021eb6166f0bd6204f", "getraxx.com")
 RAXX_APP = ("f12dbb5cac57d5591a5058874498a6d1", "raxx.app")
 
@@ -21,16 +20,8 @@ RAXX_APP = ("f12dbb5cac57d5591a5058874498a6d1", "raxx.app")
 def audit_inventory(directory: Path, *, audit_token: bool = True) -> Path:
     """The shipped inventory reading the audit log with the management token (or, `audit_token=False`, naming
     the account but no audit token)."""
-    text = DEFAULT_INVENTORY.read_text()
-    text = text.replace('management_token = "CF_ACCESS_MGMT"\n', 'management_token = "CF_ACCESS_MGMT"\n'
-                        f'account_id = "{ACCOUNT_ID}"\n' + ('audit_token = "CF_ACCESS_MGMT"\n' if audit_token else ""))
-    text = text.replace('account_permissions = [', 'account_permissions = ["Account Settings Read", ')
-    text = text.replace('[permission_groups]\n', '[permission_groups]\n"Account Settings Read" = '
-                        f'"{cloudflare_audit.ACCOUNT_SETTINGS_READ}"\n')
-    assert MGMT_PERMISSIONS in text
-    text = text.replace(MGMT_PERMISSIONS, MGMT_PERMISSIONS[:-1] + ', "Account Settings Read"]')
     path = directory / "inventory-audit.toml"
-    path.write_text(text)
+    path.write_text(audit_inventory_text(DEFAULT_INVENTORY.read_text(), audit_token=audit_token))
     return path
 
 
