@@ -38,7 +38,7 @@ def load(conn: redis.Redis, request_id: str, *, now: datetime) -> blast_radius.B
     try:
         stored = json.loads(raw)
         payload = stored["radius"]
-        if integrity.verifies(integrity.process_key(), "blast", request_id, payload.encode(), stored.get("tag")):
+        if integrity.verifies_any("blast", request_id, payload.encode(), stored.get("tag")):
             return blast_radius.BlastRadius.model_validate_json(payload)
     except (ValueError, KeyError, TypeError, AttributeError):
         pass

@@ -165,8 +165,7 @@ def load_activity(conn: redis.Redis, name: str) -> TokenActivity | None:
     try:
         stored = json.loads(raw) if raw is not None else None
         payload = stored["activity"] if stored else None
-        if payload and integrity.verifies(integrity.process_key(), "activity", name, payload.encode(),
-                                          stored.get("tag")):
+        if payload and integrity.verifies_any("activity", name, payload.encode(), stored.get("tag")):
             return TokenActivity.model_validate_json(payload)
     except (ValueError, KeyError, TypeError, AttributeError):
         pass

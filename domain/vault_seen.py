@@ -38,10 +38,13 @@ def last_seen(conn: redis.Redis) -> dict[str, str]:
             for k, v in conn.hgetall(SEEN_KEY).items()}
 
 
-def changed(key: bytes, seen: dict[str, str], values: dict[str, SecretStr | None]) -> list[str]:
-    """The names whose value differs from the one last seen (a name never seen before is not a change)."""
-    return [name for name, value in values.items()
-            if name in seen and not hmac.compare_digest(seen[name], fingerprint(key, name, value))]
+def changed(key: bytes, seen: dict[str, str], values: dict[str, SecretStr | None],
+            previous: bytes | None = None) -> list[str]:
+    """The names whose value differs from the one last seen (a name never seen before is not a change); during a
+    CFTOKEN_SECRET_KEY change a hash under the previous key still counts as the same value."""
+    keys = (key, previous) if previous is not None else (key,)
+    return [name for name, value in values.items() if name in seen and not any(
+        hmac.compare_digest(seen[name], fingerprint(one, name, value)) for one in keys)]
 
 
 def baseline(conn: redis.Redis, key: bytes, values: dict[str, SecretStr | None]) -> None:

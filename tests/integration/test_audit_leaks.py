@@ -13,7 +13,7 @@ from tests.integration.audit_world import audit_world, seed_activity
 from tests.integration.scenarios import approved_request, deliver, leaks, redis_dump, token_values
 from workers.audit import vault_events
 from workers.clients.http import RetryPolicy
-from workers.operations.revoke import revoke_token
+from workers.operations.runner import run_operation
 from workers.scan.scan import scan
 from workers.services import build_services
 from workers.verify.verification import verify_and_report
@@ -34,7 +34,7 @@ def test_the_audit_and_vault_event_paths_leave_no_token_value_anywhere(tmp_path,
             world.paste_by_hand(PAGES)
             request_id = approved_request(redis_conn, world, "revoke", DNS, reason="leaked")
 
-            revoke_token(services, request_id)
+            run_operation(services, request_id)
             scan(services)
             verify_and_report(services, WAF)
             told = vault_events.vault_changed(services, world.environment, world.vault_path)

@@ -39,7 +39,9 @@ def vault_changed(services: Services, environment: str, secret_path: str) -> lis
         return []
     vault = services.read_vault()
     key, values = _key(services), token_values(services, vault)
-    names = vault_seen.changed(key, vault_seen.last_seen(services.redis), values)
+    previous = settings.cftoken_secret_key_previous
+    names = vault_seen.changed(key, vault_seen.last_seen(services.redis), values,
+                               vault_seen.derive_key(previous) if previous is not None else None)
     told = []
     for name in names:
         token = services.inventory.find(name)
