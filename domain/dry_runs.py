@@ -20,7 +20,7 @@ BUTTON_VALUE = 2000  # Slack's limit on a button's value
 
 
 @dataclass(frozen=True)
-class Check:
+class CheckResult:
     """One pre-flight check: passed (True), failed (False) or not made (None), and what it found."""
 
     label: str
@@ -42,7 +42,7 @@ class DryRun:
     token: str
     reason: str
     requested_by: str
-    checks: tuple[Check, ...]
+    checks: tuple[CheckResult, ...]
     steps: tuple[PlannedStep, ...]
     expiry: str  # the new expiry, in words
     strategy: str  # how the old value ends
@@ -52,7 +52,7 @@ class DryRun:
     replaces: str | None = None  # a provision that replaces this revoke: the button opens it as a replacement
 
     @property
-    def blockers(self) -> tuple[Check, ...]:
+    def blockers(self) -> tuple[CheckResult, ...]:
         return tuple(check for check in self.checks if check.ok is False)
 
 

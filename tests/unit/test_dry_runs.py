@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.commands import UsageError, parse_command
-from domain.dry_runs import Check, DryRun, PlannedStep, read_button_value, render_dry_run
+from domain.dry_runs import CheckResult, DryRun, PlannedStep, read_button_value, render_dry_run
 from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from standins.block_kit import check_message
@@ -16,7 +16,7 @@ INVENTORY = load_inventory(DEFAULT_INVENTORY)
 TOKEN = "CF_WAF_EDIT_RAXX_APP"
 
 
-def run(reason: str = "why", checks: tuple[Check, ...] = (Check("quota", True, "3 of 50"),)) -> DryRun:
+def run(reason: str = "why", checks: tuple[CheckResult, ...] = (CheckResult("quota", True, "3 of 50"),)) -> DryRun:
     return DryRun("revoke", TOKEN, reason, "U1", checks, (PlannedStep("the delete at Cloudflare", "Cloudflare"),),
                   "none", "revoke", ("Terraform: WAF rules",))
 
@@ -62,8 +62,8 @@ def test_a_dry_run_revoke_without_a_reason_is_told_the_dry_run_command_to_type()
 
 
 def test_a_failed_check_is_counted_first_and_the_button_says_anyway():
-    text, blocks = render_dry_run(run(checks=(Check("management token", False, "refused"),
-                                              Check("token", None, "not checked"))))
+    text, blocks = render_dry_run(run(checks=(CheckResult("management token", False, "refused"),
+                                              CheckResult("token", None, "not checked"))))
 
     assert "1 check(s) would stop it" in text
     assert "❌ 1 check would stop it: management token" in blocks[0]["text"]["text"]
@@ -73,7 +73,7 @@ def test_a_failed_check_is_counted_first_and_the_button_says_anyway():
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reason=st.text(max_size=1000), detail=st.text(max_size=3000))
 def test_whatever_was_typed_or_found_slack_accepts_it_and_the_button_keeps_the_request(reason, detail):
-    message = render_dry_run(run(reason, (Check("vault", False, detail),)))
+    message = render_dry_run(run(reason, (CheckResult("vault", False, detail),)))
 
     check_message(*message)  # raises as Slack would refuse it
     action, token, kept = read_button_value(message[1][-1]["elements"][0]["value"])

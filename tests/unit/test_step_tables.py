@@ -70,3 +70,30 @@ SETTLED = Step("ticket", "the ticket", Revocation.open_ticket, changed=True, set
 )
 def test_an_error_fails_pauses_or_hands_over_the_operation_as_its_step_says(step, error, nothing_changed, expected):
     assert outcome(step, error, nothing_changed=nothing_changed) == expected
+
+
+def test_a_reworded_check_stops_the_real_preflight_and_shows_in_the_dry_run_in_its_new_words():
+    from domain.dry_runs import CheckResult
+    from domain.errors import TokenDisabled
+    from domain.inventory import load_inventory
+    from domain.settings import DEFAULT_INVENTORY
+    from workers.operations.checks import PreflightCheck, Reads, results, stop_at_first
+
+    def reworded(reads: Reads) -> str:
+        raise TokenDisabled(f"{reads.token.name} is switched off at Cloudflare")
+
+    check = PreflightCheck("token {name} at Cloudflare", reworded)
+    token = load_inventory(DEFAULT_INVENTORY).tokens[0]
+    reads = Reads(token)
+
+    with pytest.raises(TokenDisabled, match=f"^{token.name} is switched off at Cloudflare$"):
+        stop_at_first([check], reads)
+    assert results([check], reads) == [CheckResult(f"token {token.name} at Cloudflare", False,
+                                                   f"{token.name} is switched off at Cloudflare")]
+
+
+@pytest.mark.parametrize("machine", MACHINES, ids=lambda m: m.__name__)
+def test_every_machine_declares_its_checks_once(machine):
+    labels = [check.label for check in machine.checks]
+
+    assert len(set(labels)) == len(labels)

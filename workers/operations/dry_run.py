@@ -11,9 +11,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from domain import blast_radius, outbox, requests
-from domain.dry_runs import Check, DryRun, PlannedStep, render_dry_run
+from domain.dry_runs import CheckResult, DryRun, PlannedStep, render_dry_run
 from domain.errors import CftokenError, RecordTampered
-from domain.health import EXPOSED, parse_revoked
+from domain.health import parse_revoked
 from domain.inventory import Token
 from domain.mrkdwn import escape
 from domain.provision_plan import Plan, plan_provisioning
@@ -22,11 +22,12 @@ from domain.timestamps import utc_stamp
 from domain.vault import Vault, token_id_of
 from workers.audit import radius
 from workers.clients.cloudflare import CloudflareClient
-from workers.operations import minting, overlap
+from workers.operations import overlap
 from workers.operations import provision as provisioning
 from workers.operations import revoke as revocation
 from workers.operations import revoke_lookup as revoke_targets
 from workers.operations import roll as rotation
+from workers.operations.checks import Reads, results
 from workers.operations.machine import Step
 from workers.services import Services
 
@@ -36,26 +37,26 @@ NOT_CHECKED_WRITE = ("not checked in a dry run (the real roll writes __SCOPES ba
                      "the folder listing above succeeded")
 
 
-class Findings:
+class DryRunChecks:
     """The checks made so far; `check` runs one, keeping its result whatever it raises."""
 
     def __init__(self) -> None:
-        self.checks: list[Check] = []
+        self.checks: list[CheckResult] = []
 
     def check(self, label: str, run: Callable[[], str]) -> bool:
         try:
             detail = run()
         except CftokenError as exc:
-            self.checks.append(Check(label, False, str(exc)))
+            self.checks.append(CheckResult(label, False, str(exc)))
             return False
-        self.checks.append(Check(label, True, detail))
+        self.checks.append(CheckResult(label, True, detail))
         return True
 
     def fail(self, label: str, detail: str) -> None:
-        self.checks.append(Check(label, False, detail))
+        self.checks.append(CheckResult(label, False, detail))
 
     def skip(self, label: str, why: str) -> None:
-        self.checks.append(Check(label, None, why))
+        self.checks.append(CheckResult(label, None, why))
 
 
 def dry_run(services: Services, action: str, name: str, *, requested_by: str, reason: str = "") -> DryRun | None:
@@ -66,7 +67,7 @@ def dry_run(services: Services, action: str, name: str, *, requested_by: str, re
                     f"Dry run of {escape(action)} {escape(name)}: {escape(name)} is no longer in the inventory.",
                     now=services.now())
         return None
-    findings = Findings()
+    findings = DryRunChecks()
     gather = {"roll": _roll, "revoke": _revoke, "provision": _provision}[action]
     run = gather(services, token, findings, requested_by=requested_by, reason=reason)
     log.info("dry run %s %s: %d checks, %d would stop it", action, name, len(run.checks), len(run.blockers))
@@ -76,7 +77,7 @@ def dry_run(services: Services, action: str, name: str, *, requested_by: str, re
     return run
 
 
-def _read_vault(services: Services, findings: Findings) -> Vault | None:
+def _read_vault(services: Services, findings: DryRunChecks) -> Vault | None:
     settings = services.settings
     where = f"{settings.infisical_secret_path} ({settings.infisical_environment})"
     vault: list[Vault] = []
@@ -89,7 +90,7 @@ def _read_vault(services: Services, findings: Findings) -> Vault | None:
     return vault[0] if vault else None
 
 
-def _management(services: Services, vault: Vault | None, findings: Findings) -> CloudflareClient | None:
+def _management(services: Services, vault: Vault | None, findings: DryRunChecks) -> CloudflareClient | None:
     """The management client when its token verifies active; the check's result either way."""
     label = f"management token {services.inventory.management_token}"
     if vault is None:
@@ -130,31 +131,23 @@ def _cadence_expiry(now: datetime, token: Token) -> datetime:
     return (now + timedelta(days=token.cadence_days)).replace(microsecond=0)
 
 
-def _roll(services: Services, token: Token, findings: Findings, *, requested_by: str, reason: str) -> DryRun:
+def _roll(services: Services, token: Token, findings: DryRunChecks, *, requested_by: str, reason: str) -> DryRun:
+    """The roll's own pre-flight checks (Rotation's or OverlapRotation's), each result kept, and its table."""
+    machine = overlap.OverlapRotation if token.rotation == "overlap" else rotation.Rotation
     vault = _read_vault(services, findings)
-    if vault is not None:
-        findings.check(f"vault value {token.name}", lambda: _live_value(vault, token))
     cloudflare = _management(services, vault, findings)
-    expiry = f"{utc_stamp(_cadence_expiry(services.now(), token))} ({token.cadence_days} days from now)"
+    reads = Reads(token, vault, cloudflare)
     try:
-        if cloudflare is None:
-            findings.skip(f"token {token.name} at Cloudflare", "not checked: no working management token")
-        else:
-            has_expiry: list[bool] = []
-            findings.check(f"token {token.name} at Cloudflare",
-                           lambda: _rollable(cloudflare, token, vault, has_expiry))
-            if has_expiry == [False] and token.rotation == "roll":
-                expiry = "none: the token has no expiry at Cloudflare, and a roll keeps it so"
-            if token.rotation == "overlap":
-                findings.check("quota (room for the twin)", lambda: f"{minting.check_quota(cloudflare)} of "
-                               f"{minting.USER_TOKEN_QUOTA} user tokens in use: room for one more")
+        findings.checks += results(machine.checks, reads)
     finally:
         if cloudflare is not None:
             cloudflare.close()
     findings.skip("vault folder takes writes", NOT_CHECKED_WRITE)
-    table, strategy = ((overlap.OverlapRotation.table, overlap_strategy(token, services.now()))
-                       if token.rotation == "overlap" else (rotation.Rotation.table, ROLL_STRATEGY))
-    return DryRun("roll", token.name, reason, requested_by, tuple(findings.checks), _steps(table),
+    expiry = f"{utc_stamp(_cadence_expiry(services.now(), token))} ({token.cadence_days} days from now)"
+    if reads.current is not None and reads.current.expires_on is None and token.rotation == "roll":
+        expiry = "none: the token has no expiry at Cloudflare, and a roll keeps it so"
+    strategy = overlap_strategy(token, services.now()) if token.rotation == "overlap" else ROLL_STRATEGY
+    return DryRun("roll", token.name, reason, requested_by, tuple(findings.checks), _steps(machine.table),
                   expiry, strategy, _consumers(token))
 
 
@@ -164,29 +157,7 @@ def overlap_strategy(token: Token, now: datetime) -> str:
             f"after the new one is in the vault (about {dies} if it ran now), then the old token is deleted")
 
 
-def _live_value(vault: Vault, token: Token) -> str:
-    if vault.revoked(token.name):
-        raise CftokenError(f"the vault holds a REVOKED placeholder for {token.name}: a roll writes nothing; "
-                           f"`/cftoken provision {token.name}` makes a new token")
-    vault.value(token.name)  # SecretMissing when absent
-    return "present"
-
-
-def _rollable(cloudflare: CloudflareClient, token: Token, vault: Vault | None, has_expiry: list[bool]) -> str:
-    assert vault is not None
-    token_id = token_id_of(token, vault)
-    current = cloudflare.get_token(token_id)
-    if current.status == EXPOSED:
-        raise CftokenError(f"{token.name} is marked compromised at Cloudflare (revoked (exposed)); a roll would not "
-                           "make it work")
-    if current.status == "disabled":
-        raise CftokenError(f"{token.name} is disabled at Cloudflare; a roll would not make it work")
-    has_expiry.append(current.expires_on is not None)
-    expires = utc_stamp(current.expires_on) if current.expires_on else "never"
-    return f"token {token_id} is {current.status}, expires {expires}"
-
-
-def _revoke(services: Services, token: Token, findings: Findings, *, requested_by: str, reason: str) -> DryRun:
+def _revoke(services: Services, token: Token, findings: DryRunChecks, *, requested_by: str, reason: str) -> DryRun:
     """The real revoke's own read (workers/revoke_targets.py): its records, then one list by name at Cloudflare."""
     findings.check("FreeScout (the incident ticket)", lambda: _freescout(services))
     vault = _read_vault(services, findings)
@@ -235,7 +206,7 @@ def _deletable(services: Services, cloudflare: CloudflareClient, token: Token, v
     return f"token {token_id} is {read.token.status}; last used {used}"
 
 
-def _provision(services: Services, token: Token, findings: Findings, *, requested_by: str, reason: str) -> DryRun:
+def _provision(services: Services, token: Token, findings: DryRunChecks, *, requested_by: str, reason: str) -> DryRun:
     plans: list[Plan] = []
 
     def declared() -> str:
@@ -245,23 +216,9 @@ def _provision(services: Services, token: Token, findings: Findings, *, requeste
     findings.check("declaration", declared)
     plan = plans[0] if plans else None
     vault = _read_vault(services, findings)
-    if vault is not None:
-        findings.check(f"vault value {token.name}", lambda: _no_live_value(vault, token))
     cloudflare = _management(services, vault, findings)
     try:
-        if cloudflare is None:
-            for label in ("name free at Cloudflare", "zones", "permission groups", "quota"):
-                findings.skip(label, "not checked: no working management token")
-        else:
-            findings.check("name free at Cloudflare", lambda: _name_free(cloudflare, token))
-            if plan is None:
-                findings.skip("zones", "not checked: the declaration cannot be created")
-                findings.skip("permission groups", "not checked: the declaration cannot be created")
-            else:
-                findings.check("zones", lambda: _zones(cloudflare, plan))
-                findings.check("permission groups", lambda: _groups(cloudflare, plan))
-            findings.check("quota", lambda: f"{minting.check_quota(cloudflare)} of {minting.USER_TOKEN_QUOTA} "
-                                            "user tokens in use: room for one more")
+        findings.checks += results(provisioning.Provisioning.checks, Reads(token, vault, cloudflare, plan=plan))
     finally:
         if cloudflare is not None:
             cloudflare.close()
@@ -311,29 +268,3 @@ def _incident_note(services: Services, token: Token, revoke: requests.Request) -
     if ticket is None:
         return f"applies: replaces `{revoke.id}`, but FreeScout has no incident with its subject, so no note is added"
     return f"applies: replaces `{revoke.id}`, whose incident #{ticket.number or ticket.id} gets a note"
-
-
-def _no_live_value(vault: Vault, token: Token) -> str:
-    current = vault.values.get(token.name)
-    if current is None or not current.get_secret_value().strip():
-        return "missing: a new one will be stored"
-    if vault.revoked(token.name):
-        return "a REVOKED placeholder: it will be replaced"
-    raise CftokenError(f"the vault already holds a value for {token.name} (not a REVOKED placeholder): "
-                       f"`/cftoken roll {token.name}` replaces it")
-
-
-def _name_free(cloudflare: CloudflareClient, token: Token) -> str:
-    minting.refuse_taken_name(cloudflare, token.name)
-    return f"Cloudflare has no token named {token.name}"
-
-
-def _zones(cloudflare: CloudflareClient, plan: Plan) -> str:
-    provisioning.confirm_zones(cloudflare, plan)
-    return ("every zone resolves to the inventory's id" if plan.zones else "all zones (no zone id to confirm)"
-            if plan.all_zones else "no zone-level permissions")
-
-
-def _groups(cloudflare: CloudflareClient, plan: Plan) -> str:
-    provisioning.confirm_permission_groups(cloudflare, plan)
-    return "every permission group exists with the inventory's id and scope"

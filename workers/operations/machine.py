@@ -89,6 +89,7 @@ class StepMachine:
     verb: ClassVar[str]  # "Roll", "Revoke"
     noun: ClassVar[str]  # "roll", "revoke", "provisioning": as in "its roll cannot go on"
     table: ClassVar[tuple[Step, ...]]
+    checks: ClassVar[tuple[Any, ...]] = ()  # its read-only pre-flight checks (workers/operations/checks.py)
     opens_client: ClassVar[bool] = True  # the management client opened once for the run (revoke opens its own)
     resumes_ended: ClassVar[bool] = False  # runs on after its request ended (a revoke's ticket follow-up)
 

@@ -25,18 +25,16 @@ from domain.errors import (
     CftokenError,
     CreateLoop,
     RequestNotFound,
-    TokenCompromised,
-    TokenDisabled,
     TokenNotFound,
-    TokenRevoked,
 )
-from domain.health import EXPOSED, after_roll
+from domain.health import after_roll
 from domain.messages import slack_date
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import token_id_of
 from workers.channel import post
 from workers.operations import minting
 from workers.operations.checkpoints import Checkpoint
+from workers.operations.checks import AT_CLOUDFLARE, VAULT_VALUE, PreflightCheck, Reads, quota, stop_at_first
 from workers.operations.machine import Step, StepMachine
 from workers.operations.minted_value import MintedValueSteps
 
@@ -54,22 +52,14 @@ class OverlapRotation(MintedValueSteps, StepMachine):
     def idle(cls, checkpoint: Checkpoint, request: requests.Request, now: datetime) -> bool:
         return waiting(checkpoint, request, now)
 
+    checks = (VAULT_VALUE, AT_CLOUDFLARE, PreflightCheck("quota (room for the twin)", quota, needs="cloudflare"))
+
     def preflight(self) -> None:
         self.show("pre-flight")
-        if self.vault.revoked(self.token.name):
-            raise TokenRevoked(f"the vault holds a REVOKED placeholder for {self.token.name}: it was revoked, so "
-                               "this rotation writes nothing")
         old_id = token_id_of(self.token, self.vault)
-        current = self.cloudflare.get_token(old_id)  # also proves the management token works
-        if current.status == EXPOSED:
-            raise TokenCompromised(f"{self.token.name} is marked compromised at Cloudflare (status revoked "
-                                   "(exposed)); revoke it instead")
-        if current.status == "disabled":
-            raise TokenDisabled(f"{self.token.name} is disabled at Cloudflare; a twin would copy a token nobody "
-                                "can use")
+        stop_at_first(self.checks, Reads(self.token, self.vault, self.cloudflare))  # room for the twin, too
         scopes = self.token.companion("__SCOPES")
         self.services.infisical.set(scopes, self.vault.values.get(scopes, SecretStr(self.token.scope)))
-        minting.check_quota(self.cloudflare)  # room for the twin beside the old token
         planned = (self.services.now() + timedelta(days=self.token.cadence_days)).replace(microsecond=0)
         self.advance(old_token_id=old_id, expires_on=planned.isoformat(), strategy="overlap")
 

@@ -37,32 +37,65 @@ from domain.timestamps import parse_timestamp, utc_stamp
 from workers.channel import refresh_message
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import minting
+from workers.operations.checks import PreflightCheck, Reads, quota, stop_at_first
 from workers.operations.machine import Step, StepMachine
 from workers.operations.minted_value import MintedValueSteps
 
 log = logging.getLogger(__name__)
 MAX_CREATES = 3
 CREATED = "The token exists at Cloudflare"
+def no_live_value(reads: Reads) -> str:
+    """The vault holds no live value for the name (missing, or a revoke's REVOKED placeholder)."""
+    assert reads.vault is not None
+    name, current = reads.token.name, reads.vault.values.get(reads.token.name)
+    if current is None or not current.get_secret_value().strip():
+        return "missing: a new one will be stored"
+    if reads.vault.revoked(name):
+        return "a REVOKED placeholder: it will be replaced"
+    raise AlreadyProvisioned(f"the vault already holds a value for {name} (not a REVOKED placeholder): "
+                             f"`/cftoken roll {name}` replaces it")
+
+
+def name_free(reads: Reads) -> str:
+    assert reads.cloudflare is not None
+    minting.refuse_taken_name(reads.cloudflare, reads.token.name)  # also proves the management token works
+    return f"Cloudflare has no token named {reads.token.name}"
+
+
+def zones(reads: Reads) -> str:
+    assert reads.cloudflare is not None and reads.plan is not None
+    plan = reads.plan
+    confirm_zones(reads.cloudflare, plan)
+    return ("every zone resolves to the inventory's id" if plan.zones else "all zones (no zone id to confirm)"
+            if plan.all_zones else "no zone-level permissions")
+
+
+def groups(reads: Reads) -> str:
+    assert reads.cloudflare is not None and reads.plan is not None
+    confirm_permission_groups(reads.cloudflare, reads.plan)
+    return "every permission group exists with the inventory's id and scope"
+
+
 class Provisioning(MintedValueSteps, StepMachine):
     """One provisioning in progress, advanced one checkpointed step at a time."""
 
     verb, noun, unchanged = "Provision", "provisioning", "nothing was created"
+
+    checks = (PreflightCheck("vault value {name}", no_live_value, needs="vault"),
+              PreflightCheck("name free at Cloudflare", name_free, needs="cloudflare"),
+              PreflightCheck("zones", zones, needs="plan"),
+              PreflightCheck("permission groups", groups, needs="plan"),
+              PreflightCheck("quota", quota, needs="cloudflare"))
 
     def prepare(self) -> None:
         self.plan: Plan = plan_provisioning(self.token, self.services.inventory)
 
     def preflight(self) -> None:
         self.show("pre-flight")
-        name = self.token.name
-        current = self.vault.values.get(name)
-        if current is not None and current.get_secret_value().strip() and not self.vault.revoked(name):
-            raise AlreadyProvisioned(f"the vault already holds a value for {name} (not a REVOKED placeholder)")
-        minting.refuse_taken_name(self.cloudflare, name)  # also proves the management token works
-        confirm_zones(self.cloudflare, self.plan)
-        confirm_permission_groups(self.cloudflare, self.plan)
-        count = minting.check_quota(self.cloudflare)
+        reads = Reads(self.token, self.vault, self.cloudflare, plan=self.plan)
+        stop_at_first(self.checks, reads)
         planned = self.plan.expires_on(self.services.now())
-        self.advance(expires_on=planned.isoformat(), tokens_before=str(count))
+        self.advance(expires_on=planned.isoformat(), tokens_before=str(reads.quota_used))
 
     def create(self) -> None:
         """Clean up after a lost attempt, record the intent, POST, and put the value straight into the vault."""

@@ -20,15 +20,14 @@ from domain import status
 from domain.errors import (
     CftokenError,
     RollLoop,
-    TokenCompromised,
-    TokenDisabled,
     TokenInvalid,
     TokenRevoked,
 )
-from domain.health import EXPOSED, after_roll, unfixed_text
+from domain.health import after_roll, unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
+from workers.operations.checks import AT_CLOUDFLARE, VAULT_VALUE, Reads, not_revoked, stop_at_first
 from workers.operations.machine import Step, StepMachine
 from workers.operations.sealing import seal, unseal_or_none
 from workers.services import Services
@@ -43,16 +42,12 @@ class Rotation(StepMachine):
 
     verb, noun = "Roll", "roll"
 
+    checks = (VAULT_VALUE, AT_CLOUDFLARE)
+
     def preflight(self) -> None:
         self.show("pre-flight")
         token_id = token_id_of(self.token, self.vault)
-        self.refuse_if_revoked(self.vault)
-        current = self.cloudflare.get_token(token_id)  # also proves the management token works
-        if current.status == EXPOSED:
-            raise TokenCompromised(f"{self.token.name} is marked compromised at Cloudflare (status revoked "
-                                   "(exposed)); a roll would not make it work")
-        if current.status == "disabled":
-            raise TokenDisabled(f"{self.token.name} is disabled at Cloudflare; a roll would not make it work")
+        stop_at_first(self.checks, Reads(self.token, self.vault, self.cloudflare))
         scopes = self.token.companion("__SCOPES")
         current = self.vault.values.get(scopes, SecretStr(self.token.scope))
         self.services.infisical.set(scopes, current)  # proves the folder is writable, changes nothing
@@ -143,11 +138,7 @@ class Rotation(StepMachine):
         self.checkpoint.finish(now=now)
 
     def refuse_if_revoked(self, vault: Vault) -> None:
-        if vault.revoked(self.token.name):
-            raise TokenRevoked(
-                f"the vault holds a REVOKED placeholder for {self.token.name}: it was revoked, so this roll "
-                "writes nothing"
-            )
+        not_revoked(Reads(self.token, vault))
 
     def nothing_changed(self, error: BaseException) -> bool:
         """The table's answer; at the roll itself, after an attempt, the vault's value tells (checked now)."""
