@@ -87,7 +87,10 @@ class CftokenWorker(SimpleWorker):
         at its running flag; so the flag is cleared first, and the (daemon) thread is given 1 s, as RQ meant."""
         if self.pubsub_thread:
             self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
-            self.pubsub_thread.stop(timeout=0)  # clear the flag only
+            try:
+                self.pubsub_thread.stop(timeout=0)  # clear the flag only
+            except TypeError:  # an older redis-py, whose stop() only clears the flag
+                self.pubsub_thread.stop()
             self.pubsub.unsubscribe()
             self.pubsub_thread.join(timeout=1)
             self.pubsub.close()
