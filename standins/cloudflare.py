@@ -100,7 +100,7 @@ def _no_such_token(token_id: str) -> _Refusal:
                                "invalid?"), (7000, "No route for that URI"))
 
 
-class CloudflareStandIn(StandIn):
+class CloudflareStandIn(audit.AuditLogMixin, StandIn):
     name = "cloudflare"
 
     def __init__(self, clock: Clock | None = None, *, rate_limit: int | None = None) -> None:
@@ -296,48 +296,6 @@ class CloudflareStandIn(StandIn):
             raise _refuse(401, _INVALID_TOKEN)
         record["last_used_on"] = now
         return record
-
-    def dashboard_session(self, email: str, *, ip: str = "203.0.113.7") -> str:
-        """Test and world control: a bearer standing for a person signed in to the dashboard (every write they make
-        is recorded with context "dash", their email and IP, no token); it can manage every token."""
-        value = "dash_" + state.new_id()
-        with self.lock:
-            self._sessions[value] = audit.Actor(email=email, ip=ip, user_id=self.user_resource.rsplit(".", 1)[-1])
-        return value
-
-    def seed_audit(self, *entries: dict[str, Any]) -> None:
-        """Test control: add entries (standins.cloudflare_audit.seeded) to the audit log."""
-        with self.lock:
-            self.audit_entries.extend(entries)
-
-    def _audit_log(self, request: Request, caller: dict[str, Any]) -> Response:
-        """GET /accounts/{id}/logs/audit: one page of the account's writes (needs Account Settings Read)."""
-        try:
-            result, info = audit.query(self.audit_entries, request.params["account_id"], request.query)
-        except audit.AuditRefusal as refusal:
-            raise _refuse(400, (refusal.code, refusal.message)) from None
-        return ok(result, info=info)
-
-    def _audit_write(self, request: Request, caller: dict[str, Any], response: Response) -> None:
-        """Record an authenticated write (success or failure) with its actor; reads are not recorded."""
-        if request.method not in audit.WRITES:
-            return
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
-        result = response.body.get("result") if isinstance(response.body, dict) else None
-        actor = caller.get("_session") or audit.Actor(
-            email=None if caller.get("_account") else self.user_email,
-            ip=request.header("x-forwarded-for") or "127.0.0.1", token_id=caller["id"], token_name=caller["name"],
-            kind="account" if caller.get("_account") else "user", user_id=self.user_resource.rsplit(".", 1)[-1])
-        uri, now = request.path.removeprefix(API), self.clock.now()
-        account = request.params.get("account_id") or caller.get("_account") or audit.DEFAULT_ACCOUNT
-        found = audit.token_write(actor, method=request.method, uri=uri, status=response.status, at=now,
-                                  account_id=account, body=body, result=result)
-        self.audit_entries.append(found or audit.entry(
-            actor, method=request.method, uri=uri, status=response.status, at=now, account_id=account,
-            scope="accounts", resource_type="other"))
 
     def _throttle(self, key: str, now: datetime) -> None:
         if self.rate_limit is None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from standins.base import iso
+from standins.base import Request, Response, iso
 
 # Account Settings Read / Write: the stand-in's own ids (Cloudflare's are read from the permission group list).
 ACCOUNT_SETTINGS_READ = "c1fde68c7bcc44588cbb6ddbc16d6480"
@@ -35,6 +35,7 @@ PERMISSION_GROUPS = (
 NEEDS = (ACCOUNT_SETTINGS_READ, ACCOUNT_SETTINGS_WRITE)
 WRITES = {"POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+API = "/client/v4"
 DEFAULT_ACCOUNT = "01a7362d577a6c3019a474fd6f485823"  # the stand-in's zones' account unless a test names another
 FILTERS: dict[str, tuple[str, ...]] = {
     "id": ("id",), "audit_log_id": ("id",), "account_name": ("account", "name"),
@@ -229,3 +230,57 @@ def session_caller(actor: Actor, user_resource: str) -> dict[str, Any]:
                           "permission_groups": [{"id": TOKENS_WRITE}]},
                          {"effect": "allow", "resources": {"com.cloudflare.api.account.*": "*"},
                           "permission_groups": groups}]}
+
+
+class AuditLogMixin:
+    """The audit log on the Cloudflare stand-in: its test controls, its route's handler and the recording of writes
+    (the stand-in holds the lock, the clock, the user and `audit_entries`)."""
+
+    lock: Any
+    clock: Any
+    user_resource: str
+    user_email: str
+    audit_entries: list[dict[str, Any]]
+    _sessions: dict[str, Actor]
+
+    def dashboard_session(self, email: str, *, ip: str = "203.0.113.7") -> str:
+        """Test and world control: a bearer standing for a person signed in to the dashboard (every write they make
+        is recorded with context "dash", their email and IP, no token); it can manage every token."""
+        value = "dash_" + secrets.token_hex(16)
+        with self.lock:
+            self._sessions[value] = Actor(email=email, ip=ip, user_id=self.user_resource.rsplit(".", 1)[-1])
+        return value
+
+    def seed_audit(self, *entries: dict[str, Any]) -> None:
+        """Test control: add entries (`seeded`) to the audit log."""
+        with self.lock:
+            self.audit_entries.extend(entries)
+
+    def _audit_log(self, request: Request, caller: dict[str, Any]) -> Response:
+        """GET /accounts/{id}/logs/audit: one page of the account's writes (needs Account Settings Read)."""
+        try:
+            result, info = query(self.audit_entries, request.params["account_id"], request.query)
+        except AuditRefusal as refusal:
+            return Response(400, {"success": False, "errors": [{"code": refusal.code, "message": refusal.message}],
+                                  "messages": [], "result": None})
+        return Response(200, {"success": True, "errors": [], "messages": [], "result": result, "result_info": info})
+
+    def _audit_write(self, request: Request, caller: dict[str, Any], response: Response) -> None:
+        """Record an authenticated write (success or failure) with its actor; reads are not recorded."""
+        if request.method not in WRITES:
+            return
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        result = response.body.get("result") if isinstance(response.body, dict) else None
+        actor = caller.get("_session") or Actor(
+            email=None if caller.get("_account") else self.user_email,
+            ip=request.header("x-forwarded-for") or "127.0.0.1", token_id=caller["id"], token_name=caller["name"],
+            kind="account" if caller.get("_account") else "user", user_id=self.user_resource.rsplit(".", 1)[-1])
+        uri, now = request.path.removeprefix(API), self.clock.now()
+        account = request.params.get("account_id") or caller.get("_account") or DEFAULT_ACCOUNT
+        found = token_write(actor, method=request.method, uri=uri, status=response.status, at=now,
+                            account_id=account, body=body, result=result)
+        self.audit_entries.append(found or entry(actor, method=request.method, uri=uri, status=response.status,
+                                                 at=now, account_id=account, scope="accounts", resource_type="other"))

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from domain import token_activity
 from domain.cloudflare_tokens import CfToken, Verification
 from domain.errors import (
     CftokenError,
@@ -49,7 +48,7 @@ from domain.health import (
 from domain.inventory import Inventory, Token
 from domain.mrkdwn import escape
 from domain.timestamps import parse_timestamp, utc_stamp
-from domain.token_activity import TokenActivity, TokenChange
+from domain.token_activity import TokenActivity, TokenChange, activity_check, cause
 from domain.vault import pin_drift, pin_fix
 
 Status = Literal["ok", "skip", "warn", "fail"]  # skip: deliberately not checked, nothing wrong found or implied
@@ -120,7 +119,7 @@ def diagnose(facts: Facts, inventory: Inventory) -> Diagnosis:
         token_id_check(facts),
         scopes_check(facts),
         namesakes_check(facts),
-        *([Check(*token_activity.activity_check(facts.activity))] if facts.activity is not None else []),
+        *([Check(*activity_check(facts.activity))] if facts.activity is not None else []),
     )
     health = assess(health_facts(facts), inventory)
     if health.state in ("unknown", "healthy", "warning") and _any(checks, "fail"):  # a check could not see
@@ -205,7 +204,7 @@ def _why_invalid(facts: Facts) -> tuple[str, str]:
     roll = f"`/cftoken roll {name}`"
     if isinstance(view, TokenNotFound):
         return (f"Cloudflare rejects the vault's value: the token was deleted (revoked) at Cloudflare, "
-                f"no token has id {facts.token_id}" + token_activity.cause(facts.outside_change, ""),
+                f"no token has id {facts.token_id}" + cause(facts.outside_change, ""),
                 "Failure mode B (revoked): provision a replacement token (runbook: provisioning procedure), "
                 "store it with its companions, and clean up its consumers.")
     if isinstance(view, CfToken):
@@ -228,7 +227,7 @@ def _why_invalid(facts: Facts) -> tuple[str, str]:
             return (f"Cloudflare rejects the vault's value: the token is not valid before {utc_stamp(view.not_before)}",
                     "Failure mode B: wait for not_before, or correct it in the dashboard.")
         return ("the vault holds a value Cloudflare no longer accepts — the token is active at Cloudflare, so the "
-                "vault is out of step" + token_activity.cause(facts.outside_change, "(e.g. a roll outside the bot)"),
+                "vault is out of step" + cause(facts.outside_change, "(e.g. a roll outside the bot)"),
                 f"Failure mode B (vault out of step): roll the token ({roll}) so the vault and Cloudflare agree "
                 "again, and find out who rolled it outside the bot.")
     hint = ""

@@ -92,14 +92,10 @@ def gather_facts(services: Services, token: Token) -> Facts:
     health_watch.count_requests(services.redis, services.now(), sent)  # verify spends the same budget as scans
     if verification is not None:  # the vault's value was just verified: the scan's daily check can wait
         services.redis.hset(health_watch.VALUE_CHECKED_KEY, token.name, str(services.now().timestamp()))
-    activity, outside_change = read_activity(services, vault, token, token_id)
+    activity, outside_change = read_activity(services, vault, token, token_id)  # Cloudflare's audit log
     return replace(
-        base,
-        activity=activity,
-        outside_change=outside_change,
-        revoked=revoked,
-        probes=probes,
-        probe_error=probe_error,
+        base, activity=activity, outside_change=outside_change, revoked=revoked,
+        probes=probes, probe_error=probe_error,
         bot_used_at=bot_used_at,
         value_present=value is not None or revoked is not None,
         expires_at_text=vault.text(token.companion("__EXPIRES_AT")),
