@@ -29,7 +29,7 @@ from slack_sdk.errors import SlackApiError
 from bot.commands import Command, UsageError, parse_command
 from bot.replays import first_delivery
 from bot.usergroups import current_approvers, shown_approvers
-from domain import audit, dry_runs, forgeries, messages, outbox, requests, thread_notes, token_activity
+from domain import actions, audit, dry_runs, forgeries, messages, outbox, requests, thread_notes, token_activity
 from domain.access import (
     Origin,
     approvals_for,
@@ -45,7 +45,6 @@ from domain.errors import CftokenError, RecordTampered, Replayed
 from domain.health import PROBLEM_LABELS
 from domain.inventory import Inventory
 from domain.message_parts import split_message
-from domain.provision_messages import REPLACEMENT_ACTION
 from domain.provision_plan import plan_provisioning
 from domain.queueing import enqueue_dry_run, enqueue_overlap_end_in, enqueue_request_in, enqueue_verify
 from domain.requests import AlreadyOpen, OverlapEnd, Request, RequestClosed
@@ -54,9 +53,9 @@ from domain.status import last_rotations, overlap_deadlines, read_statuses
 
 DEPS = "cftoken"  # the Bolt context key under which listeners find their dependencies
 REQUEST_ROLL_REASONS = {  # the reason a one-click roll request carries, by the button that asked for it
-    "request_roll": "expiry warning",
-    messages.REQUEST_REROLL: "re-roll: the last operation on this token could not finish",
-    messages.ROLL_AFTER_VERIFY: "verify found a problem",
+    actions.REQUEST_ROLL: "expiry warning",
+    actions.REQUEST_REROLL: "re-roll: the last operation on this token could not finish",
+    actions.ROLL_AFTER_VERIFY: "verify found a problem",
 }
 REQUEST_REVOKE_REASON = "Cloudflare marked it compromised (revoked (exposed))"  # a scan alert's or verify's
 
@@ -87,19 +86,19 @@ def register(app: App) -> None:
     """Attach the listeners and the error handler to `app` (a Deps reaches them in each request's context under
     DEPS: bot/app.py puts it there)."""
     app.command("/cftoken")(on_command)
-    app.action("approve")(on_approve)
-    app.action("deny")(on_deny)
-    app.view(messages.DENY_VIEW)(on_deny_submitted)
-    app.action("cancel")(on_cancel)
-    app.action(messages.OVERLAP_RETIRE_NOW)(on_overlap_end)
-    app.action(messages.OVERLAP_KEEP_OLD)(on_overlap_end)
-    app.action("request_roll")(on_request_roll)
-    app.action(messages.REQUEST_REROLL)(on_request_roll)
-    app.action(messages.ROLL_AFTER_VERIFY)(on_request_roll)
-    app.action("request_verify")(on_request_verify)
-    app.action("request_revoke")(on_request_revoke)
-    app.action(REPLACEMENT_ACTION)(on_provision_replacement)
-    app.action(dry_runs.REQUEST_REAL)(on_request_real)
+    app.action(actions.APPROVE)(on_approve)
+    app.action(actions.DENY)(on_deny)
+    app.view(actions.DENY_VIEW)(on_deny_submitted)
+    app.action(actions.CANCEL)(on_cancel)
+    app.action(actions.OVERLAP_RETIRE_NOW)(on_overlap_end)
+    app.action(actions.OVERLAP_KEEP_OLD)(on_overlap_end)
+    app.action(actions.REQUEST_ROLL)(on_request_roll)
+    app.action(actions.REQUEST_REROLL)(on_request_roll)
+    app.action(actions.ROLL_AFTER_VERIFY)(on_request_roll)
+    app.action(actions.VERIFY_AGAIN)(on_request_verify)
+    app.action(actions.REQUEST_REVOKE)(on_request_revoke)
+    app.action(actions.PROVISION_REPLACEMENT)(on_provision_replacement)
+    app.action(actions.REQUEST_REAL)(on_request_real)
     app.error(on_error)
 
 
@@ -176,11 +175,11 @@ def on_deny(ack, body: dict, respond: Respond, client: WebClient, context: dict,
 
 def on_deny_submitted(ack, body: dict, view: dict, client: WebClient, context: dict, logger: Logger) -> None:
     """The deny modal submitted: the request ends with the reason given; a refusal is told to the denier."""
-    reason = str(((view.get("state") or {}).get("values") or {}).get(messages.DENY_REASON, {})
-                 .get(messages.DENY_REASON, {}).get("value") or "").strip()
+    reason = str(((view.get("state") or {}).get("values") or {}).get(actions.DENY_REASON, {})
+                 .get(actions.DENY_REASON, {}).get("value") or "").strip()
     too_long = messages.reason_too_long(reason)
     if too_long:
-        ack(response_action="errors", errors={messages.DENY_REASON: too_long})
+        ack(response_action="errors", errors={actions.DENY_REASON: too_long})
         return
     ack()
     deps: Deps = context[DEPS]
@@ -214,8 +213,8 @@ def on_cancel(ack, body: dict, respond: Respond, client: WebClient, context: dic
         )
 
 
-OVERLAP_CHOICES: dict[str, OverlapEnd] = {messages.OVERLAP_RETIRE_NOW: "retire_now",
-                                          messages.OVERLAP_KEEP_OLD: "keep_old"}
+OVERLAP_CHOICES: dict[str, OverlapEnd] = {actions.OVERLAP_RETIRE_NOW: "retire_now",
+                                          actions.OVERLAP_KEEP_OLD: "keep_old"}
 
 
 def on_overlap_end(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:
@@ -255,8 +254,8 @@ def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, contex
 
 def _request_roll_reason(action: dict) -> str:
     """The reason a one-click roll carries: its button's, or the problem a scan alert's section names."""
-    kind = messages.alert_kind(str(action.get("block_id") or ""))
-    if action["action_id"] == "request_roll" and kind in PROBLEM_LABELS:
+    kind = actions.alert_kind(str(action.get("block_id") or ""))
+    if action["action_id"] == actions.REQUEST_ROLL and kind in PROBLEM_LABELS:
         return f"scan alert: {PROBLEM_LABELS[kind]}"
     return REQUEST_ROLL_REASONS[action["action_id"]]
 

@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.actions import REQUEST_REAL
 from domain.messages import SECTION_TEXT, Message, clip, escape, escape_keeping_marks
 from domain.mrkdwn import mention
 
-REQUEST_REAL = "request_real"  # the button on a dry run: opens the real request, as the command would
 VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
 ICONS = {True: "✅", False: "❌", None: "➖"}
 BUTTON_VALUE = 2000  # Slack's limit on a button's value

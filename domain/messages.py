@@ -11,6 +11,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain import blast_radius
+from domain.actions import (
+    APPROVE,
+    CANCEL,
+    DENY,
+    DENY_REASON,
+    DENY_VIEW,
+    OVERLAP_KEEP_OLD,
+    OVERLAP_RETIRE_NOW,
+    REQUEST_REROLL,
+)
 from domain.blast_radius import BlastRadius
 from domain.health import PROBLEM_LABELS, last_used_text
 from domain.mrkdwn import escape, mention
@@ -42,21 +52,6 @@ LIST_LINE = 280  # characters of its state line (health, expiry, problems and th
 HISTORY_LINE = 1400  # characters per audit event: a full reason fits
 
 VERBS = {"roll": "Roll", "revoke": "Revoke", "provision": "Provision"}
-REQUEST_REROLL = "request_reroll"  # the button that asks for a roll after an operation was cut short
-ROLL_AFTER_VERIFY = "roll_after_verify"  # Request roll on a verify report that found a problem
-ALERT_BLOCK = "alert:"  # block_id prefix of a scan alert's section: `alert:<token>:<problem kind>`
-
-
-def alert_block_id(token: str, kind: str) -> str:
-    return f"{ALERT_BLOCK}{token}:{kind}"
-
-
-def alert_kind(block_id: str) -> str | None:
-    """The problem kind a clicked scan alert's section names; None for any other block."""
-    return block_id.rsplit(":", 1)[-1] if block_id.startswith(ALERT_BLOCK) else None
-OVERLAP_RETIRE_NOW = "overlap_retire_now"  # on a waiting overlap roll: delete the old token now
-OVERLAP_KEEP_OLD = "overlap_keep_old"  # on a waiting overlap roll: end the overlap leaving both tokens live
-VERIFY_AGAIN = "request_verify"  # Verify (again) on a report or an alert: queues verify NAME for the clicker
 PAST = {"roll": "Rolled", "revoke": "Revoked", "provision": "Provisioned"}
 FINISHED_WORDS = {"failed": "failed", "denied": "denied", "cancelled": "cancelled",
                   "expired": "expired without approval"}
@@ -388,10 +383,6 @@ def _title_words(request: Request, *, bold: str = "") -> str:
     return f"{bold}{verb} {name}{bold} — {STATE_LABELS[request.state]}"
 
 
-DENY_VIEW = "deny_reason"  # callback_id of the modal that asks a denier why
-DENY_REASON = "reason"  # block_id and action_id of its text input
-
-
 def render_deny_modal(request: Request) -> dict[str, Any]:
     """The modal a Deny click opens: an optional reason, shown on the request and kept in its history."""
     verb = VERBS[request.action].lower()
@@ -590,7 +581,7 @@ def _others(known: Known | None) -> int:
 
 
 def _buttons(request: Request, *, others: int = 0) -> dict[str, Any]:
-    approve: dict[str, Any] = _button("Approve", "approve", request.id, style="primary")
+    approve: dict[str, Any] = _button("Approve", APPROVE, request.id, style="primary")
     if request.action == "revoke":
         also = f", with the {others} other tokens of the name listed on the message" if others else ""
         approve["confirm"] = {
@@ -603,7 +594,7 @@ def _buttons(request: Request, *, others: int = 0) -> dict[str, Any]:
             "deny": {"type": "plain_text", "text": "Back"},
             "style": "danger",
         }
-    elements = [approve, _button("Deny", "deny", request.id, style="danger"), _button("Cancel", "cancel", request.id)]
+    elements = [approve, _button("Deny", DENY, request.id, style="danger"), _button("Cancel", CANCEL, request.id)]
     return {"type": "actions", "block_id": "actions", "elements": elements}
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from domain.actions import PROVISION_REPLACEMENT
 from domain.errors import CannotProvision, CftokenError
 from domain.inventory import Inventory, Token
 from domain.mrkdwn import escape
 from domain.provision_plan import Group, Plan, plan_provisioning
-
-REPLACEMENT_ACTION = "provision_replacement"
 
 
 def plan_text(token: Token | None, inventory: Inventory) -> str:
@@ -56,7 +55,7 @@ def replacement_button(request_id: str) -> dict[str, Any]:
         "type": "actions",
         "block_id": "replacement",
         "elements": [{
-            "type": "button", "action_id": REPLACEMENT_ACTION, "value": request_id, "style": "primary",
+            "type": "button", "action_id": PROVISION_REPLACEMENT, "value": request_id, "style": "primary",
             "text": {"type": "plain_text", "text": "Provision replacement"},
         }],
     }

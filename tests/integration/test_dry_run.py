@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from domain import kept_tokens, requests
-from domain.dry_runs import REQUEST_REAL
+from domain.actions import REQUEST_REAL
 from domain.messages import slack_date
 from domain.provision_plan import plan_provisioning
 from standins.world import APPROVERS

@@ -15,8 +15,9 @@ from pydantic import SecretStr
 from slack_bolt.request import BoltRequest
 
 from domain import kept_tokens, requests
+from domain.actions import OVERLAP_KEEP_OLD, OVERLAP_RETIRE_NOW
 from domain.inventory import load_inventory
-from domain.messages import OVERLAP_KEEP_OLD, OVERLAP_RETIRE_NOW, slack_date
+from domain.messages import slack_date
 from domain.queueing import RECONCILE_JOB, enqueue_request, job_queue
 from domain.settings import DEFAULT_INVENTORY
 from domain.timestamps import parse_timestamp

@@ -6,13 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.actions import OVERLAP_KEEP_OLD, OVERLAP_RETIRE_NOW
 from domain.audit import AuditEvent
 from domain.errors import ManagementTokenInvalid
 from domain.health import Problem
 from domain.inventory import load_inventory
 from domain.messages import (
-    OVERLAP_KEEP_OLD,
-    OVERLAP_RETIRE_NOW,
     escape,
     render_error,
     render_help,

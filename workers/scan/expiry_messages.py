@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.actions import REQUEST_REVOKE, REQUEST_ROLL, VERIFY_AGAIN, alert_block_id
 from domain.health import ACTION_LABELS, PROBLEM_LABELS, STATE_ICONS, age_text, facts_age_text
 from domain.inventory import Inventory, Token
 from domain.message_parts import split_message
 from domain.messages import (
     Blocks,
     Message,
-    alert_block_id,
     consumers_text,
     escape,
     slack_date,
@@ -24,8 +24,7 @@ from workers.scan.health_watch import Alert, Fixed
 
 MAX_TEXT = 3000  # Slack's limit per section text
 FIXED_LINES_PER_SECTION = 12
-REQUEST_ROLL = "request_roll"
-ACTION_IDS = {"roll": REQUEST_ROLL, "verify": "request_verify", "revoke": "request_revoke"}
+ACTION_IDS = {"roll": REQUEST_ROLL, "verify": VERIFY_AGAIN, "revoke": REQUEST_REVOKE}
 
 
 def render_digest(

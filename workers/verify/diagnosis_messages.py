@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.actions import REQUEST_REVOKE, ROLL_AFTER_VERIFY, VERIFY_AGAIN
 from domain.health import Health, facts_age_text, headline, problem_line
-from domain.messages import ROLL_AFTER_VERIFY, VERIFY_AGAIN, clip, slack_date
+from domain.messages import clip, slack_date
 from domain.mrkdwn import mention
 from workers.verify.diagnosis import Diagnosis
 
 ICONS = {"ok": "✅", "skip": "➖", "warn": "⚠️", "fail": "❌"}  # skip: not checked, and why (no ✅ for it)
-REQUEST_REVOKE = "request_revoke"  # the scan alert's button for a compromised token, handled the same way
 
 
 def render_diagnosis(diagnosis: Diagnosis, health: Health | None = None, *, requested_by: str | None = None,
