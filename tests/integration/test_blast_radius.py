@@ -10,13 +10,18 @@ import pytest
 
 from bench.processes import start_web, start_worker
 from domain import requests
+from domain.blast_radius import slack_lines
 from domain.clock import utc_now
 from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL
+from tests.conftest import make_settings
 from tests.integration.audit_world import audit_world, seed_activity
 from tests.integration.scenarios import leaks, redis_dump, token_values
 from tests.integration.test_request_story import replies, send, top_level
 from tests.waiting import wait_until
+from workers.audit.radius import read_radius
+from workers.clients.http import RetryPolicy
+from workers.services import build_services
 
 pytestmark = pytest.mark.integration
 ALICE, BOB = APPROVERS
@@ -96,3 +101,20 @@ def test_without_an_audit_token_each_says_so_in_one_line_and_the_revoke_runs(wor
     for text in (approval, result, incident(world)):
         [line] = [line for line in text.splitlines() if "Audit log not read" in line]
         assert "account_id" in line and "audit_token" in line, line
+
+
+def test_a_cloudflare_that_ignores_the_positive_filter_still_gives_only_the_tokens_own_changes(tmp_path, redis_conn,
+                                                                                            redis_url):
+    with audit_world(tmp_path) as (world, inventory):
+        seed_activity(world, DNS)
+        seed_activity(world, "CF_WAF_EDIT_RAXX_APP")  # another token's changes, in the same log
+        world.cloudflare.audit_positive_filters = False
+        settings = make_settings(**world.settings_values(redis_url=redis_url), cftoken_inventory=str(inventory))
+        services = build_services(settings, clock=world.clock.now, retry=RetryPolicy.instant())
+        try:
+            found = read_radius(services, services.read_vault(), services.inventory.find(DNS), world.token_ids[DNS],
+                                None)
+        finally:
+            services.close()
+
+    assert found.total == 13 and "12 DNS record updates on getraxx.com" in "\n".join(slack_lines(found))

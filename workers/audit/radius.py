@@ -39,7 +39,8 @@ def read_radius(services: Services, vault: Vault | None, token: Token, token_id:
         return blast_radius.unavailable(token.name, f"Cloudflare's audit log could not be read ({exc})",
                                         f"The revoke does not wait for it; /cftoken history {token.name} shows "
                                         "it once Cloudflare answers.", days=days, now=now, last_used_on=last_used_on)
-    return blast_radius.summarise(found.entries, token=token.name, token_id=token_id, days=days, now=now,
+    made = [entry for entry in found.entries if entry.actor_token_id == token_id]  # the positive filter is unverified
+    return blast_radius.summarise(made, token=token.name, token_id=token_id, days=days, now=now,
                                   last_used_on=last_used_on, complete=found.complete)
 
 
