@@ -12,9 +12,10 @@ import logging
 
 from domain import blast_records, forgeries, outbox, requests, thread_notes
 from domain.errors import RecordTampered
-from domain.messages import render_request, ticket_link
+from domain.messages import ticket_link
 from domain.requests import Request
 from domain.status import read_status
+from workers.approval_message import render_request
 from workers.operations import revoke_lookup as revoke_targets
 from workers.operations.checkpoints import Checkpoint
 from workers.services import Services

@@ -43,12 +43,12 @@ from domain.errors import (
     UnexpectedResponse,
 )
 from domain.inventory import Inventory, load_inventory
-from domain.messages import render_request
 from domain.queueing import AUDIT_QUEUE, enqueue_blast_radius, job_queue
 from domain.redis_conn import connect
 from domain.requests import Request
 from domain.settings import ClockSettings
 from domain.status import read_status
+from workers.approval_message import render_request
 from workers.clients.slack import SlackClient
 from workers.operations import revoke_lookup as revoke_targets
 from workers.services import Services

@@ -275,8 +275,8 @@ def test_the_approval_message_shows_health_expiry_now_the_planned_one_and_for_a_
     world, services
 ):
     from domain import requests
-    from domain.messages import render_request
     from domain.status import read_status
+    from workers.approval_message import render_request
     from workers.operations.runner import run_operation
 
     world.break_token(WAF, "extra_zone")

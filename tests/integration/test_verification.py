@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from domain.messages import render_request
 from domain.requests import Request
 from domain.status import read_statuses
 from domain.timestamps import utc_stamp as stamp
 from standins.slack import Message
 from standins.world import CHANNEL, ENGINEER, policies_for
 from tests.integration.scenarios import deliver, leaks, redis_dump, token_values
+from workers.approval_message import render_request
 from workers.verify.verification import verify_and_report
 
 pytestmark = pytest.mark.integration

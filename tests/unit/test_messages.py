@@ -11,20 +11,13 @@ from domain.audit import AuditEvent
 from domain.errors import ManagementTokenInvalid
 from domain.health import Problem
 from domain.inventory import load_inventory
-from domain.messages import (
-    escape,
-    render_error,
-    render_help,
-    render_history,
-    render_list,
-    render_request,
-    slack_date,
-)
+from domain.messages import escape, render_error, render_help, render_history, render_list, slack_date
 from domain.requests import Approval, Request
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import TokenStatus
 from standins.slack import Message, SlackStandIn
 from tests.conftest import APPROVER_A, APPROVER_B, TEST_CHANNEL
+from workers.approval_message import render_request
 
 INVENTORY = load_inventory(DEFAULT_INVENTORY)
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

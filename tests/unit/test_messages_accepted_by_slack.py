@@ -25,12 +25,12 @@ from domain.messages import (
     render_history,
     render_list,
     render_notice,
-    render_request,
 )
 from domain.requests import Approval, Request
 from domain.revoke_targets import Kept, Known, Overlap
 from domain.settings import DEFAULT_INVENTORY
 from standins.block_kit import check_message, check_view
+from workers.approval_message import render_request
 from workers.scan.expiry import EXPIRED, Assessment, Findings, Reminder
 from workers.scan.expiry_messages import render_digest
 from workers.verify.diagnosis import Check, Diagnosis

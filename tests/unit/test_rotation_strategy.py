@@ -11,11 +11,12 @@ from pydantic import SecretStr
 
 from domain.errors import InventoryError
 from domain.inventory import load_inventory
-from domain.messages import strategy_short, strategy_text
+from domain.messages import strategy_short
 from domain.requests import Request
 from domain.settings import DEFAULT_INVENTORY
 from domain.vault import Vault, token_id_of
 from tests.conftest import make_settings
+from workers.approval_message import strategy_text
 from workers.cli.check import offline_check
 from workers.operations.checkpoints import Checkpoint
 from workers.operations.overlap import waiting, waiting_text
