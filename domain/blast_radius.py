@@ -41,7 +41,7 @@ class BlastRadius(BaseModel):
     token_id: str | None = None
     days: int
     read_at: datetime
-    changes: tuple[tuple[str, int], ...] = ()  # (what, count), most first
+    changes: tuple[tuple[str, str, str, int], ...] = ()  # (resource, action, where, count), most first
     ips: tuple[IpSeen, ...] = ()
     first: datetime | None = None
     last: datetime | None = None
@@ -64,7 +64,8 @@ def summarise(entries: Sequence[AuditEntry], *, token: str, token_id: str | None
     seen = sorted((IpSeen(address=ip, first=times[0], last=times[-1], changes=len(times)) for ip, times in
                    ips.items()), key=lambda ip: (-ip.changes, ip.address))
     return BlastRadius(
-        token=token, token_id=token_id, days=days, read_at=now, changes=tuple(counted.most_common()),
+        token=token, token_id=token_id, days=days, read_at=now,
+        changes=tuple((*kind, count) for kind, count in counted.most_common()),
         ips=tuple(seen), first=ordered[0].time if ordered else None, last=ordered[-1].time if ordered else None,
         total=len(ordered), last_used_on=last_used_on, complete=complete, entries=tuple(ordered))
 
@@ -76,12 +77,10 @@ def unavailable(token: str, why: str, fix: str, *, days: int, now: datetime,
                        last_used_on=last_used_on)
 
 
-def change_kind(entry: AuditEntry) -> str:
-    """`DNS record update on getraxx.com`: the action on the resource, and where."""
-    noun = resource_noun(entry)
+def change_kind(entry: AuditEntry) -> tuple[str, str, str]:
+    """(`DNS record`, `update`, `getraxx.com`): the resource, the action on it, and where."""
     action = entry.action if entry.action in _ACTIONS else "change"
-    where = entry.zone_name or "the account"
-    return f"{noun}\0{action}\0{where}"
+    return resource_noun(entry), action, entry.zone_name or "the account"
 
 
 def resource_noun(entry: AuditEntry) -> str:
@@ -95,9 +94,8 @@ def resource_noun(entry: AuditEntry) -> str:
     return (entry.resource_type or entry.resource_product or "resource").replace(".", " ").replace("_", " ")
 
 
-def change_text(kind: str, count: int) -> str:
+def change_text(noun: str, action: str, where: str, count: int) -> str:
     """`12 DNS record updates on getraxx.com`."""
-    noun, action, where = kind.split("\0")
     words = _ACTIONS.get(action, ("change", "changes"))
     return f"{count} {noun} {words[0] if count == 1 else words[1]} on {where}"
 
@@ -116,7 +114,7 @@ def slack_lines(radius: BlastRadius | None, *, escaped: bool = True) -> list[str
     if radius.total == 0:
         return [f"{head}: no changes made with it (reads are not recorded).{used}"]
     assert radius.first is not None and radius.last is not None
-    changes = ", ".join(escape(change_text(kind, count)) for kind, count in radius.changes)
+    changes = ", ".join(escape(change_text(*change)) for change in radius.changes)
     more = "" if radius.complete else " (at least: the log was read up to its page limit)"
     lines = [f"{head}: {changes}{more}; first {slack_date(radius.first)}, last {slack_date(radius.last)}.{used}"]
     shown = [f"`{escape(ip.address)}` ({ip.changes}, {slack_date(ip.first)} – {slack_date(ip.last)})"
@@ -138,7 +136,7 @@ def plain_text(radius: BlastRadius | None) -> str:
     head = f"What the token did (Cloudflare's audit log, last {radius.days} days, read {_utc(radius.read_at)})"
     if radius.total == 0:
         return f"{head}: no changes made with it (reads are not recorded).{used}"
-    changes = ", ".join(change_text(kind, count) for kind, count in radius.changes)
+    changes = ", ".join(change_text(*change) for change in radius.changes)
     ips = "\n".join(f"  {ip.address}: {ip.changes} change{'s' if ip.changes != 1 else ''}, {_utc(ip.first)} – "
                     f"{_utc(ip.last)}" for ip in radius.ips)
     return (f"{head}: {changes}{'' if radius.complete else ' (at least: read up to the page limit)'}\n"

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from bot.commands import parse_command
 from domain.audit import AuditEvent
+from domain.blast_radius import BlastRadius, summarise, unavailable
+from domain.cloudflare_audit import AuditEntry
 from domain.errors import CftokenError, UsageError
 from domain.health import Health, Problem
 from domain.inventory import Consumer, Inventory, Token, Vault, load_inventory
@@ -194,6 +196,27 @@ def test_an_open_revokes_message_listing_every_token_it_deletes_is_accepted(draw
                   overlap=Overlap("roll-0123456789ab", "a" * 32, None, T0) if overlapping else None, forged=forged)
 
     accepted(render_request(revoke, inventory, None, T0, known))
+
+
+@st.composite
+def blast_radii(draw) -> BlastRadius:
+    """What a token did, with Cloudflare's fields drawn from hostile text (or a log that could not be read)."""
+    if draw(st.booleans()):
+        return unavailable("CF_X", draw(typed), draw(short), days=30, now=T0)
+    entries = [AuditEntry(id=str(n), time=draw(moments), action=draw(st.sampled_from(["create", "update", "x"])),
+                          actor_ip=draw(short), zone_name=draw(st.one_of(st.none(), short)),
+                          resource_type=draw(short), method="PATCH", uri=draw(short), status_code=200)
+               for n in range(draw(st.integers(0, 80)))]
+    return summarise(entries, token="CF_X", token_id="a" * 32, days=30, now=T0, last_used_on=draw(moments))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(), st.one_of(st.none(), blast_radii()))
+def test_a_revokes_message_with_its_blast_radius_is_accepted(drawn, blast):
+    request, inventory = drawn
+    revoke = request.model_copy(update={"action": "revoke"})
+
+    accepted(render_request(revoke, inventory, None, T0, None, blast))
 
 
 @st.composite
