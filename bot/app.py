@@ -72,7 +72,8 @@ class CftokenApp(App):
     def __init__(self, *, context: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._extra_context = dict(context)
-        self._middleware_list = patient(self._middleware_list)  # a Slack blip at the first auth.test turns nobody away
+        # a Slack blip at the first auth.test turns nobody away
+        self._middleware_list = patient(self._middleware_list, self._extra_context[listeners.DEPS].redis)
 
     def _init_context(self, req: BoltRequest) -> None:
         super()._init_context(req)

@@ -10,6 +10,7 @@ import logging
 import pytest
 from pydantic import SecretStr
 
+from bot.slack_auth import WORKSPACE_KEY
 from domain import requests
 from domain.errors import RateLimited, ServiceUnavailable, SlackRefused, SlackTokenRefused
 from domain.metrics import slack_token_refused
@@ -89,8 +90,8 @@ def test_each_ok_false_answer_becomes_the_error_slack_documents_it_as(slack, pos
 @pytest.mark.parametrize("code", [*TRANSIENT, "ratelimited"])
 def test_a_transient_answer_delays_the_approval_message_and_it_arrives_once_without_withdrawing(ws, poster, code):
     outbox = deliverer(ws, poster)
-    ws.slack.answer_errors(code)
     ws.type("roll CF_PAGES_DEPLOY", user=APPROVER_A)
+    ws.slack.answer_errors(code)
 
     outbox.deliver_due()
     assert ws.slack.errors_answered >= 1
@@ -156,17 +157,49 @@ def test_a_refused_approval_message_withdraws_the_request_and_the_requester_is_t
     assert approval_messages(ws) == []
 
 
-def test_a_web_started_during_a_slack_blip_answers_commands_instead_of_saying_it_is_not_installed(ws):
+def test_a_web_started_during_a_slack_blip_answers_commands_as_the_workspace_it_last_confirmed(ws):
+    ws.type("verify CF_PAGES_READ", user=ENGINEER)  # an earlier web process: auth.test answered
+    restarted = Workspace(ws.slack, ws.redis)  # a new web process, started during the blip
+    restarted.auto_deliver = False
     ws.slack.answer_errors("internal_error")
+
+    restarted.type("verify CF_WAF_EDIT_RAXX_APP", user=ENGINEER)
+    during = restarted.told(ENGINEER)
+    restarted.type("verify CF_PAGES_READ", user=ENGINEER, team_id="T0ELSEWHERE")
+    elsewhere = restarted.told(ENGINEER)
+    ws.slack.answer_normally()
+    restarted.type("verify CF_DNS_EDIT_GETRAXX_COM", user=ENGINEER)
+    after = restarted.told(ENGINEER)
+
+    assert "Verifying *CF_WAF_EDIT_RAXX_APP*" in during and "no longer available" not in during
+    assert "another Slack workspace" in elsewhere  # the remembered workspace, not the request's own claim
+    assert "Verifying *CF_DNS_EDIT_GETRAXX_COM*" in after
+    assert [job.kwargs["name"] for job in ws.queue.jobs] == ["CF_PAGES_READ", "CF_WAF_EDIT_RAXX_APP",
+                                                             "CF_DNS_EDIT_GETRAXX_COM"]
+
+
+def test_a_web_that_never_confirmed_its_workspace_says_slack_could_not_and_does_nothing(ws):
+    ws.slack.answer_errors("service_unavailable")
 
     ws.type("verify CF_PAGES_READ", user=ENGINEER)
     during = ws.told(ENGINEER)
     ws.slack.answer_normally()
-    ws.type("verify CF_WAF_EDIT_RAXX_APP", user=ENGINEER)
-    after = ws.told(ENGINEER)
+    ws.type("verify CF_PAGES_READ", user=ENGINEER)
 
-    assert "Verifying *CF_PAGES_READ*" in during and "no longer available" not in during
-    assert "Verifying *CF_WAF_EDIT_RAXX_APP*" in after
+    assert "Slack could not confirm which workspace" in during and "nothing was done" in during
+    assert "no longer available" not in during
+    assert "Verifying *CF_PAGES_READ*" in ws.told(ENGINEER)
+    assert len(ws.queue.jobs) == 1
+
+
+def test_a_remembered_workspace_written_by_hand_is_ignored(ws):
+    ws.redis.hset(WORKSPACE_KEY, mapping={"payload": '{"team_id": "T0ELSEWHERE"}', "tag": "0" * 64})
+    ws.slack.answer_errors("internal_error")
+
+    ws.type("verify CF_PAGES_READ", user=ENGINEER, team_id="T0ELSEWHERE")
+
+    assert "Slack could not confirm which workspace" in ws.told(ENGINEER)
+    assert ws.queue.jobs == []
 
 
 def test_a_web_whose_token_slack_refuses_still_says_so(ws):
