@@ -42,7 +42,7 @@ from domain.access import (
     check_requester,
 )
 from domain.errors import CftokenError, RecordTampered, Replayed
-from domain.health import PROBLEM_LABELS
+from domain.health_words import PROBLEM_LABELS
 from domain.inventory import Inventory
 from domain.message_parts import split_message
 from domain.provision_plan import plan_provisioning

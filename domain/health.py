@@ -13,11 +13,12 @@ import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from domain.cloudflare_tokens import CfToken
+from domain.grants import ip_differences, permission_differences, zone_differences
 from domain.inventory import Inventory, Token
 from domain.mrkdwn import escape
 from domain.timestamps import parse_timestamp, utc_stamp
@@ -35,9 +36,6 @@ Kind = Literal[
 DASHBOARD = "https://dash.cloudflare.com/profile/api-tokens"
 EXPIRY_WARNING_DAYS = 14
 EXPOSED = "revoked (exposed)"  # Cloudflare's status for a token its secret scanning found leaked
-ZONE_PREFIX = "com.cloudflare.api.account.zone."
-ALL_ZONES_KEY = ZONE_PREFIX + "*"
-_ACCOUNT_KEY = re.compile(r"^com\.cloudflare\.api\.account\.[0-9a-f]{32}$")
 _SEVERITY_ORDER: tuple[Severity, ...] = ("compromised", "revoked", "failing", "warning")
 
 # Which facts each problem rests on: a check that read those facts can clear it.
@@ -450,151 +448,6 @@ def companion_drift(facts: HealthFacts) -> list[str]:
     return found
 
 
-@dataclass(frozen=True)
-class ZoneComparison:
-    """A token's zone (or account) grants against the inventory: the one comparison verify, the scan and
-    `inventory diff` word their own way. Names are sorted; a zone the inventory does not know is its id."""
-
-    declared: Literal["zones", "all", "account", "none"]  # listed zones, all zones, account-level groups, nothing
-    every: bool = False  # the allow policies grant all zones
-    granted: tuple[str, ...] = ()
-    expected: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
-    extra: tuple[str, ...] = ()
-    wanted: tuple[str, ...] = ()  # account-level groups the inventory declares
-    ungranted: tuple[str, ...] = ()  # of those, the ones not granted on the account
-    where: str = ""  # "account <id>", or "an account" when the inventory names none
-
-
-@dataclass(frozen=True)
-class PermissionComparison:
-    """A token's permission groups against the inventory's, by name (Cloudflare's name for one it does not know)."""
-
-    missing: tuple[str, ...]
-    extra: tuple[str, ...]
-
-
-def account_level_wanted(token: Token, inventory: Inventory) -> tuple[str, ...]:
-    """The account-level groups (Pages, Access) a token without zones declares."""
-    return tuple(name for name in token.permissions if inventory.is_account_level(name))
-
-
-def compare_zones(token: Token, view: CfToken, inventory: Inventory) -> ZoneComparison:
-    """Failure mode A, zones: what the allow policies grant against what the inventory declares."""
-    if not token.zones:
-        wanted = account_level_wanted(token, inventory)
-        if not wanted:
-            return ZoneComparison("none")
-        granted = _account_grants(view, inventory.account_id)
-        where = f"account {inventory.account_id}" if inventory.account_id else "an account"
-        return ZoneComparison("account", wanted=wanted, where=where,
-                              ungranted=tuple(n for n in wanted if inventory.permission_groups[n] not in granted))
-    granted, every = granted_zones(view)
-
-    def names(ids: frozenset[str]) -> tuple[str, ...]:
-        return tuple(sorted(inventory.zone_name(item) for item in ids))
-
-    if token.all_zones:
-        return ZoneComparison("all", every=every, granted=names(granted))
-    expected = inventory.zone_ids(token)
-    return ZoneComparison("zones", every=every, granted=names(granted), expected=names(expected),
-                          missing=names(expected - granted), extra=names(granted - expected))
-
-
-def _account_grants(view: CfToken, account_id: str | None) -> frozenset[str]:
-    """Group ids the allow policies grant on an account resource (the inventory's account, or any)."""
-    granted: set[str] = set()
-    for policy in view.policies:
-        for key in policy.resources if policy.effect == "allow" else ():
-            if _ACCOUNT_KEY.match(key) and account_id in (None, key.rsplit(".", 1)[1]):
-                granted |= {group.id for group in policy.permission_groups}
-    return frozenset(granted)
-
-
-def compare_permissions(token: Token, view: CfToken, inventory: Inventory) -> PermissionComparison:
-    """Failure mode A, permission groups: the allow policies' groups against the inventory's."""
-    cloudflare_names = {g.id: g.name for p in view.policies for g in p.permission_groups if g.name}
-    granted = frozenset(g.id for p in view.policies if p.effect == "allow" for g in p.permission_groups)
-    expected = inventory.permission_ids(token)
-
-    def name_of(group_id: str) -> str:
-        known = inventory.permission_name(group_id)
-        return cloudflare_names.get(group_id, group_id) if known == group_id else known
-
-    return PermissionComparison(tuple(sorted(map(name_of, expected - granted))),
-                                tuple(sorted(map(name_of, granted - expected))))
-
-
-def zone_differences(token: Token, view: CfToken, inventory: Inventory) -> str:
-    """Failure mode A, zones, as the scan words it: '' when the grants are exactly the inventory's."""
-    found = compare_zones(token, view, inventory)
-    if found.declared == "none":
-        return ""
-    if found.declared == "account":
-        return f"{', '.join(found.ungranted)} not granted on {found.where}" if found.ungranted else ""
-    if found.declared == "all":
-        return "" if found.every else f"grants only {', '.join(found.granted) or 'none'}; expected all zones"
-    if found.every:
-        return f"grants all zones; expected only {', '.join(found.expected)}"
-    return differences_text(found.missing, found.extra)
-
-
-def permission_differences(token: Token, view: CfToken, inventory: Inventory) -> str:
-    """Failure mode A, permission groups: '' when the allow policies grant exactly the inventory's."""
-    found = compare_permissions(token, view, inventory)
-    return differences_text(found.missing, found.extra)
-
-
-def ip_differences(token: Token, view: CfToken) -> str:
-    """The token's request_ip condition against the inventory's, when the inventory declares one."""
-    if token.condition is None:
-        return ""
-    condition = view.condition or {}
-    ip = condition.get("request_ip") or condition.get("request.ip") or {}
-    ip = ip if isinstance(ip, dict) else {}
-    found = []
-    for label, expected, granted in (
-        ("allowed", frozenset(token.condition.request_ip.allowed), frozenset(ip.get("in") or ())),
-        ("denied", frozenset(token.condition.request_ip.denied), frozenset(ip.get("not_in") or ())),
-    ):
-        if expected != granted:
-            found.append(f"{label} ranges " + (differences(expected - granted, granted - expected, str)))
-    return "; ".join(found)
-
-
-def granted_zones(view: CfToken) -> tuple[frozenset[str], bool]:
-    """Zone ids the allow policies grant, and whether they grant all zones (deny policies ignored)."""
-    zones: set[str] = set()
-    every = False
-    for policy in view.policies:
-        if policy.effect != "allow":
-            continue
-        for key, value in _resource_keys(policy.resources):
-            if key == ALL_ZONES_KEY or (_ACCOUNT_KEY.match(key) and value == "*"):
-                every = True
-            elif key.startswith(ZONE_PREFIX):
-                zones.add(key.removeprefix(ZONE_PREFIX))
-    return frozenset(zones), every
-
-
-def _resource_keys(resources: dict[str, Any]) -> list[tuple[str, Any]]:
-    found: list[tuple[str, Any]] = []
-    for key, value in resources.items():
-        found += _resource_keys(value) if isinstance(value, dict) else [(key, value)]
-    return found
-
-
-def differences(missing: frozenset[str], extra: frozenset[str], name_of: Callable[[str], str]) -> str:
-    return differences_text(tuple(sorted(map(name_of, missing))), tuple(sorted(map(name_of, extra))))
-
-
-def differences_text(missing: Iterable[str], extra: Iterable[str]) -> str:
-    """'missing A, B; extra C' ('' when both are empty)."""
-    parts = [f"{label} {', '.join(items)}" for label, items in (("missing", tuple(missing)), ("extra", tuple(extra)))
-             if items]
-    return "; ".join(parts)
-
-
 def days_text(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "no expiry"
@@ -605,75 +458,3 @@ def days_text(moment: datetime | None, now: datetime) -> str:
     return f"{days} days left" if days != 1 else "1 day left"
 
 
-PROBLEM_LABELS = {
-    "revoked": "revoked by the bot", "compromised": "marked compromised (revoked (exposed))",
-    "deleted": "gone from Cloudflare", "disabled": "disabled at Cloudflare", "expired": "expired",
-    "vault_missing": "no value in the vault", "value": "vault value out of step", "probe": "job probe refused",
-    "zones": "zones differ from the inventory", "permissions": "permissions differ from the inventory",
-    "ip": "IP condition differs from the inventory", "companions": "companion drift", "expiring": "expiring soon",
-    "duplicate": "a second live token with this name", "pin": "inventory token_id differs from __TOKEN_ID",
-}
-STATE_ICONS = {"healthy": "🟢", "warning": "🟡", "failing": "🔴", "revoked": "⚫", "compromised": "🚨",
-               "unknown": "⚪"}
-ACTION_LABELS = {"roll": "Request roll", "verify": "Verify", "revoke": "Request revoke"}
-
-
-def unchanged_text(known: Health | None, now: datetime) -> str:
-    """What holds when an operation changed nothing: the same vault value, its health only as old as its last check
-    (never "it still works" unchecked)."""
-    if known is None:
-        return "the vault holds the value it held before (not checked yet: `/cftoken verify` checks it)"
-    return (f"the vault holds the value it held before; its last known health ({known.source} "
-            f"{age_text(now - known.checked_at)}) is {known.state}: {known.summary}")
-
-
-def age_text(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return "just now"
-    if minutes < 60:
-        return f"{minutes} min ago"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h ago"
-    return f"{minutes // (24 * 60)} days ago"
-
-
-def last_used_text(health: Health, now: datetime | None = None) -> str:
-    """Cloudflare's last use, and whether it was only the bot's own check (the fact a revoke approver needs),
-    with when Cloudflare's record was read."""
-    used, ours = health.last_used_on, health.bot_used_at
-    read = health.facts_at.get("cloudflare")
-    when = f" (Cloudflare's last_used_on, read {age_text(now - read)})" if read and now else ""
-    if used is None:
-        return f"never used{when}"
-    stamp = utc_stamp(used)
-    if ours is not None and used <= ours + timedelta(minutes=1):
-        return f"last used {stamp}, which was cftoken's own check: nothing but cftoken has used it since{when}"
-    mine = f"; cftoken's last check: {utc_stamp(ours)}" if ours else ""
-    return f"last used {stamp} by something other than cftoken{mine}{when}"
-
-
-def problem_line(problem: Problem, now: datetime) -> str:
-    """One problem as Slack mrkdwn: what, how old, and the runbook step."""
-    return (f"{STATE_ICONS[problem.severity]} {problem.detail} _(seen by {problem.seen_by} "
-            f"{age_text(now - problem.seen_at)})_\n      ↳ _Next:_ {problem.next_step}")
-
-
-def headline(name: str, health: Health, now: datetime) -> str:
-    """The one line every view starts with: icon, state and the worst problem (or the expiry)."""
-    return f"{STATE_ICONS[health.state]} *{name}* is *{health.state}* — {health.summary}"
-
-
-def facts_age_text(health: Health, now: datetime) -> str:
-    """How old each fact is: 'vault 2 min ago · Cloudflare 2 min ago · value 5 h ago · probe never'."""
-    labels = (("vault", "vault"), ("cloudflare", "Cloudflare"), ("value", "value verified"), ("probe", "job probe"))
-    parts = [f"{label} {age_text(now - health.facts_at[key]) if key in health.facts_at else 'never'}"
-             for key, label in labels]
-    return "facts: " + " · ".join(parts)
-
-
-def unfixed_text(health: Health, now: datetime) -> str:
-    """What a roll did not fix: each remaining problem with its step, or ''."""
-    if not health.problems:
-        return ""
-    return "Not fixed by the roll:\n" + "\n".join(problem_line(p, now) for p in health.problems)

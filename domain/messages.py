@@ -17,7 +17,7 @@ from domain.actions import (
     DENY_VIEW,
     REQUEST_REROLL,
 )
-from domain.health import PROBLEM_LABELS
+from domain.health_words import PROBLEM_LABELS
 from domain.mrkdwn import escape, mention
 from domain.timestamps import slack_date
 

@@ -11,7 +11,7 @@ from typing import Any
 from domain import blast_radius
 from domain.actions import APPROVE, CANCEL, DENY, OVERLAP_KEEP_OLD, OVERLAP_RETIRE_NOW
 from domain.blast_radius import BlastRadius
-from domain.health import last_used_text
+from domain.health_words import last_used_text
 from domain.inventory import Inventory, Token
 from domain.messages import (
     HEALTH_ICONS,

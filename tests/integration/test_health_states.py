@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain.health import PROBLEM_LABELS
+from domain.health_words import PROBLEM_LABELS
 from domain.inventory import Inventory, load_inventory
 from domain.messages import render_list
 from domain.settings import DEFAULT_INVENTORY
@@ -301,7 +301,7 @@ def test_the_approval_message_shows_health_expiry_now_the_planned_one_and_for_a_
 def test_last_use_tells_cftokens_own_checks_from_any_other_use(world, services):
     import httpx
 
-    from domain.health import last_used_text
+    from domain.health_words import last_used_text
 
     verify_and_report(services, WAF)
     world.clock.advance(timedelta(minutes=30))

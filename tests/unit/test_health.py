@@ -8,18 +8,8 @@ import pytest
 from pydantic import SecretStr
 
 from domain.cloudflare_tokens import CfToken, PermissionGroupRef, Policy
-from domain.health import (
-    HealthFacts,
-    Probe,
-    RevokedByBot,
-    after_roll,
-    assess,
-    carry,
-    last_used_text,
-    parse_revoked,
-    revoked_text,
-    unchanged_text,
-)
+from domain.health import HealthFacts, Probe, RevokedByBot, after_roll, assess, carry, parse_revoked, revoked_text
+from domain.health_words import last_used_text, unchanged_text
 from domain.inventory import Condition, load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from domain.vault import Vault, known_token_id, token_id_of

@@ -15,7 +15,7 @@ from datetime import datetime
 from pydantic import SecretStr
 
 from domain.cloudflare_tokens import CfToken, PermissionGroup, Zone
-from domain.health import permission_differences, zone_differences
+from domain.grants import permission_differences, zone_differences
 from domain.inventory import COMPANIONS, Inventory
 from domain.provision_plan import ACCOUNT_RESOURCE, ACCOUNT_SCOPE, ALL_ZONES_RESOURCE, ZONE_RESOURCE, ZONE_SCOPE
 from domain.settings import WorkerSettings

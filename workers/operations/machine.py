@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from domain import requests, status
 from domain.errors import TRANSIENT, CftokenError, OperationLost, RecordsLost, RequestClosed, RequestNotFound
-from domain.health import unchanged_text
+from domain.health_words import unchanged_text
 from domain.inventory import Token
 from domain.messages import render_interrupted
 from domain.metrics import count_operation

@@ -23,7 +23,8 @@ from domain.errors import (
     TokenInvalid,
     TokenRevoked,
 )
-from domain.health import after_roll, unfixed_text
+from domain.health import after_roll
+from domain.health_words import unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of

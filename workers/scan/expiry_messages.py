@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.actions import REQUEST_REVOKE, REQUEST_ROLL, VERIFY_AGAIN, alert_block_id
-from domain.health import ACTION_LABELS, PROBLEM_LABELS, STATE_ICONS, age_text, facts_age_text
+from domain.health_words import ACTION_LABELS, PROBLEM_LABELS, STATE_ICONS, age_text, facts_age_text
 from domain.inventory import Inventory, Token
 from domain.message_parts import split_message
 from domain.messages import (

@@ -23,6 +23,7 @@ from domain.errors import (
     TokenInvalid,
     TokenNotFound,
 )
+from domain.grants import account_level_wanted, compare_permissions, compare_zones, differences_text
 from domain.health import (
     DASHBOARD,
     EXPIRY_WARNING_DAYS,
@@ -30,12 +31,8 @@ from domain.health import (
     HealthFacts,
     Probe,
     RevokedByBot,
-    account_level_wanted,
     assess,
-    compare_permissions,
-    compare_zones,
     days_text,
-    differences_text,
     duplicate_step,
     fix_policy,
     namesake_text,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from domain.actions import REQUEST_REVOKE, ROLL_AFTER_VERIFY, VERIFY_AGAIN
-from domain.health import Health, facts_age_text, headline, problem_line
+from domain.health import Health
+from domain.health_words import facts_age_text, headline, problem_line
 from domain.messages import clip, slack_date
 from domain.mrkdwn import mention
 from workers.verify.diagnosis import Diagnosis
