@@ -11,7 +11,7 @@ It prints the management token's id and value; point the bot at `<url>/client/v4
 Decisions where the contract is unconfirmed (tests should not depend on them):
 - an unknown token id answers 404 with errors 7003 + 7000;
 - a disabled, expired or not-yet-valid token answers like an unknown one: 401 code 1000;
-- a missing Authorization header answers like a malformed one: 400 code 6003 (chain 6111);
+- a missing Authorization header answers 400 code 9106 (observed), a malformed one 400 code 6003 (chain 6111);
 - invalid bodies and paging arguments answer 400 code 1001 (code unconfirmed), malformed JSON 400 code 6007;
 - `per_page` must be 5..50 (the OpenAPI schema's bounds), default 20; pages past the end are `result: []`;
 - `rate_limit` counts requests per user (all tokens here belong to one) in a sliding five-minute window;
@@ -29,8 +29,11 @@ Decisions where the contract is unconfirmed (tests should not depend on them):
   an account token alike (whether a user token may is unconfirmed); the quota is 500 per account (400 1001, the
   real code unconfirmed); created and rolled values are `cfat_…`, seeded ones whatever the world passes
   (legacy 40-character values included); a token made with a user's token carries `creator_email_at_creation`;
-- the account list ignores `name` (Cloudflare has no name filter) and leaves out expired tokens unless
-  `include_expired=true`;
+- both lists ignore `name` (SDK 5.9 has no name filter) and unknown parameters, and leave out expired tokens
+  unless `include_expired=true`; even then only "recently expired" ones (the docs' words) are listed: expired
+  within the last 30 days here (the real window is unconfirmed); GET by id still answers an older one;
+- `expires_on`/`not_before` must be RFC 3339 date-times (the OpenAPI `format: date-time`): a date alone is
+  refused 400 code 1001 (the real code is unconfirmed);
 - a 403 from a token endpoint carries `documentation_url` (since 2026-08);
 - `GET /zones/{id}/rulesets/phases/{phase}/entrypoint` answers 404 code 10003 "could not find entrypoint ruleset
   in the {phase} phase" until `set_entrypoint` seeds one (Cloudflare creates it with the phase's first rule; real
@@ -58,6 +61,7 @@ _ACCOUNT_TOKENS = API + r"/accounts/(?P<account_id>[^/]+)/tokens"
 _ZONE = API + r"/zones/(?P<zone_id>[^/]+)"
 _WINDOW = timedelta(minutes=5)
 _INVALID_TOKEN = (1000, "Invalid API Token")
+_MISSING_AUTH = (9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
 _FORBIDDEN = (9109, "Unauthorized to access requested resource")
 _AUTHENTICATION = (10000, "Authentication error")
 _THROTTLED = (971, "Please wait and consider throttling your request speed")
@@ -282,6 +286,8 @@ class CloudflareStandIn(audit.AuditLogMixin, StandIn):
         return guarded
 
     def _authenticate(self, request: Request) -> dict[str, Any]:
+        if request.header("authorization") is None:  # cf-terraforming #790: 400 code 9106
+            raise _refuse(400, _MISSING_AUTH)
         value = request.bearer()
         if not value or any(ch.isspace() for ch in value):
             raise _refuse(400, (6003, "Invalid request headers"),
@@ -318,20 +324,16 @@ class CloudflareStandIn(audit.AuditLogMixin, StandIn):
         return ok(result, messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}])
 
     def _list(self, request: Request, caller: dict[str, Any]) -> Response:
-        """The owner's tokens (an account's list ignores `name`, as Cloudflare has no name filter, and leaves
-        expired ones out unless include_expired=true)."""
+        """The owner's tokens, ignoring `name` and any other unknown parameter (SDK 5.9 lists no name filter);
+        expired ones are left out unless include_expired=true, and then listed only while recently expired."""
         direction, owner = request.arg("direction") or "asc", request.params.get("account_id")
         if direction not in ("asc", "desc"):
             raise _refuse(400, (1001, "direction must be asc or desc"))
         with_expired = (request.arg("include_expired") or "false").lower() == "true"
-        # The user list still filters by name and lists expired tokens: issue 22 closes that divergence there.
-        name = request.arg("name") if owner is None else None
-        with_expired = with_expired or owner is None
         now = self.clock.now()
-        shown = [state.public_token(record, now) for record in sorted(
+        return _page(request, [state.public_token(record, now) for record in sorted(
             self._owned(owner), key=lambda record: record["issued_on"], reverse=direction == "desc")
-            if name in (None, record["name"])]
-        return _page(request, [token for token in shown if with_expired or token["status"] != "expired"])
+            if state.listed(record, now, with_expired=with_expired)])
 
     def _owned(self, account_id: str | None) -> list[dict[str, Any]]:
         """The tokens of the user (None) or of one account."""

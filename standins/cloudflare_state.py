@@ -6,10 +6,11 @@ Records keep datetimes internally; `public_token` renders them as the API shows 
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 import zlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from standins.base import iso
@@ -60,6 +61,8 @@ CATEGORIES = {"Zone WAF": "app_security", "DNS": "dns_and_zones", "Zone": "dns_a
               "Account API": "account_and_billing"}
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
+EXPIRED_LISTED = timedelta(days=30)  # how long an expired token stays in an include_expired list (unconfirmed)
 
 
 class Invalid(ValueError):
@@ -97,8 +100,8 @@ def parse_time(value: Any, field: str) -> datetime | None:
     """An ISO-8601 timestamp (or datetime, or None) as an aware UTC datetime."""
     if value is None or isinstance(value, datetime):
         return value.astimezone(UTC) if value is not None else None
-    if not isinstance(value, str):
-        raise Invalid(f"{field}: expected an ISO-8601 timestamp")
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise Invalid(f"{field}: expected an RFC 3339 date-time such as 2026-01-01T00:00:00Z, not {value!r}")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -172,6 +175,15 @@ def public_token(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     if record["status"] == "active" and record["expires_on"] is not None and record["expires_on"] <= now:
         shown["status"] = "expired"
     return shown
+
+
+def listed(record: dict[str, Any], now: datetime, *, with_expired: bool) -> bool:
+    """Whether GET /user/tokens (or an account's) lists the token: an expired one only with include_expired=true,
+    and only within EXPIRED_LISTED of its expiry (or, expired by an update, of that update)."""
+    if public_token(record, now)["status"] != "expired":
+        return True
+    expired_at = record["expires_on"] if record["status"] == "active" else record["modified_on"]
+    return with_expired and (expired_at is None or now - expired_at <= EXPIRED_LISTED)
 
 
 def refusal_reason(record: dict[str, Any], now: datetime) -> str | None:

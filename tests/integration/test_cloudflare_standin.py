@@ -181,15 +181,22 @@ def test_a_token_stops_working_when_the_clock_passes_expires_on(standin, api, cl
     assert api.get("/user/tokens/verify", headers=bearer(value)).status_code == 401
 
 
-@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer two words", None])
+@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer two words"])
 def test_a_malformed_authorization_header_is_400_code_6003_with_chain_6111(api, header):
-    headers = {} if header is None else {"Authorization": header}
-
-    response = api.get("/user/tokens/verify", headers=headers)
+    response = api.get("/user/tokens/verify", headers={"Authorization": header})
 
     assert response.status_code == 400
     error = first_error(response)
     assert error["code"] == 6003 and error["error_chain"][0]["code"] == 6111
+
+
+@pytest.mark.parametrize("path", ["/user/tokens/verify", "/user/tokens", "/zones"])
+def test_no_authorization_header_is_400_code_9106_as_cloudflare_answers(api, path):
+    response = api.get(path)
+
+    assert response.status_code == 400
+    assert response.json() == {"success": False, "result": None, "messages": [], "errors": [
+        {"code": 9106, "message": "Missing X-Auth-Key, X-Auth-Email or Authorization headers"}]}
 
 
 @pytest.mark.parametrize(("method", "path"), [

@@ -77,14 +77,31 @@ def test_unknown_permission_groups_and_zones_are_refused(api, mgmt):
     assert unknown_zone.status_code == 400 and "a" * 32 in unknown_zone.json()["errors"][0]["message"]
 
 
-def test_list_by_name_answers_only_tokens_with_that_exact_name(standin, api, mgmt):
+def test_the_list_ignores_name_and_unknown_parameters_as_the_sdks_list_has_no_name_filter(standin, api, mgmt):
+    """api-contracts.md round three: SDK 5.9's list takes only direction, include_expired, page and per_page."""
     wanted = {standin.add_token("CF_DNS_EDIT_RAXX_IO", policies=[dns_policy()])[0] for _ in range(2)}
-    standin.add_token("CF_DNS_EDIT_RAXX_IO_OLD", policies=[dns_policy()])
+    other = standin.add_token("CF_DNS_EDIT_RAXX_IO_OLD", policies=[dns_policy()])[0]
 
-    body = api.get("/user/tokens", params={"name": "CF_DNS_EDIT_RAXX_IO"}, headers=bearer(mgmt)).json()
+    body = api.get("/user/tokens", params={"name": "CF_DNS_EDIT_RAXX_IO", "colour": "blue"},
+                   headers=bearer(mgmt)).json()
 
-    assert {token["id"] for token in body["result"]} == wanted
-    assert body["result_info"]["total_count"] == 2
+    assert body["success"] is True and wanted | {other} <= {token["id"] for token in body["result"]}
+
+
+@pytest.mark.parametrize("field", ["expires_on", "not_before"])
+@pytest.mark.parametrize("when", ["2027-01-01", "2027-01-01 00:00:00", "tomorrow", 1798761600])
+def test_a_timestamp_that_is_not_a_date_time_is_refused_on_create_and_update(standin, api, mgmt, field, when):
+    token_id, _ = standin.add_token("CF_DNS_EDIT_RAXX_IO", policies=[dns_policy()])
+    body = {"name": "CF_DNS_EDIT_RAXX_IO", "policies": [dns_policy()], field: when}
+
+    created = api.post("/user/tokens", json=body, headers=bearer(mgmt))
+    updated = api.put(f"/user/tokens/{token_id}", json={**body, "status": "active"}, headers=bearer(mgmt))
+
+    for response in (created, updated):
+        assert response.status_code == 400 and response.json()["errors"][0]["code"] == 1001
+        assert field in response.json()["errors"][0]["message"]
+    assert api.post("/user/tokens", json={**body, field: "2027-01-01T00:00:00Z"},
+                    headers=bearer(mgmt)).status_code == 200
 
 
 def test_zones_lists_only_the_zones_the_calling_token_may_read(standin, api):

@@ -65,9 +65,30 @@ def test_an_active_token_past_expires_on_shows_expired_in_list_and_get(standin, 
     before = api.get(f"/user/tokens/{token_id}", headers=mgmt).json()["result"]["status"]
     standin.clock.advance(timedelta(hours=2))
     after = api.get(f"/user/tokens/{token_id}", headers=mgmt).json()["result"]["status"]
-    listed = {t["id"]: t["status"] for t in api.get("/user/tokens", headers=mgmt).json()["result"]}
+    listed = {t["id"]: t["status"] for t in api.get("/user/tokens", params={"include_expired": "true"},
+                                                   headers=mgmt).json()["result"]}
 
     assert (before, after, listed[token_id]) == ("active", "expired", "expired")
+
+
+def test_the_list_leaves_expired_tokens_out_unless_asked_and_then_only_recently_expired_ones(standin, api, mgmt):
+    """SDK 5.9 `list()`: "Results include active, disabled, and recently-expired tokens when include_expired is set
+    to true" (the window is unconfirmed; 30 days here)."""
+    soon, _ = standin.add_token("SOON", policies=[on_zone(RAXX_APP, ZONE_READ)],
+                                expires_on=standin.clock.now() + timedelta(hours=1))
+    long_ago, _ = standin.add_token("LONG_AGO", policies=[on_zone(RAXX_APP, ZONE_READ)],
+                                    expires_on=standin.clock.now() - timedelta(days=40))
+    disabled, _ = standin.add_token("OFF", policies=[on_zone(RAXX_APP, ZONE_READ)], status="disabled")
+    standin.clock.advance(timedelta(hours=2))
+
+    def listed(**params) -> set[str]:
+        return {t["id"] for t in api.get("/user/tokens", params=params, headers=mgmt).json()["result"]}
+
+    plain, asked, asked_false = listed(), listed(include_expired="true"), listed(include_expired="false")
+
+    assert soon not in plain and long_ago not in plain and disabled in plain and plain == asked_false
+    assert soon in asked and long_ago not in asked and disabled in asked
+    assert api.get(f"/user/tokens/{long_ago}", headers=mgmt).json()["result"]["status"] == "expired"
 
 
 @pytest.mark.parametrize(

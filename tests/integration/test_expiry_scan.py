@@ -398,3 +398,20 @@ def test_a_token_the_bot_revoked_reads_as_revoked_not_as_a_problem_or_expiring(w
     assert not any(p.startswith("CF_PAGES_DEPLOY") for p in report.problems)
     assert read_statuses(services.redis)["CF_PAGES_DEPLOY"].state == "revoked"
     assert not any(w.startswith("CF_PAGES_DEPLOY") for w in report.warned)
+
+
+def test_an_expired_token_reads_as_expired_never_deleted_however_long_ago_it_expired(world, services):
+    """Cloudflare lists expired tokens only with include_expired=true, and then only recently expired ones; the scan
+    asks for them and reads an unlisted token by id before it calls it deleted."""
+    waf = "CF_WAF_EDIT_RAXX_APP"
+    world.cloudflare.set_expiry(world.token_ids[PAGES], world.clock.now() - timedelta(hours=2))
+    world.cloudflare.set_expiry(world.token_ids[waf], world.clock.now() - timedelta(days=40))
+
+    report = scan_and_deliver(services)
+
+    assert {f"{PAGES}:expired", f"{waf}:expired"} <= set(report.problems)
+    assert not [problem for problem in report.problems if problem.endswith(":deleted")]
+    assert "gone from Cloudflare" not in world.slack.as_text(digests(world)[-1])
+    statuses = read_statuses(services.redis)
+    assert (statuses[PAGES].state, statuses[waf].state) == ("failing", "failing")
+    assert statuses[PAGES].problem("expired") is not None and statuses[waf].problem("expired") is not None

@@ -230,3 +230,28 @@ def test_a_waf_token_whose_zone_has_no_rate_limiting_rules_yet_is_provisioned_sa
     assert ("Probed: GET /zones/{zone_id}/rulesets/phases/http_ratelimit/entrypoint on raxx.app → no rate-limiting "
             "rules on raxx.app yet; the token can create the first (Cloudflare answered 404 code 10003).") in result
     assert channel.results(f"⚠️ Provision of {waf} paused") == []
+
+
+EXPIRED_POLICY = {"effect": "allow", "resources": {f"com.cloudflare.api.account.zone.{RAXX_IO}": "*"},
+                  "permission_groups": [{"id": ZONE_READ}]}
+
+
+def test_an_expired_token_still_takes_its_name(world, channel, redis_url, inventory):
+    """Cloudflare lists expired tokens only when asked (include_expired=true); an expired one still exists."""
+    expired_id, _ = world.cloudflare.add_token(NEW, policies=[EXPIRED_POLICY],
+                                               expires_on=world.clock.now() - timedelta(hours=2))
+
+    taken = ask_and_run(world, redis_url, inventory, channel)
+
+    assert f"Cloudflare already has a token named {NEW}: {expired_id} (expired)" in taken
+
+
+def test_an_expired_token_still_counts_in_cloudflares_50(world, channel, redis_url, inventory):
+    for n in range(49 - len(world.cloudflare.tokens())):
+        world.cloudflare.add_token(f"OTHER_{n}", policies=[EXPIRED_POLICY])
+    world.cloudflare.add_token("OTHER_EXPIRED", policies=[EXPIRED_POLICY],
+                               expires_on=world.clock.now() - timedelta(days=1))
+
+    full = ask_and_run(world, redis_url, inventory, channel)
+
+    assert "already has 50 API tokens, the most Cloudflare allows (50)" in full

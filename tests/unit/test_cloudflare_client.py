@@ -223,6 +223,20 @@ def test_list_tokens_requests_pages_of_fifty_until_a_short_page():
         ("1", "50"), ("2", "50"), ("3", "50")]
 
 
+def test_every_list_asks_for_recently_expired_tokens_too_and_filters_a_name_itself():
+    """Cloudflare leaves expired tokens out of GET /user/tokens unless include_expired=true (SDK 5.9), and its list
+    has no name filter: without both, an expired token would read as deleted and a taken name as free."""
+    other = {**TOKEN, "id": "f" * 32, "name": "CF_OTHER", "status": "expired"}
+    client, recorder = make(replying(200, envelope([{**TOKEN, "status": "expired"}, other])))
+
+    named = client.list_tokens(name=TOKEN["name"])
+    every = client.list_tokens()
+
+    assert [token.status for token in named] == ["expired"] and len(every) == 2
+    assert all(r.url.params["include_expired"] == "true" and "name" not in r.url.params for r in recorder.requests)
+    assert all(int(r.url.params["per_page"]) <= 50 for r in recorder.requests)
+
+
 def test_list_tokens_stops_at_an_empty_page():
     client, recorder = make(lambda request: httpx.Response(200, json=envelope(
         [TOKEN] * 50 if request.url.params["page"] == "1" else [])))

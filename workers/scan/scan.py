@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 
 from domain import health
 from domain.cloudflare_tokens import CfToken
-from domain.errors import CftokenError, VaultFolderMissing
+from domain.errors import CftokenError, TokenNotFound, VaultFolderMissing
 from domain.status import last_rotations, read_bot_uses, read_statuses, record_bot_use, record_statuses
-from domain.vault import Vault
+from domain.vault import Vault, known_token_id
 from workers.audit import outside, vault_events
-from workers.clients.cloudflare import PER_PAGE
+from workers.clients.cloudflare import PER_PAGE, CloudflareClient
 from workers.operations.checkpoints import minting_tokens
 from workers.scan import health_watch
 from workers.scan.digest import record_digest
@@ -136,7 +136,24 @@ def _list_cloudflare(services: Services, vault: Vault) -> tuple[dict[str, CfToke
     try:
         with services.management_client(vault) as cloudflare:
             tokens = cloudflare.list_tokens()
-            return {listed.id: listed for listed in tokens}, None, max(1, math.ceil(len(tokens) / PER_PAGE))
+            listing = {listed.id: listed for listed in tokens}
+            asked = _confirm_unlisted(cloudflare, services, vault, listing)
+            return listing, None, max(1, math.ceil(len(tokens) / PER_PAGE)) + asked
     except CftokenError as exc:
         log.warning("expiry scan could not read Cloudflare's token list: %s", exc)
         return None, str(exc), 1
+
+
+def _confirm_unlisted(cloudflare: CloudflareClient, services: Services, vault: Vault,
+                      listing: dict[str, CfToken]) -> int:
+    """Read by id each inventory token the list left out, adding what Cloudflare still has to `listing` (the list
+    keeps expired tokens only while recently expired; GET by id answers an older one as expired, not deleted).
+    Returns the calls made."""
+    unlisted = [token_id for token in services.inventory.tokens
+                if (token_id := known_token_id(token, vault)) and token_id not in listing]
+    for token_id in unlisted:
+        try:
+            listing[token_id] = cloudflare.get_token(token_id)
+        except TokenNotFound:
+            continue
+    return len(unlisted)
