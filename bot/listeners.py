@@ -29,7 +29,18 @@ from slack_sdk.errors import SlackApiError
 from bot.commands import Command, UsageError, parse_command
 from bot.replays import first_delivery
 from bot.usergroups import current_approvers, shown_approvers
-from domain import actions, audit, dry_runs, forgeries, messages, outbox, requests, thread_notes, token_activity
+from domain import (
+    actions,
+    audit,
+    dry_runs,
+    forgeries,
+    messages,
+    outbox,
+    overlap_requests,
+    requests,
+    thread_notes,
+    token_activity,
+)
 from domain.access import (
     Origin,
     approvals_for,
@@ -231,9 +242,10 @@ def on_overlap_end(ack, body: dict, respond: Respond, client: WebClient, context
             tell(deps, request, thread_notes.overlap_chosen(request), "overlap_end", pipe=pipe)
             outbox.redraw_in(pipe, request.id)
 
-        requests.end_overlap(deps.redis, _clicked(body), choice=OVERLAP_CHOICES[body["actions"][0]["action_id"]],
-                             user=user, approvers=approvers, now=deps.clock(),
-                             check=lambda request: check_clicked_message(body, request), also=record)
+        choice = OVERLAP_CHOICES[body["actions"][0]["action_id"]]
+        overlap_requests.end_overlap(deps.redis, _clicked(body), choice=choice, user=user, approvers=approvers,
+                                     now=deps.clock(), check=lambda request: check_clicked_message(body, request),
+                                     also=record)
 
 
 def on_request_roll(ack, body: dict, respond: Respond, client: WebClient, context: dict, logger: Logger) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from domain import requests
+from domain import overlap_requests
 from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from domain.status import read_statuses
@@ -112,7 +112,7 @@ def test_two_tokens_during_an_overlap_are_not_reported_and_the_old_one_kept_by_k
     verified = verify_text(world, DNS)
     assert f"✅ *Same name* — 2 tokens are named {DNS}, as an overlap rotation" in verified
 
-    requests.end_overlap(overlapping.redis, request_id, choice="keep_old", user=APPROVERS[1], approvers=APPROVERS,
+    overlap_requests.end_overlap(overlapping.redis, request_id, choice="keep_old", user=APPROVERS[1], approvers=APPROVERS,
                          now=world.clock.now())
     run_operation(overlapping, request_id)  # the approver's Keep old ends the roll with both tokens live
     assert Checkpoint.load(overlapping.redis, request_id).finished

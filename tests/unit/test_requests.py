@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from domain import audit, integrity, requests
+from domain import audit, integrity, overlap_requests, requests
 from domain.access import Refused
 from domain.errors import RecordTampered
 from domain.requests import AlreadyOpen, RequestClosed, RequestNotFound
@@ -349,19 +349,19 @@ def waiting_overlap(conn, *, retire_at=T0 + timedelta(hours=24)):
     request = open_roll(conn)
     requests.approve(conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
     requests.mark_running(conn, request.id, now=T0)
-    return requests.set_retire_at(conn, request.id, retire_at=retire_at, now=T0)
+    return overlap_requests.set_retire_at(conn, request.id, retire_at=retire_at, now=T0)
 
 
 def test_an_approvers_overlap_choice_is_recorded_once_with_who_and_when(redis_conn):
     request = waiting_overlap(redis_conn)
     later = T0 + timedelta(hours=1)
 
-    kept = requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_A, approvers=APPROVERS,
+    kept = overlap_requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_A, approvers=APPROVERS,
                                 now=later)
     with pytest.raises(RequestClosed, match=r"already pressed \*Keep old\*"):
-        requests.end_overlap(redis_conn, request.id, choice="retire_now", user=APPROVER_B, approvers=APPROVERS,
+        overlap_requests.end_overlap(redis_conn, request.id, choice="retire_now", user=APPROVER_B, approvers=APPROVERS,
                              now=later)
-    at_deadline = requests.overlap_due(redis_conn, request.id, deadline=T0 + timedelta(hours=24),
+    at_deadline = overlap_requests.overlap_due(redis_conn, request.id, deadline=T0 + timedelta(hours=24),
                                        now=T0 + timedelta(hours=25))
 
     assert (kept.overlap_end, kept.overlap_end_by, kept.overlap_end_at) == ("keep_old", APPROVER_A, later)
@@ -373,7 +373,7 @@ def test_only_an_approver_may_end_an_overlap_early(redis_conn):
     request = waiting_overlap(redis_conn)
 
     with pytest.raises(Refused, match="only approvers can end an overlap early"):
-        requests.end_overlap(redis_conn, request.id, choice="retire_now", user=ENGINEER, approvers=APPROVERS, now=T0)
+        overlap_requests.end_overlap(redis_conn, request.id, choice="retire_now", user=ENGINEER, approvers=APPROVERS, now=T0)
 
     assert requests.load(redis_conn, request.id, now=T0).overlap_end is None
 
@@ -385,21 +385,21 @@ def test_a_choice_is_refused_unless_an_overlap_waits_to_retire(redis_conn, state
         requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
         requests.mark_running(redis_conn, request.id, now=T0)
     if state == "succeeded":
-        requests.set_retire_at(redis_conn, request.id, retire_at=T0 + timedelta(hours=1), now=T0)
+        overlap_requests.set_retire_at(redis_conn, request.id, retire_at=T0 + timedelta(hours=1), now=T0)
         requests.finish(redis_conn, request.id, ok=True, result="rolled", now=T0)
 
     with pytest.raises(RequestClosed, match="is not an overlap roll waiting to retire its old token"):
-        requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_B, approvers=APPROVERS, now=T0)
+        overlap_requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_B, approvers=APPROVERS, now=T0)
 
 
 def test_the_deadline_ends_the_wait_and_a_later_click_is_told_so(redis_conn):
     deadline = T0 + timedelta(hours=24)
     request = waiting_overlap(redis_conn, retire_at=deadline)
 
-    early = requests.overlap_due(redis_conn, request.id, deadline=deadline, now=deadline - timedelta(seconds=1))
-    due = requests.overlap_due(redis_conn, request.id, deadline=deadline, now=deadline)
+    early = overlap_requests.overlap_due(redis_conn, request.id, deadline=deadline, now=deadline - timedelta(seconds=1))
+    due = overlap_requests.overlap_due(redis_conn, request.id, deadline=deadline, now=deadline)
     with pytest.raises(RequestClosed, match="the overlap ended at its deadline"):
-        requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_B, approvers=APPROVERS,
+        overlap_requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_B, approvers=APPROVERS,
                              now=deadline)
 
     assert early.overlap_end is None

@@ -7,7 +7,8 @@ deleted (never the old token), and the create runs again. The wait for the deadl
 request stays running, so a second roll cannot start) and costs nothing: the clock's reconcile looks at it every
 minute (`waiting`: Redis only) and resumes it only at the deadline or after an approver pressed Retire old now (the
 old token is deleted at once) or Keep old (it stays live, remembered in domain/kept_tokens.py for a revoke). Who
-ended the wait is settled in the request record (`requests.overlap_due`), so a click and the deadline never race.
+ended the wait is settled in the request record (`overlap_requests.overlap_due`), so a click and the deadline
+never race.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from domain import kept_tokens, requests, status
+from domain import kept_tokens, overlap_requests, requests, status
 from domain.cloudflare_tokens import CfToken
 from domain.errors import (
     CftokenError,
@@ -101,7 +102,7 @@ class OverlapRotation(MintedValueSteps, StepMachine):
                             "consumers reading the vault already get the new one.",
              request_id=self.request.id, key="overlap_announced")
         status.record_overlap(self.services.redis, self.token.name, retire_at=deadline)
-        self.on_request(requests.set_retire_at, retire_at=deadline)  # the message offers the buttons from now
+        self.on_request(overlap_requests.set_retire_at, retire_at=deadline)  # the message offers the buttons from now
         self.advance()
 
     def retire(self) -> None:
@@ -128,7 +129,7 @@ class OverlapRotation(MintedValueSteps, StepMachine):
     def overlap_end(self, deadline: datetime) -> str | None:
         """How the wait ends, settled in the request record (an approver's choice, or the deadline); None: waiting."""
         now = self.services.now()
-        settled = self.on_request(requests.overlap_due, deadline=deadline)
+        settled = self.on_request(overlap_requests.overlap_due, deadline=deadline)
         if settled is None:  # Redis lost the request: only the deadline is known
             return "deadline" if now >= deadline else None
         self.request = settled
