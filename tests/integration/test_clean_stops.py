@@ -18,7 +18,7 @@ from standins.world import APPROVERS, CHANNEL
 from tests.integration.test_request_story import send
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # 20 rounds of 3 process starts: ~100 s when quiet
 ALICE, BOB = APPROVERS
 ROLL = "CF_DNS_EDIT_GETRAXX_COM"
 ROUNDS = 20
@@ -63,7 +63,14 @@ def test_web_worker_and_clock_each_exit_within_10_s_of_sigterm_after_a_roll_in_2
     times: list[dict[str, float]] = []
     logs: dict[str, list[str]] = {}
     for round_number in range(1, ROUNDS + 1):
-        processes = {"web": start_web(env), "worker": start_worker(env), "clock": start_clock(env)}
+        worker, clock = start_worker(env), start_clock(env)  # they start while the web does
+        try:
+            web = start_web(env)
+        except BaseException:
+            worker.stop()
+            clock.stop()
+            raise
+        processes = {"web": web, "worker": worker, "clock": clock}
         try:
             roll(world, redis_conn, processes["web"].url, round_number)
         finally:
