@@ -3,12 +3,11 @@ incidents: internal_error, fatal_error, …; a revoked bot token), as HTTP 200 w
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from standins.slack import SlackStandIn, seed
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 CHANNEL = "C0SRE0001"
@@ -43,10 +42,7 @@ def test_answer_errors_for_a_period_lapses_by_itself(slack):
     slack.answer_errors("service_unavailable", seconds=0.3)
 
     assert post(slack, "during").json()["error"] == "service_unavailable"
-    deadline = time.monotonic() + 10
-    while not post(slack, "after").json()["ok"]:
-        assert time.monotonic() < deadline, "the error period never ended"
-        time.sleep(0.05)
+    wait_until(lambda: post(slack, "after").json()["ok"], what="the error period to end")
 
     assert slack.messages(CHANNEL)[-1].text == "after"
 
