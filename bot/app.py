@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot import listeners
+from bot.deps import DEPS, Deps
 from bot.slack_auth import patient
 from bot.slack_http import KeepAliveRespond, KeepAliveWebClient
 from domain import integrity
@@ -42,9 +43,9 @@ def build_bolt_app(
             base_url=settings.slack_api_url,
             retry_handlers=web_retry_handlers(),
         )
-    deps = listeners.Deps(settings, redis, queue, inventory, clock)
+    deps = Deps(settings, redis, queue, inventory, clock)
     app = CftokenApp(
-        context={listeners.DEPS: deps},
+        context={DEPS: deps},
         client=client,
         # Always verified: Bolt skips the check only for Socket Mode requests (authenticated by the app token).
         # Without a secret (Socket Mode only) a random one means no HTTP request can ever pass.
@@ -73,7 +74,7 @@ class CftokenApp(App):
         super().__init__(**kwargs)
         self._extra_context = dict(context)
         # a Slack blip at the first auth.test turns nobody away
-        self._middleware_list = patient(self._middleware_list, self._extra_context[listeners.DEPS].redis)
+        self._middleware_list = patient(self._middleware_list, self._extra_context[DEPS].redis)
 
     def _init_context(self, req: BoltRequest) -> None:
         super()._init_context(req)
