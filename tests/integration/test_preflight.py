@@ -152,3 +152,20 @@ def test_a_wrong_infisical_secret_path_alone_fails_the_release_naming_it(world: 
 
     assert result.returncode == 1
     assert any("/MooseQuest/cloudfare" in line and "INFISICAL_SECRET_PATH" in line for line in lines(result))
+
+
+def test_an_approver_slack_does_not_know_globally_or_on_a_token_is_named(world: World, redis_url: str, tmp_path):
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(DEFAULT_INVENTORY.read_text(encoding="utf-8").replace(
+        'name = "CF_PAGES_DEPLOY"\n', 'name = "CF_PAGES_DEPLOY"\napprovers = ["S0NOSUCH"]\n', 1), encoding="utf-8")
+    env = world.settings_env(redis_url=redis_url, cftoken_approvers="U0ALICE01,U0GONE000",
+                             cftoken_inventory=str(inventory))
+
+    result = check(env)
+
+    assert result.returncode == 1
+    assert lines(result) == [
+        "Slack knows no user U0GONE000 (users.info: user_not_found): check the ID (CFTOKEN_APPROVERS)",
+        "Slack knows no user group S0NOSUCH (usergroups.users.list: no_such_subteam): check the ID (the approvers of "
+        "CF_PAGES_DEPLOY)",
+    ]
