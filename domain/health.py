@@ -173,29 +173,40 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
     if facts.value_checked:
         at["value"] = facts.now
         sees.add("value")
-        explained = any(p.kind in WHOLE_TOKEN for p in found)
-        if not facts.value_accepted and not explained:
-            if facts.record_read and record is not None:
-                add("value", "failing",
-                    "Cloudflare rejects the vault's value although the token is active there: the vault is out "
-                    "of step (e.g. a roll outside the bot)",
-                    f"Failure mode B (vault out of step): roll the token (`/cftoken roll {name}`) so the vault "
-                    "and Cloudflare agree again, and find out who rolled it outside the bot.", "roll")
-            elif not facts.record_read:
-                add("value", "failing", "Cloudflare rejects the vault's value (the bot could not read the token's "
-                    "record to tell why)", f"Failure mode B: check {name}__EXPIRES_AT, verify again, then roll.",
-                    "verify")
+        _value_problem(facts, explained=any(p.kind in WHOLE_TOKEN for p in found), add=add)
     if facts.probes is not None:
         at["probe"] = facts.now
         sees.add("probe")
-        refused = [p for p in facts.probes if p.refusal]
-        if refused:
-            calls = "; ".join(f"{p.call} on {p.zone} → {p.refusal}" for p in refused)
-            add("probe", "failing", f"the token's own job call was refused: {calls}",
-                f"Failure mode A: the token lacks the permission or zone its job needs; edit {name}'s policy in "
-                f"the dashboard ({DASHBOARD}), or correct the inventory's permission-group ids, then repeat the "
-                "call (`/cftoken verify`) and confirm HTTP 200.")
+        _probe_problem(facts, add)
     return _health(facts, found, frozenset(sees), at, record.expires_on if record else None)
+
+
+def _value_problem(facts: HealthFacts, *, explained: bool, add: Callable[..., None]) -> None:
+    """Cloudflare rejects the vault's value, and no whole-token problem explains it."""
+    name, record = facts.token.name, facts.record
+    if facts.value_accepted or explained:
+        return
+    if facts.record_read and record is not None:
+        add("value", "failing",
+            "Cloudflare rejects the vault's value although the token is active there: the vault is out "
+            "of step (e.g. a roll outside the bot)",
+            f"Failure mode B (vault out of step): roll the token (`/cftoken roll {name}`) so the vault "
+            "and Cloudflare agree again, and find out who rolled it outside the bot.", "roll")
+    elif not facts.record_read:
+        add("value", "failing", "Cloudflare rejects the vault's value (the bot could not read the token's "
+            "record to tell why)", f"Failure mode B: check {name}__EXPIRES_AT, verify again, then roll.",
+            "verify")
+
+
+def _probe_problem(facts: HealthFacts, add: Callable[..., None]) -> None:
+    """The token's own job call was refused."""
+    refused = [p for p in facts.probes or () if p.refusal]
+    if refused:
+        calls = "; ".join(f"{p.call} on {p.zone} → {p.refusal}" for p in refused)
+        add("probe", "failing", f"the token's own job call was refused: {calls}",
+            f"Failure mode A: the token lacks the permission or zone its job needs; edit {facts.token.name}'s "
+            f"policy in the dashboard ({DASHBOARD}), or correct the inventory's permission-group ids, then repeat "
+            "the call (`/cftoken verify`) and confirm HTTP 200.")
 
 
 def never_provisioned(facts: HealthFacts) -> bool:

@@ -22,8 +22,9 @@ from domain.health import Probe
 from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from domain.vault import NoTokenId
-from workers.verify.diagnosis import Diagnosis, Facts, diagnose
+from workers.verify.diagnosis import diagnose
 from workers.verify.diagnosis_messages import render_diagnosis
+from workers.verify.report import Diagnosis, Facts
 
 INVENTORY = load_inventory(DEFAULT_INVENTORY)
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)

@@ -35,8 +35,8 @@ from standins.block_kit import check_message, check_view
 from workers.approval_message import render_request
 from workers.scan.expiry import EXPIRED, Assessment, Findings, Reminder
 from workers.scan.expiry_messages import render_digest
-from workers.verify.diagnosis import Check, Diagnosis
 from workers.verify.diagnosis_messages import render_diagnosis
+from workers.verify.report import Check, Diagnosis
 
 EXAMPLES = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

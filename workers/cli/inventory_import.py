@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pydantic import SecretStr
 
-from domain.cloudflare_tokens import CfToken, PermissionGroup, Zone
+from domain.cloudflare_tokens import CfToken, PermissionGroup, Policy, Zone
 from domain.grants import permission_differences, zone_differences
 from domain.inventory import COMPANIONS, Inventory
 from domain.provision_plan import ACCOUNT_RESOURCE, ACCOUNT_SCOPE, ALL_ZONES_RESOURCE, ZONE_RESOURCE, ZONE_SCOPE
@@ -95,6 +95,15 @@ def draft_inventory(sources: Sources, *, management: str, vault_path: str, envir
     for token in sources.tokens:
         if token.id not in matched:
             notes.append(f"# Cloudflare token {token.name} ({token.id}) has no value in the vault: not imported.")
+    head = _head(sources, notes, accounts, account_level, used_groups, management=management, vault_path=vault_path,
+                 environment=environment, now=now)
+    return "\n".join(head) + "\n\n" + "\n\n".join(blocks) + "\n"
+
+
+def _head(sources: Sources, notes: list[str], accounts: set[str], account_level: list[str], used_groups: dict[str, str],
+          *, management: str, vault_path: str, environment: str, now: datetime) -> list[str]:
+    """The draft's top: where it came from, what it left out, the management token, the account, the vault, the
+    zones and the permission groups the tokens use."""
     head = [
         _comment(f"# Drafted by `cftoken inventory import` on {now:%Y-%m-%d %H:%M} UTC from the vault folder "
                  f"{vault_path}"),
@@ -115,7 +124,7 @@ def draft_inventory(sources: Sources, *, management: str, vault_path: str, envir
     head += [f"{_q(zone.name)} = {_q(zone.id)}" for zone in sources.zones]
     head += ["", "[permission_groups]"]
     head += [f"{_q(name)} = {_q(group_id)}" for group_id, name in used_groups.items()]
-    return "\n".join(head) + "\n\n" + "\n\n".join(blocks) + "\n"
+    return head
 
 
 def diff_inventory(inventory: Inventory, sources: Sources) -> list[str]:
@@ -167,21 +176,7 @@ def _token_block(name: str, record: CfToken, sources: Sources, groups: dict[str,
             permissions.append(group_name)
             if known and ACCOUNT_SCOPE in known.scopes and ZONE_SCOPE not in known.scopes:
                 account_level.append(group_name)
-        for key, value in policy.resources.items():
-            if key == ALL_ZONES_RESOURCE:
-                every = True
-            elif key.startswith(ZONE_RESOURCE):
-                zone_id = key.removeprefix(ZONE_RESOURCE)
-                if zone_id in zone_names:
-                    zones.append(zone_names[zone_id])
-                else:
-                    comments.append(f"# zone {zone_id} is not visible to the management token: left out")
-            elif key.startswith(ACCOUNT_RESOURCE) and len(key) == ACCOUNT_KEY_LENGTH:
-                accounts.add(key.removeprefix(ACCOUNT_RESOURCE))
-                zone_groups = any(ZONE_SCOPE in (groups[g.id].scopes if g.id in groups else ())
-                                  for g in policy.permission_groups)
-                if (isinstance(value, dict) and ALL_ZONES_RESOURCE in value) or (value == "*" and zone_groups):
-                    every = True
+        every = _read_resources(policy, groups, zone_names, zones, accounts, comments) or every
     cadence, cadence_note = _cadence(record)
     scope = sources.companions.get(name + "__SCOPES")
     if not scope:
@@ -201,6 +196,29 @@ def _token_block(name: str, record: CfToken, sources: Sources, groups: dict[str,
         rule = f"in = {_list(ip['in'])}" + (f", not_in = {_list(ip['not_in'])}" if ip.get("not_in") else "")
         lines.append(f"condition = {{ request_ip = {{ {rule} }} }}")
     return "\n".join(lines), accounts
+
+
+def _read_resources(policy: Policy, groups: dict[str, PermissionGroup], zone_names: dict[str, str], zones: list[str],
+                    accounts: set[str], comments: list[str]) -> bool:
+    """One allow policy's resources: its zones and accounts added to `zones` and `accounts`; True when it grants
+    all zones."""
+    every = False
+    for key, value in policy.resources.items():
+        if key == ALL_ZONES_RESOURCE:
+            every = True
+        elif key.startswith(ZONE_RESOURCE):
+            zone_id = key.removeprefix(ZONE_RESOURCE)
+            if zone_id in zone_names:
+                zones.append(zone_names[zone_id])
+            else:
+                comments.append(f"# zone {zone_id} is not visible to the management token: left out")
+        elif key.startswith(ACCOUNT_RESOURCE) and len(key) == ACCOUNT_KEY_LENGTH:
+            accounts.add(key.removeprefix(ACCOUNT_RESOURCE))
+            zone_groups = any(ZONE_SCOPE in (groups[g.id].scopes if g.id in groups else ())
+                              for g in policy.permission_groups)
+            if (isinstance(value, dict) and ALL_ZONES_RESOURCE in value) or (value == "*" and zone_groups):
+                every = True
+    return every
 
 
 def _cadence(record: CfToken) -> tuple[int, str]:

@@ -13,7 +13,8 @@ from domain.settings import WorkerSettings
 from workers.cli.check import RETRY
 from workers.clients.infisical import InfisicalClient
 from workers.services import build_services
-from workers.verify.diagnosis import Diagnosis, diagnose
+from workers.verify.diagnosis import diagnose
+from workers.verify.report import Diagnosis
 from workers.verify.verification import gather_facts
 
 ICONS = {"healthy": "ok", "warning": "WARNING", "failing": "FAILING", "revoked": "revoked", "compromised":

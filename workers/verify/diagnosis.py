@@ -8,9 +8,7 @@ Facts hold no token value: only whether one is present, the companions' plain te
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from domain.cloudflare_tokens import CfToken, Verification
 from domain.errors import (
@@ -27,10 +25,7 @@ from domain.grants import account_level_wanted, compare_permissions, compare_zon
 from domain.health import (
     DASHBOARD,
     EXPIRY_WARNING_DAYS,
-    Health,
     HealthFacts,
-    Probe,
-    RevokedByBot,
     assess,
     days_text,
     duplicate_step,
@@ -45,61 +40,11 @@ from domain.health import (
 from domain.inventory import Inventory, Token
 from domain.mrkdwn import escape
 from domain.timestamps import parse_timestamp, utc_stamp
-from domain.token_activity import TokenActivity, TokenChange, activity_check, cause
+from domain.token_activity import activity_check, cause
 from domain.vault import pin_drift, pin_fix
-
-Status = Literal["ok", "skip", "warn", "fail"]  # skip: deliberately not checked, nothing wrong found or implied
-State = Literal["healthy", "warning", "failing", "revoked", "compromised", "unknown"]
+from workers.verify.report import Check, Diagnosis, Facts, Status
 
 NOT_CHECKED_NO_VIEW = "not checked: needs the management token's view of the token (see above)"
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What verify fetched about one token; never a token value."""
-
-    token: Token
-    now: datetime
-    vault_path: str
-    vault_environment: str
-    vault_error: CftokenError | None = None  # the folder itself could not be listed
-    value_present: bool = False
-    expires_at_text: str | None = None
-    scopes_text: str | None = None
-    token_id_text: str | None = None
-    verification: Verification | CftokenError | None = None  # None: not attempted (no value)
-    management_missing: bool = False
-    management: CfToken | CftokenError | None = None  # None: not attempted
-    token_id: str | None = None
-    revoked: RevokedByBot | None = None  # the vault holds the bot's REVOKED placeholder
-    probes: tuple[Probe, ...] | None = None  # None: not run (no working value, or no probe for this token)
-    probe_error: CftokenError | None = None  # a probe could not be made (outage), not a refusal
-    bot_used_at: datetime | None = None  # the bot's own previous use of the value
-    is_management: bool = False  # the bot's own management token: every change and check uses it
-    named: tuple[CfToken, ...] | CftokenError | None = None  # Cloudflare's tokens with this name; None: not listed
-    overlapping: bool = False  # an overlap rotation (or provision) of the token is under way
-    kept: tuple[str, ...] = ()  # old tokens an approver kept live with Keep old
-    activity: TokenActivity | CftokenError | None = None  # Cloudflare's audit log for the token; None: not read
-    outside_change: TokenChange | None = None  # the newest write to the token by someone other than the bot
-
-
-@dataclass(frozen=True)
-class Check:
-    status: Status
-    title: str
-    detail: str
-    next_step: str | None = None
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    token_name: str
-    state: State
-    checks: tuple[Check, ...]
-    summary: str
-    checked_at: datetime
-    expires_on: datetime | None = None
-    health: Health | None = None
 
 
 def diagnose(facts: Facts, inventory: Inventory) -> Diagnosis:

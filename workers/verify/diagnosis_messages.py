@@ -9,7 +9,7 @@ from domain.health import Health
 from domain.health_words import facts_age_text, headline, problem_line
 from domain.messages import clip, slack_date
 from domain.mrkdwn import mention
-from workers.verify.diagnosis import Diagnosis
+from workers.verify.report import Diagnosis
 
 ICONS = {"ok": "✅", "skip": "➖", "warn": "⚠️", "fail": "❌"}  # skip: not checked, and why (no ✅ for it)
 

@@ -35,8 +35,9 @@ from workers.clients.cloudflare import CloudflareClient
 from workers.operations.checkpoints import minting_tokens
 from workers.scan import health_watch
 from workers.services import Services
-from workers.verify.diagnosis import Diagnosis, Facts, diagnose
+from workers.verify.diagnosis import diagnose
 from workers.verify.diagnosis_messages import render_diagnosis
+from workers.verify.report import Diagnosis, Facts
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
