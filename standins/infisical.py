@@ -29,6 +29,7 @@ from urllib.parse import unquote
 
 from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forever
 from standins.infisical_auth import Identity, IdentityStore, LoginRefused
+from standins.infisical_syncs import SecretSyncs
 from standins.infisical_webhooks import Webhooks
 
 _BOOL_ARGS = ("viewSecretValue", "expandSecretReferences", "recursive", "include_imports", "includeImports",
@@ -93,6 +94,7 @@ class InfisicalStandIn(StandIn):
         self._folders: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
         self._held: set[tuple[str, str]] = set()
         self.webhooks = Webhooks()  # secrets.modified, signed, a few seconds after each write (infisical_webhooks.py)
+        self.syncs = SecretSyncs(self)  # secret syncs of a folder, auto-synced after each write (infisical_syncs.py)
         self.route("POST", "/api/v1/auth/universal-auth/login", self._login)  # base accepts a trailing slash
         for prefix, project_key in (("/api/v4/secrets", "projectId"), ("/api/v3/secrets/raw", "workspaceId")):
             self.route("GET", prefix, self._guard(self._list, project_key))
@@ -236,6 +238,7 @@ class InfisicalStandIn(StandIn):
         record["updatedAt"] = now
         record["comment"] = record["comment"] if comment is None else comment
         self.webhooks.modified(*scope.key)
+        self.syncs.modified(*scope.key)
         return record
 
     def _login(self, request: Request) -> Response:
@@ -324,6 +327,7 @@ class InfisicalStandIn(StandIn):
             return _approval(scope, "delete")
         del self._folders[scope.key][scope.name]
         self.webhooks.modified(*scope.key)
+        self.syncs.modified(*scope.key)
         return Response(200, {"secret": self._json(record, scope)})
 
     def _record(self, scope: _Scope, method: str = "GET") -> dict[str, Any]:
