@@ -436,7 +436,7 @@ def open_for_approval(command: Command, user: str, deps: Deps, client: WebClient
         deps.redis, action=command.verb, token=command.token.name, requester=user, reason=command.reason,
         needed=approvals_for(command.token, command.verb, deps.settings), channel=deps.settings.cftoken_channel_id,
         ttl=timedelta(minutes=deps.settings.cftoken_request_ttl_minutes), now=deps.clock(), replaces=replaces,
-        also=announce,
+        also=announce, owner=command.token.owner,
     )
     return messages.render_notice(
         f":inbox_tray: Your {request.action} of *{request.token}* is open (request `{request.id}`). Its approval "

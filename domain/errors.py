@@ -248,6 +248,16 @@ class RecordTampered(CftokenError):
         self.record_id, self.token = record_id, token  # the token is what the record claims: untrusted
 
 
+class RecordReplayed(RecordTampered):
+    """A genuinely tagged request record or checkpoint put back into Redis after it had run, or aimed at a token
+    other than the one approved (domain/approval_binding.py): never acted upon."""
+
+    runbook = (
+        "A copy of an earlier record was put back into Redis (a replay): nothing was done with it. Check who has "
+        "Redis access (see README 'Threat model'); to act on the token as it is now, ask again with `/cftoken …`."
+    )
+
+
 class NoTokenId(CftokenError):
     runbook = "Set the token's __TOKEN_ID companion in the vault (or token_id in the inventory)."
 

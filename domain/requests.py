@@ -11,7 +11,6 @@ request past its deadline reads as expired wherever it is loaded, and the first 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -20,9 +19,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import redis
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from domain import access, audit, integrity
+from domain import access, audit, request_tags
 from domain.errors import AlreadyOpen, CftokenError, RecordTampered, RequestClosed, RequestNotFound
 from domain.timestamps import slack_date
 
@@ -72,6 +71,8 @@ class Request(BaseModel):
     overlap_end: OverlapEnd | None = None  # how that wait ended (an approver's button, or the deadline)
     overlap_end_by: str | None = None
     overlap_end_at: datetime | None = None
+    token_id: str | None = None  # the Cloudflare token it acts on, bound once by the worker's pre-flight (signed)
+    owner: str = "user"  # the owner kind of the token approved: "user" or "account" (signed)
 
     @property
     def approved_by(self) -> list[str]:
@@ -108,12 +109,12 @@ def load(conn: redis.Redis, request_id: str, *, now: datetime) -> Request | None
     raw = conn.get(request_key(request_id))
     if raw is None:
         return None
-    return _as_of(_verified(raw, request_id), now)[0]
+    return _as_of(request_tags.verified(raw, request_id, Request), now)[0]
 
 
 def open_request(
     conn: redis.Redis, *, action: Action, token: str, requester: str, reason: str, needed: int, ttl: timedelta,
-    channel: str, now: datetime, replaces: str | None = None, also: Also | None = None,
+    channel: str, now: datetime, replaces: str | None = None, also: Also | None = None, owner: str = "user",
 ) -> Request:
     """Record a new pending request; one open operation per token, pauses included.
 
@@ -137,6 +138,7 @@ def open_request(
                     id=new_request_id(action), action=action, token=token, requester=requester, reason=reason,
                     state="pending", needed=needed, created_at=now, expires_at=now + ttl, channel=channel,
                     updated_at=now, supersedes=rival.id if rival is not None else None, replaces=replaces,
+                    owner=owner,
                 )
                 pipe.multi()
                 _save(pipe, request)
@@ -249,6 +251,16 @@ def record_replacement(conn: redis.Redis, request_id: str, *, replacement: str, 
         conn, request_id, now,
         lambda r: (r.model_copy(update={"replaced_by": replacement, "updated_at": now}), None),
     )
+
+
+def bind_token(conn: redis.Redis, request_id: str, *, token_id: str, now: datetime) -> Request:
+    """The worker's pre-flight found the token the running request acts on: bind it, once (signed with the record)."""
+    def bound(request: Request) -> _Outcome:
+        if request.state != "running" or request.token_id is not None:
+            return request, None
+        return request.model_copy(update={"token_id": token_id, "updated_at": now}), None
+
+    return _apply(conn, request_id, now, bound)
 
 
 def attach_ticket(
@@ -418,7 +430,7 @@ def _transact(
                 raw = pipe.get(key)
                 if raw is None:
                     raise RequestNotFound("That request does not exist (or finished long ago).")
-                stored = _verified(raw, request_id)
+                stored = request_tags.verified(raw, request_id, Request)
                 current, events = _as_of(stored, now)
                 refusal: CftokenError | None = None
                 try:
@@ -446,7 +458,7 @@ def _transact(
 def _save(pipe: redis.client.Pipeline, request: Request) -> None:
     key = request_key(request.id)
     if request.state == "pending":
-        pipe.set(key, _signed(request))
+        pipe.set(key, request_tags.signed(request))
         pipe.zadd(PENDING_INDEX, {request.id: request.expires_at.timestamp()})
         return
     pipe.zrem(PENDING_INDEX, request.id)
@@ -455,40 +467,4 @@ def _save(pipe: redis.client.Pipeline, request: Request) -> None:
     else:
         pipe.zrem(APPROVED_INDEX, request.id)
     retain = RETAIN_FINISHED if request.state in FINAL_STATES else None
-    pipe.set(key, _signed(request), ex=retain)
-
-
-_LATER_FIELDS = ("retire_at", "overlap_end", "overlap_end_by", "overlap_end_at")
-
-
-def _payload(request: Request) -> str:
-    """The signed JSON; fields added later are left out while unset, so records written before them still verify."""
-    return request.model_dump_json(exclude={name for name in _LATER_FIELDS if getattr(request, name) is None})
-
-
-def _signed(request: Request) -> str:
-    """The stored form: the record's JSON plus `tag`, its HMAC under the key that is not in Redis."""
-    payload = _payload(request)
-    tag = integrity.tag(integrity.process_key(), "request", request.id, payload.encode())
-    return json.dumps({**json.loads(payload), "tag": tag})
-
-
-def _verified(raw: bytes, request_id: str) -> Request:
-    """The record stored under `request_id`; RecordTampered (logged) unless cftoken wrote it, tag and all."""
-    try:
-        data = json.loads(raw)
-        claimed = data.pop("tag", None) if isinstance(data, dict) else None
-        request = Request.model_validate(data)
-    except (ValueError, ValidationError) as exc:
-        error = RecordTampered(f"The request record {request_id} is not one cftoken wrote", record_id=request_id)
-        log.error("refused: %s (%s)", error, type(exc).__name__)
-        raise error from None
-    try:
-        if request.id != request_id:
-            raise RecordTampered(f"The request record {request_id} holds request {request.id}", record_id=request_id)
-        integrity.check_signed("request", request_id, _payload(request).encode(), claimed)
-    except RecordTampered as exc:
-        exc.token = request.token
-        log.error("refused: %s", exc)
-        raise
-    return request
+    pipe.set(key, request_tags.signed(request), ex=retain)

@@ -408,7 +408,8 @@ def test_the_deadline_ends_the_wait_and_a_later_click_is_told_so(redis_conn):
 
 def test_a_record_signed_before_the_overlap_fields_existed_still_verifies(redis_conn):
     request = open_roll(redis_conn)
-    older = request.model_dump_json(exclude={"retire_at", "overlap_end", "overlap_end_by", "overlap_end_at"})
+    older = request.model_dump_json(exclude={"retire_at", "overlap_end", "overlap_end_by", "overlap_end_at",
+                                             "token_id", "owner"})  # nor the approval binding's
     tag = integrity.tag(integrity.process_key(), "request", request.id, older.encode())
     redis_conn.set(requests.request_key(request.id), json.dumps({**json.loads(older), "tag": tag}))
 
@@ -455,3 +456,18 @@ def test_a_click_on_a_finished_roll_asks_again_with_the_roll_command(redis_conn)
 
     with pytest.raises(RequestClosed, match=r"Ask again with `/cftoken roll CF_WAF_EDIT_RAXX_APP`\."):
         requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+
+
+def test_the_tag_covers_the_bound_token_id_and_the_owner_kind(redis_conn):
+    request = open_roll(redis_conn)
+    requests.approve(redis_conn, request.id, user=APPROVER_B, approvers=APPROVERS, now=T0)
+    requests.mark_running(redis_conn, request.id, now=T0)
+    bound = requests.bind_token(redis_conn, request.id, token_id="a" * 32, now=T0)
+    assert requests.bind_token(redis_conn, request.id, token_id="b" * 32, now=T0).token_id == "a" * 32 == bound.token_id
+
+    for field, value in (("token_id", "b" * 32), ("owner", "account")):
+        stored = json.loads(redis_conn.get(requests.request_key(request.id)))
+        redis_conn.set(requests.request_key(request.id), json.dumps({**stored, field: value}))
+        with pytest.raises(RecordTampered):
+            requests.load(redis_conn, request.id, now=T0)
+        redis_conn.set(requests.request_key(request.id), json.dumps(stored))

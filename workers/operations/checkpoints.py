@@ -7,7 +7,8 @@ One Redis hash per request, `cftoken:op:<request id>`:
                 "done" once the operation ended
     rev         bumped by every write: a worker writes only over the revision it read, so two workers never
                 both advance one operation
-    token_id    Cloudflare token id, once pre-flight resolved it
+    token_id    Cloudflare token id, once pre-flight resolved it (and bound it into the request's record)
+    owner       the owner kind of that token ("user" or "account"), written with the binding
     sealed      the new token value, Fernet-encrypted; present only while the vault has not taken it
     rolls       how many times Cloudflare was asked to roll (bounded)
     expires_on  the planned new expiry (ISO-8601), fixed before it is written anywhere
@@ -40,7 +41,7 @@ FINISHED_TTL_SECONDS = 30 * 24 * 3600  # finished checkpoints are kept a month f
 # tagged. Notes, timestamps and the at-most-once message flags are not: forging them changes only what is said.
 SIGNED = ("action", "token", "step", "rev", "token_id", "sealed", "rolls", "expires_on", "ticket_url", "finished",
           "creates", "intent_at", "tokens_before", "cloudflare_expires_on", "strategy", "old_token_id", "retire_at",
-          "also_delete", "left_live")
+          "also_delete", "left_live", "owner")
 
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then

@@ -25,8 +25,16 @@ from typing import Any, ClassVar
 from pydantic import SecretStr
 from redis.exceptions import RedisError
 
-from domain import requests, status
-from domain.errors import TRANSIENT, CftokenError, OperationLost, RecordsLost, RequestClosed, RequestNotFound
+from domain import approval_binding, requests, status
+from domain.errors import (
+    TRANSIENT,
+    CftokenError,
+    OperationLost,
+    RecordReplayed,
+    RecordsLost,
+    RequestClosed,
+    RequestNotFound,
+)
 from domain.health_words import unchanged_text
 from domain.inventory import Token
 from domain.messages import render_interrupted
@@ -35,6 +43,7 @@ from domain.requests import Request
 from domain.vault import Vault
 from workers.channel import conclude, post, refresh_message, show_step
 from workers.clients.cloudflare import CloudflareClient
+from workers.operations import approval
 from workers.operations.checkpoints import Checkpoint
 from workers.operations.token_lock import TokenLock, token_lock
 from workers.services import Services
@@ -138,6 +147,7 @@ class StepMachine:
                 if self.lost and self.nothing_changed(RecordsLost("")):
                     raise RecordsLost(f"Redis lost the records of request {self.request.id}")
                 self.lock.renew()
+                approval.check(self)  # RecordReplayed: run_request refuses it (approval.refuse), nothing changes
                 step.run(self)
         finally:
             if self.cloudflare is not None:
@@ -146,6 +156,11 @@ class StepMachine:
     @property
     def secret_key(self) -> SecretStr:
         return self.services.settings.cftoken_secret_key
+
+    def ids_in_play(self) -> set[str]:
+        """The Cloudflare token ids this operation acts on, as its checkpoint holds them (none before pre-flight)."""
+        token_id = self.checkpoint.get("token_id")
+        return {token_id} if token_id else set()
 
     def advance(self, **values: str) -> None:
         """Checkpoint that the current step is done: the next one in the table is to run."""
@@ -269,7 +284,7 @@ def run_request(services: Services, request_id: str, machine_for: MachineFor, *,
         machine = machine_for(checkpoint, token)  # the strategy it began with, else the inventory's
         if token is None:
             raise CftokenError(f"{request.token} is no longer in the inventory, so its {machine.noun} cannot go on")
-        if not machine.resumes_ended or request.state in ("approved", "queued", "running"):
+        if request.state in approval_binding.RUNNABLE:  # an ended one runs only a settled step (approval.check)
             try:
                 request = requests.mark_running(services.redis, request_id, now=services.now())
             except requests.RequestNotFound:
@@ -282,6 +297,8 @@ def run_request(services: Services, request_id: str, machine_for: MachineFor, *,
             operation.run()
         except OperationLost:
             log.warning("%s %s: another worker took over", request.action, request_id)
+        except RecordReplayed as exc:  # a copy of an earlier record: nothing changed, never resumed
+            approval.refuse(operation, exc)
         except Exception as exc:  # noqa: BLE001 - the step table decides; unexpected errors get a reference
             operation.stop(exc)
         if checkpoint.finished:

@@ -33,7 +33,7 @@ from domain.messages import slack_date
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import token_id_of
 from workers.channel import post
-from workers.operations import minting
+from workers.operations import approval, minting
 from workers.operations.checkpoints import Checkpoint
 from workers.operations.checks import AT_CLOUDFLARE, VAULT_VALUE, PreflightCheck, Reads, quota, stop_at_first
 from workers.operations.machine import Step, StepMachine
@@ -58,7 +58,9 @@ class OverlapRotation(MintedValueSteps, StepMachine):
     def preflight(self) -> None:
         self.show("pre-flight")
         old_id = token_id_of(self.token, self.vault)
-        stop_at_first(self.checks, Reads(self.token, self.vault, self.cloudflare))  # room for the twin, too
+        reads = Reads(self.token, self.vault, self.cloudflare)
+        stop_at_first(self.checks, reads)  # room for the twin, too
+        approval.bind(self, old_id, reads.current.issued_on if reads.current else None)  # before any write
         scopes = self.token.companion("__SCOPES")
         self.services.infisical.set(scopes, self.vault.values.get(scopes, SecretStr(self.token.scope)))
         planned = (self.services.now() + timedelta(days=self.token.cadence_days)).replace(microsecond=0)
@@ -219,6 +221,10 @@ class OverlapRotation(MintedValueSteps, StepMachine):
         if self.checkpoint.sealed() and not ending:
             return f"{step.where} The new value is held encrypted until the vault takes it."
         return step.where
+
+    def ids_in_play(self) -> set[str]:
+        """The old token and, once created, its twin: the vault names one, then the other."""
+        return {i for i in (self.checkpoint.get("old_token_id"), self.checkpoint.get("token_id")) if i}
 
     @property
     def old_id(self) -> str:

@@ -87,6 +87,10 @@ class Provisioning(MintedValueSteps, StepMachine):
               PreflightCheck("permission groups", groups, needs="plan"),
               PreflightCheck("quota", quota, needs="cloudflare"))
 
+    def ids_in_play(self) -> set[str]:
+        """None bound: a provision creates its token (the vault names another until it stores the new one)."""
+        return set()
+
     def prepare(self) -> None:
         self.plan: Plan = plan_provisioning(self.token, self.services.inventory)
 

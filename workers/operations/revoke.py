@@ -30,7 +30,7 @@ from domain.vault import REVOKED_PLACEHOLDER, token_id_of
 from workers.audit import radius
 from workers.channel import post, refresh_message, refuse_forged
 from workers.clients.freescout import FreeScoutClient
-from workers.operations import revoke_lookup
+from workers.operations import approval, revoke_lookup
 from workers.operations.checkpoints import Checkpoint
 from workers.operations.machine import Step, StepMachine, forget_paused
 from workers.services import Services
@@ -52,11 +52,12 @@ class Revocation(StepMachine):
         self.show("pre-flight")
         known = revoke_lookup.known_to_bot(self.services.redis, self.token.name, roll_id=self.request.supersedes,
                                             now=self.services.now(), on_forged=self.refuse, revoke_id=self.request.id)
-        self.supersede_roll()
-        self.services.freescout().close()  # SettingsError now, not after the delete, if FreeScout is unset
         token_id = token_id_of(self.token, self.vault)
         with self.services.management_client(self.vault) as cloudflare:
             read = revoke_lookup.read_at_cloudflare(cloudflare, self.token.name, token_id, known)
+        approval.bind(self, token_id, read.token.issued_on if read.token else None)  # before anything changes
+        self.supersede_roll()
+        self.services.freescout().close()  # SettingsError now, not after the delete, if FreeScout is unset
         last_used = read.token.last_used_on if read.token else None
         radius.refresh(self.services, self.request.id, self.vault, self.token, token_id, last_used)  # never raises
         also, left = ",".join(read.targets.also), ",".join(map(stranger_field, read.targets.strangers))

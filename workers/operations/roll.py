@@ -28,6 +28,7 @@ from domain.health_words import unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
+from workers.operations import approval
 from workers.operations.checks import AT_CLOUDFLARE, VAULT_VALUE, Reads, not_revoked, stop_at_first
 from workers.operations.machine import Step, StepMachine
 from workers.operations.sealing import seal, unseal_or_none
@@ -48,7 +49,9 @@ class Rotation(StepMachine):
     def preflight(self) -> None:
         self.show("pre-flight")
         token_id = token_id_of(self.token, self.vault)
-        stop_at_first(self.checks, Reads(self.token, self.vault, self.cloudflare))
+        reads = Reads(self.token, self.vault, self.cloudflare)
+        stop_at_first(self.checks, reads)
+        approval.bind(self, token_id, reads.current.issued_on if reads.current else None)  # before any write
         scopes = self.token.companion("__SCOPES")
         current = self.vault.values.get(scopes, SecretStr(self.token.scope))
         self.services.infisical.set(scopes, current)  # proves the folder is writable, changes nothing
