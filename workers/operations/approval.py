@@ -32,6 +32,7 @@ class StepMachine(Protocol):
     request: Request
     token: Token
     table: Any
+    resumes_ended: bool
     request_lost: bool
 
     @property
@@ -50,7 +51,7 @@ REFUSED_RESULT = ("Refused: a copy of this request's record was put back into Re
 def check(machine: StepMachine) -> None:
     """RecordReplayed unless the operation may take its next step on the token it was approved for."""
     step = machine.current
-    settled = {s.name for s in machine.table if s.settled}
+    settled = {s.name for s in machine.table if s.settled} if machine.resumes_ended else set()
     approval_binding.check_runnable(machine.request, step.name, settled=settled)
     approval_binding.check_owner(machine.request, machine.token.owner)
     approval_binding.check_owner(machine.request, machine.checkpoint.get("owner") or machine.request.owner)
