@@ -40,7 +40,7 @@ def check_runnable(request: Request, step: str, *, settled: Collection[str]) -> 
 def check_owner(request: Request, owner: str) -> None:
     """The inventory's owner kind of the token must still be the one approved (a user token is not an account's)."""
     if request.owner != owner:
-        raise _replayed(request, f"it was approved for a {request.owner}-owned token, and the inventory now declares "
+        raise _replayed(request, f"it was approved for a {request.owner}-owned token, and it would now act on "
                                  f"a {owner}-owned one")
 
 
