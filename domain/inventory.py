@@ -24,11 +24,48 @@ DEFAULT_OVERLAP_MINUTES = 1440
 MAX_OVERLAP_MINUTES = 7 * 24 * 60
 
 
+_OWNER = re.compile(r"^(?:<@(?P<user>[UW][A-Z0-9]{2,})>|<!subteam\^(?P<group>S[A-Z0-9]{2,})(?:\|[^>]*)?>|"
+                    r"(?P<bare>[UWS][A-Z0-9]{2,}))$")
+
+
 class Consumer(BaseModel):
+    """Who uses a token and how; optionally the Infisical secret sync that feeds it (`sync`, a name or id), who owns
+    it (`owner`: "<@U…>", "<!subteam^S…>" or a bare id), whether a person confirms it by hand (`confirm`), and what
+    a revoke does to it (`on_revoke`: push the placeholder through the sync, or "remove" it at the destination)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     who: str
     how: str
+    sync: str | None = Field(default=None, min_length=1, max_length=256)
+    owner: str | None = None
+    confirm: bool = False
+    on_revoke: Literal["placeholder", "remove"] = "placeholder"
+
+    @model_validator(mode="after")
+    def _check(self) -> Consumer:
+        if self.owner is not None and not _OWNER.match(self.owner):
+            raise ValueError(f'owner {self.owner!r} of {self.who!r} must be a Slack user "<@U…>" or user group '
+                             '"<!subteam^S…>"')
+        if self.confirm and self.owner is None:
+            raise ValueError(f"{self.who!r} has confirm = true but no owner to confirm it")
+        if self.on_revoke == "remove" and self.sync is None:
+            raise ValueError(f'{self.who!r} has on_revoke = "remove" but no sync to remove it through')
+        return self
+
+    @property
+    def owner_id(self) -> str | None:
+        """The owner's Slack id (U…/W… a user, S… a user group), or None."""
+        match = _OWNER.match(self.owner or "")
+        return None if match is None else next(v for v in match.groupdict().values() if v)
+
+    @property
+    def mention(self) -> str:
+        """How the owner is mentioned in Slack ('' without one)."""
+        owner = self.owner_id
+        if owner is None:
+            return ""
+        return f"<!subteam^{owner}>" if owner.startswith("S") else f"<@{owner}>"
 
 
 class IpRule(BaseModel):

@@ -182,6 +182,18 @@ class World:
                 self.put(token.companion("__EXPIRES_AT"), iso(expires_on))
         return token_id
 
+    def add_syncs(self) -> dict[str, dict[str, Any]]:
+        """The vault folder's two secret syncs: a GitHub repository (auto-sync on) and a Cloudflare Worker (auto-sync
+        off, so the bot triggers it); `world.infisical.syncs.break_destination(id)` breaks one."""
+        syncs = self.infisical.syncs
+        return {
+            "gh-deploy": syncs.add(PROJECT_ID, self.environment, self.vault_path, name="gh-deploy",
+                                   destination="github", destination_config={"owner": "raxx", "repo": "site"}),
+            "cf-worker-edge": syncs.add(PROJECT_ID, self.environment, self.vault_path, name="cf-worker-edge",
+                                        destination="cloudflare-workers", destination_config={"scriptId": "edge"},
+                                        auto_sync=False),
+        }
+
     @property
     def vault_path(self) -> str:
         return self.inventory.vault.path

@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from domain.errors import CftokenError, SettingsError
+from domain.inventory import Inventory
 from domain.settings import CommonSettings, Settings, WorkerSettings, load_settings
 from workers.cli.check import live_check, offline_check, redis_down, settings_check, vault_client
 from workers.clients.infisical import InfisicalClient
@@ -38,6 +39,7 @@ def check(*, offline: bool) -> int:
     if inventory is not None and not offline:
         with vault_client(settings) as vault:
             problems += live_check(settings, inventory, vault)
+            problems += _consumers(settings, inventory, vault, problems)
             if redis_down(settings.redis_url) not in problems:
                 _health(settings, vault)
     if problems:
@@ -47,6 +49,18 @@ def check(*, offline: bool) -> int:
                                "needs (each token's health above)")
     print(f"cftoken: settings and inventory are valid{live}")
     return OK
+
+
+def _consumers(settings: Settings, inventory: Inventory, vault: InfisicalClient, problems: list[str]) -> list[str]:
+    """Print each consumer's sync and owner resolved (workers/consumers/check.py); return what was not."""
+    from workers.cli.check import slack_client
+    from workers.consumers.check import consumers_check
+
+    slack_down = any("SLACK_BOT_TOKEN" in line or "SLACK_API_URL" in line for line in problems)
+    resolved, found = consumers_check(inventory, vault, None if slack_down else slack_client(settings))
+    for line in resolved:
+        print(f"cftoken: {line}")
+    return found
 
 
 def _health(settings: Settings, vault: InfisicalClient) -> None:

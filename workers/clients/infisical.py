@@ -116,6 +116,10 @@ class InfisicalClient:
             self._on_write(name, value)
         return version
 
+    def call(self, method: str, url: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+        """Another Infisical route under this client's login (workers/clients/infisical_syncs.py): the raw answer."""
+        return self._call(method, url, idempotent=idempotent, **kwargs)
+
     def _where(self, path: str | None = None, environment: str | None = None) -> dict[str, str]:
         return {"projectId": self.project_id, "environment": environment or self.environment,
                 "secretPath": path or self.secret_path}
