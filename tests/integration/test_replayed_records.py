@@ -2,8 +2,9 @@
 
 A revoke of CF_DNS_EDIT_GETRAXX_COM runs (paused once at the vault write, so its mid-way records exist), then a
 *Provision replacement* makes a new token ten minutes later. Someone with Redis access puts back copies they took:
-the approved request record before it ran (re-queued by hand), the running record with its mid-way checkpoint, or
-the mid-way checkpoint alone beside the finished record. The Procfile's worker deletes nothing at Cloudflare, writes
+the approved request record before it ran (re-queued by hand), the running record with its mid-way checkpoint,
+the mid-way checkpoint alone beside the finished record, or a roll of the token approved before the revoke (which
+superseded it), re-queued. The Procfile's worker deletes nothing at Cloudflare, writes
 nothing to the vault, the replacement stays live and in the vault, and the replay is reported once (log, audit, ⚠️).
 """
 
@@ -41,10 +42,10 @@ def writes(world) -> list[tuple[str, str]]:
     return cloudflare + vault
 
 
-def approved_revoke(conn, world) -> tuple[str, bytes]:
-    """An approved revoke with its message; its record as it stood approved, before it ever ran (a copy)."""
+def approved(conn, world, action: str = "revoke") -> tuple[str, bytes]:
+    """An approved request with its message; its record as it stood approved, before it ever ran (a copy)."""
     now = world.clock.now()
-    request = requests.open_request(conn, action="revoke", token=DNS, requester=APPROVERS[0], reason="leaked",
+    request = requests.open_request(conn, action=action, token=DNS, requester=APPROVERS[0], reason="leaked",
                                     needed=1, ttl=timedelta(minutes=30), channel=CHANNEL, now=now)
     requests.attach_message(conn, request.id, channel=CHANNEL, message_ts=_post_as_bot(world, "revoke"), now=now)
     requests.approve(conn, request.id, user=APPROVERS[1], approvers=APPROVERS, now=now)
@@ -53,14 +54,16 @@ def approved_revoke(conn, world) -> tuple[str, bytes]:
 
 def revoked_then_replaced(world, conn, redis_url) -> dict[str, object]:
     """Run a revoke (paused once at the vault write) and its replacement; return the copies taken on the way."""
-    revoke_id, approved = approved_revoke(conn, world)
+    roll_id, roll_approved = approved(conn, world, "roll")  # the revoke supersedes it before it runs
+    revoke_id, approved_copy = approved(conn, world)
     requests.mark_queued(conn, revoke_id, now=world.clock.now())
     assert enqueue_request(job_queue(conn), revoke_id)
     world.infisical.faults.fail_next(f"/api/v4/secrets/{DNS}", 8, "503", method="PATCH", exact=True)
     run_worker(world, redis_url)
     checkpoint = Checkpoint.load(conn, revoke_id)
     assert checkpoint.step == "placeholder", checkpoint.fields
-    copies = {"id": revoke_id, "approved": approved, "running": conn.get(requests.request_key(revoke_id)),
+    copies = {"id": revoke_id, "approved": approved_copy, "running": conn.get(requests.request_key(revoke_id)),
+              "roll id": roll_id, "roll approved": roll_approved,
               "checkpoint": conn.hgetall(f"cftoken:op:{revoke_id}")}
     world.infisical.faults.clear()
     run_worker(world, redis_url)  # reconcile resumes it: revoked, ticket opened
@@ -78,6 +81,11 @@ def revoked_then_replaced(world, conn, redis_url) -> dict[str, object]:
 def put_back(conn, copies: dict[str, object], replay: str) -> None:
     """What a Redis writer does with the copies."""
     revoke_id = copies["id"]
+    if replay == "an approved roll of the token, re-queued":
+        conn.delete(f"cftoken:op:{copies['roll id']}", f"rq:job:{copies['roll id']}")
+        conn.set(requests.request_key(copies["roll id"]), copies["roll approved"])
+        assert enqueue_request(job_queue(conn), copies["roll id"])
+        return
     if replay == "approved record, re-queued":
         conn.delete(f"cftoken:op:{revoke_id}", f"rq:job:{revoke_id}")
         conn.set(requests.request_key(revoke_id), copies["approved"])
@@ -91,7 +99,7 @@ def put_back(conn, copies: dict[str, object], replay: str) -> None:
 
 
 @pytest.mark.parametrize("replay", ["approved record, re-queued", "running record and its checkpoint",
-                                    "checkpoint alone"])
+                                    "checkpoint alone", "an approved roll of the token, re-queued"])
 def test_a_replayed_revoke_record_or_checkpoint_changes_nothing_after_a_provision_replacement(
         world, redis_conn, redis_url, replay):
     copies = revoked_then_replaced(world, redis_conn, redis_url)
@@ -105,8 +113,8 @@ def test_a_replayed_revoke_record_or_checkpoint_changes_nothing_after_a_provisio
     assert world.vault_value(DNS) == replacement_value == world.cloudflare.value_of(replacement_id)
     assert world.vault_value(DNS + "__TOKEN_ID") == replacement_id
     assert world.cloudflare.token(replacement_id)["status"] == "active"
-    revoke_id = copies["id"]
-    assert f"The revoke request {revoke_id} was replayed" in log, log
+    revoke_id = copies["roll id"] if "roll" in replay else copies["id"]
+    assert f"The {'roll' if 'roll' in replay else 'revoke'} request {revoke_id} was replayed" in log, log
     refused = [m.text for m in world.slack.messages(CHANNEL) if m.text.startswith(f"⚠️ Refused `{revoke_id}`")]
     assert len(refused) == 1 and "replayed" in refused[0], world.slack.channel_transcript(CHANNEL)
     assert ("refused", "cftoken") in [(e.event, e.who) for e in audit.recent(redis_conn, DNS)]
