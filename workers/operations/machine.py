@@ -45,6 +45,7 @@ from workers.channel import conclude, post, refresh_message, show_step
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import approval
 from workers.operations.checkpoints import Checkpoint
+from workers.operations.sealing import unseal_or_none
 from workers.operations.token_lock import TokenLock, token_lock
 from workers.services import Services
 
@@ -156,6 +157,19 @@ class StepMachine:
     @property
     def secret_key(self) -> SecretStr:
         return self.services.settings.cftoken_secret_key
+
+    @property
+    def token_id(self) -> str:
+        """The id of the token the operation acts on (made, rolled or deleted), once its pre-flight recorded it."""
+        return self.checkpoint.fields["token_id"]
+
+    def held_value(self) -> SecretStr | None:
+        """The new value: in memory, else unsealed from the checkpoint (the key, or the previous key while it is
+        being changed); None when neither has it."""
+        if self.new_value is not None:
+            return self.new_value
+        return unseal_or_none(self.checkpoint.sealed(), self.secret_key,
+                              self.services.settings.cftoken_secret_key_previous)
 
     def ids_in_play(self) -> set[str]:
         """The Cloudflare token ids this operation acts on, as its checkpoint holds them (none before pre-flight)."""

@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from domain.errors import NewTokenRejected, TokenInvalid
 from domain.timestamps import parse_timestamp, utc_stamp
 from workers.operations import minting
-from workers.operations.sealing import seal, unseal_or_none
+from workers.operations.sealing import seal
 from workers.verify.verification import functional_probe
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,7 @@ class MintedValueSteps:
 
     def store(self) -> None:
         """Resume a create whose vault write failed: the sealed value, or (unusable) delete and create again."""
-        value = self.new_value
-        if value is None:
-            value = unseal_or_none(self.checkpoint.sealed(), self.secret_key,
-                                   self.services.settings.cftoken_secret_key_previous)
+        value = self.held_value()
         if value is None:
             log.warning("%s %s: sealed value unusable; creating again", self.checkpoint.action, self.request.id)
             self.goto("create")

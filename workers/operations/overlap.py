@@ -230,10 +230,6 @@ class OverlapRotation(MintedValueSteps, StepMachine):
     def old_id(self) -> str:
         return self.checkpoint.fields["old_token_id"]
 
-    @property
-    def token_id(self) -> str:
-        return self.checkpoint.fields["token_id"]
-
     table = (
         Step("preflight", "pre-flight", preflight, changed=False,
              where="Nothing was changed: the vault holds the value it held before.",

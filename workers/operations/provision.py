@@ -187,10 +187,6 @@ class Provisioning(MintedValueSteps, StepMachine):
             f"Give the new token to its consumers:\n{consumers}{inventory_note}{replaced}"
         )
 
-    @property
-    def token_id(self) -> str:
-        return self.checkpoint.fields["token_id"]
-
     table = (
         Step("preflight", "pre-flight", preflight, changed=False, where="Nothing was created.",
              changes="nothing (reads the vault, the zones, the permission groups and the token count)"),

@@ -31,7 +31,7 @@ from domain.vault import Vault, token_id_of
 from workers.operations import approval
 from workers.operations.checks import AT_CLOUDFLARE, VAULT_VALUE, Reads, not_revoked, stop_at_first
 from workers.operations.machine import Step, StepMachine
-from workers.operations.sealing import seal, unseal_or_none
+from workers.operations.sealing import seal
 from workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,7 @@ class Rotation(StepMachine):
 
     def store(self) -> None:
         """Resume a roll whose vault write failed: the sealed value, unless the world moved on meanwhile."""
-        value = self.new_value
-        if value is None:
-            value = unseal_or_none(self.checkpoint.sealed(), self.secret_key,
-                                   self.services.settings.cftoken_secret_key_previous)
+        value = self.held_value()
         if value is None:
             log.warning("rotation %s: sealed value unusable; rolling again", self.checkpoint.request_id)
             self.goto("roll")
@@ -158,10 +155,6 @@ class Rotation(StepMachine):
         if ending:
             return f"{step.where} The new value the bot held was discarded; a new roll makes a fresh one."
         return f"{step.where} The new value is held encrypted until the vault takes it."
-
-    @property
-    def token_id(self) -> str:
-        return self.checkpoint.fields["token_id"]
 
     table = (
         Step("preflight", "pre-flight", preflight, changed=False,
