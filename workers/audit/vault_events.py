@@ -37,7 +37,11 @@ def vault_changed(services: Services, environment: str, secret_path: str) -> lis
                                                           settings.infisical_secret_path.rstrip("/") or "/"):
         log.info("secrets.modified for %s in %s: not the bot's folder", secret_path, environment)
         return []
-    vault = services.read_vault()
+    try:
+        vault = services.read_vault()
+    except CftokenError as exc:  # the next event (or the scan's baseline) sees the folder again
+        log.warning("secrets.modified for %s: the vault could not be read: %s", secret_path, exc)
+        return []
     key, values = _key(services), token_values(services, vault)
     previous = settings.cftoken_secret_key_previous
     names = vault_seen.changed(key, vault_seen.last_seen(services.redis), values,
