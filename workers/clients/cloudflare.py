@@ -90,13 +90,13 @@ class CloudflareClient:
         return _parse(CfToken, envelope.result)
 
     def list_tokens(self, *, name: str | None = None) -> list[CfToken]:
-        """Every token of the user, recently expired ones included (or those called exactly `name`, filtered here:
-        Cloudflare's list has no name filter): page+1 until the last page by total_pages, or a short or empty
-        page. Without include_expired=true Cloudflare leaves expired tokens out, and they would read as deleted."""
+        """Every token of the owner (user or account), recently expired ones included (or those called exactly
+        `name`, filtered here: Cloudflare's list has no name filter): page+1 until the last page by total_pages, or
+        a short or empty page. Without include_expired=true expired tokens are left out and would read as deleted."""
         tokens: list[CfToken] = []
         page = 1
         while True:
-            envelope = self._call("GET", "/user/tokens", idempotent=True,
+            envelope = self._call("GET", self.owner.tokens_path, idempotent=True,
                                   params={"page": page, "per_page": PER_PAGE, "include_expired": "true"})
             items = envelope.result if isinstance(envelope.result, list) else []
             parsed = [_parse(CfToken, item) for item in items]
