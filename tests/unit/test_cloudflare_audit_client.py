@@ -61,6 +61,23 @@ def test_paging_is_bounded():
     assert read.pages == 3 and not read.complete
 
 
+def test_no_page_is_asked_for_once_the_time_budget_is_spent():
+    now = [0.0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        now[0] += 15.0  # a slow log: 15 s a page
+        return httpx.Response(200, json={"success": True, "result": [item(0)],
+                                         "result_info": {"cursors": {"after": "again"}}})
+
+    log = AuditLogClient(base_url="https://cf.test/client/v4", token=SecretStr("v"), token_name="CF_AUDIT",
+                         account_id=ACCOUNT, transport=httpx.MockTransport(handler), retry=RetryPolicy.instant(),
+                         clock=lambda: now[0])
+    with log:
+        read = log.read(since=NOW - timedelta(days=1), before=NOW, budget_seconds=20)
+
+    assert read.pages == 2 and not read.complete
+
+
 @pytest.mark.parametrize(("status", "code", "says"), [
     (403, 9109, "needs Account Settings Read"), (401, 1000, "refused the audit token CF_AUDIT"),
     (404, 7003, "check the inventory's account_id")])

@@ -6,15 +6,18 @@
         read.entries, read.complete
 
 The next page's cursor is `result_info.cursors.after` (SDK 5.9) or `result_info.cursor` (the docs, SDK 4.3),
-whichever is there; an absent or empty cursor ends the read, and so does `max_pages` (bounded: `complete` is then
-False). Positive filters are sent repeated (`actor_token_id=a&actor_token_id=b`), exclusions as the SDK sends them
-(`actor_token_id.not=…`). A refusal becomes AuditLogUnavailable saying why and what to fix; transport trouble is
-retried by `workers.clients.http.send` (the read is idempotent) and raised as ServiceUnavailable or RateLimited.
+whichever is there; an absent or empty cursor ends the read, and so do `max_pages` and `budget_seconds` (bounded:
+`complete` is then False, and a revoke waiting on the read is never held up by a slow log). Positive filters are
+sent repeated (`actor_token_id=a&actor_token_id=b`), exclusions as the SDK sends them (`actor_token_id.not=…`).
+A refusal becomes AuditLogUnavailable saying why and what to fix; transport trouble is retried by
+`workers.clients.http.send` (the read is idempotent) and raised as ServiceUnavailable or RateLimited.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 SERVICE = "cloudflare"
 PAGE_SIZE = 100
 MAX_PAGES = 10
+BUDGET_SECONDS = 20.0  # no new page is asked for after this long
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,9 @@ class AuditLogClient:
 
     def __init__(self, *, base_url: str, token: SecretStr, token_name: str, account_id: str,
                  transport: httpx.BaseTransport | None = None, retry: RetryPolicy = RetryPolicy(),  # noqa: B008
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._token, self.token_name, self.account_id = token, token_name, account_id
+        self._clock = clock
         self._retry = retry
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
                                   headers={"Accept": "application/json"})
@@ -60,11 +65,12 @@ class AuditLogClient:
         self._http.close()
 
     def read(self, *, since: datetime, before: datetime, filters: dict[str, list[str]] | None = None,
-             direction: str = "desc", max_pages: int = MAX_PAGES, page_size: int = PAGE_SIZE) -> AuditRead:
+             direction: str = "desc", max_pages: int = MAX_PAGES, page_size: int = PAGE_SIZE,
+             budget_seconds: float = BUDGET_SECONDS) -> AuditRead:
         """Every entry in [since, before) matching `filters` (names as Cloudflare's, `.not` for exclusions)."""
         entries: list[AuditEntry] = []
-        cursor, pages = None, 0
-        while pages < max_pages:
+        cursor, pages, started = None, 0, self._clock()
+        while pages < max_pages and (pages == 0 or self._clock() - started < budget_seconds):
             params: list[tuple[str, str]] = [("since", _stamp(since)), ("before", _stamp(before)),
                                              ("direction", direction), ("limit", str(page_size))]
             params += [(name, value) for name, values in (filters or {}).items() for value in values]
