@@ -31,7 +31,7 @@ from domain.inventory import load_inventory
 from domain.queueing import SCAN_JOB, job_queue
 from domain.settings import DEFAULT_INVENTORY, Settings
 from sandbox.channel_page import Sandbox, install
-from sandbox.run import PROCESSES, Supervisor, describe_death, free_port, process_env, read_procfile, stop_signals
+from sandbox.processes import PROCESSES, Supervisor, describe_death, free_port, process_env, read_procfile, stop_signals
 from standins.redis_server import start_owned_redis
 from standins.world import PROJECT_ID, World, audit_inventory_text
 

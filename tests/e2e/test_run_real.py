@@ -12,7 +12,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from sandbox.run import free_port
+from sandbox.processes import free_port
 from standins.base import WAIT_CEILING
 from standins.slack_requests import slash_command
 from standins.world import APPROVERS, CHANNEL, SIGNING_SECRET

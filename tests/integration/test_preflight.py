@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from domain.settings import DEFAULT_INVENTORY
-from sandbox.run import free_port
+from sandbox.processes import free_port
 from standins.world import World
 
 pytestmark = pytest.mark.integration

@@ -92,6 +92,13 @@ def test_no_import_circle_in_shipped_code():
     assert circles(graph(shipped_sources())) == []
 
 
+def test_no_import_circle_in_the_sandbox():
+    """`make run`'s supervisor (sandbox/processes.py) is below both run.py and sandbox.py."""
+    sources = {**shipped_sources(), **{module_name(path): path.read_text() for path in (ROOT / "sandbox").rglob("*.py")}}
+
+    assert circles(graph(sources)) == []
+
+
 def test_a_function_level_import_that_closes_a_circle_is_found():
     sources = {
         "workers.scan.expiry": "def scan():\n    from workers.scan.digest import record_digest\n",
