@@ -44,7 +44,7 @@ from bot.replays import first_delivery
 from domain import (
     actions,
     audit,
-    dry_runs,
+    dry_run_plan,
     messages,
     outbox,
     overlap_requests,
@@ -316,7 +316,7 @@ def on_request_real(ack, body: dict, respond: Respond, client: WebClient, contex
     with answering(respond, client, context, logger):
         deps: Deps = context[DEPS]
         check_origin(click_origin(body), expected_origin(context, deps))
-        asked = dry_runs.read_button_value(_clicked(body))
+        asked = dry_run_plan.read_button_value(_clicked(body))
         if asked is None:
             raise UsageError("That button does not name an operation; type the command instead.")
         action, name, reason = asked
@@ -329,11 +329,11 @@ def on_request_real(ack, body: dict, respond: Respond, client: WebClient, contex
         if too_long:
             raise UsageError(f"{too_long} Type `/cftoken {action} {token.name} REASON` with a shorter one.")
         command = Command(action, token, reason)  # type: ignore[arg-type]
-        replaces = dry_runs.button_replaces(_clicked(body)) if action == "provision" else None
+        replaces = dry_run_plan.button_replaces(_clicked(body)) if action == "provision" else None
         if replaces is not None:
             replaces = replaceable_revoke(deps, replaces, token.name).id
         open_for_approval(command, body["user"]["id"], deps, client, replaces=replaces)
-        mark_button_used(deps, body, f":inbox_tray: {dry_runs.VERBS[action]} requested by <@{body['user']['id']}> "
+        mark_button_used(deps, body, f":inbox_tray: {dry_run_plan.VERBS[action]} requested by <@{body['user']['id']}> "
                                        f"{messages.slack_date(deps.clock())}.")
 
 

@@ -14,8 +14,8 @@ from domain import requests
 from domain.errors import RecordTampered
 from workers.audit import radius, vault_events
 from workers.channel import refuse_forged, show_expired
-from workers.operations import dry_run as dry_runs
 from workers.operations import reconcile as reconciliation
+from workers.operations.dry_run import dry_run as post_dry_run
 from workers.operations.runner import run_operation
 from workers.scan.scan import scan
 from workers.services import process_services
@@ -33,7 +33,7 @@ def verify_token(name: str, requested_by: str | None = None) -> None:
 def dry_run(action: str, name: str, requested_by: str, reason: str = "") -> None:
     """roll|revoke|provision NAME --dry-run: the read-only pre-flight and the plan, posted in the channel."""
     services = process_services()
-    dry_runs.dry_run(services, action, name, requested_by=requested_by, reason=reason)
+    post_dry_run(services, action, name, requested_by=requested_by, reason=reason)
 
 
 def read_blast_radius(request_id: str) -> None:

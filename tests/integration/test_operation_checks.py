@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from domain import requests
-from domain.dry_runs import CheckResult
+from domain.dry_run_plan import CheckResult
 from domain.errors import CftokenError
 from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY

@@ -73,7 +73,7 @@ def test_an_error_fails_pauses_or_hands_over_the_operation_as_its_step_says(step
 
 
 def test_a_reworded_check_stops_the_real_preflight_and_shows_in_the_dry_run_in_its_new_words():
-    from domain.dry_runs import CheckResult
+    from domain.dry_run_plan import CheckResult
     from domain.errors import TokenDisabled
     from domain.inventory import load_inventory
     from domain.settings import DEFAULT_INVENTORY

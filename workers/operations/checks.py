@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from domain.cloudflare_tokens import CfToken
-from domain.dry_runs import CheckResult
+from domain.dry_run_plan import CheckResult
 from domain.errors import CftokenError, TokenCompromised, TokenDisabled, TokenRevoked
 from domain.health import EXPOSED
 from domain.inventory import Token

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from domain import blast_radius, outbox, requests
-from domain.dry_runs import CheckResult, DryRun, PlannedStep, render_dry_run
+from domain.dry_run_plan import CheckResult, DryRun, PlannedStep, render_dry_run
 from domain.errors import CftokenError, RecordTampered
 from domain.health import parse_revoked
 from domain.inventory import Token

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.commands import UsageError, parse_command
-from domain.dry_runs import CheckResult, DryRun, PlannedStep, read_button_value, render_dry_run
+from domain.dry_run_plan import CheckResult, DryRun, PlannedStep, read_button_value, render_dry_run
 from domain.inventory import load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from standins.block_kit import check_message

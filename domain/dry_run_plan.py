@@ -1,7 +1,7 @@
 """A dry run's findings and the message that shows them (pure): every pre-flight result, the plan, and a button
 that asks for the real operation.
 
-The worker gathers the facts (workers/dry_run.py); this module decides nothing but how they read.
+The worker gathers the facts (workers/operations/dry_run.py); this module decides nothing but how they read.
 """
 
 from __future__ import annotations
