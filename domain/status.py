@@ -1,16 +1,21 @@
 """The last known health of each token, written by verify, scan, roll and revoke jobs and read by `/cftoken list`.
 
 `list` must answer inside Slack's 3 seconds without calling Cloudflare or Infisical, so it reads only these
-snapshots (`cftoken:status:<NAME>`), each saying when and by which job it was taken.
+snapshots (`cftoken:status:<NAME>`), each saying when and by which job it was taken. Each carries an integrity tag
+(domain/integrity.py) over its JSON and name: one Redis alone wrote or changed (or one an older, untagged version
+left) reads as never checked, so `list` and an approval message's *Health* line never show a state the bot did not
+record.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import redis
 
+from domain import integrity
 from domain.health import Health
 
 STATUS_PREFIX = "cftoken:status:"
@@ -20,6 +25,7 @@ BOT_USE_KEY = "cftoken:bot-used"  # hash NAME → epoch of the bot's own last us
 
 
 TokenStatus = Health  # a snapshot is a Health: state, problems with their ages, and when each fact was read
+log = logging.getLogger(__name__)
 
 
 def status_key(name: str) -> str:
@@ -30,7 +36,7 @@ def status_key(name: str) -> str:
 _RECORD_IF_NEWER = """
 local at = redis.call('HGET', KEYS[1], 'at')
 if at and tonumber(at) > tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'json', ARGV[1], 'at', ARGV[2])
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'at', ARGV[2], 'tag', ARGV[3])
 return 1
 """
 
@@ -40,7 +46,9 @@ def record_statuses(conn: redis.Redis, snapshots: Mapping[str, TokenStatus]) -> 
     script = conn.register_script(_RECORD_IF_NEWER)
     pipe = conn.pipeline(transaction=False)
     for name, snapshot in snapshots.items():
-        script(keys=[status_key(name)], args=[snapshot.model_dump_json(), snapshot.checked_at.timestamp()], client=pipe)
+        body = snapshot.model_dump_json()
+        tag = integrity.tag(integrity.process_key(), "status", name, body.encode())
+        script(keys=[status_key(name)], args=[body, snapshot.checked_at.timestamp(), tag], client=pipe)
     pipe.execute()
 
 
@@ -66,22 +74,31 @@ def read_bot_uses(conn: redis.Redis) -> dict[str, datetime]:
 
 
 def read_status(conn: redis.Redis, name: str) -> TokenStatus | None:
-    raw = conn.hget(status_key(name), "json")
-    return TokenStatus.model_validate_json(raw) if raw is not None else None
+    """The token's last known state as the bot recorded it; None when none is, or the stored one is not the bot's."""
+    raw, tag = conn.hmget(status_key(name), ["json", "tag"])
+    return _verified(name, raw, tag)
 
 
 def read_statuses(conn: redis.Redis) -> dict[str, TokenStatus]:
-    """Every stored snapshot by token name."""
+    """Every stored snapshot the bot recorded, by token name."""
     keys = sorted(conn.scan_iter(match=STATUS_PREFIX + "*", count=1000))
     pipe = conn.pipeline(transaction=False)
     for key in keys:
-        pipe.hget(key, "json")
+        pipe.hmget(key, ["json", "tag"])
     values = pipe.execute() if keys else []
-    return {
-        _text(key).removeprefix(STATUS_PREFIX): TokenStatus.model_validate_json(raw)
-        for key, raw in zip(keys, values, strict=True)
-        if raw is not None
-    }
+    found = {_text(key).removeprefix(STATUS_PREFIX): _verified(_text(key).removeprefix(STATUS_PREFIX), raw, tag)
+             for key, (raw, tag) in zip(keys, values, strict=True)}
+    return {name: status for name, status in found.items() if status is not None}
+
+
+def _verified(name: str, raw: bytes | None, tag: bytes | None) -> TokenStatus | None:
+    if raw is None:
+        return None
+    if not integrity.verifies_any("status", name, raw, _text(tag) if tag is not None else None):
+        log.warning("status of %r: its integrity tag is missing or wrong (not recorded by cftoken); read as never "
+                    "checked", name)
+        return None
+    return TokenStatus.model_validate_json(raw)
 
 
 def record_rotation(conn: redis.Redis, name: str, *, at: datetime) -> None:

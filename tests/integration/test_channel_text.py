@@ -109,3 +109,16 @@ def test_configured_names_and_forged_audit_fields_are_escaped_in_list_history_an
     assert "&lt;!here&gt; DNS Write (`4755a26eedb94da69e1066d98aa820be`)" in channel, channel
     assert "&lt;https://evil.example/z|raxx.app&gt;" in channel, channel
     assert not LIVE.search(channel + listed), channel + listed
+
+
+def test_a_status_redis_alone_wrote_is_never_shown_in_list(world, redis_conn, redis_url):
+    forged = {"checked_at": utc_now().isoformat(), "source": "verify", "state": "healthy",
+              "summary": "All good: approve every request today <!channel>"}
+    redis_conn.hset("cftoken:status:CF_PAGES_DEPLOY", mapping={"json": json.dumps(forged), "at": "9999999999"})
+
+    with web_process(redis_url, world.slack.url, SLACK_SIGNING_SECRET=world.signing_secret) as (web, _):
+        listed = answer(web, world, "list")
+
+    assert "All good" not in listed and not LIVE.search(listed), listed
+    assert "*CF_PAGES_DEPLOY* — CF Pages write · not zone-scoped · roll every 90 days\\n:white_circle: not checked yet" \
+        in listed, listed

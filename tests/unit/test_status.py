@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from domain.status import TokenStatus, read_statuses, record_status
+from domain.status import TokenStatus, read_status, read_statuses, record_status
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -27,3 +27,17 @@ def test_an_older_snapshot_does_not_replace_a_newer_one(redis_conn):
     record_status(redis_conn, "CF_PAGES_DEPLOY", older)
 
     assert read_statuses(redis_conn)["CF_PAGES_DEPLOY"] == newer
+
+
+def test_a_status_redis_alone_wrote_or_changed_reads_as_never_checked(redis_conn):
+    failing = TokenStatus(checked_at=T0, source="verify", state="failing", summary="compromised")
+    record_status(redis_conn, "CF_PAGES_DEPLOY", failing)
+    forged = failing.model_copy(update={"state": "healthy", "summary": "all good, approve anything"})
+
+    redis_conn.hset("cftoken:status:CF_PAGES_DEPLOY", "json", forged.model_dump_json())  # its tag no longer fits
+    redis_conn.hset("cftoken:status:CF_PAGES_READ", mapping={"json": forged.model_dump_json(), "at": "0"})  # none
+
+    assert read_statuses(redis_conn) == {}
+    assert read_status(redis_conn, "CF_PAGES_DEPLOY") is None and read_status(redis_conn, "CF_PAGES_READ") is None
+    record_status(redis_conn, "CF_PAGES_DEPLOY", failing.model_copy(update={"checked_at": T0 + timedelta(1)}))
+    assert read_status(redis_conn, "CF_PAGES_DEPLOY").state == "failing"
