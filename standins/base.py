@@ -11,6 +11,7 @@ Faults, switched on by tests:
     standin.faults.fail_next("/user/tokens", 2, "429", retry_after=1)
     standin.faults.fail_next("/api/v4/secrets", 1, "500")
     standin.faults.fail_next("/api/conversations", 1, "drop")   # close the socket, no response
+    standin.faults.fail_next("/client/v4/zones", 1, "409")      # any other status: an answer the bot never met
 A fault applies to requests whose path starts with the given prefix (and, if given, whose method matches).
 """
 
@@ -167,8 +168,8 @@ class Faults:
         containing: str = "",
     ) -> None:
         """The next `count` requests under `prefix` (or to exactly that path, whose body has `containing`) fail."""
-        if kind not in self.KINDS:
-            raise ValueError(f"fault kind must be one of {self.KINDS}")
+        if kind not in self.KINDS and not (kind.isdigit() and 400 <= int(kind) < 600):
+            raise ValueError(f"fault kind must be one of {self.KINDS} or another 4xx/5xx status")
         with self._lock:
             self._pending.append(_Fault(prefix, count, kind, retry_after, method, exact, containing.encode()))
 

@@ -61,6 +61,7 @@ _ACCOUNT_TOKENS = API + r"/accounts/(?P<account_id>[^/]+)/tokens"
 _ZONE = API + r"/zones/(?P<zone_id>[^/]+)"
 _WINDOW = timedelta(minutes=5)
 _INVALID_TOKEN = (1000, "Invalid API Token")
+_UNKNOWN = (1099, "stand-in fault: an answer the bot has never met (HTTP {status})")
 _MISSING_AUTH = (9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
 _FORBIDDEN = (9109, "Unauthorized to access requested resource")
 _AUTHENTICATION = (10000, "Authentication error")
@@ -244,6 +245,8 @@ class CloudflareStandIn(audit.AuditLogMixin, StandIn):
             response = fail(429, _THROTTLED)
             response.headers["Retry-After"] = str(fault.retry_after)
             return response
+        if fault.kind.startswith("4"):  # an answer no contract describes, in Cloudflare's envelope
+            return fail(int(fault.kind), (_UNKNOWN[0], _UNKNOWN[1].format(status=fault.kind)))
         # 10001, not 10000: 10000 is also Cloudflare's "Authentication error", which means failure mode A.
         return fail(int(fault.kind), (10001, "Internal error"))
 

@@ -8,9 +8,10 @@ from domain.errors import (
     ServiceUnavailable,
     SettingsError,
     TokenBusy,
+    UnexpectedResponse,
     VaultAccessDenied,
 )
-from workers.operations.machine import FIRST, Step, outcome
+from workers.operations.machine import FIRST, MAX_TRIES, Step, outcome, retry_delay
 from workers.operations.overlap import OverlapRotation
 from workers.operations.provision import Provisioning
 from workers.operations.revoke import Revocation
@@ -62,6 +63,8 @@ SETTLED = Step("ticket", "the ticket", Revocation.open_ticket, changed=True, set
         (AFTER, RateLimited("429"), False, "pause"),
         (AFTER, TokenBusy("held"), False, "pause"),
         (AFTER, RuntimeError("a bug"), False, "pause"),
+        (AFTER, UnexpectedResponse("Cloudflare answered HTTP 409 code 1099"), False, "pause"),  # bounded tries
+        (BEFORE, UnexpectedResponse("Cloudflare answered HTTP 409 code 1099"), True, "fail"),
         (AFTER, VaultAccessDenied("403"), False, "operator"),
         (AFTER, ManagementTokenInvalid("401"), False, "operator"),
         (SETTLED, VaultAccessDenied("403"), False, "follow-up"),
@@ -97,3 +100,9 @@ def test_every_machine_declares_its_checks_once(machine):
     labels = [check.label for check in machine.checks]
 
     assert len(set(labels)) == len(labels)
+
+
+def test_a_paused_step_is_tried_again_at_once_then_backing_off_and_a_bounded_number_of_times():
+    delays = [retry_delay(pauses).total_seconds() / 60 for pauses in range(1, MAX_TRIES)]
+
+    assert delays == [0, 1, 3, 7] and MAX_TRIES == 5

@@ -16,6 +16,7 @@ One Redis hash per request, `cftoken:op:<request id>`:
     also_delete a revoke's other ids to delete (an overlap's tokens, kept old tokens Cloudflare still lists)
     left_live   a revoke's `id@issued_on` of each live token with the name no record of the bot names (left, said)
     note        why the operation is waiting (shown to operators; never a secret)
+    pauses      how many times it paused (bounded: workers/step_machine.MAX_TRIES), retry_at when it is tried again
     updated_at  ISO-8601
     tag         HMAC of the SIGNED fields (domain/integrity.py): a checkpoint Redis alone wrote is refused
 Unfinished operations are members of the set `cftoken:ops:unfinished` until they end.
@@ -41,7 +42,7 @@ FINISHED_TTL_SECONDS = 30 * 24 * 3600  # finished checkpoints are kept a month f
 # tagged. Notes, timestamps and the at-most-once message flags are not: forging them changes only what is said.
 SIGNED = ("action", "token", "step", "rev", "token_id", "sealed", "rolls", "expires_on", "ticket_url", "finished",
           "creates", "intent_at", "tokens_before", "cloudflare_expires_on", "strategy", "old_token_id", "retire_at",
-          "also_delete", "left_live", "owner")
+          "also_delete", "left_live", "owner", "pauses", "retry_at")
 
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then

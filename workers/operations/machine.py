@@ -5,7 +5,8 @@ the request running, and `StepMachine.run` reads the vault, opens the management
 decides.
 
     fail       nothing has changed yet: the request fails, and the channel is told what still holds (`unchanged`)
-    pause      the world has changed and the error is one that waiting fixes: retried every minute
+    pause      the world has changed and the error is one that waiting may fix (an outage, an answer the bot does
+               not understand): retried with backoff, MAX_TRIES times in all, then handed to an operator
     operator   the world has changed and retrying cannot fix it: the request fails, naming which value is where
     follow-up  the outcome was already reported (a revoke's ticket): retried, or handed to a person
 
@@ -19,7 +20,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import SecretStr
@@ -34,6 +35,7 @@ from domain.errors import (
     RecordsLost,
     RequestClosed,
     RequestNotFound,
+    UnexpectedResponse,
 )
 from domain.health_words import unchanged_text
 from domain.inventory import Token
@@ -50,8 +52,15 @@ from workers.operations.token_lock import TokenLock, token_lock
 from workers.services import Services
 
 log = logging.getLogger(__name__)
-RETRYING = "The bot retries every minute; an operator can run `cftoken reconcile` once the cause is fixed."
 FIRST = "preflight"  # every table's first step: read-only
+MAX_TRIES = 5  # a paused step is tried this many times in all (backing off), then it needs an operator
+RETRYING = ("The bot tries again {when} ({left} more at most, backing off); an operator can run `cftoken reconcile` "
+            "once the cause is fixed.")
+
+
+def retry_delay(pauses: int) -> timedelta:
+    """How long after its `pauses`-th pause a step is tried again: the next reconcile, then 1, 3, 7 … minutes."""
+    return timedelta(minutes=2 ** (pauses - 1) - 1)
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,8 @@ class Step:
 
 def outcome(step: Step, error: BaseException, *, nothing_changed: bool) -> str:
     """fail | pause | operator | follow-up: what an error at `step` does to the operation (pure)."""
-    waiting_helps = isinstance(error, TRANSIENT) or not isinstance(error, CftokenError)  # a bug: retrying is safe
+    # A bug, or an answer the bot does not understand: retrying (a bounded number of times) is safe.
+    waiting_helps = isinstance(error, (*TRANSIENT, UnexpectedResponse)) or not isinstance(error, CftokenError)
     if step.settled:
         return "follow-up"
     if nothing_changed:
@@ -182,8 +192,11 @@ class StepMachine:
         following = names[names.index(self.checkpoint.step) + 1] if self.checkpoint.step != names[-1] else "done"
         self.goto(following, **values)
 
-    def goto(self, step: str, **values: Any) -> None:
-        self.checkpoint.save(now=self.services.now(), step=step, **values)
+    def goto(self, step: str, *, drop: tuple[str, ...] = (), **values: Any) -> None:
+        """Checkpoint that `step` is next; moving to another step starts its tries afresh."""
+        moved = step != self.checkpoint.step and self.checkpoint.get("pauses") is not None
+        self.checkpoint.save(now=self.services.now(), step=step,
+                             drop=(*drop, "pauses", "retry_at") if moved else drop, **values)
 
     def show(self, progress: str) -> None:
         """The step in progress on the approval message (skipped once the request record is gone)."""
@@ -250,9 +263,10 @@ class StepMachine:
                 f"Nothing was changed: {self.unchanged}.{runbook}"
             ), reroll=lost and self.verb == "Roll")
             self.checkpoint.finish(now=self.services.now())
-        elif decided == "operator":
+        elif decided == "operator" or decided == "pause" and self.tries() >= MAX_TRIES:
+            refused = "was refused" if decided == "operator" else f"failed {MAX_TRIES} times"
             self.conclude(ok=False, result=(
-                f"{name} needs an operator: {step.label} was refused: {why}\n{self.where(step, ending=True)}{runbook}"
+                f"{name} needs an operator: {step.label} {refused}: {why}\n{self.where(step, ending=True)}{runbook}"
             ), reroll=self.verb == "Roll")
             self.checkpoint.finish(now=self.services.now())
         elif decided == "follow-up":
@@ -260,10 +274,19 @@ class StepMachine:
         else:
             self.pause(step, why, runbook)
 
+    def tries(self) -> int:
+        """How many times the current step has been tried and paused (this try included)."""
+        return int(self.checkpoint.get("pauses") or 0) + 1
+
     def pause(self, step: Step, why: str, runbook: str) -> None:
-        self.checkpoint.save(now=self.services.now(), note=f"paused at {step.label}: {why}")
+        tries, now = self.tries(), self.services.now()
+        due = now + retry_delay(tries)
+        self.checkpoint.save(now=now, note=f"paused at {step.label}: {why}", pauses=str(tries),
+                             retry_at=due.isoformat())
         self.show(f"{step.label} — paused, retrying automatically")
-        text = f"⚠️ {self.verb} of {self.token.name} paused at {step.label}: {why}\n{self.where(step)}\n{RETRYING}"
+        when = "at the next reconcile (within a minute)" if due <= now else f"at {due:%H:%M} UTC"
+        retrying = RETRYING.format(when=when, left=MAX_TRIES - tries)
+        text = f"⚠️ {self.verb} of {self.token.name} paused at {step.label}: {why}\n{self.where(step)}\n{retrying}"
         post(self.services, text + runbook, request_id=self.request.id, key=f"paused:{step.name}", broadcast=True,
              in_thread=not self.lost)
         remember_paused(self, step)

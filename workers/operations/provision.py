@@ -164,9 +164,10 @@ class Provisioning(MintedValueSteps, StepMachine):
         except CftokenError:
             return False
 
-    def where(self, step: Step) -> str:
+    def where(self, step: Step, *, ending: bool = False) -> str:
         if self.checkpoint.sealed():
-            return f"{step.where} The new value is held encrypted until the vault takes it."
+            held = "was held encrypted and is discarded now" if ending else "is held encrypted until the vault takes it"
+            return f"{step.where} The new value {held}."
         return step.where
 
     def result_text(self) -> str:

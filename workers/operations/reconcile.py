@@ -12,6 +12,7 @@ from domain.errors import CftokenError, RecordTampered, TokenBusy, TokenRevoked
 from domain.messages import render_interrupted
 from domain.queueing import enqueue_request, job_queue
 from domain.settings import WorkerSettings
+from domain.timestamps import parse_timestamp
 from workers.channel import post, refresh_message, refuse_forged
 from workers.operations.checkpoints import UNFINISHED, Checkpoint, unfinished
 from workers.operations.machine import Paused, forget_paused, paused_here, unexpected
@@ -21,10 +22,10 @@ from workers.services import Services, build_services
 log = logging.getLogger(__name__)
 
 
-def reconcile(services: Services) -> list[str]:
+def reconcile(services: Services, *, force: bool = False) -> list[str]:
     """Tell the channel about paused operations whose records were lost, queue approved requests the web never
-    queued, then resume every unfinished operation whose token is not locked by a live worker; return what was
-    done."""
+    queued, then resume every unfinished operation whose token is not locked by a live worker and whose backoff
+    has run out (`force`: an operator's `cftoken reconcile` does not wait for it); return what was done."""
     done = [f"lost {paused.request.id}" for paused in announce_lost(services)]
     done += [f"queued {request_id}" for request_id in queue_stranded(services)]
     for request_id in unfinished(services.redis):
@@ -36,6 +37,9 @@ def reconcile(services: Services) -> list[str]:
         if checkpoint.fields.get("action") not in RUNNERS:  # the record expired or never existed: nothing to resume
             services.redis.srem(UNFINISHED, request_id)
             continue
+        due = parse_timestamp(checkpoint.get("retry_at"))
+        if not force and due is not None and due > services.now():
+            continue  # paused, backing off: tried again when due
         try:
             run_operation(services, request_id, wait=False)
         except TokenBusy:
@@ -130,6 +134,6 @@ def reconcile_now(settings: WorkerSettings) -> list[str]:
     """The operator CLI's entry: reconcile in this process, now."""
     services = build_services(settings)
     try:
-        return reconcile(services)
+        return reconcile(services, force=True)
     finally:
         services.close()
