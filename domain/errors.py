@@ -73,9 +73,13 @@ _PLACEHOLDER = re.compile(r"(?<![A-Za-z0-9_])NAME(?![A-Za-z0-9])")  # also the N
 
 
 class SettingsError(CftokenError):
-    """A setting is missing or malformed; the message is one line naming the variable."""
+    """A setting is missing or malformed; the message is one line naming the variable; `.problems` one entry each."""
 
     runbook = "Set the variable (README 'Configuration'); `cftoken check` lists what is missing."
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
 
 
 class InventoryError(CftokenError):

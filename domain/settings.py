@@ -1,10 +1,12 @@
 """Typed settings per process, read from the environment under DESIGN.md's names; constructor arguments win.
 
+    RedisSettings       Redis alone (`cftoken scan`)
+    SourceSettings      the vault and Cloudflare (`cftoken inventory import/diff`)
     CommonSettings      what every process reads: the channel, Redis, the inventory, time, the secret key
                         (CFTOKEN_SECRET_KEY: sealing and the request records' integrity tags)
     ├── WebSettings     the web: Slack's credentials and who may approve; no vault or FreeScout credentials
     │                   (FREESCOUT_URL only says whether revoke can be asked for)
-    ├── WorkerSettings  the worker (and the CLI's scan/reconcile): Slack to post, the vault, Cloudflare,
+    ├── WorkerSettings  the worker and `cftoken reconcile` (with SourceSettings): Slack to post, the vault, Cloudflare,
     │                   FreeScout (all four FREESCOUT_* or none: revoke needs them); never the signing secret
     └── Settings        both at once: what `cftoken check` validates and what tests build
 
@@ -41,10 +43,49 @@ class FreeScout(BaseModel):
     user_id: int
 
 
-class CommonSettings(BaseSettings):
-    """What every process reads."""
+class RedisSettings(BaseSettings):
+    """Redis alone: what `cftoken scan` needs to enqueue a scan."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    redis_url: str = "redis://localhost:6379/0"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        problem = redis_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class SourceSettings(BaseSettings):
+    """The vault and Cloudflare, read with the management token: what `cftoken inventory import/diff` need."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    cftoken_inventory: Path = DEFAULT_INVENTORY
+    cloudflare_api_url: str = "https://api.cloudflare.com/client/v4"
+
+    infisical_api_url: str = "https://app.infisical.com"
+    infisical_client_id: str
+    infisical_client_secret: SecretStr
+    infisical_project_id: str
+    infisical_environment: str = "prod"
+    infisical_secret_path: str = "/MooseQuest/cloudflare"
+
+    @field_validator("cloudflare_api_url", "infisical_api_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class CommonSettings(RedisSettings):
+    """What every process reads."""
 
     slack_api_url: str = "https://slack.com/api/"
     cftoken_channel_id: str
@@ -56,7 +97,6 @@ class CommonSettings(BaseSettings):
     cftoken_clock_offset_key: str | None = None  # sandbox only: Redis key holding a time shift in seconds
     # how long a deliverer's claim on a conversation outlives it (worker and clock); each Slack call gets half of it
     cftoken_outbox_lease_seconds: int = Field(default=20, ge=2, le=300)
-    redis_url: str = "redis://localhost:6379/0"
     # not a credential: the web reads only whether it is set, to refuse when asked a revoke it could not carry out
     freescout_url: str | None = None
 
@@ -86,14 +126,6 @@ class CommonSettings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_url(cls, value: str) -> str:
-        problem = redis_url_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("cftoken_secret_key", "cftoken_secret_key_previous")
     @classmethod
@@ -160,7 +192,7 @@ class WebSettings(CommonSettings):
                 "provision": self.cftoken_provision_approvals}[action]
 
 
-class WorkerSettings(CommonSettings):
+class WorkerSettings(CommonSettings, SourceSettings):
     """The worker process: post to Slack, read and write the vault, call Cloudflare, open FreeScout tickets."""
 
     slack_bot_token: SecretStr
@@ -169,15 +201,6 @@ class WorkerSettings(CommonSettings):
     cftoken_value_check_hours: int = Field(default=24, ge=0, le=24 * 30)  # 0: the scan never verifies values
     cftoken_cloudflare_budget: int = Field(default=120, ge=1, le=1200)  # the bot's requests per 5 minutes
     cftoken_audit_days: int = Field(default=30, ge=1, le=540)  # days of Cloudflare's audit log a revoke shows
-
-    cloudflare_api_url: str = "https://api.cloudflare.com/client/v4"
-
-    infisical_api_url: str = "https://app.infisical.com"
-    infisical_client_id: str
-    infisical_client_secret: SecretStr
-    infisical_project_id: str
-    infisical_environment: str = "prod"
-    infisical_secret_path: str = "/MooseQuest/cloudflare"
 
     freescout_api_key: SecretStr | None = None
     freescout_mailbox_id: int | None = None
@@ -193,15 +216,6 @@ class WorkerSettings(CommonSettings):
         if not days or days[-1] < 1:
             raise ValueError("expected comma-separated whole numbers of days ≥ 1, e.g. 14,7,3,1")
         return ",".join(str(d) for d in days)
-
-    @field_validator("cloudflare_api_url", "infisical_api_url")
-    @classmethod
-    def _base_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("expected an http:// or https:// URL")
-        return value.rstrip("/")
 
     @field_validator("freescout_mailbox_id", "freescout_user_id")
     @classmethod
@@ -250,7 +264,8 @@ def load_settings(kind: type[AnySettings] = Settings, **overrides: object) -> An
     try:
         return kind(**overrides)
     except ValidationError as exc:
-        raise SettingsError("; ".join(describe(exc))) from None
+        problems = tuple(describe(exc))
+        raise SettingsError("; ".join(problems), problems=problems) from None
 
 
 def settings_problems(kind: type[CommonSettings] = Settings, **overrides: object) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import sys
 import tempfile
 import threading
@@ -99,6 +100,21 @@ def run_line(url: str, redis_label: str) -> str:
     return f"cftoken sandbox: open {url}/ (Redis: {redis_label}{ignored}; Ctrl-C stops everything)"
 
 
+def cli_env_file(directory: Path, env: dict[str, str]) -> Path:
+    """The sandbox's cftoken settings as a file a shell can source (readable by its owner only; gone at the stop)."""
+    ours = {name.upper() for name in Settings.model_fields}
+    path = directory / "cftoken.env"
+    path.touch(mode=0o600)
+    path.write_text("".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(env.items())
+                            if key in ours))
+    return path
+
+
+def cli_line(env_file: Path) -> str:
+    """The line saying how to point the operator CLI at this sandbox."""
+    return f"cftoken sandbox: to point the cftoken CLI at it: . {shlex.quote(str(env_file))} && cftoken check"
+
+
 def run_sandbox(*, echo: bool = False, fakeredis: bool = False) -> int:
     """Start everything, print the URL, run until SIGINT/SIGTERM (exit 0) or until a process dies (exit 1)."""
     stop = stop_signals()
@@ -106,7 +122,8 @@ def run_sandbox(*, echo: bool = False, fakeredis: bool = False) -> int:
     supervisor = Supervisor(echo=echo)
     with ExitStack() as cleanup:
         try:
-            inventory = sandbox_inventory(Path(cleanup.enter_context(tempfile.TemporaryDirectory())))
+            directory = Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
+            inventory = sandbox_inventory(directory)
             # seeded from the shipped tokens, so a token a person's own inventory adds starts unprovisioned
             seeded = None if os.environ.get("CFTOKEN_INVENTORY") else load_inventory(inventory)
             # a random signing secret: a constant would let any page sign
@@ -138,6 +155,7 @@ def run_sandbox(*, echo: bool = False, fakeredis: bool = False) -> int:
             print(f"cftoken sandbox: could not start: {exc}", file=sys.stderr, flush=True)
             return 1
         print(run_line(world.slack.url, own_redis.label), flush=True)
+        print(cli_line(cli_env_file(directory, env)), flush=True)
         dead = supervisor.wait(stop)
         if dead is not None:
             print(f"cftoken sandbox: stopping everything: {describe_death(dead)}", file=sys.stderr, flush=True)

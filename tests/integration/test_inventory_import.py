@@ -105,3 +105,29 @@ def test_a_cloudflare_token_name_with_newlines_and_toml_never_injects_an_entry(w
     assert "CF_INJECTED" not in load_inventory(path).names
     if where == "only at Cloudflare":  # said, escaped, in its comment
         assert '# Cloudflare token evil\\n[[tokens]]\\nname = "CF_INJECTED"' in imported.stdout, imported.stdout
+
+
+def test_import_and_diff_need_only_the_vault_and_cloudflare_settings(world, redis_url):
+    from domain.settings import SourceSettings
+
+    wanted = {name.upper() for name in SourceSettings.model_fields}
+    only = {key: value for key, value in world.settings_env(redis_url=redis_url).items() if key in wanted}
+    bare = {key: value for key, value in os.environ.items() if not key.startswith(("CFTOKEN_", "SLACK_", "REDIS_"))}
+
+    for what in ("import", "diff"):
+        result = subprocess.run([CFTOKEN, "inventory", what], env={**bare, **only}, capture_output=True, text=True,
+                                timeout=60)
+
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+
+
+def test_a_service_that_does_not_answer_is_one_line_and_what_to_do_another(world, redis_url):
+    result = cftoken(world, redis_url, "inventory", "diff", cloudflare_api_url="http://127.0.0.1:9")
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "cftoken: cloudflare did not answer (ConnectError)",
+        "cftoken: what to do: The service did not answer; the bot retried. Try again in a few minutes or check its "
+        "status page.",
+    ]

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from dataclasses import asdict
@@ -123,3 +124,41 @@ def test_a_scan_report_reads_as_one_line():
         "scanned 5 token(s): 1 expiry warning(s): CF_PAGES_DEPLOY:7d; 0 reminder(s); 1 new problem(s): CF_DNS:drift; "
         "0 fixed; 0 value(s) verified; 1 message(s) for the channel")
     assert describe_scan(None) == "another expiry scan was running; this one stood down"
+
+
+def test_version_prints_the_installed_version(tmp_path):
+    result = run_cli("--version", env={}, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"cftoken (\d+\.\d+\.\d+.*|\(not installed\))\n", result.stdout)
+
+
+def test_scan_asks_only_for_redis(tmp_path):
+    result = run_cli("scan", env={"REDIS_URL": "redis://127.0.0.1:1/0"}, cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "cftoken: Redis at 127.0.0.1:1/0 is not answering: check REDIS_URL and that the server runs"]
+
+
+def test_inventory_import_asks_only_for_the_vault_one_problem_per_line(tmp_path):
+    result = run_cli("inventory", "import", env={"CLOUDFLARE_API_URL": "ftp://x"}, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert sorted(result.stderr.splitlines()) == sorted([
+        "cftoken: CLOUDFLARE_API_URL is malformed: expected an http:// or https:// URL",
+        "cftoken: INFISICAL_CLIENT_ID is not set: see README 'Configuration'",
+        "cftoken: INFISICAL_CLIENT_SECRET is not set: see README 'Configuration'",
+        "cftoken: INFISICAL_PROJECT_ID is not set: see README 'Configuration'",
+    ])
+
+
+def test_reconcile_names_every_missing_setting_on_a_line_of_its_own(tmp_path):
+    result = run_cli("reconcile", env={}, cwd=tmp_path)
+
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2
+    assert "cftoken: SLACK_BOT_TOKEN is not set: see README 'Configuration'" in lines
+    assert "cftoken: CFTOKEN_CHANNEL_ID is not set: see README 'Configuration'" in lines
+    assert len(lines) == 6 and max(len(line) for line in lines) < 100
+    assert "Traceback" not in result.stderr

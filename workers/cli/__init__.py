@@ -12,14 +12,16 @@ import argparse
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import redis
 
 from domain.errors import CftokenError, SettingsError
 from domain.inventory import Inventory
-from domain.settings import CommonSettings, Settings, WorkerSettings, load_settings
+from domain.settings import RedisSettings, Settings, SourceSettings, WorkerSettings, load_settings
 from workers.cli.check import live_check, offline_check, redis_down, settings_check, vault_client
 from workers.clients.infisical import InfisicalClient
 
@@ -80,7 +82,7 @@ def scan(*, wait: bool) -> int:
     from domain.queueing import SCAN_JOB, job_queue
     from domain.redis_conn import connect
 
-    settings = load_settings(CommonSettings)
+    settings = load_settings(RedisSettings)
     try:
         job = job_queue(connect(settings.redis_url)).enqueue(SCAN_JOB, job_timeout=600)
     except redis.RedisError:
@@ -135,7 +137,7 @@ def inventory(what: str, management: str) -> int:
     from domain.inventory import InventoryError, load_inventory
     from workers.cli.inventory_import import diff_inventory, draft_inventory, read_sources
 
-    settings = load_settings(WorkerSettings)
+    settings = load_settings(SourceSettings)
     if what == "import":
         sources = read_sources(settings, management)
         print(draft_inventory(sources, management=management, vault_path=settings.infisical_secret_path,
@@ -154,6 +156,7 @@ def inventory(what: str, management: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cftoken", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cftoken {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     checking = sub.add_parser("check", help="pre-flight: settings, inventory, then every service live")
     checking.add_argument("--offline", action="store_true", help="settings and inventory only, no network")
@@ -177,11 +180,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             return scan(wait=args.wait)
         return reconcile()
     except SettingsError as exc:
-        _say(str(exc))
+        _say(*exc.problems)
         return UNUSABLE
-    except CftokenError as exc:  # a service refused or did not answer: say which, in its own words
-        _say(f"{exc}{' — ' + exc.next_step() if exc.next_step() else ''}")
+    except CftokenError as exc:  # a service refused or did not answer: say which, in its own words, then what to do
+        _say(str(exc), *([f"what to do: {exc.next_step()}"] if exc.next_step() else []))
         return PROBLEMS
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line naming where, no traceback, no message (may hold a value)
+        _say(f"stopped by a bug in cftoken: {type(exc).__name__} at {_where(exc)}; please report it with the "
+             "command you ran")
+        return PROBLEMS
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "an unknown place"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cftoken")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def _say(*lines: str) -> None:

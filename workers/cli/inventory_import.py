@@ -18,7 +18,7 @@ from domain.cloudflare_tokens import CfToken, PermissionGroup, Policy, Zone
 from domain.grants import permission_differences, zone_differences
 from domain.inventory import COMPANIONS, Inventory
 from domain.provision_plan import ACCOUNT_RESOURCE, ACCOUNT_SCOPE, ALL_ZONES_RESOURCE, ZONE_RESOURCE, ZONE_SCOPE
-from domain.settings import WorkerSettings
+from domain.settings import SourceSettings
 from domain.vault import REVOKED_PLACEHOLDER, preferred_id
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.infisical import InfisicalClient
@@ -40,7 +40,7 @@ class Sources:
     zones: tuple[Zone, ...]
 
 
-def read_sources(settings: WorkerSettings, management: str) -> Sources:
+def read_sources(settings: SourceSettings, management: str) -> Sources:
     """One vault listing, then Cloudflare's tokens, groups and zones with the management token found there."""
     with InfisicalClient(base_url=settings.infisical_api_url, client_id=settings.infisical_client_id,
                          client_secret=settings.infisical_client_secret, project_id=settings.infisical_project_id,
