@@ -231,10 +231,12 @@ class RssSampler:
 
 @dataclass(frozen=True)
 class Hit:
-    at: float  # time.time() when the stand-in started handling the request
+    at: float  # time.time() when the stand-in started handling the request (after any latency it adds)
     service: str
     method: str
     path: str
+    arrived: float = 0.0  # when the request reached the stand-in (at - its latency)
+    answered: float = 0.0  # when the stand-in had its answer (the request's end, near enough)
 
 
 class Timeline:
@@ -251,10 +253,11 @@ class Timeline:
         dispatch = standin.dispatch
 
         def timed(request: Request):  # noqa: ANN202 - whatever the stand-in answers
-            hit = Hit(time.time(), service, request.method, request.path)
+            at = time.time()
+            answer = dispatch(request)
+            hit = Hit(at, service, request.method, request.path, at - standin.faults.latency, time.time())
             with self._lock:
                 self.hits.append(hit)
-            answer = dispatch(request)
             with self._lock:
                 waiters = list(self._waiters)
             for matches, found in waiters:
@@ -277,7 +280,7 @@ class Timeline:
 
     def between(self, start: float, end: float) -> list[Hit]:
         with self._lock:
-            return [hit for hit in self.hits if start <= hit.at <= end]
+            return sorted((hit for hit in self.hits if start <= hit.at <= end), key=lambda hit: hit.at)
 
     def count(self, service: str, start: float = 0.0) -> int:
         with self._lock:
