@@ -35,6 +35,7 @@ from workers.clients.cloudflare import CloudflareClient
 from workers.operations.checkpoints import minting_tokens
 from workers.scan import health_watch
 from workers.services import Services
+from workers.verify.at_once import at_once
 from workers.verify.diagnosis import diagnose
 from workers.verify.diagnosis_messages import render_diagnosis
 from workers.verify.report import Diagnosis, Facts
@@ -76,41 +77,53 @@ def gather_facts(services: Services, token: Token) -> Facts:
     if value is not None and (not value.get_secret_value().strip() or revoked is not None):
         value = None  # a blank secret is as good as a missing one; a REVOKED placeholder is not a token
     management_value = vault.values.get(services.inventory.management_token)
-    probes: tuple[Probe, ...] | None = None
-    probe_error: CftokenError | None = None
-    bot_used_at = None
-    with services.cloudflare(management_value) as cloudflare:
-        # The record first: its last_used_on is then the last use before this check's own.
-        token_id, management = _management_view(cloudflare, token, vault, has_management=management_value is not None)
-        named = _attempt(lambda: tuple(cloudflare.list_tokens(name=token.name))) if management_value else None
-        verification = None
-        if value is not None:
-            bot_used_at = record_bot_use(services.redis, [token.name], at=services.now()).get(token.name)
-            verification = _attempt(lambda: cloudflare.verify(value))
-            if isinstance(verification, Verification) and verification.status == "active":
-                probes, probe_error = run_probes(cloudflare, token, value, services)
-    sent = (management is not None) + (named is not None) + (verification is not None) + len(probes or ())
-    health_watch.count_requests(services.redis, services.now(), sent)  # verify spends the same budget as scans
-    if verification is not None:  # the vault's value was just verified: the scan's daily check can wait
-        services.redis.hset(health_watch.VALUE_CHECKED_KEY, token.name, str(services.now().timestamp()))
-    activity, outside_change = read_activity(services, vault, token, token_id)  # Cloudflare's audit log
+    asked = ask_cloudflare(services, token, vault, value, management_value)
     return replace(
-        base, activity=activity, outside_change=outside_change, revoked=revoked,
-        probes=probes, probe_error=probe_error,
-        bot_used_at=bot_used_at,
+        base, revoked=revoked, **asked,
         value_present=value is not None or revoked is not None,
         expires_at_text=vault.text(token.companion("__EXPIRES_AT")),
         scopes_text=vault.text(token.companion("__SCOPES")),
         token_id_text=vault.text(token.companion("__TOKEN_ID")),
-        verification=verification,
         management_missing=management_value is None,
-        management=management,
-        token_id=token_id,
-        named=named,
         overlapping=token.name in minting_tokens(services.redis),
-        kept=health_watch.kept_by_keep_old(services.redis, token.name) if isinstance(named, tuple) and len(named) > 1
-        else (),
+        kept=health_watch.kept_by_keep_old(services.redis, token.name)
+        if isinstance(asked["named"], tuple) and len(asked["named"]) > 1 else (),
     )
+
+
+def ask_cloudflare(services: Services, token: Token, vault: Vault, value: SecretStr | None,
+                   management_value: SecretStr | None) -> dict[str, Any]:
+    """What Cloudflare says, in two rounds of calls made at once: the token's record (read before this check uses
+    the value, so its last_used_on is the last use before this check's own), the name listing and the audit log;
+    then verify and the job probe, which need only the value (the probe's answer counts only when the value
+    verifies active, as when it ran after verify)."""
+    try:
+        known_id = token_id_of(token, vault)
+    except CftokenError:
+        known_id = None
+    with services.cloudflare(management_value) as cloudflare:
+        (token_id, management), named, (activity, outside_change) = at_once(
+            lambda: _management_view(cloudflare, token, vault, has_management=management_value is not None),
+            lambda: _attempt(lambda: tuple(cloudflare.list_tokens(name=token.name))) if management_value else None,
+            lambda: read_activity(services, vault, token, known_id),  # Cloudflare's audit log
+        )
+        verification, bot_used_at = None, None
+        probes: tuple[Probe, ...] | None = None
+        probe_error: CftokenError | None = None
+        if value is not None:
+            bot_used_at = record_bot_use(services.redis, [token.name], at=services.now()).get(token.name)
+            verification, probed = at_once(lambda: _attempt(lambda: cloudflare.verify(value)),
+                                           lambda: run_probes(cloudflare, token, value, services))
+            if isinstance(verification, Verification) and verification.status == "active":
+                probes, probe_error = probed
+    sent = (management is not None) + (named is not None) + (verification is not None)
+    sent += len(probe_calls(token, services.inventory.zones)) if value is not None else 0
+    health_watch.count_requests(services.redis, services.now(), sent)  # verify spends the same budget as scans
+    if verification is not None:  # the vault's value was just verified: the scan's daily check can wait
+        services.redis.hset(health_watch.VALUE_CHECKED_KEY, token.name, str(services.now().timestamp()))
+    return {"activity": activity, "outside_change": outside_change, "probes": probes, "probe_error": probe_error,
+            "bot_used_at": bot_used_at, "verification": verification, "management": management,
+            "token_id": token_id, "named": named}
 
 
 def bot_revocation(services: Services, vault: Vault, token: Token) -> RevokedByBot | None:
