@@ -122,12 +122,11 @@ def test_import_and_diff_need_only_the_vault_and_cloudflare_settings(world, redi
         assert result.stderr == ""
 
 
-def test_a_service_that_does_not_answer_is_one_line_and_what_to_do_another(world, redis_url):
+def test_a_service_that_does_not_answer_is_one_line_with_what_to_do(world, redis_url):
     result = cftoken(world, redis_url, "inventory", "diff", cloudflare_api_url="http://127.0.0.1:9")
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "cftoken: cloudflare did not answer (ConnectError)",
-        "cftoken: what to do: The service did not answer; the bot retried. Try again in a few minutes or check its "
-        "status page.",
+        "cftoken: cloudflare did not answer (ConnectError) — The service did not answer; the bot retried. Try again "
+        "in a few minutes or check its status page.",
     ]

@@ -182,8 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         _say(*exc.problems)
         return UNUSABLE
-    except CftokenError as exc:  # a service refused or did not answer: say which, in its own words, then what to do
-        _say(str(exc), *([f"what to do: {exc.next_step()}"] if exc.next_step() else []))
+    except CftokenError as exc:  # a service refused or did not answer: say which, in its own words
+        _say(f"{exc}{' — ' + exc.next_step() if exc.next_step() else ''}")
         return PROBLEMS
     except KeyboardInterrupt:
         return 130
