@@ -20,6 +20,7 @@ from slack_bolt.request import BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import consumer_buttons
 from bot.commands import Command, UsageError, parse_command
 from bot.deps import (
     DEPS,
@@ -95,6 +96,7 @@ def register(app: App) -> None:
     app.action(actions.REQUEST_REVOKE)(on_request_revoke)
     app.action(actions.PROVISION_REPLACEMENT)(on_provision_replacement)
     app.action(actions.REQUEST_REAL)(on_request_real)
+    consumer_buttons.register(app)  # Retry sync, Done (bot/consumer_buttons.py)
     app.error(on_error)
 
 

@@ -31,3 +31,7 @@ def alert_block_id(token: str, kind: str) -> str:
 
 def alert_kind(block_id: str) -> str | None:
     return block_id.rsplit(":", 1)[-1] if block_id.startswith(ALERT_BLOCK) else None
+
+# consumers on the new value (workers/consumers/)
+RETRY_SYNC = "retry_sync"  # a failed sync's broadcast: any approver triggers it again; value `<request>|<sync>`
+CONSUMER_DONE = "consumer_done"  # a by-hand consumer's owner confirms it has the new value; value `<request>|<index>`

@@ -22,9 +22,10 @@ EXPIRE_JOB = "workers.jobs.expire_requests"
 DRY_RUN_JOB = "workers.jobs.dry_run"
 BLAST_RADIUS_JOB = "workers.jobs.read_blast_radius"
 VAULT_EVENT_JOB = "workers.jobs.vault_changed"
+RETRY_SYNC_JOB = "workers.jobs.retry_sync"
 # all the worker will run
 JOBS = frozenset({VERIFY_JOB, RUN_REQUEST_JOB, SCAN_JOB, RECONCILE_JOB, EXPIRE_JOB, DRY_RUN_JOB, BLAST_RADIUS_JOB,
-                  VAULT_EVENT_JOB})
+                  VAULT_EVENT_JOB, RETRY_SYNC_JOB})
 REQUEST_JOB_TIMEOUT = 15 * 60  # a roll retries through rate limits; the rotation itself resumes if cut short
 
 
@@ -60,6 +61,12 @@ def enqueue_vault_event(queue: Queue, *, environment: str, secret_path: str) -> 
     """Queue the check of a vault folder Infisical says changed (its environment and path only, never a value)."""
     return queue.enqueue_call(VAULT_EVENT_JOB, kwargs={"environment": environment, "secret_path": secret_path},
                               description=f"secrets.modified {environment}:{secret_path}")
+
+
+def enqueue_retry_sync(queue: Queue, *, request_id: str, sync_id: str) -> Job:
+    """Queue a Retry sync of one failed secret sync of a request's vault write (ids only)."""
+    return queue.enqueue_call(RETRY_SYNC_JOB, kwargs={"request_id": request_id, "sync_id": sync_id},
+                              timeout=REQUEST_JOB_TIMEOUT, description=f"retry sync {sync_id} of {request_id}")
 
 
 def enqueue_request(queue: Queue, request_id: str) -> bool:

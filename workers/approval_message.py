@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain import blast_radius
+from domain import blast_radius, consumer_words
 from domain.actions import APPROVE, CANCEL, DENY, OVERLAP_KEEP_OLD, OVERLAP_RETIRE_NOW
 from domain.blast_radius import BlastRadius
+from domain.consumer_records import ConsumerRecord
 from domain.health_words import last_used_text
 from domain.inventory import Inventory, Token
 from domain.messages import (
@@ -57,7 +58,7 @@ CONSEQUENCES = {
 
 def render_request(request: Request, inventory: Inventory, health: TokenStatus | None = None,
                    now: datetime | None = None, known: Known | None = None,
-                   blast: BlastRadius | None = None) -> Message:
+                   blast: BlastRadius | None = None, consumers: ConsumerRecord | None = None) -> Message:
     """The approval message in its current state: what will happen while open, what happened once finished; with
     the token's last known health (and its age), its current expiry and, for a roll, the planned new one; for an open
     revoke, the other tokens of the name the bot's records (`known`) say it deletes too, and a revoke's blast radius
@@ -94,6 +95,7 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
     progress = _progress_line(request)
     if progress:
         blocks.append(_section(progress))
+    blocks += _consumer_blocks(consumers)
     if request.state == "pending":
         blocks.append(_buttons(request, others=_others(known)))
     if request.action == "roll" and request.retire_at is not None:
@@ -104,6 +106,11 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
     blocks.append(_context(f"Request `{request.id}`"))
     fallback = f"{_title_words(request)} (asked by <@{request.requester}>)"
     return fallback, blocks
+
+
+def _consumer_blocks(consumers: ConsumerRecord | None) -> Blocks:
+    """'consumers: 3 of 4 on the new value', from its signed record (workers/consumers/follow.py)."""
+    return [consumer_words.message_block(consumers)] if consumers is not None and consumers.total else []
 
 
 def _what_will_happen(request: Request, token: Token | None, known: Known | None) -> Blocks:

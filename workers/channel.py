@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from domain import blast_records, forgeries, outbox, requests, thread_notes
+from domain import blast_records, consumer_records, forgeries, outbox, requests, thread_notes
 from domain.errors import RecordTampered
 from domain.messages import ticket_link
 from domain.requests import Request
@@ -39,7 +39,8 @@ def refresh_message(services: Services, request: Request) -> None:
         now = services.now()
         text, blocks = render_request(request, services.inventory, read_status(services.redis, request.token), now,
                                       revoke_targets.for_request(services.redis, request, now=now),
-                                      blast_records.for_request(services.redis, request, now=now))
+                                      blast_records.for_request(services.redis, request, now=now),
+                                      consumer_records.load(services.redis, request.id))
         outbox.post(services.redis, f"{request.id}:redraw:{request.state}", text, blocks,
                     update_ts=request.message_ts, now=services.now())
 

@@ -32,7 +32,7 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from domain import blast_records, forgeries, integrity, outbox, requests, thread_notes
+from domain import blast_records, consumer_records, forgeries, integrity, outbox, requests, thread_notes
 from domain.clock import make_clock
 from domain.errors import (
     CftokenError,
@@ -198,7 +198,8 @@ class Delivery:
         now = self.clock()
         text, blocks = render_request(request, self.inventory, read_status(self.redis, request.token), now,
                                       revoke_targets.for_request(self.redis, request, now=now),
-                                      blast_records.for_request(self.redis, request, now=now))
+                                      blast_records.for_request(self.redis, request, now=now),
+                                      consumer_records.load(self.redis, request.id))
         lease.renew()
         if request.message_ts is None:
             request = self._post_message(request, text, blocks, lease)

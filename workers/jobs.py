@@ -14,6 +14,7 @@ from domain import requests
 from domain.errors import RecordTampered
 from workers.audit import radius, vault_events
 from workers.channel import refuse_forged, show_expired
+from workers.consumers import follow
 from workers.operations import reconcile as reconciliation
 from workers.operations.dry_run import dry_run as post_dry_run
 from workers.operations.runner import run_operation
@@ -44,6 +45,11 @@ def read_blast_radius(request_id: str) -> None:
 def vault_changed(environment: str, secret_path: str) -> None:
     """Infisical said a folder changed: tell and check each token value changed outside the bot."""
     vault_events.vault_changed(process_services(), environment, secret_path)
+
+
+def retry_sync(request_id: str, sync_id: str) -> None:
+    """An approver pressed Retry sync on a failed secret sync: run it again and report it in the thread."""
+    follow.retry(process_services(), request_id, sync_id)
 
 
 def run_request(request_id: str) -> None:

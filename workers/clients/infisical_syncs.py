@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
@@ -41,6 +41,7 @@ class SecretSync:
     remove_status: str | None = None
     removed_at: datetime | None = None
     remove_message: str | None = None
+    job_id: str | None = None
     target: str = ""  # what the destination config names: a repository, a Worker script, a Pages project
 
     @property
@@ -66,6 +67,7 @@ def sync_from(data: Any) -> SecretSync:
             status=data.get("syncStatus"), synced_at=parse_timestamp(data.get("lastSyncedAt")),
             message=data.get("lastSyncMessage"), remove_status=data.get("removeStatus"),
             removed_at=parse_timestamp(data.get("lastRemovedAt")), remove_message=data.get("lastRemoveMessage"),
+            job_id=str(data["lastSyncJobId"]) if data.get("lastSyncJobId") is not None else None,
             target=_target(config),
         )
     except (KeyError, TypeError, AttributeError):
@@ -82,6 +84,14 @@ def _target(config: Any) -> str:
         if isinstance(config.get(key), str):
             return config[key]
     return ""
+
+
+class Named(Protocol):
+    """What names one sync on Infisical's routes (a SecretSync, or the record of one being followed)."""
+
+    id: str
+    name: str
+    destination: str
 
 
 class SyncsClient:
@@ -103,11 +113,11 @@ class SyncsClient:
         return [sync for sync in self.project_syncs()
                 if (sync.environment, sync.path) == (self.vault.environment, self.vault.secret_path)]
 
-    def get(self, sync: SecretSync) -> SecretSync:
+    def get(self, sync: Named) -> SecretSync:
         response = self.vault.call("GET", _one(sync), idempotent=True)
         return sync_from(self._ok(response, f"read the sync {sync.name}").get("secretSync"))
 
-    def trigger(self, sync: SecretSync, *, remove: bool = False) -> bool:
+    def trigger(self, sync: Named, *, remove: bool = False) -> bool:
         """Ask for a run (`remove-secrets` with `remove`); False when one is already in progress (wait for it)."""
         response = self.vault.call("POST", f"{_one(sync)}/{'remove' if remove else 'sync'}-secrets", idempotent=False)
         if response.status_code == 400 and IN_PROGRESS in _field(response, "message"):
@@ -121,5 +131,5 @@ class SyncsClient:
         return _json(response)
 
 
-def _one(sync: SecretSync) -> str:
+def _one(sync: Named) -> str:
     return f"{SYNCS_PATH}/{quote(sync.destination, safe='')}/{quote(sync.id, safe='')}"

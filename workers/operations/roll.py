@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from domain import status
 from domain.errors import (
+    TRANSIENT,
     CftokenError,
     RollLoop,
     TokenInvalid,
@@ -28,6 +29,8 @@ from domain.health_words import unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
+from workers.channel import post
+from workers.consumers.follow import follow
 from workers.operations import approval
 from workers.operations.checks import AT_CLOUDFLARE, VAULT_VALUE, Reads, not_revoked, stop_at_first
 from workers.operations.machine import Step, StepMachine
@@ -43,6 +46,7 @@ class Rotation(StepMachine):
     """One roll in progress: the checkpoint plus the clients it needs, advanced one step at a time."""
 
     verb, noun = "Roll", "roll"
+    resumes_ended = True  # its last step, following the consumers, runs on after the result is posted
 
     checks = (VAULT_VALUE, AT_CLOUDFLARE)
 
@@ -78,7 +82,7 @@ class Rotation(StepMachine):
         except Exception:
             self.checkpoint.save(now=self.services.now(), step="store", sealed=seal(new_value, self.secret_key))
             raise
-        self.goto("expiry")
+        self.goto("expiry", written_at=utc_stamp(self.services.now()))
         self.show("stored")
 
     def store(self) -> None:
@@ -91,7 +95,7 @@ class Rotation(StepMachine):
         self.refuse_if_revoked(self.services.read_vault())
         self.cloudflare.get_token(self.token_id)  # TokenNotFound (404) if it was deleted meanwhile
         self.services.infisical.set(self.token.name, value)
-        self.goto("expiry", drop=("sealed",))
+        self.goto("expiry", drop=("sealed",), written_at=utc_stamp(self.services.now()))
         self.show("stored")
 
     def extend_expiry(self) -> None:
@@ -136,7 +140,24 @@ class Rotation(StepMachine):
         unfixed = unfixed_text(after, now)
         result = _success_text(self.token, self.services, expires) + (f"\n{unfixed}" if unfixed else "")
         self.conclude(ok=True, result=result)
-        self.checkpoint.finish(now=now)
+        self.advance()
+
+    def consumers(self) -> None:
+        """Follow every secret sync of the vault folder to the new value and say each in the thread
+        (workers/consumers/follow.py); the roll's result is already posted."""
+        written = parse_timestamp(self.checkpoint.get("written_at")) or self.services.now()
+        follow(self.services, self.request.id, self.token, written, renew=self.lock.renew)
+        self.checkpoint.finish(now=self.services.now())
+
+    def follow_up(self, error: BaseException, why: str) -> None:
+        """Following the consumers failed after the roll was reported: a transient error is retried by the next
+        reconcile; any other is said once and the roll's checkpoint ends."""
+        if isinstance(error, TRANSIENT):
+            self.checkpoint.save(now=self.services.now(), note=f"consumers pending: {why}")
+            return
+        post(self.services, f"⚠️ The bot could not follow the consumers of {self.token.name} to the new value: {why}",
+             request_id=self.request.id, key="consumers-stopped", in_thread=not self.lost)
+        self.checkpoint.finish(now=self.services.now())
 
     def refuse_if_revoked(self, vault: Vault) -> None:
         not_revoked(Reads(self.token, vault))
@@ -175,6 +196,10 @@ class Rotation(StepMachine):
         Step("report", "reporting", report, changed=True,
              where="The new value is in the vault, verified active at Cloudflare, and both expiries are moved.",
              changes="Slack: the result in the channel"),
+        Step("consumers", "following the consumers", consumers, changed=True, settled=True,
+             where="The roll is done and reported; the consumers' secret syncs were being followed.",
+             changes="Infisical: sync-secrets for each sync of the vault folder not auto-synced in time; Slack: each "
+                     "destination's outcome in the thread"),
     )
 
 
