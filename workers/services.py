@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 import redis
@@ -42,6 +43,9 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     pool: httpx.HTTPTransport = field(default_factory=httpx.HTTPTransport)
+    # operations this process paused and told the channel of, kept in memory so a Redis that lost them can be told
+    # of them (workers/operations/machine.py: remember_paused, paused_here)
+    paused: dict[str, Any] = field(default_factory=dict)
 
     @property
     def transport(self) -> httpx.BaseTransport:

@@ -339,7 +339,7 @@ def run_request(services: Services, request_id: str, machine_for: MachineFor, *,
         except Exception as exc:  # noqa: BLE001 - the step table decides; unexpected errors get a reference
             operation.stop(exc)
         if checkpoint.finished:
-            forget_paused(request_id)
+            forget_paused(services, request_id)
 
 
 def unexpected(error: BaseException) -> str:
@@ -359,17 +359,14 @@ class Paused:
     label: str
 
 
-_paused: dict[str, Paused] = {}
-
-
 def remember_paused(machine: StepMachine, step: Step) -> None:
-    _paused[machine.request.id] = Paused(machine.request, machine.token.name, machine.verb, step.label)
+    machine.services.paused[machine.request.id] = Paused(machine.request, machine.token.name, machine.verb, step.label)
 
 
-def forget_paused(request_id: str) -> None:
-    _paused.pop(request_id, None)
+def forget_paused(services: Services, request_id: str) -> None:
+    services.paused.pop(request_id, None)
 
 
-def paused_here() -> list[Paused]:
+def paused_here(services: Services) -> list[Paused]:
     """Operations this process paused and has not seen finish."""
-    return list(_paused.values())
+    return list(services.paused.values())

@@ -64,13 +64,13 @@ def announce_lost(services: Services) -> list[Paused]:
     """Paused operations this process told the channel about whose checkpoint Redis no longer has: say plainly
     what is known (checked now at Cloudflare) and offer the fix."""
     lost = []
-    for paused in paused_here():
+    for paused in paused_here(services):
         if Checkpoint.ended(services.redis, paused.request.id):  # another worker finished it: nothing to tell
-            forget_paused(paused.request.id)
+            forget_paused(services, paused.request.id)
         elif not Checkpoint.exists(services.redis, paused.request.id):
             lost.append(paused)
     for paused in lost:
-        forget_paused(paused.request.id)
+        forget_paused(services, paused.request.id)
         try:
             text, blocks = render_interrupted(lost_text(services, paused), paused.token, reroll=True)
             post(services, text, blocks=blocks, request_id=paused.request.id, key="lost", in_thread=False)

@@ -90,7 +90,7 @@ class Revocation(StepMachine):
         refresh_message(self.services, requests.supersede(
             self.services.redis, roll.id, result=result, now=self.services.now()
         ))
-        forget_paused(roll.id)
+        forget_paused(self.services, roll.id)
         post(self.services, f"⏹️ Roll of {self.token.name} (`{roll.id}`) cancelled: revoke `{self.request.id}` "
                             f"supersedes it. {where}", request_id=roll.id, key="superseded")
 
