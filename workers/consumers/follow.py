@@ -28,14 +28,14 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 START_GRACE = timedelta(seconds=20)  # Infisical's 3 s debounce plus up to 10 s of jitter, and some room
 FOLLOW_MINUTES = 15
-LOCK_SECONDS = 60
 
 
 def follow(services: Services, request_id: str, token: Token, written_at: datetime, *,
            renew: Callable[[], None] = lambda: None, again: str | None = None) -> ConsumerRecord:
     """Follow the consumers of the vault write at `written_at` until every sync ended (or the cap); return them.
     `again`: a failed sync's id to run once more first (Retry sync)."""
-    with services.redis.lock(f"cftoken:consumers:lock:{request_id}", timeout=LOCK_SECONDS,
+    seconds = services.settings.cftoken_lock_seconds  # a killed follower's lock lapses as its token lock does
+    with services.redis.lock(f"cftoken:consumers:lock:{request_id}", timeout=seconds,
                              blocking_timeout=FOLLOW_MINUTES * 60, thread_local=False) as lock:
         record = consumer_records.load(services.redis, request_id)
         if record is None:
