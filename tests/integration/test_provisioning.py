@@ -77,6 +77,12 @@ def test_a_declared_token_is_provisioned_from_the_channel_with_a_second_approver
     assert leaks(redis_dump(redis_conn), token_values(world)) == []
 
 
+def unused(tokens: list[dict]) -> list[dict]:
+    """Cloudflare's tokens without last_used_on: pre-flight's reads (is the vault's token still there?) use the
+    management token, and nothing else may change."""
+    return [{key: value for key, value in token.items() if key != "last_used_on"} for token in tokens]
+
+
 def test_a_token_the_vault_already_holds_is_not_provisioned_again(world, channel, redis_url, inventory):
     before = world.cloudflare.tokens()
 
@@ -84,7 +90,38 @@ def test_a_token_the_vault_already_holds_is_not_provisioned_again(world, channel
     channel.click("approve", channel.public()[-1], user=BOB)
     run_worker(world, redis_url, inventory)
 
-    assert world.cloudflare.tokens() == before
+    assert unused(world.cloudflare.tokens()) == unused(before)
+    (failed,) = channel.results(f"❌ Provision of {GETRAXX}")
+    assert "already holds a value" in failed and "nothing was created" in failed
+
+
+def test_a_token_deleted_outside_the_bot_is_provisioned_over_its_dead_vault_value(world, channel, redis_url,
+                                                                                  inventory):
+    world.break_token(GETRAXX, "delete")
+    dead = world.vault()[GETRAXX]
+
+    channel.type(f"provision {GETRAXX}", user=ALICE)
+    channel.click("approve", channel.public()[-1], user=BOB)
+    run_worker(world, redis_url, inventory)
+
+    (token,) = live_tokens(world, GETRAXX)
+    vault = world.vault()
+    assert vault[GETRAXX] != dead and world.cloudflare.value_of(token["id"]) == vault[GETRAXX]
+    assert vault[GETRAXX + "__TOKEN_ID"] == token["id"]
+    (result,) = channel.results(f"✅ Provisioned {GETRAXX}")
+    assert channel.results(f"❌ Provision of {GETRAXX}") == []
+
+
+def test_a_vault_value_that_works_is_not_overwritten_even_when_its_token_id_is_gone(world, channel, redis_url,
+                                                                                    inventory):
+    before = world.cloudflare.tokens()
+    world.put(GETRAXX + "__TOKEN_ID", "0" * 32)  # a wrong __TOKEN_ID: the value still works as its own token
+
+    channel.type(f"provision {GETRAXX}", user=ALICE)
+    channel.click("approve", channel.public()[-1], user=BOB)
+    run_worker(world, redis_url, inventory)
+
+    assert unused(world.cloudflare.tokens()) == unused(before)
     (failed,) = channel.results(f"❌ Provision of {GETRAXX}")
     assert "already holds a value" in failed and "nothing was created" in failed
 

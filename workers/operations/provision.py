@@ -28,12 +28,15 @@ from domain.errors import (
     CftokenError,
     CreateLoop,
     PreflightMismatch,
+    TokenInvalid,
+    TokenNotFound,
 )
 from domain.inventory import Token
 from domain.provision_plan import ACCOUNT_SCOPE, ZONE_SCOPE, Plan, index_line, plan_provisioning
 from domain.requests import Request
 from domain.revoke_targets import ticket_subject
 from domain.timestamps import parse_timestamp, utc_stamp
+from domain.vault import known_token_id
 from workers.channel import refresh_message
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import minting
@@ -52,8 +55,31 @@ def no_live_value(reads: Reads) -> str:
         return "missing: a new one will be stored"
     if reads.vault.revoked(name):
         return "a REVOKED placeholder: it will be replaced"
+    gone = dead_and_gone(reads)
+    if gone:
+        return gone
     raise AlreadyProvisioned(f"the vault already holds a value for {name} (not a REVOKED placeholder): "
                              f"`/cftoken roll {name}` replaces it")
+
+
+def dead_and_gone(reads: Reads) -> str:
+    """'' unless the vault's token is gone from Cloudflare (deleted outside the bot) and Cloudflare refuses its value
+    (so it works as no other token either): then the value replaced is one nothing can use."""
+    assert reads.vault is not None
+    token_id = known_token_id(reads.token, reads.vault)
+    if reads.cloudflare is None or token_id is None:
+        return ""
+    try:
+        reads.cloudflare.get_token(token_id)
+        return ""
+    except TokenNotFound:
+        pass
+    try:
+        reads.cloudflare.verify(reads.vault.value(reads.token.name))
+    except TokenInvalid:
+        return (f"a value whose token {token_id} is gone from Cloudflare and which Cloudflare refuses: "
+                "it will be replaced")
+    return ""
 
 
 def name_free(reads: Reads) -> str:
