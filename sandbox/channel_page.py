@@ -73,6 +73,7 @@ def install(sandbox: Sandbox) -> None:
     slack.route("POST", "/sandbox/submit", door.write(page.submit))
     slack.route("POST", "/sandbox/fast-forward", door.write(page.fast_forward))
     slack.route("POST", "/sandbox/break", door.write(page.break_token))
+    slack.route("POST", "/sandbox/break-sync", door.write(page.break_sync))
     sandbox.world.freescout.route("GET", r"/conversation/(?P<cid>\d+)", page.ticket)
 
 
@@ -320,6 +321,19 @@ class _Page:
             done = self.world.break_token(name, how)
         job_queue(self.sandbox.redis).enqueue(SCAN_JOB, job_timeout=600)
         return Response(200, {"ok": True, "done": f"{name}: {done}; a scan is queued"})
+
+    def break_sync(self, request: Request) -> Response:
+        """{"name": "gh-deploy" | "cf-worker-edge", "how": "fail" | "repair"}: the sync's destination refuses every
+        run, or answers again."""
+        try:
+            data = request.json()
+        except ValueError:
+            data = None
+        name, how = (data.get("name"), data.get("how", "fail")) if isinstance(data, dict) else (None, None)
+        names = [sync["name"] for sync in self.world.infisical.syncs.list()]
+        if name not in names or how not in ("fail", "repair"):
+            return Response(400, {"error": f"name must be one of {', '.join(names)}; how fail or repair"})
+        return Response(200, {"ok": True, "done": self.world.break_sync(name, how)})
 
     def _json(self, request: Request) -> tuple[dict[str, Any], Response | None]:
         try:

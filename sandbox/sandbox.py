@@ -34,7 +34,7 @@ from domain.settings import DEFAULT_INVENTORY, Settings
 from sandbox.channel_page import Sandbox, install
 from sandbox.processes import PROCESSES, Supervisor, describe_death, free_port, process_env, read_procfile, stop_signals
 from standins.redis_server import start_owned_redis
-from standins.world import PROJECT_ID, World, audit_inventory_text
+from standins.world import PROJECT_ID, World, audit_inventory_text, consumers_inventory_text
 
 OFFSET_KEY = "cftoken:sandbox:clock-offset"
 WEBHOOK_SECRET = secrets.token_hex(32)  # Infisical's secrets.modified webhook, signed per run
@@ -52,7 +52,7 @@ def sandbox_inventory(directory: Path) -> Path:
     if os.environ.get("CFTOKEN_INVENTORY"):
         return Path(os.environ["CFTOKEN_INVENTORY"])
     path = directory / "inventory.toml"
-    path.write_text(audit_inventory_text(DEFAULT_INVENTORY.read_text()))
+    path.write_text(consumers_inventory_text(audit_inventory_text(DEFAULT_INVENTORY.read_text())))
     return path
 
 
@@ -129,6 +129,7 @@ def run_sandbox(*, echo: bool = False, fakeredis: bool = False) -> int:
             # a random signing secret: a constant would let any page sign
             world = World.start(signing_secret=secrets.token_hex(32), inventory=seeded)
             cleanup.callback(world.stop)
+            world.add_syncs()  # a GitHub repository (auto-sync) and a Cloudflare Worker (triggered by the bot)
             own_redis = start_owned_redis(fakeredis=fakeredis)
             cleanup.callback(own_redis.stop)
             redis_url = own_redis.url

@@ -83,6 +83,10 @@ class SecretSyncs:
             self._destinations[sync_id] = {"mode": "ok", "message": "", "values": {}, "release": threading.Event()}
             return self.get(sync_id)
 
+    def list(self) -> list[dict[str, Any]]:
+        with self.standin.lock:
+            return [self._json(sync) for sync in self._syncs.values()]
+
     def get(self, sync_id: str) -> dict[str, Any]:
         with self.standin.lock:
             return self._json(self._syncs[sync_id])

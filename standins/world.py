@@ -104,6 +104,18 @@ def audit_inventory_text(text: str, *, audit_token: bool = True) -> str:
     return text.replace(MGMT_PERMISSIONS, MGMT_PERMISSIONS[:-1] + ', "Account Settings Read"]')
 
 
+def consumers_inventory_text(text: str) -> str:
+    """The inventory with the sandbox world's consumers on CF_DNS_EDIT_GETRAXX_COM: its two secret syncs
+    (World.add_syncs) and a Terraform run by hand that its owner confirms."""
+    marker = '  { who = "Terraform / ad-hoc CLI", how = '
+    added = ('  { who = "site deploy (GitHub Actions)", how = "DNS updates on deploy", sync = "gh-deploy", '
+             f'owner = "<@{APPROVERS[0]}>" }},\n'
+             '  { who = "edge Worker", how = "DNS lookups at the edge", sync = "cf-worker-edge" },\n'
+             f'  {{ who = "Terraform (run by hand)", how = "terraform apply", owner = "<@{APPROVERS[1]}>", '
+             'confirm = true },\n')
+    return text.replace(marker, added + marker, 1) if marker in text else text
+
+
 def _broken_policies(policies: list[dict[str, Any]], how: str, inventory: Inventory) -> list[dict[str, Any]]:
     """The token's policies with one more zone on the first policy, or without its last permission group."""
     first = dict(policies[0])
@@ -193,6 +205,15 @@ class World:
                                         destination="cloudflare-workers", destination_config={"scriptId": "edge"},
                                         auto_sync=False),
         }
+
+    def break_sync(self, name: str, how: str = "fail") -> str:
+        """A world control: the sync `name`'s destination fails every attempt ("fail") or answers again ("repair")."""
+        sync = next(s for s in self.infisical.syncs.list() if s["name"] == name)
+        if how == "repair":
+            self.infisical.syncs.recover(sync["id"])
+            return f"the destination of {name} answers again"
+        self.infisical.syncs.break_destination(sync["id"], "Request failed with status code 401: Bad credentials")
+        return f"the destination of {name} refuses every run (401 Bad credentials)"
 
     @property
     def vault_path(self) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from domain.settings import DEFAULT_INVENTORY
-from standins.world import PROJECT_ID, World
+from standins.world import PROJECT_ID, World, consumers_inventory_text
 from tests.integration.test_preflight import check, lines
 
 pytestmark = pytest.mark.integration
@@ -65,3 +65,21 @@ def test_an_owner_that_is_not_a_slack_mention_is_refused_with_what_to_write(worl
     assert result.returncode != 0
     assert "must be a Slack user \"<@U…>\" or user group" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_on_the_sandbox_world_lists_its_two_syncs_and_both_owners(world: World, redis_url: str, tmp_path):
+    world.add_syncs()
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(consumers_inventory_text(DEFAULT_INVENTORY.read_text(encoding="utf-8")), encoding="utf-8")
+    result = check(world.settings_env(redis_url=redis_url, cftoken_inventory=str(inventory)))
+
+    assert result.returncode == 0, result.stderr
+    out = [line.removeprefix("cftoken: ") for line in result.stdout.splitlines()]
+    assert [line for line in out if "←" in line] == [
+        "CF_DNS_EDIT_GETRAXX_COM: site deploy (GitHub Actions) ← GitHub raxx/site (sync gh-deploy), auto-sync on, "
+        "never run",
+        "CF_DNS_EDIT_GETRAXX_COM: edge Worker ← Cloudflare Workers edge (sync cf-worker-edge), auto-sync off: the "
+        "bot triggers it after each write, never run",
+    ]
+    assert "consumer owner <@U0ALICE01>: 1 person(s) Slack knows" in out
+    assert "consumer owner <@U0BOB0002>: 1 person(s) Slack knows" in out
