@@ -13,8 +13,9 @@ from bench.processes import start_clock, start_web, start_worker
 from domain import consumer_records, requests
 from domain.actions import RETRY_SYNC
 from domain.clock import utc_now
+from domain.settings import DEFAULT_INVENTORY
 from standins.slack_requests import slash_command
-from standins.world import APPROVERS, CHANNEL
+from standins.world import APPROVERS, CHANNEL, consumers_inventory_text
 from tests.integration.test_consumers_check import inventory_with
 from tests.integration.test_request_story import send
 from tests.waiting import wait_until
@@ -29,10 +30,22 @@ CONSUMERS = ('{ who = "site deploy", how = "GitHub Actions", sync = "gh-deploy" 
 @pytest.fixture
 def running(world, redis_url, tmp_path):
     """The world with its two syncs (GitHub auto-sync, Worker triggered), quick, and the three processes."""
+    yield from _running(world, redis_url, inventory_with(tmp_path, CONSUMERS))
+
+
+@pytest.fixture
+def sandbox_running(world, redis_url, tmp_path):
+    """As `running`, with the sandbox's inventory: the two syncs and a Terraform run by hand that Bob confirms."""
+    inventory = tmp_path / "sandbox.toml"
+    inventory.write_text(consumers_inventory_text(DEFAULT_INVENTORY.read_text(encoding="utf-8")), encoding="utf-8")
+    yield from _running(world, redis_url, str(inventory))
+
+
+def _running(world, redis_url: str, inventory: str):
     syncs = world.add_syncs()
     world.infisical.syncs.auto_sync_delay, world.infisical.syncs.jitter = 1.0, 1.0
     world.infisical.syncs.run_seconds, world.infisical.syncs.retry_base, world.infisical.syncs.attempts = 0.3, 0.2, 3
-    env = world.settings_env(redis_url=redis_url, cftoken_inventory=inventory_with(tmp_path, CONSUMERS))
+    env = world.settings_env(redis_url=redis_url, cftoken_inventory=inventory)
     processes = [start_worker(env), start_clock(env)]
     try:
         web = start_web(env)
@@ -126,3 +139,24 @@ def test_a_failing_sync_is_broadcast_once_and_retry_sync_succeeds_once_the_desti
     texts = [m.text for m in world.slack.messages(CHANNEL)]
     assert sum("the sync failed" in t for t in texts) == 1  # broadcast once
     assert any("pressed *Retry sync*" in t for t in texts)
+
+
+def test_a_consumer_confirmed_by_hand_is_counted_once_its_owner_presses_done(world, redis_conn, sandbox_running):
+    web_url, _ = sandbox_running
+    request_id, _ = roll(world, redis_conn, web_url)
+
+    [ask] = wait_until(lambda: [m for m in thread(world, redis_conn, request_id) if m.text.startswith("✋")],
+                       what="the owner asked to confirm")
+    assert ask.text.startswith(f"✋ <@{BOB}>: Terraform (run by hand) copies {DNS} by hand.")
+    wait_until(lambda: "consumers: 2 of 3 on the new value" in _message_text(world, redis_conn, request_id),
+               what="both syncs counted, the hand one not yet")
+    done = ask.blocks[-1]["elements"][0]
+    assert send(web_url, world.signed_click(done["action_id"], done["value"], user=ALICE, message_ts=ask.ts)) == 200
+    assert send(web_url, world.signed_click(done["action_id"], done["value"], user=BOB, message_ts=ask.ts)) == 200
+
+    wait_until(lambda: "consumers: all 3 on the new value" in _message_text(world, redis_conn, request_id),
+               what="the confirmation counted")
+    assert [m.text for m in thread(world, redis_conn, request_id) if "confirmed" in m.text] == [
+        f"✅ <@{BOB}> confirmed: the consumer is on the new value."]
+    told_alice = [m.text for m in world.slack.messages(CHANNEL, visible_to=ALICE) if m.ephemeral_for == ALICE]
+    assert any(f"Only <@{BOB}> can confirm this consumer." in text for text in told_alice), told_alice
