@@ -109,11 +109,14 @@ def render_dry_run(run: DryRun) -> Message:
                 f"{steps}", plan, f"*Consumers to tell:*\n{consumers}"]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT)}}
                                     for text in sections]
-    label = f"Request {verb.lower()}" + (" anyway" if stops else "")
-    blocks.append({"type": "actions", "elements": [{
-        "type": "button", "text": {"type": "plain_text", "text": label}, "action_id": REQUEST_REAL,
-        "value": button_value(run.action, run.token, run.reason, run.replaces),
-    }]})
+    if stops:  # the real request would stop at the same check: no button leads there
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            "Nothing to request while a ❌ check stands: do what it says, then run the dry run again.")}]})
+    else:
+        blocks.append({"type": "actions", "elements": [{
+            "type": "button", "text": {"type": "plain_text", "text": f"Request {verb.lower()}"},
+            "action_id": REQUEST_REAL, "value": button_value(run.action, run.token, run.reason, run.replaces),
+        }]})
     text = f"Dry run: {verb.lower()} {run.token}: " + (f"{len(stops)} check(s) would stop it" if stops
                                                         else "nothing found that would stop it")
     return text, blocks

@@ -87,7 +87,20 @@ def test_a_dry_run_roll_of_a_disabled_token_says_it_would_stop(world, channel, r
     assert writes(world) == []
     assert "❌ 1 check would stop it" in answer
     assert f"❌ token {TOKEN} at Cloudflare: {TOKEN} is disabled at Cloudflare" in answer
-    assert "Request roll anyway" in answer
+    assert "[Request roll" not in answer  # the real roll would stop at the same check: no button leads there
+    assert "Nothing to request while a ❌ check stands" in answer
+
+
+def test_a_dry_run_roll_of_a_token_deleted_outside_the_bot_points_to_provision_and_offers_no_roll(
+    world, channel, redis_url, inventory
+):
+    world.break_token(TOKEN, "delete")
+
+    answer = dry_run(world, channel, redis_url, inventory, f"roll {TOKEN} --dry-run")
+
+    assert writes(world) == []
+    assert "(deleted outside the bot): a roll cannot bring it back; `/cftoken provision " in answer
+    assert "[Request roll" not in answer
 
 
 def test_a_dry_run_with_an_invalid_management_token_shows_the_failure_and_what_it_could_not_check(

@@ -61,20 +61,28 @@ def test_a_dry_run_revoke_without_a_reason_is_told_the_dry_run_command_to_type()
         parse_command(f"revoke {TOKEN} \u2014dry-run", INVENTORY)
 
 
-def test_a_failed_check_is_counted_first_and_the_button_says_anyway():
+def test_a_failed_check_is_counted_first_and_no_button_asks_for_what_would_stop():
     text, blocks = render_dry_run(run(checks=(CheckResult("management token", False, "refused"),
                                               CheckResult("token", None, "not checked"))))
 
     assert "1 check(s) would stop it" in text
     assert "❌ 1 check would stop it: management token" in blocks[0]["text"]["text"]
-    assert blocks[-1]["elements"][0]["text"]["text"] == "Request revoke anyway"
+    assert not any(block["type"] == "actions" for block in blocks)
+    assert "Nothing to request while a ❌ check stands" in blocks[-1]["elements"][0]["text"]
+
+
+def test_with_no_failed_check_the_button_requests_the_real_operation():
+    _, blocks = render_dry_run(run(checks=(CheckResult("token", True, "active"), CheckResult("quota", None, "n/a"))))
+
+    assert blocks[-1]["elements"][0]["text"]["text"] == "Request revoke"
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reason=st.text(max_size=1000), detail=st.text(max_size=3000))
 def test_whatever_was_typed_or_found_slack_accepts_it_and_the_button_keeps_the_request(reason, detail):
-    message = render_dry_run(run(reason, (CheckResult("vault", False, detail),)))
+    check_message(*render_dry_run(run(reason, (CheckResult("vault", False, detail),))))  # raises as Slack would
+    message = render_dry_run(run(reason, (CheckResult("vault", True, detail),)))
 
-    check_message(*message)  # raises as Slack would refuse it
+    check_message(*message)
     action, token, kept = read_button_value(message[1][-1]["elements"][0]["value"])
     assert (action, token) == ("revoke", TOKEN) and reason.startswith(kept.rstrip("…"))

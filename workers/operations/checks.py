@@ -12,7 +12,7 @@ from typing import Literal
 
 from domain.cloudflare_tokens import CfToken
 from domain.dry_run_plan import CheckResult
-from domain.errors import CftokenError, TokenCompromised, TokenDisabled, TokenRevoked
+from domain.errors import CftokenError, TokenCompromised, TokenDisabled, TokenNotFound, TokenRevoked
 from domain.health import EXPOSED
 from domain.inventory import Token
 from domain.provision_plan import Plan
@@ -96,7 +96,11 @@ def usable(reads: Reads) -> str:
     """The vault's token at Cloudflare is neither marked compromised nor disabled (a roll cannot fix either)."""
     assert reads.vault is not None and reads.cloudflare is not None
     name, token_id = reads.token.name, token_id_of(reads.token, reads.vault)
-    current = reads.cloudflare.get_token(token_id)  # also proves the management token works
+    try:
+        current = reads.cloudflare.get_token(token_id)  # also proves the management token works
+    except TokenNotFound as exc:
+        raise TokenNotFound(f"{exc} (deleted outside the bot): a roll cannot bring it back; `/cftoken provision "
+                            f"{name}` makes a replacement", service=exc.service) from None
     if current.status == EXPOSED:
         raise TokenCompromised(f"{name} is marked compromised at Cloudflare (status revoked (exposed)); a roll would "
                                "not make it work: revoke it instead")
