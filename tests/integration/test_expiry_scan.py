@@ -415,3 +415,18 @@ def test_an_expired_token_reads_as_expired_never_deleted_however_long_ago_it_exp
     statuses = read_statuses(services.redis)
     assert (statuses[PAGES].state, statuses[waf].state) == ("failing", "failing")
     assert statuses[PAGES].problem("expired") is not None and statuses[waf].problem("expired") is not None
+
+
+def test_a_token_deleted_outside_the_bot_is_never_called_expiring_or_offered_a_roll(world, services):
+    world.break_token(PAGES, "delete")
+    scan_and_deliver(services)
+
+    for step in (timedelta(days=7), timedelta(days=7), timedelta(days=48)):  # past the 14-, 7-day marks and expiry
+        world.clock.advance(step)
+        scan_twice(services)
+
+    assert labels_for(world, PAGES) == []
+    transcript = world.slack.channel_transcript(CHANNEL)
+    assert transcript.count(f"*{PAGES}* — gone from Cloudflare") == 1 and "provision a replacement" in transcript
+    assert not [b for m in digests(world) for b in sections_about(m, PAGES)
+                if b.get("accessory", {}).get("text", {}).get("text") == "Request roll"]

@@ -45,6 +45,12 @@ def claims_asked(assessments: Sequence[Assessment]) -> list[tuple[str, Assessmen
     return asked
 
 
+def gone(health: Health | None) -> bool:
+    """The token is gone from Cloudflare: no expiry warning or reminder (a roll cannot bring it back); the scan's
+    own 'gone from Cloudflare' finding says to provision a replacement."""
+    return health is not None and health.problem("deleted") is not None
+
+
 def digest_key(now: datetime, claims: Sequence[str], writes: Sequence[health_watch.LedgerWrite]) -> str:
     """One digest's outbox key: the scan's instant and a hash of everything it claims."""
     told = sorted([*claims, *(f"{w.name}:{w.kind}:{w.fingerprint}" for w in writes)])
@@ -55,7 +61,7 @@ def digest_key(now: datetime, claims: Sequence[str], writes: Sequence[health_wat
 def record_digest(conn: redis.Redis, assessments: Sequence[Assessment], healths: dict[str, Health],
                   inventory: Inventory, now: datetime, *, cloudflare_error: str | None) -> Recorded:
     """Claim what is new and queue the digest telling it, atomically (retried when another scan got there first)."""
-    asked = claims_asked(assessments)
+    asked = claims_asked([a for a in assessments if not gone(healths.get(a.token.name))])
     tokens = inventory.tokens
     watched = [key for _, _, key in asked] + [health_watch.ledger_key(t.name) for t in tokens]
 
