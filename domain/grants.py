@@ -155,6 +155,16 @@ def differences(missing: frozenset[str], extra: frozenset[str], name_of: Callabl
     return differences_text(tuple(sorted(map(name_of, missing))), tuple(sorted(map(name_of, extra))))
 
 
+def zones_over_only(found: ZoneComparison) -> bool:
+    """More zones than the inventory's and none missing: over-privileged (a warning: the token still does its job)."""
+    return found.declared == "zones" and (found.every or (bool(found.extra) and not found.missing))
+
+
+def permissions_over_only(found: PermissionComparison) -> bool:
+    """More permission groups than the inventory's and none missing: over-privileged (a warning)."""
+    return bool(found.extra) and not found.missing
+
+
 def differences_text(missing: Iterable[str], extra: Iterable[str]) -> str:
     """'missing A, B; extra C' ('' when both are empty)."""
     parts = [f"{label} {', '.join(items)}" for label, items in (("missing", tuple(missing)), ("extra", tuple(extra)))

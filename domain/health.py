@@ -18,7 +18,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from domain.cloudflare_tokens import CfToken
-from domain.grants import ip_differences, permission_differences, zone_differences
+from domain.grants import (
+    compare_permissions,
+    compare_zones,
+    ip_differences,
+    permission_differences,
+    permissions_over_only,
+    zone_differences,
+    zones_over_only,
+)
 from domain.inventory import Inventory, Token
 from domain.mrkdwn import escape
 from domain.timestamps import parse_timestamp, utc_stamp
@@ -338,10 +346,13 @@ def _record_problems(facts: HealthFacts, inventory: Inventory, add: Callable[...
             f"Roll it before it expires (`/cftoken roll {name}`).", "roll")
     zones = zone_differences(facts.token, record, inventory)
     if zones:
-        add("zones", "failing", f"Zones: {zones}", fix_policy(facts.token, "zone resources match the inventory"))
+        over = zones_over_only(compare_zones(facts.token, record, inventory))
+        add("zones", "warning" if over else "failing", f"Zones: {zones}",
+            fix_policy(facts.token, "zone resources match the inventory"))
     permissions = permission_differences(facts.token, record, inventory)
     if permissions:
-        add("permissions", "failing", f"Permissions: {permissions}",
+        over = permissions_over_only(compare_permissions(facts.token, record, inventory))
+        add("permissions", "warning" if over else "failing", f"Permissions: {permissions}",
             fix_policy(facts.token, f"permission groups are exactly {', '.join(facts.token.permissions)}"))
     ips = ip_differences(facts.token, record)
     if ips:
@@ -375,9 +386,13 @@ def carry(previous: Health | None, current: Health) -> Health:
     })
 
 
+ROLL_FIXES = frozenset({"value", "expired", "expiring", "vault_missing"})  # what a verified roll clears
+ROLL_HELPS = ROLL_FIXES | {"companions"}  # a roll also rewrites the companions: offered for these
+
+
 def after_roll(previous: Health | None, now: datetime, expires_on: datetime | None) -> Health:
     """Health right after a roll verified the new value: what a roll fixes is cleared, the rest is kept."""
-    fixed = {"value", "expired", "expiring", "vault_missing"}
+    fixed = set(ROLL_FIXES)
     current = Health(checked_at=now, source="roll", state="healthy", expires_on=expires_on,
                      sees=frozenset(fixed), facts_at={"value": now})
     merged = carry(previous, current)

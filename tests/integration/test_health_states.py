@@ -38,7 +38,7 @@ BROKEN = [
     ("expired", "expire", "failing", "expired", "request_roll", "expired on"),
     ("revoked (exposed)", "expose", "compromised", "compromised", "request_revoke", "revoked (exposed)"),
     ("deleted outside the bot", "delete", "failing", "deleted", "request_verify", "gone from Cloudflare"),
-    ("extra zone", "extra_zone", "failing", "zones", "request_verify", "Zones: extra getraxx.com"),
+    ("extra zone", "extra_zone", "warning", "zones", "request_verify", "Zones: extra getraxx.com"),
     ("missing permission", "drop_permission", "failing", "permissions", "request_verify",
      "Permissions: missing Zone Read"),
     ("companion drift", "companion", "warning", "companions", "request_verify", "__EXPIRES_AT says"),
@@ -252,7 +252,7 @@ def test_a_roll_names_what_it_did_not_fix_and_only_says_what_it_checked(world, s
     assert "verified active at Cloudflare" in result
     assert "Not fixed by the roll:" in result and "Zones: extra getraxx.com" in result and "Failure mode A" in result
     stored = read_statuses(services.redis)[WAF]
-    assert (stored.state, stored.source) == ("failing", "roll") and stored.problem("zones") is not None
+    assert (stored.state, stored.source) == ("warning", "roll") and stored.problem("zones") is not None
 
 
 def test_a_roll_that_stops_before_changing_anything_does_not_claim_the_value_works(world, services):
@@ -290,7 +290,7 @@ def test_the_approval_message_shows_health_expiry_now_the_planned_one_and_for_a_
     roll_request = requests.load(services.redis, roll_id, now=services.now())
     assert roll_request is not None and roll_request.message_ts
     roll = world.slack.as_text(world.slack.message(CHANNEL, roll_request.message_ts))
-    assert "*Health* :red_circle: failing — zones differ from the inventory (seen by verify" in roll
+    assert "*Health* :large_yellow_circle: warning — zones differ from the inventory (seen by verify" in roll
     assert "*Expiry now* expires" in roll and "*Planned expiry*" not in roll  # done: the expiry it set
     revoke_request = requests.load(services.redis, revoke_id, now=services.now())
     _, blocks = render_request(revoke_request, services.inventory, read_status(services.redis, WAF), services.now())
@@ -316,3 +316,16 @@ def test_last_use_tells_cftokens_own_checks_from_any_other_use(world, services):
 
     assert "which was cftoken's own check: nothing but cftoken has used it since" in only_us
     assert "by something other than cftoken" in someone and "cftoken's last check" in someone
+
+
+def test_an_over_privileged_token_is_a_warning_and_verify_offers_no_roll_for_it(world, services):
+    world.break_token(WAF, "extra_zone")
+
+    diagnosis = verify_and_report(services, WAF)
+    deliver(services)
+
+    assert diagnosis is not None and diagnosis.state == "warning"
+    shown = world.slack.as_text(next(m for m in reversed(world.slack.messages(CHANNEL))
+                                     if m.text.startswith(f"verify {WAF}")))
+    assert "⚠️ *Zones* — extra getraxx.com (over-privileged)" in shown
+    assert "[Request roll]" not in shown and "[Verify again]" in shown

@@ -21,7 +21,14 @@ from domain.errors import (
     TokenInvalid,
     TokenNotFound,
 )
-from domain.grants import account_level_wanted, compare_permissions, compare_zones, differences_text
+from domain.grants import (
+    account_level_wanted,
+    compare_permissions,
+    compare_zones,
+    differences_text,
+    permissions_over_only,
+    zones_over_only,
+)
 from domain.health import (
     DASHBOARD,
     EXPIRY_WARNING_DAYS,
@@ -292,12 +299,14 @@ def zones_check(token: Token, view: CfToken | None, inventory: Inventory) -> Che
                      "zones", fix_policy(token, "zone resources: all zones"))
     only = ", ".join(found.expected)
     if found.every:
-        return Check("fail", title, f"grants all zones; the inventory expects only {only}",
+        return Check("warn", title, f"grants all zones; the inventory expects only {only} (over-privileged)",
                      fix_policy(token, f"zone resources: only {only}"))
     problems = differences_text(found.missing, found.extra)
     if not problems:
         return Check("ok", title, f"{only}, as the inventory expects")
-    return Check("fail", title, problems, fix_policy(token, f"zone resources: only {only}"))
+    over = zones_over_only(found)
+    return Check("warn" if over else "fail", title, problems + (" (over-privileged)" if over else ""),
+                 fix_policy(token, f"zone resources: only {only}"))
 
 
 def account_check(token: Token, view: CfToken | None, inventory: Inventory) -> Check:
@@ -327,7 +336,9 @@ def permissions_check(token: Token, view: CfToken | None, inventory: Inventory) 
     wanted = ", ".join(token.permissions)
     if not problems:
         return Check("ok", title, f"{wanted}, as the inventory expects")
-    return Check("fail", title, problems, fix_policy(token, f"permission groups: exactly {wanted}"))
+    over = permissions_over_only(found)
+    return Check("warn" if over else "fail", title, problems + (" (over-privileged)" if over else ""),
+                 fix_policy(token, f"permission groups: exactly {wanted}"))
 
 
 def expires_at_check(facts: Facts) -> Check:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.actions import REQUEST_REVOKE, ROLL_AFTER_VERIFY, VERIFY_AGAIN
-from domain.health import Health
+from domain.health import ROLL_HELPS, Health
 from domain.health_words import facts_age_text, headline, problem_line
 from domain.messages import clip, slack_date
 from domain.mrkdwn import mention
@@ -43,10 +43,13 @@ def render_diagnosis(diagnosis: Diagnosis, health: Health | None = None, *, requ
 
 def _next_step_buttons(name: str, health: Health, *, can_roll: bool) -> list[dict[str, Any]]:
     """A compromised token's next step is a revoke (a roll cannot bring it back); one the bot revoked, or one gone
-    from Cloudflare, is provisioned anew, not rolled."""
+    from Cloudflare, is provisioned anew, not rolled; Request roll only beside a problem a roll fixes (not a
+    policy: an over-privileged or under-privileged token keeps its policy through a roll)."""
     if health.state == "compromised":
         return [_button("Request revoke", REQUEST_REVOKE, name)]
     if health.state == "revoked" or health.problem("deleted") is not None or not can_roll:
+        return []
+    if not any(problem.kind in ROLL_HELPS for problem in health.problems):
         return []
     return [_button("Request roll", ROLL_AFTER_VERIFY, name)]
 
