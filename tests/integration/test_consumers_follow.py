@@ -156,7 +156,8 @@ def test_a_consumer_confirmed_by_hand_is_counted_once_its_owner_presses_done(wor
 
     wait_until(lambda: "consumers: all 3 on the new value" in _message_text(world, redis_conn, request_id),
                what="the confirmation counted")
-    assert [m.text for m in thread(world, redis_conn, request_id) if "confirmed" in m.text] == [
-        f"✅ <@{BOB}> confirmed: the consumer is on the new value."]
+    confirmed = wait_until(lambda: [m.text for m in thread(world, redis_conn, request_id) if "confirmed" in m.text],
+                           what="the confirmation in the thread")
+    assert confirmed == [f"✅ <@{BOB}> confirmed: the consumer is on the new value."]
     told_alice = [m.text for m in world.slack.messages(CHANNEL, visible_to=ALICE) if m.ephemeral_for == ALICE]
     assert any(f"Only <@{BOB}> can confirm this consumer." in text for text in told_alice), told_alice

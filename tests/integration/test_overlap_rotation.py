@@ -398,3 +398,21 @@ def test_a_choice_forged_into_the_request_record_is_refused(world, redis_conn, r
     run_worker(world, redis_url, inventory)
 
     assert world.cloudflare.token(old_id)["status"] == "active"
+
+
+def test_an_overlap_follows_its_consumers_syncs_to_the_new_value_before_the_old_one_is_retired(
+    world, redis_conn, redis_url, inventory
+):
+    syncs = world.add_syncs()
+    world.infisical.syncs.auto_sync_delay = 0.5
+    request_id = approved_request(redis_conn, world, "roll", NAME)
+    assert enqueue_request(job_queue(redis_conn), request_id)
+
+    run_worker(world, redis_url, inventory)
+
+    new_value = world.vault_value(NAME)
+    for sync in syncs.values():
+        assert world.infisical.syncs.delivered(sync["id"])[NAME] == new_value
+    notes = [m.text for m in world.slack.messages(CHANNEL) if m.text.startswith("📦")]
+    assert len(notes) == 2 and all("on the new value at" in note for note in notes), notes
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "running"  # the overlap waits

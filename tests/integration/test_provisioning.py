@@ -9,7 +9,7 @@ import pytest
 
 from domain.queueing import SCAN_JOB, job_queue
 from domain.timestamps import parse_timestamp
-from standins.world import APPROVERS, ENGINEER
+from standins.world import APPROVERS, CHANNEL, ENGINEER
 from tests.integration.provisioning_scenarios import (
     DNS_WRITE,
     NEW,
@@ -292,3 +292,18 @@ def test_an_expired_token_still_counts_in_cloudflares_50(world, channel, redis_u
     full = ask_and_run(world, redis_url, inventory, channel)
 
     assert "already has 50 API tokens, the most Cloudflare allows (50)" in full
+
+
+def test_a_provisioned_value_is_followed_to_the_folders_secret_syncs(world, channel, redis_url, inventory):
+    syncs = world.add_syncs()
+    world.infisical.syncs.auto_sync_delay = 0.5
+    channel.type(f"provision {NEW} raxx.io DNS automation", user=ALICE)
+    approval = channel.public()[-1]
+    channel.click("approve", approval, user=BOB)
+    run_worker(world, redis_url, inventory)
+
+    value = world.vault_value(NEW)
+    assert value and all(world.infisical.syncs.delivered(s["id"]).get(NEW) == value for s in syncs.values())
+    notes = [m.text for m in world.slack.messages(CHANNEL) if m.text.startswith("📦")]
+    assert len(notes) == 2 and all("(also synced to: no consumer in the inventory): on the new value at" in n
+                                    for n in notes), notes

@@ -47,7 +47,7 @@ class MintedValueSteps:
         except Exception:
             self.checkpoint.save(now=self.services.now(), step="store", sealed=seal(value, self.secret_key), **made)
             raise
-        self.goto("companions", **made)
+        self.goto("companions", **made, written_at=utc_stamp(self.services.now()))  # consumers follow from it
         self.show("stored in the vault")
 
     def adopt_or_clean(self) -> bool:
@@ -102,5 +102,5 @@ class MintedValueSteps:
             self.goto("create")
             return
         self.services.infisical.set(self.token.name, value)
-        self.goto("companions", drop=("sealed",))
+        self.goto("companions", drop=("sealed",), written_at=utc_stamp(self.services.now()))
         self.show("stored in the vault")

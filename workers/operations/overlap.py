@@ -33,6 +33,7 @@ from domain.messages import slack_date
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import token_id_of
 from workers.channel import post
+from workers.consumers.step import CHANGES, LABEL, ConsumerSteps
 from workers.operations import approval, minting
 from workers.operations.checkpoints import Checkpoint
 from workers.operations.checks import AT_CLOUDFLARE, VAULT_VALUE, PreflightCheck, Reads, quota, stop_at_first
@@ -44,7 +45,7 @@ MAX_CREATES = 3
 OLD_WORKS = "the bot has not touched the old token"
 
 
-class OverlapRotation(MintedValueSteps, StepMachine):
+class OverlapRotation(ConsumerSteps, MintedValueSteps, StepMachine):
     """One overlap rotation in progress, advanced one checkpointed step at a time; it waits at `retire`."""
 
     verb, noun = "Roll", "roll"
@@ -105,6 +106,11 @@ class OverlapRotation(MintedValueSteps, StepMachine):
              request_id=self.request.id, key="overlap_announced")
         status.record_overlap(self.services.redis, self.token.name, retire_at=deadline)
         self.on_request(overlap_requests.set_retire_at, retire_at=deadline)  # the message offers the buttons from now
+        self.advance()
+
+    def consumers(self) -> None:
+        """Follow the consumers' secret syncs to the new value while the old one still works."""
+        self.follow_consumers()
         self.advance()
 
     def retire(self) -> None:
@@ -254,6 +260,9 @@ class OverlapRotation(MintedValueSteps, StepMachine):
              where=f"The new value is in the vault and verified; {OLD_WORKS}; the thread has not been told when it "
                    "stops.",
              changes="Slack: the thread is told until when the old value keeps working"),
+        Step("consumers", LABEL, consumers, changed=True, changes=CHANGES,
+             where=f"The new value is in the vault and verified; {OLD_WORKS}; its consumers' syncs were being "
+                   "followed."),
         Step("retire", "retiring the old token", retire, changed=True,
              where=f"The new value is in the vault and verified; {OLD_WORKS}: it is deleted when the overlap ends.",
              changes="Cloudflare: the old token is deleted when the overlap ends, or at once when an approver presses "

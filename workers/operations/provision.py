@@ -39,6 +39,7 @@ from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import known_token_id
 from workers.channel import refresh_message
 from workers.clients.cloudflare import CloudflareClient
+from workers.consumers.step import CHANGES, LABEL, ConsumerSteps
 from workers.operations import minting
 from workers.operations.checks import PreflightCheck, Reads, quota, stop_at_first
 from workers.operations.machine import Step, StepMachine
@@ -102,10 +103,11 @@ def groups(reads: Reads) -> str:
     return "every permission group exists with the inventory's id and scope"
 
 
-class Provisioning(MintedValueSteps, StepMachine):
+class Provisioning(ConsumerSteps, MintedValueSteps, StepMachine):
     """One provisioning in progress, advanced one checkpointed step at a time."""
 
     verb, noun, unchanged = "Provision", "provisioning", "nothing was created"
+    resumes_ended = True  # its last step, following the consumers, runs on after the result is posted
 
     checks = (PreflightCheck("vault value {name}", no_live_value, needs="vault"),
               PreflightCheck("name free at Cloudflare", name_free, needs="cloudflare"),
@@ -177,7 +179,15 @@ class Provisioning(MintedValueSteps, StepMachine):
             summary="provisioned and verified active",
         ))
         self.conclude(ok=True, result=self.result_text(), ticket_url=fields.get("ticket_url") or None)
-        self.checkpoint.finish(now=now)
+        self.advance()
+
+    def consumers(self) -> None:
+        """The result is posted: follow the consumers' secret syncs to the new token's value, then end."""
+        self.follow_consumers()
+        self.checkpoint.finish(now=self.services.now())
+
+    def follow_up(self, error: BaseException, why: str) -> None:
+        self.consumers_follow_up(error, why)
 
     def nothing_changed(self, error: BaseException) -> bool:
         """At the create, after an attempt: whatever it made is cleaned up now; True when no token is left."""
@@ -235,6 +245,8 @@ class Provisioning(MintedValueSteps, StepMachine):
              changes="FreeScout: a note on the revoke's incident (a replacement only)"),
         Step("report", "reporting", report, changed=True, where=f"{CREATED}, stored and verified.",
              changes="Slack: the result, the rotation INDEX line and the consumers to tell"),
+        Step("consumers", LABEL, consumers, changed=True, settled=True, changes=CHANGES,
+             where=f"{CREATED}, stored, verified and reported; its consumers' syncs were being followed."),
     )
 
 

@@ -18,7 +18,6 @@ from redis.exceptions import RedisError
 
 from domain import status
 from domain.errors import (
-    TRANSIENT,
     CftokenError,
     RollLoop,
     TokenInvalid,
@@ -29,8 +28,7 @@ from domain.health_words import unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
-from workers.channel import post
-from workers.consumers.follow import follow
+from workers.consumers.step import CHANGES, LABEL, ConsumerSteps
 from workers.operations import approval
 from workers.operations.checks import AT_CLOUDFLARE, VAULT_VALUE, Reads, not_revoked, stop_at_first
 from workers.operations.machine import Step, StepMachine
@@ -42,7 +40,7 @@ MAX_ROLLS = 3
 ROLLED = "Cloudflare has rolled the token: the value in the vault no longer works, and the new value is not in it."
 
 
-class Rotation(StepMachine):
+class Rotation(ConsumerSteps, StepMachine):
     """One roll in progress: the checkpoint plus the clients it needs, advanced one step at a time."""
 
     verb, noun = "Roll", "roll"
@@ -143,21 +141,12 @@ class Rotation(StepMachine):
         self.advance()
 
     def consumers(self) -> None:
-        """Follow every secret sync of the vault folder to the new value and say each in the thread
-        (workers/consumers/follow.py); the roll's result is already posted."""
-        written = parse_timestamp(self.checkpoint.get("written_at")) or self.services.now()
-        follow(self.services, self.request.id, self.token, written, renew=self.lock.renew)
+        """The roll's result is posted: follow its consumers (workers/consumers/step.py), then end."""
+        self.follow_consumers()
         self.checkpoint.finish(now=self.services.now())
 
     def follow_up(self, error: BaseException, why: str) -> None:
-        """Following the consumers failed after the roll was reported: a transient error is retried by the next
-        reconcile; any other is said once and the roll's checkpoint ends."""
-        if isinstance(error, TRANSIENT):
-            self.checkpoint.save(now=self.services.now(), note=f"consumers pending: {why}")
-            return
-        post(self.services, f"⚠️ The bot could not follow the consumers of {self.token.name} to the new value: {why}",
-             request_id=self.request.id, key="consumers-stopped", in_thread=not self.lost)
-        self.checkpoint.finish(now=self.services.now())
+        self.consumers_follow_up(error, why)
 
     def refuse_if_revoked(self, vault: Vault) -> None:
         not_revoked(Reads(self.token, vault))
@@ -196,10 +185,8 @@ class Rotation(StepMachine):
         Step("report", "reporting", report, changed=True,
              where="The new value is in the vault, verified active at Cloudflare, and both expiries are moved.",
              changes="Slack: the result in the channel"),
-        Step("consumers", "following the consumers", consumers, changed=True, settled=True,
-             where="The roll is done and reported; the consumers' secret syncs were being followed.",
-             changes="Infisical: sync-secrets for each sync of the vault folder not auto-synced in time; Slack: each "
-                     "destination's outcome in the thread"),
+        Step("consumers", LABEL, consumers, changed=True, settled=True, changes=CHANGES,
+             where="The roll is done and reported; the consumers' secret syncs were being followed."),
     )
 
 
