@@ -25,6 +25,7 @@
     ├── TokenRevoked                  the vault holds the bot's REVOKED placeholder: the token was revoked
     ├── RollLoop                      Cloudflare kept rejecting freshly rolled values
     ├── CannotProvision               the inventory's declaration cannot be created as it stands
+    │   └── ManagementNotMinted       provision asked for the management token (an operator rotates it)
     ├── AlreadyProvisioned            provision asked for a token whose vault value is live
     ├── NameTaken                     Cloudflare already has a token with the name to provision
     ├── PreflightMismatch             a zone or permission-group id differs from Cloudflare's (names Cloudflare's)
@@ -205,6 +206,11 @@ class RollLoop(CftokenError):
 
 class CannotProvision(CftokenError):
     runbook = "Fix the token's declaration in the inventory (`cftoken check` validates it), then ask again."
+
+
+class ManagementNotMinted(CannotProvision):
+    runbook = ("Failure mode D: an operator rotates the management token in the Cloudflare dashboard "
+               "(https://dash.cloudflare.com/profile/api-tokens); the bot never provisions or rolls it.")
 
 
 class AlreadyProvisioned(CftokenError):

@@ -175,9 +175,10 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
     if facts.vault_read and not never_provisioned(facts):
         drift = companion_drift(facts)
         if drift:
+            after = (f"the bot never rolls {name}: an operator rotates it (failure mode D)"
+                     if inventory.is_management(facts.token) else f"a roll of {name} also rewrites __EXPIRES_AT")
             add("companions", "warning", "; ".join(drift),
-                f"Set the companions as shown (Cloudflare and the inventory are the source of truth); "
-                f"a roll of {name} also rewrites __EXPIRES_AT.")
+                f"Set the companions as shown (Cloudflare and the inventory are the source of truth); {after}.")
     if facts.value_checked:
         at["value"] = facts.now
         sees.add("value")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.errors import CannotProvision
+from domain.errors import CannotProvision, ManagementNotMinted
 from domain.inventory import Inventory, Token
 
 ZONE_RESOURCE = "com.cloudflare.api.account.zone."
@@ -76,7 +76,7 @@ class Plan:
 def plan_provisioning(token: Token, inventory: Inventory) -> Plan:
     """The plan for `token`; CannotProvision when the declaration cannot be created as it stands."""
     if inventory.is_management(token):
-        raise CannotProvision(
+        raise ManagementNotMinted(
             f"{token.name} is the management token: it mints the others and cannot mint itself. "
             "Create it in the Cloudflare dashboard (the 'Create additional tokens' template)."
         )

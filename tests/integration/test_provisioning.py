@@ -130,6 +130,8 @@ def test_the_management_token_cannot_be_provisioned_by_itself(channel):
     answer = channel.type("provision CF_ACCESS_MGMT", user=ALICE)
 
     assert "cannot mint itself" in answer and channel.public() == []
+    assert "Failure mode D: an operator rotates the management token" in answer
+    assert "Fix the token's declaration" not in answer
 
 
 def test_an_engineer_who_is_not_an_approver_cannot_ask(channel):

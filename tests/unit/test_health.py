@@ -296,3 +296,13 @@ def test_an_operation_that_changed_nothing_states_the_last_known_health_with_its
     assert known.startswith("the vault holds the value it held before; its last known health (")
     assert "3 h ago) is failing" in known
     assert "works" not in unchecked + known
+
+
+def test_companion_drift_of_the_management_token_never_promises_a_roll():
+    management = INVENTORY.management
+    drift = assess(facts(token=management, scopes_text=None), INVENTORY).problem("companions")
+    ordinary = assess(facts(scopes_text=None), INVENTORY).problem("companions")
+
+    assert drift is not None and "a roll" not in drift.next_step
+    assert f"the bot never rolls {management.name}: an operator rotates it (failure mode D)" in drift.next_step
+    assert ordinary is not None and f"a roll of {WAF.name} also rewrites __EXPIRES_AT" in ordinary.next_step
