@@ -281,6 +281,8 @@ def on_request_revoke(ack, body: dict, respond: Respond, client: WebClient, cont
         check_origin(click_origin(body), expected_origin(context, deps))
         command = Command("revoke", _clicked_token(deps, body), REQUEST_REVOKE_REASON)
         open_for_approval(command, body["user"]["id"], deps, client)
+        mark_button_used(deps, body, f":inbox_tray: Revoke requested by <@{body['user']['id']}> "
+                                       f"{messages.slack_date(deps.clock())}.")
 
 
 def on_provision_replacement(ack, body: dict, respond: Respond, client: WebClient, context: dict,

@@ -281,11 +281,12 @@ class InlineExecutor(Executor):
         return future
 
 
-def click_request_roll(world: World, world_settings, services: Services, user: str, message: Message, name: str):
+def click_request_roll(world: World, world_settings, services: Services, user: str, message: Message, name: str,
+                       action: str = "request_roll"):
     client = WebClient(token=world.slack.bot_token, base_url=world.slack.url + "/api/")
     app = build_bolt_app(world_settings, services.redis, job_queue(services.redis), services.inventory,
                     client=client, clock=world.clock.now, listener_executor=InlineExecutor())
-    body, headers = world.signed_click("request_roll", name, user=user, message_ts=message.ts)  # shaped as Slack's
+    body, headers = world.signed_click(action, name, user=user, message_ts=message.ts)  # shaped as Slack's
     return app.dispatch(BoltRequest(body=body, headers=headers))
 
 
@@ -430,3 +431,21 @@ def test_a_token_deleted_outside_the_bot_is_never_called_expiring_or_offered_a_r
     assert transcript.count(f"*{PAGES}* — gone from Cloudflare") == 1 and "provision a replacement" in transcript
     assert not [b for m in digests(world) for b in sections_about(m, PAGES)
                 if b.get("accessory", {}).get("text", {}).get("text") == "Request roll"]
+
+
+def test_request_revoke_on_a_digest_opens_the_revoke_and_marks_its_button_used(world, services, world_settings):
+    world.break_token(PAGES, "expose")
+    scan_and_deliver(services)
+    (digest,) = digests(world)
+    (alert,) = sections_about(digest, PAGES)
+    assert alert["accessory"]["action_id"] == "request_revoke"
+
+    response = click_request_roll(world, world_settings, services, ALICE, digest, PAGES, action="request_revoke")
+    deliver(services)
+
+    assert response.status == 200
+    (request,) = requests.open_requests(services.redis, now=world.clock.now())
+    assert (request.action, request.token, request.requester) == ("revoke", PAGES, ALICE)
+    (section,) = sections_about(world.slack.message(CHANNEL, digest.ts), PAGES)
+    assert "accessory" not in section and f"Revoke requested by <@{ALICE}>" in section["text"]["text"]
+    assert world.slack.refusals() == []
