@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from domain import integrity
 from domain.settings import Settings
+from standins import answer_schemas
 from standins.redis_server import start_owned_redis
 from standins.world import SECRET_KEY
 
@@ -17,6 +18,18 @@ TEST_CHANNEL = "C0SRE0001"
 APPROVER_A = "U0ALICE01"
 APPROVER_B = "U0BOB0002"
 ENGINEER = "U0CAROL03"  # on the team, not an approver
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """A stand-in answer off its service's published schema fails the test during which it was given (always on,
+    like the Block Kit check): standins/answer_schemas.py."""
+    answer_schemas.take_mismatches()  # anything from before this test's call is not its doing
+    result = yield
+    mismatches = answer_schemas.take_mismatches()
+    if mismatches:
+        raise AssertionError("a stand-in answered off its schema:\n" + "\n".join(mismatches))
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ One Redis hash per request, `cftoken:op:<request id>`:
     also_delete a revoke's other ids to delete (an overlap's tokens, kept old tokens Cloudflare still lists)
     left_live   a revoke's `id@issued_on` of each live token with the name no record of the bot names (left, said)
     note        why the operation is waiting (shown to operators; never a secret)
-    pauses      how many times it paused (bounded: workers/step_machine.MAX_TRIES), retry_at when it is tried again
+    pauses      how many times it paused (bounded: operations/machine.MAX_TRIES); retry_at: when it is tried again
     updated_at  ISO-8601
     tag         HMAC of the SIGNED fields (domain/integrity.py): a checkpoint Redis alone wrote is refused
 Unfinished operations are members of the set `cftoken:ops:unfinished` until they end.
