@@ -10,6 +10,10 @@ vendored 4XX schema; Cloudflare answers 5xx in the same envelope, and a 429 with
 schema allows: hand-written `hw_throttled`). One relaxation is made at load time:
 the token status enum gains `revoked (exposed)` (changelog 2026-04, terraform-provider-cloudflare PR #7023).
 
+Slack: `standins/schemas/slack-web-api.json` is the subset of Slack's published Web API spec for the methods the bot
+calls (chat.postMessage, chat.update, chat.postEphemeral, users.info, usergroups.users.list, conversations.members,
+auth.test), vendored unchanged; the relaxations its description lists are applied here.
+
 OpenAPI 3.0's `nullable` is turned into JSON Schema's `null` type; `format: date-time` is checked (RFC 3339).
 A mismatch is recorded, never answered differently: tests/conftest.py fails the test during which it happened
 (always on, like the Block Kit check), and `take_mismatches` lets a test that provokes one claim it.
@@ -26,10 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft4Validator, FormatChecker
+from jsonschema.exceptions import best_match
 
 SCHEMAS = Path(__file__).with_name("schemas")
 CLOUDFLARE_FILES = ("cloudflare-user-tokens.json", "cloudflare-hand-written.json")
 CLOUDFLARE_PREFIX = "/client/v4"
+SLACK_FILE = "slack-web-api.json"
+SLACK_PREFIX = "/api/"
 THROTTLED = {"$ref": "#/components/schemas/hw_throttled"}  # any 429: code 971 is below the schema's minimum
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
 _FORMATS = FormatChecker(formats=())
@@ -40,14 +47,29 @@ _mismatches: list[str] = []
 _lock = threading.Lock()
 
 
-def check_cloudflare(method: str, path: str, status: int, body: Any) -> None:
-    """Record how a Cloudflare stand-in answer breaks the schemas (nothing when it fits or no path matches)."""
-    problems = list(cloudflare_problems(method, path, status, body))
+def check(service: str, method: str, path: str, status: int, body: Any) -> None:
+    """Record how a stand-in's JSON answer breaks its service's schemas (nothing when it fits, when no schema
+    covers the path, or for a service without schemas here)."""
+    if service == "cloudflare":
+        problems = list(cloudflare_problems(method, path, status, body))
+    elif service == "slack":
+        problems = list(slack_problems(path, body))
+    else:
+        return
     if problems:
         with _lock:
             del _mismatches[:-KEPT]  # a long-running sandbox nobody takes from keeps only the latest
-            _mismatches.append(f"Cloudflare stand-in answered {method} {path} ({status}) off its schema: "
-                               + "; ".join(problems[:5]))
+            _mismatches.append(f"{service.capitalize()} stand-in answered {method} {path} ({status}) off its "
+                               "schema: " + "; ".join(problems[:5]))
+
+
+def slack_problems(path: str, body: Any) -> Iterator[str]:
+    """Each way a Slack Web API answer breaks the method's success (ok: true) or error schema (pure)."""
+    validators = _slack_methods().get(path.removeprefix(SLACK_PREFIX))
+    if validators is None:
+        return
+    validator = validators[0] if isinstance(body, dict) and body.get("ok") is True else validators[1]
+    yield from _problems(validator, body)
 
 
 def cloudflare_problems(method: str, path: str, status: int, body: Any) -> Iterator[str]:
@@ -55,9 +77,15 @@ def cloudflare_problems(method: str, path: str, status: int, body: Any) -> Itera
     route = path.removeprefix(CLOUDFLARE_PREFIX)
     answer = "200" if 200 <= status < 300 else "429" if status == 429 else "4XX"
     for validator in _validators(method.lower(), route, answer):
-        for error in validator.iter_errors(body):
-            where = "/".join(str(part) for part in error.absolute_path) or "(body)"
-            yield f"{where}: {error.message[:200]}"
+        yield from _problems(validator, body)
+
+
+def _problems(validator: Draft4Validator, body: Any) -> Iterator[str]:
+    """Each error as `path: message`; for a failed anyOf/oneOf, the closest alternative's error."""
+    for error in validator.iter_errors(body):
+        shown = best_match(error.context) if error.context else error
+        where = "/".join(str(part) for part in shown.absolute_path) or "(body)"
+        yield f"{where}: {shown.message[:200]}"
 
 
 def take_mismatches() -> list[str]:
@@ -106,6 +134,35 @@ def _cloudflare_root() -> dict[str, Any]:
         schemas.update(json.loads((SCHEMAS / name).read_text(encoding="utf-8"))["components"]["schemas"])
     schemas["iam_status"] = {**schemas["iam_status"], "enum": [*schemas["iam_status"]["enum"], "revoked (exposed)"]}
     return {"components": {"schemas": _nullable(schemas)}}
+
+
+@cache
+def _slack_methods() -> dict[str, tuple[Draft4Validator, Draft4Validator]]:
+    """Web API method → (success validator, error validator), with the relaxations the schema file describes."""
+    document = _relaxed(json.loads((SCHEMAS / SLACK_FILE).read_text(encoding="utf-8")))
+    user = document["definitions"]["objs_user"]  # the spec lists its two user shapes under `items`: one of them
+    document["definitions"]["objs_user"] = {"type": "object", "anyOf": user.pop("items")}
+    root = {"definitions": document["definitions"]}
+    found = {}
+    for method, schemas in document["x-methods"].items():
+        error = schemas["error"]
+        error["properties"].update(error={"type": "string"}, warning={"type": "string"},
+                                   response_metadata={"type": "object"})
+        if method == "chat.update":  # the spec types its message's blocks as an object; Slack answers an array
+            schemas["success"]["properties"]["message"]["properties"]["blocks"] = {"$ref": "#/definitions/blocks"}
+        found[method] = (Draft4Validator({**root, **schemas["success"]}),
+                         Draft4Validator({**root, **error}))
+    return found
+
+
+def _relaxed(schema: Any) -> Any:
+    """Slack adds fields to its answers: every `additionalProperties: false` of the 2020 spec is dropped."""
+    if isinstance(schema, list):
+        return [_relaxed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {key: _relaxed(value) for key, value in schema.items()
+            if not (key == "additionalProperties" and value is False)}
 
 
 def _nullable(schema: Any) -> Any:

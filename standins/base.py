@@ -28,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from standins import answer_schemas
+
 # How long a test waits for an event another thread or process causes (a call arriving, a message posted) before
 # it fails: generous, because waits poll and end at the event, so only a real failure waits it out, and a busy
 # machine (CI beside other builds, two suites at once) is not one.
@@ -239,7 +241,14 @@ class StandIn:
         return Response(int(fault.kind), {"error": "internal error"})
 
     def dispatch(self, request: Request) -> Response | None:
-        """Route one request; None means 'drop the connection'."""
+        """Route one request and check a JSON answer against the service's schemas (standins/answer_schemas.py);
+        None means 'drop the connection'."""
+        response = self._answer(request)
+        if response is not None and isinstance(response.body, (dict, list)):
+            answer_schemas.check(self.name, request.method, request.path, response.status, response.body)
+        return response
+
+    def _answer(self, request: Request) -> Response | None:
         with self.lock:
             self.requests.append((request.method, request.path))
         fault = self.faults.take(request.method, request.path, request.body)

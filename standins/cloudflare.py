@@ -53,7 +53,6 @@ from typing import Any
 
 from standins import cloudflare_audit as audit
 from standins import cloudflare_state as state
-from standins.answer_schemas import check_cloudflare
 from standins.base import Clock, Request, Response, StandIn, _Fault, serve_forever
 
 API = "/client/v4"
@@ -240,13 +239,6 @@ class CloudflareStandIn(audit.AuditLogMixin, StandIn):
         with self.lock:
             self._tokens.pop(token_id, None)
             self._values = {value: owner for value, owner in self._values.items() if owner != token_id}
-
-    def dispatch(self, request: Request) -> Response | None:
-        """Route as every stand-in does, then check the answer against Cloudflare's schemas (answer_schemas)."""
-        response = super().dispatch(request)
-        if response is not None and isinstance(response.body, (dict, list)):
-            check_cloudflare(request.method, request.path, response.status, response.body)
-        return response
 
     def fault_response(self, fault: _Fault) -> Response:
         if fault.kind == "429":

@@ -192,7 +192,12 @@ class SlackStandIn(StandIn):
                 "id": user_id, "team_id": self.team_id, "name": name, "real_name": real_name,
                 "deleted": False, "tz": "Europe/London", "is_admin": False, "is_owner": False,
                 "is_bot": is_bot, "is_app_user": False, "is_restricted": False, "is_ultra_restricted": False,
-                "profile": {"display_name": name, "real_name": real_name, "email": f"{name}@example.test"},
+                "updated": 1_700_000_000,
+                # The fields Slack's published users.info schema requires of a profile (answer_schemas.py).
+                "profile": {"display_name": name, "real_name": real_name, "email": f"{name}@example.test",
+                            "display_name_normalized": name, "real_name_normalized": real_name,
+                            "avatar_hash": "g" + user_id[-11:].lower(), "title": "", "phone": "", "skype": "",
+                            "status_text": "", "status_emoji": "", "fields": None},
             }
 
     def add_usergroup(self, group_id: str, user_ids: list[str]) -> None:

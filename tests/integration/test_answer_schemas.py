@@ -131,3 +131,40 @@ def test_the_seeded_stand_in_answers_every_covered_path_within_its_schema(standi
 
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 200, 200, 200, 404, 401, 200, 404, 200]
     assert answer_schemas.take_mismatches() == []
+
+
+MESSAGE = {"type": "message", "ts": "1796546013.000100", "user": "U0CFTBOT1", "text": "hi", "bot_id": "B0CFTBOT1"}
+
+
+@pytest.mark.parametrize(("path", "body", "caught"), [
+    ("/api/chat.postMessage", {"ok": True, "channel": "C0SRE0001", "message": MESSAGE}, "'ts' is a required property"),
+    ("/api/chat.postMessage", {"ok": True, "channel": "C0SRE0001", "ts": "now", "message": MESSAGE},
+     "does not match"),
+    ("/api/chat.update", {"ok": True, "channel": "C0SRE0001", "ts": MESSAGE["ts"], "message": MESSAGE},
+     "'text' is a required property"),
+    ("/api/users.info", {"ok": True, "user": {"id": "U0ALICE01", "name": "alice"}}, "is a required property"),
+    ("/api/usergroups.users.list", {"ok": True, "users": ["alice"]}, "does not match"),
+    ("/api/conversations.members", {"ok": True, "members": ["U0ALICE01"]}, "'response_metadata' is a required"),
+    ("/api/auth.test", {"ok": True, "url": "https://x.slack.com/", "team": "x", "user": "bot", "team_id": "T0X"},
+     "'user_id' is a required property"),
+    ("/api/chat.postMessage", {"ok": False}, "'error' is a required property"),
+], ids=["post without ts", "post with a made-up ts", "update without text", "user without profile",
+        "usergroup of names", "members without cursor", "auth.test without user_id", "error without error"])
+def test_a_wrong_slack_answer_shape_is_caught(path, body, caught):
+    found = list(answer_schemas.slack_problems(path, body))
+
+    assert any(caught in problem for problem in found), found
+
+
+def test_the_slack_stand_ins_answers_fit_slacks_published_schemas(world):
+    """users.info (with the profile fields Slack's schema requires), auth.test, a usergroup, members, an error."""
+    headers = {"Authorization": f"Bearer {world.slack.bot_token}"}
+    with httpx.Client(base_url=world.slack.url + "/api/", headers=headers) as api:
+        answers = [api.get("users.info", params={"user": "U0ALICE01"}), api.get("auth.test"),
+                   api.post("chat.postMessage", json={"channel": "C0SRE0001", "text": "hello"}),
+                   api.get("users.info", params={"user": "U0NOBODY1"})]
+
+    assert [a.json()["ok"] for a in answers] == [True, True, True, False]
+    assert answer_schemas.take_mismatches() == []
+    assert list(answer_schemas.slack_problems("/api/users.info", {
+        **answers[0].json(), "user": {k: v for k, v in answers[0].json()["user"].items() if k != "updated"}}))
