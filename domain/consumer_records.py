@@ -59,6 +59,11 @@ class ConsumerRecord(BaseModel):
     syncs: list[SyncEntry] = []
     hand: list[HandEntry] = []
     problem: str | None = None  # the syncs could not be listed: Infisical's words
+    placeholder: bool = False  # the write was a revoke's REVOKED placeholder, not a new value
+
+    @property
+    def holds(self) -> str:
+        return "hold the REVOKED placeholder" if self.placeholder else "on the new value"
 
     @property
     def total(self) -> int:
@@ -77,10 +82,10 @@ class ConsumerRecord(BaseModel):
         if self.problem:
             return f"consumers: not checked ({self.problem})"
         if self.total and self.on_new == self.total:
-            return f"consumers: all {self.total} on the new value"
+            return f"consumers: all {self.total} {self.holds}"
         failed = sum(s.state == "failed" for s in self.syncs)
         extra = f", {failed} failed" if failed else ""
-        return f"consumers: {self.on_new} of {self.total} on the new value{extra}"
+        return f"consumers: {self.on_new} of {self.total} {self.holds}{extra}"
 
 
 def judge(entry: SyncEntry, status: str | None, job: str | None, synced_at: datetime | None,

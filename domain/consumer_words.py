@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.actions import CONSUMER_DONE, RETRY_SYNC
 from domain.consumer_records import ConsumerRecord, HandEntry, SyncEntry
+from domain.inventory import Token
 from domain.messages import _button
 from domain.mrkdwn import escape
 from domain.timestamps import parse_timestamp
@@ -31,11 +32,12 @@ def sync_note(record: ConsumerRecord, entry: SyncEntry) -> str:
     assert written is not None
     where = escape(entry.where)
     if entry.state == "succeeded":
-        return f"📦 {where}{_who(entry)}: on the new value{_when(entry, written)}."
+        holds = "holds the REVOKED placeholder" if record.placeholder else "on the new value"
+        return f"📦 {where}{_who(entry)}: {holds}{_when(entry, written)}."
     if entry.state == "failed":
         said = escape(entry.message or "no message")
         return (f"❌ {where}{_who(entry)}: the sync failed{_when(entry, written)}. Infisical says: “{said}”. "
-                f"It holds the old value of {record.token}.")
+                f"It still holds the {'deleted token' if record.placeholder else 'old'} value of {record.token}.")
     return (f"⚠️ {where}{_who(entry)}: no result in time (Infisical last said {entry.message or 'running'}); "
             "the bot stopped following it: look at the sync in Infisical.")
 
@@ -60,3 +62,25 @@ def hand_note(record: ConsumerRecord, index: int, entry: HandEntry) -> tuple[str
 def message_block(record: ConsumerRecord) -> dict[str, Any]:
     """The approval message's consumers line: 'consumers: 3 of 4 on the new value' until all are."""
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(record.line())}]}
+
+
+def consumer_states(record: ConsumerRecord | None, token: Token) -> list[str]:
+    """Each consumer's state after a revoke's placeholder (plain text, for the result and the incident): pushed,
+    failed with Infisical's words, not known, or to be cleaned by hand by whom."""
+    lines = []
+    if record is not None and record.problem:
+        lines.append(f"secret syncs not checked: {record.problem}")
+    for entry in record.syncs if record is not None else []:
+        who = f" ({entry.consumer})" if entry.consumer else ""
+        if entry.state == "succeeded":
+            lines.append(f"{entry.where}{who}: placeholder pushed at {entry.at}")
+        elif entry.state == "failed":
+            lines.append(f"{entry.where}{who}: FAILED, Infisical says: {entry.message or 'no message'}")
+        else:
+            lines.append(f"{entry.where}{who}: no result in time; check it in Infisical")
+    synced = {entry.consumer for entry in record.syncs} if record is not None else set()
+    for consumer in token.consumers:
+        if consumer.who not in synced:
+            by = consumer.owner or "its owner (none named in the inventory)"
+            lines.append(f"{consumer.who}: to be cleaned by hand by {by}")
+    return lines

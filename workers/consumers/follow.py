@@ -31,7 +31,8 @@ FOLLOW_MINUTES = 15
 
 
 def follow(services: Services, request_id: str, token: Token, written_at: datetime, *,
-           renew: Callable[[], None] = lambda: None, again: str | None = None) -> ConsumerRecord:
+           renew: Callable[[], None] = lambda: None, again: str | None = None,
+           placeholder: bool = False) -> ConsumerRecord:
     """Follow the consumers of the vault write at `written_at` until every sync ended (or the cap); return them.
     `again`: a failed sync's id to run once more first (Retry sync)."""
     seconds = services.settings.cftoken_lock_seconds  # a killed follower's lock lapses as its token lock does
@@ -39,7 +40,7 @@ def follow(services: Services, request_id: str, token: Token, written_at: dateti
                              blocking_timeout=FOLLOW_MINUTES * 60, thread_local=False) as lock:
         record = consumer_records.load(services.redis, request_id)
         if record is None:
-            record = begin(services, request_id, token, written_at)
+            record = begin(services, request_id, token, written_at, placeholder=placeholder)
             _save(services, record)
             ask_hands(services, record)
         client = SyncsClient(services.infisical)
@@ -86,12 +87,14 @@ def _again(services: Services, client: SyncsClient, record: ConsumerRecord, sync
     _save(services, record)
 
 
-def begin(services: Services, request_id: str, token: Token, written_at: datetime) -> ConsumerRecord:
+def begin(services: Services, request_id: str, token: Token, written_at: datetime, *,
+          placeholder: bool = False) -> ConsumerRecord:
     """The record of this write: the folder's syncs (with who each feeds) and the consumers confirmed by hand."""
     deadline = written_at + timedelta(minutes=FOLLOW_MINUTES)
     record = ConsumerRecord(request_id=request_id, token=token.name, written_at=utc_stamp(written_at),
-                            deadline=utc_stamp(deadline),
-                            hand=[HandEntry(who=c.who, owner=c.mention) for c in token.consumers if c.confirm])
+                            deadline=utc_stamp(deadline), placeholder=placeholder,
+                            hand=[HandEntry(who=c.who, owner=c.mention) for c in token.consumers
+                                  if c.confirm and not placeholder])
     try:
         syncs = SyncsClient(services.infisical).folder_syncs()
     except CftokenError as exc:

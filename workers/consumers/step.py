@@ -26,10 +26,10 @@ class ConsumerSteps:
     lock: Any
     lost: bool
 
-    def follow_consumers(self) -> None:
+    def follow_consumers(self, *, placeholder: bool = False) -> None:
         """Follow every sync of the vault folder to the value written at the checkpoint's `written_at`."""
         written = parse_timestamp(self.checkpoint.get("written_at")) or self.services.now()
-        follow(self.services, self.request.id, self.token, written, renew=self.lock.renew)
+        follow(self.services, self.request.id, self.token, written, renew=self.lock.renew, placeholder=placeholder)
 
     def consumers_follow_up(self, error: BaseException, why: str) -> None:
         """Following failed after the result was posted: a transient error is retried by the next reconcile; any

@@ -18,11 +18,13 @@ from datetime import UTC
 
 from pydantic import SecretStr
 
-from domain import blast_radius, blast_records, health, kept_tokens, requests, status
+from domain import blast_radius, blast_records, consumer_records, health, kept_tokens, requests, status
 from domain.blast_radius import BlastRadius
+from domain.consumer_words import consumer_states
 from domain.errors import TRANSIENT, CftokenError, RecordTampered, TokenNotFound
 from domain.inventory import Inventory, Token
 from domain.messages import NO_CONSUMERS, slack_date, ticket_link
+from domain.mrkdwn import escape
 from domain.requests import FINAL_STATES, Request
 from domain.revoke_targets import Stranger, left_live_text, ticket_subject
 from domain.timestamps import parse_timestamp, utc_stamp
@@ -30,13 +32,14 @@ from domain.vault import REVOKED_PLACEHOLDER, token_id_of
 from workers.audit import radius
 from workers.channel import post, refresh_message, refuse_forged
 from workers.clients.freescout import FreeScoutClient
+from workers.consumers.step import CHANGES, LABEL, ConsumerSteps
 from workers.operations import approval, revoke_lookup
 from workers.operations.checkpoints import Checkpoint
 from workers.operations.machine import Step, StepMachine, forget_paused
 from workers.services import Services
 
 log = logging.getLogger(__name__)
-class Revocation(StepMachine):
+class Revocation(ConsumerSteps, StepMachine):
     """One revocation in progress, advanced one checkpointed step at a time."""
 
     verb, noun = "Revoke", "revoke"
@@ -118,8 +121,16 @@ class Revocation(StepMachine):
             kept = {"last_used_on": before.last_used_on, "bot_used_at": before.bot_used_at}
             revoked = revoked.model_copy(update=kept)
         status.record_status(self.services.redis, self.token.name, revoked)
-        self.advance()
+        self.advance(written_at=utc_stamp(now))
         self.show("vault value replaced")
+
+    def consumers(self) -> None:
+        """Follow the folder's secret syncs to the placeholder, so the incident can say where each consumer stands."""
+        self.follow_consumers(placeholder=True)
+        self.advance()
+
+    def consumer_lines(self) -> list[str]:
+        return consumer_states(consumer_records.load(self.services.redis, self.request.id), self.token)
 
     def open_ticket(self) -> None:
         subject = ticket_subject(self.token.name, self.request.id)
@@ -128,6 +139,7 @@ class Revocation(StepMachine):
             if ticket is None:
                 people = [self.request.requester, *self.request.approved_by]
                 body = ticket_body(self.token, self.request, self.services.inventory, self.checkpoint.fields,
+                                   consumers=self.consumer_lines(),
                                    names=people_names(self.services, people),
                                    blast=blast_text(self.blast))
                 ticket = freescout.create_incident(subject=subject, body=body, tags=["cftoken", "revocation"])
@@ -178,8 +190,12 @@ class Revocation(StepMachine):
         return (
             f"Revoked {self.token.name}: {deleted}; the vault now holds a REVOKED placeholder. "
             f"Clean up its consumers ({consumers}), then provision a replacement (runbook: provisioning). "
-            f"{self.left_live()}".rstrip() + (f"\n{activity}" if activity else "")
+            f"{self.left_live()}".rstrip() + (f"\n{activity}" if activity else "") + self.states_text()
         )
+
+    def states_text(self) -> str:
+        lines = self.consumer_lines()
+        return "\nConsumers: " + "; ".join(escape(line) for line in lines) if lines else ""
 
     @property
     def blast(self) -> BlastRadius | None:
@@ -208,6 +224,9 @@ class Revocation(StepMachine):
         Step("placeholder", "replacing the vault value", overwrite_vault, changed=True,
              where="The token is deleted at Cloudflare; the vault still holds its old value, which no longer works.",
              changes="the vault: the value becomes a REVOKED placeholder (__TOKEN_ID kept)"),
+        Step("consumers", LABEL, consumers, changed=True, changes=CHANGES.replace("the outcome", "placeholder"),
+             where="The token is deleted at Cloudflare and the vault holds a REVOKED placeholder; its consumers' "
+                   "syncs were being followed."),
         Step("ticket", "opening the incident ticket", open_ticket, changed=True, settled=True,
              where="The token is deleted at Cloudflare and the vault holds a REVOKED placeholder; the incident ticket "
                    "is not open yet.",
@@ -254,6 +273,7 @@ def readable(stamp: str | None) -> str:
 
 
 def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dict[str, str], *,
+                consumers: list[str] | None = None,
                 names: Mapping[str, str] | None = None, blast: str = "") -> str:
     """The incident note: what was revoked, by whom (names beside Slack ids), why, when, and the consumer
     checklist (never a token value)."""
@@ -265,6 +285,7 @@ def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dic
     zones = "all zones" if token.all_zones else ", ".join(token.zones) or "not zone-scoped"
     approvers = ", ".join(person(a.user) for a in request.approvals) or "—"
     checklist = "\n".join(f"[ ] {c.who}: {c.how}" for c in token.consumers) or f"[ ] ({NO_CONSUMERS})"
+    states = "Consumer state after the placeholder:\n" + "\n".join(consumers) + "\n\n" if consumers else ""
     return (
         f"Token: {token.name} (Cloudflare id {facts.get('token_id', '?')})\n"
         f"Scope: {token.scope}\nZones: {zones}\n"
@@ -275,7 +296,9 @@ def ticket_body(token: Token, request: Request, inventory: Inventory, facts: dic
         f"{token.name}__TOKEN_ID is kept for the record.\n"
         f"{left_live_note(facts)}\n"
         f"{blast + chr(10) + chr(10) if blast else ''}"
-        f"Consumers to clean up:\n{checklist}\n\nThen provision a replacement token (runbook: provisioning)."
+        f"Consumers to clean up:\n{checklist}\n\n"
+        f"{states}"
+        "Then provision a replacement token (runbook: provisioning)."
     )
 
 
