@@ -130,6 +130,15 @@ def check_overlap_choice(user_id: str, approvers: Collection[str]) -> None:
                       f"{_people(approvers)}. Nothing changed; the old token is deleted at the deadline shown.")
 
 
+def check_keep_old(user_id: str, *, requester: str) -> None:
+    """Keep old extends a credential's life (the old token lives to its own expiry): like an approval, it needs an
+    approver other than the one who asked for the roll."""
+    if user_id == requester:
+        raise Refused(f"Keep old keeps a second live token until its own expiry, so it needs an approver other than "
+                      f"<@{requester}>, who asked for this roll. Nothing changed; another approver can press it, "
+                      "or the old token is deleted at the deadline shown.")
+
+
 def check_cancel(user_id: str, *, requester: str) -> None:
     """Only the requester may cancel; approvers who disagree press Deny."""
     if user_id != requester:

@@ -55,6 +55,8 @@ def _retiring(request: Request, retire_at: datetime, now: datetime) -> _Outcome:
 def _overlap_chosen(request: Request, choice: OverlapEnd, user: str, approvers: Collection[str],
                     now: datetime) -> _Outcome:
     access.check_overlap_choice(user, approvers)
+    if choice == "keep_old":
+        access.check_keep_old(user, requester=request.requester)
     if choice not in CHOICES:
         raise CftokenError(f"`{choice}` is not a choice an approver makes; nothing changed.")
     if request.overlap_end is not None:

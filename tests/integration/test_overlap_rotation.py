@@ -318,8 +318,11 @@ def test_keep_old_leaves_both_tokens_live_tells_the_channel_once_and_a_second_pr
     old_id, old_value = world.token_ids[NAME], world.vault_value(NAME)
     message, request_id, new_id = waiting_overlap(channel, world, redis_url, inventory)
 
-    channel.click(OVERLAP_KEEP_OLD, message, user=ALICE)
-    assert "already pressed *Keep old*" in press(channel, OVERLAP_RETIRE_NOW, request_id, message, user=BOB)
+    refusal = press(channel, OVERLAP_KEEP_OLD, request_id, message, user=ALICE)  # Alice asked for the roll
+    assert "needs an approver other than" in refusal and "Nothing changed" in refusal
+    assert requests.load(redis_conn, request_id, now=world.clock.now()).overlap_end is None
+    channel.click(OVERLAP_KEEP_OLD, message, user=BOB)
+    assert "already pressed *Keep old*" in press(channel, OVERLAP_RETIRE_NOW, request_id, message, user=ALICE)
     run_worker(world, redis_url, inventory)
     assert "already pressed *Keep old*" in press(channel, OVERLAP_KEEP_OLD, request_id, message, user=BOB)
 
@@ -327,7 +330,7 @@ def test_keep_old_leaves_both_tokens_live_tells_the_channel_once_and_a_second_pr
     assert verifies(world, old_value) == "active" and verifies(world, world.vault_value(NAME)) == "active"
     assert world.vault_value(NAME + "__TOKEN_ID") == new_id
     request = requests.load(redis_conn, request_id, now=world.clock.now())
-    assert request.state == "succeeded" and f"The old token {old_id} was kept by <@{ALICE}>" in request.result
+    assert request.state == "succeeded" and f"The old token {old_id} was kept by <@{BOB}>" in request.result
     told = [m for m in channel.public() if f"The old token {old_id} was kept by" in m.text]
     assert len(told) == 1 and "second live token" in told[0].text
     listed = channel.type("list", user=ALICE)
@@ -343,13 +346,13 @@ def test_a_revoke_after_keep_old_names_the_kept_old_token_when_asked_and_deletes
     channel = Channel(world, redis_conn, redis_url, inventory)
     old_id = world.token_ids[NAME]
     message, roll_id, new_id = waiting_overlap(channel, world, redis_url, inventory)
-    channel.click(OVERLAP_KEEP_OLD, message, user=ALICE)
+    channel.click(OVERLAP_KEEP_OLD, message, user=BOB)
     run_worker(world, redis_url, inventory)
     kept_at = parse_timestamp(kept_tokens.kept_entries(redis_conn, NAME)[old_id]["at"])
 
     channel.type(f"revoke {NAME} leaked in a CI log", user=BOB)
     [asked] = [m for m in channel.public() if m.text.startswith("Revoke")]
-    assert (f"Also deletes the old token {old_id} kept on {slack_date(kept_at)} by <@{ALICE}> (Keep old on "
+    assert (f"Also deletes the old token {old_id} kept on {slack_date(kept_at)} by <@{BOB}> (Keep old on "
             f"`{roll_id}`)") in channel.read(asked)
     channel.click("approve", asked, user=ALICE)
     run_worker(world, redis_url, inventory)

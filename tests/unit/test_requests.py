@@ -356,17 +356,29 @@ def test_an_approvers_overlap_choice_is_recorded_once_with_who_and_when(redis_co
     request = waiting_overlap(redis_conn)
     later = T0 + timedelta(hours=1)
 
-    kept = overlap_requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_A, approvers=APPROVERS,
+    kept = overlap_requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_B, approvers=APPROVERS,
                                 now=later)
     with pytest.raises(RequestClosed, match=r"already pressed \*Keep old\*"):
-        overlap_requests.end_overlap(redis_conn, request.id, choice="retire_now", user=APPROVER_B, approvers=APPROVERS,
+        overlap_requests.end_overlap(redis_conn, request.id, choice="retire_now", user=APPROVER_A, approvers=APPROVERS,
                              now=later)
     at_deadline = overlap_requests.overlap_due(redis_conn, request.id, deadline=T0 + timedelta(hours=24),
                                        now=T0 + timedelta(hours=25))
 
-    assert (kept.overlap_end, kept.overlap_end_by, kept.overlap_end_at) == ("keep_old", APPROVER_A, later)
+    assert (kept.overlap_end, kept.overlap_end_by, kept.overlap_end_at) == ("keep_old", APPROVER_B, later)
     assert at_deadline == requests.load(redis_conn, request.id, now=later) == kept
-    assert events(redis_conn)[-1] == ("overlap ended", APPROVER_A)
+    assert events(redis_conn)[-1] == ("overlap ended", APPROVER_B)
+
+
+def test_keep_old_needs_an_approver_other_than_the_requester(redis_conn):
+    request = waiting_overlap(redis_conn)  # asked by APPROVER_A
+
+    with pytest.raises(Refused, match="needs an approver other than"):
+        overlap_requests.end_overlap(redis_conn, request.id, choice="keep_old", user=APPROVER_A, approvers=APPROVERS,
+                                     now=T0)
+    retired = overlap_requests.end_overlap(redis_conn, request.id, choice="retire_now", user=APPROVER_A,
+                                           approvers=APPROVERS, now=T0)  # ending a credential's life needs no second
+
+    assert (retired.overlap_end, retired.overlap_end_by) == ("retire_now", APPROVER_A)
 
 
 def test_only_an_approver_may_end_an_overlap_early(redis_conn):
