@@ -116,10 +116,14 @@ def post_in(
     pipe.eval(_POST, 4, *_post_args(key, f"post:{group}", text, blocks, now=now))
 
 
-def reply_in(pipe: redis.client.Pipeline, key: str, text: str, *, request_id: str, now: datetime) -> None:
+def reply_in(
+    pipe: redis.client.Pipeline, key: str, text: str, *, request_id: str, now: datetime,
+    blocks: list[dict[str, Any]] | None = None, broadcast: bool = False,
+) -> None:
     """A reply in `request_id`'s thread (as `post` with `request_id`), queued on the caller's MULTI pipeline, so
     it is recorded with the transition it tells or not at all."""
-    pipe.eval(_POST, 4, *_post_args(key, request_id, text, None, request_id=request_id, now=now))
+    pipe.eval(_POST, 4, *_post_args(key, request_id, text, blocks, request_id=request_id, broadcast=broadcast,
+                                    now=now))
 
 
 def _post_args(

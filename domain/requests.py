@@ -239,10 +239,23 @@ def set_step(conn: redis.Redis, request_id: str, step: str, *, now: datetime) ->
 
 def finish(
     conn: redis.Redis, request_id: str, *, ok: bool, result: str, now: datetime, ticket_url: str | None = None,
-    ticket_number: int | None = None,
+    ticket_number: int | None = None, also: Also | None = None,
 ) -> Request:
-    """running → succeeded | failed with the result to show; a no-op when it has already finished."""
-    return _apply(conn, request_id, now, lambda r: _finished(r, ok, result, (ticket_url, ticket_number), now))
+    """running → succeeded | failed with the result to show, `also`'s writes (the result's post, the checkpoint's
+    end) in the same MULTI; a no-op, `also` left out, when it has already finished."""
+    return finish_written(conn, request_id, ok=ok, result=result, now=now, ticket_url=ticket_url,
+                          ticket_number=ticket_number, also=also)[0]
+
+
+def finish_written(
+    conn: redis.Redis, request_id: str, *, ok: bool, result: str, now: datetime, ticket_url: str | None = None,
+    ticket_number: int | None = None, also: Also | None = None,
+) -> tuple[Request, bool]:
+    """`finish`, and whether this call wrote it with `also` (False: the request had already finished)."""
+    def change(request: Request) -> _Outcome:
+        return _finished(request, ok, result, (ticket_url, ticket_number), now)
+
+    return _transact(conn, request_id, now, change, also)
 
 
 def record_replacement(conn: redis.Redis, request_id: str, *, replacement: str, now: datetime) -> Request:

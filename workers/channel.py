@@ -9,6 +9,9 @@ message is redrawn from that memory.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+
+from redis.client import Pipeline
 
 from domain import blast_records, consumer_records, forgeries, outbox, requests, thread_notes
 from domain.errors import RecordTampered
@@ -61,6 +64,9 @@ def show_expired(services: Services, request: Request) -> None:
     post(services, thread_notes.expired(request), request_id=request.id, key="expired")
 
 
+Reply = tuple[str, str, list | None]  # (key, text, blocks): one more reply in a request's thread
+
+
 def conclude(
     services: Services,
     checkpoint: Checkpoint,
@@ -70,18 +76,73 @@ def conclude(
     ticket_url: str | None = None,
     ticket_number: int | None = None,
     broadcast: bool = False,
+    replies: tuple[Reply, ...] = (),
+    next_step: str | None = "done",
 ) -> Request:
-    """End the request (succeeded/failed), redraw its message, and reply with the result once (❌, or `broadcast`,
-    also in the channel)."""
-    request = requests.finish(
-        services.redis, checkpoint.request_id, ok=ok, result=result, now=services.now(), ticket_url=ticket_url,
-        ticket_number=ticket_number,
+    """End the request (succeeded/failed) in one MULTI with everything that tells of it: its audit event, its
+    message's redraw, the result in its thread once (❌, or `broadcast`, also in the channel), `replies`, and the
+    checkpoint's end ("done"), or its `next_step` (a step that follows the result), or nothing (None). A worker
+    killed around it leaves none of it or all of it. A request that had already ended is settled instead
+    (`settle`): its own result is owed, not this one."""
+    now, finish = services.now(), next_step == "done"
+    moved = {"drop": ("pauses", "retry_at"), "step": next_step} if next_step and not finish else None
+
+    def tell(pipe: Pipeline, request: Request) -> None:
+        outbox.redraw_in(pipe, request.id)
+        reply_result_in(pipe, request, now=now, broadcast=broadcast or not ok)
+        for key, text, blocks in replies:
+            outbox.reply_in(pipe, f"{request.id}:{key}", text, request_id=request.id, blocks=blocks, now=now)
+        if finish:
+            checkpoint.finish_in(pipe, now=now)
+        elif moved:
+            checkpoint.save_in(pipe, now=now, **moved)
+
+    request, wrote = requests.finish_written(
+        services.redis, checkpoint.request_id, ok=ok, result=result, now=now, ticket_url=ticket_url,
+        ticket_number=ticket_number, also=tell,
     )
-    outbox.redraw(services.redis, request.id)
-    ticket = f"\nIncident ticket: {ticket_link(ticket_url, ticket_number)}" if ticket_url else ""
-    text = thread_notes.result(request, ok=ok, text=result + ticket)
-    post(services, text, request_id=request.id, key="result", broadcast=broadcast or not ok)
+    if not wrote:  # it had ended before this worker got here: its own result is owed, once
+        settle(services, checkpoint, request, finish=finish)
+        if moved:
+            checkpoint.save(now=now, **moved)
+    elif finish:
+        checkpoint.finished_here()
+    elif moved:
+        checkpoint.saved_here(now=now, **moved)
     return request
+
+
+def result_owed(services: Services, request: Request) -> bool:
+    """The request ended and its result was never queued: a worker of an earlier version, which ended a request
+    and posted its result in separate writes, was killed between them."""
+    return (request.state in ("succeeded", "failed")
+            and not services.redis.exists(outbox.post_key(f"{request.id}:result")))
+
+
+def settle(services: Services, checkpoint: Checkpoint, request: Request, *, finish: bool = True) -> None:
+    """A request that ended while its operation did not: redraw its message, post the result its record holds once
+    (nothing if it was posted) and (`finish`) end the checkpoint, in one MULTI. Nothing at Cloudflare, the vault or
+    FreeScout. (A checkpoint put back after its request ended and reported is a replay: approval.check refuses it.)"""
+    now = services.now()
+    with services.redis.pipeline(transaction=True) as pipe:
+        outbox.redraw_in(pipe, request.id)
+        if request.state in ("succeeded", "failed"):
+            reply_result_in(pipe, request, now=now, broadcast=request.state == "failed")
+        if finish:
+            checkpoint.finish_in(pipe, now=now)
+        pipe.execute()
+    if finish:
+        checkpoint.finished_here()
+    log.info("%s %s had ended as %s: its result is posted at most once", request.action, request.id, request.state)
+
+
+def reply_result_in(pipe: Pipeline, request: Request, *, now: datetime, broadcast: bool) -> None:
+    """The result the finished request's record holds, with its ticket, in its thread under the key `result`."""
+    ok = request.state == "succeeded"
+    ticket = (f"\nIncident ticket: {ticket_link(request.ticket_url, request.ticket_number)}"
+              if request.ticket_url else "")
+    text = thread_notes.result(request, ok=ok, text=(request.result or "") + ticket)
+    outbox.reply_in(pipe, f"{request.id}:result", text, request_id=request.id, broadcast=broadcast, now=now)
 
 
 def post(

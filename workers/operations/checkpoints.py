@@ -194,6 +194,23 @@ class Checkpoint:
             self.fields.pop(name, None)
         self.sealed_digest = digest
 
+    def save_in(self, pipe: redis.client.Pipeline, *, now: datetime, drop: tuple[str, ...] = (),
+                **values: str) -> None:
+        """`save` of `values` (dropping `drop`) queued on the caller's MULTI, written only over the revision this
+        view read; call `saved_here` with the same arguments once it executed."""
+        mapping = {**values, "updated_at": now.isoformat()}
+        after = {**{k: v for k, v in self.fields.items() if k not in drop}, **values}
+        after["rev"] = str(int(self.fields.get("rev", "0")) + 1)
+        mapping["tag"] = _tag(self.request_id, after, self.sealed_digest)
+        pairs = [item for pair in mapping.items() for item in pair]
+        pipe.eval(_SAVE, 1, _key(self.request_id), self.fields.get("rev", "0"), len(mapping), *pairs, *drop)
+
+    def saved_here(self, *, now: datetime, drop: tuple[str, ...] = (), **values: str) -> None:
+        """This view learns that `save_in`'s write was executed."""
+        self.fields.update(values, rev=str(int(self.fields.get("rev", "0")) + 1), updated_at=now.isoformat())
+        for name in drop:
+            self.fields.pop(name, None)
+
     def sealed(self) -> bytes | None:
         """The sealed value, if it is the one the verified tag covers; RecordTampered if it was swapped since."""
         value = self.redis.hget(_key(self.request_id), "sealed")
@@ -205,10 +222,22 @@ class Checkpoint:
 
     def finish(self, *, now: datetime) -> None:
         """The operation ended: keep the record for a while, drop it from the unfinished set (never recreate it)."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            self.finish_in(pipe, now=now)
+            pipe.execute()
+        self.finished_here()
+
+    def finish_in(self, pipe: redis.client.Pipeline, *, now: datetime) -> None:
+        """`finish` queued on the caller's MULTI pipeline (the request's end commits with it); call `finished_here`
+        once it executed."""
         rev = self.fields.get("rev", "0")
         ended = {**self.fields, "step": "done", "finished": "1", "rev": str(int(rev) + 1)}
-        self.redis.eval(_FINISH, 2, _key(self.request_id), UNFINISHED, now.isoformat(), FINISHED_TTL_SECONDS,
-                        self.request_id, rev, _tag(self.request_id, ended, None))
+        pipe.eval(_FINISH, 2, _key(self.request_id), UNFINISHED, now.isoformat(), FINISHED_TTL_SECONDS,
+                  self.request_id, rev, _tag(self.request_id, ended, None))
+
+    def finished_here(self) -> None:
+        """This view learns that its checkpoint's end was written."""
+        rev = self.fields.get("rev", "0")
         self.fields.update(step="done", finished="1", rev=str(int(rev) + 1))
         self.sealed_digest = None
 

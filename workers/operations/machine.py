@@ -43,7 +43,7 @@ from domain.messages import render_interrupted
 from domain.metrics import count_operation
 from domain.requests import Request
 from domain.vault import Vault
-from workers.channel import conclude, post, refresh_message, show_step
+from workers.channel import conclude, post, refresh_message, result_owed, settle, show_step
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations import approval
 from workers.operations.checkpoints import Checkpoint
@@ -188,9 +188,13 @@ class StepMachine:
 
     def advance(self, **values: str) -> None:
         """Checkpoint that the current step is done: the next one in the table is to run."""
+        self.goto(self.following, **values)
+
+    @property
+    def following(self) -> str:
+        """The step after the current one in the table ("done" after the last)."""
         names = [step.name for step in self.table]
-        following = names[names.index(self.checkpoint.step) + 1] if self.checkpoint.step != names[-1] else "done"
-        self.goto(following, **values)
+        return names[names.index(self.checkpoint.step) + 1] if self.checkpoint.step != names[-1] else "done"
 
     def goto(self, step: str, *, drop: tuple[str, ...] = (), **values: Any) -> None:
         """Checkpoint that `step` is next; moving to another step starts its tries afresh."""
@@ -217,9 +221,11 @@ class StepMachine:
         return not step.risky or not isinstance(error, TRANSIENT) and isinstance(error, CftokenError)
 
     def conclude(self, *, ok: bool, result: str, ticket_url: str | None = None, reroll: bool = False,
-                 ticket_number: int | None = None, broadcast: bool = False) -> None:
+                 ticket_number: int | None = None, broadcast: bool = False, finish: bool = True,
+                 advance: bool = False) -> None:
         """End the request with `result` (a failure, or a success that must not stay in a thread, `broadcast` to the
-        channel); without its records, post the result and redraw the message from memory."""
+        channel) and (`finish`) the operation, or (`advance`) go on to the step after the result, in one MULTI;
+        without its records, post the result and redraw the message from memory."""
         try:
             count_operation(self.services.redis, self.verb.lower(), "succeeded" if ok else "failed")
         except RedisError:
@@ -227,9 +233,9 @@ class StepMachine:
         if not self.lost:
             try:
                 conclude(self.services, self.checkpoint, ok=ok, result=result, ticket_url=ticket_url,
-                         ticket_number=ticket_number, broadcast=broadcast)
-                if reroll:
-                    self.offer_reroll()
+                         ticket_number=ticket_number, broadcast=broadcast,
+                         next_step=self.following if advance else "done" if finish else None,
+                         replies=(("reroll", *self.reroll_offer()),) if reroll else ())
                 return
             except RequestNotFound:
                 self.request_lost = True
@@ -240,13 +246,17 @@ class StepMachine:
         post(self.services, text, blocks=blocks, request_id=self.request.id, key="result", in_thread=False)
         state = "succeeded" if ok else "failed"
         refresh_message(self.services, self.request.model_copy(update={"state": state, "result": result}))
+        if advance:
+            self.advance()
+        elif finish:
+            self.checkpoint.finish(now=self.services.now())
 
-    def offer_reroll(self) -> None:
-        text, blocks = render_interrupted(
+    def reroll_offer(self) -> tuple[str, list]:
+        """The reply that offers a roll of this token once the cause is fixed (text, blocks)."""
+        return render_interrupted(
             f"To put a working value in the vault once the cause is fixed, request a roll of {self.token.name}:",
             self.token.name, reroll=True,
         )
-        post(self.services, text, blocks=blocks, request_id=self.request.id, key="reroll")
 
     def stop(self, error: BaseException) -> None:
         """End, pause or hand over the operation after `error`, as the step table decides; say so once."""
@@ -262,13 +272,11 @@ class StepMachine:
                 f"{name} stopped at {step.label} before anything changed: {why}\n"
                 f"Nothing was changed: {self.unchanged}.{runbook}"
             ), reroll=lost and self.verb == "Roll")
-            self.checkpoint.finish(now=self.services.now())
         elif decided == "operator" or decided == "pause" and self.tries() >= MAX_TRIES:
             refused = "was refused" if decided == "operator" else f"failed {MAX_TRIES} times"
             self.conclude(ok=False, result=(
                 f"{name} needs an operator: {step.label} {refused}: {why}\n{self.where(step, ending=True)}{runbook}"
             ), reroll=self.verb == "Roll")
-            self.checkpoint.finish(now=self.services.now())
         elif decided == "follow-up":
             self.follow_up(error, why)
         else:
@@ -319,6 +327,12 @@ def run_request(services: Services, request_id: str, machine_for: MachineFor, *,
         if checkpoint.finished or checkpoint.lost:
             return
         machine = machine_for(checkpoint, token)  # the strategy it began with, else the inventory's
+        if result_owed(services, request):  # it ended, and the worker died before its result was queued
+            ends = not goes_on_ended(machine, checkpoint)
+            settle(services, checkpoint, request, finish=ends)  # the report only: nothing at Cloudflare or the vault
+            if ends:
+                forget_paused(services, request_id)
+                return
         if token is None:
             raise CftokenError(f"{request.token} is no longer in the inventory, so its {machine.noun} cannot go on")
         if request.state in approval_binding.RUNNABLE:  # an ended one runs only a settled step (approval.check)
@@ -340,6 +354,11 @@ def run_request(services: Services, request_id: str, machine_for: MachineFor, *,
             operation.stop(exc)
         if checkpoint.finished:
             forget_paused(services, request_id)
+
+
+def goes_on_ended(machine: type[StepMachine], checkpoint: Checkpoint) -> bool:
+    """True when the operation of a request that already ended goes on: only past its report (a revoke's ticket)."""
+    return machine.resumes_ended and any(step.settled and step.name == checkpoint.step for step in machine.table)
 
 
 def unexpected(error: BaseException) -> str:

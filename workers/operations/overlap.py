@@ -181,7 +181,6 @@ class OverlapRotation(ConsumerSteps, MintedValueSteps, StepMachine):
                   f"__EXPIRES_AT, verified active{' ' + slack_date(verified) if verified else ''}. New expiry: "
                   f"{utc_stamp(expires) if expires else 'never'}. {self.old_token_text()} {fields.get('probe', '')}")
         self.conclude(ok=True, result=result.strip())
-        self.checkpoint.finish(now=now)
 
     def old_token_text(self) -> str:
         """What became of the old token: deleted at the deadline, deleted early by an approver, or kept by one."""

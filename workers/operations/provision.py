@@ -178,8 +178,8 @@ class Provisioning(ConsumerSteps, MintedValueSteps, StepMachine):
             checked_at=now, source="provision", state="healthy", expires_on=expires,
             summary="provisioned and verified active",
         ))
-        self.conclude(ok=True, result=self.result_text(), ticket_url=fields.get("ticket_url") or None)
-        self.advance()
+        self.conclude(ok=True, result=self.result_text(), ticket_url=fields.get("ticket_url") or None,
+                      advance=True)  # the consumers follow, with the result posted
 
     def consumers(self) -> None:
         """The result is posted: follow the consumers' secret syncs to the new token's value, then end."""

@@ -160,7 +160,7 @@ class Revocation(ConsumerSteps, StepMachine):
                 ))
             post(self.services, f"🎫 Incident for revoked {self.token.name}: {ticket_link(ticket_url, number)}",
                  request_id=self.request.id, key="ticket", in_thread=not self.lost)
-        self.checkpoint.finish(now=self.services.now())
+            self.checkpoint.finish(now=self.services.now())
 
     def follow_up(self, error: BaseException, why: str) -> None:
         """The ticket (or the report) failed after the revoke itself succeeded: say so, then retry or hand over."""
@@ -170,7 +170,7 @@ class Revocation(ConsumerSteps, StepMachine):
             self.conclude(ok=True, result=(
                 f"Revoked {self.token.name}: the token is revoked, but the incident ticket could not be opened "
                 f"yet ({why}). {then} {self.left_live()}".rstrip()
-            ), broadcast=bool(self.strangers))
+            ), broadcast=bool(self.strangers), finish=False)
             self.request = self.request.model_copy(update={"state": "succeeded"})
         if retrying:
             self.checkpoint.save(now=self.services.now(), note=f"ticket pending: {why}")

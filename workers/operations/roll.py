@@ -137,8 +137,7 @@ class Rotation(ConsumerSteps, StepMachine):
         status.record_status(self.services.redis, self.token.name, after)
         unfixed = unfixed_text(after, now)
         result = _success_text(self.token, self.services, expires) + (f"\n{unfixed}" if unfixed else "")
-        self.conclude(ok=True, result=result)
-        self.advance()
+        self.conclude(ok=True, result=result, advance=True)  # the consumers follow, with the result posted
 
     def consumers(self) -> None:
         """The roll's result is posted: follow its consumers (workers/consumers/step.py), then end."""
