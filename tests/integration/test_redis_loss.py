@@ -118,6 +118,8 @@ def test_redis_restarting_while_a_roll_is_paused_is_told_plainly_with_the_fix(wo
         job_queue(connect(own_redis)).enqueue(RECONCILE_JOB)  # the clock does this every minute
 
         wait_for(world, "can no longer finish")
+        wait_until(lambda: f"*Roll of {DNS} failed*" in world.slack.as_text(world.slack.message(CHANNEL, message_ts)),
+                   what="the approval message redrawn as failed (its own post, delivered in any order)")
     finally:
         worker.terminate()
         output, _ = worker.communicate(timeout=60)
