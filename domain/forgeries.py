@@ -14,16 +14,12 @@ import redis
 from domain import audit
 from domain.errors import RecordTampered
 from domain.inventory import Inventory
-from domain.mrkdwn import escape
+from domain.mrkdwn import clip, escape
 
 REPORTED_KEY = "cftoken:refused:{}"
 REPORTED_SECONDS = 7 * 24 * 3600
 BOT = "cftoken"
 RECORD_ID_SHOWN = 80  # characters of a refused record's id quoted in the channel
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def refusal_text(exc: RecordTampered) -> str:

@@ -18,7 +18,7 @@ from domain.actions import (
     REQUEST_REROLL,
 )
 from domain.health_words import PROBLEM_LABELS
-from domain.mrkdwn import escape, mention
+from domain.mrkdwn import clip, escape, mention
 from domain.timestamps import slack_date
 
 if TYPE_CHECKING:  # messages stays importable by commands without a cycle
@@ -82,11 +82,6 @@ def escape_keeping_marks(text: str) -> str:
     """A step or result the bot wrote, escaped like typed text, except the bot's own mentions (`<@U…>`) and dates
     (`slack_date`), which stay live: an error quoted in it can still not ping `@channel` or format the message."""
     return _MARKS.sub(r"<\1>", escape(text))
-
-
-def clip(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def echo(typed: str) -> str:
@@ -237,7 +232,7 @@ def render_deny_modal(request: Request) -> dict[str, Any]:
                      "the reason is shown on the request and kept in its history."),
             {
                 "type": "input", "block_id": DENY_REASON, "optional": True,
-                "label": {"type": "plain_text", "text": "Why? (optional)"},
+                "label": {"type": "plain_text", "text": "Why?"},  # Slack adds "(optional)" itself
                 "element": {"type": "plain_text_input", "action_id": DENY_REASON, "multiline": True,
                             "max_length": MAX_REASON},
             },

@@ -21,3 +21,18 @@ def mention(user: str | None) -> str:
     if user and _USER_ID.match(user):
         return f"<@{user}>"
     return escape(user or "unknown")
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, with an ellipsis when cut; never inside Slack's markup: a cut that
+    would split `<…>` (a date, a mention, a link) or an `&amp;`-style escape backs off to before it."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    opened = cut.rfind("<")
+    if opened != -1 and ">" not in cut[opened:]:
+        cut = cut[:opened]
+    amp = cut.rfind("&")
+    if amp != -1 and len(cut) - amp < 5 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"

@@ -231,3 +231,27 @@ def test_a_provision_of_a_token_last_seen_live_shows_its_health_to_the_approver(
 
     assert "*Health* :large_green_circle: healthy — active, 61 days left · checked by scan just now" in text
     assert "*Planned expiry*" not in text and "*Last use*" not in text and "*Expiry now*" not in text
+
+
+def test_a_clip_never_cuts_inside_slack_markup():
+    from domain.messages import clip
+
+    text = ("the old value dies <!date^1796543640^{date_short_pretty} at {time}|2026-12-06 10:00 UTC>, asked by "
+            "<@U0ALICE01> in <https://example.slack.com/archives/C1/p1|the thread> &amp; more")
+
+    for limit in range(2, len(text)):
+        clipped = clip(text, limit)
+        assert len(clipped) <= limit and clipped.endswith("…")
+        assert clipped.count("<") == clipped.count(">"), clipped
+        assert not any(clipped[:-1].endswith(part) for part in ("&", "&a", "&am", "&amp")), clipped
+    assert clip(text, 30) == "the old value dies …"
+    assert clip(text, len(text)) == text
+
+
+def test_the_deny_modals_reason_is_optional_and_its_label_leaves_saying_so_to_slack():
+    from domain.messages import render_deny_modal
+
+    (field,) = [block for block in render_deny_modal(request())["blocks"] if block["type"] == "input"]
+
+    assert field["optional"] is True
+    assert "optional" not in field["label"]["text"].lower()  # Slack shows "(optional)" beside an optional input

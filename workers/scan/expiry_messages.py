@@ -13,6 +13,7 @@ from domain.message_parts import split_message
 from domain.messages import (
     Blocks,
     Message,
+    clip,
     consumers_text,
     escape,
     slack_date,
@@ -167,8 +168,7 @@ def _fallback(warnings: list[Assessment], findings: Findings) -> str:
 
 
 def _clip(text: str, reserve: int, *, limit: int = MAX_TEXT) -> str:
-    room = limit - reserve
-    return text if len(text) <= room else text[: room - 1] + "…"
+    return clip(text, limit - reserve)
 
 
 def _section(text: str) -> dict[str, Any]:
