@@ -113,6 +113,10 @@ class SecretSyncs:
         with self.standin.lock:
             return dict(self._destinations[sync_id]["values"])
 
+    def start_run(self, sync_id: str) -> None:
+        """A run Infisical starts by itself (its daily retry, an edit of the sync): queued now, no trigger call."""
+        self._queue(sync_id, "sync")
+
     def set_auto_sync(self, sync_id: str, enabled: bool) -> None:
         with self.standin.lock:
             self._syncs[sync_id]["isAutoSyncEnabled"] = enabled

@@ -15,6 +15,7 @@ from domain.provision_plan import plan_provisioning
 from standins.world import APPROVERS
 from tests.integration.provisioning_scenarios import NEW, RAXX_IO, ZONE_READ, Channel, declare, run_worker
 from tests.integration.scenarios import approved_request, deliver
+from tests.waiting import wait_until
 from workers.operations.dry_run import dry_run as in_process_dry_run
 from workers.operations.runner import run_operation
 
@@ -211,3 +212,24 @@ def test_a_dry_run_revoke_lists_every_token_it_would_delete_and_flags_a_live_one
     when = slack_date(datetime.fromisoformat(issued.replace("Z", "+00:00")))
     assert (f"⚠️ A second live token with this name, {stranger}, issued {when}, is not known to the bot: the revoke "
             "leaves it; delete it in the Cloudflare dashboard if it may share the leak.") in answer
+
+
+def test_a_dry_run_lists_the_consumers_and_each_secret_sync_with_its_health(services, world):
+    syncs = world.add_syncs()
+    world.infisical.syncs.break_destination(syncs["cf-worker-edge"]["id"], "Request failed with status code 403")
+    world.infisical.syncs.retry_base, world.infisical.syncs.attempts = 0.05, 1
+    world.infisical.syncs.start_run(syncs["cf-worker-edge"]["id"])
+    wait_until(lambda: world.infisical.syncs.get(syncs["cf-worker-edge"]["id"])["syncStatus"] == "failed",
+               what="the Worker sync to fail")
+    before = len(writes(world))
+
+    run = in_process_dry_run(services, "roll", DNS, requested_by=ALICE)
+
+    assert run is not None and len(writes(world)) == before
+    assert "Terraform / ad-hoc CLI: DNS record creation and updates for getraxx.com (new subdomains, MX records)" \
+        in run.consumers
+    assert ("secret sync GitHub raxx/site (sync gh-deploy): also synced to (no consumer in the inventory); "
+            "auto-sync on; never run") in run.consumers
+    assert ("secret sync Cloudflare Workers edge (sync cf-worker-edge): also synced to (no consumer in the "
+            "inventory); auto-sync off: the bot would trigger it; last run FAILED: Request failed with status code "
+            "403") in run.consumers

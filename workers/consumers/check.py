@@ -6,7 +6,7 @@ from __future__ import annotations
 from slack_sdk import WebClient
 
 from domain.errors import CftokenError
-from domain.inventory import Inventory
+from domain.inventory import Inventory, Token
 from workers.cli.approvers_check import _resolve
 from workers.clients.infisical import InfisicalClient
 from workers.clients.infisical_syncs import SecretSync, SyncsClient
@@ -62,3 +62,25 @@ def _syncs(named: list, syncs: list[SecretSync], vault: InfisicalClient) -> tupl
     if others:
         lines.append(f"the vault folder is also synced to {', '.join(others)} (no consumer names them)")
     return lines, problems
+
+
+def folder_sync_lines(vault: InfisicalClient, token: Token) -> list[str]:
+    """A dry run's view of the syncs a write of `token` would reach, each with its health now (read-only)."""
+    try:
+        syncs = SyncsClient(vault).folder_syncs()
+    except CftokenError as exc:
+        return [f"secret syncs not checked: {exc}"]
+    lines = []
+    for sync in syncs:
+        feeds = next((c.who for c in token.consumers if c.sync and sync.named(c.sync)), None)
+        who = f"feeds {feeds}" if feeds else "also synced to (no consumer in the inventory)"
+        auto = "auto-sync on" if sync.auto_sync else "auto-sync off: the bot would trigger it"
+        if sync.status == "failed":
+            health = f"last run FAILED: {sync.message or 'no message'}"
+        elif sync.status:
+            at = f" {sync.synced_at:%Y-%m-%d %H:%M} UTC" if sync.synced_at and sync.status == "succeeded" else ""
+            health = f"last run {sync.status}{at}"
+        else:
+            health = "never run"
+        lines.append(f"secret sync {sync.where}: {who}; {auto}; {health}")
+    return lines

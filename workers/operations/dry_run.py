@@ -22,6 +22,7 @@ from domain.timestamps import utc_stamp
 from domain.vault import Vault, token_id_of
 from workers.audit import radius
 from workers.clients.cloudflare import CloudflareClient
+from workers.consumers.check import folder_sync_lines
 from workers.operations import overlap
 from workers.operations import provision as provisioning
 from workers.operations import revoke as revocation
@@ -123,8 +124,10 @@ def _steps(table: tuple[Step, ...], applies: dict[str, str] | None = None) -> tu
                  for step in table)
 
 
-def _consumers(token: Token) -> tuple[str, ...]:
-    return tuple(f"{consumer.who}: {consumer.how}" for consumer in token.consumers)
+def _consumers(services: Services, token: Token) -> tuple[str, ...]:
+    """The inventory's consumers, then each secret sync of the vault folder with its health now."""
+    listed = [f"{consumer.who}: {consumer.how}" for consumer in token.consumers]
+    return tuple(listed + folder_sync_lines(services.infisical, token))
 
 
 def _cadence_expiry(now: datetime, token: Token) -> datetime:
@@ -148,7 +151,7 @@ def _roll(services: Services, token: Token, findings: DryRunChecks, *, requested
         expiry = "none: the token has no expiry at Cloudflare, and a roll keeps it so"
     strategy = overlap_strategy(token, services.now()) if token.rotation == "overlap" else ROLL_STRATEGY
     return DryRun("roll", token.name, reason, requested_by, tuple(findings.checks), _steps(machine.table),
-                  expiry, strategy, _consumers(token))
+                  expiry, strategy, _consumers(services, token))
 
 
 def overlap_strategy(token: Token, now: datetime) -> str:
@@ -175,7 +178,7 @@ def _revoke(services: Services, token: Token, findings: DryRunChecks, *, request
     return DryRun("revoke", token.name, reason, requested_by, tuple(findings.checks),
                   _steps(revocation.Revocation.table),
                   "none: the token is deleted", "revoke: the value stops working the moment Cloudflare deletes it",
-                  _consumers(token), extra=(*plan, "The incident ticket lists these consumers for clean-up."))
+                  _consumers(services, token), extra=(*plan, "The incident ticket lists these consumers for clean-up."))
 
 
 def _freescout(services: Services) -> str:
@@ -233,7 +236,7 @@ def _provision(services: Services, token: Token, findings: DryRunChecks, *, requ
     note, replaces = _note_plan(services, token, vault)
     return DryRun("provision", token.name, reason or (f"replacement for {replaces}" if replaces else ""),
                   requested_by, tuple(findings.checks), _steps(provisioning.Provisioning.table, {"note": note}), expiry,
-                  "provision: a new token; no old value to retire", _consumers(token), extra=extra,
+                  "provision: a new token; no old value to retire", _consumers(services, token), extra=extra,
                   replaces=replaces)
 
 
