@@ -11,16 +11,25 @@ from domain.inventory import Inventory, Token
 from domain.mrkdwn import escape
 from domain.provision_plan import Group, Plan, plan_provisioning
 
+OPEN_STATES = ("pending", "approved", "queued", "running")
+HEADINGS = {"succeeded": "Created at Cloudflare"}  # a provision that did not succeed only asked for it
 
-def plan_text(token: Token | None, inventory: Inventory) -> str:
-    """Exactly what a provision creates: zones and groups by name and id, expiry, condition, where it is stored."""
+
+def plan_text(token: Token | None, inventory: Inventory, state: str = "pending") -> str:
+    """Exactly what a provision creates: zones and groups by name and id, expiry, condition, where it is stored;
+    in the future tense while the request is open, in the past once it ended."""
+    heading = "Will create at Cloudflare" if state in OPEN_STATES else HEADINGS.get(state, "Asked to create at "
+                                                                                          "Cloudflare")
     if token is None:
-        return "*Will create:* unknown (the token is no longer in the inventory)"
+        return f"*{heading}:* unknown (the token is no longer in the inventory)"
     try:
         plan = plan_provisioning(token, inventory)
     except CftokenError as exc:
         return f"*Cannot be created as declared:* {escape(str(exc))}"
-    return "\n".join(["*Will create at Cloudflare* (user API token `" + escape(plan.name) + "`):", *_lines(plan)])
+    lines = _lines(plan)
+    if state not in OPEN_STATES:
+        lines = [line.replace("after it is created", "after it was created") for line in lines]
+    return "\n".join([f"*{heading}* (user API token `" + escape(plan.name) + "`):", *lines])
 
 
 def _lines(plan: Plan) -> list[str]:

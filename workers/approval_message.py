@@ -80,7 +80,7 @@ def render_request(request: Request, inventory: Inventory, health: TokenStatus |
     if token is not None and request.action == "roll":
         blocks.append(_section(f"*Strategy:* {strategy_text(token, now or request.updated_at, request)}"))
     if request.action == "provision":
-        blocks.append(_section(plan_text(token, inventory)))
+        blocks.append(_section(plan_text(token, inventory, request.state)))
     if request.action == "revoke" and (blast is not None or request.state in ("pending", "approved", "queued",
                                                                               "running")):
         blocks.append(_section(clip("\n".join(blast_radius.slack_lines(blast)), 2900)))

@@ -74,6 +74,8 @@ def test_a_declared_token_is_provisioned_from_the_channel_with_a_second_approver
     assert "Terraform (raxx.io): DNS records for raxx.io" in result
     assert "Probed: GET /zones/{zone_id}/dns_records?per_page=1 on raxx.io answered 200" in result
     assert f"*Provisioned {NEW}*" in channel.read(approval)
+    assert f"*Created at Cloudflare* (user API token `{NEW}`)" in channel.read(approval)
+    assert "Will create" not in channel.read(approval) and "90 days after it was created" in channel.read(approval)
     assert leaks(redis_dump(redis_conn), token_values(world)) == []
 
 
@@ -93,6 +95,8 @@ def test_a_token_the_vault_already_holds_is_not_provisioned_again(world, channel
     assert unused(world.cloudflare.tokens()) == unused(before)
     (failed,) = channel.results(f"❌ Provision of {GETRAXX}")
     assert "already holds a value" in failed and "nothing was created" in failed
+    shown = channel.read(channel.public()[0])
+    assert "*Asked to create at Cloudflare*" in shown and "Will create" not in shown
 
 
 def test_a_token_deleted_outside_the_bot_is_provisioned_over_its_dead_vault_value(world, channel, redis_url,
