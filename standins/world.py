@@ -105,15 +105,18 @@ def audit_inventory_text(text: str, *, audit_token: bool = True) -> str:
 
 
 def consumers_inventory_text(text: str) -> str:
-    """The inventory with the sandbox world's consumers on CF_DNS_EDIT_GETRAXX_COM: its two secret syncs
-    (World.add_syncs) and a Terraform run by hand that its owner confirms."""
+    """The inventory with the sandbox world's consumers: CF_DNS_EDIT_GETRAXX_COM's two secret syncs (World.add_syncs)
+    and, on CF_PAGES_DEPLOY, a Terraform run by hand that its owner confirms."""
     marker = '  { who = "Terraform / ad-hoc CLI", how = '
     added = ('  { who = "site deploy (GitHub Actions)", how = "DNS updates on deploy", sync = "gh-deploy", '
              f'owner = "<@{APPROVERS[0]}>" }},\n'
-             '  { who = "edge Worker", how = "DNS lookups at the edge", sync = "cf-worker-edge" },\n'
-             f'  {{ who = "Terraform (run by hand)", how = "terraform apply", owner = "<@{APPROVERS[1]}>", '
-             'confirm = true },\n')
-    return text.replace(marker, added + marker, 1) if marker in text else text
+             '  { who = "edge Worker", how = "DNS lookups at the edge", sync = "cf-worker-edge" },\n')
+    text = text.replace(marker, added + marker, 1)
+    pages = 'name = "CF_PAGES_DEPLOY"\n'
+    head, found, tail = text.partition(pages)
+    hand = (f'consumers = [{{ who = "Terraform (run by hand)", how = "terraform apply", owner = "<@{APPROVERS[1]}>", '
+            'confirm = true }]')
+    return head + found + tail.replace("consumers = []", hand, 1) if found else text
 
 
 def _broken_policies(policies: list[dict[str, Any]], how: str, inventory: Inventory) -> list[dict[str, Any]]:

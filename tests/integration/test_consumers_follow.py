@@ -23,6 +23,7 @@ from tests.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ALICE, BOB = APPROVERS
 DNS = "CF_DNS_EDIT_GETRAXX_COM"
+PAGES = "CF_PAGES_DEPLOY"
 CONSUMERS = ('{ who = "site deploy", how = "GitHub Actions", sync = "gh-deploy" },\n'
              '  { who = "edge worker", how = "Worker secret", sync = "cf-worker-edge" },')
 
@@ -56,13 +57,13 @@ def _running(world, redis_url: str, inventory: str):
             process.stop()
 
 
-def roll(world, redis_conn, web_url: str) -> tuple[str, float]:
-    """Alice asks for a roll of the DNS token, Bob approves it; the request id and when Approve was sent."""
-    signed = slash_command(signing_secret=world.signing_secret, text=f"roll {DNS} consumers", user_id=ALICE,
+def roll(world, redis_conn, web_url: str, name: str = DNS) -> tuple[str, float]:
+    """Alice asks for a roll of `name`, Bob approves it; the request id and when Approve was sent."""
+    signed = slash_command(signing_secret=world.signing_secret, text=f"roll {name} consumers", user_id=ALICE,
                            channel_id=CHANNEL, response_url=world.slack.new_response_url(ALICE, CHANNEL))
     assert send(web_url, signed) == 200
     request = wait_until(lambda: next((r for r in requests.open_requests(redis_conn, now=utc_now())
-                                       if r.token == DNS), None), what="the roll request")
+                                       if r.token == name), None), what="the roll request")
     ts = wait_until(lambda: requests.load(redis_conn, request.id, now=utc_now()).message_ts,
                     what="the approval message")
     approved_at = time.monotonic()
@@ -143,11 +144,11 @@ def test_a_failing_sync_is_broadcast_once_and_retry_sync_succeeds_once_the_desti
 
 def test_a_consumer_confirmed_by_hand_is_counted_once_its_owner_presses_done(world, redis_conn, sandbox_running):
     web_url, _ = sandbox_running
-    request_id, _ = roll(world, redis_conn, web_url)
+    request_id, _ = roll(world, redis_conn, web_url, PAGES)
 
     [ask] = wait_until(lambda: [m for m in thread(world, redis_conn, request_id) if m.text.startswith("✋")],
                        what="the owner asked to confirm")
-    assert ask.text.startswith(f"✋ <@{BOB}>: Terraform (run by hand) copies {DNS} by hand.")
+    assert ask.text.startswith(f"✋ <@{BOB}>: Terraform (run by hand) copies {PAGES} by hand.")
     wait_until(lambda: "consumers: 2 of 3 on the new value" in _message_text(world, redis_conn, request_id),
                what="both syncs counted, the hand one not yet")
     done = ask.blocks[-1]["elements"][0]
