@@ -135,6 +135,11 @@ def strategy_text(token: Token, now: datetime, request: Request | None = None) -
     if token.rotation == "roll":
         if state == "succeeded":
             return "roll: Cloudflare replaced the value in place; the old value stopped working at once."
+        if state in ("denied", "cancelled", "expired"):
+            return "roll (in place): it did not run, so the value was not replaced."
+        if state == "failed":
+            return ("roll: Cloudflare was to replace the value in place, the old value stopping at once; the roll "
+                    "failed (the result says which value is where).")
         return "roll: Cloudflare replaces the value in place; the old value stops working at once."
     if state == "pending":
         dies = now + timedelta(minutes=token.overlap)

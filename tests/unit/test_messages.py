@@ -255,3 +255,12 @@ def test_the_deny_modals_reason_is_optional_and_its_label_leaves_saying_so_to_sl
 
     assert field["optional"] is True
     assert "optional" not in field["label"]["text"].lower()  # Slack shows "(optional)" beside an optional input
+
+
+@pytest.mark.parametrize("state", ["failed", "denied", "cancelled", "expired"])
+def test_a_roll_that_did_not_succeed_tells_its_strategy_in_the_past_tense(state):
+    text = read(render_request(request(state=state, denied_by=APPROVER_B, result="r"), INVENTORY))
+
+    (line,) = [part for part in text.split("\n") if part.startswith("*Strategy:*")]
+    assert "replaces the value" not in line and "stops working" not in line, line
+    assert "was not replaced" in line or "was to replace" in line
