@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from redis.exceptions import RedisError
 
 from domain import status
+from domain.cloudflare_tokens import CfToken
 from domain.errors import (
     CftokenError,
     RollLoop,
@@ -28,6 +29,8 @@ from domain.health_words import unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
+from workers.at_once import at_once
+from workers.clients.cloudflare import CloudflareClient
 from workers.consumers.step import CHANGES, LABEL, ConsumerSteps
 from workers.operations import approval
 from workers.operations.checks import AT_CLOUDFLARE, VAULT_VALUE, Reads, not_revoked, stop_at_first
@@ -47,6 +50,8 @@ class Rotation(ConsumerSteps, StepMachine):
     resumes_ended = True  # its last step, following the consumers, runs on after the result is posted
 
     checks = (VAULT_VALUE, AT_CLOUDFLARE)
+    record: CfToken | None = None  # the record read beside the vault write, for the expiry step (memory only)
+    verified: bool | None = None  # the new value's verify, made beside the expiry's PUT, for the verify step
 
     def preflight(self) -> None:
         self.show("pre-flight")
@@ -75,11 +80,11 @@ class Rotation(ConsumerSteps, StepMachine):
             self.lock.renew()  # a worker whose lock went to another must not write over that worker's value
         except RedisError:
             log.warning("roll %s: Redis is not answering; storing the new value anyway", self.request.id)
-        try:
-            self.services.infisical.set(self.token.name, new_value)
-        except Exception:
+        stored, self.record = at_once(lambda: _stored(self.services, self.token.name, new_value),
+                                      lambda: _record(self.cloudflare, self.token_id))  # the expiry step's read
+        if stored is not None:
             self.checkpoint.save(now=self.services.now(), step="store", sealed=seal(new_value, self.secret_key))
-            raise
+            raise stored
         self.goto("expiry", written_at=utc_stamp(self.services.now()))
         self.show("stored")
 
@@ -97,7 +102,7 @@ class Rotation(ConsumerSteps, StepMachine):
         self.show("stored")
 
     def extend_expiry(self) -> None:
-        current = self.cloudflare.get_token(self.token_id)
+        current, self.record = self.record or self.cloudflare.get_token(self.token_id), None
         if current.expires_on is None:
             self.advance()
             return
@@ -108,17 +113,20 @@ class Rotation(ConsumerSteps, StepMachine):
         expires_on = parse_timestamp(planned)
         if current.status == "expired":  # a new expiry revives it; a full-replace PUT must say so
             current = current.model_copy(update={"status": "active"})
-        self.cloudflare.update_token(current, expires_on=expires_on)
+        held = self.new_value
+        if held is not None:  # the new value's verify goes beside the PUT; the verify step reads its answer
+            status.record_bot_use(self.services.redis, [self.token.name], at=self.services.now())
+        _, self.verified = at_once(lambda: self.cloudflare.update_token(current, expires_on=expires_on),
+                                   lambda: _early_verify(self.cloudflare, held))
         self.services.infisical.set(self.token.companion("__EXPIRES_AT"), SecretStr(utc_stamp(expires_on)))
         self.advance()
 
     def verify(self) -> None:
-        value = self.new_value or self.services.infisical.get(self.token.name)
-        status.record_bot_use(self.services.redis, [self.token.name], at=self.services.now())  # not "other use"
-        try:
-            active = self.cloudflare.verify(value).status == "active"
-        except TokenInvalid:
-            active = False
+        active, self.verified = self.verified, None
+        if active is None or self.new_value is None:
+            value = self.new_value or self.services.infisical.get(self.token.name)
+            status.record_bot_use(self.services.redis, [self.token.name], at=self.services.now())  # not "other use"
+            active = _is_active(self.cloudflare, value)
         if not active:
             log.warning("rotation %s: the vault's value is not active; rolling again", self.checkpoint.request_id)
             self.new_value = None
@@ -187,6 +195,40 @@ class Rotation(ConsumerSteps, StepMachine):
         Step("consumers", LABEL, consumers, changed=True, settled=True, changes=CHANGES,
              where="The roll is done and reported; the consumers' secret syncs were being followed."),
     )
+
+
+def _stored(services: Services, name: str, value: SecretStr) -> BaseException | None:
+    """The new value written to the vault: None, or what the write raised (the caller seals the value)."""
+    try:
+        services.infisical.set(name, value)
+    except Exception as exc:  # noqa: BLE001 - any failure: the value is sealed, then the error raised
+        return exc
+    return None
+
+
+def _record(cloudflare: CloudflareClient, token_id: str) -> CfToken | None:
+    """The token's record read beside the vault write, for the expiry step; None when it could not be read (the
+    expiry step then reads it itself and reports what Cloudflare says)."""
+    try:
+        return cloudflare.get_token(token_id)
+    except CftokenError:
+        return None
+
+
+def _early_verify(cloudflare: CloudflareClient, value: SecretStr | None) -> bool | None:
+    """Verify beside the expiry's PUT: None when there is no value in memory or Cloudflare did not answer (the
+    verify step then asks itself and reports what it meets)."""
+    try:
+        return _is_active(cloudflare, value) if value is not None else None
+    except CftokenError:
+        return None
+
+
+def _is_active(cloudflare: CloudflareClient, value: SecretStr) -> bool:
+    try:
+        return cloudflare.verify(value).status == "active"
+    except TokenInvalid:
+        return False
 
 
 def _vault_value_still_live(services: Services, token: Token) -> bool:

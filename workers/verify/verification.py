@@ -30,12 +30,12 @@ from domain.message_parts import split_message
 from domain.messages import escape
 from domain.status import read_status, record_bot_use, record_status
 from domain.vault import Vault, token_id_of
+from workers.at_once import at_once
 from workers.audit.activity import read_activity
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations.checkpoints import minting_tokens
 from workers.scan import health_watch
 from workers.services import Services
-from workers.verify.at_once import at_once
 from workers.verify.diagnosis import diagnose
 from workers.verify.diagnosis_messages import render_diagnosis
 from workers.verify.report import Diagnosis, Facts
