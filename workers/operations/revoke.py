@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC
+from functools import partial
 
 from pydantic import SecretStr
 
@@ -29,6 +30,7 @@ from domain.requests import FINAL_STATES, Request
 from domain.revoke_targets import Stranger, left_live_text, ticket_subject
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
+from workers.at_once import at_once
 from workers.audit import radius
 from workers.channel import post, refresh_message, refuse_forged
 from workers.clients.freescout import FreeScoutClient
@@ -135,12 +137,12 @@ class Revocation(ConsumerSteps, StepMachine):
     def open_ticket(self) -> None:
         subject = ticket_subject(self.token.name, self.request.id)
         with self.services.freescout() as freescout:
-            ticket = freescout.find_by_subject(subject)
+            people = [self.request.requester, *self.request.approved_by]
+            ticket, names = at_once(lambda: freescout.find_by_subject(subject),  # the names beside the search
+                                    lambda: people_names(self.services, people))
             if ticket is None:
-                people = [self.request.requester, *self.request.approved_by]
                 body = ticket_body(self.token, self.request, self.services.inventory, self.checkpoint.fields,
-                                   consumers=self.consumer_lines(),
-                                   names=people_names(self.services, people),
+                                   consumers=self.consumer_lines(), names=names,
                                    blast=blast_text(self.blast))
                 ticket = freescout.create_incident(subject=subject, body=body, tags=["cftoken", "revocation"])
             add_audit_notes(freescout, ticket.id, self.blast)
@@ -253,17 +255,19 @@ def strangers_of(fields: Mapping[str, str]) -> tuple[Stranger, ...]:
 
 
 def people_names(services: Services, users: list[str]) -> dict[str, str]:
-    """Each person's name from Slack (users.info) for the ticket; one Slack can not name is left as an id."""
-    names: dict[str, str] = {}
-    for user in dict.fromkeys(users):
-        try:
-            name = services.slack.display_name(user)
-        except CftokenError as exc:
-            log.warning("no name for %s in the ticket: %s", user, exc)
-            continue
-        if name:
-            names[user] = name
-    return names
+    """Each person's name from Slack (users.info, one request per person, made at once) for the ticket; one Slack
+    can not name is left as an id."""
+    people = list(dict.fromkeys(users))
+    found = at_once(*(partial(_display_name, services, user) for user in people))  # asked at once
+    return {user: name for user, name in zip(people, found, strict=True) if name}
+
+
+def _display_name(services: Services, user: str) -> str | None:
+    try:
+        return services.slack.display_name(user)
+    except CftokenError as exc:
+        log.warning("no name for %s in the ticket: %s", user, exc)
+        return None
 
 
 def readable(stamp: str | None) -> str:
