@@ -111,10 +111,12 @@ class Rotation(ConsumerSteps, StepMachine):
             planned = (self.services.now() + timedelta(days=self.token.cadence_days)).replace(microsecond=0).isoformat()
             self.goto("expiry", expires_on=planned)
         expires_on = parse_timestamp(planned)
+        # The new value's verify goes beside the PUT when the token is active already (an expired one is revived by
+        # the PUT itself); only an "active" answer is kept for the verify step, which asks again otherwise.
+        held = self.new_value if current.status == "active" else None
         if current.status == "expired":  # a new expiry revives it; a full-replace PUT must say so
             current = current.model_copy(update={"status": "active"})
-        held = self.new_value
-        if held is not None:  # the new value's verify goes beside the PUT; the verify step reads its answer
+        if held is not None:
             status.record_bot_use(self.services.redis, [self.token.name], at=self.services.now())
         _, self.verified = at_once(lambda: self.cloudflare.update_token(current, expires_on=expires_on),
                                    lambda: _early_verify(self.cloudflare, held))
@@ -123,7 +125,7 @@ class Rotation(ConsumerSteps, StepMachine):
 
     def verify(self) -> None:
         active, self.verified = self.verified, None
-        if active is None or self.new_value is None:
+        if not active or self.new_value is None:
             value = self.new_value or self.services.infisical.get(self.token.name)
             status.record_bot_use(self.services.redis, [self.token.name], at=self.services.now())  # not "other use"
             active = _is_active(self.cloudflare, value)
