@@ -101,7 +101,11 @@ def scan(*, wait: bool) -> int:
         result = job.latest_result()
         _say(f"the scan failed: {(result.exc_string or '').strip().splitlines()[-1] if result else 'no result'}")
         return PROBLEMS
-    print(f"cftoken: {describe_scan(job.return_value())}")
+    report = job.return_value()
+    print(f"cftoken: {describe_scan(report)}")
+    if report and report.get("cloudflare_error"):
+        _say("the scan could not check the tokens at Cloudflare (see above): fix that, then scan again")
+        return PROBLEMS
     return OK
 
 
