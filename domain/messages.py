@@ -166,6 +166,8 @@ def render_list(
         status = statuses.get(token.name)
         missing = _not_provisioned(token, status, now, management=inventory.is_management(token))
         state = missing or f"{_status_line(status, now)} · {last_roll}"
+        if not missing and status is not None and status.problem("deleted") is not None:  # one path: a new token
+            state = f"{_status_line(status, now)} — `/cftoken provision {token.name}` for a replacement"
         # Each half clipped on its own: a long scope never pushes the state's problems off the line.
         lines.append(f"{clip(facts, LIST_FACTS)}\n{clip(state, LIST_LINE)}")
     head = _section(f"*{len(inventory.tokens)} tokens* (last known state; `/cftoken verify NAME` refreshes one; "
@@ -331,7 +333,8 @@ def _status_line(status: TokenStatus | None, now: datetime) -> str:
     if status is None:
         return ":white_circle: not checked yet"
     icon = HEALTH_ICONS.get(status.state, ":white_circle:")
-    expiry = expiry_text(status.expires_on, now)
+    deleted = status.problem("deleted") is not None  # "no expiry" would read as alive
+    expiry = "deleted at Cloudflare" if deleted else expiry_text(status.expires_on, now)
     # Each problem by its short label and the age of the check that saw it (a fuller check's problems are kept
     # until a check that can see them clears them); verify and the scan's alert give the detail.
     labels = [_problem_label(p, now) for p in status.problems]

@@ -329,3 +329,13 @@ def test_an_over_privileged_token_is_a_warning_and_verify_offers_no_roll_for_it(
                                      if m.text.startswith(f"verify {WAF}")))
     assert "⚠️ *Zones* — extra getraxx.com (over-privileged)" in shown
     assert "[Request roll]" not in shown and "[Verify again]" in shown
+
+
+def test_list_says_a_token_deleted_outside_the_bot_is_deleted_and_offers_the_one_path_provision(world, services):
+    world.break_token(WAF, "delete")
+
+    scan(services)
+
+    line = list_line(services, WAF)
+    assert "deleted at Cloudflare" in line and "no expiry" not in line
+    assert f"`/cftoken provision {WAF}` for a replacement" in line and "roll " not in line.split("\n")[1]
