@@ -214,6 +214,21 @@ def test_a_disabled_management_token_is_failure_mode_d(world, verify):
     assert f"_Next:_ {D_NEXT_STEP}" in channel
 
 
+def test_a_management_token_stripped_of_api_tokens_write_never_leaves_verify_leading_with_green(world, verify):
+    management = world.token_ids[MGMT]
+    policies = next(t["policies"] for t in world.cloudflare.tokens() if t["id"] == management)
+    world.cloudflare.set_policies(management, [p for p in policies
+                                               if all(g["name"] != "API Tokens Write" for g in p["permission_groups"])])
+
+    for name in (WAF, MGMT):
+        channel = verify(name)
+        headline = channel.split(f"`/cftoken verify {name}`")[0].rsplit("verify ", 1)[-1]
+
+        assert "🟢" not in headline, channel
+        assert "not checked: the management token CF_ACCESS_MGMT may not read API tokens" in headline, channel
+        assert f"_Next:_ {D_NEXT_STEP}" in channel
+
+
 def test_verifying_the_management_token_itself_when_it_is_rejected_escalates(world, redis_conn, verify):
     world.cloudflare.set_status(world.token_ids[MGMT], "disabled")
 
