@@ -233,3 +233,16 @@ def test_a_dry_run_lists_the_consumers_and_each_secret_sync_with_its_health(serv
     assert ("secret sync Cloudflare Workers edge (sync cf-worker-edge): also synced to (no consumer in the "
             "inventory); auto-sync off: the bot would trigger it; last run FAILED: Request failed with status code "
             "403") in run.consumers
+
+
+def test_a_dry_run_provision_of_a_token_deleted_outside_the_bot_passes_and_offers_the_request(
+    world, channel, redis_url, inventory
+):
+    world.break_token(TOKEN, "delete")
+
+    answer = dry_run(world, channel, redis_url, inventory, f"provision {TOKEN} --dry-run")
+
+    assert writes(world) == []
+    assert "✅ Nothing found that would stop it." in answer
+    assert "is gone from Cloudflare and which Cloudflare refuses: it will be replaced" in answer
+    assert "[Request provision]" in answer
