@@ -449,3 +449,35 @@ def test_request_revoke_on_a_digest_opens_the_revoke_and_marks_its_button_used(w
     (section,) = sections_about(world.slack.message(CHANNEL, digest.ts), PAGES)
     assert "accessory" not in section and f"Revoke requested by <@{ALICE}>" in section["text"]["text"]
     assert world.slack.refusals() == []
+
+
+def _alerts(world: World, start: str) -> list[str]:
+    return [m.text for m in world.slack.messages(CHANNEL) if m.text.startswith(start)]
+
+
+@pytest.mark.parametrize("broken", ["stripped of API Tokens Write", "expired"])
+def test_a_management_token_that_cannot_list_tokens_is_told_once_with_failure_mode_d_and_once_when_fixed(
+    world, services, broken
+):
+    management = world.token_ids["CF_ACCESS_MGMT"]
+    policies = next(t["policies"] for t in world.cloudflare.tokens() if t["id"] == management)
+    if broken == "expired":
+        world.cloudflare.set_expiry(management, world.clock.now() - timedelta(minutes=1))
+    else:
+        world.cloudflare.set_policies(management, [
+            p for p in policies if all(g["name"] != "API Tokens Write" for g in p["permission_groups"])])
+
+    scan_and_deliver(services)
+    scan_and_deliver(services)
+
+    [alert] = _alerts(world, ":rotating_light: The management token CF_ACCESS_MGMT cannot list API tokens")
+    assert "the bot cannot check, roll, revoke or provision anything" in alert
+    assert "Next step: Failure mode D: escalate to an operator; rotate CF_ACCESS_MGMT in the dashboard" in alert
+
+    world.cloudflare.set_expiry(management, world.clock.now() + timedelta(days=30))
+    world.cloudflare.set_policies(management, policies)
+    scan_and_deliver(services)
+    scan_and_deliver(services)
+
+    assert len(_alerts(world, ":rotating_light:")) == 1
+    assert len(_alerts(world, ":white_check_mark: The management token CF_ACCESS_MGMT lists API tokens")) == 1

@@ -19,7 +19,7 @@ from domain.vault import Vault, known_token_id
 from workers.audit import outside, vault_events
 from workers.clients.cloudflare import PER_PAGE, CloudflareClient
 from workers.operations.checkpoints import minting_tokens
-from workers.scan import health_watch
+from workers.scan import health_watch, management_watch
 from workers.scan.digest import record_digest
 from workers.scan.expiry import TokenFacts, assess, gather_facts, threshold_label, thresholds
 from workers.services import Services
@@ -138,9 +138,11 @@ def _list_cloudflare(services: Services, vault: Vault) -> tuple[dict[str, CfToke
             tokens = cloudflare.list_tokens()
             listing = {listed.id: listed for listed in tokens}
             asked = _confirm_unlisted(cloudflare, services, vault, listing)
-            return listing, None, max(1, math.ceil(len(tokens) / PER_PAGE)) + asked
+        management_watch.note(services, None)
+        return listing, None, max(1, math.ceil(len(tokens) / PER_PAGE)) + asked
     except CftokenError as exc:
         log.warning("expiry scan could not read Cloudflare's token list: %s", exc)
+        management_watch.note(services, exc)
         return None, str(exc), 1
 
 
