@@ -30,6 +30,7 @@ from domain.grants import (
 from domain.inventory import Inventory, Token
 from domain.mrkdwn import escape
 from domain.timestamps import parse_timestamp, utc_stamp
+from domain.token_owner import kind_mismatch
 from domain.vault import pin_drift, pin_fix
 
 State = Literal["healthy", "warning", "failing", "revoked", "compromised", "unknown"]
@@ -38,7 +39,7 @@ Action = Literal["roll", "verify", "revoke", "none"]
 Source = Literal["verify", "scan", "roll", "revoke", "provision"]
 Kind = Literal[
     "revoked", "compromised", "deleted", "disabled", "expired", "vault_missing", "value", "probe",
-    "zones", "permissions", "ip", "companions", "expiring", "duplicate", "pin",
+    "zones", "permissions", "ip", "companions", "expiring", "duplicate", "pin", "kind",
 ]
 
 DASHBOARD = "https://dash.cloudflare.com/profile/api-tokens"
@@ -141,6 +142,7 @@ class HealthFacts:
     named: tuple[CfToken, ...] | None = None  # every token Cloudflare lists with this name; None: not listed
     overlapping: bool = False  # an overlap rotation (or a provision) of this token is under way: two are expected
     kept: tuple[str, ...] = ()  # old tokens an approver kept live with Keep old (a revoke deletes them too)
+    value_kind: str | None = None  # the kind the vault's value proved to be (prefix, or the verify that took it)
 
 
 def assess(facts: HealthFacts, inventory: Inventory) -> Health:
@@ -163,6 +165,10 @@ def assess(facts: HealthFacts, inventory: Inventory) -> Health:
             expires = record.expires_on if record else None
             return _health(facts, found, ALL_KINDS, at, expires)  # everything else is moot once revoked
         _vault_problems(facts, add, management=inventory.is_management(facts.token))
+    mismatch = kind_mismatch(name, facts.token.owner, facts.value_kind)  # type: ignore[arg-type]
+    if mismatch is not None:  # the records were looked for at the wrong kind's endpoints: they say nothing
+        add("kind", "failing", *mismatch, "none")
+        return _health(facts, found, ALL_KINDS, {**at, "value": facts.now}, None)
     if facts.named is not None:
         sees |= LIST_KINDS
         _duplicate_problem(facts, add)

@@ -67,3 +67,27 @@ def verify_order(value: str, declared: TokenOwner, account_id: str | None) -> tu
         return (USER,)
     other = USER if declared.kind == "account" else account
     return (declared,) if other is None else (declared, other)
+
+
+def prefix_kind(value: str) -> Kind | None:
+    """The kind a scannable value names (cfat_ account, cfut_ user); None for a legacy value."""
+    if value.startswith(ACCOUNT_PREFIX):
+        return "account"
+    return "user" if value.startswith(USER_PREFIX) else None
+
+
+def kind_mismatch(name: str, declared: Kind, found: Kind | None) -> tuple[str, str] | None:
+    """(detail, next step) when the vault's value is a token of the other kind than the inventory declares
+    (proven by its prefix or by the verify endpoint that accepted it); None when they agree or it is unknown."""
+    if found is None or found == declared:
+        return None
+    if found == "account":
+        return (f"{name} is an account-owned token; set `owner = \"account\"` (its value belongs at "
+                "/accounts/{account_id}/tokens, but the inventory declares a user token, so the bot looks for it "
+                "at /user/tokens)",
+                f"Edit the inventory: add `owner = \"account\"` to {name} (and the top-level `account_id` if it is "
+                "not there), then `/cftoken verify` again. The token itself is not invalid: do not roll it.")
+    return (f"{name} is a user token; set `owner = \"user\"` (its value belongs at /user/tokens, but the inventory "
+            "declares an account-owned token)",
+            f"Edit the inventory: remove `owner = \"account\"` from {name}, then `/cftoken verify` again. The token "
+            "itself is not invalid: do not roll it.")

@@ -1,6 +1,6 @@
 import pytest
 
-from domain.token_owner import USER, TokenOwner, verify_order
+from domain.token_owner import USER, TokenOwner, kind_mismatch, prefix_kind, verify_order
 
 ACCOUNT_ID = "01a7362d577a6c3019a474fd6f485823"
 ACCOUNT = TokenOwner("account", ACCOUNT_ID)
@@ -32,3 +32,16 @@ def test_the_prefix_picks_the_verify_endpoint_and_a_legacy_value_tries_the_decla
 
 def test_without_an_account_id_a_legacy_value_is_tried_only_as_a_user_token():
     assert verify_order(LEGACY, USER, None) == (USER,)
+
+
+def test_a_value_of_the_other_kind_is_named_with_the_inventory_fix_and_never_called_invalid():
+    detail, next_step = kind_mismatch("CF_X", "user", "account")
+
+    assert detail.startswith('CF_X is an account-owned token; set `owner = "account"`')
+    assert "do not roll it" in next_step and "invalid" not in detail
+    assert kind_mismatch("CF_X", "account", "user")[0].startswith('CF_X is a user token; set `owner = "user"`')
+    assert kind_mismatch("CF_X", "user", "user") is None and kind_mismatch("CF_X", "user", None) is None
+
+
+def test_the_prefix_names_the_kind_and_a_legacy_value_names_none():
+    assert (prefix_kind("cfat_abc"), prefix_kind("cfut_abc"), prefix_kind(LEGACY)) == ("account", "user", None)

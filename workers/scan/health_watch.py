@@ -27,7 +27,8 @@ from domain import kept_tokens
 from domain.cloudflare_tokens import CfToken, Verification
 from domain.errors import CftokenError, RateLimited, RecordTampered, TokenInvalid
 from domain.health import Health, HealthFacts, Problem, RevokedByBot
-from domain.inventory import Token
+from domain.inventory import Inventory, Token
+from domain.token_owner import USER, prefix_kind
 from domain.vault import Vault
 from workers.clients.cloudflare import CloudflareClient
 
@@ -43,6 +44,7 @@ NOT_ALERTED = frozenset({"expiring", "revoked"})  # expiry thresholds and the re
 class ValueCheck:
     accepted: bool
     token_id: str | None
+    kind: str | None = None  # the kind the value proved to be: its prefix, or whose verify endpoint took it
 
 
 @dataclass(frozen=True)
@@ -117,16 +119,20 @@ def last_value_checks(conn: redis.Redis) -> dict[str, datetime]:
 
 
 def run_value_checks(conn: redis.Redis, cloudflare: CloudflareClient, vault: Vault, names: Sequence[str],
-                     now: datetime) -> dict[str, ValueCheck]:
-    """Verify each token's vault value with Cloudflare; stop at a rate limit or outage (the rest wait)."""
+                     now: datetime, inventory: Inventory) -> dict[str, ValueCheck]:
+    """Verify each token's vault value with Cloudflare, at the endpoint its kind needs (domain.token_owner); stop
+    at a rate limit or outage (the rest wait)."""
     done: dict[str, ValueCheck] = {}
     for name in names:
         value: SecretStr = vault.values[name]
+        token = inventory.find(name)
+        declared = inventory.owner(token) if token is not None else USER
         try:
-            answer = cloudflare.verify(value)
-            done[name] = ValueCheck(answer.status == "active", answer.id if isinstance(answer, Verification) else None)
+            answer, owner = cloudflare.verify_value(value, declared, inventory.account_id)
+            done[name] = ValueCheck(answer.status == "active", answer.id if isinstance(answer, Verification) else None,
+                                    prefix_kind(value.get_secret_value()) or owner.kind)
         except TokenInvalid:
-            done[name] = ValueCheck(False, None)
+            done[name] = ValueCheck(False, None, prefix_kind(value.get_secret_value()))
         except (RateLimited, CftokenError):
             break
     if done:
@@ -156,7 +162,7 @@ def kept_by_keep_old(conn: redis.Redis, name: str) -> tuple[str, ...]:
 def scan_facts(token: Token, vault: Vault, *, now: datetime, listing_read: bool, listed, token_id: str | None,
                revoked: RevokedByBot | None, check: ValueCheck | None, bot_used_at: datetime | None,
                named: tuple[CfToken, ...] | None = None, overlapping: bool = False,
-               kept: tuple[str, ...] = ()) -> HealthFacts:
+               kept: tuple[str, ...] = (), listed_kind: str | None = None) -> HealthFacts:
     """The scan's readings of one token in the health model's terms."""
     value = vault.values.get(token.name)
     return HealthFacts(
@@ -169,7 +175,7 @@ def scan_facts(token: Token, vault: Vault, *, now: datetime, listing_read: bool,
         record_read=listing_read and token_id is not None, record=listed, token_id=token_id,
         value_checked=check is not None, value_accepted=bool(check and check.accepted),
         value_token_id=check.token_id if check else None, bot_used_at=bot_used_at, named=named,
-        overlapping=overlapping, kept=kept,
+        overlapping=overlapping, kept=kept, value_kind=listed_kind or (check.kind if check else None),
     )
 
 

@@ -15,6 +15,7 @@ from domain import health
 from domain.cloudflare_tokens import CfToken
 from domain.errors import CftokenError, TokenNotFound, VaultFolderMissing
 from domain.status import last_rotations, read_bot_uses, read_statuses, record_bot_use, record_statuses
+from domain.token_owner import TokenOwner
 from domain.vault import Vault, known_token_id
 from workers.audit import outside, vault_events
 from workers.clients.cloudflare import PER_PAGE, CloudflareClient
@@ -49,7 +50,7 @@ def scan(services: Services) -> ScanReport:
     except VaultFolderMissing as exc:  # nobody asked: the channel hears of it, once a day while it lasts
         services.report_missing_folder(exc)
         raise
-    listing, cloudflare_error, pages = _list_cloudflare(services, vault)
+    listing, cloudflare_error, pages, kinds = _list_cloudflare(services, vault)
     rotated = last_rotations(conn, services.inventory.names)
     levels = thresholds(settings.warn_days)
     facts = [gather_facts(token, vault, listing, rotated.get(token.name)) for token in services.inventory.tokens]
@@ -58,7 +59,7 @@ def scan(services: Services) -> ScanReport:
     checks = _value_checks(services, vault, facts, now, pages)
     if checks:
         record_bot_use(conn, list(checks), at=now)
-    healths = _healths(services, vault, facts, listing, checks, bot_used)
+    healths = _healths(services, vault, facts, listing, checks, bot_used, kinds)
     record_statuses(conn, healths)
     recorded = record_digest(conn, assessments, healths, services.inventory, now, cloudflare_error=cloudflare_error)
     findings = recorded.findings
@@ -80,8 +81,8 @@ def scan(services: Services) -> ScanReport:
 
 
 def _healths(services: Services, vault: Vault, facts: Sequence[TokenFacts], listing: Mapping[str, CfToken] | None,
-             checks: Mapping[str, health_watch.ValueCheck], bot_used: Mapping[str, datetime]
-             ) -> dict[str, health.Health]:
+             checks: Mapping[str, health_watch.ValueCheck], bot_used: Mapping[str, datetime],
+             kinds: Mapping[str, str]) -> dict[str, health.Health]:
     """Each token's Health from this scan's readings, keeping what fuller checks found before."""
     now, conn = services.now(), services.redis
     previous = read_statuses(conn)
@@ -96,7 +97,8 @@ def _healths(services: Services, vault: Vault, facts: Sequence[TokenFacts], list
         current = health.assess(health_watch.scan_facts(
             f.token, vault, now=now, listing_read=f.listing_read, listed=f.listed, token_id=f.token_id,
             revoked=revoked, check=checks.get(name), bot_used_at=bot_used.get(name),
-            named=named, overlapping=name in minting, kept=kept), services.inventory)
+            named=named, overlapping=name in minting, kept=kept, listed_kind=kinds.get(f.token_id or "")),
+            services.inventory)
         healths[name] = health.carry(previous.get(name), current)
     return healths
 
@@ -117,11 +119,13 @@ def _value_checks(services: Services, vault: Vault, facts: Sequence[TokenFacts],
     if not names:
         return {}
     with services.cloudflare(None) as cloudflare:
-        return health_watch.run_value_checks(conn, cloudflare, vault, names, now)
+        return health_watch.run_value_checks(conn, cloudflare, vault, names, now, services.inventory)
 
 
-def _list_cloudflare(services: Services, vault: Vault) -> tuple[dict[str, CfToken] | None, str | None, int]:
-    """Cloudflare's tokens by id (None and the reason when the list cannot be read), and the pages requested.
+def _list_cloudflare(services: Services, vault: Vault
+                     ) -> tuple[dict[str, CfToken] | None, str | None, int, dict[str, str]]:
+    """Cloudflare's tokens by id, user and account-owned (None and the reason when a needed list cannot be read),
+    the pages requested, and each listed id's kind (which owner's list it was in).
 
     Not read at all when its pages would take the bot past its request budget for these five minutes: the scan
     then sees less (problems found before are kept, expiry comes from __EXPIRES_AT) and the next one reads it.
@@ -132,30 +136,51 @@ def _list_cloudflare(services: Services, vault: Vault) -> tuple[dict[str, CfToke
     if used + pages > budget:
         log.warning("expiry scan skips Cloudflare's token list: %s requests in 5 minutes, budget %s", used, budget)
         return None, (f"the bot's Cloudflare request budget is spent ({used} of {budget} in the last 5 minutes); "
-                      "the next scan reads the list"), 0
+                      "the next scan reads the list"), 0, {}
+    listing: dict[str, CfToken] = {}
+    kinds: dict[str, str] = {}
+    pages = 0
+    clients = services.owner_clients(vault)
     try:
-        with services.management_client(vault) as cloudflare:
-            tokens = cloudflare.list_tokens()
-            listing = {listed.id: listed for listed in tokens}
-            asked = _confirm_unlisted(cloudflare, services, vault, listing)
-        management_watch.note(services, None)
-        return listing, None, max(1, math.ceil(len(tokens) / PER_PAGE)) + asked
+        for client in clients:
+            try:
+                tokens = client.list_tokens()
+            except CftokenError as exc:
+                pages += 1
+                if client.owner not in services.inventory.owners:  # read only to catch a kind declared wrong
+                    log.info("expiry scan skips the %s list, which no declared token needs: %s", client.owner.label,
+                             exc)
+                    continue
+                raise
+            listing.update((listed.id, listed) for listed in tokens)
+            kinds.update((listed.id, client.owner.kind) for listed in tokens)
+            pages += max(1, math.ceil(len(tokens) / PER_PAGE))
+        pages += _confirm_unlisted({client.owner: client for client in clients}, services, vault, listing, kinds)
     except CftokenError as exc:
         log.warning("expiry scan could not read Cloudflare's token list: %s", exc)
         management_watch.note(services, exc)
-        return None, str(exc), 1
+        return None, str(exc), max(1, pages), {}
+    finally:
+        for client in clients:
+            client.close()
+    management_watch.note(services, None)
+    return listing, None, pages, kinds
 
 
-def _confirm_unlisted(cloudflare: CloudflareClient, services: Services, vault: Vault,
-                      listing: dict[str, CfToken]) -> int:
-    """Read by id each inventory token the list left out, adding what Cloudflare still has to `listing` (the list
-    keeps expired tokens only while recently expired; GET by id answers an older one as expired, not deleted).
-    Returns the calls made."""
-    unlisted = [token_id for token in services.inventory.tokens
-                if (token_id := known_token_id(token, vault)) and token_id not in listing]
-    for token_id in unlisted:
+def _confirm_unlisted(clients: dict[TokenOwner, CloudflareClient], services: Services, vault: Vault,
+                      listing: dict[str, CfToken], kinds: dict[str, str]) -> int:
+    """Read by id, at its owner's endpoint, each inventory token the lists left out, adding what Cloudflare still
+    has to `listing` (the list keeps expired tokens only while recently expired; GET by id answers an older one as
+    expired, not deleted). Returns the calls made."""
+    asked = 0
+    for token in services.inventory.tokens:
+        token_id, owner = known_token_id(token, vault), services.inventory.owner(token)
+        if not token_id or token_id in listing or owner not in clients:
+            continue
+        asked += 1
         try:
-            listing[token_id] = cloudflare.get_token(token_id)
+            listing[token_id] = clients[owner].get_token(token_id)
+            kinds[token_id] = owner.kind
         except TokenNotFound:
             continue
-    return len(unlisted)
+    return asked

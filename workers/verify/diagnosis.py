@@ -48,6 +48,7 @@ from domain.inventory import Inventory, Token
 from domain.mrkdwn import escape
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.token_activity import activity_check, cause
+from domain.token_owner import kind_mismatch
 from domain.vault import pin_drift, pin_fix
 from workers.verify.report import Check, Diagnosis, Facts, Status
 
@@ -57,7 +58,8 @@ NOT_CHECKED_NO_VIEW = "not checked: needs the management token's view of the tok
 def diagnose(facts: Facts, inventory: Inventory) -> Diagnosis:
     """Every check, in the runbook's order; the state and summary are the token's Health for these facts."""
     view = facts.management if isinstance(facts.management, CfToken) else None
-    checks = (
+    mismatch = kind_mismatch(facts.token.name, facts.token.owner, facts.value_kind)  # type: ignore[arg-type]
+    checks = (vault_check(facts, inventory), Check("fail", "Kind of token", *mismatch)) if mismatch else (
         vault_check(facts, inventory),
         verify_check(facts, inventory),
         management_check(facts, inventory),
@@ -100,7 +102,7 @@ def health_facts(facts: Facts) -> HealthFacts:
         value_token_id=outcome.id if isinstance(outcome, Verification) else None,
         probes=facts.probes, bot_used_at=facts.bot_used_at,
         named=facts.named if isinstance(facts.named, tuple) else None, overlapping=facts.overlapping,
-        kept=facts.kept,
+        kept=facts.kept, value_kind=facts.value_kind,
     )
 
 
@@ -134,9 +136,10 @@ def verify_check(facts: Facts, inventory: Inventory) -> Check:
     if outcome is None:
         return Check("warn", title, "not checked: there is no value to verify (see above)")
     if isinstance(outcome, Verification):
+        call = verify_call(facts.value_kind or facts.token.owner)
         if outcome.status == "active":
-            return Check("ok", title, "GET /user/tokens/verify answers active")
-        return Check("fail", title, f"GET /user/tokens/verify answers status {outcome.status}",
+            return Check("ok", title, f"{call} answers active")
+        return Check("fail", title, f"{call} answers status {outcome.status}",
                      f"Failure mode B: roll the token (`/cftoken roll {facts.token.name}`).")
     if not isinstance(outcome, TokenInvalid):
         return _unavailable(title, "verify the value", outcome, facts.token.name)
@@ -192,7 +195,7 @@ def _why_invalid(facts: Facts) -> tuple[str, str]:
 def management_check(facts: Facts, inventory: Inventory) -> Check:
     """The management token's view (failure mode D when it cannot give one): status, expiry, last use."""
     title = "Cloudflare record"
-    mgmt = inventory.management_token
+    mgmt = inventory.manager_name(inventory.owner(facts.token))
     view = facts.management
     if facts.management_missing:
         return Check("fail", title, f"not checked: the management token {mgmt} is missing at {facts.vault_path} "
@@ -231,6 +234,8 @@ def _record_check(title: str, facts: Facts, view: CfToken) -> Check:
                  if view.expires_on else "no expiry")
     parts.append(_management_last_used(view.last_used_on) if facts.is_management
                  else _last_used(view.last_used_on, facts.bot_used_at))
+    if facts.token.owner == "account":
+        parts.append(creator_text(view))
     detail = ", ".join(parts)
     if view.status != "active" or expired:
         return Check("fail", title, detail, "Failure mode B: see the line above.")
@@ -238,6 +243,17 @@ def _record_check(title: str, facts: Facts, view: CfToken) -> Check:
         return Check("warn", title, detail,
                      f"Roll it before it expires (`/cftoken roll {facts.token.name}`).")
     return Check("ok", title, detail)
+
+
+def verify_call(kind: str) -> str:
+    return "GET /user/tokens/verify" if kind == "user" else "GET /accounts/{account_id}/tokens/verify"
+
+
+def creator_text(view: CfToken) -> str:
+    """An account-owned token's creator metadata, where Cloudflare gives it (Cloudflare's words, escaped)."""
+    made = [f"created by {escape(view.creator_email_at_creation)}"] if view.creator_email_at_creation else []
+    made += [f"provisioned by {escape(view.provisioner_type)}"] if view.provisioner_type else []
+    return "account-owned token" + (f" ({', '.join(made)})" if made else "")
 
 
 def _last_used(used: datetime | None, ours: datetime | None) -> str:

@@ -44,10 +44,11 @@ def render_diagnosis(diagnosis: Diagnosis, health: Health | None = None, *, requ
 def _next_step_buttons(name: str, health: Health, *, can_roll: bool) -> list[dict[str, Any]]:
     """A compromised token's next step is a revoke (a roll cannot bring it back); one the bot revoked, or one gone
     from Cloudflare, is provisioned anew, not rolled; Request roll only beside a problem a roll fixes (not a
-    policy: an over-privileged or under-privileged token keeps its policy through a roll)."""
+    policy: an over-privileged or under-privileged token keeps its policy through a roll; not a token of the other
+    kind than the inventory says, which is fixed in the inventory)."""
     if health.state == "compromised":
         return [_button("Request revoke", REQUEST_REVOKE, name)]
-    if health.state == "revoked" or health.problem("deleted") is not None or not can_roll:
+    if health.state == "revoked" or health.problem("deleted") or health.problem("kind") or not can_roll:
         return []
     if not any(problem.kind in ROLL_HELPS for problem in health.problems):
         return []

@@ -45,6 +45,7 @@ class Facts:
     kept: tuple[str, ...] = ()  # old tokens an approver kept live with Keep old
     activity: TokenActivity | CftokenError | None = None  # Cloudflare's audit log for the token; None: not read
     outside_change: TokenChange | None = None  # the newest write to the token by someone other than the bot
+    value_kind: str | None = None  # the kind the vault's value proved to be: its prefix, or the verify that took it
 
 
 @dataclass(frozen=True)

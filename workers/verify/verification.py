@@ -29,6 +29,7 @@ from domain.inventory import ALL_ZONES, Token
 from domain.message_parts import split_message
 from domain.messages import escape
 from domain.status import read_status, record_bot_use, record_status
+from domain.token_owner import prefix_kind
 from domain.vault import Vault, token_id_of
 from workers.at_once import at_once
 from workers.audit.activity import read_activity
@@ -76,7 +77,7 @@ def gather_facts(services: Services, token: Token) -> Facts:
     revoked = bot_revocation(services, vault, token)
     if value is not None and (not value.get_secret_value().strip() or revoked is not None):
         value = None  # a blank secret is as good as a missing one; a REVOKED placeholder is not a token
-    management_value = vault.values.get(services.inventory.management_token)
+    management_value = vault.values.get(services.inventory.manager_name(services.inventory.owner(token)))
     asked = ask_cloudflare(services, token, vault, value, management_value)
     return replace(
         base, revoked=revoked, **asked,
@@ -101,19 +102,24 @@ def ask_cloudflare(services: Services, token: Token, vault: Vault, value: Secret
         known_id = token_id_of(token, vault)
     except CftokenError:
         known_id = None
-    with services.cloudflare(management_value) as cloudflare:
+    inventory = services.inventory
+    owner = inventory.owner(token)
+    with services.cloudflare(management_value, owner) as cloudflare:
         (token_id, management), named, (activity, outside_change) = at_once(
             lambda: _management_view(cloudflare, token, vault, has_management=management_value is not None),
             lambda: _attempt(lambda: tuple(cloudflare.list_tokens(name=token.name))) if management_value else None,
             lambda: read_activity(services, vault, token, known_id),  # Cloudflare's audit log
         )
-        verification, bot_used_at = None, None
+        verification, bot_used_at, value_kind = None, None, None
         probes: tuple[Probe, ...] | None = None
         probe_error: CftokenError | None = None
         if value is not None:
             bot_used_at = record_bot_use(services.redis, [token.name], at=services.now()).get(token.name)
-            verification, probed = at_once(lambda: _attempt(lambda: cloudflare.verify(value)),
-                                           lambda: run_probes(cloudflare, token, value, services))
+            answer, probed = at_once(
+                lambda: _attempt(lambda: cloudflare.verify_value(value, owner, inventory.account_id)),
+                lambda: run_probes(cloudflare, token, value, services))
+            verification = answer[0] if isinstance(answer, tuple) else answer
+            value_kind = value_kind_of(value, answer)
             if isinstance(verification, Verification) and verification.status == "active":
                 probes, probe_error = probed
     sent = (management is not None) + (named is not None) + (verification is not None)
@@ -123,7 +129,13 @@ def ask_cloudflare(services: Services, token: Token, vault: Vault, value: Secret
         services.redis.hset(health_watch.VALUE_CHECKED_KEY, token.name, str(services.now().timestamp()))
     return {"activity": activity, "outside_change": outside_change, "probes": probes, "probe_error": probe_error,
             "bot_used_at": bot_used_at, "verification": verification, "management": management,
-            "token_id": token_id, "named": named}
+            "token_id": token_id, "named": named, "value_kind": value_kind}
+
+
+def value_kind_of(value: SecretStr, answer: object) -> str | None:
+    """The kind the value proved to be: its prefix, else whose verify endpoint accepted it (None when neither)."""
+    found = prefix_kind(value.get_secret_value())
+    return found or (answer[1].kind if isinstance(answer, tuple) else None)
 
 
 def bot_revocation(services: Services, vault: Vault, token: Token) -> RevokedByBot | None:
