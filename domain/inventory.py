@@ -259,6 +259,13 @@ class Inventory(BaseModel):
         return (*found, TokenOwner("account", self.account_id)) if "account" in kinds else tuple(found)
 
     @property
+    def listed_owners(self) -> tuple[TokenOwner, ...]:
+        """The token lists the scan reads: every owner's, and the account's whenever its id is known (so a token
+        declared as the wrong kind is found where it is, not called deleted)."""
+        extra = (TokenOwner("account", self.account_id),) if self.account_id else ()
+        return tuple(dict.fromkeys((USER, *self.owners, *extra)))
+
+    @property
     def management(self) -> Token:
         token = self.find(self.management_token)
         assert token is not None  # guaranteed by _check

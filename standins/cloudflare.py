@@ -216,6 +216,11 @@ class CloudflareStandIn(audit.AuditLogMixin, StandIn):
         with self.lock:
             return [state.public_token(record, self.clock.now()) for record in self._tokens.values()]
 
+    def owned(self, account_id: str | None = None) -> list[dict[str, Any]]:
+        """The tokens of the user (None) or of one account, as the owner's list shows them (expired included)."""
+        with self.lock:
+            return [state.public_token(record, self.clock.now()) for record in self._owned(account_id)]
+
     def set_status(self, token_id: str, status: str) -> None:
         """Test and world control: any status, including `revoked (exposed)`, which only Cloudflare's secret
         scanning reaches (the API's update refuses it)."""

@@ -20,10 +20,11 @@ from pydantic import SecretStr
 from domain import integrity, outbox, vault_seen
 from domain.clock import make_clock, utc_now
 from domain.errors import SettingsError, VaultFolderMissing, VaultLoginBlocked
-from domain.inventory import Inventory, load_inventory
+from domain.inventory import Inventory, Token, load_inventory
 from domain.mrkdwn import escape
 from domain.redis_conn import connect
 from domain.settings import WorkerSettings, load_settings
+from domain.token_owner import USER, TokenOwner
 from domain.vault import Vault
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.freescout import FreeScoutClient
@@ -55,13 +56,14 @@ class Services:
     def now(self) -> datetime:
         return self.clock()
 
-    def cloudflare(self, management_token: SecretStr | None = None) -> CloudflareClient:
-        """A Cloudflare client; management calls need the CF_ACCESS_MGMT value read from the vault."""
+    def cloudflare(self, management_token: SecretStr | None = None, owner: TokenOwner = USER) -> CloudflareClient:
+        """A Cloudflare client for `owner`'s tokens; management calls need a management value read from the vault."""
         return CloudflareClient(
             base_url=self.settings.cloudflare_api_url,
             management_token=management_token,
             transport=self.transport,
             retry=self.retry,
+            owner=owner,
         )
 
     def read_vault(self) -> Vault:
@@ -87,9 +89,16 @@ class Services:
                     f":warning: The expiry scan could not read the vault: {escape(str(exc))}.\n{exc.runbook}",
                     None, now=self.now())
 
-    def management_client(self, vault: Vault) -> CloudflareClient:
-        """A Cloudflare client holding the management token read from `vault`."""
-        return self.cloudflare(vault.value(self.inventory.management_token))
+    def management_client(self, vault: Vault, token: Token | None = None) -> CloudflareClient:
+        """A Cloudflare client for `token`'s owner (default: the user), holding the token that manages that kind
+        (management_token, or account_management_token for account-owned tokens) read from `vault`."""
+        owner = self.inventory.owner(token) if token is not None else USER
+        return self.cloudflare(vault.value(self.inventory.manager_name(owner)), owner)
+
+    def owner_clients(self, vault: Vault) -> list[CloudflareClient]:
+        """One management client per token list the scan reads (`Inventory.listed_owners`)."""
+        return [self.cloudflare(vault.values.get(self.inventory.manager_name(owner)), owner)
+                for owner in self.inventory.listed_owners]
 
     def freescout(self) -> FreeScoutClient:
         """The FreeScout client; SettingsError when FreeScout is not configured (revoke needs it)."""

@@ -14,10 +14,11 @@ from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from domain.errors import CftokenError, VaultFolderMissing
+from domain.errors import CftokenError, NotAuthorized, VaultFolderMissing
 from domain.inventory import Inventory, InventoryError, load_inventory
 from domain.redis_conn import connect, redis_down
 from domain.settings import Settings, WebSettings, WorkerSettings, settings_problems
+from domain.token_owner import USER, TokenOwner
 from domain.vault import pin_drift, pin_fix
 from workers.cli.approvers_check import approvers_check
 from workers.clients.cloudflare import CloudflareClient
@@ -27,7 +28,6 @@ from workers.clients.infisical import InfisicalClient
 
 TIMEOUT = 5.0  # seconds per request: a pre-flight reports a silent service, it does not wait it out
 RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, max_retry_after=2.0, total_budget=5.0)
-TOKENS_WRITE = "API Tokens Write"
 
 
 def settings_check(**overrides: object) -> list[str]:
@@ -186,23 +186,47 @@ def pin_check(inventory: Inventory, folder: dict[str, SecretStr]) -> list[str]:
 
 
 def management_check(settings: Settings, inventory: Inventory, folder: dict[str, SecretStr]) -> list[str]:
-    """The management token is active at Cloudflare and its own record grants API Tokens Write."""
-    name = inventory.management_token
-    value = folder[name]
+    """Each management token (of user tokens, and of account-owned ones) is active at Cloudflare and its own record
+    grants what its tokens need: API Tokens Write, or Account API Tokens Write."""
+    problems: list[str] = []
+    for owner in inventory.owners or (USER,):
+        name = inventory.manager_name(owner)
+        value = folder.get(name)
+        if value is None:
+            problems.append(f"the management token {name} is not in the vault: {owner.label}s cannot be managed")
+            continue
+        problems += _manager_check(settings, inventory, name, value, owner)
+    return list(dict.fromkeys(problems))
+
+
+def _manager_check(settings: Settings, inventory: Inventory, name: str, value: SecretStr,
+                   manages: TokenOwner) -> list[str]:
+    """The management token `name` verifies active and its own record grants `manages`' write permission."""
+    manager = inventory.find(name)
+    own = inventory.owner(manager) if manager is not None else USER  # read its record where it lives
     with CloudflareClient(base_url=settings.cloudflare_api_url, management_token=value, timeout=TIMEOUT,
-                          retry=RETRY) as cloudflare:
+                          retry=RETRY, owner=own) as cloudflare:
         try:
-            verification = cloudflare.verify(value)
+            verification, own = cloudflare.verify_value(value, own, inventory.account_id)
             if verification.status != "active":
                 return [f"Cloudflare says the management token {name} is {verification.status}: "
                         "rotate it in the dashboard (runbook failure mode D)"]
             record = cloudflare.get_token(verification.id)
+        except NotAuthorized:
+            record = None  # it may not even read its own kind's tokens: it certainly lacks the write permission
         except CftokenError as exc:
             return [f"Cloudflare refused the management token {name}: {exc} (runbook failure mode D)"]
-    write = inventory.permission_groups.get(TOKENS_WRITE)
-    granted = {g.id for policy in record.policies if policy.effect == "allow" for g in policy.permission_groups}
+    needed = manages.write_permission
+    tokens = ", ".join(t.name for t in inventory.tokens if inventory.owner(t) == manages and t.name != name)
+    what = f"it cannot mint, roll or revoke the {manages.label}s ({tokens or 'none yet'})"
+    write = inventory.permission_groups.get(needed)
+    if write is None and manages.kind == "account":
+        return [f"the inventory's [permission_groups] lacks \"{needed}\": add its id (GET "
+                f"/accounts/{{account_id}}/tokens/permission_groups) so `cftoken check` can confirm {name} holds it"]
+    granted = set() if record is None else {
+        g.id for policy in record.policies if policy.effect == "allow" for g in policy.permission_groups}
     if write is not None and write not in granted:
-        return [f"the management token {name} lacks {TOKENS_WRITE}: it cannot roll or revoke tokens"]
+        return [f"the management token {name} lacks {needed}: {what}"]
     return []
 
 

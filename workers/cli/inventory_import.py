@@ -15,10 +15,12 @@ from datetime import datetime
 from pydantic import SecretStr
 
 from domain.cloudflare_tokens import CfToken, PermissionGroup, Policy, Zone
+from domain.errors import CftokenError
 from domain.grants import permission_differences, zone_differences
 from domain.inventory import COMPANIONS, Inventory
 from domain.provision_plan import ACCOUNT_RESOURCE, ACCOUNT_SCOPE, ALL_ZONES_RESOURCE, ZONE_RESOURCE, ZONE_SCOPE
 from domain.settings import SourceSettings
+from domain.token_owner import TokenOwner
 from domain.vault import REVOKED_PLACEHOLDER, preferred_id
 from workers.clients.cloudflare import CloudflareClient
 from workers.clients.infisical import InfisicalClient
@@ -38,6 +40,8 @@ class Sources:
     tokens: tuple[CfToken, ...]
     groups: tuple[PermissionGroup, ...]
     zones: tuple[Zone, ...]
+    account_owned: frozenset[str] = frozenset()  # ids of the tokens found in the account's own list
+    account_note: str = ""  # why the account's tokens could not be listed, if they could not
 
 
 def read_sources(settings: SourceSettings, management: str) -> Sources:
@@ -53,13 +57,29 @@ def read_sources(settings: SourceSettings, management: str) -> Sources:
                          f"{settings.infisical_secret_path} ({settings.infisical_environment}); pass --management NAME")
     with CloudflareClient(base_url=settings.cloudflare_api_url, management_token=value) as cloudflare:
         tokens, groups, zones = cloudflare.list_tokens(), cloudflare.permission_groups(), cloudflare.list_zones()
+    owned, note = _account_tokens(settings, value, zones)
     return Sources(
         names=tuple(dict.fromkeys(_base_name(key) for key in folder)),
         companions={key: _text(secret) for key, secret in folder.items() if _base_name(key) != key},
         revoked=frozenset(key for key, secret in folder.items()
                           if secret.get_secret_value().startswith(REVOKED_PLACEHOLDER + " ")),
-        tokens=tuple(tokens), groups=tuple(groups), zones=tuple(zones),
+        tokens=(*tokens, *owned), groups=tuple(groups), zones=tuple(zones),
+        account_owned=frozenset(token.id for token in owned), account_note=note,
     )
+
+
+def _account_tokens(settings: SourceSettings, value: SecretStr, zones: list[Zone]) -> tuple[list[CfToken], str]:
+    """The account-owned tokens of the zones' one account (the vault's __TOKEN_IDs find them among these), or why
+    they could not be listed."""
+    accounts = {zone.account.id for zone in zones if zone.account}
+    if len(accounts) != 1:
+        return [], "" if not accounts else "several accounts: account-owned tokens were not looked for"
+    owner = TokenOwner("account", next(iter(accounts)))
+    try:
+        with CloudflareClient(base_url=settings.cloudflare_api_url, management_token=value, owner=owner) as cloudflare:
+            return cloudflare.list_tokens(), ""
+    except CftokenError as exc:
+        return [], f"account-owned tokens of account {owner.account_id} could not be listed: {exc}"
 
 
 def draft_inventory(sources: Sources, *, management: str, vault_path: str, environment: str, now: datetime) -> str:
@@ -90,18 +110,20 @@ def draft_inventory(sources: Sources, *, management: str, vault_path: str, envir
         matched.add(record.id)
         block, found_accounts = _token_block(name, record, sources, groups, zone_names, used_groups, account_level,
                                              management=management)
+        if record.id in sources.account_owned:
+            block = block.replace(f"name = {_q(name)}\n", f"name = {_q(name)}\nowner = \"account\"\n", 1)
         accounts |= found_accounts
         blocks.append(block)
     for token in sources.tokens:
         if token.id not in matched:
             notes.append(f"# Cloudflare token {token.name} ({token.id}) has no value in the vault: not imported.")
     head = _head(sources, notes, accounts, account_level, used_groups, management=management, vault_path=vault_path,
-                 environment=environment, now=now)
+                 environment=environment, now=now, account_owned=bool(sources.account_owned & matched))
     return "\n".join(head) + "\n\n" + "\n\n".join(blocks) + "\n"
 
 
 def _head(sources: Sources, notes: list[str], accounts: set[str], account_level: list[str], used_groups: dict[str, str],
-          *, management: str, vault_path: str, environment: str, now: datetime) -> list[str]:
+          *, management: str, vault_path: str, environment: str, now: datetime, account_owned: bool) -> list[str]:
     """The draft's top: where it came from, what it left out, the management token, the account, the vault, the
     zones and the permission groups the tokens use."""
     head = [
@@ -109,11 +131,14 @@ def _head(sources: Sources, notes: list[str], accounts: set[str], account_level:
                  f"{vault_path}"),
         _comment(f"# ({environment}) and Cloudflare's token list. Lines marked 'guessed' need a person's eye;"),
         "# consumers are not known to either: fill them in from the runbook's consumer map.",
-        *map(_comment, notes),
+        *map(_comment, notes + ([f"# {sources.account_note}"] if sources.account_note else [])),
         "",
         "# The token that mints, rolls and revokes the others (User -> API Tokens -> Edit).",
         f"management_token = {_q(management)}",
     ]
+    if account_owned:
+        head += ["# The account-owned tokens (owner = \"account\") are managed with it too: it needs Account API "
+                 "Tokens Write.", f"account_management_token = {_q(management)}"]
     if len(accounts) == 1:
         head.append(f"account_id = {_q(next(iter(accounts)))}")
     elif accounts:

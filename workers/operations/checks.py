@@ -112,10 +112,10 @@ def usable(reads: Reads) -> str:
 
 
 def quota(reads: Reads) -> str:
-    """Cloudflare has room for one more user token."""
+    """Cloudflare has room for one more token of the owner's kind (50 per user, 500 per account)."""
     assert reads.cloudflare is not None
     reads.quota_used = minting.check_quota(reads.cloudflare)
-    return f"{reads.quota_used} of {minting.USER_TOKEN_QUOTA} user tokens in use: room for one more"
+    return minting.quota_text(reads.cloudflare, reads.quota_used) + ": room for one more"
 
 
 VAULT_VALUE = PreflightCheck("vault value {name}", not_revoked, needs="vault")

@@ -91,19 +91,25 @@ def _read_vault(services: Services, findings: DryRunChecks) -> Vault | None:
     return vault[0] if vault else None
 
 
-def _management(services: Services, vault: Vault | None, findings: DryRunChecks) -> CloudflareClient | None:
-    """The management client when its token verifies active; the check's result either way."""
-    label = f"management token {services.inventory.management_token}"
+def _management(services: Services, vault: Vault | None, findings: DryRunChecks,
+                token: Token) -> CloudflareClient | None:
+    """The client managing `token`'s kind when its management token verifies active; the check's result either
+    way."""
+    inventory = services.inventory
+    owner = inventory.owner(token)
+    manager = inventory.find(inventory.manager_name(owner))
+    assert manager is not None  # the inventory names only its own tokens
+    label = f"management token {manager.name}"
     if vault is None:
         findings.skip(label, "not checked: the vault could not be read")
         return None
     client: list[CloudflareClient] = []
 
     def verify() -> str:
-        value = vault.value(services.inventory.management_token)
-        cloudflare = services.management_client(vault)
+        value = vault.value(manager.name)
+        cloudflare = services.management_client(vault, token)
         try:
-            verification = cloudflare.verify(value)
+            verification, _ = cloudflare.verify_value(value, inventory.owner(manager), inventory.account_id)
         except CftokenError:
             cloudflare.close()
             raise
@@ -117,11 +123,15 @@ def _management(services: Services, vault: Vault | None, findings: DryRunChecks)
     return client[0] if client else None
 
 
-def _steps(table: tuple[Step, ...], applies: dict[str, str] | None = None) -> tuple[PlannedStep, ...]:
-    """The step table's plan; `applies` adds, for a step that runs only sometimes, whether it will and why."""
+def _steps(table: tuple[Step, ...], token: Token, services: Services,
+           applies: dict[str, str] | None = None) -> tuple[PlannedStep, ...]:
+    """The step table's plan, its calls at `token`'s owner's endpoints; `applies` adds, for a step that runs only
+    sometimes, whether it will and why."""
     applies = applies or {}
-    return tuple(PlannedStep(step.label, step.changes + (f" — {applies[step.name]}" if step.name in applies else ""))
-                 for step in table)
+    owner = services.inventory.owner(token)
+    tokens = "/user/tokens" if owner.kind == "user" else "/accounts/{account_id}/tokens"
+    return tuple(PlannedStep(step.label, step.changes.replace("/user/tokens", tokens)
+                             + (f" — {applies[step.name]}" if step.name in applies else "")) for step in table)
 
 
 def _consumers(services: Services, token: Token) -> tuple[str, ...]:
@@ -138,7 +148,7 @@ def _roll(services: Services, token: Token, findings: DryRunChecks, *, requested
     """The roll's own pre-flight checks (Rotation's or OverlapRotation's), each result kept, and its table."""
     machine = overlap.OverlapRotation if token.rotation == "overlap" else rotation.Rotation
     vault = _read_vault(services, findings)
-    cloudflare = _management(services, vault, findings)
+    cloudflare = _management(services, vault, findings, token)
     reads = Reads(token, vault, cloudflare)
     try:
         findings.checks += results(machine.checks, reads)
@@ -150,8 +160,8 @@ def _roll(services: Services, token: Token, findings: DryRunChecks, *, requested
     if reads.current is not None and reads.current.expires_on is None and token.rotation == "roll":
         expiry = "none: the token has no expiry at Cloudflare, and a roll keeps it so"
     strategy = overlap_strategy(token, services.now()) if token.rotation == "overlap" else ROLL_STRATEGY
-    return DryRun("roll", token.name, reason, requested_by, tuple(findings.checks), _steps(machine.table),
-                  expiry, strategy, _consumers(services, token))
+    return DryRun("roll", token.name, reason, requested_by, tuple(findings.checks),
+                  _steps(machine.table, token, services), expiry, strategy, _consumers(services, token))
 
 
 def overlap_strategy(token: Token, now: datetime) -> str:
@@ -164,7 +174,7 @@ def _revoke(services: Services, token: Token, findings: DryRunChecks, *, request
     """The real revoke's own read (workers/revoke_targets.py): its records, then one list by name at Cloudflare."""
     findings.check("FreeScout (the incident ticket)", lambda: _freescout(services))
     vault = _read_vault(services, findings)
-    cloudflare = _management(services, vault, findings)
+    cloudflare = _management(services, vault, findings, token)
     plan: list[str] = []
     try:
         if cloudflare is None:
@@ -176,7 +186,7 @@ def _revoke(services: Services, token: Token, findings: DryRunChecks, *, request
         if cloudflare is not None:
             cloudflare.close()
     return DryRun("revoke", token.name, reason, requested_by, tuple(findings.checks),
-                  _steps(revocation.Revocation.table),
+                  _steps(revocation.Revocation.table, token, services),
                   "none: the token is deleted", "revoke: the value stops working the moment Cloudflare deletes it",
                   _consumers(services, token), extra=(*plan, "The incident ticket lists these consumers for clean-up."))
 
@@ -219,7 +229,7 @@ def _provision(services: Services, token: Token, findings: DryRunChecks, *, requ
     findings.check("declaration", declared)
     plan = plans[0] if plans else None
     vault = _read_vault(services, findings)
-    cloudflare = _management(services, vault, findings)
+    cloudflare = _management(services, vault, findings, token)
     try:
         findings.checks += results(provisioning.Provisioning.checks, Reads(token, vault, cloudflare, plan=plan))
     finally:
@@ -235,7 +245,8 @@ def _provision(services: Services, token: Token, findings: DryRunChecks, *, requ
                  + ", ".join(plan.secret_names) + f" at {plan.vault_path} ({plan.vault_environment}).",)
     note, replaces = _note_plan(services, token, vault)
     return DryRun("provision", token.name, reason or (f"replacement for {replaces}" if replaces else ""),
-                  requested_by, tuple(findings.checks), _steps(provisioning.Provisioning.table, {"note": note}), expiry,
+                  requested_by, tuple(findings.checks),
+                  _steps(provisioning.Provisioning.table, token, services, {"note": note}), expiry,
                   "provision: a new token; no old value to retire", _consumers(services, token), extra=extra,
                   replaces=replaces)
 

@@ -151,7 +151,7 @@ class StepMachine:
         before each (a lost lock stops this worker)."""
         self.vault = self.services.read_vault()
         if self.opens_client:
-            self.cloudflare = self.services.management_client(self.vault)
+            self.cloudflare = self.services.management_client(self.vault, self.token)
         try:
             while not self.checkpoint.finished and not self.waiting:
                 step = self.current

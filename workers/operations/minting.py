@@ -1,5 +1,6 @@
-"""Minting a user token by name without orphans: count the quota, find what an earlier attempt left behind,
-delete the tokens whose value was lost, create exactly once per attempt.
+"""Minting a token (user or account-owned, as the client's owner says) by name without orphans: count the
+quota, find what an earlier attempt left behind, delete the tokens whose value was lost, create exactly once per
+attempt.
 
 Shared by provisioning (and, later, overlap rotation). The caller records the intent and its instant in its
 checkpoint *before* `create`; after a crash it calls `delete_lost` with that instant, so a token Cloudflare
@@ -20,22 +21,30 @@ from domain.errors import NameTaken, QuotaExhausted, TokenNotFound
 from workers.clients.cloudflare import CloudflareClient
 
 log = logging.getLogger(__name__)
-USER_TOKEN_QUOTA = 50  # Cloudflare's limit on user API tokens per user (fundamentals/api/reference/limits)
 CLOCK_SKEW = timedelta(minutes=5)  # how far Cloudflare's issued_on may lag our clock's instant of the intent
 
 
 def tokens_named(cloudflare: CloudflareClient, name: str) -> list[CfToken]:
-    """Every token at Cloudflare called exactly `name` (GET /user/tokens?name=)."""
+    """Every token of the client's owner at Cloudflare called exactly `name` (expired ones included)."""
     return cloudflare.list_tokens(name=name)
 
 
 def check_quota(cloudflare: CloudflareClient) -> int:
-    """How many user tokens exist; QuotaExhausted when one more would pass Cloudflare's 50."""
+    """How many tokens the client's owner has; QuotaExhausted when one more would pass Cloudflare's quota (50
+    per user, 500 per account: fundamentals/api/reference/limits)."""
+    owner = cloudflare.owner
     count = len(cloudflare.list_tokens())
-    if count >= USER_TOKEN_QUOTA:
-        raise QuotaExhausted(f"this Cloudflare user already has {count} API tokens, the most Cloudflare allows "
-                             f"({USER_TOKEN_QUOTA}); a new one cannot be created")
+    if count >= owner.quota:
+        whose, what = ("user", "API tokens") if owner.kind == "user" else (f"account {owner.account_id}",
+                                                                           "account-owned API tokens")
+        raise QuotaExhausted(f"this Cloudflare {whose} already has {count} {what}, the most Cloudflare allows "
+                             f"({owner.quota}); a new one cannot be created")
     return count
+
+
+def quota_text(cloudflare: CloudflareClient, count: int) -> str:
+    """"3 of 50 user tokens in use" — what a dry run says of the quota it checked."""
+    return f"{count} of {cloudflare.owner.quota} {cloudflare.owner.label}s in use"
 
 
 def refuse_taken_name(cloudflare: CloudflareClient, name: str) -> None:

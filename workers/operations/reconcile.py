@@ -13,6 +13,7 @@ from domain.messages import render_interrupted
 from domain.queueing import enqueue_request, job_queue
 from domain.settings import WorkerSettings
 from domain.timestamps import parse_timestamp
+from domain.token_owner import USER
 from workers.channel import post, refresh_message, refuse_forged
 from workers.operations.checkpoints import UNFINISHED, Checkpoint, unfinished
 from workers.operations.machine import Paused, forget_paused, paused_here, unexpected
@@ -98,8 +99,10 @@ def vault_check(services: Services, token: str) -> str:
         vault = services.read_vault()
         if vault.revoked(token):
             raise TokenRevoked("the vault holds a REVOKED placeholder")
-        with services.cloudflare() as cloudflare:
-            state = cloudflare.verify(vault.value(token)).status
+        declared = services.inventory.find(token)
+        owner = services.inventory.owner(declared) if declared is not None else USER
+        with services.cloudflare(None, owner) as cloudflare:
+            state = cloudflare.verify_value(vault.value(token), owner, services.inventory.account_id)[0].status
     except CftokenError as exc:
         return f"Checked just now: the vault's value for {token} does not work at Cloudflare ({exc})."
     if state == "active":

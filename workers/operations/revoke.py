@@ -58,7 +58,7 @@ class Revocation(ConsumerSteps, StepMachine):
         known = revoke_lookup.known_to_bot(self.services.redis, self.token.name, roll_id=self.request.supersedes,
                                             now=self.services.now(), on_forged=self.refuse, revoke_id=self.request.id)
         token_id = token_id_of(self.token, self.vault)
-        with self.services.management_client(self.vault) as cloudflare:
+        with self.services.management_client(self.vault, self.token) as cloudflare:
             read = revoke_lookup.read_at_cloudflare(cloudflare, self.token.name, token_id, known)
         approval.bind(self, token_id, read.token.issued_on if read.token else None)  # before anything changes
         self.supersede_roll()
@@ -102,7 +102,7 @@ class Revocation(ConsumerSteps, StepMachine):
     def delete(self) -> None:
         """Delete the token (and an overlap's other token); one already gone counts as deleted."""
         ids = [self.checkpoint.fields["token_id"], *filter(None, (self.checkpoint.get("also_delete") or "").split(","))]
-        with self.services.management_client(self.vault) as cloudflare:
+        with self.services.management_client(self.vault, self.token) as cloudflare:
             for token_id in ids:
                 try:
                     cloudflare.delete_token(token_id)

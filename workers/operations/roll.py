@@ -237,7 +237,7 @@ def _vault_value_still_live(services: Services, token: Token) -> bool:
     """After a roll call that went unanswered: True when the vault's value still works (Cloudflare never rolled)."""
     try:
         vault = services.read_vault()
-        with services.management_client(vault) as cloudflare:
+        with services.management_client(vault, token) as cloudflare:
             return cloudflare.verify(vault.value(token.name)).status == "active"
     except CftokenError:
         return False
