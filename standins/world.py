@@ -21,7 +21,7 @@ from domain.inventory import Inventory, Token, load_inventory
 from domain.settings import DEFAULT_INVENTORY
 from standins.base import Clock, iso
 from standins.cloudflare import CloudflareStandIn
-from standins.cloudflare_state import EXPOSED, new_value
+from standins.cloudflare_state import EXPOSED, legacy_value, new_value
 from standins.freescout import FreeScoutStandIn
 from standins.infisical import InfisicalStandIn
 from standins.slack import SlackStandIn
@@ -88,7 +88,8 @@ BREAKS = {
     "dashboard_roll": "rolled in the Cloudflare dashboard by someone@example.test (outside the bot)",
     "hand_paste": "a value pasted into the vault by hand",
 }
-MGMT_PERMISSIONS = 'permissions = ["API Tokens Write", "Access: Apps and Policies Write", "Zone Read"]'
+MGMT_PERMISSIONS = ('permissions = ["API Tokens Write", "Account API Tokens Write", "Access: Apps and Policies Write", '
+                    '"Zone Read"]')
 
 
 def audit_inventory_text(text: str, *, audit_token: bool = True) -> str:
@@ -96,8 +97,9 @@ def audit_inventory_text(text: str, *, audit_token: bool = True) -> str:
     management token, and that token granted Account Settings Read on the account."""
     from standins.cloudflare_audit import ACCOUNT_SETTINGS_READ
 
-    text = text.replace('management_token = "CF_ACCESS_MGMT"\n', 'management_token = "CF_ACCESS_MGMT"\n'
-                        f'account_id = "{ACCOUNT_ID}"\n' + ('audit_token = "CF_ACCESS_MGMT"\n' if audit_token else ""))
+    account = "" if "\naccount_id = " in text else f'account_id = "{ACCOUNT_ID}"\n'  # the shipped one has it
+    text = text.replace('\nmanagement_token = "CF_ACCESS_MGMT"\n', '\nmanagement_token = "CF_ACCESS_MGMT"\n'
+                        + account + ('audit_token = "CF_ACCESS_MGMT"\n' if audit_token else ""))
     text = text.replace("account_permissions = [", 'account_permissions = ["Account Settings Read", ')
     group = f'"Account Settings Read" = "{ACCOUNT_SETTINGS_READ}"\n'
     text = text.replace("[permission_groups]\n", "[permission_groups]\n" + group)
@@ -186,6 +188,8 @@ class World:
             policies=policies_for(token, self.inventory),
             expires_on=expires_on,
             token_id=token.token_id or RUNBOOK_IDS.get(token.name) or secrets.token_hex(16),
+            # an account-owned token made before 2026: a legacy value, which says nothing of its kind
+            **self.owned_by(token, value=legacy_value()),
         )
         self.token_ids[token.name] = token_id
         self.seeded_expiry[token.name] = expires_on
@@ -217,6 +221,13 @@ class World:
             return f"the destination of {name} answers again"
         self.infisical.syncs.break_destination(sync["id"], "Request failed with status code 401: Bad credentials")
         return f"the destination of {name} refuses every run (401 Bad credentials)"
+
+    def owned_by(self, token: Token, **account_only: Any) -> dict[str, Any]:
+        """The stand-in's add_token arguments for the token's owner: its account (and `account_only`) when it is
+        account-owned, nothing for a user token."""
+        if token.owner != "account":
+            return {}
+        return {"account_id": self.inventory.account_id or ACCOUNT_ID, **account_only}
 
     @property
     def vault_path(self) -> str:
@@ -258,7 +269,7 @@ class World:
         elif how in ("extra_zone", "drop_permission") and record is not None:
             self.cloudflare.set_policies(token_id, _broken_policies(record["policies"], how, self.inventory))
         elif how == "vault_value":  # someone rolled it outside the bot, or pasted the wrong value
-            self.put(name, new_value())
+            self.put(name, new_value("cfat_" if self.owned_by(self.inventory.find(name)) else "cfut_"))
         elif how == "companion":
             self.put(name + "__EXPIRES_AT", iso(now + timedelta(days=400)))
         elif how == "dashboard_roll":
@@ -291,7 +302,7 @@ class World:
         token_id, expires_on = self.token_ids[name], self.seeded_expiry.get(name)
         value = self.cloudflare.value_of(token_id)
         self.cloudflare.add_token(name, policies=policies_for(token, inventory or self.inventory),
-                                  expires_on=expires_on, token_id=token_id, value=value)
+                                  expires_on=expires_on, token_id=token_id, value=value, **self.owned_by(token))
         self.put(name, self.cloudflare.value_of(token_id) or "")
         self.put(token.companion("__SCOPES"), token.scope)
         self.put(token.companion("__TOKEN_ID"), token_id)

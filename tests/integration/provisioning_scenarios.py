@@ -45,6 +45,9 @@ consumers = [
 '''
 
 
+ACCOUNT_DECLARATION = DECLARATION.replace(f'name = "{NEW}"\n', f'name = "{NEW}"\nowner = "account"\n')
+
+
 def declare(tmp_path: Path, declaration: str = DECLARATION) -> Path:
     """The shipped inventory plus one more token, as a person would add it."""
     path = tmp_path / "inventory.toml"

@@ -31,6 +31,14 @@ def approved_request(conn: redis.Redis, world: World, action: str, token: str, r
     return request.id
 
 
+def tokens_path(world: World, name: str) -> str:
+    """The stand-in path of the token list the inventory token `name`'s owner has: /client/v4/user/tokens, or
+    /client/v4/accounts/{account_id}/tokens for an account-owned token."""
+    token = world.inventory.find(name)
+    assert token is not None
+    return "/client/v4" + world.inventory.owner(token).tokens_path
+
+
 def _post_as_bot(world: World, text: str) -> str:
     from slack_sdk import WebClient
 

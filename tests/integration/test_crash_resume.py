@@ -19,11 +19,12 @@ import pytest
 from domain import requests
 from domain.queueing import enqueue_request, job_queue
 from standins.world import CHANNEL
-from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
+from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values, tokens_path
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"
+PAGES = "CF_PAGES_DEPLOY"  # account-owned, with a legacy value: the roll gives it a cfat_ one
 LOCK_SECONDS = 2
 RQ = str(Path(sys.executable).with_name("rq"))
 
@@ -51,15 +52,16 @@ def results(world, prefix: str) -> int:
     return sum(1 for message in world.slack.messages(CHANNEL) if message.text.startswith(prefix))
 
 
-def crash_paths(world) -> dict[str, tuple[str, str]]:
-    token_id = world.token_ids[DNS]
+def crash_paths(world, name: str = DNS) -> dict[str, tuple[str, str]]:
+    token = f"{tokens_path(world, name)}/{world.token_ids[name]}"
     return {
-        "roll": ("PUT", f"/client/v4/user/tokens/{token_id}/value"),
-        "vault write": ("PATCH", f"/api/v4/secrets/{DNS}"),
-        "expiry update": ("PUT", f"/client/v4/user/tokens/{token_id}"),
+        "roll": ("PUT", f"{token}/value"),
+        "vault write": ("PATCH", f"/api/v4/secrets/{name}"),
+        "expiry update": ("PUT", token),
     }
 
 
+@pytest.mark.parametrize("name", [DNS, PAGES], ids=["user", "account"])
 @pytest.mark.parametrize(
     ("call", "completes"),
     [
@@ -70,26 +72,28 @@ def crash_paths(world) -> dict[str, tuple[str, str]]:
         ("expiry update", True),  # killed after Cloudflare's expiry moved, before __EXPIRES_AT
     ],
 )
-def test_a_roll_killed_mid_call_is_finished_by_the_next_worker(world, redis_conn, redis_url, call, completes):
-    method, path = crash_paths(world)[call]
+def test_a_roll_killed_mid_call_is_finished_by_the_next_worker(world, redis_conn, redis_url, call, completes,
+                                                               name):
+    method, path = crash_paths(world, name)[call]
     hold = (world.cloudflare if path.startswith("/client") else world.infisical).faults.hold(path, method=method)
-    request_id = approved_request(redis_conn, world, "roll", DNS)
+    request_id = approved_request(redis_conn, world, "roll", name)
     assert enqueue_request(job_queue(redis_conn), request_id)
     first = start_worker(world, redis_url)
 
     hold.wait_until_arrived()
     kill_worker(first)
     hold.release(proceed=completes)
-    wait_for_lock_to_lapse(redis_conn, DNS)
+    wait_for_lock_to_lapse(redis_conn, name)
     second = start_worker(world, redis_url)
     output, _ = second.communicate(timeout=120)
 
     assert second.returncode == 0, output
-    vault_value = world.vault_value(DNS)
-    assert vault_value == world.live_value(DNS), f"vault out of step with Cloudflare after a kill at {call}"
-    assert world.cloudflare.token(world.token_ids[DNS])["status"] == "active"
-    assert world.vault_value(DNS + "__EXPIRES_AT") == world.expires_on(DNS).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert world.vault_value(DNS + "__TOKEN_ID") == world.token_ids[DNS]
-    assert results(world, f"✅ Rolled {DNS}") == 1
+    vault_value = world.vault_value(name)
+    assert vault_value == world.live_value(name), f"vault out of step with Cloudflare after a kill at {call}"
+    assert vault_value.startswith("cfut_" if name == DNS else "cfat_")
+    assert world.cloudflare.token(world.token_ids[name])["status"] == "active"
+    assert world.vault_value(name + "__EXPIRES_AT") == world.expires_on(name).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert world.vault_value(name + "__TOKEN_ID") == world.token_ids[name]
+    assert results(world, f"✅ Rolled {name}") == 1
     assert requests.load(redis_conn, request_id, now=world.clock.now()).state == "succeeded"
     assert leaks(redis_dump(redis_conn), token_values(world)) == []

@@ -39,6 +39,8 @@ def test_import_prints_an_inventory_that_loads_and_verify_finds_every_token_heal
     assert [t.token_id for t in inventory.tokens] == [None] * 5  # every id is in the vault's __TOKEN_ID: no pins
     assert inventory.find("CF_WAF_EDIT_RAXX_APP").zones == ("raxx.app",)
     assert inventory.find("CF_PAGES_DEPLOY").zones == () and inventory.is_account_level("Pages Write")
+    assert {t.name for t in inventory.tokens if t.owner == "account"} == {"CF_PAGES_DEPLOY"}  # the account's list
+    assert inventory.account_id == world.inventory.account_id
     assert "# guessed: cadence_days = 90" in imported.stdout  # the seeded expiries are not a cadence apart
     settings = make_settings(**world.settings_values(redis_url=redis_url), cftoken_inventory=str(path))
     services = build_services(settings, clock=world.clock.now, retry=RetryPolicy.instant())

@@ -169,3 +169,20 @@ def test_an_approver_slack_does_not_know_globally_or_on_a_token_is_named(world: 
         "Slack knows no user group S0NOSUCH (usergroups.users.list: no_such_subteam): check the ID (the approvers of "
         "CF_PAGES_DEPLOY)",
     ]
+
+
+def test_a_management_token_without_account_api_tokens_write_is_named_with_the_tokens_it_cannot_manage(
+    world: World, redis_url: str
+):
+    token_id = world.token_ids["CF_ACCESS_MGMT"]
+    account_write = world.inventory.permission_groups["Account API Tokens Write"]
+    policies = world.cloudflare.token(token_id)["policies"]
+    world.cloudflare.set_policies(token_id, [
+        {**p, "permission_groups": [g for g in p["permission_groups"] if g["id"] != account_write]}
+        for p in policies if [g for g in p["permission_groups"] if g["id"] != account_write]])
+
+    result = check(world.settings_env(redis_url=redis_url))
+
+    assert result.returncode == 1
+    assert lines(result) == ["the management token CF_ACCESS_MGMT lacks Account API Tokens Write: it cannot mint, "
+                             "roll or revoke the account-owned tokens (CF_PAGES_DEPLOY)"]

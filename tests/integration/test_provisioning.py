@@ -4,10 +4,13 @@ rq worker follows the runbook; and the replacement after a revoke."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from domain.inventory import load_inventory
 from domain.queueing import SCAN_JOB, job_queue
+from domain.settings import DEFAULT_INVENTORY
 from domain.timestamps import parse_timestamp
 from standins.world import APPROVERS, CHANNEL, ENGINEER
 from tests.integration.provisioning_scenarios import (
@@ -145,8 +148,10 @@ def test_an_engineer_who_is_not_an_approver_cannot_ask(channel):
 
 
 def test_a_revoked_token_the_inventory_cannot_create_offers_the_fix_not_a_replacement_button(
-    world, channel, redis_url, inventory
+    world, redis_conn, redis_url, tmp_path
 ):
+    inventory = without_account_id(tmp_path)
+    channel = Channel(world, redis_conn, redis_url, inventory)
     channel.type("revoke CF_PAGES_READ leaked in a CI log", user=ALICE)
     revoke_message = channel.public()[-1]
     channel.click("approve", revoke_message, user=BOB)
@@ -195,6 +200,15 @@ def test_revoke_then_provision_replacement_leaves_one_live_token_and_a_note_on_t
     assert leaks(redis_dump(redis_conn), token_values(world)) == []
 
 
+def without_account_id(tmp_path) -> Path:
+    """The shipped inventory without its account_id (and so without account-owned tokens)."""
+    lines = Path(DEFAULT_INVENTORY).read_text(encoding="utf-8").splitlines(keepends=True)
+    path = tmp_path / "no-account.toml"
+    path.write_text("".join(line for line in lines if not line.startswith(("account_id =", 'owner = "account"'))))
+    load_inventory(path)
+    return path
+
+
 def ask_and_run(world, redis_url, inventory, channel) -> str:
     channel.type(f"provision {NEW}", user=ALICE)
     channel.click("approve", channel.public()[-1], user=BOB)
@@ -228,7 +242,7 @@ def test_a_zone_id_that_differs_from_cloudflares_stops_pre_flight(world, redis_c
 def test_no_token_is_created_past_cloudflares_50_and_the_refusal_says_how_many(world, channel, redis_url, inventory):
     policy = {"effect": "allow", "resources": {f"com.cloudflare.api.account.zone.{RAXX_IO}": "*"},
               "permission_groups": [{"id": ZONE_READ}]}
-    for n in range(50 - len(world.cloudflare.tokens())):
+    for n in range(50 - len(world.cloudflare.owned())):  # the user's quota: account-owned tokens do not count
         world.cloudflare.add_token(f"OTHER_{n}", policies=[policy])
 
     failed = ask_and_run(world, redis_url, inventory, channel)

@@ -15,22 +15,34 @@ import pytest
 
 from domain import requests
 from domain.queueing import enqueue_request, job_queue
-from tests.integration.provisioning_scenarios import NEW, RAXX_IO, Channel, declare, start_worker
+from tests.integration.provisioning_scenarios import (
+    ACCOUNT_DECLARATION,
+    DECLARATION,
+    NEW,
+    RAXX_IO,
+    Channel,
+    declare,
+    start_worker,
+)
 from tests.integration.scenarios import approved_request, leaks, redis_dump, token_values
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 LOCK_SECONDS = "2"
 SECRETS = "/api/v4/secrets/"
-CALLS = {
-    "pre-flight": ("cloudflare", "GET", "/client/v4/user/tokens/permission_groups"),
-    "create": ("cloudflare", "POST", "/client/v4/user/tokens"),
-    "vault write": ("infisical", "PATCH", SECRETS + NEW),
-    "companions": ("infisical", "PATCH", SECRETS + NEW + "__EXPIRES_AT"),
-    "verify": ("cloudflare", "GET", "/client/v4/user/tokens/verify"),
-    "probe": ("cloudflare", "GET", f"/client/v4/zones/{RAXX_IO}/dns_records"),
-    "result": ("slack", "POST", "/api/chat.postMessage"),
-}
+
+
+def calls(tokens: str) -> dict[str, tuple[str, str, str]]:
+    """The call of each step, for a token whose owner's list is at `tokens` (user or account)."""
+    return {
+        "pre-flight": ("cloudflare", "GET", f"{tokens}/permission_groups"),
+        "create": ("cloudflare", "POST", tokens),
+        "vault write": ("infisical", "PATCH", SECRETS + NEW),
+        "companions": ("infisical", "PATCH", SECRETS + NEW + "__EXPIRES_AT"),
+        "verify": ("cloudflare", "GET", f"{tokens}/verify"),
+        "probe": ("cloudflare", "GET", f"/client/v4/zones/{RAXX_IO}/dns_records"),
+        "result": ("slack", "POST", "/api/chat.postMessage"),
+    }
 
 
 def kill(worker) -> None:
@@ -42,6 +54,7 @@ def wait_for_lock_to_lapse(conn) -> None:
     wait_until(lambda: not conn.exists(f"cftoken:lock:{NEW}"), what=f"the dead worker's lock on {NEW} to lapse")
 
 
+@pytest.mark.parametrize("owner", ["user", "account"])
 @pytest.mark.parametrize(
     ("call", "completes"),
     [
@@ -57,11 +70,12 @@ def wait_for_lock_to_lapse(conn) -> None:
     ],
 )
 def test_a_provisioning_killed_at_any_step_ends_with_one_live_token_and_its_value_in_the_vault(
-    world, redis_conn, redis_url, tmp_path, call, completes
+    world, redis_conn, redis_url, tmp_path, call, completes, owner
 ):
-    inventory = declare(tmp_path)
+    inventory = declare(tmp_path, ACCOUNT_DECLARATION if owner == "account" else DECLARATION)
     channel = Channel(world, redis_conn, redis_url, inventory)
-    service, method, path = CALLS[call]
+    tokens = "/client/v4" + ("/user/tokens" if owner == "user" else f"/accounts/{world.inventory.account_id}/tokens")
+    service, method, path = calls(tokens)[call]
     request_id = approved_request(redis_conn, world, "provision", NEW)
     hold = getattr(world, service).faults.hold(path, method=method)
     assert enqueue_request(job_queue(redis_conn), request_id)
@@ -78,7 +92,8 @@ def test_a_provisioning_killed_at_any_step_ends_with_one_live_token_and_its_valu
     named = [token for token in world.cloudflare.tokens() if token["name"] == NEW]
     assert len(named) == 1, f"after a kill at {call}: {len(named)} tokens named {NEW}\n{output}"
     (token,) = named
-    assert token["status"] == "active"
+    assert token["status"] == "active" and token in world.cloudflare.owned(
+        world.inventory.account_id if owner == "account" else None)
     vault = world.vault()
     assert world.cloudflare.value_of(token["id"]) == vault[NEW], f"vault out of step after a kill at {call}"
     assert vault[NEW + "__TOKEN_ID"] == token["id"]

@@ -13,6 +13,7 @@ from workers.operations.runner import run_operation
 
 pytestmark = pytest.mark.integration
 DNS = "CF_DNS_EDIT_GETRAXX_COM"
+PAGES = "CF_PAGES_DEPLOY"  # account-owned, seeded with a legacy value
 SECRETS = "/api/v4/secrets"
 
 
@@ -25,23 +26,24 @@ def posted(world, prefix: str) -> int:
     return sum(1 for message in world.slack.messages(CHANNEL) if message.text.startswith(prefix))
 
 
-def test_a_roll_stores_a_new_live_value_and_moves_both_expiries(world, services, redis_conn):
-    old_value = world.vault_value(DNS)
-    request_id = approved_request(redis_conn, world, "roll", DNS)
+@pytest.mark.parametrize(("name", "prefix"), [(DNS, "cfut_"), (PAGES, "cfat_")], ids=["user", "account"])
+def test_a_roll_stores_a_new_live_value_and_moves_both_expiries(world, services, redis_conn, name, prefix):
+    old_value = world.vault_value(name)
+    request_id = approved_request(redis_conn, world, "roll", name)
 
     run_operation(services, request_id)
 
     deliver(services)
 
-    new_value = world.vault_value(DNS)
-    assert new_value != old_value and new_value.startswith("cfut_")
-    assert world.live_value(DNS) == new_value
+    new_value = world.vault_value(name)
+    assert new_value != old_value and new_value.startswith(prefix)  # a legacy account value comes back cfat_
+    assert world.live_value(name) == new_value
     expected_expiry = (world.clock.now() + timedelta(days=90)).replace(microsecond=0)
-    assert abs(world.expires_on(DNS) - expected_expiry) < timedelta(seconds=5)
-    assert world.vault_value(DNS + "__EXPIRES_AT") == world.expires_on(DNS).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert abs(world.expires_on(name) - expected_expiry) < timedelta(seconds=5)
+    assert world.vault_value(name + "__EXPIRES_AT") == world.expires_on(name).strftime("%Y-%m-%dT%H:%M:%SZ")
     request = requests.load(redis_conn, request_id, now=world.clock.now())
     assert request.state == "succeeded"
-    assert posted(world, f"✅ Rolled {DNS}") == 1
+    assert posted(world, f"✅ Rolled {name}") == 1
     assert unfinished(redis_conn) == []
 
 

@@ -138,7 +138,8 @@ def healthy_mgmt(**changes: Any) -> Facts:
         management=record(
             MGMT_ID,
             allow({"com.cloudflare.api.user.5c0f9d5a2b8f4b3c9a1e2d3f4a5b6c7d": "*"}, "API Tokens Write"),
-            allow({f"com.cloudflare.api.account.{ACCOUNT}": "*"}, "Access: Apps and Policies Write"),
+            allow({f"com.cloudflare.api.account.{ACCOUNT}": "*"}, "Access: Apps and Policies Write",
+                  "Account API Tokens Write"),
             allow({"com.cloudflare.api.account.zone.*": "*"}, "Zone Read"),
             name="CF_ACCESS_MGMT",
         ),
@@ -255,13 +256,13 @@ CASES = [
         "A: an account-level token is checked on the account, not on zones",
         healthy_pages(),
         "healthy",
-        {"Zones": ("ok", "not zone-scoped; Pages Write on an account"), "Permissions": ("ok", "Pages Write")},
+        {"Zones": ("ok", "not zone-scoped; Pages Write on account 01a7362d577a6c3019a474fd6f485823"), "Permissions": ("ok", "Pages Write")},
     ),
     (
         "A: an account-level permission granted on zones is not granted at all",
         healthy_pages(management=record(PAGES_ID, allow({"com.cloudflare.api.account.zone.*": "*"}, "Pages Write"))),
         "failing",
-        {"Zones": ("fail", "Pages Write not granted on an account")},
+        {"Zones": ("fail", "Pages Write not granted on account 01a7362d577a6c3019a474fd6f485823")},
     ),
     (
         "A: the management token's zones and permissions",

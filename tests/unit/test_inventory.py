@@ -95,11 +95,9 @@ def test_an_account_owned_token_without_an_account_id_is_refused_naming_both(tmp
 
 
 def test_each_token_says_its_owner_and_which_token_manages_it(tmp_path):
-    text = account_owned(SHIPPED).replace('management_token = "CF_ACCESS_MGMT"\n',
-                                          'management_token = "CF_ACCESS_MGMT"\n'
+    text = account_owned(SHIPPED).replace('account_management_token = "CF_ACCESS_MGMT"\n',
                                           'account_management_token = "CF_WAF_EDIT_RAXX_APP"\n')
-    inventory = load_inventory(write(tmp_path, text if "\naccount_id = " in text
-                                     else 'account_id = "01a7362d577a6c3019a474fd6f485823"\n' + text))
+    inventory = load_inventory(write(tmp_path, text))
 
     pages, waf = inventory.find("CF_PAGES_READ"), inventory.find("CF_WAF_EDIT_RAXX_APP")
     assert inventory.owner(pages).tokens_path == "/accounts/01a7362d577a6c3019a474fd6f485823/tokens"
@@ -112,8 +110,8 @@ def test_each_token_says_its_owner_and_which_token_manages_it(tmp_path):
 
 def test_an_unknown_owner_or_account_management_token_is_refused(tmp_path):
     bad_owner = SHIPPED.replace('name = "CF_PAGES_READ"\n', 'name = "CF_PAGES_READ"\nowner = "team"\n')
-    bad_manager = SHIPPED.replace('management_token = "CF_ACCESS_MGMT"\n',
-                                  'management_token = "CF_ACCESS_MGMT"\naccount_management_token = "CF_NOPE"\n')
+    bad_manager = SHIPPED.replace('account_management_token = "CF_ACCESS_MGMT"\n',
+                                  'account_management_token = "CF_NOPE"\n')
 
     with pytest.raises(InventoryError, match=r"tokens\.4\.owner"):
         load_inventory(write(tmp_path, bad_owner))

@@ -23,6 +23,8 @@ def with_token(**fields) -> Inventory:
     data = SHIPPED.model_dump(by_alias=True)
     data["tokens"] = [*data["tokens"], token]
     data["account_id"] = account
+    if account is None:  # without an account id no token may be account-owned
+        data["tokens"] = [{**declared, "owner": "user"} for declared in data["tokens"]]
     return Inventory.model_validate(data)
 
 
