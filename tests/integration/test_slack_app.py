@@ -207,7 +207,7 @@ def test_list_shows_every_token_with_its_last_known_state_and_age(ws):
     assert "healthy · expires <!date^1775995200^{date_short_pretty} {time}|2026-04-12 12:00 UTC> (in 42 days) · " \
         "checked by verify 2 h ago · value matches Cloudflare" in answer
     assert "CF_PAGES_DEPLOY* — CF Pages write · not zone-scoped" in answer
-    assert "CF_ACCESS_MGMT* — CF Access management, User:API Tokens:Edit, Zone:Zone:Read · all zones" in answer
+    assert "CF_ACCESS_MGMT* — CF Access management, User:API Tokens:Edit, Account:Account API Tokens:Edit, Zone:Zone:Read · all zones" in answer
     assert answer.count("not checked yet") == 4
 
 
