@@ -272,3 +272,21 @@ def test_the_scan_finds_an_expired_account_token_expired_and_a_deleted_one_delet
     assert not any(problem.startswith(f"{PAGES}:") and problem not in (f"{PAGES}:{kind}", f"{PAGES}:companions")
                    for problem in report.problems), report.problems
     assert world.cloudflare.count("GET", f"/client/v4/accounts/{world.inventory.account_id}/tokens") >= 1
+
+
+def test_a_create_cloudflare_refuses_past_the_quota_the_bot_could_not_count_ends_with_cloudflares_words(
+    world, channel, redis_url, inventory
+):
+    """The list leaves out long-expired tokens, which still count against the quota, so the bot's count can be
+    short; the refusal's shape is unconfirmed. Whatever Cloudflare answers the create, the provision ends with
+    Cloudflare's words and no token, never stuck running."""
+    fill_the_account(world)
+    world.cloudflare.set_expiry(world.cloudflare.owned(world.inventory.account_id)[-1]["id"],
+                                world.clock.now() - timedelta(days=365))
+
+    channel.type(f"provision {NEW}", user=ALICE)
+    channel.click("approve", channel.public()[-1], user=BOB)
+    run_worker(world, redis_url, inventory)
+
+    (failed,) = channel.results(f"❌ Provision of {NEW}")
+    assert "maximum of 500 API tokens for this account" in failed and live_tokens(world, NEW) == []

@@ -193,10 +193,11 @@ class Provisioning(ConsumerSteps, MintedValueSteps, StepMachine):
         """At the create, after an attempt: whatever it made is cleaned up now; True when no token is left."""
         if self.current.name != "create" or int(self.checkpoint.get("creates") or 0) == 0:
             return super().nothing_changed(error)
-        try:
+        try:  # a client of its own: the run's is closed by the time an error is judged
             since = parse_timestamp(self.checkpoint.fields["intent_at"])
-            minting.delete_lost(self.cloudflare, self.token.name, since=since)
-            return not minting.tokens_named(self.cloudflare, self.token.name)
+            with self.services.management_client(self.vault, self.token) as cloudflare:
+                minting.delete_lost(cloudflare, self.token.name, since=since)
+                return not minting.tokens_named(cloudflare, self.token.name)
         except CftokenError:
             return False
 
