@@ -16,13 +16,16 @@ from standins.world import APPROVERS, CHANNEL, World
 
 
 def approved_request(conn: redis.Redis, world: World, action: str, token: str, reason: str = "scheduled",
-                     replaces: str | None = None) -> str:
+                     replaces: str | None = None, owner: str | None = None) -> str:
     """A request asked by the first approver, approved by the second, its message posted: ready to run (a
-    provision that `replaces` a revoke is the Provision replacement button's)."""
+    provision that `replaces` a revoke is the Provision replacement button's). It is approved for the owner kind
+    the world's inventory declares (or `owner`, for a token only a test's inventory declares), as the web does."""
     now = world.clock.now()
+    declared = world.inventory.find(token)
     request = requests.open_request(
         conn, action=action, token=token, requester=APPROVERS[0], reason=reason, needed=1,
         ttl=timedelta(minutes=30), channel=CHANNEL, now=now, replaces=replaces,
+        owner=owner or (declared.owner if declared is not None else "user"),
     )
     ts = _post_as_bot(world, f"{action} {token} requested")
     requests.attach_message(conn, request.id, channel=CHANNEL, message_ts=ts, now=now)

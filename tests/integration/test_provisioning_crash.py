@@ -76,7 +76,7 @@ def test_a_provisioning_killed_at_any_step_ends_with_one_live_token_and_its_valu
     channel = Channel(world, redis_conn, redis_url, inventory)
     tokens = "/client/v4" + ("/user/tokens" if owner == "user" else f"/accounts/{world.inventory.account_id}/tokens")
     service, method, path = calls(tokens)[call]
-    request_id = approved_request(redis_conn, world, "provision", NEW)
+    request_id = approved_request(redis_conn, world, "provision", NEW, owner=owner)
     hold = getattr(world, service).faults.hold(path, method=method)
     assert enqueue_request(job_queue(redis_conn), request_id)
     first = start_worker(world, redis_url, inventory, cftoken_lock_seconds=LOCK_SECONDS)
