@@ -152,20 +152,23 @@ def render_list(
     rotations: Mapping[str, datetime] | None = None,
     retiring: Mapping[str, datetime] | None = None,
 ) -> Message:
-    """Every token with its expected scope, its rotation strategy (and when an overlapping old value dies), the
-    last known state (and its age), and its last roll by the bot."""
+    """Every token with its expected scope and rotation strategy, then (first, during an overlap) when the old
+    value dies, the last known state (and its age), and its last roll by the bot."""
     rotations = rotations or {}
     lines = []
     for token in inventory.tokens:
-        strategy = strategy_short(token, (retiring or {}).get(token.name), now)
         facts = (f"*{token.name}* — {escape(token.scope)} · {escape(zones_text(token))} · "
                  f"roll every {token.cadence_days} days"
-                 + (f" · {strategy}" if token.rotation == "overlap" else ""))
+                 + (f" · overlap ({duration_text(token.overlap)})" if token.rotation == "overlap" else ""))
         rolled = rotations.get(token.name)
         last_roll = f"last rolled by the bot {from_now(rolled, now)}" if rolled else "not rolled by the bot yet"
         status = statuses.get(token.name)
         missing = _not_provisioned(token, status, now, management=inventory.is_management(token))
         state = missing or f"{_status_line(status, now)} · {last_roll}"
+        retire_at = (retiring or {}).get(token.name)
+        if token.rotation == "overlap" and retire_at is not None and retire_at > now:
+            # The key fact of an open overlap leads its state line, so no clipping of a long scope can drop it.
+            state = f"{strategy_short(token, retire_at, now)} · {state}"
         if not missing and status is not None and status.problem("deleted") is not None:  # one path: a new token
             state = f"{_status_line(status, now)} — `/cftoken provision {token.name}` for a replacement"
         # Each half clipped on its own: a long scope never pushes the state's problems off the line.
