@@ -41,3 +41,10 @@ def test_a_revoke_that_reads_the_roll_tables_itself_is_caught():
 
     assert operation_imports(sources) == ["workers.operations.revoke imports workers.operations.roll"]
 
+
+
+def test_workers_keeps_at_most_ten_modules_beside_its_rooms():
+    """The process plumbing stays a handful of files; a concept that grows gets a room (a package) instead."""
+    top = sorted(path.name for path in (ROOT / "workers").glob("*.py") if path.name != "__init__.py")
+
+    assert len(top) <= 10, top

@@ -30,9 +30,9 @@ from domain.requests import FINAL_STATES, Request
 from domain.revoke_targets import Stranger, left_live_text, ticket_subject
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import REVOKED_PLACEHOLDER, token_id_of
-from workers.at_once import at_once
 from workers.audit import radius
 from workers.channel import post, refresh_message, refuse_forged
+from workers.clients.at_once import at_once
 from workers.clients.freescout import FreeScoutClient
 from workers.consumers.step import CHANGES, LABEL, ConsumerSteps
 from workers.operations import approval, revoke_lookup

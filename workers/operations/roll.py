@@ -29,7 +29,7 @@ from domain.health_words import unfixed_text
 from domain.inventory import Token
 from domain.timestamps import parse_timestamp, utc_stamp
 from domain.vault import Vault, token_id_of
-from workers.at_once import at_once
+from workers.clients.at_once import at_once
 from workers.clients.cloudflare import CloudflareClient
 from workers.consumers.step import CHANGES, LABEL, ConsumerSteps
 from workers.operations import approval

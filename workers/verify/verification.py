@@ -31,8 +31,8 @@ from domain.messages import escape
 from domain.status import read_status, record_bot_use, record_status
 from domain.token_owner import prefix_kind
 from domain.vault import Vault, token_id_of
-from workers.at_once import at_once
 from workers.audit.activity import read_activity
+from workers.clients.at_once import at_once
 from workers.clients.cloudflare import CloudflareClient
 from workers.operations.checkpoints import minting_tokens
 from workers.scan import health_watch
